@@ -1,0 +1,424 @@
+//! The command line: argument parsing (clap) and one function per subcommand. Commands print
+//! results on stdout and errors on stderr; exit status 0 = success, 1 = error, 3 = the request
+//! waits for approval.
+
+use std::{io::Write, path::PathBuf, process::ExitCode};
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::{
+    app::App,
+    ca::{IssuanceRequest, IssueOutcome, Requester, RevocationReason},
+    config::Config,
+    error::CaError,
+    ledger::{ApprovalStatus, CertFilter, RevokeOutcome},
+};
+
+/// privca: a private CA whose every signature happens in a PKCS#11 HSM.
+#[derive(Debug, Parser)]
+#[command(name = "privca", version, about)]
+pub struct Cli {
+    /// Configuration file.
+    #[arg(long, global = true, default_value = "conf/privca.dev.toml")]
+    pub config: PathBuf,
+    /// Data directory (SQLite file, SoftHSM2 token, generated files).
+    #[arg(long, global = true, env = "PRIVCA_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Log format (overrides `log.format`).
+    #[arg(long, global = true, value_parser = ["human", "json"])]
+    pub log_format: Option<String>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create the token, keys, CA certificates and database (idempotent).
+    Init {
+        /// (Re)write the CSR of every external issuer that has no certificate yet.
+        #[arg(long)]
+        issuer_csr: bool,
+    },
+    /// Run the servers (runs `init` first when needed).
+    Serve,
+    /// Parse the config, open the database, log into the token and find the keys; bind nothing.
+    CheckConfig,
+    /// Issue a certificate from a CSR (PEM or DER); prints the PEM chain.
+    Issue(IssueArgs),
+    /// Revoke a certificate.
+    Revoke {
+        /// Serial number, hexadecimal.
+        #[arg(long)]
+        serial: String,
+        /// RFC 5280 reason name, e.g. keyCompromise.
+        #[arg(long, default_value = "unspecified")]
+        reason: String,
+    },
+    /// List certificates.
+    List {
+        /// Only certificates expiring within this many days.
+        #[arg(long)]
+        expiring_within: Option<u32>,
+        /// Only this owner.
+        #[arg(long)]
+        owner: Option<String>,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Audit log operations.
+    Audit {
+        /// Which one.
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// The approval queue.
+    Approvals {
+        /// Which one.
+        #[command(subcommand)]
+        command: ApprovalCommand,
+    },
+    /// Install the certificate an external root signed for an `external = true` issuer.
+    ImportIssuer {
+        /// PEM file: the issuer certificate first, then the chain above it.
+        cert: PathBuf,
+        /// Issuer id.
+        #[arg(long)]
+        issuer: String,
+    },
+}
+
+/// `privca issue` arguments.
+#[derive(Debug, Args)]
+pub struct IssueArgs {
+    /// CSR file (PEM or DER).
+    #[arg(long)]
+    pub csr: PathBuf,
+    /// Profile name.
+    #[arg(long)]
+    pub profile: String,
+    /// Write the chain here instead of stdout.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// CLM owner (default: the profile's).
+    #[arg(long)]
+    pub owner: Option<String>,
+}
+
+/// `privca audit …`.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Walk the hash chain and the signed checkpoints; non-zero exit on any finding.
+    Verify,
+    /// Link new rows into the chain and sign a checkpoint now.
+    Seal,
+}
+
+/// `privca approvals …`.
+#[derive(Debug, Subcommand)]
+pub enum ApprovalCommand {
+    /// Show pending requests (`--all` for every state).
+    List {
+        /// Include decided requests.
+        #[arg(long)]
+        all: bool,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Approve and issue.
+    Approve {
+        /// Approval id.
+        id: i64,
+        /// Write the chain here instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Refuse.
+    Deny {
+        /// Approval id.
+        id: i64,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+/// Parses the config, sets up logging and the dev token environment, then runs `cli.command`.
+pub fn run(cli: Cli) -> ExitCode {
+    let config = match Config::load(&cli.config, cli.data_dir.clone()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let json = match cli.log_format.as_deref() {
+        Some(f) => f == "json",
+        None => config.log.json,
+    };
+    let default_filter = if matches!(cli.command, Command::Serve) { config.log.filter.clone() } else { "warn".into() };
+    crate::server::init_tracing(json, &default_filter);
+    // Before any thread exists: points SoftHSM2 at the data directory's token store.
+    if let Err(e) = crate::signer::pkcs11::token::prepare_softhsm(&config.hsm, &config.data_dir) {
+        eprintln!("error: cannot prepare the SoftHSM2 token directory: {e}");
+        return ExitCode::FAILURE;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(dispatch(config, cli.command)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dispatch(config: Config, command: Command) -> Result<ExitCode, CaError> {
+    let app = App::open(config).await?;
+    let code = match command {
+        Command::Init { issuer_csr } => init(&app, issuer_csr).await,
+        Command::Serve => crate::server::serve(app.clone()).await.map(|()| ExitCode::SUCCESS),
+        Command::CheckConfig => check_config(&app).await,
+        Command::Issue(args) => issue(&app, args).await,
+        Command::Revoke { serial, reason } => revoke(&app, &serial, &reason).await,
+        Command::List { expiring_within, owner, json } => list(&app, expiring_within, owner, json).await,
+        Command::Audit { command: AuditCommand::Verify } => audit_verify(&app).await,
+        Command::Audit { command: AuditCommand::Seal } => {
+            crate::audit::seal(&app.ledger, &app.signing)
+                .await
+                .map_err(|e| CaError::internal("sealing failed").with_source(e))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Approvals { command } => approvals(&app, command).await,
+        Command::ImportIssuer { cert, issuer } => {
+            let pem = read_file(&cert)?;
+            crate::ca::bootstrap::import_issuer(
+                &app.config,
+                &app.ledger,
+                &app.signing,
+                &issuer,
+                &String::from_utf8_lossy(&pem),
+            )
+            .await?;
+            println!("issuer {issuer} installed");
+            Ok(ExitCode::SUCCESS)
+        }
+    };
+    app.seal().await;
+    app.ledger.close().await;
+    code
+}
+
+fn read_file(path: &PathBuf) -> Result<Vec<u8>, CaError> {
+    std::fs::read(path).map_err(|e| CaError::bad_request(format!("cannot read {}", path.display())).with_source(e))
+}
+
+fn write_output(out: Option<&PathBuf>, text: &str) -> Result<(), CaError> {
+    match out {
+        Some(path) => std::fs::write(path, text)
+            .map_err(|e| CaError::internal(format!("cannot write {}", path.display())).with_source(e)),
+        None => std::io::stdout()
+            .write_all(text.as_bytes())
+            .map_err(|e| CaError::internal("cannot write to stdout").with_source(e)),
+    }
+}
+
+async fn init(app: &App, issuer_csr: bool) -> Result<ExitCode, CaError> {
+    let report = app.bootstrap(issuer_csr).await?;
+    for k in &report.generated_keys {
+        println!("generated key {k} in token {}", app.config.hsm.token_label);
+    }
+    for c in &report.created_certificates {
+        println!("created CA certificate {c}");
+    }
+    for p in &report.csrs {
+        println!("issuer CSR: {} (sign it with your root, then run `privca import-issuer`)", p.display());
+    }
+    if report.generated_keys.is_empty() && report.created_certificates.is_empty() {
+        println!("already initialised: nothing to do");
+    }
+    println!("root CA: {}", report.root_pem.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn check_config(app: &App) -> Result<ExitCode, CaError> {
+    app.ledger.ping().await?;
+    let ca = app.ca().await?;
+    println!("config: {} profiles, {} issuers", app.config.profiles.len(), app.config.issuers.len());
+    println!("ledger: {:?} reachable, {} certificates", app.ledger.dialect(), app.ledger.count_certificates().await?);
+    println!("token: {} logged in, {} session(s)", app.config.hsm.token_label, app.config.hsm.sessions);
+    for issuer in ca.root().into_iter().chain(ca.issuers()) {
+        println!("key {}: found ({})", issuer.key_label, app.signing.key_info(&issuer.key_label)?.algorithm.name());
+    }
+    println!("ok");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Accepts a PEM ("CERTIFICATE REQUEST" or "NEW CERTIFICATE REQUEST") or DER CSR.
+pub fn csr_der(bytes: &[u8]) -> Result<Vec<u8>, CaError> {
+    if bytes.starts_with(b"-----BEGIN") {
+        let (label, der) = der::pem::decode_vec(bytes)
+            .map_err(|e| CaError::bad_request("CSR: malformed PEM").with_source(der::Error::from(e)))?;
+        if label != "CERTIFICATE REQUEST" && label != "NEW CERTIFICATE REQUEST" {
+            return Err(CaError::bad_request(format!("CSR: expected CERTIFICATE REQUEST, found {label}")));
+        }
+        return Ok(der);
+    }
+    Ok(bytes.to_vec())
+}
+
+async fn issue(app: &App, args: IssueArgs) -> Result<ExitCode, CaError> {
+    let ca = app.ca().await?;
+    let der = csr_der(&read_file(&args.csr)?);
+    let request = match der.and_then(|d| IssuanceRequest::from_csr(&d, &args.profile, Requester::cli())) {
+        Ok(mut r) => {
+            r.owner = args.owner;
+            r
+        }
+        Err(e) => {
+            record_refusal(app, &args.profile, &e).await;
+            return Err(e);
+        }
+    };
+    match ca.issue(request).await? {
+        IssueOutcome::Issued(cert) => {
+            write_output(args.out.as_ref(), &cert.chain_pem)?;
+            eprintln!("issued serial {}", cert.record.serial);
+            Ok(ExitCode::SUCCESS)
+        }
+        IssueOutcome::Pending(id) => {
+            eprintln!("pending approval {id}: run `privca approvals approve {id}`");
+            Ok(ExitCode::from(3))
+        }
+    }
+}
+
+/// A CSR that could not even be parsed still leaves an audit `failed` row.
+async fn record_refusal(app: &App, profile: &str, e: &CaError) {
+    let event = crate::audit::AuditEvent::new(crate::audit::AuditKind::Failed, Requester::cli().to_string())
+        .profile(profile)
+        .detail(serde_json::json!({ "stage": "parse", "error": e.detail() }));
+    if let Err(err) = app.ledger.record_event(&event).await {
+        tracing::error!(error = %err, "could not record audit row");
+    }
+}
+
+async fn revoke(app: &App, serial: &str, reason: &str) -> Result<ExitCode, CaError> {
+    let ca = app.ca().await?;
+    let reason: RevocationReason = reason.parse()?;
+    match ca.revoke(serial, reason, None, &Requester::cli()).await? {
+        RevokeOutcome::Revoked => println!("revoked {serial} ({})", reason.as_str()),
+        RevokeOutcome::AlreadyRevoked(r) => println!("{serial} was already revoked ({r})"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn list(app: &App, expiring_within: Option<u32>, owner: Option<String>, json: bool) -> Result<ExitCode, CaError> {
+    let now = crate::ledger::now();
+    let filter =
+        CertFilter { expiring_before: expiring_within.map(|d| now + i64::from(d) * 86_400), owner, limit: None };
+    let certs = app.ledger.list_certificates(&filter).await?;
+    if json {
+        let text = serde_json::to_string_pretty(&certs).map_err(|e| CaError::internal("JSON").with_source(e))?;
+        println!("{text}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{:<34} {:<8} {:<8} {:<20} {:<16} {:<11} SUBJECT",
+        "SERIAL", "STATUS", "ISSUER", "OWNER", "TIER", "EXPIRES"
+    );
+    for c in certs {
+        let status = if c.status == crate::ledger::CertStatus::Valid && c.not_after <= now {
+            "expired"
+        } else {
+            status_name(&c)
+        };
+        println!(
+            "{:<34} {:<8} {:<8} {:<20} {:<16} {:<11} {}",
+            c.serial,
+            status,
+            c.issuer_id,
+            c.owner,
+            c.tier.as_str(),
+            date(c.not_after),
+            c.subject
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn status_name(c: &crate::ledger::CertRecord) -> &'static str {
+    match c.status {
+        crate::ledger::CertStatus::Valid => "valid",
+        crate::ledger::CertStatus::Revoked => "revoked",
+    }
+}
+
+/// `YYYY-MM-DD` of a Unix time.
+fn date(unix: i64) -> String {
+    der::DateTime::from_unix_duration(std::time::Duration::from_secs(unix.max(0) as u64))
+        .map(|d| format!("{:04}-{:02}-{:02}", d.year(), d.month(), d.day()))
+        .unwrap_or_else(|_| unix.to_string())
+}
+
+async fn audit_verify(app: &App) -> Result<ExitCode, CaError> {
+    let spki = app.signing.key_info(crate::audit::CHECKPOINT_KEY)?.spki_der;
+    let report = crate::audit::verify(&app.ledger, &spki).await?;
+    for f in &report.findings {
+        println!("FAIL: {}", f.0);
+    }
+    println!(
+        "audit: {} sealed rows, {} checkpoints, {} unsealed rows, {} findings",
+        report.rows,
+        report.checkpoints,
+        report.unsealed,
+        report.findings.len()
+    );
+    Ok(if report.findings.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+async fn approvals(app: &App, command: ApprovalCommand) -> Result<ExitCode, CaError> {
+    match command {
+        ApprovalCommand::List { all, json } => {
+            let list = app.ledger.approvals(if all { None } else { Some(ApprovalStatus::Pending) }).await?;
+            if json {
+                let text = serde_json::to_string_pretty(&list).map_err(|e| CaError::internal("JSON").with_source(e))?;
+                println!("{text}");
+            } else {
+                println!("{:<6} {:<9} {:<14} {:<24} SUBJECT / SANS", "ID", "STATUS", "PROFILE", "REQUESTER");
+                for a in list {
+                    println!(
+                        "{:<6} {:<9} {:<14} {:<24} {} {}",
+                        a.id,
+                        a.status.as_str(),
+                        a.profile,
+                        a.requester,
+                        a.subject,
+                        a.sans.join(",")
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ApprovalCommand::Approve { id, out } => {
+            let cert = app.ca().await?.approve(id, &Requester::cli()).await?;
+            write_output(out.as_ref(), &cert.chain_pem)?;
+            eprintln!("approval {id}: issued serial {}", cert.record.serial);
+            Ok(ExitCode::SUCCESS)
+        }
+        ApprovalCommand::Deny { id, reason } => {
+            app.ca().await?.deny(id, &Requester::cli(), &reason).await?;
+            println!("approval {id} denied");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -1,0 +1,476 @@
+//! Configuration: the TOML file parsed once at start-up into typed, validated values.
+//!
+//! Precedence is CLI > environment > file > default. Relative paths inside the file (SQLite
+//! database, PIN files) are resolved against the data directory; the profile directory is
+//! resolved against the config file's directory. Every error names the key that is wrong.
+//! Secrets never live in the file: see [`secrets`].
+
+mod duration;
+pub(crate) mod raw;
+pub mod secrets;
+
+use std::{
+    collections::BTreeMap,
+    fmt,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use x509_cert::name::Name;
+
+pub use self::secrets::{Secret, SecretRef};
+use crate::{
+    policy::Profile,
+    signer::{KeyAlgorithm, SigningAlgorithm},
+};
+
+/// Debian's SoftHSM2 module, the default PKCS#11 module.
+pub const SOFTHSM2_MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
+
+/// Default data directory when neither `--data-dir`, `PRIVCA_DATA_DIR` nor `data_dir` is set.
+pub const DEFAULT_DATA_DIR: &str = "./var";
+
+/// A configuration error that names the offending key.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    /// TOML syntax or an unknown/mistyped key.
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    /// A value is present but not acceptable.
+    #[error("config key `{key}`: {message}")]
+    Invalid { key: String, message: String },
+}
+
+impl ConfigError {
+    pub(crate) fn invalid(key: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Invalid { key: key.into(), message: message.into() }
+    }
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Development mode (allows auto-initialised tokens with PINs in files).
+    pub dev: bool,
+    /// Where the SQLite file, the SoftHSM2 token and generated files live.
+    pub data_dir: PathBuf,
+    /// Listeners and server behaviour.
+    pub server: ServerConfig,
+    /// Public base URLs baked into certificates.
+    pub urls: Urls,
+    /// The ledger database.
+    pub database: DatabaseConfig,
+    /// The PKCS#11 token.
+    pub hsm: HsmConfig,
+    /// The root CA key.
+    pub root: CaKeyConfig,
+    /// Issuing intermediates, by id.
+    pub issuers: Vec<IssuerConfig>,
+    /// Certificate profiles, by name.
+    pub profiles: BTreeMap<String, Profile>,
+    /// Audit chain sealing.
+    pub audit: AuditConfig,
+    /// Logging.
+    pub log: LogConfig,
+}
+
+/// `[server]`.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// HTTPS listener (ACME, EST).
+    pub https_listen: SocketAddr,
+    /// Plain HTTP listener (AIA, CRL, OCSP, SCEP).
+    pub http_listen: SocketAddr,
+    /// Admin API listener (HTTPS).
+    pub admin_listen: SocketAddr,
+    /// DNS names / IP addresses in the server's own TLS certificate.
+    pub tls_names: Vec<String>,
+    /// Profile used to issue the server's own TLS certificate.
+    pub tls_profile: String,
+    /// How long in-flight requests may finish after SIGTERM.
+    pub shutdown_grace: Duration,
+    /// Per-request timeout.
+    pub request_timeout: Duration,
+}
+
+/// `[urls]`: bases without a trailing slash.
+#[derive(Debug, Clone)]
+pub struct Urls {
+    /// Base of the plain HTTP listener as clients reach it.
+    pub http_base: String,
+    /// Base of the HTTPS listener as clients reach it.
+    pub https_base: String,
+}
+
+/// `[database]`.
+#[derive(Clone)]
+pub struct DatabaseConfig {
+    /// Connection URL, password not included.
+    pub url: String,
+    /// Where the password comes from, if the URL needs one.
+    pub password: Option<SecretRef>,
+    /// Pool size.
+    pub max_connections: u32,
+}
+
+impl DatabaseConfig {
+    /// True for `postgres://` / `postgresql://` URLs.
+    pub fn is_postgres(&self) -> bool {
+        self.url.starts_with("postgres://") || self.url.starts_with("postgresql://")
+    }
+}
+
+impl fmt::Debug for DatabaseConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatabaseConfig")
+            .field("url", &redact_url(&self.url))
+            .field("password", &self.password.as_ref().map(|_| "[redacted]"))
+            .field("max_connections", &self.max_connections)
+            .finish()
+    }
+}
+
+/// Replaces the password part of `scheme://user:password@host` with `***`.
+pub fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else { return url.to_owned() };
+    let rest = &url[scheme_end + 3..];
+    match (rest.find('@'), rest.find(':')) {
+        (Some(at), Some(colon)) if colon < at => {
+            format!("{}{}:***{}", &url[..scheme_end + 3], &rest[..colon], &rest[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// `[hsm]`.
+#[derive(Debug, Clone)]
+pub struct HsmConfig {
+    /// PKCS#11 module path.
+    pub module: PathBuf,
+    /// Token label (tokens are selected by label, never by slot number).
+    pub token_label: String,
+    /// User PIN source.
+    pub user_pin: SecretRef,
+    /// SO PIN source (only needed to initialise a token).
+    pub so_pin: Option<SecretRef>,
+    /// Create the SoftHSM2 token and random PINs on first run (dev only).
+    pub auto_init: bool,
+    /// Session pool size (= concurrent HSM operations).
+    pub sessions: usize,
+}
+
+impl HsmConfig {
+    /// True when the module is SoftHSM2, whose token directory privca manages itself.
+    pub fn is_softhsm(&self) -> bool {
+        self.module.to_string_lossy().contains("softhsm")
+    }
+}
+
+/// `[root]`: the root CA key and certificate.
+#[derive(Debug, Clone)]
+pub struct CaKeyConfig {
+    /// Key type generated in the token.
+    pub key: KeyAlgorithm,
+    /// Subject distinguished name.
+    pub subject: Name,
+    /// Certificate lifetime.
+    pub validity: Duration,
+    /// Signature algorithm used with this key.
+    pub signature: SigningAlgorithm,
+}
+
+/// `[[issuer]]`: an issuing intermediate.
+#[derive(Debug, Clone)]
+pub struct IssuerConfig {
+    /// Id used in URLs, ledger rows and profiles.
+    pub id: String,
+    /// Key, subject, validity, signature.
+    pub ca: CaKeyConfig,
+    /// Signed by an external root (`privca init --issuer-csr` + `import-issuer`).
+    pub external: bool,
+    /// Name constraints (critical) for this intermediate.
+    pub name_constraints: Option<NameConstraintsConfig>,
+}
+
+/// Name constraints of an intermediate.
+#[derive(Debug, Clone, Default)]
+pub struct NameConstraintsConfig {
+    /// Permitted DNS subtrees.
+    pub permitted_dns: Vec<String>,
+    /// Excluded DNS subtrees.
+    pub excluded_dns: Vec<String>,
+    /// Permitted IP ranges in CIDR form.
+    pub permitted_ip: Vec<String>,
+    /// Excluded IP ranges in CIDR form.
+    pub excluded_ip: Vec<String>,
+    /// Permitted email domains or mailboxes.
+    pub permitted_email: Vec<String>,
+    /// Excluded email domains or mailboxes.
+    pub excluded_email: Vec<String>,
+}
+
+/// `[audit]`.
+#[derive(Debug, Clone)]
+pub struct AuditConfig {
+    /// How often new audit rows are linked into the chain and checkpointed.
+    pub seal_interval: Duration,
+    /// Key type of the checkpoint signing key.
+    pub checkpoint_key: KeyAlgorithm,
+}
+
+/// `[log]`.
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    /// JSON lines instead of human-readable output.
+    pub json: bool,
+    /// `tracing_subscriber::EnvFilter` directive.
+    pub filter: String,
+}
+
+impl Config {
+    /// Loads and validates `path`. `data_dir` (from `--data-dir` or `PRIVCA_DATA_DIR`)
+    /// overrides the file's `data_dir`.
+    pub fn load(path: &Path, data_dir: Option<PathBuf>) -> Result<Config, ConfigError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        let raw: raw::RawConfig =
+            toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.to_owned(), message: e.to_string() })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let data_dir = data_dir.or(raw.data_dir.clone()).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        build(raw, base, data_dir)
+    }
+
+    /// The issuer with this id.
+    pub fn issuer(&self, id: &str) -> Option<&IssuerConfig> {
+        self.issuers.iter().find(|i| i.id == id)
+    }
+
+    /// The SQLite file or PostgreSQL URL with the password filled in.
+    pub fn database_url(&self) -> Result<Secret, std::io::Error> {
+        let url = &self.database.url;
+        let Some(password) = &self.database.password else {
+            return Ok(Secret::new(url.clone()));
+        };
+        let password = password.read()?;
+        let Some(scheme_end) = url.find("://") else { return Ok(Secret::new(url.clone())) };
+        let rest = &url[scheme_end + 3..];
+        let Some(at) = rest.find('@') else { return Ok(Secret::new(url.clone())) };
+        Ok(Secret::new(format!(
+            "{}{}:{}{}",
+            &url[..scheme_end + 3],
+            &rest[..at],
+            percent_encode(password.expose()),
+            &rest[at..]
+        )))
+    }
+}
+
+fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn build(raw: raw::RawConfig, base: &Path, data_dir: PathBuf) -> Result<Config, ConfigError> {
+    let server = server(&raw.server)?;
+    let urls = Urls {
+        http_base: base_url("urls.http_base", &raw.urls.http_base)?,
+        https_base: base_url("urls.https_base", &raw.urls.https_base)?,
+    };
+    let database = database(&raw.database, &data_dir)?;
+    let hsm = hsm(&raw.hsm, &data_dir, raw.dev)?;
+    let root = ca_key("root", &raw.root.key, &raw.root.subject, &raw.root.validity, raw.root.rsa_signature.as_deref())?;
+    let mut issuers = Vec::new();
+    for (i, r) in raw.issuers.iter().enumerate() {
+        let key = format!("issuer[{i}]");
+        if r.id.is_empty() || !r.id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+            return Err(ConfigError::invalid(format!("{key}.id"), "use letters, digits and '-'"));
+        }
+        if r.id == "root" || issuers.iter().any(|x: &IssuerConfig| x.id == r.id) {
+            return Err(ConfigError::invalid(format!("{key}.id"), format!("`{}` is reserved or used twice", r.id)));
+        }
+        let ca = ca_key(&key, &r.key, &r.subject, &r.validity, r.rsa_signature.as_deref())?;
+        if ca.validity > root.validity {
+            return Err(ConfigError::invalid(format!("{key}.validity"), "longer than the root's"));
+        }
+        issuers.push(IssuerConfig {
+            id: r.id.clone(),
+            ca,
+            external: r.external,
+            name_constraints: r.name_constraints.as_ref().map(|n| NameConstraintsConfig {
+                permitted_dns: n.permitted_dns.clone(),
+                excluded_dns: n.excluded_dns.clone(),
+                permitted_ip: n.permitted_ip.clone(),
+                excluded_ip: n.excluded_ip.clone(),
+                permitted_email: n.permitted_email.clone(),
+                excluded_email: n.excluded_email.clone(),
+            }),
+        });
+    }
+    if issuers.is_empty() {
+        return Err(ConfigError::invalid("issuer", "at least one [[issuer]] is required"));
+    }
+    let profiles = load_profiles(&base.join(&raw.profiles.dir), &issuers)?;
+    if !profiles.contains_key(&server.tls_profile) {
+        return Err(ConfigError::invalid("server.tls_profile", format!("no profile named `{}`", server.tls_profile)));
+    }
+    let audit = AuditConfig {
+        seal_interval: duration::parse("audit.seal_interval", &raw.audit.seal_interval)?,
+        checkpoint_key: key_algorithm("audit.checkpoint_key", &raw.audit.checkpoint_key)?,
+    };
+    let json = match raw.log.format.as_deref() {
+        None | Some("human") => false,
+        Some("json") => true,
+        Some(other) => return Err(ConfigError::invalid("log.format", format!("`{other}`: use human or json"))),
+    };
+    let log = LogConfig { json, filter: raw.log.filter.unwrap_or_else(|| "info".into()) };
+    Ok(Config { dev: raw.dev, data_dir, server, urls, database, hsm, root, issuers, profiles, audit, log })
+}
+
+fn server(raw: &raw::RawServer) -> Result<ServerConfig, ConfigError> {
+    let addr = |key: &str, v: &str| {
+        v.parse::<SocketAddr>()
+            .map_err(|_| ConfigError::invalid(key, format!("`{v}` is not an address like 127.0.0.1:8443")))
+    };
+    if raw.tls_names.is_empty() {
+        return Err(ConfigError::invalid("server.tls_names", "name at least one host"));
+    }
+    Ok(ServerConfig {
+        https_listen: addr("server.https_listen", &raw.https_listen)?,
+        http_listen: addr("server.http_listen", &raw.http_listen)?,
+        admin_listen: addr("server.admin_listen", &raw.admin_listen)?,
+        tls_names: raw.tls_names.clone(),
+        tls_profile: raw.tls_profile.clone(),
+        shutdown_grace: duration::parse("server.shutdown_grace", &raw.shutdown_grace)?,
+        request_timeout: duration::parse("server.request_timeout", &raw.request_timeout)?,
+    })
+}
+
+fn base_url(key: &str, v: &str) -> Result<String, ConfigError> {
+    let v = v.trim_end_matches('/');
+    if !(v.starts_with("http://") || v.starts_with("https://")) || v.len() < 10 {
+        return Err(ConfigError::invalid(key, format!("`{v}` is not an http(s) URL")));
+    }
+    Ok(v.to_owned())
+}
+
+fn database(raw: &raw::RawDatabase, data_dir: &Path) -> Result<DatabaseConfig, ConfigError> {
+    let url = if let Some(file) = raw.url.strip_prefix("sqlite://") {
+        let (file, query) = file.split_once('?').unwrap_or((file, ""));
+        if file.is_empty() {
+            return Err(ConfigError::invalid("database.url", "sqlite:// needs a file name"));
+        }
+        let path = data_dir.join(file);
+        let query = if query.is_empty() { "mode=rwc".to_owned() } else { query.to_owned() };
+        format!("sqlite://{}?{query}", path.display())
+    } else if raw.url.starts_with("postgres://") || raw.url.starts_with("postgresql://") {
+        raw.url.clone()
+    } else {
+        return Err(ConfigError::invalid("database.url", "use sqlite://FILE or postgres://USER@HOST/DB"));
+    };
+    if raw.max_connections == 0 {
+        return Err(ConfigError::invalid("database.max_connections", "must be at least 1"));
+    }
+    let password = raw.password.as_ref().map(|p| p.resolve("database.password", data_dir)).transpose()?;
+    Ok(DatabaseConfig { url, password, max_connections: raw.max_connections })
+}
+
+fn hsm(raw: &raw::RawHsm, data_dir: &Path, dev: bool) -> Result<HsmConfig, ConfigError> {
+    if raw.token_label.is_empty() || raw.token_label.len() > 32 {
+        return Err(ConfigError::invalid("hsm.token_label", "1 to 32 characters"));
+    }
+    if raw.auto_init && !dev {
+        return Err(ConfigError::invalid("hsm.auto_init", "only allowed with dev = true"));
+    }
+    let sessions = if raw.sessions == 0 {
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
+    } else {
+        raw.sessions
+    };
+    Ok(HsmConfig {
+        module: raw.module.clone(),
+        token_label: raw.token_label.clone(),
+        user_pin: raw.user_pin.resolve("hsm.user_pin", data_dir)?,
+        so_pin: raw.so_pin.as_ref().map(|p| p.resolve("hsm.so_pin", data_dir)).transpose()?,
+        auto_init: raw.auto_init,
+        sessions,
+    })
+}
+
+fn key_algorithm(key: &str, v: &str) -> Result<KeyAlgorithm, ConfigError> {
+    v.parse().map_err(|_| ConfigError::invalid(key, format!("`{v}`: use one of {}", KeyAlgorithm::NAMES.join(", "))))
+}
+
+fn ca_key(
+    key: &str,
+    algorithm: &str,
+    subject: &str,
+    validity: &str,
+    rsa_signature: Option<&str>,
+) -> Result<CaKeyConfig, ConfigError> {
+    let alg = key_algorithm(&format!("{key}.key"), algorithm)?;
+    let subject_name: Name = subject
+        .parse()
+        .map_err(|_| ConfigError::invalid(format!("{key}.subject"), format!("`{subject}` is not an RFC 4514 name")))?;
+    if subject_name.0.is_empty() {
+        return Err(ConfigError::invalid(format!("{key}.subject"), "must not be empty"));
+    }
+    let pss = match rsa_signature {
+        None | Some("pkcs1") => false,
+        Some("pss") if alg.is_rsa() => true,
+        Some(other) => {
+            return Err(ConfigError::invalid(
+                format!("{key}.rsa_signature"),
+                format!("`{other}`: use pkcs1 or pss (RSA keys only)"),
+            ))
+        }
+    };
+    Ok(CaKeyConfig {
+        key: alg,
+        subject: subject_name,
+        validity: duration::parse(&format!("{key}.validity"), validity)?,
+        signature: SigningAlgorithm::for_key(alg, pss),
+    })
+}
+
+fn load_profiles(dir: &Path, issuers: &[IssuerConfig]) -> Result<BTreeMap<String, Profile>, ConfigError> {
+    let entries = std::fs::read_dir(dir).map_err(|source| ConfigError::Read { path: dir.to_owned(), source })?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    let mut profiles = BTreeMap::new();
+    for path in files {
+        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read { path: path.clone(), source })?;
+        let raw: raw::RawProfile =
+            toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.clone(), message: e.to_string() })?;
+        let key = format!("profile `{}`", raw.name);
+        let validity = duration::parse(&format!("{key}.validity"), &raw.validity)?;
+        if !issuers.iter().any(|i| i.id == raw.issuer) {
+            return Err(ConfigError::invalid(
+                format!("{key}.issuer"),
+                format!("no [[issuer]] with id `{}`", raw.issuer),
+            ));
+        }
+        let profile = Profile::from_raw(raw, validity)?;
+        if profiles.insert(profile.name.clone(), profile).is_some() {
+            return Err(ConfigError::invalid(key, "defined twice"));
+        }
+    }
+    if profiles.is_empty() {
+        return Err(ConfigError::invalid("profiles.dir", format!("no *.toml profiles in {}", dir.display())));
+    }
+    Ok(profiles)
+}
+
+#[cfg(test)]
+mod tests;

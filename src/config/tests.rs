@@ -1,0 +1,106 @@
+//! Parses every config file shipped in `conf/` and asserts the values other code relies on.
+
+use std::path::{Path, PathBuf};
+
+use super::*;
+
+fn conf(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("conf").join(name)
+}
+
+#[test]
+fn dev_config_parses_with_the_documented_values() {
+    let c = Config::load(&conf("privca.dev.toml"), Some("/tmp/privca-test".into())).unwrap();
+    assert!(c.dev);
+    assert_eq!(c.server.https_listen.to_string(), "127.0.0.1:8443");
+    assert_eq!(c.server.http_listen.to_string(), "127.0.0.1:8080");
+    assert_eq!(c.server.admin_listen.to_string(), "127.0.0.1:9443");
+    assert_eq!(c.urls.http_base, "http://127.0.0.1:8080");
+    assert_eq!(c.database.url, "sqlite:///tmp/privca-test/privca.db?mode=rwc");
+    assert!(c.hsm.auto_init && c.hsm.is_softhsm());
+    assert_eq!(c.hsm.user_pin, SecretRef::File("/tmp/privca-test/secrets/user.pin".into()));
+    assert_eq!(c.issuers[0].id, "ec");
+    assert_eq!(c.issuers[0].ca.key, KeyAlgorithm::EcdsaP256);
+    for p in ["tls-server", "tls-client", "device", "vpn-gateway", "code-signing", "email"] {
+        assert!(c.profiles.contains_key(p), "profile {p} missing");
+    }
+}
+
+#[test]
+fn example_config_parses_and_uses_postgres() {
+    let c = Config::load(&conf("privca.example.toml"), None).unwrap();
+    assert!(!c.dev);
+    assert!(c.database.is_postgres());
+    assert!(!c.hsm.auto_init);
+    assert!(c.database.password.is_some());
+    assert!(!format!("{:?}", c.database).contains("secret"));
+}
+
+fn write_config(dir: &Path, body: &str) -> PathBuf {
+    let profiles = dir.join("profiles");
+    std::fs::create_dir_all(&profiles).unwrap();
+    std::fs::copy(conf("profiles/tls-server.toml"), profiles.join("tls-server.toml")).unwrap();
+    let path = dir.join("c.toml");
+    std::fs::write(&path, body).unwrap();
+    path
+}
+
+const MINIMAL: &str = r#"
+[urls]
+http_base = "http://127.0.0.1:8080"
+https_base = "https://127.0.0.1:8443"
+[database]
+url = "sqlite://x.db"
+[hsm]
+token_label = "t"
+user_pin = { env = "PIN" }
+[root]
+key = "ecdsa-p256"
+subject = "CN=r"
+validity = "10y"
+[[issuer]]
+id = "ec"
+key = "ecdsa-p256"
+subject = "CN=i"
+validity = "5y"
+[profiles]
+dir = "profiles"
+"#;
+
+#[test]
+fn minimal_config_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), MINIMAL);
+    Config::load(&path, None).unwrap();
+}
+
+#[test]
+fn errors_name_the_key() {
+    let cases = [
+        (MINIMAL.replace("validity = \"5y\"", "validity = \"11y\""), "issuer[0].validity"),
+        (MINIMAL.replace("key = \"ecdsa-p256\"\nsubject = \"CN=r\"", "key = \"dsa\"\nsubject = \"CN=r\""), "root.key"),
+        (MINIMAL.replace("sqlite://x.db", "mysql://x"), "database.url"),
+        (MINIMAL.replace("token_label = \"t\"", "token_label = \"t\"\nauto_init = true"), "hsm.auto_init"),
+        (MINIMAL.replace("[profiles]", "[log]\nformat = \"xml\"\n[profiles]"), "log.format"),
+        (MINIMAL.replace("id = \"ec\"", "id = \"e c\""), "issuer[0].id"),
+    ];
+    for (body, key) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let e = Config::load(&write_config(dir.path(), &body), None).unwrap_err().to_string();
+        assert!(e.contains(key), "expected `{key}` in: {e}");
+    }
+}
+
+#[test]
+fn unknown_keys_are_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = MINIMAL.replace("[database]", "[database]\nmax_conections = 3");
+    let e = Config::load(&write_config(dir.path(), &body), None).unwrap_err().to_string();
+    assert!(e.contains("max_conections"), "{e}");
+}
+
+#[test]
+fn redacts_database_passwords() {
+    assert_eq!(redact_url("postgres://u:pw@h/db"), "postgres://u:***@h/db");
+    assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+}

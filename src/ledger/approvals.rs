@@ -1,0 +1,120 @@
+//! Units of work on the approval queue (the core's approval gate).
+
+use sqlx::{any::AnyRow, Row};
+
+use super::{audit, now, Approval, ApprovalStatus, Ledger, LedgerError, NewApproval};
+use crate::audit::AuditEvent;
+
+fn approval(r: &AnyRow) -> Result<Approval, LedgerError> {
+    let sans: String = r.try_get("sans")?;
+    let status: String = r.try_get("status")?;
+    Ok(Approval {
+        id: r.try_get("id")?,
+        profile: r.try_get("profile")?,
+        requester: r.try_get("requester")?,
+        owner: r.try_get("owner")?,
+        subject: r.try_get("subject")?,
+        sans: serde_json::from_str(&sans).map_err(|e| LedgerError::Corrupt(format!("sans: {e}")))?,
+        csr_der: r.try_get("csr_der")?,
+        status: ApprovalStatus::parse(&status).ok_or_else(|| LedgerError::Corrupt(format!("status `{status}`")))?,
+        reason: r.try_get("reason")?,
+        decided_by: r.try_get("decided_by")?,
+        serial: r.try_get("serial")?,
+        created_at: r.try_get("created_at")?,
+    })
+}
+
+impl Ledger {
+    /// Queues a request for approval, with its audit row; returns the approval id.
+    pub async fn create_approval(&self, a: &NewApproval, event: &AuditEvent) -> Result<i64, LedgerError> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(
+            "INSERT INTO approvals (profile, requester, owner, subject, sans, csr_der, status, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7) RETURNING id",
+        )
+        .bind(&a.profile)
+        .bind(&a.requester)
+        .bind(a.owner.clone())
+        .bind(&a.subject)
+        .bind(serde_json::to_string(&a.sans).unwrap_or_else(|_| "[]".into()))
+        .bind(a.csr_der.clone())
+        .bind(now())
+        .fetch_one(&mut *tx)
+        .await?;
+        let id: i64 = row.try_get("id")?;
+        let mut event = event.clone();
+        event.detail["approval_id"] = serde_json::json!(id);
+        audit::insert(&mut tx, &event).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// One approval by id.
+    pub async fn approval(&self, id: i64) -> Result<Option<Approval>, LedgerError> {
+        let row = sqlx::query(
+            "SELECT id, profile, requester, owner, subject, sans, csr_der, status, reason, decided_by, serial, created_at \
+             FROM approvals WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(approval).transpose()
+    }
+
+    /// Approvals, optionally only those with `status`, oldest first.
+    pub async fn approvals(&self, status: Option<ApprovalStatus>) -> Result<Vec<Approval>, LedgerError> {
+        let rows = sqlx::query(
+            "SELECT id, profile, requester, owner, subject, sans, csr_der, status, reason, decided_by, serial, created_at \
+             FROM approvals WHERE ($1 IS NULL OR status = $2) ORDER BY id",
+        )
+        .bind(status.map(|s| s.as_str()))
+        .bind(status.map(|s| s.as_str()).unwrap_or(""))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(approval).collect()
+    }
+
+    /// Moves a `pending` approval to `approved` or `denied`, with its audit row.
+    /// Anything but `pending` is a `Conflict`.
+    pub async fn decide_approval(
+        &self,
+        id: i64,
+        approve: bool,
+        by: &str,
+        reason: Option<&str>,
+        event: &AuditEvent,
+    ) -> Result<(), LedgerError> {
+        let mut tx = self.pool.begin().await?;
+        let status = if approve { ApprovalStatus::Approved } else { ApprovalStatus::Denied };
+        let done = sqlx::query(
+            "UPDATE approvals SET status = $1, decided_by = $2, reason = $3, decided_at = $4 WHERE id = $5 AND status = 'pending'",
+        )
+        .bind(status.as_str())
+        .bind(by)
+        .bind(reason)
+        .bind(now())
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Err(LedgerError::Conflict(format!("approval {id} is not pending")));
+        }
+        audit::insert(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Links an approved request to the certificate issued for it.
+    pub async fn mark_approval_issued(&self, id: i64, serial: &str) -> Result<(), LedgerError> {
+        let done =
+            sqlx::query("UPDATE approvals SET status = 'issued', serial = $1 WHERE id = $2 AND status = 'approved'")
+                .bind(serial)
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+        if done.rows_affected() != 1 {
+            return Err(LedgerError::Conflict(format!("approval {id} is not approved")));
+        }
+        Ok(())
+    }
+}

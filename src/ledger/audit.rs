@@ -1,0 +1,166 @@
+//! Audit rows: insertion inside other units of work, and the sealer's reads and writes.
+
+use sqlx::{any::AnyRow, AnyConnection, Row};
+
+use super::{now, AuditRow, Checkpoint, Ledger, LedgerError, SealedLink};
+use crate::audit::AuditEvent;
+
+/// Inserts `event` (unsealed) on `conn`, inside the caller's transaction.
+pub(super) async fn insert(conn: &mut AnyConnection, event: &AuditEvent) -> Result<(), LedgerError> {
+    sqlx::query(
+        "INSERT INTO audit_events (occurred_at, event, actor, serial, profile, issuer_id, detail) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(now())
+    .bind(event.kind.as_str())
+    .bind(&event.actor)
+    .bind(event.serial.clone())
+    .bind(event.profile.clone())
+    .bind(event.issuer_id.clone())
+    .bind(event.detail.to_string())
+    .execute(conn)
+    .await?;
+    event.trace();
+    Ok(())
+}
+
+fn audit_row(r: &AnyRow) -> Result<AuditRow, LedgerError> {
+    Ok(AuditRow {
+        id: r.try_get("id")?,
+        occurred_at: r.try_get("occurred_at")?,
+        event: r.try_get("event")?,
+        actor: r.try_get("actor")?,
+        serial: r.try_get("serial")?,
+        profile: r.try_get("profile")?,
+        issuer_id: r.try_get("issuer_id")?,
+        detail: r.try_get("detail")?,
+        seq: r.try_get("seq")?,
+        prev_hash: r.try_get("prev_hash")?,
+        hash: r.try_get("hash")?,
+    })
+}
+
+impl Ledger {
+    /// Records a standalone event (e.g. a refused request) in its own transaction.
+    pub async fn record_event(&self, event: &AuditEvent) -> Result<(), LedgerError> {
+        let mut tx = self.pool.begin().await?;
+        insert(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Up to `limit` rows not yet linked into the chain, oldest first.
+    pub async fn unsealed_audit(&self, limit: i64) -> Result<Vec<AuditRow>, LedgerError> {
+        let rows = sqlx::query(
+            "SELECT id, occurred_at, event, actor, serial, profile, issuer_id, detail, seq, prev_hash, hash \
+             FROM audit_events WHERE seq IS NULL ORDER BY id LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(audit_row).collect()
+    }
+
+    /// Number of unsealed rows.
+    pub async fn unsealed_count(&self) -> Result<i64, LedgerError> {
+        Ok(sqlx::query("SELECT COUNT(*) AS n FROM audit_events WHERE seq IS NULL")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("n")?)
+    }
+
+    /// Up to `limit` sealed rows with `seq > after`, in chain order.
+    pub async fn sealed_audit(&self, after: i64, limit: i64) -> Result<Vec<AuditRow>, LedgerError> {
+        let rows = sqlx::query(
+            "SELECT id, occurred_at, event, actor, serial, profile, issuer_id, detail, seq, prev_hash, hash \
+             FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(audit_row).collect()
+    }
+
+    /// The chain head: last sealed position and its hash.
+    pub async fn audit_head(&self) -> Result<(i64, String), LedgerError> {
+        let row = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1").fetch_one(&self.pool).await?;
+        Ok((row.try_get("seq")?, row.try_get("hash")?))
+    }
+
+    /// Writes the links and the checkpoint and moves the head, in one transaction, if the head
+    /// is still at `expected_head` (otherwise another sealer won: `Conflict`).
+    pub async fn seal_audit(
+        &self,
+        expected_head: i64,
+        links: &[SealedLink],
+        checkpoint: &Checkpoint,
+    ) -> Result<(), LedgerError> {
+        let mut tx = self.pool.begin().await?;
+        let moved = sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1 AND seq = $3")
+            .bind(checkpoint.seq)
+            .bind(&checkpoint.head_hash)
+            .bind(expected_head)
+            .execute(&mut *tx)
+            .await?;
+        if moved.rows_affected() != 1 {
+            return Err(LedgerError::Conflict("audit head moved".into()));
+        }
+        for link in links {
+            let done = sqlx::query(
+                "UPDATE audit_events SET seq = $1, prev_hash = $2, hash = $3 WHERE id = $4 AND seq IS NULL",
+            )
+            .bind(link.seq)
+            .bind(&link.prev_hash)
+            .bind(&link.hash)
+            .bind(link.id)
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() != 1 {
+                return Err(LedgerError::Conflict(format!("audit row {} already sealed", link.id)));
+            }
+        }
+        sqlx::query(
+            "INSERT INTO audit_checkpoints (seq, head_hash, signed_at, key_label, signature) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(checkpoint.seq)
+        .bind(&checkpoint.head_hash)
+        .bind(checkpoint.signed_at)
+        .bind(&checkpoint.key_label)
+        .bind(checkpoint.signature.clone())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Every checkpoint, in chain order.
+    pub async fn checkpoints(&self) -> Result<Vec<Checkpoint>, LedgerError> {
+        let rows =
+            sqlx::query("SELECT seq, head_hash, signed_at, key_label, signature FROM audit_checkpoints ORDER BY seq")
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Checkpoint {
+                    seq: r.try_get("seq")?,
+                    head_hash: r.try_get("head_hash")?,
+                    signed_at: r.try_get("signed_at")?,
+                    key_label: r.try_get("key_label")?,
+                    signature: r.try_get("signature")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Serials of certificates that have no `committed` audit row.
+    pub async fn certificates_without_commit_audit(&self) -> Result<Vec<String>, LedgerError> {
+        let rows = sqlx::query(
+            "SELECT c.serial AS serial FROM certificates c WHERE NOT EXISTS \
+             (SELECT 1 FROM audit_events a WHERE a.serial = c.serial AND a.event = 'committed') ORDER BY c.serial",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok(r.try_get("serial")?)).collect()
+    }
+}

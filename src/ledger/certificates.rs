@@ -1,0 +1,265 @@
+//! Units of work on reservations, certificates and CA certificates.
+
+use sqlx::{any::AnyRow, Row};
+
+use super::{
+    audit, now, CaCertificate, CertFilter, CertRecord, CertStatus, Ledger, LedgerError, Reservation, RevokeOutcome,
+};
+use crate::{audit::AuditEvent, policy::Tier};
+
+fn cert_record(r: &AnyRow) -> Result<CertRecord, LedgerError> {
+    let sans: String = r.try_get("sans")?;
+    let tier: String = r.try_get("tier")?;
+    let status: String = r.try_get("status")?;
+    Ok(CertRecord {
+        serial: r.try_get("serial")?,
+        issuer_id: r.try_get("issuer_id")?,
+        subject: r.try_get("subject")?,
+        sans: serde_json::from_str(&sans).map_err(|e| LedgerError::Corrupt(format!("sans: {e}")))?,
+        fingerprint_sha256: r.try_get("fingerprint_sha256")?,
+        not_before: r.try_get("not_before")?,
+        not_after: r.try_get("not_after")?,
+        profile: r.try_get("profile")?,
+        requester: r.try_get("requester")?,
+        owner: r.try_get("owner")?,
+        tier: tier.parse().map_err(|_| LedgerError::Corrupt(format!("tier `{tier}`")))?,
+        status: CertStatus::parse(&status).ok_or_else(|| LedgerError::Corrupt(format!("status `{status}`")))?,
+        revocation_reason: r.try_get("revocation_reason")?,
+        revoked_at: r.try_get("revoked_at")?,
+        invalidity_date: r.try_get("invalidity_date")?,
+        renews_serial: r.try_get("renews_serial")?,
+        der: r.try_get("der")?,
+    })
+}
+
+impl Ledger {
+    /// Records the reservation (state `reserved`) and its audit row before any signature.
+    /// A duplicate serial is a `Conflict`.
+    pub async fn reserve_issuance(&self, r: &Reservation, event: &AuditEvent) -> Result<(), LedgerError> {
+        let mut tx = self.pool.begin().await?;
+        let t = now();
+        sqlx::query(
+            "INSERT INTO reservations (serial, issuer_id, profile, requester, tbs_sha256, state, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, 'reserved', $6, $7)",
+        )
+        .bind(&r.serial)
+        .bind(&r.issuer_id)
+        .bind(&r.profile)
+        .bind(&r.requester)
+        .bind(&r.tbs_sha256)
+        .bind(t)
+        .bind(t)
+        .execute(&mut *tx)
+        .await?;
+        audit::insert(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Marks a reservation `aborted` with `failure`, plus its audit row. The serial is never reused.
+    pub async fn abort_reservation(&self, serial: &str, failure: &str, event: &AuditEvent) -> Result<(), LedgerError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE reservations SET state = 'aborted', failure = $1, updated_at = $2 WHERE serial = $3 AND state = 'reserved'")
+            .bind(failure)
+            .bind(now())
+            .bind(serial)
+            .execute(&mut *tx)
+            .await?;
+        audit::insert(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Commits an issued certificate: the certificate row, the reservation's `committed` state
+    /// and the audit row, in one transaction. Fails with `Conflict` unless the reservation is
+    /// still `reserved`.
+    pub async fn record_issued(&self, c: &CertRecord, event: &AuditEvent) -> Result<(), LedgerError> {
+        let mut tx = self.pool.begin().await?;
+        let t = now();
+        let moved = sqlx::query(
+            "UPDATE reservations SET state = 'committed', updated_at = $1 WHERE serial = $2 AND state = 'reserved'",
+        )
+        .bind(t)
+        .bind(&c.serial)
+        .execute(&mut *tx)
+        .await?;
+        if moved.rows_affected() != 1 {
+            return Err(LedgerError::Conflict(format!("reservation {} is not open", c.serial)));
+        }
+        sqlx::query(
+            "INSERT INTO certificates (serial, issuer_id, subject, sans, fingerprint_sha256, not_before, not_after, \
+             profile, requester, owner, tier, status, renews_serial, der, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+        )
+        .bind(&c.serial)
+        .bind(&c.issuer_id)
+        .bind(&c.subject)
+        .bind(serde_json::to_string(&c.sans).unwrap_or_else(|_| "[]".into()))
+        .bind(&c.fingerprint_sha256)
+        .bind(c.not_before)
+        .bind(c.not_after)
+        .bind(&c.profile)
+        .bind(&c.requester)
+        .bind(&c.owner)
+        .bind(c.tier.as_str())
+        .bind(c.status.as_str())
+        .bind(c.renews_serial.clone())
+        .bind(c.der.clone())
+        .bind(t)
+        .execute(&mut *tx)
+        .await?;
+        audit::insert(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// One certificate by serial.
+    pub async fn certificate(&self, serial: &str) -> Result<Option<CertRecord>, LedgerError> {
+        let row = sqlx::query(
+            "SELECT serial, issuer_id, subject, sans, fingerprint_sha256, not_before, not_after, profile, \
+             requester, owner, tier, status, revocation_reason, revoked_at, invalidity_date, renews_serial, der \
+             FROM certificates WHERE serial = $1",
+        )
+        .bind(serial)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(cert_record).transpose()
+    }
+
+    /// Certificates matching `filter`, newest expiry last.
+    pub async fn list_certificates(&self, filter: &CertFilter) -> Result<Vec<CertRecord>, LedgerError> {
+        let rows = sqlx::query(
+            "SELECT serial, issuer_id, subject, sans, fingerprint_sha256, not_before, not_after, profile, \
+             requester, owner, tier, status, revocation_reason, revoked_at, invalidity_date, renews_serial, der \
+             FROM certificates \
+             WHERE ($1 IS NULL OR (not_after <= $2 AND not_after > $3)) AND ($4 IS NULL OR owner = $5) \
+             ORDER BY not_after, serial LIMIT $6",
+        )
+        .bind(filter.expiring_before)
+        .bind(filter.expiring_before.unwrap_or(0))
+        .bind(now())
+        .bind(filter.owner.clone())
+        .bind(filter.owner.clone().unwrap_or_default())
+        .bind(filter.limit.unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(cert_record).collect()
+    }
+
+    /// Number of certificate rows.
+    pub async fn count_certificates(&self) -> Result<i64, LedgerError> {
+        Ok(sqlx::query("SELECT COUNT(*) AS n FROM certificates").fetch_one(&self.pool).await?.try_get("n")?)
+    }
+
+    /// State of a reservation (`reserved`, `committed`, `aborted`).
+    pub async fn reservation_state(&self, serial: &str) -> Result<Option<String>, LedgerError> {
+        let row = sqlx::query("SELECT state FROM reservations WHERE serial = $1")
+            .bind(serial)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get("state")).transpose()?)
+    }
+
+    /// Revokes `serial` with RFC 5280 `reason` at `at`, with its audit row. Idempotent:
+    /// a second call reports [`RevokeOutcome::AlreadyRevoked`] and changes nothing.
+    pub async fn revoke(
+        &self,
+        serial: &str,
+        reason: &str,
+        at: i64,
+        invalidity_date: Option<i64>,
+        event: &AuditEvent,
+    ) -> Result<RevokeOutcome, LedgerError> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query("SELECT status, revocation_reason FROM certificates WHERE serial = $1")
+            .bind(serial)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| LedgerError::NotFound(format!("certificate {serial}")))?;
+        let status: String = row.try_get("status")?;
+        if status == CertStatus::Revoked.as_str() {
+            let reason: Option<String> = row.try_get("revocation_reason")?;
+            return Ok(RevokeOutcome::AlreadyRevoked(reason.unwrap_or_default()));
+        }
+        sqlx::query(
+            "UPDATE certificates SET status = 'revoked', revocation_reason = $1, revoked_at = $2, invalidity_date = $3 \
+             WHERE serial = $4 AND status = 'valid'",
+        )
+        .bind(reason)
+        .bind(at)
+        .bind(invalidity_date)
+        .bind(serial)
+        .execute(&mut *tx)
+        .await?;
+        audit::insert(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(RevokeOutcome::Revoked)
+    }
+
+    /// A CA certificate (`root` or an issuer id).
+    pub async fn ca_certificate(&self, id: &str) -> Result<Option<CaCertificate>, LedgerError> {
+        let row =
+            sqlx::query("SELECT id, key_label, subject, der, chain_pem, not_after FROM ca_certificates WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        row.map(|r| {
+            Ok(CaCertificate {
+                id: r.try_get("id")?,
+                key_label: r.try_get("key_label")?,
+                subject: r.try_get("subject")?,
+                der: r.try_get("der")?,
+                chain_pem: r.try_get("chain_pem")?,
+                not_after: r.try_get("not_after")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Stores a CA certificate (first time only: a second store of the same id is a `Conflict`)
+    /// and commits the reservation `serial` it was signed under, if privca signed it.
+    pub async fn store_ca_certificate(
+        &self,
+        c: &CaCertificate,
+        serial: Option<&str>,
+        event: &AuditEvent,
+    ) -> Result<(), LedgerError> {
+        let mut tx = self.pool.begin().await?;
+        if let Some(serial) = serial {
+            let moved = sqlx::query(
+                "UPDATE reservations SET state = 'committed', updated_at = $1 WHERE serial = $2 AND state = 'reserved'",
+            )
+            .bind(now())
+            .bind(serial)
+            .execute(&mut *tx)
+            .await?;
+            if moved.rows_affected() != 1 {
+                return Err(LedgerError::Conflict(format!("reservation {serial} is not open")));
+            }
+        }
+        sqlx::query(
+            "INSERT INTO ca_certificates (id, key_label, subject, der, chain_pem, not_after, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&c.id)
+        .bind(&c.key_label)
+        .bind(&c.subject)
+        .bind(c.der.clone())
+        .bind(&c.chain_pem)
+        .bind(c.not_after)
+        .bind(now())
+        .execute(&mut *tx)
+        .await?;
+        audit::insert(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+impl std::str::FromStr for Tier {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, ()> {
+        Tier::parse(s).ok_or(())
+    }
+}

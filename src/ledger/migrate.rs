@@ -1,0 +1,31 @@
+//! Embedded migrations for both dialects, built without sqlx's macros.
+
+use std::borrow::Cow;
+
+use sqlx::{
+    migrate::{Migration, MigrationType, Migrator},
+    AnyPool, SqlSafeStr,
+};
+
+use super::{Dialect, LedgerError};
+
+const SQLITE: &[(i64, &str, &str)] =
+    &[(1, "create ledger", include_str!("../../migrations/sqlite/0001_create_ledger.sql"))];
+const POSTGRES: &[(i64, &str, &str)] =
+    &[(1, "create ledger", include_str!("../../migrations/postgres/0001_create_ledger.sql"))];
+
+/// Applies every migration of `dialect` that the database has not seen yet.
+pub(super) async fn run(pool: &AnyPool, dialect: Dialect) -> Result<(), LedgerError> {
+    let set = match dialect {
+        Dialect::Sqlite => SQLITE,
+        Dialect::Postgres => POSTGRES,
+    };
+    let migrations = set
+        .iter()
+        .map(|(version, description, sql)| {
+            Migration::new(*version, Cow::Borrowed(*description), MigrationType::Simple, sql.into_sql_str(), false)
+        })
+        .collect();
+    Migrator::with_migrations(migrations).run(pool).await?;
+    Ok(())
+}

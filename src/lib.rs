@@ -1,0 +1,30 @@
+//! privca: a private certificate authority whose every signature happens in a PKCS#11 HSM.
+//!
+//! # Architecture
+//!
+//! * [`config`] parses the TOML once into typed, validated values.
+//! * [`signer`] is the only module that touches key material: a PKCS#11 token behind a small
+//!   synchronous [`signer::Signer`] trait, fronted by [`signer::SigningService`] for async code.
+//! * [`ledger`] is the single source of truth and the only module with SQL (SQLite or
+//!   PostgreSQL through one implementation).
+//! * [`policy`] holds profiles and the identifier and key rules.
+//! * [`ca`] runs the issuance cycle prepare → reserve → sign → verify → commit, the approval
+//!   gate, revocation and first-run bootstrap.
+//! * [`audit`] defines audit events and the signed hash chain over them.
+//! * [`server`] and [`jobs`] run `privca serve`; [`cli`] is the command line; [`app`] wires
+//!   everything together.
+//!
+//! Protocol crates (`protocols/*`) never depend on this crate, `sqlx` or `cryptoki`; they
+//! declare port traits that adapters here implement.
+
+pub mod app;
+pub mod audit;
+pub mod ca;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod jobs;
+pub mod ledger;
+pub mod policy;
+pub mod server;
+pub mod signer;

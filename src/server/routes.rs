@@ -1,0 +1,66 @@
+//! The only place top-level paths are composed. Plain HTTP serves what relying parties fetch
+//! without TLS (health, CA certificates for AIA; CRL, OCSP and SCEP join here with their
+//! issues); HTTPS serves the enrollment protocols; the admin listener is separate.
+
+use axum::{
+    body::Body,
+    extract::{Path, State},
+    http::{header, StatusCode},
+    response::{IntoResponse, Response},
+    routing::get,
+    Router,
+};
+
+use crate::ca::{x509, CertificateAuthority};
+
+/// Plain HTTP: `/healthz`, `/ca/<name>`.
+pub fn http(ca: CertificateAuthority) -> Router {
+    Router::new().route("/healthz", get(healthz)).route("/ca/{file}", get(ca_file)).with_state(ca)
+}
+
+/// HTTPS: `/healthz` (ACME and EST mount here).
+pub fn https(ca: CertificateAuthority) -> Router {
+    Router::new().route("/healthz", get(healthz)).with_state(ca)
+}
+
+/// Admin listener: `/healthz` (the admin API mounts under `/api/v1/`).
+pub fn admin(ca: CertificateAuthority) -> Router {
+    Router::new().route("/healthz", get(healthz)).with_state(ca)
+}
+
+/// Liveness and readiness: the ledger answers.
+async fn healthz(State(ca): State<CertificateAuthority>) -> Response {
+    match ca.ledger().ping().await {
+        Ok(()) => (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain")], "ok\n").into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "health check: ledger unavailable");
+            (StatusCode::SERVICE_UNAVAILABLE, "ledger unavailable\n").into_response()
+        }
+    }
+}
+
+/// `/ca/root.pem|.der`, `/ca/<issuer>.pem|.der`, `/ca/<issuer>-chain.pem`.
+async fn ca_file(State(ca): State<CertificateAuthority>, Path(file): Path<String>) -> Response {
+    let not_found = || (StatusCode::NOT_FOUND, "no such CA certificate\n").into_response();
+    let (name, ext) = match file.rsplit_once('.') {
+        Some(x) => x,
+        None => return not_found(),
+    };
+    let (id, chain) = match name.strip_suffix("-chain") {
+        Some(id) => (id, true),
+        None => (name, false),
+    };
+    let issuer = if id == "root" { ca.root() } else { ca.issuer(id) };
+    let Some(issuer) = issuer else { return not_found() };
+    let (body, content_type) = match (ext, chain) {
+        ("der", false) => (issuer.der.clone(), "application/pkix-cert"),
+        ("pem", false) => (x509::pem(&issuer.der).into_bytes(), "application/x-pem-file"),
+        ("pem", true) => (issuer.chain_pem.clone().into_bytes(), "application/pem-certificate-chain"),
+        _ => return not_found(),
+    };
+    Response::builder()
+        .header(header::CONTENT_TYPE, content_type)
+        .header(header::CACHE_CONTROL, "public, max-age=3600")
+        .body(Body::from(body))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}

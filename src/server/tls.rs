@@ -1,0 +1,144 @@
+//! TLS for privca's own listeners: a rustls configuration whose private key stays in the HSM
+//! (a `rustls::sign::SigningKey` that calls the signer), and the server certificate, issued
+//! by privca itself through the normal issuance cycle and renewed when a third of its lifetime
+//! is left. TLS 1.2 and 1.3 only.
+
+use std::{net::IpAddr, path::PathBuf, sync::Arc};
+
+use der::Decode;
+use rustls::{
+    server::{ClientHello, ResolvesServerCert},
+    sign::{CertifiedKey, Signer as TlsSigner, SigningKey},
+    SignatureAlgorithm, SignatureScheme,
+};
+use rustls_pki_types::CertificateDer;
+
+use crate::{
+    ca::{bootstrap::TLS_KEY, x509, CertificateAuthority, IssuanceRequest, IssueOutcome, Requester, San},
+    error::CaError,
+    signer::{Signer, SigningAlgorithm},
+};
+
+/// The ECDSA P-256 TLS key, held in the token.
+#[derive(Clone)]
+struct HsmKey {
+    signer: Arc<dyn Signer>,
+}
+
+impl std::fmt::Debug for HsmKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HsmKey(privca-tls)")
+    }
+}
+
+impl SigningKey for HsmKey {
+    fn choose_scheme(&self, offered: &[SignatureScheme]) -> Option<Box<dyn TlsSigner>> {
+        offered.contains(&SignatureScheme::ECDSA_NISTP256_SHA256).then(|| Box::new(self.clone()) as Box<dyn TlsSigner>)
+    }
+
+    fn algorithm(&self) -> SignatureAlgorithm {
+        SignatureAlgorithm::ECDSA
+    }
+}
+
+impl TlsSigner for HsmKey {
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, rustls::Error> {
+        self.signer
+            .sign(TLS_KEY, SigningAlgorithm::EcdsaSha256, message)
+            .map_err(|e| rustls::Error::General(format!("HSM signature failed: {e}")))
+    }
+
+    fn scheme(&self) -> SignatureScheme {
+        SignatureScheme::ECDSA_NISTP256_SHA256
+    }
+}
+
+#[derive(Debug)]
+struct Resolver(Arc<CertifiedKey>);
+
+impl ResolvesServerCert for Resolver {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.0.clone())
+    }
+}
+
+/// Builds the rustls server configuration for the HTTPS listeners.
+pub fn server_config(
+    ca: &CertificateAuthority,
+    chain: Vec<CertificateDer<'static>>,
+) -> Result<rustls::ServerConfig, CaError> {
+    let key = Arc::new(HsmKey { signer: ca.signing().signer().clone() });
+    let certified = Arc::new(CertifiedKey::new(chain, key));
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| CaError::internal("TLS configuration").with_source(e))?
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(Resolver(certified)));
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// Path of the server chain in the data directory.
+fn chain_path(ca: &CertificateAuthority) -> PathBuf {
+    ca.config().data_dir.join("tls").join("server-chain.pem")
+}
+
+/// Returns the server certificate chain, issuing a new one when there is none, when it does
+/// not match the token key or the configured names, or when a third of its lifetime is left.
+pub async fn server_chain(ca: &CertificateAuthority) -> Result<Vec<CertificateDer<'static>>, CaError> {
+    let path = chain_path(ca);
+    let spki = ca.signing().key_info(TLS_KEY)?.spki_der;
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        let ders = x509::pem_certificates(&text)?;
+        if let Some(leaf) = ders.first() {
+            if still_good(ca, leaf, &spki).await {
+                return Ok(ders.into_iter().map(CertificateDer::from).collect());
+            }
+        }
+    }
+    let sans = ca
+        .config()
+        .server
+        .tls_names
+        .iter()
+        .map(|n| n.parse::<IpAddr>().map(San::Ip).unwrap_or_else(|_| San::Dns(n.to_ascii_lowercase())))
+        .collect();
+    let request = IssuanceRequest {
+        profile: ca.config().server.tls_profile.clone(),
+        spki_der: spki,
+        subject: Vec::new(),
+        sans,
+        requester: Requester::system(),
+        owner: Some("privca".into()),
+        renews: None,
+        csr_der: None,
+        approval_id: None,
+    };
+    let cert = match ca.issue(request).await? {
+        IssueOutcome::Issued(c) => c,
+        IssueOutcome::Pending(_) => {
+            return Err(CaError::policy("server.tls_profile requires approval; choose a profile without it"))
+        }
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| CaError::internal("cannot create tls dir").with_source(e))?;
+    }
+    crate::ca::chain::write_if_changed(&path, &cert.chain_pem)
+        .map_err(|e| CaError::internal("cannot write the server chain").with_source(e))?;
+    tracing::info!(serial = %cert.record.serial, "issued the server's TLS certificate");
+    Ok(x509::pem_certificates(&cert.chain_pem)?.into_iter().map(CertificateDer::from).collect())
+}
+
+async fn still_good(ca: &CertificateAuthority, leaf: &[u8], spki: &[u8]) -> bool {
+    let Ok(cert) = x509_cert::Certificate::from_der(leaf) else { return false };
+    let Ok(leaf_spki) = der::Encode::to_der(&cert.tbs_certificate.subject_public_key_info) else { return false };
+    let v = &cert.tbs_certificate.validity;
+    let (nb, na, now) = (x509::unix(&v.not_before), x509::unix(&v.not_after), crate::ledger::now());
+    let serial = hex::encode(cert.tbs_certificate.serial_number.as_bytes());
+    let valid_in_ledger = matches!(
+        ca.ledger().certificate(&serial).await,
+        Ok(Some(r)) if r.status == crate::ledger::CertStatus::Valid
+    );
+    leaf_spki == spki && valid_in_ledger && (na - now) * 3 > (na - nb)
+}

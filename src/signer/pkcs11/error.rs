@@ -1,0 +1,40 @@
+//! `Pkcs11Error`: token and module failures. `CKR_*` codes stay as data for the logs; callers
+//! map every variant to "HSM unavailable", never to a client error.
+
+/// A PKCS#11 failure.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Pkcs11Error {
+    /// The module could not be loaded or initialised.
+    #[error("cannot load PKCS#11 module {module}: {source}")]
+    Module { module: String, source: cryptoki::error::Error },
+    /// No token with the configured label.
+    #[error("no PKCS#11 token labelled `{0}`")]
+    TokenNotFound(String),
+    /// A PIN could not be read or created.
+    #[error("PIN: {0}")]
+    Pin(std::io::Error),
+    /// A call into the module failed.
+    #[error("{context}: {source}")]
+    Call { context: &'static str, source: cryptoki::error::Error },
+    /// The token returned something that makes no sense (bad point encoding, missing attribute).
+    #[error("token returned an unusable value: {0}")]
+    Malformed(&'static str),
+    /// A generated key lacks CKA_ALWAYS_SENSITIVE or CKA_NEVER_EXTRACTABLE.
+    #[error("key `{0}` is not always-sensitive and never-extractable")]
+    KeyExportable(String),
+    /// More than one object carries this label.
+    #[error("label `{0}` matches more than one key")]
+    Ambiguous(String),
+}
+
+/// Adds a context string to a `cryptoki` result.
+pub(crate) trait CallContext<T> {
+    fn ctx(self, context: &'static str) -> Result<T, Pkcs11Error>;
+}
+
+impl<T> CallContext<T> for Result<T, cryptoki::error::Error> {
+    fn ctx(self, context: &'static str) -> Result<T, Pkcs11Error> {
+        self.map_err(|source| Pkcs11Error::Call { context, source })
+    }
+}

@@ -1,0 +1,405 @@
+//! `Pkcs11Signer`: a PKCS#11 token behind the [`Signer`] trait.
+//!
+//! The module is loaded once, the user logs in once, and a pool of sessions (one per concurrent
+//! operation; SoftHSM2 crashes when two threads share a session) serves all signatures. Key
+//! handles are resolved once, at start-up or right after generation, and cached with their
+//! public keys: the signing path does no `C_FindObjects`. Keys are generated in the token with
+//! `CKA_SENSITIVE=true`, `CKA_EXTRACTABLE=false` and checked for `CKA_ALWAYS_SENSITIVE` and
+//! `CKA_NEVER_EXTRACTABLE` afterwards. This module never reads `CKA_VALUE` of a private key and
+//! never calls `C_WrapKey`.
+
+mod error;
+mod mechanism;
+mod public_key;
+pub mod token;
+
+use std::{
+    collections::HashMap,
+    sync::{Mutex, RwLock},
+};
+
+use cryptoki::{
+    context::{CInitializeArgs, CInitializeFlags, Pkcs11},
+    error::{Error as CkError, RvError},
+    mechanism::Mechanism,
+    object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle},
+    session::{Session, UserType},
+    slot::Slot,
+    types::AuthPin,
+};
+
+use self::error::CallContext;
+pub use self::error::Pkcs11Error;
+pub use self::mechanism::ecdsa_raw_to_der;
+pub use self::public_key::ec_spki;
+use super::{KeyAlgorithm, KeyInfo, Signer, SignerError, SigningAlgorithm};
+use crate::config::{HsmConfig, Secret};
+
+/// What a generated key is for: signing only, or (SCEP RA) decryption as well.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyPurpose {
+    /// `CKA_SIGN` only.
+    Sign,
+    /// `CKA_SIGN` and `CKA_DECRYPT` (RSA only).
+    SignAndDecrypt,
+}
+
+struct LoadedKey {
+    handle: ObjectHandle,
+    info: KeyInfo,
+}
+
+/// A logged-in PKCS#11 token with a session pool and cached key handles.
+pub struct Pkcs11Signer {
+    ctx: Pkcs11,
+    slot: Slot,
+    pin: Secret,
+    pool: Mutex<Vec<Session>>,
+    keys: RwLock<HashMap<String, LoadedKey>>,
+}
+
+impl Pkcs11Signer {
+    /// Loads the module, finds (or, in dev, creates) the token, logs in and opens
+    /// `hsm.sessions` sessions.
+    pub fn open(hsm: &HsmConfig) -> Result<Self, Pkcs11Error> {
+        let module = hsm.module.display().to_string();
+        let ctx = Pkcs11::new(&hsm.module).map_err(|source| Pkcs11Error::Module { module: module.clone(), source })?;
+        match ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
+            Ok(()) | Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
+            Err(source) => return Err(Pkcs11Error::Module { module, source }),
+        }
+        let slot = match token::find_token(&ctx, &hsm.token_label)? {
+            Some(slot) => slot,
+            None if hsm.auto_init => token::init_token(&ctx, hsm)?,
+            None => return Err(Pkcs11Error::TokenNotFound(hsm.token_label.clone())),
+        };
+        let pin = hsm.user_pin.read().map_err(Pkcs11Error::Pin)?;
+        let signer = Self { ctx, slot, pin, pool: Mutex::new(Vec::new()), keys: RwLock::new(HashMap::new()) };
+        let mut sessions = Vec::with_capacity(hsm.sessions);
+        for _ in 0..hsm.sessions.max(1) {
+            sessions.push(signer.open_session()?);
+        }
+        if let Ok(mut pool) = signer.pool.lock() {
+            *pool = sessions;
+        }
+        Ok(signer)
+    }
+
+    fn open_session(&self) -> Result<Session, Pkcs11Error> {
+        let session = self.ctx.open_ro_session(self.slot).ctx("C_OpenSession")?;
+        self.login(&session)?;
+        Ok(session)
+    }
+
+    fn login(&self, session: &Session) -> Result<(), Pkcs11Error> {
+        match session.login(UserType::User, Some(&AuthPin::from(self.pin.expose().to_owned()))) {
+            Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => Ok(()),
+            Err(source) => Err(Pkcs11Error::Call { context: "C_Login", source }),
+        }
+    }
+
+    /// Runs `f` on a pooled session; on a session-level failure (closed, logged out, device
+    /// reset) re-opens a session, logs in again and retries once.
+    fn with_session<T>(&self, f: impl Fn(&Session) -> Result<T, CkError>) -> Result<T, Pkcs11Error> {
+        let pooled = self.pool.lock().ok().and_then(|mut p| p.pop());
+        let session = match pooled {
+            Some(s) => s,
+            None => self.open_session()?,
+        };
+        match f(&session) {
+            Ok(v) => {
+                self.give_back(session);
+                Ok(v)
+            }
+            Err(CkError::Pkcs11(rv, _)) if is_session_failure(rv) => {
+                tracing::warn!(?rv, "PKCS#11 session failed; reopening");
+                drop(session);
+                let session = self.open_session()?;
+                let out = f(&session).ctx("PKCS#11 operation (retry)");
+                self.give_back(session);
+                out
+            }
+            Err(source) => {
+                self.give_back(session);
+                Err(Pkcs11Error::Call { context: "PKCS#11 operation", source })
+            }
+        }
+    }
+
+    fn give_back(&self, session: Session) {
+        if let Ok(mut pool) = self.pool.lock() {
+            pool.push(session);
+        }
+    }
+
+    /// Finds the private key labelled `label` and caches its handle and public key.
+    /// Returns `None` when the token has no such key.
+    pub fn load_key(&self, label: &str) -> Result<Option<KeyInfo>, Pkcs11Error> {
+        let session = self.open_session()?;
+        let private = find_one(&session, ObjectClass::PRIVATE_KEY, label)?;
+        let Some(handle) = private else { return Ok(None) };
+        let public = find_one(&session, ObjectClass::PUBLIC_KEY, label)?
+            .ok_or(Pkcs11Error::Malformed("private key without a public key object"))?;
+        let info = read_public(&session, public, label)?;
+        self.cache(handle, info.clone());
+        Ok(Some(info))
+    }
+
+    fn cache(&self, handle: ObjectHandle, info: KeyInfo) {
+        if let Ok(mut keys) = self.keys.write() {
+            keys.insert(info.label.clone(), LoadedKey { handle, info });
+        }
+    }
+
+    /// Generates a key pair labelled `label` inside the token, checks that the private key is
+    /// always-sensitive and never-extractable, test-signs with it, and caches it.
+    pub fn generate_key(
+        &self,
+        label: &str,
+        algorithm: KeyAlgorithm,
+        purpose: KeyPurpose,
+    ) -> Result<KeyInfo, Pkcs11Error> {
+        let session = self.ctx.open_rw_session(self.slot).ctx("C_OpenSession(RW)")?;
+        self.login(&session)?;
+        let id = key_id(label);
+        let decrypt = purpose == KeyPurpose::SignAndDecrypt && algorithm.is_rsa();
+        let (mechanism, key_type, mut public_template) = keygen_params(algorithm);
+        public_template.extend([
+            Attribute::Token(true),
+            Attribute::Private(false),
+            Attribute::Verify(true),
+            Attribute::Encrypt(decrypt),
+            Attribute::Id(id.clone()),
+            Attribute::Label(label.as_bytes().to_vec()),
+        ]);
+        let private_template = vec![
+            Attribute::Class(ObjectClass::PRIVATE_KEY),
+            Attribute::KeyType(key_type),
+            Attribute::Token(true),
+            Attribute::Private(true),
+            Attribute::Sensitive(true),
+            Attribute::Extractable(false),
+            Attribute::Sign(true),
+            Attribute::Decrypt(decrypt),
+            Attribute::Derive(false),
+            Attribute::Unwrap(false),
+            Attribute::Id(id),
+            Attribute::Label(label.as_bytes().to_vec()),
+        ];
+        let generated = session.generate_key_pair(&mechanism, &public_template, &private_template);
+        let (public, private) = match generated {
+            Err(CkError::Pkcs11(RvError::AttributeValueInvalid | RvError::DomainParamsInvalid, _))
+                if algorithm == KeyAlgorithm::Ed25519 =>
+            {
+                // pkcs11.md quirk P2: some tokens want the curve name instead of the OID.
+                let mut template = public_template.clone();
+                template.retain(|a| !matches!(a, Attribute::EcParams(_)));
+                template.push(Attribute::EcParams(ED25519_PARAMS_NAME.to_vec()));
+                session.generate_key_pair(&mechanism, &template, &private_template).ctx("C_GenerateKeyPair")?
+            }
+            other => other.ctx("C_GenerateKeyPair")?,
+        };
+        check_non_exportable(&session, private, label)?;
+        let info = read_public(&session, public, label)?;
+        drop(session);
+        self.cache(private, info.clone());
+        let alg = SigningAlgorithm::for_key(algorithm, false);
+        let probe = b"privca key generation self-test";
+        let sig = self.sign(label, alg, probe).map_err(|_| Pkcs11Error::Malformed("test signature failed"))?;
+        super::algorithm::verify_spki(&info.spki_der, alg, probe, &sig)
+            .map_err(|_| Pkcs11Error::Malformed("test signature does not verify"))?;
+        tracing::info!(key = label, algorithm = algorithm.name(), "generated key in token");
+        Ok(info)
+    }
+
+    /// `CKA_ALWAYS_SENSITIVE` and `CKA_NEVER_EXTRACTABLE` of a loaded private key.
+    pub fn key_protection(&self, label: &str) -> Result<(bool, bool), SignerError> {
+        let handle = self.handle(label)?.0;
+        Ok(self.with_session(|s| {
+            let attrs = s.get_attributes(handle, &[AttributeType::AlwaysSensitive, AttributeType::NeverExtractable])?;
+            Ok(protection(&attrs))
+        })?)
+    }
+
+    fn handle(&self, label: &str) -> Result<(ObjectHandle, KeyAlgorithm), SignerError> {
+        let keys = self.keys.read().map_err(|_| SignerError::KeyNotFound(label.to_owned()))?;
+        let key = keys.get(label).ok_or_else(|| SignerError::KeyNotFound(label.to_owned()))?;
+        Ok((key.handle, key.info.algorithm))
+    }
+}
+
+impl Signer for Pkcs11Signer {
+    fn sign(&self, key: &str, algorithm: SigningAlgorithm, message: &[u8]) -> Result<Vec<u8>, SignerError> {
+        let (handle, key_algorithm) = self.handle(key)?;
+        if !algorithm.fits(key_algorithm) {
+            return Err(SignerError::AlgorithmMismatch { key: key.to_owned(), algorithm });
+        }
+        let input = mechanism::sign_input(algorithm, message);
+        let raw = self.with_session(|s| s.sign(&input.mechanism, handle, &input.data))?;
+        Ok(mechanism::signature_output(algorithm, raw)?)
+    }
+
+    fn key_info(&self, key: &str) -> Result<KeyInfo, SignerError> {
+        let keys = self.keys.read().map_err(|_| SignerError::KeyNotFound(key.to_owned()))?;
+        keys.get(key).map(|k| k.info.clone()).ok_or_else(|| SignerError::KeyNotFound(key.to_owned()))
+    }
+
+    fn decrypt(&self, key: &str, ciphertext: &[u8]) -> Result<Vec<u8>, SignerError> {
+        let (handle, key_algorithm) = self.handle(key)?;
+        if !key_algorithm.is_rsa() {
+            return Err(SignerError::AlgorithmMismatch {
+                key: key.to_owned(),
+                algorithm: SigningAlgorithm::RsaPkcs1Sha256,
+            });
+        }
+        Ok(self.with_session(|s| s.decrypt(&Mechanism::RsaPkcs, handle, ciphertext))?)
+    }
+}
+
+/// DER OID 1.3.101.112 (RFC 8410) as `CKA_EC_PARAMS`.
+const ED25519_PARAMS_OID: [u8; 5] = [0x06, 0x03, 0x2b, 0x65, 0x70];
+/// PrintableString "edwards25519" as `CKA_EC_PARAMS` (PKCS#11 v3.0 text).
+const ED25519_PARAMS_NAME: [u8; 14] = *b"\x13\x0cedwards25519";
+
+fn keygen_params(algorithm: KeyAlgorithm) -> (Mechanism<'static>, KeyType, Vec<Attribute>) {
+    use der::Encode;
+    let class = Attribute::Class(ObjectClass::PUBLIC_KEY);
+    match algorithm {
+        KeyAlgorithm::Ed25519 => (
+            Mechanism::EccEdwardsKeyPairGen,
+            KeyType::EC_EDWARDS,
+            vec![class, Attribute::KeyType(KeyType::EC_EDWARDS), Attribute::EcParams(ED25519_PARAMS_OID.to_vec())],
+        ),
+        a if a.is_rsa() => (
+            Mechanism::RsaPkcsKeyPairGen,
+            KeyType::RSA,
+            vec![
+                class,
+                Attribute::KeyType(KeyType::RSA),
+                Attribute::ModulusBits(a.rsa_bits().unwrap_or(2048).into()),
+                Attribute::PublicExponent(vec![0x01, 0x00, 0x01]),
+            ],
+        ),
+        a => {
+            let params = a.curve_oid().and_then(|oid| oid.to_der().ok()).unwrap_or_default();
+            (
+                Mechanism::EccKeyPairGen,
+                KeyType::EC,
+                vec![class, Attribute::KeyType(KeyType::EC), Attribute::EcParams(params)],
+            )
+        }
+    }
+}
+
+/// `CKA_ID` derived from the label, so that the certificate, public and private objects match.
+fn key_id(label: &str) -> Vec<u8> {
+    ring::digest::digest(&ring::digest::SHA256, label.as_bytes()).as_ref()[..8].to_vec()
+}
+
+fn find_one(session: &Session, class: ObjectClass, label: &str) -> Result<Option<ObjectHandle>, Pkcs11Error> {
+    let found = session
+        .find_objects(&[Attribute::Class(class), Attribute::Label(label.as_bytes().to_vec())])
+        .ctx("C_FindObjects")?;
+    match found.as_slice() {
+        [] => Ok(None),
+        [one] => Ok(Some(*one)),
+        _ => Err(Pkcs11Error::Ambiguous(label.to_owned())),
+    }
+}
+
+fn protection(attrs: &[Attribute]) -> (bool, bool) {
+    let mut out = (false, false);
+    for a in attrs {
+        match a {
+            Attribute::AlwaysSensitive(v) => out.0 = *v,
+            Attribute::NeverExtractable(v) => out.1 = *v,
+            _ => {}
+        }
+    }
+    out
+}
+
+fn check_non_exportable(session: &Session, private: ObjectHandle, label: &str) -> Result<(), Pkcs11Error> {
+    let attrs = session
+        .get_attributes(private, &[AttributeType::AlwaysSensitive, AttributeType::NeverExtractable])
+        .ctx("C_GetAttributeValue")?;
+    match protection(&attrs) {
+        (true, true) => Ok(()),
+        _ => Err(Pkcs11Error::KeyExportable(label.to_owned())),
+    }
+}
+
+/// Reads a public key object's type and public values (never a private value).
+fn read_public(session: &Session, public: ObjectHandle, label: &str) -> Result<KeyInfo, Pkcs11Error> {
+    let attrs = session.get_attributes(public, &[AttributeType::KeyType]).ctx("C_GetAttributeValue(KEY_TYPE)")?;
+    let key_type = attrs.iter().find_map(|a| match a {
+        Attribute::KeyType(t) => Some(*t),
+        _ => None,
+    });
+    let (algorithm, spki_der) = match key_type {
+        Some(t) if t == KeyType::RSA => {
+            let attrs = session
+                .get_attributes(public, &[AttributeType::Modulus, AttributeType::PublicExponent])
+                .ctx("C_GetAttributeValue(MODULUS)")?;
+            let (mut n, mut e) = (Vec::new(), Vec::new());
+            for a in attrs {
+                match a {
+                    Attribute::Modulus(v) => n = v,
+                    Attribute::PublicExponent(v) => e = v,
+                    _ => {}
+                }
+            }
+            let spki = public_key::rsa_spki(&n, &e)?;
+            let algorithm = match n.len() * 8 {
+                2048 => KeyAlgorithm::Rsa2048,
+                3072 => KeyAlgorithm::Rsa3072,
+                4096 => KeyAlgorithm::Rsa4096,
+                _ => return Err(Pkcs11Error::Malformed("unsupported RSA modulus size")),
+            };
+            (algorithm, spki)
+        }
+        Some(t) if t == KeyType::EC || t == KeyType::EC_EDWARDS => {
+            let attrs = session
+                .get_attributes(public, &[AttributeType::EcParams, AttributeType::EcPoint])
+                .ctx("C_GetAttributeValue(EC_POINT)")?;
+            let (mut params, mut point) = (Vec::new(), Vec::new());
+            for a in attrs {
+                match a {
+                    Attribute::EcParams(v) => params = v,
+                    Attribute::EcPoint(v) => point = v,
+                    _ => {}
+                }
+            }
+            let algorithm = ec_algorithm(t == KeyType::EC_EDWARDS, &params)?;
+            let point = public_key::unwrap_ec_point(&point, public_key::point_len(algorithm))?;
+            (algorithm, ec_spki(algorithm, &point)?)
+        }
+        _ => return Err(Pkcs11Error::Malformed("unsupported key type")),
+    };
+    Ok(KeyInfo { label: label.to_owned(), algorithm, spki_der })
+}
+
+fn ec_algorithm(edwards: bool, params: &[u8]) -> Result<KeyAlgorithm, Pkcs11Error> {
+    use der::Encode;
+    if edwards {
+        return Ok(KeyAlgorithm::Ed25519);
+    }
+    for a in [KeyAlgorithm::EcdsaP256, KeyAlgorithm::EcdsaP384] {
+        if a.curve_oid().and_then(|o| o.to_der().ok()).as_deref() == Some(params) {
+            return Ok(a);
+        }
+    }
+    Err(Pkcs11Error::Malformed("unsupported EC curve"))
+}
+
+fn is_session_failure(rv: RvError) -> bool {
+    matches!(
+        rv,
+        RvError::SessionHandleInvalid
+            | RvError::SessionClosed
+            | RvError::UserNotLoggedIn
+            | RvError::DeviceRemoved
+            | RvError::TokenNotPresent
+            | RvError::DeviceError
+    )
+}
