@@ -99,7 +99,7 @@ impl Issuer {
 #[derive(Debug)]
 pub enum IssueOutcome {
     /// Issued and committed.
-    Issued(IssuedCertificate),
+    Issued(Box<IssuedCertificate>),
     /// Waiting for an operator (approval id).
     Pending(i64),
 }
@@ -235,7 +235,7 @@ impl CertificateAuthority {
             self.ledger.mark_approval_issued(id, &record.serial).await?;
         }
         let chain_pem = format!("{}{}", x509::pem(&record.der), self.chain_without_root(issuer));
-        Ok(IssueOutcome::Issued(IssuedCertificate { record, chain_pem }))
+        Ok(IssueOutcome::Issued(Box::new(IssuedCertificate { record, chain_pem })))
     }
 
     /// The issuer's chain up to, but excluding, the root (what a server should send).
@@ -370,7 +370,7 @@ impl CertificateAuthority {
         request.owner = approval.owner.clone();
         request.approval_id = Some(id);
         match self.issue(request).await? {
-            IssueOutcome::Issued(cert) => Ok(cert),
+            IssueOutcome::Issued(cert) => Ok(*cert),
             IssueOutcome::Pending(_) => Err(CaError::internal("approved request was queued again")),
         }
     }

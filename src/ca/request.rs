@@ -144,9 +144,9 @@ fn verify_csr_signature(
         .map_err(|e| CaError::bad_request("CSR: bad public key").with_source(e))?;
     let key = match K::from_spki(&spki) {
         Some(k) => k,
-        // Let the key policy name the problem (weak RSA, odd curve) after the signature check
-        // that we cannot perform for such keys.
-        None => return crate::policy::keys::check(spki_der, &[], "any").map(|_| ()),
+        // Keys privca cannot use (weak RSA, odd curves) cannot be checked here; the key policy
+        // refuses them in `prepare`, where the refusal is audited.
+        None => return Ok(()),
     };
     let oid = algorithm.oid;
     let verifier: &dyn rs::VerificationAlgorithm = match (oid, key) {

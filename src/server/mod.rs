@@ -3,7 +3,7 @@
 //! Three listeners: plain HTTP (relying parties: AIA, later CRL/OCSP/SCEP), HTTPS (enrollment
 //! protocols) and the admin listener (HTTPS). On SIGTERM or SIGINT the listeners stop
 //! accepting, in-flight requests get `server.shutdown_grace` to finish, the audit log is sealed
-//! one last time and the ledger is closed.
+//! one last time and the ledger is closed (by the caller).
 
 pub mod routes;
 pub mod tls;
@@ -84,8 +84,7 @@ pub async fn serve(app: App) -> Result<(), CaError> {
     for task in listeners.into_iter().chain(jobs) {
         let _ = task.await;
     }
-    app.seal().await;
-    app.ledger.close().await;
+    // The caller seals the audit log one last time and closes the ledger.
     Ok(())
 }
 

@@ -54,7 +54,7 @@ pub(crate) fn signature_output(algorithm: SigningAlgorithm, raw: Vec<u8>) -> Res
 
 /// `r‖s` (two equal halves) → DER `SEQUENCE { INTEGER r, INTEGER s }`.
 pub fn ecdsa_raw_to_der(raw: &[u8]) -> Result<Vec<u8>, Pkcs11Error> {
-    if raw.is_empty() || raw.len() % 2 != 0 {
+    if raw.is_empty() || !raw.len().is_multiple_of(2) {
         return Err(Pkcs11Error::Malformed("ECDSA signature length is odd"));
     }
     let (r, s) = raw.split_at(raw.len() / 2);

@@ -1,0 +1,193 @@
+//! Test harness: a fresh CA per test with a real SoftHSM2 token (one token directory per test
+//! process, one token label per test) and a fresh SQLite file or PostgreSQL database.
+//!
+//! PostgreSQL comes from `PRIVCA_TEST_PG_URL` (a role with CREATEDB); each test creates its own
+//! database. With `CI=true` a missing PostgreSQL fails the test instead of skipping it.
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        OnceLock,
+    },
+};
+
+use privca::{app::App, ca::CertificateAuthority, config::Config};
+use sqlx::{Connection, Executor};
+
+/// Which database a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+static TOKEN_DIR: OnceLock<PathBuf> = OnceLock::new();
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+static TOKEN_SETUP: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Points SoftHSM2 at one token directory for the whole test process (the module reads
+/// `SOFTHSM2_CONF` once, at `C_Initialize`).
+fn token_dir() -> &'static Path {
+    TOKEN_DIR.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("privca-test-tokens-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("tokens")).unwrap();
+        let conf = dir.join("softhsm2.conf");
+        std::fs::write(
+            &conf,
+            format!("directories.tokendir = {}/tokens\nobjectstore.backend = file\nlog.level = ERROR\n", dir.display()),
+        )
+        .unwrap();
+        std::env::set_var("SOFTHSM2_CONF", &conf);
+        dir
+    })
+}
+
+/// The PostgreSQL server URL, or `None` to skip (never `None` with `CI=true`).
+pub fn pg_url() -> Option<String> {
+    match std::env::var("PRIVCA_TEST_PG_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("CI=true but PRIVCA_TEST_PG_URL is not set: PostgreSQL tests must run in CI")
+        }
+        _ => {
+            eprintln!("PRIVCA_TEST_PG_URL not set: skipping the PostgreSQL half of this test");
+            None
+        }
+    }
+}
+
+/// A fresh CA.
+pub struct TestCa {
+    pub app: App,
+    pub ca: CertificateAuthority,
+    pub dir: tempfile::TempDir,
+    pub db_url: String,
+}
+
+impl TestCa {
+    /// Builds a CA on `db`; `None` when PostgreSQL is wanted but not configured (outside CI).
+    pub async fn new(db: Db) -> Option<TestCa> {
+        Self::with_profiles(db, &Path::new(env!("CARGO_MANIFEST_DIR")).join("conf/profiles")).await
+    }
+
+    /// Same, with another profile directory.
+    pub async fn with_profiles(db: Db, profiles: &Path) -> Option<TestCa> {
+        token_dir();
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let dir = tempfile::tempdir().unwrap();
+        let secrets = dir.path().join("secrets");
+        std::fs::create_dir_all(&secrets).unwrap();
+        std::fs::write(secrets.join("user.pin"), "1234").unwrap();
+        std::fs::write(secrets.join("so.pin"), "12345678").unwrap();
+        let db_url = match db {
+            Db::Sqlite => "sqlite://privca.db".to_owned(),
+            Db::Postgres => fresh_pg_database(&pg_url()?, n).await,
+        };
+        let label = format!("t{}-{n}", std::process::id());
+        let body = format!(
+            r#"dev = true
+[urls]
+http_base = "http://127.0.0.1:8080"
+https_base = "https://127.0.0.1:8443"
+[database]
+url = "{db_url}"
+max_connections = 4
+[hsm]
+token_label = "{label}"
+user_pin = {{ file = "secrets/user.pin" }}
+so_pin = {{ file = "secrets/so.pin" }}
+auto_init = true
+sessions = 2
+[root]
+key = "ecdsa-p384"
+subject = "CN=test root,O=privca tests"
+validity = "10y"
+[[issuer]]
+id = "ec"
+key = "ecdsa-p256"
+subject = "CN=test issuer EC,O=privca tests"
+validity = "5y"
+[[issuer]]
+id = "rsa"
+key = "rsa-2048"
+subject = "CN=test issuer RSA,O=privca tests"
+validity = "5y"
+[profiles]
+dir = "{}"
+"#,
+            profiles.display()
+        );
+        let path = dir.path().join("privca.toml");
+        std::fs::write(&path, body).unwrap();
+        let config = Config::load(&path, Some(dir.path().to_owned())).unwrap();
+        // SoftHSM2 is not safe against C_InitToken / slot refreshes racing other threads'
+        // operations; production opens one token once, tests create one per test.
+        let _guard = TOKEN_SETUP.lock().await;
+        let app = App::open(config).await.unwrap();
+        app.bootstrap(false).await.unwrap();
+        let ca = app.ca().await.unwrap();
+        let db_url = match db {
+            Db::Sqlite => format!("sqlite://{}/privca.db", dir.path().display()),
+            Db::Postgres => db_url,
+        };
+        Some(TestCa { app, ca, dir, db_url })
+    }
+
+    /// `openssl req` CSR (DER) with `key` (`ec:P-256`, `rsa:2048`...) and extra arguments.
+    pub fn csr(&self, key: &str, subject: &str, san: Option<&str>) -> Vec<u8> {
+        openssl_csr(self.dir.path(), key, subject, san)
+    }
+
+    /// Writes `pem` and runs `openssl verify` against the root; returns openssl's output.
+    pub fn openssl_verify(&self, chain_pem: &str) -> (bool, String) {
+        let chain = self.dir.path().join("chain.pem");
+        std::fs::write(&chain, chain_pem).unwrap();
+        let root = self.dir.path().join("root.pem");
+        let out = Command::new("openssl")
+            .args(["verify", "-CAfile"])
+            .arg(&root)
+            .arg("-untrusted")
+            .arg(&chain)
+            .arg(&chain)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+        )
+    }
+}
+
+/// Creates a database for one test on the server at `admin_url`.
+async fn fresh_pg_database(admin_url: &str, n: usize) -> String {
+    let name = format!("privca_t{}_{n}", std::process::id());
+    let mut conn = sqlx::PgConnection::connect(admin_url).await.expect("connect to PRIVCA_TEST_PG_URL");
+    conn.execute(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name}"))).await.unwrap();
+    conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).await.unwrap();
+    let (base, _) = admin_url.rsplit_once('/').unwrap();
+    format!("{base}/{name}")
+}
+
+/// `openssl req -new` with a fresh key; returns the DER CSR.
+pub fn openssl_csr(dir: &Path, key: &str, subject: &str, san: Option<&str>) -> Vec<u8> {
+    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+    let out = dir.join(format!("req{n}.der"));
+    let keyfile = dir.join(format!("key{n}.pem"));
+    let mut cmd = Command::new("openssl");
+    cmd.args(["req", "-new", "-nodes", "-outform", "DER", "-subj", subject, "-keyout"])
+        .arg(&keyfile)
+        .arg("-out")
+        .arg(&out);
+    match key.split_once(':') {
+        Some(("ec", curve)) => cmd.args(["-newkey", "ec", "-pkeyopt", &format!("ec_paramgen_curve:{curve}")]),
+        _ => cmd.args(["-newkey", key]),
+    };
+    if let Some(san) = san {
+        cmd.args(["-addext", &format!("subjectAltName={san}")]);
+    }
+    let status = cmd.output().unwrap();
+    assert!(status.status.success(), "openssl req failed: {}", String::from_utf8_lossy(&status.stderr));
+    std::fs::read(out).unwrap()
+}

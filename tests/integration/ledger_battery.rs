@@ -1,0 +1,229 @@
+//! The ledger battery: the same assertions against SQLite and PostgreSQL (hickory's store
+//! battery idea). Each function runs twice, once per database.
+
+use privca::{
+    audit::{self, AuditEvent, AuditKind},
+    ca::{IssuanceRequest, IssueOutcome, Requester, RevocationReason},
+    ledger::{ApprovalStatus, CertFilter, CertStatus, LedgerError, NewApproval, Reservation, RevokeOutcome},
+};
+use sqlx::{Connection, Row};
+
+use crate::harness::{Db, TestCa};
+
+macro_rules! battery {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                use crate::harness::Db;
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name(Db::Sqlite).await
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$name(Db::Postgres).await
+                }
+            }
+        )*
+    };
+}
+
+battery!(
+    issue_commits_one_row,
+    duplicate_serial_conflicts,
+    aborted_reservation_keeps_serial,
+    revoke_is_idempotent,
+    approval_lifecycle,
+    audit_edit_is_detected,
+    audit_deleting_newest_rows_is_detected,
+    audit_recomputed_chain_is_detected,
+);
+
+async fn issue(t: &TestCa, profile: &str) -> privca::ledger::CertRecord {
+    let csr = t.csr("ec:P-256", "/CN=battery.example.test", Some("DNS:battery.example.test"));
+    let req = IssuanceRequest::from_csr(&csr, profile, Requester::cli()).unwrap();
+    match t.ca.issue(req).await.unwrap() {
+        IssueOutcome::Issued(c) => c.record,
+        IssueOutcome::Pending(_) => panic!("unexpected approval"),
+    }
+}
+
+async fn raw(t: &TestCa) -> sqlx::AnyConnection {
+    sqlx::any::install_default_drivers();
+    sqlx::AnyConnection::connect(&t.db_url).await.unwrap()
+}
+
+async fn issue_commits_one_row(db: Db) {
+    let Some(t) = TestCa::new(db).await else { return };
+    let before = t.app.ledger.count_certificates().await.unwrap();
+    let rec = issue(&t, "tls-server").await;
+    assert_eq!(t.app.ledger.count_certificates().await.unwrap(), before + 1);
+    let stored = t.app.ledger.certificate(&rec.serial).await.unwrap().unwrap();
+    assert_eq!(stored.der, rec.der);
+    assert_eq!(stored.sans, vec!["dns:battery.example.test"]);
+    assert_eq!(stored.status, CertStatus::Valid);
+    assert_eq!(stored.owner, "unassigned");
+    assert_eq!(t.app.ledger.reservation_state(&rec.serial).await.unwrap().as_deref(), Some("committed"));
+    let mine = CertFilter { owner: Some("unassigned".into()), ..Default::default() };
+    assert!(t.app.ledger.list_certificates(&mine).await.unwrap().iter().any(|c| c.serial == rec.serial));
+    let other = CertFilter { owner: Some("nobody".into()), ..Default::default() };
+    assert!(t.app.ledger.list_certificates(&other).await.unwrap().is_empty());
+    let soon = CertFilter { expiring_before: Some(privca_now() + 100 * 86_400), ..Default::default() };
+    assert!(t.app.ledger.list_certificates(&soon).await.unwrap().iter().any(|c| c.serial == rec.serial));
+    let very_soon = CertFilter { expiring_before: Some(privca_now() + 86_400), ..Default::default() };
+    assert!(!t.app.ledger.list_certificates(&very_soon).await.unwrap().iter().any(|c| c.serial == rec.serial));
+}
+
+fn privca_now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+}
+
+fn reservation(serial: &str) -> Reservation {
+    Reservation {
+        serial: serial.into(),
+        issuer_id: "ec".into(),
+        profile: "tls-server".into(),
+        requester: "cli:test".into(),
+        tbs_sha256: "00".into(),
+    }
+}
+
+async fn duplicate_serial_conflicts(db: Db) {
+    let Some(t) = TestCa::new(db).await else { return };
+    let ev = AuditEvent::new(AuditKind::Reserve, "cli:test").serial("0a0b");
+    t.app.ledger.reserve_issuance(&reservation("0a0b"), &ev).await.unwrap();
+    let again = t.app.ledger.reserve_issuance(&reservation("0a0b"), &ev).await;
+    assert!(matches!(again, Err(LedgerError::Conflict(_))), "{again:?}");
+}
+
+async fn aborted_reservation_keeps_serial(db: Db) {
+    let Some(t) = TestCa::new(db).await else { return };
+    let before = t.app.ledger.count_certificates().await.unwrap();
+    let ev = AuditEvent::new(AuditKind::Reserve, "cli:test").serial("0c0d");
+    t.app.ledger.reserve_issuance(&reservation("0c0d"), &ev).await.unwrap();
+    let failed = AuditEvent::new(AuditKind::Failed, "cli:test").serial("0c0d");
+    t.app.ledger.abort_reservation("0c0d", "HSM down", &failed).await.unwrap();
+    assert_eq!(t.app.ledger.reservation_state("0c0d").await.unwrap().as_deref(), Some("aborted"));
+    assert_eq!(t.app.ledger.count_certificates().await.unwrap(), before);
+    let again = t.app.ledger.reserve_issuance(&reservation("0c0d"), &ev).await;
+    assert!(matches!(again, Err(LedgerError::Conflict(_))), "a serial is never reused");
+}
+
+async fn revoke_is_idempotent(db: Db) {
+    let Some(t) = TestCa::new(db).await else { return };
+    let rec = issue(&t, "tls-server").await;
+    let by = Requester::cli();
+    let first = t.ca.revoke(&rec.serial, RevocationReason::KeyCompromise, None, &by).await.unwrap();
+    assert_eq!(first, RevokeOutcome::Revoked);
+    let second = t.ca.revoke(&rec.serial.to_uppercase(), RevocationReason::Superseded, None, &by).await.unwrap();
+    assert_eq!(second, RevokeOutcome::AlreadyRevoked("keyCompromise".into()));
+    let stored = t.app.ledger.certificate(&rec.serial).await.unwrap().unwrap();
+    assert_eq!(stored.status, CertStatus::Revoked);
+    assert_eq!(stored.revocation_reason.as_deref(), Some("keyCompromise"));
+    let missing = t.ca.revoke("00ff", RevocationReason::KeyCompromise, None, &by).await;
+    assert!(missing.is_err());
+}
+
+async fn approval_lifecycle(db: Db) {
+    let Some(t) = TestCa::new(db).await else { return };
+    let new = NewApproval {
+        profile: "tls-server".into(),
+        requester: "est:alice".into(),
+        owner: Some("team-a".into()),
+        subject: "CN=a".into(),
+        sans: vec!["dns:a.example.test".into()],
+        csr_der: vec![1, 2, 3],
+    };
+    let ev = AuditEvent::new(AuditKind::ApprovalRequested, "est:alice");
+    let id = t.app.ledger.create_approval(&new, &ev).await.unwrap();
+    let pending = t.app.ledger.approvals(Some(ApprovalStatus::Pending)).await.unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].sans, vec!["dns:a.example.test"]);
+    let deny = AuditEvent::new(AuditKind::ApprovalDenied, "cli:op");
+    t.app.ledger.decide_approval(id, false, "cli:op", Some("no"), &deny).await.unwrap();
+    let again = t.app.ledger.decide_approval(id, true, "cli:op", None, &deny).await;
+    assert!(matches!(again, Err(LedgerError::Conflict(_))));
+    let a = t.app.ledger.approval(id).await.unwrap().unwrap();
+    assert_eq!(a.status, ApprovalStatus::Denied);
+    assert_eq!(a.reason.as_deref(), Some("no"));
+    assert!(t.app.ledger.approvals(Some(ApprovalStatus::Pending)).await.unwrap().is_empty());
+}
+
+async fn sealed_and_clean(t: &TestCa) -> Vec<u8> {
+    issue(t, "tls-server").await;
+    issue(t, "tls-server").await;
+    audit::seal(&t.app.ledger, &t.app.signing).await.unwrap();
+    let spki = t.app.signing.key_info(audit::CHECKPOINT_KEY).unwrap().spki_der;
+    let report = audit::verify(&t.app.ledger, &spki).await.unwrap();
+    assert!(report.findings.is_empty(), "{:?}", report.findings);
+    assert!(report.rows >= 4 && report.checkpoints >= 1 && report.unsealed == 0);
+    spki
+}
+
+async fn audit_edit_is_detected(db: Db) {
+    let Some(t) = TestCa::new(db).await else { return };
+    let spki = sealed_and_clean(&t).await;
+    let mut conn = raw(&t).await;
+    sqlx::query("UPDATE audit_events SET actor = 'mallory' WHERE seq = 3").execute(&mut conn).await.unwrap();
+    let report = audit::verify(&t.app.ledger, &spki).await.unwrap();
+    assert!(report.findings.iter().any(|f| f.0.contains("seq 3") && f.0.contains("edited")), "{:?}", report.findings);
+}
+
+async fn audit_deleting_newest_rows_is_detected(db: Db) {
+    let Some(t) = TestCa::new(db).await else { return };
+    let spki = sealed_and_clean(&t).await;
+    let mut conn = raw(&t).await;
+    let max: i64 = sqlx::query("SELECT MAX(seq) AS m FROM audit_events").fetch_one(&mut conn).await.unwrap().get("m");
+    sqlx::query("DELETE FROM audit_events WHERE seq >= $1").bind(max - 1).execute(&mut conn).await.unwrap();
+    let report = audit::verify(&t.app.ledger, &spki).await.unwrap();
+    assert!(report.findings.iter().any(|f| f.0.contains("deleted")), "{:?}", report.findings);
+    // Deleting the newest checkpoint and moving the head back too is still caught through the
+    // certificate whose `committed` row vanished.
+    sqlx::query("DELETE FROM audit_checkpoints WHERE seq = $1").bind(max).execute(&mut conn).await.unwrap();
+    let last: i64 =
+        sqlx::query("SELECT MAX(seq) AS m FROM audit_checkpoints").fetch_one(&mut conn).await.unwrap().get("m");
+    sqlx::query("DELETE FROM audit_events WHERE seq > $1").bind(last).execute(&mut conn).await.unwrap();
+    let hash: String = sqlx::query("SELECT head_hash FROM audit_checkpoints WHERE seq = $1")
+        .bind(last)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap()
+        .get("head_hash");
+    sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
+        .bind(last)
+        .bind(hash)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let report = audit::verify(&t.app.ledger, &spki).await.unwrap();
+    assert!(report.findings.iter().any(|f| f.0.contains("no `committed` audit row")), "{:?}", report.findings);
+}
+
+async fn audit_recomputed_chain_is_detected(db: Db) {
+    let Some(t) = TestCa::new(db).await else { return };
+    let spki = sealed_and_clean(&t).await;
+    let mut conn = raw(&t).await;
+    sqlx::query("UPDATE audit_events SET actor = 'mallory' WHERE seq = 2").execute(&mut conn).await.unwrap();
+    // Recompute every hash and the head, as an attacker without the HSM can.
+    let rows = t.app.ledger.sealed_audit(0, 10_000).await.unwrap();
+    let mut prev = audit::GENESIS_HASH.to_owned();
+    for row in &rows {
+        let seq = row.seq.unwrap();
+        let hash = audit::row_hash(&prev, seq, row);
+        sqlx::query("UPDATE audit_events SET prev_hash = $1, hash = $2 WHERE seq = $3")
+            .bind(&prev)
+            .bind(&hash)
+            .bind(seq)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        prev = hash;
+    }
+    sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1").bind(&prev).execute(&mut conn).await.unwrap();
+    let report = audit::verify(&t.app.ledger, &spki).await.unwrap();
+    assert!(
+        report.findings.iter().any(|f| f.0.contains("checkpoint") && f.0.contains("rewritten")),
+        "{:?}",
+        report.findings
+    );
+}

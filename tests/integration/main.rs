@@ -1,0 +1,8 @@
+//! privca's one integration test binary (the kanidm and rustls rule): real SoftHSM2 tokens,
+//! real SQLite and PostgreSQL.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, unreachable_pub)]
+
+mod harness;
+mod issuance_cycle;
+mod ledger_battery;
