@@ -1,1 +1,193 @@
-fn main() {}
+//! Signer benchmark, all figures for the same key and thread count in the same run:
+//!
+//! * `raw/s`: `cryptoki` directly, one logged-in session per thread, `C_Sign` on a digest in a
+//!   loop: the best the token can do.
+//! * `signer/s`: privca's signer layer (`Pkcs11Signer::sign` from 1 or 2 threads: session pool,
+//!   cached key handles, software hashing of a 400-byte TBS, r‖s → DER). The goal is ≥ 80 % of
+//!   raw; the run fails below it.
+//! * `service/s`: the async front the issuance cycle calls (`SigningService`: queue, signing
+//!   threads, oneshot wake-up) with 16 callers in flight. On SoftHSM2 the token shares the two
+//!   cores with the async runtime, so this ratio falls at 2 threads; a network HSM does not.
+//! * `1-caller/s`: one call at a time through the service (latency bound: two thread
+//!   hand-offs per call).
+//!
+//! Full run:  `cargo bench --bench signer`            (5 s per measurement)
+//! Smoke run: `PRIVCA_BENCH_SECONDS=1 cargo test --bench signer`  (debug build, seconds)
+//! Exits non-zero if the signer layer reaches less than `PRIVCA_BENCH_MIN_RATIO` (default 0.8)
+//! of the raw rate in a full run.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::{
+    sync::{
+        atomic::{AtomicBool, AtomicU64, Ordering},
+        Arc,
+    },
+    time::{Duration, Instant},
+};
+
+use cryptoki::{
+    context::{CInitializeArgs, CInitializeFlags, Pkcs11},
+    mechanism::Mechanism,
+    object::{Attribute, ObjectClass},
+    session::UserType,
+    types::AuthPin,
+};
+use privca::{
+    config::{HsmConfig, SecretRef},
+    signer::{
+        pkcs11::{KeyPurpose, Pkcs11Signer},
+        KeyAlgorithm, Signer, SigningAlgorithm, SigningService,
+    },
+};
+
+const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
+const LABEL: &str = "privca-bench";
+/// Concurrent callers of the signing service (requests in flight on a busy server).
+const CALLERS: usize = 16;
+
+fn main() {
+    let seconds: f64 = std::env::var("PRIVCA_BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(5.0);
+    let min_ratio: f64 = std::env::var("PRIVCA_BENCH_MIN_RATIO").ok().and_then(|s| s.parse().ok()).unwrap_or(0.8);
+    let smoke = seconds < 2.0;
+    let window = Duration::from_secs_f64(seconds);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("tokens")).unwrap();
+    let conf = dir.path().join("softhsm2.conf");
+    std::fs::write(
+        &conf,
+        format!("directories.tokendir = {}/tokens\nobjectstore.backend = file\n", dir.path().display()),
+    )
+    .unwrap();
+    std::env::set_var("SOFTHSM2_CONF", &conf);
+    std::fs::write(dir.path().join("user.pin"), "1234").unwrap();
+    std::fs::write(dir.path().join("so.pin"), "12345678").unwrap();
+    let hsm = HsmConfig {
+        module: MODULE.into(),
+        token_label: LABEL.into(),
+        user_pin: SecretRef::File(dir.path().join("user.pin")),
+        so_pin: Some(SecretRef::File(dir.path().join("so.pin"))),
+        auto_init: true,
+        sessions: 2,
+    };
+    let token = Arc::new(Pkcs11Signer::open(&hsm).unwrap());
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    println!("signer benchmark, SoftHSM2, {seconds} s per measurement{}", if smoke { " (smoke)" } else { "" });
+    println!(
+        "{:<12} {:>7} {:>10} {:>10} {:>6} {:>10} {:>6} {:>10}",
+        "key", "threads", "raw/s", "signer/s", "ratio", "service/s", "ratio", "1-caller/s"
+    );
+    let mut worst: f64 = f64::MAX;
+    for (name, key, alg) in [
+        ("ecdsa-p256", KeyAlgorithm::EcdsaP256, SigningAlgorithm::EcdsaSha256),
+        ("rsa-2048", KeyAlgorithm::Rsa2048, SigningAlgorithm::RsaPkcs1Sha256),
+    ] {
+        let label = format!("bench-{name}");
+        token.generate_key(&label, key, KeyPurpose::Sign).unwrap();
+        for threads in [1usize, 2] {
+            let service = SigningService::new(token.clone() as Arc<dyn Signer>, threads);
+            let raw = raw_rate(&label, alg, threads, window);
+            let signer = signer_rate(&token, &label, alg, threads, window);
+            let service_rate = runtime.block_on(service_rate(&service, &label, alg, CALLERS, window));
+            let one = runtime.block_on(self::service_rate(&service, &label, alg, 1, window));
+            let ratio = signer / raw;
+            worst = worst.min(ratio);
+            println!(
+                "{name:<12} {threads:>7} {raw:>10.0} {signer:>10.0} {ratio:>6.2} {service_rate:>10.0} {:>6.2} {one:>10.0}",
+                service_rate / raw
+            );
+        }
+    }
+    println!("worst signer/raw ratio: {worst:.2} (goal >= {min_ratio})");
+    if !smoke && worst < min_ratio {
+        eprintln!("signer layer below {min_ratio} of the raw HSM rate");
+        std::process::exit(1);
+    }
+}
+
+/// `C_Sign` in a loop on one pre-opened, logged-in session per thread, with the key handle
+/// found once: the best the token can do.
+fn raw_rate(label: &str, alg: SigningAlgorithm, threads: usize, window: Duration) -> f64 {
+    let ctx = Pkcs11::new(MODULE).unwrap();
+    let _ = ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK));
+    let slot = ctx
+        .get_slots_with_token()
+        .unwrap()
+        .into_iter()
+        .find(|s| ctx.get_token_info(*s).map(|i| i.label().trim_end() == LABEL).unwrap_or(false))
+        .unwrap();
+    let count = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let start = Instant::now();
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            let (ctx, count, stop) = (ctx.clone(), count.clone(), stop.clone());
+            scope.spawn(move || {
+                let session = ctx.open_ro_session(slot).unwrap();
+                let _ = session.login(UserType::User, Some(&AuthPin::from("1234".to_owned())));
+                let key = session
+                    .find_objects(&[
+                        Attribute::Class(ObjectClass::PRIVATE_KEY),
+                        Attribute::Label(label.as_bytes().to_vec()),
+                    ])
+                    .unwrap()[0];
+                let (mechanism, data) = match alg {
+                    SigningAlgorithm::EcdsaSha256 => (Mechanism::Ecdsa, vec![7u8; 32]),
+                    _ => (Mechanism::Sha256RsaPkcs, vec![7u8; 400]),
+                };
+                while !stop.load(Ordering::Relaxed) {
+                    session.sign(&mechanism, key, &data).unwrap();
+                    count.fetch_add(1, Ordering::Relaxed);
+                }
+            });
+        }
+        std::thread::sleep(window);
+        stop.store(true, Ordering::Relaxed);
+    });
+    count.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64()
+}
+
+/// The same signatures through `SigningService::sign` (what the issuance cycle calls), from
+/// `threads` concurrent tasks, over a 400-byte TBS-sized message.
+async fn service_rate(
+    service: &SigningService,
+    label: &str,
+    alg: SigningAlgorithm,
+    threads: usize,
+    window: Duration,
+) -> f64 {
+    let count = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + window;
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..threads {
+        let (service, count, label) = (service.clone(), count.clone(), label.to_owned());
+        tasks.push(tokio::spawn(async move {
+            while Instant::now() < deadline {
+                service.sign(&label, alg, vec![7u8; 400]).await.unwrap();
+                count.fetch_add(1, Ordering::Relaxed);
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    count.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64()
+}
+
+fn signer_rate(token: &Pkcs11Signer, label: &str, alg: SigningAlgorithm, threads: usize, window: Duration) -> f64 {
+    let count = AtomicU64::new(0);
+    let deadline = Instant::now() + window;
+    let start = Instant::now();
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                while Instant::now() < deadline {
+                    token.sign(label, alg, &[7u8; 400]).unwrap();
+                    count.fetch_add(1, Ordering::Relaxed);
+                }
+            });
+        }
+    });
+    count.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64()
+}

@@ -9,9 +9,9 @@
 mod algorithm;
 pub mod pkcs11;
 
-use std::sync::Arc;
+use std::sync::{mpsc, Arc, Mutex};
 
-use tokio::sync::Semaphore;
+use tokio::sync::oneshot;
 
 pub use self::algorithm::{rsa_modulus_bits, verify_spki, KeyAlgorithm, SigningAlgorithm, VerifyError};
 pub use self::pkcs11::Pkcs11Error;
@@ -56,17 +56,40 @@ pub trait Signer: Send + Sync {
     fn decrypt(&self, key: &str, ciphertext: &[u8]) -> Result<Vec<u8>, SignerError>;
 }
 
-/// Async front of a [`Signer`]: blocking pool plus a concurrency limit.
+/// Async front of a [`Signer`]: a fixed pool of signing threads (one per PKCS#11 session)
+/// fed by a queue. A worker that finishes a job takes the next queued one without a thread
+/// hand-off, so under load the token runs back to back; the caller is woken through a oneshot
+/// channel. Dropping the last clone of the service stops the threads.
 #[derive(Clone)]
 pub struct SigningService {
     signer: Arc<dyn Signer>,
-    permits: Arc<Semaphore>,
+    jobs: mpsc::Sender<Job>,
 }
 
+type Job = Box<dyn FnOnce(&dyn Signer) + Send>;
+
 impl SigningService {
-    /// Wraps `signer`, allowing `concurrency` operations at once.
-    pub fn new(signer: Arc<dyn Signer>, concurrency: usize) -> Self {
-        Self { signer, permits: Arc::new(Semaphore::new(concurrency.max(1))) }
+    /// Wraps `signer` with `threads` signing threads (use the session pool size).
+    pub fn new(signer: Arc<dyn Signer>, threads: usize) -> Self {
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let queue = Arc::new(Mutex::new(queue));
+        for i in 0..threads.max(1) {
+            let (queue, signer) = (Arc::clone(&queue), Arc::clone(&signer));
+            let spawned = std::thread::Builder::new().name(format!("privca-signer-{i}")).spawn(move || loop {
+                let job = match queue.lock() {
+                    Ok(q) => q.recv(),
+                    Err(_) => return,
+                };
+                match job {
+                    Ok(job) => job(signer.as_ref()),
+                    Err(_) => return,
+                }
+            });
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "cannot start a signing thread");
+            }
+        }
+        Self { signer, jobs }
     }
 
     /// The underlying signer, for synchronous callers (TLS handshakes).
@@ -74,24 +97,29 @@ impl SigningService {
         &self.signer
     }
 
-    /// Signs `message` with `key` on the blocking pool.
-    pub async fn sign(&self, key: &str, algorithm: SigningAlgorithm, message: Vec<u8>) -> Result<Vec<u8>, SignerError> {
-        let _permit = self.permits.acquire().await.map_err(|_| SignerError::Cancelled)?;
-        let signer = Arc::clone(&self.signer);
-        let key = key.to_owned();
-        tokio::task::spawn_blocking(move || signer.sign(&key, algorithm, &message))
-            .await
-            .map_err(|_| SignerError::Cancelled)?
+    async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&dyn Signer) -> Result<T, SignerError> + Send + 'static,
+    ) -> Result<T, SignerError> {
+        let (tx, rx) = oneshot::channel();
+        self.jobs
+            .send(Box::new(move |signer| {
+                let _ = tx.send(f(signer));
+            }))
+            .map_err(|_| SignerError::Cancelled)?;
+        rx.await.map_err(|_| SignerError::Cancelled)?
     }
 
-    /// Decrypts `ciphertext` with `key` on the blocking pool.
-    pub async fn decrypt(&self, key: &str, ciphertext: Vec<u8>) -> Result<Vec<u8>, SignerError> {
-        let _permit = self.permits.acquire().await.map_err(|_| SignerError::Cancelled)?;
-        let signer = Arc::clone(&self.signer);
+    /// Signs `message` with `key` on a signing thread.
+    pub async fn sign(&self, key: &str, algorithm: SigningAlgorithm, message: Vec<u8>) -> Result<Vec<u8>, SignerError> {
         let key = key.to_owned();
-        tokio::task::spawn_blocking(move || signer.decrypt(&key, &ciphertext))
-            .await
-            .map_err(|_| SignerError::Cancelled)?
+        self.run(move |s| s.sign(&key, algorithm, &message)).await
+    }
+
+    /// Decrypts `ciphertext` with `key` on a signing thread.
+    pub async fn decrypt(&self, key: &str, ciphertext: Vec<u8>) -> Result<Vec<u8>, SignerError> {
+        let key = key.to_owned();
+        self.run(move |s| s.decrypt(&key, &ciphertext)).await
     }
 
     /// The key's algorithm and public key (cached by the signer; no token round trip).
