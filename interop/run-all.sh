@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Runs every interop script (issue before lint) and prints one summary line.
+set -uo pipefail
+cd "$(dirname "$0")"
+scripts=(issue/openssl-verify.sh lint/pkilint.sh hsm/keys.sh audit/tamper.sh serve/healthz.sh)
+for s in */*.sh; do
+  case " ${scripts[*]} " in *" $s "*) ;; *) scripts+=("$s") ;; esac
+done
+passed=0
+failed=0
+for s in "${scripts[@]}"; do
+  printf '\n--- %s\n' "$s"
+  if bash "$s"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "*** $s failed"; fi
+done
+printf '\ninterop: %d passed, %d failed\n' "$passed" "$failed"
+[ "$failed" = 0 ]
