@@ -31,6 +31,7 @@ static TOKEN_SETUP: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 /// `SOFTHSM2_CONF` once, at `C_Initialize`).
 fn token_dir() -> &'static Path {
     TOKEN_DIR.get_or_init(|| {
+        remove_stale_token_dirs();
         let dir = std::env::temp_dir().join(format!("privca-test-tokens-{}", std::process::id()));
         std::fs::create_dir_all(dir.join("tokens")).unwrap();
         let conf = dir.join("softhsm2.conf");
@@ -42,6 +43,19 @@ fn token_dir() -> &'static Path {
         std::env::set_var("SOFTHSM2_CONF", &conf);
         dir
     })
+}
+
+/// Removes token directories left by test processes that no longer run.
+fn remove_stale_token_dirs() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(pid) = name.strip_prefix("privca-test-tokens-") {
+            if !Path::new("/proc").join(pid).exists() {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    }
 }
 
 /// The PostgreSQL server URL, or `None` to skip (never `None` with `CI=true`).
@@ -162,8 +176,24 @@ dir = "{}"
 
 /// Creates a database for one test on the server at `admin_url`.
 async fn fresh_pg_database(admin_url: &str, n: usize) -> String {
-    let name = format!("privca_t{}_{n}", std::process::id());
+    let prefix = format!("privca_t{}_", std::process::id());
+    let name = format!("{prefix}{n}");
     let mut conn = sqlx::PgConnection::connect(admin_url).await.expect("connect to PRIVCA_TEST_PG_URL");
+    // Databases of earlier test runs (other process ids) are dropped once per process.
+    static CLEANED: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    CLEANED
+        .get_or_init(|| async {
+            let mut c = sqlx::PgConnection::connect(admin_url).await.expect("connect to PRIVCA_TEST_PG_URL");
+            let old: Vec<String> =
+                sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'privca\\_t%'")
+                    .fetch_all(&mut c)
+                    .await
+                    .unwrap_or_default();
+            for db in old.into_iter().filter(|d| !d.starts_with(&prefix)) {
+                let _ = c.execute(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))).await;
+            }
+        })
+        .await;
     conn.execute(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name}"))).await.unwrap();
     conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).await.unwrap();
     let (base, _) = admin_url.rsplit_once('/').unwrap();
