@@ -45,6 +45,12 @@ impl App {
                 .load_key(label)
                 .map_err(|e| CaError::new(ErrorKind::Unavailable, format!("cannot read key {label}")).with_source(e))?;
         }
+        let mut algorithms = vec![config.root.signature];
+        algorithms.extend(config.issuers.iter().map(|i| i.ca.signature));
+        algorithms.push(crate::signer::SigningAlgorithm::for_key(config.audit.checkpoint_key, false));
+        token.require_mechanisms(&algorithms).map_err(|e| {
+            CaError::new(ErrorKind::Unavailable, "the token cannot serve this configuration").with_source(e)
+        })?;
         let token = Arc::new(token);
         let signing = SigningService::new(token.clone(), config.hsm.sessions);
         if !config.database.is_postgres() {

@@ -30,8 +30,12 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Installs the global tracing subscriber (human or JSON lines on stderr). `RUST_LOG` wins
 /// over `default_filter`.
 pub fn init_tracing(json: bool, default_filter: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
+    // cryptoki logs every vendor mechanism it has no name for at ERROR while listing them.
+    if let Ok(quiet) = "cryptoki::mechanism=off".parse() {
+        filter = filter.add_directive(quiet);
+    }
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     let _ = if json { builder.json().try_init() } else { builder.try_init() };

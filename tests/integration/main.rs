@@ -6,3 +6,4 @@
 mod harness;
 mod issuance_cycle;
 mod ledger_battery;
+mod signer;

@@ -23,6 +23,9 @@ pub enum Pkcs11Error {
     /// A generated key lacks CKA_ALWAYS_SENSITIVE or CKA_NEVER_EXTRACTABLE.
     #[error("key `{0}` is not always-sensitive and never-extractable")]
     KeyExportable(String),
+    /// The token lacks a mechanism the configuration needs.
+    #[error("the token does not offer mechanism {0}")]
+    MechanismMissing(String),
     /// More than one object carries this label.
     #[error("label `{0}` matches more than one key")]
     Ambiguous(String),

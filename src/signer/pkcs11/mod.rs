@@ -21,7 +21,7 @@ use std::{
 use cryptoki::{
     context::{CInitializeArgs, CInitializeFlags, Pkcs11},
     error::{Error as CkError, RvError},
-    mechanism::Mechanism,
+    mechanism::{Mechanism, MechanismType},
     object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle},
     session::{Session, UserType},
     slot::Slot,
@@ -210,6 +210,30 @@ impl Pkcs11Signer {
             .map_err(|_| Pkcs11Error::Malformed("test signature does not verify"))?;
         tracing::info!(key = label, algorithm = algorithm.name(), "generated key in token");
         Ok(info)
+    }
+
+    /// Fails, naming the mechanism, unless the token offers everything `algorithms` need
+    /// (key generation and signing; pkcs11.md MUST 10).
+    pub fn require_mechanisms(&self, algorithms: &[SigningAlgorithm]) -> Result<(), Pkcs11Error> {
+        let offered = self.ctx.get_mechanism_list(self.slot).ctx("C_GetMechanismList")?;
+        for algorithm in algorithms {
+            let needed: &[MechanismType] = match algorithm {
+                SigningAlgorithm::EcdsaSha256 | SigningAlgorithm::EcdsaSha384 => {
+                    &[MechanismType::ECC_KEY_PAIR_GEN, MechanismType::ECDSA]
+                }
+                SigningAlgorithm::Ed25519 => &[MechanismType::ECC_EDWARDS_KEY_PAIR_GEN, MechanismType::EDDSA],
+                SigningAlgorithm::RsaPkcs1Sha256 => {
+                    &[MechanismType::RSA_PKCS_KEY_PAIR_GEN, MechanismType::SHA256_RSA_PKCS]
+                }
+                SigningAlgorithm::RsaPssSha256 => {
+                    &[MechanismType::RSA_PKCS_KEY_PAIR_GEN, MechanismType::SHA256_RSA_PKCS_PSS]
+                }
+            };
+            if let Some(missing) = needed.iter().find(|m| !offered.contains(m)) {
+                return Err(Pkcs11Error::MechanismMissing(format!("{missing} (needed for {algorithm:?})")));
+            }
+        }
+        Ok(())
     }
 
     /// `CKA_ALWAYS_SENSITIVE` and `CKA_NEVER_EXTRACTABLE` of a loaded private key.
