@@ -5,6 +5,13 @@ use sqlx::{any::AnyRow, Row};
 use super::{audit, now, Approval, ApprovalStatus, Ledger, LedgerError, NewApproval};
 use crate::audit::AuditEvent;
 
+/// The columns [`approval`] reads, for `concat!` into static SQL.
+macro_rules! approval_columns {
+    () => {
+        "id, profile, requester, owner, subject, sans, csr_der, status, reason, decided_by, serial, created_at"
+    };
+}
+
 fn approval(r: &AnyRow) -> Result<Approval, LedgerError> {
     let sans: String = r.try_get("sans")?;
     let status: String = r.try_get("status")?;
@@ -51,22 +58,20 @@ impl Ledger {
 
     /// One approval by id.
     pub async fn approval(&self, id: i64) -> Result<Option<Approval>, LedgerError> {
-        let row = sqlx::query(
-            "SELECT id, profile, requester, owner, subject, sans, csr_der, status, reason, decided_by, serial, created_at \
-             FROM approvals WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
+        let row = sqlx::query(concat!("SELECT ", approval_columns!(), " FROM approvals WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(approval).transpose()
     }
 
     /// Approvals, optionally only those with `status`, oldest first.
     pub async fn approvals(&self, status: Option<ApprovalStatus>) -> Result<Vec<Approval>, LedgerError> {
-        let rows = sqlx::query(
-            "SELECT id, profile, requester, owner, subject, sans, csr_der, status, reason, decided_by, serial, created_at \
-             FROM approvals WHERE ($1 IS NULL OR status = $2) ORDER BY id",
-        )
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            approval_columns!(),
+            " FROM approvals WHERE ($1 IS NULL OR status = $2) ORDER BY id"
+        ))
         .bind(status.map(|s| s.as_str()))
         .bind(status.map(|s| s.as_str()).unwrap_or(""))
         .fetch_all(&self.pool)

@@ -24,6 +24,13 @@ pub(super) async fn insert(conn: &mut AnyConnection, event: &AuditEvent) -> Resu
     Ok(())
 }
 
+/// The columns [`audit_row`] reads, for `concat!` into static SQL.
+macro_rules! audit_columns {
+    () => {
+        "id, occurred_at, event, actor, serial, profile, issuer_id, detail, seq, prev_hash, hash"
+    };
+}
+
 fn audit_row(r: &AnyRow) -> Result<AuditRow, LedgerError> {
     Ok(AuditRow {
         id: r.try_get("id")?,
@@ -51,10 +58,11 @@ impl Ledger {
 
     /// Up to `limit` rows not yet linked into the chain, oldest first.
     pub async fn unsealed_audit(&self, limit: i64) -> Result<Vec<AuditRow>, LedgerError> {
-        let rows = sqlx::query(
-            "SELECT id, occurred_at, event, actor, serial, profile, issuer_id, detail, seq, prev_hash, hash \
-             FROM audit_events WHERE seq IS NULL ORDER BY id LIMIT $1",
-        )
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            audit_columns!(),
+            " FROM audit_events WHERE seq IS NULL ORDER BY id LIMIT $1"
+        ))
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
@@ -71,10 +79,11 @@ impl Ledger {
 
     /// Up to `limit` sealed rows with `seq > after`, in chain order.
     pub async fn sealed_audit(&self, after: i64, limit: i64) -> Result<Vec<AuditRow>, LedgerError> {
-        let rows = sqlx::query(
-            "SELECT id, occurred_at, event, actor, serial, profile, issuer_id, detail, seq, prev_hash, hash \
-             FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2",
-        )
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            audit_columns!(),
+            " FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2"
+        ))
         .bind(after)
         .bind(limit)
         .fetch_all(&self.pool)

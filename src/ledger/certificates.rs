@@ -7,6 +7,14 @@ use super::{
 };
 use crate::{audit::AuditEvent, policy::Tier};
 
+/// The columns [`cert_record`] reads, for `concat!` into static SQL.
+macro_rules! cert_columns {
+    () => {
+        "serial, issuer_id, subject, sans, fingerprint_sha256, not_before, not_after, profile, requester, owner, \
+         tier, status, revocation_reason, revoked_at, invalidity_date, renews_serial, der"
+    };
+}
+
 fn cert_record(r: &AnyRow) -> Result<CertRecord, LedgerError> {
     let sans: String = r.try_get("sans")?;
     let tier: String = r.try_get("tier")?;
@@ -115,26 +123,22 @@ impl Ledger {
 
     /// One certificate by serial.
     pub async fn certificate(&self, serial: &str) -> Result<Option<CertRecord>, LedgerError> {
-        let row = sqlx::query(
-            "SELECT serial, issuer_id, subject, sans, fingerprint_sha256, not_before, not_after, profile, \
-             requester, owner, tier, status, revocation_reason, revoked_at, invalidity_date, renews_serial, der \
-             FROM certificates WHERE serial = $1",
-        )
-        .bind(serial)
-        .fetch_optional(&self.pool)
-        .await?;
+        let row = sqlx::query(concat!("SELECT ", cert_columns!(), " FROM certificates WHERE serial = $1"))
+            .bind(serial)
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(cert_record).transpose()
     }
 
     /// Certificates matching `filter`, newest expiry last.
     pub async fn list_certificates(&self, filter: &CertFilter) -> Result<Vec<CertRecord>, LedgerError> {
-        let rows = sqlx::query(
-            "SELECT serial, issuer_id, subject, sans, fingerprint_sha256, not_before, not_after, profile, \
-             requester, owner, tier, status, revocation_reason, revoked_at, invalidity_date, renews_serial, der \
-             FROM certificates \
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            cert_columns!(),
+            " FROM certificates \
              WHERE ($1 IS NULL OR (not_after <= $2 AND not_after > $3)) AND ($4 IS NULL OR owner = $5) \
-             ORDER BY not_after, serial LIMIT $6",
-        )
+             ORDER BY not_after, serial LIMIT $6"
+        ))
         .bind(filter.expiring_before)
         .bind(filter.expiring_before.unwrap_or(0))
         .bind(now())
