@@ -38,6 +38,10 @@ pub enum AuditKind {
     CaCertificate,
     /// A certificate was committed to the ledger.
     Committed,
+    /// A signed CRL was published.
+    CrlPublished,
+    /// A cRLNumber was reserved before signing.
+    CrlReserve,
     /// A request failed (policy, bad CSR, signing error).
     Failed,
     /// A serial was reserved before signing.
@@ -57,6 +61,8 @@ impl AuditKind {
             Self::ApprovalRequested => "approval-requested",
             Self::CaCertificate => "ca-certificate",
             Self::Committed => "committed",
+            Self::CrlPublished => "crl-published",
+            Self::CrlReserve => "crl-reserve",
             Self::Failed => "failed",
             Self::Reserve => "reserve",
             Self::Revoked => "revoked",

@@ -80,6 +80,12 @@ pub enum Command {
         #[command(subcommand)]
         command: ApprovalCommand,
     },
+    /// CRL operations.
+    Crl {
+        /// Which one.
+        #[command(subcommand)]
+        command: CrlCommand,
+    },
     /// Install the certificate an external root signed for an `external = true` issuer.
     ImportIssuer {
         /// PEM file: the issuer certificate first, then the chain above it.
@@ -114,6 +120,20 @@ pub enum AuditCommand {
     Verify,
     /// Link new rows into the chain and sign a checkpoint now.
     Seal,
+}
+
+/// `privca crl …`.
+#[derive(Debug, Subcommand)]
+pub enum CrlCommand {
+    /// Sign and publish CRLs now (every CA unless `--issuer`; complete CRLs then deltas).
+    Publish {
+        /// Only this CA (`root` or an issuer id).
+        #[arg(long)]
+        issuer: Option<String>,
+        /// Only delta CRLs.
+        #[arg(long)]
+        delta: bool,
+    },
 }
 
 /// `privca approvals …`.
@@ -199,6 +219,7 @@ async fn dispatch(config: Config, command: Command) -> Result<ExitCode, CaError>
             Ok(ExitCode::SUCCESS)
         }
         Command::Approvals { command } => approvals(&app, command).await,
+        Command::Crl { command: CrlCommand::Publish { issuer, delta } } => crl_publish(&app, issuer, delta).await,
         Command::ImportIssuer { cert, issuer } => {
             let pem = read_file(&cert)?;
             crate::ca::bootstrap::import_issuer(
@@ -318,6 +339,7 @@ async fn revoke(app: &App, serial: &str, reason: &str) -> Result<ExitCode, CaErr
     match ca.revoke(serial, reason, None, &Requester::cli()).await? {
         RevokeOutcome::Revoked => println!("revoked {serial} ({})", reason.as_str()),
         RevokeOutcome::AlreadyRevoked(r) => println!("{serial} was already revoked ({r})"),
+        RevokeOutcome::HoldReleased => println!("{serial}: hold released (removeFromCRL)"),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -384,6 +406,29 @@ async fn audit_verify(app: &App) -> Result<ExitCode, CaError> {
         report.findings.len()
     );
     Ok(if report.findings.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+async fn crl_publish(app: &App, issuer: Option<String>, delta_only: bool) -> Result<ExitCode, CaError> {
+    let ca = app.ca().await?;
+    let ids: Vec<String> = match issuer {
+        Some(id) => vec![id],
+        None => ca.root().into_iter().chain(ca.issuers()).map(|i| i.id.clone()).collect(),
+    };
+    for id in ids {
+        let kinds: &[bool] = if delta_only { &[true] } else { &[false, true] };
+        for delta in kinds {
+            let p = ca.publish_crl(&id, *delta).await?;
+            println!(
+                "{} {} CRL number {}: {} entries, {} bytes",
+                p.ca,
+                if p.delta { "delta" } else { "complete" },
+                p.number,
+                p.entries,
+                p.size
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn approvals(app: &App, command: ApprovalCommand) -> Result<ExitCode, CaError> {

@@ -17,6 +17,7 @@
 //! Protocol crates (`protocols/*`) never depend on this crate, `sqlx` or `cryptoki`; they
 //! declare port traits that adapters here implement.
 
+pub mod adapters;
 pub mod app;
 pub mod audit;
 pub mod ca;

@@ -14,6 +14,7 @@
 
 pub mod bootstrap;
 pub mod chain;
+pub mod crl;
 pub mod prepare;
 pub mod request;
 pub mod revoke;
@@ -384,7 +385,7 @@ impl CertificateAuthority {
     }
 
     /// Revokes `serial` (hex) with `reason`. Idempotent: a second call reports
-    /// [`RevokeOutcome::AlreadyRevoked`].
+    /// [`RevokeOutcome::AlreadyRevoked`]. `removeFromCRL` lifts a `certificateHold` instead.
     #[tracing::instrument(skip_all, fields(serial = %serial))]
     pub async fn revoke(
         &self,
@@ -395,9 +396,9 @@ impl CertificateAuthority {
     ) -> Result<RevokeOutcome, CaError> {
         let serial = normalize_serial(serial)?;
         if reason == RevocationReason::RemoveFromCrl {
-            return Err(CaError::bad_request(
-                "removeFromCRL is not a revocation reason; un-hold is a separate operation",
-            ));
+            let event = AuditEvent::new(AuditKind::Unrevoked, by.to_string()).serial(serial.clone());
+            self.ledger.release_hold(&serial, &event).await?;
+            return Ok(RevokeOutcome::HoldReleased);
         }
         let at = crate::ledger::now();
         let event = AuditEvent::new(AuditKind::Revoked, by.to_string())

@@ -75,6 +75,8 @@ pub struct Config {
     pub profiles: BTreeMap<String, Profile>,
     /// Audit chain sealing.
     pub audit: AuditConfig,
+    /// CRL publication.
+    pub crl: CrlConfig,
     /// Logging.
     pub log: LogConfig,
 }
@@ -223,6 +225,24 @@ pub struct AuditConfig {
     pub checkpoint_key: KeyAlgorithm,
 }
 
+/// `[crl]`: complete CRLs are re-signed every `full_interval` and valid for `full_validity`;
+/// delta CRLs every `delta_interval` or within `check_interval` of a revocation.
+#[derive(Debug, Clone)]
+pub struct CrlConfig {
+    /// nextUpdate − thisUpdate of complete CRLs.
+    pub full_validity: Duration,
+    /// How often a complete CRL is re-signed.
+    pub full_interval: Duration,
+    /// nextUpdate − thisUpdate of delta CRLs.
+    pub delta_validity: Duration,
+    /// How often a delta CRL is re-signed when nothing changed.
+    pub delta_interval: Duration,
+    /// How often the publisher looks for new revocations.
+    pub check_interval: Duration,
+    /// Keep expired certificates on CRLs (default: drop them once expired).
+    pub keep_expired: bool,
+}
+
 /// `[log]`.
 #[derive(Debug, Clone)]
 pub struct LogConfig {
@@ -326,13 +346,27 @@ fn build(raw: raw::RawConfig, base: &Path, data_dir: PathBuf) -> Result<Config, 
         seal_interval: duration::parse("audit.seal_interval", &raw.audit.seal_interval)?,
         checkpoint_key: key_algorithm("audit.checkpoint_key", &raw.audit.checkpoint_key)?,
     };
+    let crl = CrlConfig {
+        full_validity: duration::parse("crl.full_validity", &raw.crl.full_validity)?,
+        full_interval: duration::parse("crl.full_interval", &raw.crl.full_interval)?,
+        delta_validity: duration::parse("crl.delta_validity", &raw.crl.delta_validity)?,
+        delta_interval: duration::parse("crl.delta_interval", &raw.crl.delta_interval)?,
+        check_interval: duration::parse("crl.check_interval", &raw.crl.check_interval)?,
+        keep_expired: raw.crl.keep_expired,
+    };
+    if crl.full_interval >= crl.full_validity {
+        return Err(ConfigError::invalid("crl.full_interval", "must be shorter than crl.full_validity"));
+    }
+    if crl.delta_interval >= crl.delta_validity {
+        return Err(ConfigError::invalid("crl.delta_interval", "must be shorter than crl.delta_validity"));
+    }
     let json = match raw.log.format.as_deref() {
         None | Some("human") => false,
         Some("json") => true,
         Some(other) => return Err(ConfigError::invalid("log.format", format!("`{other}`: use human or json"))),
     };
     let log = LogConfig { json, filter: raw.log.filter.unwrap_or_else(|| "info".into()) };
-    Ok(Config { dev: raw.dev, data_dir, server, urls, database, hsm, root, issuers, profiles, audit, log })
+    Ok(Config { dev: raw.dev, data_dir, server, urls, database, hsm, root, issuers, profiles, audit, crl, log })
 }
 
 fn server(raw: &raw::RawServer) -> Result<ServerConfig, ConfigError> {

@@ -26,6 +26,8 @@ pub(crate) struct RawConfig {
     #[serde(default)]
     pub(crate) audit: RawAudit,
     #[serde(default)]
+    pub(crate) crl: RawCrl,
+    #[serde(default)]
     pub(crate) log: RawLog,
 }
 
@@ -190,6 +192,30 @@ fn default_seal_interval() -> String {
 }
 fn default_checkpoint_key() -> String {
     "ecdsa-p256".into()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawCrl {
+    pub(crate) full_validity: String,
+    pub(crate) full_interval: String,
+    pub(crate) delta_validity: String,
+    pub(crate) delta_interval: String,
+    pub(crate) check_interval: String,
+    pub(crate) keep_expired: bool,
+}
+
+impl Default for RawCrl {
+    fn default() -> Self {
+        Self {
+            full_validity: "7d".into(),
+            full_interval: "1d".into(),
+            delta_validity: "1d".into(),
+            delta_interval: "1h".into(),
+            check_interval: "2s".into(),
+            keep_expired: false,
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]

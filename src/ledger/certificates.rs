@@ -185,19 +185,42 @@ impl Ledger {
             let reason: Option<String> = row.try_get("revocation_reason")?;
             return Ok(RevokeOutcome::AlreadyRevoked(reason.unwrap_or_default()));
         }
+        let seq = next_revocation_seq(&mut tx).await?;
         sqlx::query(
-            "UPDATE certificates SET status = 'revoked', revocation_reason = $1, revoked_at = $2, invalidity_date = $3 \
-             WHERE serial = $4 AND status = 'valid'",
+            "UPDATE certificates SET status = 'revoked', revocation_reason = $1, revoked_at = $2, invalidity_date = $3, \
+             revocation_seq = $4 WHERE serial = $5 AND status = 'valid'",
         )
         .bind(reason)
         .bind(at)
         .bind(invalidity_date)
+        .bind(seq)
         .bind(serial)
         .execute(&mut *tx)
         .await?;
         audit::insert(&mut tx, event).await?;
         tx.commit().await?;
         Ok(RevokeOutcome::Revoked)
+    }
+
+    /// Lifts a `certificateHold` (RFC 5280 `removeFromCRL`): the certificate is valid again and
+    /// the next delta CRL lists it with reason removeFromCRL. `Conflict` unless it is on hold.
+    pub async fn release_hold(&self, serial: &str, event: &AuditEvent) -> Result<(), LedgerError> {
+        let mut tx = self.pool.begin().await?;
+        let seq = next_revocation_seq(&mut tx).await?;
+        let done = sqlx::query(
+            "UPDATE certificates SET status = 'valid', revocation_reason = 'removeFromCRL', revocation_seq = $1 \
+             WHERE serial = $2 AND status = 'revoked' AND revocation_reason = 'certificateHold'",
+        )
+        .bind(seq)
+        .bind(serial)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Err(LedgerError::Conflict(format!("certificate {serial} is not on hold")));
+        }
+        audit::insert(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// A CA certificate (`root` or an issuer id).
@@ -266,4 +289,13 @@ impl std::str::FromStr for Tier {
     fn from_str(s: &str) -> Result<Self, ()> {
         Tier::parse(s).ok_or(())
     }
+}
+
+/// Takes the next revocation sequence number. The counter row stays locked until the caller's
+/// transaction commits, so sequence order is commit order (what delta CRLs rely on).
+async fn next_revocation_seq(conn: &mut sqlx::AnyConnection) -> Result<i64, LedgerError> {
+    Ok(sqlx::query("UPDATE counters SET value = value + 1 WHERE name = 'revocation' RETURNING value")
+        .fetch_one(conn)
+        .await?
+        .try_get("value")?)
 }

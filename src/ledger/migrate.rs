@@ -9,10 +9,14 @@ use sqlx::{
 
 use super::{Dialect, LedgerError};
 
-const SQLITE: &[(i64, &str, &str)] =
-    &[(1, "create ledger", include_str!("../../migrations/sqlite/0001_create_ledger.sql"))];
-const POSTGRES: &[(i64, &str, &str)] =
-    &[(1, "create ledger", include_str!("../../migrations/postgres/0001_create_ledger.sql"))];
+const SQLITE: &[(i64, &str, &str)] = &[
+    (1, "create ledger", include_str!("../../migrations/sqlite/0001_create_ledger.sql")),
+    (2, "create crls", include_str!("../../migrations/sqlite/0002_create_crls.sql")),
+];
+const POSTGRES: &[(i64, &str, &str)] = &[
+    (1, "create ledger", include_str!("../../migrations/postgres/0001_create_ledger.sql")),
+    (2, "create crls", include_str!("../../migrations/postgres/0002_create_crls.sql")),
+];
 
 /// Applies every migration of `dialect` that the database has not seen yet.
 pub(super) async fn run(pool: &AnyPool, dialect: Dialect) -> Result<(), LedgerError> {

@@ -10,6 +10,7 @@
 mod approvals;
 mod audit;
 mod certificates;
+mod crls;
 mod error;
 mod migrate;
 pub mod model;
@@ -18,6 +19,7 @@ use std::time::Duration;
 
 use sqlx::{any::AnyPoolOptions, AnyPool};
 
+pub use self::crls::{CrlKind, CrlRecord, CrlReservation, RevokedRow};
 pub use self::error::LedgerError;
 pub use self::model::*;
 

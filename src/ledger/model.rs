@@ -121,6 +121,8 @@ pub enum RevokeOutcome {
     Revoked,
     /// Already revoked earlier, with this reason.
     AlreadyRevoked(String),
+    /// A `certificateHold` was lifted (`removeFromCRL`).
+    HoldReleased,
 }
 
 /// Status of an approval request.

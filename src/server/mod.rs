@@ -74,7 +74,7 @@ pub async fn serve(app: App) -> Result<(), CaError> {
         )),
         tokio::spawn(run_listener(admin, Some(tls), layered(routes::admin(ca.clone())), stop_rx.clone(), grace)),
     ];
-    let jobs = crate::jobs::spawn(&app, stop_rx.clone());
+    let jobs = crate::jobs::spawn(&app, &ca, stop_rx.clone());
     let urls = &app.config.urls;
     println!("privca is serving");
     println!("  HTTPS:      {}/healthz", urls.https_base);

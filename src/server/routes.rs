@@ -1,5 +1,5 @@
 //! The only place top-level paths are composed. Plain HTTP serves what relying parties fetch
-//! without TLS (health, CA certificates for AIA; CRL, OCSP and SCEP join here with their
+//! without TLS (health, CA certificates for AIA, CRLs; OCSP and SCEP join here with their
 //! issues); HTTPS serves the enrollment protocols; the admin listener is separate.
 
 use axum::{
@@ -11,11 +11,15 @@ use axum::{
     Router,
 };
 
-use crate::ca::{x509, CertificateAuthority};
+use crate::{
+    adapters::crl::CrlAdapter,
+    ca::{x509, CertificateAuthority},
+};
 
-/// Plain HTTP: `/healthz`, `/ca/<name>`.
+/// Plain HTTP: `/healthz`, `/ca/<name>`, `/crl/<name>.crl`.
 pub fn http(ca: CertificateAuthority) -> Router {
-    Router::new().route("/healthz", get(healthz)).route("/ca/{file}", get(ca_file)).with_state(ca)
+    let crl = privca_crl::router::router(CrlAdapter::new(ca.ledger().clone()));
+    Router::new().route("/healthz", get(healthz)).route("/ca/{file}", get(ca_file)).with_state(ca).nest("/crl", crl)
 }
 
 /// HTTPS: `/healthz` (ACME and EST mount here).

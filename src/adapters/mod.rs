@@ -1,0 +1,4 @@
+//! Adapters: the only place where protocol crates' ports meet core services. Each maps
+//! `CaError` to the protocol's own error with an exhaustive match.
+
+pub mod crl;
