@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, unreachable_pub)]
 
+mod architecture;
 mod crl;
 mod harness;
 mod issuance_cycle;
