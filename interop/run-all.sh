@@ -2,7 +2,7 @@
 # Runs every interop script (issue before lint) and prints one summary line.
 set -uo pipefail
 cd "$(dirname "$0")"
-scripts=(issue/openssl-verify.sh issue/subordinate.sh lint/pkilint.sh hsm/keys.sh audit/tamper.sh serve/healthz.sh revocation/openssl-crl.sh)
+scripts=(issue/openssl-verify.sh issue/subordinate.sh lint/pkilint.sh hsm/keys.sh audit/tamper.sh serve/healthz.sh revocation/openssl-crl.sh revocation/openssl-ocsp.sh)
 for s in */*.sh; do
   case " ${scripts[*]} " in *" $s "*) ;; *) scripts+=("$s") ;; esac
 done

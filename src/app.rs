@@ -40,6 +40,8 @@ impl App {
             .map_err(|e| CaError::new(ErrorKind::Unavailable, "cannot open the PKCS#11 token").with_source(e))?;
         let mut labels = vec![CHECKPOINT_KEY.to_owned(), TLS_KEY.to_owned(), key_label("root")];
         labels.extend(config.issuers.iter().map(|i| key_label(&i.id)));
+        labels.push(bootstrap::ocsp_key_label("root"));
+        labels.extend(config.issuers.iter().map(|i| bootstrap::ocsp_key_label(&i.id)));
         for label in &labels {
             token
                 .load_key(label)

@@ -2,3 +2,4 @@
 //! `CaError` to the protocol's own error with an exhaustive match.
 
 pub mod crl;
+pub mod ocsp;

@@ -36,6 +36,11 @@ use crate::{
 /// Label of the key behind privca's own HTTPS certificate.
 pub const TLS_KEY: &str = "privca-tls";
 
+/// Label of the delegated OCSP responder key of CA `id`.
+pub fn ocsp_key_label(id: &str) -> String {
+    format!("privca-ocsp-{id}")
+}
+
 /// What `init` found or did.
 #[derive(Debug, Default)]
 pub struct BootstrapReport {
@@ -88,6 +93,9 @@ pub async fn bootstrap(
         }
         create_intermediate(config, ic, &root, ledger, signing).await?;
         report.created_certificates.push(ic.id.clone());
+    }
+    for id in std::iter::once("root").chain(config.issuers.iter().map(|i| i.id.as_str())) {
+        ensure_key(token, &ocsp_key_label(id), KeyAlgorithm::EcdsaP256, &mut report)?;
     }
     report.root_pem = write_files(config, ledger).await?;
     Ok(report)

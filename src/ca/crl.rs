@@ -37,20 +37,11 @@ fn at(secs: i64) -> SystemTime {
 }
 
 impl CertificateAuthority {
-    /// The CA (`root` or issuer id) whose CRLs are published under `id`.
-    pub fn crl_issuer(&self, id: &str) -> Option<&Issuer> {
-        if id == "root" {
-            self.root()
-        } else {
-            self.issuer(id)
-        }
-    }
-
     /// Signs and publishes a complete (`delta = false`) or delta CRL for `id`.
     #[tracing::instrument(skip(self))]
     pub async fn publish_crl(&self, id: &str, delta: bool) -> Result<PublishedInfo, CaError> {
         let issuer = self
-            .crl_issuer(id)
+            .ca_by_id(id)
             .ok_or_else(|| CaError::new(ErrorKind::NotFound, format!("no CA `{id}` to publish a CRL for")))?;
         let ledger = self.ledger();
         let cfg = &self.config().crl;

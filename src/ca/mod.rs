@@ -15,6 +15,7 @@
 pub mod bootstrap;
 pub mod chain;
 pub mod crl;
+pub mod ocsp;
 pub mod prepare;
 pub mod request;
 pub mod revoke;
@@ -33,6 +34,7 @@ use crate::{
     config::Config,
     error::{CaError, ErrorKind},
     ledger::{ApprovalStatus, CertRecord, CertStatus, Ledger, NewApproval, Reservation, RevokeOutcome},
+    policy::Profile,
     signer::{SigningAlgorithm, SigningService},
 };
 
@@ -185,6 +187,15 @@ impl CertificateAuthority {
         self.issuers.get(id)
     }
 
+    /// The root (`root`) or an issuer by id: every CA that signs something.
+    pub fn ca_by_id(&self, id: &str) -> Option<&Issuer> {
+        if id == "root" {
+            self.root()
+        } else {
+            self.issuer(id)
+        }
+    }
+
     /// All loaded issuers.
     pub fn issuers(&self) -> impl Iterator<Item = &Issuer> {
         self.issuers.values()
@@ -193,14 +204,24 @@ impl CertificateAuthority {
     /// Runs the issuance cycle for `request`.
     #[tracing::instrument(skip_all, fields(profile = %request.profile, requester = %request.requester))]
     pub async fn issue(&self, request: IssuanceRequest) -> Result<IssueOutcome, CaError> {
-        let profile = match self.config.profiles.get(&request.profile) {
-            Some(p) => p,
+        let config = Arc::clone(&self.config);
+        match config.profiles.get(&request.profile) {
+            Some(profile) => self.issue_with_profile(request, profile).await,
             None => {
                 let e = CaError::policy(format!("unknown profile `{}`", request.profile));
-                return Err(self.refused(&request, e).await);
+                Err(self.refused(&request, e).await)
             }
-        };
-        let Some(issuer) = self.issuers.get(&profile.issuer) else {
+        }
+    }
+
+    /// Runs the issuance cycle under `profile` (built-in profiles such as the OCSP responder's
+    /// are not in the configuration).
+    pub async fn issue_with_profile(
+        &self,
+        request: IssuanceRequest,
+        profile: &Profile,
+    ) -> Result<IssueOutcome, CaError> {
+        let Some(issuer) = self.ca_by_id(&profile.issuer) else {
             let e = CaError::new(ErrorKind::Unavailable, format!("issuer {} is not installed", profile.issuer));
             return Err(self.refused(&request, e).await);
         };

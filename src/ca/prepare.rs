@@ -96,6 +96,14 @@ pub fn prepare(
     if let Some(aia) = x509::aia_extension(ocsp.as_deref(), ca_issuers.as_deref())? {
         extensions.push(aia);
     }
+    if profile.ocsp_nocheck {
+        // id-pkix-ocsp-nocheck, value NULL (RFC 6960 §4.2.2.2.1).
+        extensions.push(x509_cert::ext::Extension {
+            extn_id: const_oid::ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.1.5"),
+            critical: false,
+            extn_value: OctetString::new(vec![0x05, 0x00]).map_err(|e| CaError::internal("nocheck").with_source(e))?,
+        });
+    }
     if !profile.policies.is_empty() {
         let policies = profile
             .policies

@@ -77,6 +77,8 @@ pub struct Config {
     pub audit: AuditConfig,
     /// CRL publication.
     pub crl: CrlConfig,
+    /// OCSP responses.
+    pub ocsp: OcspConfig,
     /// Logging.
     pub log: LogConfig,
 }
@@ -243,6 +245,25 @@ pub struct CrlConfig {
     pub keep_expired: bool,
 }
 
+/// `[ocsp]`: responses are valid for `validity`, re-signed when less than `refresh_before`
+/// is left or at once after a revocation, by a pre-signer that looks for work every
+/// `check_interval` and signs at most `presign_per_second` (its share of the HSM).
+#[derive(Debug, Clone)]
+pub struct OcspConfig {
+    /// nextUpdate − thisUpdate.
+    pub validity: Duration,
+    /// Re-sign when less than this is left.
+    pub refresh_before: Duration,
+    /// Lifetime of delegated responder certificates (rotated at a third left).
+    pub responder_validity: Duration,
+    /// Pre-signer period.
+    pub check_interval: Duration,
+    /// Pre-signing budget.
+    pub presign_per_second: u32,
+    /// Sign requests carrying a nonce on demand (echoing it) instead of answering from cache.
+    pub sign_nonce: bool,
+}
+
 /// `[log]`.
 #[derive(Debug, Clone)]
 pub struct LogConfig {
@@ -360,13 +381,27 @@ fn build(raw: raw::RawConfig, base: &Path, data_dir: PathBuf) -> Result<Config, 
     if crl.delta_interval >= crl.delta_validity {
         return Err(ConfigError::invalid("crl.delta_interval", "must be shorter than crl.delta_validity"));
     }
+    let ocsp = OcspConfig {
+        validity: duration::parse("ocsp.validity", &raw.ocsp.validity)?,
+        refresh_before: duration::parse("ocsp.refresh_before", &raw.ocsp.refresh_before)?,
+        responder_validity: duration::parse("ocsp.responder_validity", &raw.ocsp.responder_validity)?,
+        check_interval: duration::parse("ocsp.check_interval", &raw.ocsp.check_interval)?,
+        presign_per_second: raw.ocsp.presign_per_second,
+        sign_nonce: raw.ocsp.sign_nonce,
+    };
+    if ocsp.refresh_before >= ocsp.validity {
+        return Err(ConfigError::invalid("ocsp.refresh_before", "must be shorter than ocsp.validity"));
+    }
+    if ocsp.presign_per_second == 0 {
+        return Err(ConfigError::invalid("ocsp.presign_per_second", "must be at least 1"));
+    }
     let json = match raw.log.format.as_deref() {
         None | Some("human") => false,
         Some("json") => true,
         Some(other) => return Err(ConfigError::invalid("log.format", format!("`{other}`: use human or json"))),
     };
     let log = LogConfig { json, filter: raw.log.filter.unwrap_or_else(|| "info".into()) };
-    Ok(Config { dev: raw.dev, data_dir, server, urls, database, hsm, root, issuers, profiles, audit, crl, log })
+    Ok(Config { dev: raw.dev, data_dir, server, urls, database, hsm, root, issuers, profiles, audit, crl, ocsp, log })
 }
 
 fn server(raw: &raw::RawServer) -> Result<ServerConfig, ConfigError> {

@@ -28,6 +28,8 @@ pub(crate) struct RawConfig {
     #[serde(default)]
     pub(crate) crl: RawCrl,
     #[serde(default)]
+    pub(crate) ocsp: RawOcsp,
+    #[serde(default)]
     pub(crate) log: RawLog,
 }
 
@@ -214,6 +216,30 @@ impl Default for RawCrl {
             delta_interval: "1h".into(),
             check_interval: "2s".into(),
             keep_expired: false,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawOcsp {
+    pub(crate) validity: String,
+    pub(crate) refresh_before: String,
+    pub(crate) responder_validity: String,
+    pub(crate) check_interval: String,
+    pub(crate) presign_per_second: u32,
+    pub(crate) sign_nonce: bool,
+}
+
+impl Default for RawOcsp {
+    fn default() -> Self {
+        Self {
+            validity: "1d".into(),
+            refresh_before: "12h".into(),
+            responder_validity: "7d".into(),
+            check_interval: "1s".into(),
+            presign_per_second: 500,
+            sign_nonce: true,
         }
     }
 }

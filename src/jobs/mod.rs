@@ -1,16 +1,30 @@
 //! Background jobs of `privca serve`, each stopped by the shutdown signal: the audit sealer
 //! (links new audit rows into the hash chain and signs a checkpoint every
-//! `audit.seal_interval`) and the CRL publisher ([`crl_publish`]).
+//! `audit.seal_interval`), the CRL publisher ([`crl_publish`]) and the OCSP pre-signer
+//! ([`ocsp_presign`]).
 
 pub mod crl_publish;
+pub mod ocsp_presign;
 
 use tokio::{sync::watch, task::JoinHandle};
 
-use crate::{app::App, ca::CertificateAuthority};
+use crate::{
+    app::App,
+    ca::{ocsp::OcspService, CertificateAuthority},
+};
 
 /// Starts every job; the handles finish after `stop` flips to `true`.
-pub fn spawn(app: &App, ca: &CertificateAuthority, stop: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
-    vec![tokio::spawn(audit_sealer(app.clone(), stop.clone())), tokio::spawn(crl_publish::run(ca.clone(), stop))]
+pub fn spawn(
+    app: &App,
+    ca: &CertificateAuthority,
+    ocsp: &OcspService,
+    stop: watch::Receiver<bool>,
+) -> Vec<JoinHandle<()>> {
+    vec![
+        tokio::spawn(audit_sealer(app.clone(), stop.clone())),
+        tokio::spawn(crl_publish::run(ca.clone(), stop.clone())),
+        tokio::spawn(ocsp_presign::run(ocsp.clone(), app.ledger.clone(), app.config.ocsp.clone(), stop)),
+    ]
 }
 
 async fn audit_sealer(app: App, mut stop: watch::Receiver<bool>) {

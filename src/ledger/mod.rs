@@ -14,6 +14,7 @@ mod crls;
 mod error;
 mod migrate;
 pub mod model;
+mod ocsp;
 
 use std::time::Duration;
 
@@ -22,6 +23,7 @@ use sqlx::{any::AnyPoolOptions, AnyPool};
 pub use self::crls::{CrlKind, CrlRecord, CrlReservation, RevokedRow};
 pub use self::error::LedgerError;
 pub use self::model::*;
+pub use self::ocsp::{CertStatusRow, OcspRecord, OcspWork};
 
 /// Which SQL dialect the pool speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

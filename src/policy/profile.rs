@@ -47,6 +47,52 @@ pub struct Profile {
     pub tier: Tier,
     /// Certificate policy OIDs.
     pub policies: Vec<ObjectIdentifier>,
+    /// Add id-pkix-ocsp-nocheck (delegated OCSP responders only; not settable in files).
+    pub ocsp_nocheck: bool,
+}
+
+/// Name of the built-in profile of delegated OCSP responder certificates.
+pub const OCSP_RESPONDER_PROFILE: &str = "ocsp-responder";
+
+impl Profile {
+    /// The built-in delegated OCSP responder profile (RFC 6960 §4.2.2.2): issued by `issuer`,
+    /// EKU id-kp-OCSPSigning, id-pkix-ocsp-nocheck, short `validity`, no SAN, no revocation
+    /// pointers.
+    pub fn ocsp_responder(issuer: &str, validity: Duration) -> Profile {
+        Profile {
+            name: OCSP_RESPONDER_PROFILE.into(),
+            description: "delegated OCSP responder".into(),
+            issuer: issuer.into(),
+            validity,
+            key_usage: vec![KeyUsages::DigitalSignature],
+            extended_key_usage: vec![const_oid::db::rfc5280::ID_KP_OCSP_SIGNING],
+            allowed_keys: vec![KeyAlgorithm::EcdsaP256],
+            san: SanRules {
+                types: Vec::new(),
+                required: false,
+                max_names: 0,
+                wildcards: false,
+                dns_allow: Vec::new(),
+                dns_deny: Vec::new(),
+            },
+            subject: SubjectTemplate {
+                copy: Vec::new(),
+                force: vec![
+                    (SubjectAttribute::Organization, "privca".into()),
+                    (SubjectAttribute::CommonName, format!("privca OCSP responder ({issuer})")),
+                ],
+                require: Vec::new(),
+                cn_from_san: false,
+            },
+            renewal_reuse_key: true,
+            approval: false,
+            urls: ProfileUrls { crl: false, ocsp: false, ca_issuers: true },
+            owner: "privca".into(),
+            tier: Tier::Internal,
+            policies: Vec::new(),
+            ocsp_nocheck: true,
+        }
+    }
 }
 
 /// SAN types a profile may allow.
@@ -290,6 +336,7 @@ impl Profile {
             owner: raw.owner,
             tier,
             policies,
+            ocsp_nocheck: false,
         })
     }
 }

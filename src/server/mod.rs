@@ -46,6 +46,7 @@ pub async fn serve(app: App) -> Result<(), CaError> {
     let report = app.bootstrap(false).await?;
     let ca = app.ca().await?;
     let chain = tls::server_chain(&ca).await?;
+    let ocsp = crate::ca::ocsp::OcspService::start(ca.clone()).await?;
     app.seal().await;
     let tls = TlsAcceptor::from(Arc::new(tls::server_config(&ca, chain)?));
     let cfg = &app.config.server;
@@ -64,7 +65,7 @@ pub async fn serve(app: App) -> Result<(), CaError> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let grace = cfg.shutdown_grace;
     let listeners = vec![
-        tokio::spawn(run_listener(http, None, layered(routes::http(ca.clone())), stop_rx.clone(), grace)),
+        tokio::spawn(run_listener(http, None, layered(routes::http(ca.clone(), ocsp.clone())), stop_rx.clone(), grace)),
         tokio::spawn(run_listener(
             https,
             Some(tls.clone()),
@@ -74,7 +75,7 @@ pub async fn serve(app: App) -> Result<(), CaError> {
         )),
         tokio::spawn(run_listener(admin, Some(tls), layered(routes::admin(ca.clone())), stop_rx.clone(), grace)),
     ];
-    let jobs = crate::jobs::spawn(&app, &ca, stop_rx.clone());
+    let jobs = crate::jobs::spawn(&app, &ca, &ocsp, stop_rx.clone());
     let urls = &app.config.urls;
     println!("privca is serving");
     println!("  HTTPS:      {}/healthz", urls.https_base);

@@ -1,6 +1,5 @@
 //! The only place top-level paths are composed. Plain HTTP serves what relying parties fetch
-//! without TLS (health, CA certificates for AIA, CRLs; OCSP and SCEP join here with their
-//! issues); HTTPS serves the enrollment protocols; the admin listener is separate.
+//! without TLS (health, CA certificates for AIA, CRLs, OCSP; SCEP joins here with its issue); HTTPS serves the enrollment protocols; the admin listener is separate.
 
 use axum::{
     body::Body,
@@ -12,14 +11,20 @@ use axum::{
 };
 
 use crate::{
-    adapters::crl::CrlAdapter,
-    ca::{x509, CertificateAuthority},
+    adapters::{crl::CrlAdapter, ocsp::OcspAdapter},
+    ca::{ocsp::OcspService, x509, CertificateAuthority},
 };
 
-/// Plain HTTP: `/healthz`, `/ca/<name>`, `/crl/<name>.crl`.
-pub fn http(ca: CertificateAuthority) -> Router {
+/// Plain HTTP: `/healthz`, `/ca/<name>`, `/crl/<name>.crl`, `/ocsp` (POST and GET).
+pub fn http(ca: CertificateAuthority, ocsp: OcspService) -> Router {
     let crl = privca_crl::router::router(CrlAdapter::new(ca.ledger().clone()));
-    Router::new().route("/healthz", get(healthz)).route("/ca/{file}", get(ca_file)).with_state(ca).nest("/crl", crl)
+    let ocsp = privca_ocsp::router::router(OcspAdapter(ocsp));
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/ca/{file}", get(ca_file))
+        .with_state(ca)
+        .nest("/crl", crl)
+        .nest("/ocsp", ocsp)
 }
 
 /// HTTPS: `/healthz` (ACME and EST mount here).

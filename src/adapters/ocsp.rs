@@ -1,0 +1,27 @@
+//! `privca_ocsp::OcspBackend` over the core's [`OcspService`]; `CaError` → `OcspError`.
+
+use privca_ocsp::{OcspBackend, OcspError, OcspReply, ParsedRequest};
+
+use crate::{ca::ocsp::OcspService, error::ErrorKind};
+
+/// The OCSP backend of `privca serve`.
+#[derive(Clone)]
+pub struct OcspAdapter(pub OcspService);
+
+impl OcspBackend for OcspAdapter {
+    async fn respond(&self, request: ParsedRequest) -> Result<OcspReply, OcspError> {
+        self.0.respond(request).await.map_err(|e| {
+            let status = match e.kind() {
+                ErrorKind::BadRequest => OcspError::MalformedRequest,
+                ErrorKind::NotFound | ErrorKind::PolicyViolation => OcspError::Unauthorized,
+                ErrorKind::Unavailable => OcspError::TryLater,
+                ErrorKind::Conflict | ErrorKind::Internal => OcspError::InternalError,
+            };
+            match status {
+                OcspError::TryLater | OcspError::InternalError => tracing::error!(error = %e, "OCSP answer failed"),
+                _ => tracing::debug!(error = %e, "OCSP request refused"),
+            }
+            status
+        })
+    }
+}

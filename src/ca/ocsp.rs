@@ -1,0 +1,365 @@
+//! OCSP answers: delegated responders, status lookups, signing and the pre-signed cache.
+//!
+//! Each CA (root and issuers) has a delegated responder: a P-256 key in the token
+//! (`privca-ocsp-<id>`) and a short-lived certificate from that CA with id-kp-OCSPSigning and
+//! id-pkix-ocsp-nocheck, issued through the normal cycle and rotated when a third of its
+//! lifetime is left. Responses for single CertIDs without a nonce (what nearly every client
+//! sends) come from memory or from the ledger's pre-signed store; the pre-signer job signs a
+//! response for every live certificate, refreshes it before nextUpdate and re-signs at once
+//! after a revocation. Requests with a nonce (when `ocsp.sign_nonce`) or several CertIDs are
+//! signed on demand. Unknown serials are answered `unknown` and cached in memory, so a flood of
+//! them cannot keep the HSM busy.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, RwLock},
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use der::{asn1::OctetString, Decode, Encode};
+use privca_ocsp::{
+    response::{response_data, signed_response, SingleAnswer, Status},
+    CertRequest, HashAlgorithm, OcspReply, ParsedRequest,
+};
+use x509_cert::{serial_number::SerialNumber, Certificate};
+use x509_ocsp::CertId;
+
+use super::{
+    bootstrap::ocsp_key_label, CertificateAuthority, IssuanceRequest, IssueOutcome, Requester, RevocationReason,
+};
+use crate::{
+    error::{CaError, ErrorKind},
+    ledger::{self, OcspRecord, OcspWork},
+    policy::{Profile, OCSP_RESPONDER_PROFILE},
+    signer::{verify_spki, SigningAlgorithm},
+};
+
+/// Cached answers kept at most; beyond it the cache starts over.
+const MAX_CACHE: usize = 200_000;
+/// A stored or cached response closer than this to nextUpdate is not served.
+const MIN_FRESH: i64 = 60;
+
+/// A CA's OCSP identity: its CertID hashes per algorithm.
+struct IssuerIdent {
+    id: String,
+    name_hash: HashMap<HashAlgorithm, Vec<u8>>,
+    key_hash: HashMap<HashAlgorithm, Vec<u8>>,
+}
+
+/// A delegated responder in service.
+struct Responder {
+    key_label: String,
+    cert_der: Vec<u8>,
+    spki_der: Vec<u8>,
+    key_hash: Vec<u8>,
+    not_before: i64,
+    not_after: i64,
+}
+
+/// The OCSP service of one server process (cheap to clone).
+#[derive(Clone)]
+pub struct OcspService {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    ca: CertificateAuthority,
+    idents: Vec<IssuerIdent>,
+    responders: RwLock<HashMap<String, Arc<Responder>>>,
+    cache: RwLock<HashMap<(String, HashAlgorithm), OcspReply>>,
+}
+
+fn digest(alg: HashAlgorithm, data: &[u8]) -> Vec<u8> {
+    use ring::digest as d;
+    let algorithm = match alg {
+        HashAlgorithm::Sha1 => &d::SHA1_FOR_LEGACY_USE_ONLY,
+        HashAlgorithm::Sha256 => &d::SHA256,
+        HashAlgorithm::Sha384 => &d::SHA384,
+        HashAlgorithm::Sha512 => &d::SHA512,
+    };
+    d::digest(algorithm, data).as_ref().to_vec()
+}
+
+fn hash_alg(name: &str) -> Option<HashAlgorithm> {
+    HashAlgorithm::ALL.into_iter().find(|h| h.as_str() == name)
+}
+
+fn at(secs: i64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(secs.max(0) as u64)
+}
+
+impl OcspService {
+    /// Builds the service and makes sure every CA has a current delegated responder.
+    pub async fn start(ca: CertificateAuthority) -> Result<Self, CaError> {
+        let mut idents = Vec::new();
+        for issuer in ca.root().into_iter().chain(ca.issuers()) {
+            let name = issuer
+                .cert
+                .tbs_certificate
+                .subject
+                .to_der()
+                .map_err(|e| CaError::internal("issuer name").with_source(e))?;
+            let key = issuer.cert.tbs_certificate.subject_public_key_info.subject_public_key.raw_bytes();
+            idents.push(IssuerIdent {
+                id: issuer.id.clone(),
+                name_hash: HashAlgorithm::ALL.iter().map(|h| (*h, digest(*h, &name))).collect(),
+                key_hash: HashAlgorithm::ALL.iter().map(|h| (*h, digest(*h, key))).collect(),
+            });
+        }
+        let service = OcspService {
+            inner: Arc::new(Inner {
+                ca,
+                idents,
+                responders: RwLock::new(HashMap::new()),
+                cache: RwLock::new(HashMap::new()),
+            }),
+        };
+        service.ensure_responders().await?;
+        Ok(service)
+    }
+
+    fn ca(&self) -> &CertificateAuthority {
+        &self.inner.ca
+    }
+
+    fn identify(&self, r: &CertRequest) -> Option<&str> {
+        self.inner
+            .idents
+            .iter()
+            .find(|i| {
+                i.name_hash.get(&r.hash) == Some(&r.issuer_name_hash)
+                    && i.key_hash.get(&r.hash) == Some(&r.issuer_key_hash)
+            })
+            .map(|i| i.id.as_str())
+    }
+
+    fn responder(&self, id: &str) -> Result<Arc<Responder>, CaError> {
+        self.inner
+            .responders
+            .read()
+            .ok()
+            .and_then(|r| r.get(id).cloned())
+            .ok_or_else(|| CaError::new(ErrorKind::Unavailable, format!("no OCSP responder for {id}")))
+    }
+
+    /// Loads or issues each CA's responder certificate; rotates those with a third of their
+    /// lifetime left.
+    pub async fn ensure_responders(&self) -> Result<(), CaError> {
+        let now = ledger::now();
+        let ids: Vec<String> = self.inner.idents.iter().map(|i| i.id.clone()).collect();
+        for id in ids {
+            let current = self.inner.responders.read().ok().and_then(|r| r.get(&id).cloned());
+            if let Some(r) = current {
+                if (r.not_after - now) * 3 > (r.not_after - r.not_before) {
+                    continue;
+                }
+            }
+            let responder = self.load_or_issue_responder(&id, now).await?;
+            if let Ok(mut map) = self.inner.responders.write() {
+                map.insert(id, Arc::new(responder));
+            }
+        }
+        Ok(())
+    }
+
+    async fn load_or_issue_responder(&self, id: &str, now: i64) -> Result<Responder, CaError> {
+        let key_label = ocsp_key_label(id);
+        let spki_der = self.ca().signing().key_info(&key_label)?.spki_der;
+        if let Some(rec) = self.ca().ledger().latest_certificate(id, OCSP_RESPONDER_PROFILE).await? {
+            let responder = responder_from(&key_label, &rec.der)?;
+            if responder.spki_der == spki_der && (rec.not_after - now) * 3 > (rec.not_after - rec.not_before) {
+                return Ok(responder);
+            }
+        }
+        let request = IssuanceRequest {
+            profile: OCSP_RESPONDER_PROFILE.into(),
+            spki_der,
+            subject: Vec::new(),
+            sans: Vec::new(),
+            requester: Requester::system(),
+            owner: Some("privca".into()),
+            renews: None,
+            csr_der: None,
+            approval_id: None,
+        };
+        let profile = Profile::ocsp_responder(id, self.ca().config().ocsp.responder_validity);
+        match self.ca().issue_with_profile(request, &profile).await? {
+            IssueOutcome::Issued(cert) => {
+                tracing::info!(ca = id, serial = %cert.record.serial, "issued delegated OCSP responder certificate");
+                responder_from(&key_label, &cert.record.der)
+            }
+            IssueOutcome::Pending(_) => Err(CaError::internal("OCSP responder certificate held for approval")),
+        }
+    }
+
+    /// Answers a parsed request (see the module documentation for which path it takes).
+    pub async fn respond(&self, request: ParsedRequest) -> Result<OcspReply, CaError> {
+        let mut issuers = Vec::with_capacity(request.requests.len());
+        for r in &request.requests {
+            let id = self.identify(r).ok_or_else(|| {
+                CaError::new(ErrorKind::NotFound, "CertID names an issuer this responder does not serve")
+            })?;
+            issuers.push(id.to_owned());
+        }
+        let nonce = request.nonce.as_deref().filter(|_| self.ca().config().ocsp.sign_nonce);
+        if request.requests.len() == 1 && nonce.is_none() {
+            return self.single(&request.requests[0], &issuers[0]).await;
+        }
+        if issuers.iter().any(|i| *i != issuers[0]) {
+            return Err(CaError::bad_request("CertIDs of several issuers in one request"));
+        }
+        let mut answers = Vec::with_capacity(request.requests.len());
+        for r in &request.requests {
+            let (status, _) = self.status(&issuers[0], &hex::encode(&r.serial)).await?;
+            answers.push((r.cert_id.clone(), status));
+        }
+        let reply = self.sign(&issuers[0], answers, nonce).await?;
+        Ok(OcspReply { cacheable: false, ..reply })
+    }
+
+    async fn single(&self, r: &CertRequest, issuer: &str) -> Result<OcspReply, CaError> {
+        let serial = hex::encode(&r.serial);
+        let now = ledger::now();
+        let fresh = |next: SystemTime| next > at(now + MIN_FRESH);
+        let cached = self.inner.cache.read().ok().and_then(|c| c.get(&(serial.clone(), r.hash)).cloned());
+        if let Some(reply) = cached.filter(|c| fresh(c.next_update)) {
+            return Ok(reply);
+        }
+        if let Some(rec) = self.ca().ledger().ocsp_response(&serial, r.hash.as_str()).await? {
+            if rec.issuer_id == issuer && rec.next_update > now + MIN_FRESH {
+                let reply = reply_from(&rec);
+                self.remember(&serial, r.hash, &reply);
+                return Ok(reply);
+            }
+        }
+        let (status, seq) = self.status(issuer, &serial).await?;
+        let reply = self.sign(issuer, vec![(r.cert_id.clone(), status)], None).await?;
+        if status != Status::Unknown {
+            self.store(issuer, &serial, r.hash, seq, &reply).await?;
+        }
+        self.remember(&serial, r.hash, &reply);
+        Ok(reply)
+    }
+
+    /// Signs (or re-signs) one pre-signed response.
+    pub async fn presign(&self, work: &OcspWork) -> Result<(), CaError> {
+        let hash = hash_alg(&work.hash_alg).ok_or_else(|| CaError::internal(format!("hash {}", work.hash_alg)))?;
+        let ident = self
+            .inner
+            .idents
+            .iter()
+            .find(|i| i.id == work.issuer_id)
+            .ok_or_else(|| CaError::internal(format!("no CA {}", work.issuer_id)))?;
+        let serial_bytes = hex::decode(&work.serial).map_err(|_| CaError::internal("serial"))?;
+        let cert_id = CertId {
+            hash_algorithm: spki::AlgorithmIdentifierOwned {
+                oid: hash.oid(),
+                parameters: Some(der::asn1::Any::from(der::asn1::AnyRef::NULL)),
+            },
+            issuer_name_hash: OctetString::new(ident.name_hash.get(&hash).cloned().unwrap_or_default())
+                .map_err(|e| CaError::internal("CertID").with_source(e))?,
+            issuer_key_hash: OctetString::new(ident.key_hash.get(&hash).cloned().unwrap_or_default())
+                .map_err(|e| CaError::internal("CertID").with_source(e))?,
+            serial_number: SerialNumber::new(&serial_bytes).map_err(|e| CaError::internal("CertID").with_source(e))?,
+        };
+        let (status, seq) = self.status(&work.issuer_id, &work.serial).await?;
+        let reply = self.sign(&work.issuer_id, vec![(cert_id, status)], None).await?;
+        self.store(&work.issuer_id, &work.serial, hash, seq, &reply).await?;
+        self.remember(&work.serial, hash, &reply);
+        Ok(())
+    }
+
+    async fn status(&self, issuer: &str, serial: &str) -> Result<(Status, i64), CaError> {
+        let row = self.ca().ledger().certificate_status(serial).await?;
+        Ok(match row {
+            Some(r) if r.issuer_id == issuer && r.revoked => {
+                let reason =
+                    r.reason.as_deref().and_then(|n| n.parse::<RevocationReason>().ok()).map(RevocationReason::code);
+                (Status::Revoked { time: at(r.revoked_at.unwrap_or(0)), reason }, r.revocation_seq)
+            }
+            Some(r) if r.issuer_id == issuer => (Status::Good, r.revocation_seq),
+            _ => (Status::Unknown, 0),
+        })
+    }
+
+    async fn sign(
+        &self,
+        issuer: &str,
+        answers: Vec<(CertId, Status)>,
+        nonce: Option<&[u8]>,
+    ) -> Result<OcspReply, CaError> {
+        let responder = self.responder(issuer)?;
+        let now = SystemTime::now();
+        let next = now + self.ca().config().ocsp.validity;
+        let answers: Vec<SingleAnswer> = answers
+            .into_iter()
+            .map(|(cert_id, status)| SingleAnswer { cert_id, status, this_update: now, next_update: next })
+            .collect();
+        let internal = |e: privca_ocsp::OcspError| CaError::internal(format!("OCSP encoding: {e}"));
+        let data = response_data(&responder.key_hash, now, answers, nonce).map_err(internal)?;
+        let algorithm = SigningAlgorithm::EcdsaSha256;
+        let signature = self.ca().signing().sign(&responder.key_label, algorithm, data.clone()).await?;
+        verify_spki(&responder.spki_der, algorithm, &data, &signature)
+            .map_err(|e| CaError::internal("HSM OCSP signature does not verify").with_source(e))?;
+        let der = signed_response(&data, &algorithm.algorithm_identifier(), &signature, &responder.cert_der)
+            .map_err(internal)?;
+        let etag = hex::encode(&ring::digest::digest(&ring::digest::SHA256, &der).as_ref()[..12]);
+        Ok(OcspReply { der: Arc::new(der), this_update: now, next_update: next, cacheable: true, etag })
+    }
+
+    async fn store(
+        &self,
+        issuer: &str,
+        serial: &str,
+        hash: HashAlgorithm,
+        seq: i64,
+        reply: &OcspReply,
+    ) -> Result<(), CaError> {
+        let secs = |t: SystemTime| t.duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+        let record = OcspRecord {
+            serial: serial.to_owned(),
+            hash_alg: hash.as_str().to_owned(),
+            issuer_id: issuer.to_owned(),
+            revocation_seq: seq,
+            this_update: secs(reply.this_update),
+            next_update: secs(reply.next_update),
+            der: reply.der.as_ref().clone(),
+        };
+        Ok(self.ca().ledger().store_ocsp_response(&record).await?)
+    }
+
+    fn remember(&self, serial: &str, hash: HashAlgorithm, reply: &OcspReply) {
+        if let Ok(mut cache) = self.inner.cache.write() {
+            if cache.len() >= MAX_CACHE {
+                cache.clear();
+            }
+            cache.insert((serial.to_owned(), hash), reply.clone());
+        }
+    }
+}
+
+fn reply_from(rec: &OcspRecord) -> OcspReply {
+    let etag = hex::encode(&ring::digest::digest(&ring::digest::SHA256, &rec.der).as_ref()[..12]);
+    OcspReply {
+        der: Arc::new(rec.der.clone()),
+        this_update: at(rec.this_update),
+        next_update: at(rec.next_update),
+        cacheable: true,
+        etag,
+    }
+}
+
+fn responder_from(key_label: &str, cert_der: &[u8]) -> Result<Responder, CaError> {
+    let cert =
+        Certificate::from_der(cert_der).map_err(|e| CaError::internal("responder certificate").with_source(e))?;
+    let spki = &cert.tbs_certificate.subject_public_key_info;
+    let validity = &cert.tbs_certificate.validity;
+    Ok(Responder {
+        key_label: key_label.to_owned(),
+        cert_der: cert_der.to_vec(),
+        spki_der: spki.to_der().map_err(|e| CaError::internal("responder SPKI").with_source(e))?,
+        key_hash: digest(HashAlgorithm::Sha1, spki.subject_public_key.raw_bytes()),
+        not_before: super::x509::unix(&validity.not_before),
+        not_after: super::x509::unix(&validity.not_after),
+    })
+}

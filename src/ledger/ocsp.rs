@@ -1,0 +1,167 @@
+//! Units of work on pre-signed OCSP responses and the status lookups behind them.
+
+use sqlx::Row;
+
+use super::{Ledger, LedgerError};
+
+/// A stored OCSP response.
+#[derive(Debug, Clone)]
+pub struct OcspRecord {
+    /// Serial, hex.
+    pub serial: String,
+    /// CertID hash algorithm (`sha1`, `sha256`, ...).
+    pub hash_alg: String,
+    /// Issuer id.
+    pub issuer_id: String,
+    /// Revocation sequence reflected.
+    pub revocation_seq: i64,
+    /// Unix seconds.
+    pub this_update: i64,
+    /// Unix seconds.
+    pub next_update: i64,
+    /// DER OCSPResponse.
+    pub der: Vec<u8>,
+}
+
+/// What the status of a certificate is, for an OCSP answer.
+#[derive(Debug, Clone)]
+pub struct CertStatusRow {
+    /// Issuer id.
+    pub issuer_id: String,
+    /// Currently revoked.
+    pub revoked: bool,
+    /// Reason name.
+    pub reason: Option<String>,
+    /// Unix seconds.
+    pub revoked_at: Option<i64>,
+    /// Revocation sequence (0 if never revoked).
+    pub revocation_seq: i64,
+}
+
+/// A response the pre-signer must (re)sign.
+#[derive(Debug, Clone)]
+pub struct OcspWork {
+    /// Serial, hex.
+    pub serial: String,
+    /// CertID hash algorithm.
+    pub hash_alg: String,
+    /// Issuer id.
+    pub issuer_id: String,
+    /// True when a revocation is not reflected yet (signed first).
+    pub revocation_pending: bool,
+}
+
+impl Ledger {
+    /// Inserts or replaces the stored response for (serial, hash algorithm).
+    pub async fn store_ocsp_response(&self, r: &OcspRecord) -> Result<(), LedgerError> {
+        sqlx::query(
+            "INSERT INTO ocsp_responses (serial, hash_alg, issuer_id, revocation_seq, this_update, next_update, der) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (serial, hash_alg) DO UPDATE SET \
+             issuer_id = excluded.issuer_id, revocation_seq = excluded.revocation_seq, \
+             this_update = excluded.this_update, next_update = excluded.next_update, der = excluded.der",
+        )
+        .bind(&r.serial)
+        .bind(&r.hash_alg)
+        .bind(&r.issuer_id)
+        .bind(r.revocation_seq)
+        .bind(r.this_update)
+        .bind(r.next_update)
+        .bind(r.der.clone())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The stored response for (serial, hash algorithm).
+    pub async fn ocsp_response(&self, serial: &str, hash_alg: &str) -> Result<Option<OcspRecord>, LedgerError> {
+        let row = sqlx::query(
+            "SELECT serial, hash_alg, issuer_id, revocation_seq, this_update, next_update, der FROM ocsp_responses \
+             WHERE serial = $1 AND hash_alg = $2",
+        )
+        .bind(serial)
+        .bind(hash_alg)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(OcspRecord {
+                serial: r.try_get("serial")?,
+                hash_alg: r.try_get("hash_alg")?,
+                issuer_id: r.try_get("issuer_id")?,
+                revocation_seq: r.try_get("revocation_seq")?,
+                this_update: r.try_get("this_update")?,
+                next_update: r.try_get("next_update")?,
+                der: r.try_get("der")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Status of a certificate (None: never issued).
+    pub async fn certificate_status(&self, serial: &str) -> Result<Option<CertStatusRow>, LedgerError> {
+        let row = sqlx::query(
+            "SELECT issuer_id, status, revocation_reason, revoked_at, revocation_seq FROM certificates WHERE serial = $1",
+        )
+        .bind(serial)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            let status: String = r.try_get("status")?;
+            Ok(CertStatusRow {
+                issuer_id: r.try_get("issuer_id")?,
+                revoked: status == "revoked",
+                reason: r.try_get("revocation_reason")?,
+                revoked_at: r.try_get("revoked_at")?,
+                revocation_seq: r.try_get::<Option<i64>, _>("revocation_seq")?.unwrap_or(0),
+            })
+        })
+        .transpose()
+    }
+
+    /// Up to `limit` responses to (re)sign, revocations first: live certificates without a
+    /// SHA-1 response, and stored responses that miss a revocation or expire before
+    /// `refresh_before`.
+    pub async fn ocsp_work(&self, now: i64, refresh_before: i64, limit: i64) -> Result<Vec<OcspWork>, LedgerError> {
+        let rows = sqlx::query(
+            "SELECT c.serial AS serial, COALESCE(o.hash_alg, 'sha1') AS hash_alg, c.issuer_id AS issuer_id, \
+             CASE WHEN o.serial IS NOT NULL AND COALESCE(c.revocation_seq, 0) > o.revocation_seq THEN 1 ELSE 0 END AS pending \
+             FROM certificates c LEFT JOIN ocsp_responses o ON o.serial = c.serial \
+             WHERE c.not_after > $1 AND (o.serial IS NULL OR o.next_update < $2 OR COALESCE(c.revocation_seq, 0) > o.revocation_seq) \
+             ORDER BY pending DESC, c.not_after LIMIT $3",
+        )
+        .bind(now)
+        .bind(refresh_before)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(OcspWork {
+                    serial: r.try_get("serial")?,
+                    hash_alg: r.try_get("hash_alg")?,
+                    issuer_id: r.try_get("issuer_id")?,
+                    revocation_pending: r.try_get::<i64, _>("pending")? == 1,
+                })
+            })
+            .collect()
+    }
+
+    /// The newest certificate of `profile` under `issuer_id` (for the OCSP responder certificate).
+    pub async fn latest_certificate(
+        &self,
+        issuer_id: &str,
+        profile: &str,
+    ) -> Result<Option<super::CertRecord>, LedgerError> {
+        let row = sqlx::query(
+            "SELECT serial FROM certificates WHERE issuer_id = $1 AND profile = $2 AND status = 'valid' \
+             ORDER BY not_after DESC LIMIT 1",
+        )
+        .bind(issuer_id)
+        .bind(profile)
+        .fetch_optional(&self.pool)
+        .await?;
+        match row {
+            Some(r) => self.certificate(&r.try_get::<String, _>("serial")?).await,
+            None => Ok(None),
+        }
+    }
+}
