@@ -8,7 +8,10 @@ INTEROP_OUT="${INTEROP_OUT:-$ROOT/target-interop}"
 PASSED=0
 FAILED=0
 CLEANUP=()
+CLEANUP_DBS=()
 SERVE_PID=""
+CONFIG="$ROOT/conf/privca.dev.toml"
+DB_URL=
 
 if [ ! -x "$PRIVCA_BIN" ]; then
   (cd "$ROOT" && cargo build --bin privca)
@@ -17,6 +20,7 @@ fi
 cleanup() {
   stop_privca
   for d in "${CLEANUP[@]}"; do rm -rf "$d"; done
+  for db in "${CLEANUP_DBS[@]}"; do psql "$INTEROP_PG_URL" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true; done
 }
 trap cleanup EXIT
 
@@ -27,19 +31,35 @@ check() { # check "description" command...
   if "$@" >/dev/null 2>&1; then ok "$what"; else fail "$what"; fi
 }
 
+# A fresh data directory; with INTEROP_PG_URL set (a PostgreSQL role with CREATEDB), also a
+# fresh PostgreSQL database and a copy of the dev config that uses it.
 fresh_data_dir() {
   DATA=$(mktemp -d /tmp/privca-interop.XXXXXX)
   CLEANUP+=("$DATA")
   export DATA
+  if [ -n "${INTEROP_PG_URL:-}" ]; then
+    local db="privca_interop_$$_$RANDOM"
+    psql "$INTEROP_PG_URL" -qc "CREATE DATABASE $db" >/dev/null
+    CLEANUP_DBS+=("$db")
+    DB_URL="${INTEROP_PG_URL%/*}/$db"
+    sed -e "s#^url = \"sqlite://privca.db\"#url = \"$DB_URL\"#" -e "s#^dir = \"profiles\"#dir = \"$ROOT/conf/profiles\"#" \
+      "$ROOT/conf/privca.dev.toml" >"$DATA/privca.toml"
+    CONFIG="$DATA/privca.toml"
+  fi
+}
+
+# One SQL query against the ledger (SQLite or PostgreSQL), unaligned output.
+sql() {
+  if [ -n "$DB_URL" ]; then psql "$DB_URL" -tAqc "$1"; else sqlite3 "$DATA/privca.db" "$1"; fi
 }
 
 privca_cli() {
-  "$PRIVCA_BIN" --config "$ROOT/conf/privca.dev.toml" --data-dir "$DATA" "$@"
+  "$PRIVCA_BIN" --config "$CONFIG" --data-dir "$DATA" "$@"
 }
 
 start_privca() {
   # The binary itself, not the privca_cli function: $! must be privca's own PID.
-  "$PRIVCA_BIN" --config "$ROOT/conf/privca.dev.toml" --data-dir "$DATA" serve >"$DATA/serve.log" 2>&1 &
+  "$PRIVCA_BIN" --config "$CONFIG" --data-dir "$DATA" serve >"$DATA/serve.log" 2>&1 &
   SERVE_PID=$!
   for _ in $(seq 1 120); do
     if curl -skf https://127.0.0.1:8443/healthz >/dev/null 2>&1; then return 0; fi
@@ -84,6 +104,6 @@ cert_count() {
 }
 
 finish() {
-  printf '%s: %d passed, %d failed\n' "$(basename "$0" .sh)" "$PASSED" "$FAILED"
+  printf '%s%s: %d passed, %d failed\n' "$(basename "$0" .sh)" "${INTEROP_PG_URL:+ (PostgreSQL)}" "$PASSED" "$FAILED"
   [ "$FAILED" = 0 ]
 }

@@ -12,5 +12,12 @@ for s in "${scripts[@]}"; do
   printf '\n--- %s\n' "$s"
   if bash "$s"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "*** $s failed"; fi
 done
+# The ledger-facing scripts again on PostgreSQL when a server is available.
+if [ -n "${PRIVCA_TEST_PG_URL:-}" ]; then
+  for s in issue/openssl-verify.sh revocation/openssl-crl.sh revocation/openssl-ocsp.sh; do
+    printf '\n--- %s (PostgreSQL)\n' "$s"
+    if INTEROP_PG_URL="$PRIVCA_TEST_PG_URL" bash "$s"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "*** $s (PostgreSQL) failed"; fi
+  done
+fi
 printf '\ninterop: %d passed, %d failed\n' "$passed" "$failed"
 [ "$failed" = 0 ]

@@ -65,7 +65,7 @@ openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 -subj /CN=x.
 refuse "email SAN in tls-server" "$DATA/forbid.csr" tls-server "san.types"
 after=$(cert_count)
 if [ "$before" = "$after" ]; then ok "certificate count unchanged by refusals ($after)"; else fail "count changed $before -> $after"; fi
-failed_rows=$(sqlite3 "$DATA/privca.db" "select count(*) from audit_events where event = 'failed'")
+failed_rows=$(sql "select count(*) from audit_events where event = 'failed'")
 if [ "$failed_rows" -ge 3 ]; then ok "refusals left $failed_rows audit 'failed' rows"; else fail "only $failed_rows audit 'failed' rows"; fi
 
 privca_cli init >/dev/null

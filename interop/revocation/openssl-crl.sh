@@ -83,16 +83,16 @@ stop_privca
 
 # Crash safety: SIGKILL the publisher at random points; numbers never repeat or go back.
 for i in $(seq 1 8); do
-  "$PRIVCA_BIN" --config "$ROOT/conf/privca.dev.toml" --data-dir "$DATA" crl publish >/dev/null 2>&1 &
+  "$PRIVCA_BIN" --config "$CONFIG" --data-dir "$DATA" crl publish >/dev/null 2>&1 &
   pid=$!
   sleep "0.0$((RANDOM % 9 + 1))"
   kill -KILL "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
 done
 privca_cli crl publish >/dev/null
-dups=$(sqlite3 "$DATA/privca.db" "SELECT COUNT(*) FROM (SELECT issuer_id, crl_number FROM crls GROUP BY 1, 2 HAVING COUNT(*) > 1)")
-order=$(sqlite3 "$DATA/privca.db" "SELECT COUNT(*) FROM crls a JOIN crls b ON a.issuer_id = b.issuer_id AND a.crl_number < b.crl_number AND a.created_at > b.created_at")
-published=$(sqlite3 "$DATA/privca.db" "SELECT group_concat(crl_number) FROM (SELECT crl_number FROM crls WHERE issuer_id = 'ec' AND state = 'published' ORDER BY crl_number)")
+dups=$(sql "SELECT COUNT(*) FROM (SELECT issuer_id, crl_number FROM crls GROUP BY 1, 2 HAVING COUNT(*) > 1) d")
+order=$(sql "SELECT COUNT(*) FROM crls a JOIN crls b ON a.issuer_id = b.issuer_id AND a.crl_number < b.crl_number AND a.created_at > b.created_at")
+published=$(sql "SELECT crl_number FROM crls WHERE issuer_id = 'ec' AND state = 'published' ORDER BY crl_number" | paste -sd,)
 check "after SIGKILLs no CRL number is shared (ec published: $published)" test "$dups" = 0
 check "after SIGKILLs CRL numbers follow creation order" test "$order" = 0
 finish

@@ -1,4 +1,4 @@
-//! Human durations in config files: an integer followed by `s`, `m`, `h`, `d` or `y`
+//! Human durations in config files: an integer followed by `ms`, `s`, `m`, `h`, `d` or `y`
 //! (a year is 365 days), e.g. `"90d"`, `"10s"`.
 
 use std::time::Duration;
@@ -13,13 +13,16 @@ pub(crate) fn parse(key: &str, value: &str) -> Result<Duration, ConfigError> {
     let n: u64 = digits
         .parse()
         .map_err(|_| ConfigError::invalid(key, format!("`{value}` is not a duration like \"90d\" or \"10s\"")))?;
+    if unit == "ms" {
+        return Ok(Duration::from_millis(n));
+    }
     let unit_secs = match unit {
         "s" => 1,
         "m" => 60,
         "h" => 3600,
         "d" => 86_400,
         "y" => 365 * 86_400,
-        _ => return Err(ConfigError::invalid(key, format!("unknown unit in `{value}` (use s, m, h, d or y)"))),
+        _ => return Err(ConfigError::invalid(key, format!("unknown unit in `{value}` (use ms, s, m, h, d or y)"))),
     };
     n.checked_mul(unit_secs)
         .map(Duration::from_secs)
@@ -33,6 +36,7 @@ mod tests {
     #[test]
     fn units() {
         assert_eq!(parse("k", "10s").unwrap(), Duration::from_secs(10));
+        assert_eq!(parse("k", "500ms").unwrap(), Duration::from_millis(500));
         assert_eq!(parse("k", "90d").unwrap(), Duration::from_secs(90 * 86_400));
         assert_eq!(parse("k", "2y").unwrap(), Duration::from_secs(2 * 365 * 86_400));
     }
