@@ -54,6 +54,10 @@ impl App {
             CaError::new(ErrorKind::Unavailable, "the token cannot serve this configuration").with_source(e)
         })?;
         let token = Arc::new(token);
+        // Never dropped: the signing threads may outlive `App`, and closing sessions from one
+        // of them while the main thread exits the process crashes SoftHSM2. The main thread
+        // finalises the module instead (`signer::pkcs11::finalize`).
+        std::mem::forget(Arc::clone(&token));
         let signing = SigningService::new(token.clone(), config.hsm.sessions);
         if !config.database.is_postgres() {
             std::fs::create_dir_all(&config.data_dir)

@@ -193,7 +193,10 @@ pub fn run(cli: Cli) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(dispatch(config, cli.command)) {
+    let result = runtime.block_on(dispatch(config, cli.command));
+    drop(runtime);
+    crate::signer::pkcs11::finalize();
+    match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e}");

@@ -15,7 +15,7 @@ pub mod token;
 
 use std::{
     collections::HashMap,
-    sync::{Mutex, RwLock},
+    sync::{Mutex, OnceLock, RwLock},
 };
 
 use cryptoki::{
@@ -58,6 +58,23 @@ pub struct Pkcs11Signer {
     keys: RwLock<HashMap<String, LoadedKey>>,
 }
 
+/// Every module context loaded by this process. Holding them keeps the modules mapped until
+/// [`finalize`] runs on the main thread before exit: a module unloaded (or finalised) by
+/// whichever thread drops the last reference, while the main thread runs the process's exit
+/// handlers, crashes SoftHSM2.
+static MODULES: OnceLock<Mutex<Vec<Pkcs11>>> = OnceLock::new();
+
+/// Calls `C_Finalize` on every module this process loaded. Run it once, on the main thread,
+/// after all PKCS#11 work is done and just before the process exits.
+pub fn finalize() {
+    let modules = MODULES.get().and_then(|m| m.lock().ok().map(|mut v| std::mem::take(&mut *v))).unwrap_or_default();
+    for ctx in modules {
+        if let Err(e) = ctx.finalize() {
+            tracing::debug!(error = %e, "C_Finalize");
+        }
+    }
+}
+
 impl Pkcs11Signer {
     /// Loads the module, finds (or, in dev, creates) the token, logs in and opens
     /// `hsm.sessions` sessions.
@@ -67,6 +84,9 @@ impl Pkcs11Signer {
         match ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
             Ok(()) | Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
             Err(source) => return Err(Pkcs11Error::Module { module, source }),
+        }
+        if let Ok(mut loaded) = MODULES.get_or_init(|| Mutex::new(Vec::new())).lock() {
+            loaded.push(ctx.clone());
         }
         let slot = match token::find_token(&ctx, &hsm.token_label)? {
             Some(slot) => slot,

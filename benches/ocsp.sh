@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# OCSP benchmark: wrk at c=64 (POST and GET) against privca's responder and against cfssl
+# ocspserve (Debian golang-cfssl) loaded with the same pre-signed responses, in one run.
+# Prints req/s, p99 latency and the ratios (goals: privca POST >= 3x cfssl POST, GET >= POST).
+#
+#   bash benches/ocsp.sh                 full run (release build, 100 certificates, 10 s each)
+#   BENCH_SECONDS=1 BENCH_CERTS=5 PRIVCA_BIN=... bash benches/ocsp.sh   smoke run (test command)
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/privca-target}"
+SECONDS_PER_RUN="${BENCH_SECONDS:-10}"
+CERTS="${BENCH_CERTS:-100}"
+CONNECTIONS="${BENCH_CONNECTIONS:-64}"
+if [ -z "${PRIVCA_BIN:-}" ]; then
+  (cd "$ROOT" && cargo build --release --bin privca >/dev/null)
+  PRIVCA_BIN="$CARGO_TARGET_DIR/release/privca"
+fi
+for tool in wrk cfssl sqlite3 openssl curl; do
+  command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install wrk golang-cfssl sqlite3)" >&2; exit 1; }
+done
+DATA=$(mktemp -d /tmp/privca-bench-ocsp.XXXXXX)
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  rm -rf "$DATA"
+}
+trap cleanup EXIT
+cli() { "$PRIVCA_BIN" --config "$ROOT/conf/privca.dev.toml" --data-dir "$DATA" "$@"; }
+
+"$PRIVCA_BIN" --config "$ROOT/conf/privca.dev.toml" --data-dir "$DATA" serve >"$DATA/serve.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 1 120); do curl -sf http://127.0.0.1:8080/healthz >/dev/null 2>&1 && break; sleep 0.5; done
+for i in $(seq 1 "$CERTS"); do
+  openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 -keyout /dev/null -subj "/CN=b$i.example.test" \
+    -addext "subjectAltName=DNS:b$i.example.test" -out "$DATA/r$i.csr" 2>/dev/null
+  cli issue --csr "$DATA/r$i.csr" --profile tls-server --out "$DATA/c$i.pem" 2>/dev/null
+done
+# Wait until every certificate has its pre-signed SHA-1 response.
+for _ in $(seq 1 120); do
+  n=$(sqlite3 "$DATA/privca.db" "SELECT COUNT(*) FROM ocsp_responses WHERE hash_alg = 'sha1'")
+  [ "$n" -ge "$CERTS" ] && break
+  sleep 0.5
+done
+sqlite3 "$DATA/privca.db" "SELECT hex(der) FROM ocsp_responses WHERE hash_alg = 'sha1'" |
+  while read -r h; do printf '%s' "$h" | xxd -r -p | base64 -w0; echo; done >"$DATA/responses.b64"
+cfssl ocspserve -address 127.0.0.1 -port 8889 -responses "$DATA/responses.b64" -loglevel 5 >"$DATA/cfssl.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 1 60); do curl -s -o /dev/null http://127.0.0.1:8889/ 2>/dev/null && break; sleep 0.2; done
+
+# One request per certificate, as wrk Lua tables (POST bodies and GET paths).
+{
+  echo 'local bodies = {}'
+  echo 'local paths = {}'
+  for i in $(seq 1 "$CERTS"); do
+    openssl x509 -in "$DATA/c$i.pem" -out "$DATA/l$i.pem"
+    openssl ocsp -issuer "$DATA/ec.pem" -cert "$DATA/l$i.pem" -no_nonce -reqout "$DATA/q$i.der" >/dev/null 2>&1
+    printf 'bodies[%d] = "%s"\n' "$i" "$(xxd -p "$DATA/q$i.der" | tr -d '\n' | sed 's/\(..\)/\\x\1/g')"
+    printf 'paths[%d] = "/ocsp/%s"\n' "$i" "$(base64 -w0 "$DATA/q$i.der")"
+  done
+  cat <<'LUA'
+local n = 0
+local mode = os.getenv("OCSP_MODE") or "post"
+local prefix = os.getenv("OCSP_PREFIX") or ""
+request = function()
+  n = n % #bodies + 1
+  if mode == "get" then
+    return wrk.format("GET", prefix .. paths[n]:sub(6))
+  end
+  return wrk.format("POST", prefix, { ["Content-Type"] = "application/ocsp-request" }, bodies[n])
+end
+LUA
+} >"$DATA/ocsp.lua"
+
+# Sanity: both servers answer the same request with a good, verifiable response.
+for url in http://127.0.0.1:8080/ocsp http://127.0.0.1:8889/; do
+  curl -sf --data-binary @"$DATA/q1.der" -H 'Content-Type: application/ocsp-request' "$url" -o "$DATA/check.der"
+  openssl ocsp -respin "$DATA/check.der" -issuer "$DATA/ec.pem" -cert "$DATA/l1.pem" -CAfile "$DATA/root.pem" 2>&1 | grep -q ": good" ||
+    { echo "$url did not answer good" >&2; exit 1; }
+done
+
+run() { # run NAME URL MODE PREFIX -> "req/s p99_ms"
+  local out
+  out=$(OCSP_MODE=$3 OCSP_PREFIX=$4 wrk -t2 -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" --latency -s "$DATA/ocsp.lua" "$2" 2>&1)
+  local rps p99 non2xx
+  rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
+  p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
+  non2xx=$(awk '/Non-2xx/ {print $NF}' <<<"$out")
+  [ -z "$non2xx" ] || { echo "$1: $non2xx non-2xx answers" >&2; exit 1; }
+  echo "$rps $p99"
+}
+read -r cfssl_post cfssl_p99 < <(run "cfssl POST" http://127.0.0.1:8889/ post /)
+read -r privca_post privca_post_p99 < <(run "privca POST" http://127.0.0.1:8080/ocsp post /ocsp)
+read -r privca_get privca_get_p99 < <(run "privca GET" http://127.0.0.1:8080 get /ocsp)
+read -r cfssl_get cfssl_get_p99 < <(run "cfssl GET" http://127.0.0.1:8889 get "")
+printf 'OCSP benchmark: %s certificates, wrk -t2 -c%s, %s s per run\n' "$CERTS" "$CONNECTIONS" "$SECONDS_PER_RUN"
+printf '%-14s %12s %10s\n' "server" "req/s" "p99"
+printf '%-14s %12s %10s\n' "cfssl POST" "$cfssl_post" "$cfssl_p99" "cfssl GET" "$cfssl_get" "$cfssl_get_p99" \
+  "privca POST" "$privca_post" "$privca_post_p99" "privca GET" "$privca_get" "$privca_get_p99"
+awk -v a="$privca_post" -v b="$cfssl_post" -v g="$privca_get" 'BEGIN {
+  printf "privca POST / cfssl POST: %.2f (goal >= 3)\nprivca GET / privca POST: %.2f (goal >= 1)\n", a / b, g / a }'
