@@ -25,6 +25,7 @@ cleanup() {
   rm -rf "$DATA"
 }
 trap cleanup EXIT
+[ -n "${BENCH_KEEP:-}" ] && trap - EXIT
 cli() { "$PRIVCA_BIN" --config "$ROOT/conf/privca.dev.toml" --data-dir "$DATA" "$@"; }
 
 "$PRIVCA_BIN" --config "$ROOT/conf/privca.dev.toml" --data-dir "$DATA" serve >"$DATA/serve.log" 2>&1 &
@@ -37,8 +38,9 @@ for i in $(seq 1 "$CERTS"); do
 done
 # Wait until every certificate has its pre-signed SHA-1 response.
 for _ in $(seq 1 120); do
-  n=$(sqlite3 "$DATA/privca.db" "SELECT COUNT(*) FROM ocsp_responses WHERE hash_alg = 'sha1'")
-  [ "$n" -ge "$CERTS" ] && break
+  missing=$(sqlite3 "$DATA/privca.db" "SELECT COUNT(*) FROM certificates c WHERE NOT EXISTS \
+    (SELECT 1 FROM ocsp_responses o WHERE o.serial = c.serial AND o.hash_alg = 'sha1')")
+  [ "$missing" = 0 ] && break
   sleep 0.5
 done
 sqlite3 "$DATA/privca.db" "SELECT hex(der) FROM ocsp_responses WHERE hash_alg = 'sha1'" |
@@ -91,10 +93,11 @@ run() { # run NAME URL MODE PREFIX -> "req/s p99_ms"
 read -r cfssl_post cfssl_p99 < <(run "cfssl POST" http://127.0.0.1:8889/ post /)
 read -r privca_post privca_post_p99 < <(run "privca POST" http://127.0.0.1:8080/ocsp post /ocsp)
 read -r privca_get privca_get_p99 < <(run "privca GET" http://127.0.0.1:8080 get /ocsp)
-read -r cfssl_get cfssl_get_p99 < <(run "cfssl GET" http://127.0.0.1:8889 get "")
 printf 'OCSP benchmark: %s certificates, wrk -t2 -c%s, %s s per run\n' "$CERTS" "$CONNECTIONS" "$SECONDS_PER_RUN"
 printf '%-14s %12s %10s\n' "server" "req/s" "p99"
-printf '%-14s %12s %10s\n' "cfssl POST" "$cfssl_post" "$cfssl_p99" "cfssl GET" "$cfssl_get" "$cfssl_get_p99" \
+# cfssl's GET is not measured: Go's ServeMux cleans the path, so base64 with '/' or '//' gets
+# a redirect instead of an answer (quirk O2); the goal compares POST.
+printf '%-14s %12s %10s\n' "cfssl POST" "$cfssl_post" "$cfssl_p99" \
   "privca POST" "$privca_post" "$privca_post_p99" "privca GET" "$privca_get" "$privca_get_p99"
 awk -v a="$privca_post" -v b="$cfssl_post" -v g="$privca_get" 'BEGIN {
   printf "privca POST / cfssl POST: %.2f (goal >= 3)\nprivca GET / privca POST: %.2f (goal >= 1)\n", a / b, g / a }'

@@ -48,7 +48,17 @@ async fn get_request<B: OcspBackend>(State(backend): State<B>, uri: Uri) -> Resp
 /// Percent-decodes the path (leaving `+` alone; spaces from form-style encoders become `+`),
 /// drops leading slashes, and accepts standard or URL-safe base64 with or without padding.
 pub fn decode_get_path(path: &str) -> Option<Vec<u8>> {
-    let raw = percent_decode(path.trim_start_matches('/'))?;
+    let path = path.trim_start_matches('/');
+    if path.is_empty() {
+        return None;
+    }
+    // Fast path: what well-behaved clients send (standard base64, no escapes).
+    if !path.contains('%') {
+        if let Ok(der) = Base64::decode_vec(path) {
+            return Some(der);
+        }
+    }
+    let raw = percent_decode(path)?;
     let text: String =
         raw.chars().map(|c| if c == ' ' { '+' } else { c }).filter(|c| !c.is_ascii_whitespace()).collect();
     if text.is_empty() {
