@@ -420,14 +420,16 @@ async fn crl_publish(app: &App, issuer: Option<String>, delta_only: bool) -> Res
     for id in ids {
         let kinds: &[bool] = if delta_only { &[true] } else { &[false, true] };
         for delta in kinds {
+            let started = std::time::Instant::now();
             let p = ca.publish_crl(&id, *delta).await?;
             println!(
-                "{} {} CRL number {}: {} entries, {} bytes",
+                "{} {} CRL number {}: {} entries, {} bytes, {} ms",
                 p.ca,
                 if p.delta { "delta" } else { "complete" },
                 p.number,
                 p.entries,
-                p.size
+                p.size,
+                started.elapsed().as_millis()
             );
         }
     }
