@@ -23,18 +23,31 @@ cli() { "$PRIVCA_BIN" --config "$ROOT/conf/privca.dev.toml" --data-dir "$DATA" "
 cli init >/dev/null
 BASE=1152921504606846976 # 0x1000000000000000: 8-byte serials with a non-zero first octet
 
-# N revoked certificates straight into the ledger (what issuing and revoking them would leave).
+# N revoked certificates straight into the ledger, as revoking them through privca leaves them
+# (status, reason, time, revocation sequence and the DER CRL entry computed at revocation).
 revoke_rows() { # revoke_rows FIRST LAST
-  sqlite3 "$DATA/privca.db" <<SQL
-WITH RECURSIVE n(i) AS (SELECT $1 UNION ALL SELECT i + 1 FROM n WHERE i < $2)
-INSERT INTO certificates (serial, issuer_id, subject, sans, fingerprint_sha256, not_before, not_after, profile,
-  requester, owner, tier, status, revocation_reason, revoked_at, revocation_seq, der, created_at)
-SELECT printf('%016x', $BASE + i), 'ec', 'CN=bench', '[]', printf('%064x', i), 0, 4102444800, 'tls-server',
-  'bench', 'bench', 'internal', 'revoked',
-  CASE i % 3 WHEN 0 THEN 'keyCompromise' WHEN 1 THEN 'superseded' ELSE 'cessationOfOperation' END,
-  1764000000 + i % 86400, i, x'00', 0 FROM n;
-UPDATE counters SET value = $2 WHERE name = 'revocation';
-SQL
+  python3 - "$DATA/privca.db" "$1" "$2" "$BASE" <<'PY'
+import datetime, sqlite3, sys
+db, first, last, base = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+reasons = [("keyCompromise", 1), ("superseded", 4), ("cessationOfOperation", 5)]
+def rows():
+    for i in range(first, last + 1):
+        name, code = reasons[i % 3]
+        at = 1764000000 + i % 86400
+        utc = datetime.datetime.fromtimestamp(at, datetime.timezone.utc).strftime("%y%m%d%H%M%SZ").encode()
+        body = b"\x02\x08" + (base + i).to_bytes(8, "big") + b"\x17\x0d" + utc \
+            + b"\x30\x0c\x30\x0a\x06\x03\x55\x1d\x15\x04\x03\x0a\x01" + bytes([code])
+        entry = b"\x30" + bytes([len(body)]) + body
+        yield (f"{base + i:016x}", f"{i:064x}", name, at, i, entry)
+c = sqlite3.connect(db)
+c.executemany(
+    "INSERT INTO certificates (serial, issuer_id, subject, sans, fingerprint_sha256, not_before, not_after, profile, "
+    "requester, owner, tier, status, revocation_reason, revoked_at, revocation_seq, der, created_at, crl_entry) "
+    "VALUES (?, 'ec', 'CN=bench', '[]', ?, 0, 4102444800, 'tls-server', 'bench', 'bench', 'internal', 'revoked', "
+    "?, ?, ?, x'00', 0, ?)", rows())
+c.execute("UPDATE counters SET value = ? WHERE name = 'revocation'", (last,))
+c.commit()
+PY
 }
 revoke_rows 1 "$N"
 

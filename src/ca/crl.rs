@@ -32,6 +32,9 @@ pub struct PublishedInfo {
     pub size: usize,
 }
 
+/// Precomputed entries per database round trip when building a complete CRL.
+const CHUNK: i64 = 100_000;
+
 fn at(secs: i64) -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(secs.max(0) as u64)
 }
@@ -109,10 +112,19 @@ impl CertificateAuthority {
         };
         let mut builder = TbsCrlBuilder::new(params);
         let after = base.map(|b| b.revocation_seq).unwrap_or(0);
+        let upto = reservation.revocation_seq;
         let not_after_min = if self.config().crl.keep_expired { 0 } else { now };
-        self.ledger()
-            .stream_revoked(id, after, reservation.revocation_seq, not_after_min, |row| push(&mut builder, delta, &row))
-            .await?;
+        let ledger = self.ledger();
+        if !delta {
+            // Complete CRLs concatenate the entries precomputed at revocation, in large chunks.
+            let mut cursor = 0;
+            while let Some((entries, n, last)) = ledger.revoked_entries_chunk(id, cursor, upto, not_after_min, CHUNK).await? {
+                builder.push_encoded(&entries, n as u64);
+                cursor = last;
+            }
+        }
+        // Deltas (small, and listing lifted holds) and any entry not precomputed go row by row.
+        ledger.stream_revoked(id, after, upto, not_after_min, !delta, |row| push(&mut builder, delta, &row)).await?;
         let entries = builder.len();
         let tbs = builder.finish().map_err(|e| CaError::internal("CRL encoding").with_source(e))?;
         let signature = self.signing().sign(&issuer.key_label, issuer.signature, tbs.clone()).await?;
@@ -122,6 +134,18 @@ impl CertificateAuthority {
             .map_err(|e| CaError::internal("CRL encoding").with_source(e))?;
         Ok((der, entries))
     }
+}
+
+/// The DER CRL entry of a certificate revoked now (stored with the revocation).
+pub fn crl_entry(serial_hex: &str, at_secs: i64, reason: RevocationReason, invalidity_date: Option<i64>) -> Result<Vec<u8>, CaError> {
+    let serial = hex::decode(serial_hex).map_err(|_| CaError::bad_request(format!("`{serial_hex}` is not a hexadecimal serial")))?;
+    let entry = RevokedEntry {
+        serial: &serial,
+        revocation_time: at(at_secs),
+        reason: Some(reason.code()),
+        invalidity_date: invalidity_date.map(at),
+    };
+    privca_crl::builder::encode_entry(&entry).map_err(|e| CaError::internal("CRL entry").with_source(e))
 }
 
 fn push(builder: &mut TbsCrlBuilder, delta: bool, row: &ledger::RevokedRow) -> Result<(), CaError> {

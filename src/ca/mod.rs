@@ -425,7 +425,8 @@ impl CertificateAuthority {
         let event = AuditEvent::new(AuditKind::Revoked, by.to_string())
             .serial(serial.clone())
             .detail(serde_json::json!({ "reason": reason.as_str(), "invalidity_date": invalidity_date }));
-        Ok(self.ledger.revoke(&serial, reason.as_str(), at, invalidity_date, &event).await?)
+        let entry = crl::crl_entry(&serial, at, reason, invalidity_date)?;
+        Ok(self.ledger.revoke(&serial, reason.as_str(), at, invalidity_date, &entry, &event).await?)
     }
 }
 

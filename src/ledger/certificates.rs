@@ -172,6 +172,7 @@ impl Ledger {
         reason: &str,
         at: i64,
         invalidity_date: Option<i64>,
+        crl_entry: &[u8],
         event: &AuditEvent,
     ) -> Result<RevokeOutcome, LedgerError> {
         let mut tx = self.pool.begin().await?;
@@ -188,12 +189,13 @@ impl Ledger {
         let seq = next_revocation_seq(&mut tx).await?;
         sqlx::query(
             "UPDATE certificates SET status = 'revoked', revocation_reason = $1, revoked_at = $2, invalidity_date = $3, \
-             revocation_seq = $4 WHERE serial = $5 AND status = 'valid'",
+             revocation_seq = $4, crl_entry = $5 WHERE serial = $6 AND status = 'valid'",
         )
         .bind(reason)
         .bind(at)
         .bind(invalidity_date)
         .bind(seq)
+        .bind(crl_entry.to_vec())
         .bind(serial)
         .execute(&mut *tx)
         .await?;
@@ -208,8 +210,8 @@ impl Ledger {
         let mut tx = self.pool.begin().await?;
         let seq = next_revocation_seq(&mut tx).await?;
         let done = sqlx::query(
-            "UPDATE certificates SET status = 'valid', revocation_reason = 'removeFromCRL', revocation_seq = $1 \
-             WHERE serial = $2 AND status = 'revoked' AND revocation_reason = 'certificateHold'",
+            "UPDATE certificates SET status = 'valid', revocation_reason = 'removeFromCRL', revocation_seq = $1, \
+             crl_entry = NULL WHERE serial = $2 AND status = 'revoked' AND revocation_reason = 'certificateHold'",
         )
         .bind(seq)
         .bind(serial)

@@ -118,29 +118,77 @@ impl Ledger {
     }
 
     /// Streams the issuer's certificates whose revocation state changed in
-    /// `(after_seq, upto_seq]` and that expire at or after `not_after_min`, ordered by serial,
-    /// into `f` without collecting them.
+    /// `(after_seq, upto_seq]` and that expire at or after `not_after_min`, in revocation order,
+    /// into `f` without collecting them. `without_entry` limits it to revoked certificates
+    /// whose CRL entry was not precomputed (revoked before the entries were stored).
     pub async fn stream_revoked<E: From<LedgerError>>(
         &self,
         issuer_id: &str,
         after_seq: i64,
         upto_seq: i64,
         not_after_min: i64,
+        without_entry: bool,
         mut f: impl FnMut(RevokedRow) -> Result<(), E>,
     ) -> Result<(), E> {
-        let mut rows = sqlx::query(
+        let sql = if without_entry {
             "SELECT serial, status, revocation_reason, revoked_at, invalidity_date FROM certificates \
-             WHERE issuer_id = $1 AND revocation_seq > $2 AND revocation_seq <= $3 AND not_after >= $4 ORDER BY serial",
-        )
-        .bind(issuer_id)
-        .bind(after_seq)
-        .bind(upto_seq)
-        .bind(not_after_min)
-        .fetch(&self.pool);
+             WHERE issuer_id = $1 AND revocation_seq > $2 AND revocation_seq <= $3 AND not_after >= $4 \
+             AND status = 'revoked' AND crl_entry IS NULL ORDER BY revocation_seq"
+        } else {
+            "SELECT serial, status, revocation_reason, revoked_at, invalidity_date FROM certificates \
+             WHERE issuer_id = $1 AND revocation_seq > $2 AND revocation_seq <= $3 AND not_after >= $4 \
+             ORDER BY revocation_seq"
+        };
+        let mut rows =
+            sqlx::query(sql).bind(issuer_id).bind(after_seq).bind(upto_seq).bind(not_after_min).fetch(&self.pool);
         while let Some(row) = rows.try_next().await.map_err(LedgerError::from)? {
             f(revoked_row(&row)?)?;
         }
         Ok(())
+    }
+
+    /// One chunk of precomputed CRL entries of currently revoked certificates with a revocation
+    /// sequence in `(after_seq, upto_seq]`, concatenated by the database (one row crosses the
+    /// driver per `limit` entries). Returns the bytes, how many entries they hold and the last
+    /// sequence included (the next chunk's `after_seq`), or `None` when nothing is left.
+    pub async fn revoked_entries_chunk(
+        &self,
+        issuer_id: &str,
+        after_seq: i64,
+        upto_seq: i64,
+        not_after_min: i64,
+        limit: i64,
+    ) -> Result<Option<(Vec<u8>, i64, i64)>, LedgerError> {
+        let sql = match self.dialect {
+            super::Dialect::Sqlite => {
+                "SELECT CAST(group_concat(crl_entry, '') AS BLOB) AS entries, COUNT(*) AS n, MAX(revocation_seq) AS last \
+                 FROM (SELECT crl_entry, revocation_seq FROM certificates WHERE issuer_id = $1 AND revocation_seq > $2 \
+                 AND revocation_seq <= $3 AND not_after >= $4 AND status = 'revoked' AND crl_entry IS NOT NULL \
+                 ORDER BY revocation_seq LIMIT $5) t"
+            }
+            super::Dialect::Postgres => {
+                "SELECT string_agg(crl_entry, ''::bytea ORDER BY revocation_seq) AS entries, COUNT(*) AS n, \
+                 MAX(revocation_seq) AS last \
+                 FROM (SELECT crl_entry, revocation_seq FROM certificates WHERE issuer_id = $1 AND revocation_seq > $2 \
+                 AND revocation_seq <= $3 AND not_after >= $4 AND status = 'revoked' AND crl_entry IS NOT NULL \
+                 ORDER BY revocation_seq LIMIT $5) t"
+            }
+        };
+        let row = sqlx::query(sql)
+            .bind(issuer_id)
+            .bind(after_seq)
+            .bind(upto_seq)
+            .bind(not_after_min)
+            .bind(limit)
+            .fetch_one(&self.pool)
+            .await?;
+        let n: i64 = row.try_get("n")?;
+        if n == 0 {
+            return Ok(None);
+        }
+        let entries: Option<Vec<u8>> = row.try_get("entries")?;
+        let last: Option<i64> = row.try_get("last")?;
+        Ok(Some((entries.unwrap_or_default(), n, last.unwrap_or(upto_seq))))
     }
 
     /// Stores the signed CRL and marks it published, with its audit row.

@@ -108,32 +108,15 @@ impl TbsCrlBuilder {
 
     /// Appends one revoked certificate.
     pub fn push(&mut self, entry: &RevokedEntry<'_>) -> Result<(), CrlError> {
-        let mut extensions = Vec::new();
-        if let Some(code) = entry.reason.filter(|c| *c != 0) {
-            if code > 10 || code == 7 {
-                return Err(CrlError::Encoding(format!("reason code {code}")));
-            }
-            extensions.push(Extension {
-                extn_id: const_oid::db::rfc5280::ID_CE_CRL_REASONS,
-                critical: false,
-                extn_value: OctetString::new(vec![0x0a, 0x01, code])?,
-            });
-        }
-        if let Some(date) = entry.invalidity_date {
-            extensions.push(Extension {
-                extn_id: ID_CE_INVALIDITY_DATE,
-                critical: false,
-                extn_value: OctetString::new(GeneralizedTime::from_unix_duration(unix(date))?.to_der()?)?,
-            });
-        }
-        let revoked = RevokedCert {
-            serial_number: SerialNumber::new(entry.serial)?,
-            revocation_date: time(entry.revocation_time)?,
-            crl_entry_extensions: (!extensions.is_empty()).then_some(extensions),
-        };
-        revoked.encode_to_vec(&mut self.entries)?;
-        self.count += 1;
+        let der = encode_entry(entry)?;
+        self.push_encoded(&der, 1);
         Ok(())
+    }
+
+    /// Appends `count` entries already DER-encoded by [`encode_entry`], back to back.
+    pub fn push_encoded(&mut self, entries_der: &[u8], count: u64) {
+        self.entries.extend_from_slice(entries_der);
+        self.count += count;
     }
 
     /// Entries pushed so far.
@@ -211,6 +194,34 @@ impl TbsCrlBuilder {
         }
         Ok(out)
     }
+}
+
+/// The DER `revokedCertificates` entry for one certificate (computed once, when it is revoked).
+pub fn encode_entry(entry: &RevokedEntry<'_>) -> Result<Vec<u8>, CrlError> {
+    let mut extensions = Vec::new();
+    if let Some(code) = entry.reason.filter(|c| *c != 0) {
+        if code > 10 || code == 7 {
+            return Err(CrlError::Encoding(format!("reason code {code}")));
+        }
+        extensions.push(Extension {
+            extn_id: const_oid::db::rfc5280::ID_CE_CRL_REASONS,
+            critical: false,
+            extn_value: OctetString::new(vec![0x0a, 0x01, code])?,
+        });
+    }
+    if let Some(date) = entry.invalidity_date {
+        extensions.push(Extension {
+            extn_id: ID_CE_INVALIDITY_DATE,
+            critical: false,
+            extn_value: OctetString::new(GeneralizedTime::from_unix_duration(unix(date))?.to_der()?)?,
+        });
+    }
+    let revoked = RevokedCert {
+        serial_number: SerialNumber::new(entry.serial)?,
+        revocation_date: time(entry.revocation_time)?,
+        crl_entry_extensions: (!extensions.is_empty()).then_some(extensions),
+    };
+    Ok(revoked.to_der()?)
 }
 
 /// Assembles the signed `CertificateList` from the TBS bytes and the signature.
