@@ -118,7 +118,9 @@ impl CertificateAuthority {
         if !delta {
             // Complete CRLs concatenate the entries precomputed at revocation, in large chunks.
             let mut cursor = 0;
-            while let Some((entries, n, last)) = ledger.revoked_entries_chunk(id, cursor, upto, not_after_min, CHUNK).await? {
+            while let Some((entries, n, last)) =
+                ledger.revoked_entries_chunk(id, cursor, upto, not_after_min, CHUNK).await?
+            {
                 builder.push_encoded(&entries, n as u64);
                 cursor = last;
             }
@@ -137,8 +139,14 @@ impl CertificateAuthority {
 }
 
 /// The DER CRL entry of a certificate revoked now (stored with the revocation).
-pub fn crl_entry(serial_hex: &str, at_secs: i64, reason: RevocationReason, invalidity_date: Option<i64>) -> Result<Vec<u8>, CaError> {
-    let serial = hex::decode(serial_hex).map_err(|_| CaError::bad_request(format!("`{serial_hex}` is not a hexadecimal serial")))?;
+pub fn crl_entry(
+    serial_hex: &str,
+    at_secs: i64,
+    reason: RevocationReason,
+    invalidity_date: Option<i64>,
+) -> Result<Vec<u8>, CaError> {
+    let serial = hex::decode(serial_hex)
+        .map_err(|_| CaError::bad_request(format!("`{serial_hex}` is not a hexadecimal serial")))?;
     let entry = RevokedEntry {
         serial: &serial,
         revocation_time: at(at_secs),

@@ -84,16 +84,7 @@ impl Ledger {
     pub async fn record_issued(&self, c: &CertRecord, event: &AuditEvent) -> Result<(), LedgerError> {
         let mut tx = self.pool.begin().await?;
         let t = now();
-        let moved = sqlx::query(
-            "UPDATE reservations SET state = 'committed', updated_at = $1 WHERE serial = $2 AND state = 'reserved'",
-        )
-        .bind(t)
-        .bind(&c.serial)
-        .execute(&mut *tx)
-        .await?;
-        if moved.rows_affected() != 1 {
-            return Err(LedgerError::Conflict(format!("reservation {} is not open", c.serial)));
-        }
+        commit_reservation(&mut tx, &c.serial).await?;
         sqlx::query(
             "INSERT INTO certificates (serial, issuer_id, subject, sans, fingerprint_sha256, not_before, not_after, \
              profile, requester, owner, tier, status, renews_serial, der, created_at) \
@@ -255,16 +246,7 @@ impl Ledger {
     ) -> Result<(), LedgerError> {
         let mut tx = self.pool.begin().await?;
         if let Some(serial) = serial {
-            let moved = sqlx::query(
-                "UPDATE reservations SET state = 'committed', updated_at = $1 WHERE serial = $2 AND state = 'reserved'",
-            )
-            .bind(now())
-            .bind(serial)
-            .execute(&mut *tx)
-            .await?;
-            if moved.rows_affected() != 1 {
-                return Err(LedgerError::Conflict(format!("reservation {serial} is not open")));
-            }
+            commit_reservation(&mut tx, serial).await?;
         }
         sqlx::query(
             "INSERT INTO ca_certificates (id, key_label, subject, der, chain_pem, not_after, created_at) \
@@ -300,4 +282,19 @@ async fn next_revocation_seq(conn: &mut sqlx::AnyConnection) -> Result<i64, Ledg
         .fetch_one(conn)
         .await?
         .try_get("value")?)
+}
+
+/// Moves a reservation from `reserved` to `committed`; `Conflict` if it is not open.
+async fn commit_reservation(conn: &mut sqlx::AnyConnection, serial: &str) -> Result<(), LedgerError> {
+    let moved = sqlx::query(
+        "UPDATE reservations SET state = 'committed', updated_at = $1 WHERE serial = $2 AND state = 'reserved'",
+    )
+    .bind(now())
+    .bind(serial)
+    .execute(conn)
+    .await?;
+    if moved.rows_affected() != 1 {
+        return Err(LedgerError::Conflict(format!("reservation {serial} is not open")));
+    }
+    Ok(())
 }
