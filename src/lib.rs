@@ -26,6 +26,7 @@ pub mod config;
 pub mod error;
 pub mod jobs;
 pub mod ledger;
+pub mod metrics;
 pub mod policy;
 pub mod server;
 pub mod signer;

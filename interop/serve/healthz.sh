@@ -12,6 +12,7 @@ check "HTTPS /healthz verified against root.pem" curl -sf --cacert "$DATA/root.p
 check "HTTPS by name localhost" curl -sf --cacert "$DATA/root.pem" https://localhost:8443/healthz
 check "HTTP /healthz" curl -sf http://127.0.0.1:8080/healthz
 check "admin /healthz" curl -sf --cacert "$DATA/root.pem" https://127.0.0.1:9443/healthz
+check "admin /metrics (Prometheus text with HSM and OCSP counters)" bash -c "curl -sf --cacert '$DATA/root.pem' https://127.0.0.1:9443/metrics | grep -q '^privca_hsm_operations_total{op=\"sign\",result=\"ok\"}'"
 check "TLS 1.0 refused" bash -c "! openssl s_client -connect 127.0.0.1:8443 -tls1 </dev/null"
 curl -sf http://127.0.0.1:8080/ca/root.der -o "$DATA/root.der"
 check "/ca/root.der is the root" cmp <(openssl x509 -inform DER -in "$DATA/root.der") <(openssl x509 -in "$DATA/root.pem")

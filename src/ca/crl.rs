@@ -71,6 +71,10 @@ impl CertificateAuthority {
                 }));
                 ledger.publish_crl(id, reservation.number, &der, entries as i64, &ev).await?;
                 tracing::info!(ca = id, delta, number = reservation.number, entries, "CRL published");
+                let kind = if delta { "delta" } else { "full" };
+                metrics::counter!("privca_crls_published_total", "ca" => id.to_owned(), "kind" => kind).increment(1);
+                metrics::gauge!("privca_crl_number", "ca" => id.to_owned(), "kind" => kind)
+                    .set(reservation.number as f64);
                 Ok(PublishedInfo { ca: id.to_owned(), delta, number: reservation.number, entries, size: der.len() })
             }
             Err(e) => {

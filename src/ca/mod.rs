@@ -323,6 +323,7 @@ impl CertificateAuthority {
             return Err(self.abort(&serial, e.into(), event(AuditKind::Failed)).await);
         }
         tracing::info!(serial = %serial, issuer = %issuer.id, "certificate issued");
+        metrics::counter!("privca_certificates_issued_total", "profile" => record.profile.clone()).increment(1);
         Ok(record)
     }
 
@@ -337,6 +338,7 @@ impl CertificateAuthority {
 
     /// Records a refusal (audit `failed`) and hands the error back.
     async fn refused(&self, request: &IssuanceRequest, error: CaError) -> CaError {
+        metrics::counter!("privca_issuance_refused_total").increment(1);
         let event = AuditEvent::new(AuditKind::Failed, request.requester.to_string())
             .profile(request.profile.clone())
             .detail(serde_json::json!({ "stage": "prepare", "error": error.detail() }));

@@ -214,6 +214,7 @@ impl OcspService {
             answers.push((r.cert_id.clone(), status));
         }
         let reply = self.sign(&issuers[0], answers, nonce).await?;
+        served("fresh");
         Ok(OcspReply { cacheable: false, ..reply })
     }
 
@@ -223,12 +224,14 @@ impl OcspService {
         let fresh = |next: SystemTime| next > at(now + MIN_FRESH);
         let cached = self.inner.cache.read().ok().and_then(|c| c.get(&(serial.clone(), r.hash)).cloned());
         if let Some(reply) = cached.filter(|c| fresh(c.next_update)) {
+            served("memory");
             return Ok(reply);
         }
         if let Some(rec) = self.ca().ledger().ocsp_response(&serial, r.hash.as_str()).await? {
             if rec.issuer_id == issuer && rec.next_update > now + MIN_FRESH {
                 let reply = reply_from(&rec);
                 self.remember(&serial, r.hash, &reply);
+                served("ledger");
                 return Ok(reply);
             }
         }
@@ -238,6 +241,7 @@ impl OcspService {
             self.store(issuer, &serial, r.hash, seq, &reply).await?;
         }
         self.remember(&serial, r.hash, &reply);
+        served("signed");
         Ok(reply)
     }
 
@@ -266,6 +270,7 @@ impl OcspService {
         let reply = self.sign(&work.issuer_id, vec![(cert_id, status)], None).await?;
         self.store(&work.issuer_id, &work.serial, hash, seq, &reply).await?;
         self.remember(&work.serial, hash, &reply);
+        metrics::counter!("privca_ocsp_presigned_total").increment(1);
         Ok(())
     }
 
@@ -336,6 +341,10 @@ impl OcspService {
             cache.insert((serial.to_owned(), hash), reply.clone());
         }
     }
+}
+
+fn served(source: &'static str) {
+    metrics::counter!("privca_ocsp_responses_total", "source" => source).increment(1);
 }
 
 fn reply_from(rec: &OcspRecord) -> OcspReply {

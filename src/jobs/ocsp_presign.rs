@@ -34,6 +34,7 @@ pub(crate) async fn run(
                 continue;
             }
         };
+        metrics::gauge!("privca_ocsp_presign_backlog").set(work.len() as f64);
         if work.len() as i64 == budget {
             tracing::info!(batch = budget, "OCSP pre-signing backlog: more work than this period's budget");
         }

@@ -43,6 +43,7 @@ pub fn init_tracing(json: bool, default_filter: &str) {
 
 /// Runs the servers until SIGTERM/SIGINT.
 pub async fn serve(app: App) -> Result<(), CaError> {
+    let metrics = crate::metrics::install();
     let report = app.bootstrap(false).await?;
     let ca = app.ca().await?;
     let chain = tls::server_chain(&ca).await?;
@@ -73,14 +74,20 @@ pub async fn serve(app: App) -> Result<(), CaError> {
             stop_rx.clone(),
             grace,
         )),
-        tokio::spawn(run_listener(admin, Some(tls), layered(routes::admin(ca.clone())), stop_rx.clone(), grace)),
+        tokio::spawn(run_listener(
+            admin,
+            Some(tls),
+            layered(routes::admin(ca.clone(), metrics)),
+            stop_rx.clone(),
+            grace,
+        )),
     ];
     let jobs = crate::jobs::spawn(&app, &ca, &ocsp, stop_rx.clone());
     let urls = &app.config.urls;
     println!("privca is serving");
     println!("  HTTPS:      {}/healthz", urls.https_base);
     println!("  HTTP:       {}/healthz  (CA certificates under {}/ca/)", urls.http_base, urls.http_base);
-    println!("  admin:      https://{}/healthz", cfg.admin_listen);
+    println!("  admin:      https://{}/healthz, /metrics", cfg.admin_listen);
     println!("  ACME directory (once the ACME server is enabled): {}", crate::ca::chain::acme_directory_url(urls));
     println!("  root CA:    {}", report.root_pem.display());
     tracing::info!(http = %cfg.http_listen, https = %cfg.https_listen, admin = %cfg.admin_listen, "listening");

@@ -10,6 +10,8 @@ use axum::{
     Router,
 };
 
+use metrics_exporter_prometheus::PrometheusHandle;
+
 use crate::{
     adapters::{crl::CrlAdapter, ocsp::OcspAdapter},
     ca::{ocsp::OcspService, x509, CertificateAuthority},
@@ -32,9 +34,14 @@ pub fn https(ca: CertificateAuthority) -> Router {
     Router::new().route("/healthz", get(healthz)).with_state(ca)
 }
 
-/// Admin listener: `/healthz` (the admin API mounts under `/api/v1/`).
-pub fn admin(ca: CertificateAuthority) -> Router {
-    Router::new().route("/healthz", get(healthz)).with_state(ca)
+/// Admin listener: `/healthz`, `/metrics` (Prometheus text); the admin API mounts under
+/// `/api/v1/`.
+pub fn admin(ca: CertificateAuthority, metrics: Option<PrometheusHandle>) -> Router {
+    let router = Router::new().route("/healthz", get(healthz)).with_state(ca);
+    match metrics {
+        Some(handle) => router.route("/metrics", get(move || async move { handle.render() })),
+        None => router,
+    }
 }
 
 /// Liveness and readiness: the ledger answers.

@@ -113,17 +113,26 @@ impl SigningService {
     /// Signs `message` with `key` on a signing thread.
     pub async fn sign(&self, key: &str, algorithm: SigningAlgorithm, message: Vec<u8>) -> Result<Vec<u8>, SignerError> {
         let key = key.to_owned();
-        self.run(move |s| s.sign(&key, algorithm, &message)).await
+        let out = self.run(move |s| s.sign(&key, algorithm, &message)).await;
+        count("sign", out.is_ok());
+        out
     }
 
     /// Decrypts `ciphertext` with `key` on a signing thread.
     pub async fn decrypt(&self, key: &str, ciphertext: Vec<u8>) -> Result<Vec<u8>, SignerError> {
         let key = key.to_owned();
-        self.run(move |s| s.decrypt(&key, &ciphertext)).await
+        let out = self.run(move |s| s.decrypt(&key, &ciphertext)).await;
+        count("decrypt", out.is_ok());
+        out
     }
 
     /// The key's algorithm and public key (cached by the signer; no token round trip).
     pub fn key_info(&self, key: &str) -> Result<KeyInfo, SignerError> {
         self.signer.key_info(key)
     }
+}
+
+fn count(op: &'static str, ok: bool) {
+    metrics::counter!("privca_hsm_operations_total", "op" => op, "result" => if ok { "ok" } else { "error" })
+        .increment(1);
 }

@@ -1,0 +1,25 @@
+//! Prometheus metrics, exposed at `/metrics` on the admin listener by `privca serve`.
+//!
+//! Code records through the `metrics` facade (`counter!`, `gauge!`); without an installed
+//! recorder (CLI commands) those calls do nothing. Names:
+//!
+//! * `privca_hsm_operations_total{op, result}`: signatures and decryptions through the signer.
+//! * `privca_certificates_issued_total{profile}`, `privca_issuance_refused_total`.
+//! * `privca_crls_published_total{ca, kind}`, `privca_crl_number{ca, kind}`.
+//! * `privca_ocsp_responses_total{source}`: memory, ledger, signed (cache miss), fresh (nonce or
+//!   several CertIDs).
+//! * `privca_ocsp_presigned_total`, `privca_ocsp_presign_backlog`: responses waiting at the
+//!   start of the pre-signer's last period (at most its budget; equal to it means behind).
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+/// Installs the process-wide recorder; `None` if one is already installed.
+pub fn install() -> Option<PrometheusHandle> {
+    match PrometheusBuilder::new().install_recorder() {
+        Ok(handle) => Some(handle),
+        Err(e) => {
+            tracing::warn!(error = %e, "metrics recorder not installed");
+            None
+        }
+    }
+}
