@@ -55,6 +55,10 @@ pub enum Command {
         /// RFC 5280 reason name, e.g. keyCompromise.
         #[arg(long, default_value = "unspecified")]
         reason: String,
+        /// When the key is known or suspected to have been compromised: YYYY-MM-DD (UTC
+        /// midnight) or Unix seconds (RFC 5280 invalidityDate).
+        #[arg(long)]
+        invalidity_date: Option<String>,
     },
     /// List certificates.
     List {
@@ -212,7 +216,9 @@ async fn dispatch(config: Config, command: Command) -> Result<ExitCode, CaError>
         Command::Serve => crate::server::serve(app.clone()).await.map(|()| ExitCode::SUCCESS),
         Command::CheckConfig => check_config(&app).await,
         Command::Issue(args) => issue(&app, args).await,
-        Command::Revoke { serial, reason } => revoke(&app, &serial, &reason).await,
+        Command::Revoke { serial, reason, invalidity_date } => {
+            revoke(&app, &serial, &reason, invalidity_date.as_deref()).await
+        }
         Command::List { expiring_within, owner, json } => list(&app, expiring_within, owner, json).await,
         Command::Audit { command: AuditCommand::Verify } => audit_verify(&app).await,
         Command::Audit { command: AuditCommand::Seal } => {
@@ -336,10 +342,11 @@ async fn record_refusal(app: &App, profile: &str, e: &CaError) {
     }
 }
 
-async fn revoke(app: &App, serial: &str, reason: &str) -> Result<ExitCode, CaError> {
+async fn revoke(app: &App, serial: &str, reason: &str, invalidity: Option<&str>) -> Result<ExitCode, CaError> {
     let ca = app.ca().await?;
     let reason: RevocationReason = reason.parse()?;
-    match ca.revoke(serial, reason, None, &Requester::cli()).await? {
+    let invalidity = invalidity.map(parse_date).transpose()?;
+    match ca.revoke(serial, reason, invalidity, &Requester::cli()).await? {
         RevokeOutcome::Revoked => println!("revoked {serial} ({})", reason.as_str()),
         RevokeOutcome::AlreadyRevoked(r) => println!("{serial} was already revoked ({r})"),
         RevokeOutcome::HoldReleased => println!("{serial}: hold released (removeFromCRL)"),
@@ -386,6 +393,24 @@ fn status_name(c: &crate::ledger::CertRecord) -> &'static str {
         crate::ledger::CertStatus::Valid => "valid",
         crate::ledger::CertStatus::Revoked => "revoked",
     }
+}
+
+/// Unix seconds from `YYYY-MM-DD` (UTC midnight) or a plain number of seconds; not in the future.
+fn parse_date(s: &str) -> Result<i64, CaError> {
+    let bad = || CaError::bad_request(format!("`{s}` is not a date (YYYY-MM-DD) or Unix seconds"));
+    let secs = if let Ok(n) = s.parse::<i64>() {
+        n
+    } else {
+        let mut parts = s.splitn(3, '-').map(|p| p.parse::<u16>().map_err(|_| bad()));
+        let (y, m, d) =
+            (parts.next().ok_or_else(bad)??, parts.next().ok_or_else(bad)??, parts.next().ok_or_else(bad)??);
+        let dt = der::DateTime::new(y, m as u8, d as u8, 0, 0, 0).map_err(|_| bad())?;
+        dt.unix_duration().as_secs() as i64
+    };
+    if secs < 0 || secs > crate::ledger::now() {
+        return Err(CaError::bad_request(format!("invalidity date `{s}` is not in the past")));
+    }
+    Ok(secs)
 }
 
 /// `YYYY-MM-DD` of a Unix time.
@@ -470,5 +495,19 @@ async fn approvals(app: &App, command: ApprovalCommand) -> Result<ExitCode, CaEr
             println!("approval {id} denied");
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_date;
+
+    #[test]
+    fn invalidity_dates() {
+        assert_eq!(parse_date("2024-01-02").unwrap(), 1_704_153_600);
+        assert_eq!(parse_date("1704153600").unwrap(), 1_704_153_600);
+        assert!(parse_date("2024-13-01").is_err());
+        assert!(parse_date("tomorrow").is_err());
+        assert!(parse_date("9999-01-01").is_err());
     }
 }

@@ -46,7 +46,7 @@ etag=$(grep -i '^etag:' "$DATA/full1.headers" | cut -d' ' -f2 | tr -d '\r')
 check "conditional GET answers 304" test "$(curl -s -o /dev/null -w '%{http_code}' -H "If-None-Match: $etag" http://127.0.0.1:8080/crl/ec.crl)" = 304
 
 # A newer revocation reaches the delta CRL through the publisher job (no CLI publish).
-privca_cli revoke --serial "$(serial_of "$DATA/bad2.pem")" --reason cessationOfOperation >/dev/null
+privca_cli revoke --serial "$(serial_of "$DATA/bad2.pem")" --reason cessationOfOperation --invalidity-date "$(date -u -d '2 days ago' +%F)" >/dev/null
 privca_cli revoke --serial "$(serial_of "$DATA/held.pem")" --reason certificateHold >/dev/null
 for _ in $(seq 1 20); do
   fetch ec-delta "$DATA/delta1"
@@ -57,6 +57,7 @@ check "delta CRL signature verifies" openssl crl -inform DER -in "$DATA/delta1.d
 check "delta indicator names the complete CRL" grep -A1 "Delta CRL Indicator: critical" "$DATA/delta1.txt"
 check "delta lists the new revocation with its reason" grep -q "Cessation Of Operation" "$DATA/delta1.txt"
 check "delta lists the hold" grep -q "Certificate Hold" "$DATA/delta1.txt"
+check "delta carries the invalidity date" grep -q "Invalidity Date" "$DATA/delta1.txt"
 check "delta omits the revocation already in its base" bash -c "! grep -q 'Serial Number: $(serial_of "$DATA/bad.pem")' '$DATA/delta1.txt'"
 privca_cli revoke --serial "$(serial_of "$DATA/held.pem")" --reason removeFromCRL >/dev/null
 for _ in $(seq 1 20); do
