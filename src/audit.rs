@@ -28,6 +28,12 @@ pub const CHECKPOINT_KEY: &str = "privca-audit";
 /// What happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuditKind {
+    /// An ACME account was created.
+    AcmeAccountCreated,
+    /// An ACME account's key, contact or status changed.
+    AcmeAccountUpdated,
+    /// An ACME external account binding key was created.
+    AcmeEabKeyCreated,
     /// Approval granted.
     ApprovalApproved,
     /// Approval refused.
@@ -56,6 +62,9 @@ impl AuditKind {
     /// The stored name.
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::AcmeAccountCreated => "acme-account-created",
+            Self::AcmeAccountUpdated => "acme-account-updated",
+            Self::AcmeEabKeyCreated => "acme-eab-key-created",
             Self::ApprovalApproved => "approval-approved",
             Self::ApprovalDenied => "approval-denied",
             Self::ApprovalRequested => "approval-requested",

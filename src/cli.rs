@@ -79,6 +79,11 @@ pub enum Command {
         command: AuditCommand,
     },
     /// The approval queue.
+    /// ACME server administration.
+    Acme {
+        #[command(subcommand)]
+        command: AcmeCommand,
+    },
     Approvals {
         /// Which one.
         #[command(subcommand)]
@@ -137,6 +142,30 @@ pub enum CrlCommand {
         /// Only delta CRLs.
         #[arg(long)]
         delta: bool,
+    },
+}
+
+/// `privca acme …`.
+#[derive(Debug, Subcommand)]
+pub enum AcmeCommand {
+    /// External account binding keys.
+    Eab {
+        #[command(subcommand)]
+        command: EabCommand,
+    },
+}
+
+/// `privca acme eab …`.
+#[derive(Debug, Subcommand)]
+pub enum EabCommand {
+    /// Create an EAB key; prints the key id and the HMAC key (base64url, shown once).
+    Add {
+        /// CLM owner of every certificate issued to the account bound with this key.
+        #[arg(long)]
+        owner: String,
+        /// Profile the bound account must use.
+        #[arg(long)]
+        profile: Option<String>,
     },
 }
 
@@ -228,6 +257,16 @@ async fn dispatch(config: Config, command: Command) -> Result<ExitCode, CaError>
             Ok(ExitCode::SUCCESS)
         }
         Command::Approvals { command } => approvals(&app, command).await,
+        Command::Acme { command: AcmeCommand::Eab { command: EabCommand::Add { owner, profile } } } => {
+            let ca = app.ca().await?;
+            let (kid, key) =
+                crate::adapters::acme::create_eab_key(&ca, &owner, profile.as_deref(), &Requester::cli()).await?;
+            println!("EAB key for owner `{owner}` (the HMAC key is shown only now):");
+            println!("kid: {kid}");
+            println!("hmac_key: {key}");
+            println!("certbot --eab-kid {kid} --eab-hmac-key {key}");
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Crl { command: CrlCommand::Publish { issuer, delta } } => crl_publish(&app, issuer, delta).await,
         Command::ImportIssuer { cert, issuer } => {
             let pem = read_file(&cert)?;

@@ -1,5 +1,6 @@
 //! Adapters: the only place where protocol crates' ports meet core services. Each maps
 //! `CaError` to the protocol's own error with an exhaustive match.
 
+pub mod acme;
 pub mod crl;
 pub mod ocsp;

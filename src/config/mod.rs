@@ -5,6 +5,7 @@
 //! resolved against the config file's directory. Every error names the key that is wrong.
 //! Secrets never live in the file: see [`secrets`].
 
+pub mod acme;
 mod duration;
 pub(crate) mod raw;
 pub mod secrets;
@@ -79,6 +80,8 @@ pub struct Config {
     pub crl: CrlConfig,
     /// OCSP responses.
     pub ocsp: OcspConfig,
+    /// The ACME server.
+    pub acme: acme::AcmeConfig,
     /// Logging.
     pub log: LogConfig,
 }
@@ -401,7 +404,8 @@ fn build(raw: raw::RawConfig, base: &Path, data_dir: PathBuf) -> Result<Config, 
         Some(other) => return Err(ConfigError::invalid("log.format", format!("`{other}`: use human or json"))),
     };
     let log = LogConfig { json, filter: raw.log.filter.unwrap_or_else(|| "info".into()) };
-    Ok(Config { dev: raw.dev, data_dir, server, urls, database, hsm, root, issuers, profiles, audit, crl, ocsp, log })
+    let acme = acme::build(raw.acme, raw.dev, &profiles)?;
+    Ok(Config { dev: raw.dev, data_dir, server, urls, database, hsm, root, issuers, profiles, audit, crl, ocsp, acme, log })
 }
 
 fn server(raw: &raw::RawServer) -> Result<ServerConfig, ConfigError> {

@@ -30,6 +30,8 @@ pub(crate) struct RawConfig {
     #[serde(default)]
     pub(crate) ocsp: RawOcsp,
     #[serde(default)]
+    pub(crate) acme: super::acme::RawAcme,
+    #[serde(default)]
     pub(crate) log: RawLog,
 }
 

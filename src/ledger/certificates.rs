@@ -121,6 +121,15 @@ impl Ledger {
         row.as_ref().map(cert_record).transpose()
     }
 
+    /// The certificate whose SHA-256 fingerprint (lower-case hex) is `fingerprint`.
+    pub async fn certificate_by_fingerprint(&self, fingerprint: &str) -> Result<Option<CertRecord>, LedgerError> {
+        let row = sqlx::query(concat!("SELECT ", cert_columns!(), " FROM certificates WHERE fingerprint_sha256 = $1"))
+            .bind(fingerprint)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(cert_record).transpose()
+    }
+
     /// Certificates matching `filter`, newest expiry last.
     pub async fn list_certificates(&self, filter: &CertFilter) -> Result<Vec<CertRecord>, LedgerError> {
         let rows = sqlx::query(concat!(

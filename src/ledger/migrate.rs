@@ -14,12 +14,14 @@ const SQLITE: &[(i64, &str, &str)] = &[
     (2, "create crls", include_str!("../../migrations/sqlite/0002_create_crls.sql")),
     (3, "create ocsp responses", include_str!("../../migrations/sqlite/0003_create_ocsp_responses.sql")),
     (4, "add crl entries", include_str!("../../migrations/sqlite/0004_add_crl_entries.sql")),
+    (5, "create acme", include_str!("../../migrations/sqlite/0005_create_acme.sql")),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (1, "create ledger", include_str!("../../migrations/postgres/0001_create_ledger.sql")),
     (2, "create crls", include_str!("../../migrations/postgres/0002_create_crls.sql")),
     (3, "create ocsp responses", include_str!("../../migrations/postgres/0003_create_ocsp_responses.sql")),
     (4, "add crl entries", include_str!("../../migrations/postgres/0004_add_crl_entries.sql")),
+    (5, "create acme", include_str!("../../migrations/postgres/0005_create_acme.sql")),
 ];
 
 /// Applies every migration of `dialect` that the database has not seen yet.

@@ -7,6 +7,7 @@
 //! `migrations/postgres`), which are embedded in the binary and run at start-up. Audit rows are
 //! written in the same transaction as the change they record.
 
+mod acme;
 mod approvals;
 mod audit;
 mod certificates;
@@ -20,6 +21,7 @@ use std::time::Duration;
 
 use sqlx::{any::AnyPoolOptions, AnyPool};
 
+pub use self::acme::AcmeCleanup;
 pub use self::crls::{CrlKind, CrlRecord, CrlReservation, RevokedRow};
 pub use self::error::LedgerError;
 pub use self::model::*;

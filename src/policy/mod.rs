@@ -11,7 +11,7 @@ use serde::Serialize;
 pub use self::profile::{Profile, SanType, SubjectAttribute, OCSP_RESPONDER_PROFILE};
 
 /// CLM tier of a certificate: drives expiry policy and escalation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Tier {
     /// Customer-facing services.

@@ -48,6 +48,8 @@ pub async fn serve(app: App) -> Result<(), CaError> {
     let ca = app.ca().await?;
     let chain = tls::server_chain(&ca).await?;
     let ocsp = crate::ca::ocsp::OcspService::start(ca.clone()).await?;
+    let acme = crate::adapters::acme::state(&ca).await?;
+    let acme_enabled = acme.is_some();
     app.seal().await;
     let tls = TlsAcceptor::from(Arc::new(tls::server_config(&ca, chain)?));
     let cfg = &app.config.server;
@@ -70,7 +72,7 @@ pub async fn serve(app: App) -> Result<(), CaError> {
         tokio::spawn(run_listener(
             https,
             Some(tls.clone()),
-            layered(routes::https(ca.clone())),
+            layered(routes::https(ca.clone(), acme)),
             stop_rx.clone(),
             grace,
         )),
@@ -88,7 +90,9 @@ pub async fn serve(app: App) -> Result<(), CaError> {
     println!("  HTTPS:      {}/healthz", urls.https_base);
     println!("  HTTP:       {}/healthz  (CA certificates under {}/ca/)", urls.http_base, urls.http_base);
     println!("  admin:      https://{}/healthz, /metrics", cfg.admin_listen);
-    println!("  ACME directory (once the ACME server is enabled): {}", crate::ca::chain::acme_directory_url(urls));
+    if acme_enabled {
+        println!("  ACME directory: {}", crate::ca::chain::acme_directory_url(urls));
+    }
     println!("  root CA:    {}", report.root_pem.display());
     tracing::info!(http = %cfg.http_listen, https = %cfg.https_listen, admin = %cfg.admin_listen, "listening");
     shutdown_signal().await;

@@ -13,7 +13,7 @@ use axum::{
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::{
-    adapters::{crl::CrlAdapter, ocsp::OcspAdapter},
+    adapters::{acme::AcmeAdapter, crl::CrlAdapter, ocsp::OcspAdapter},
     ca::{ocsp::OcspService, x509, CertificateAuthority},
 };
 
@@ -29,10 +29,17 @@ pub fn http(ca: CertificateAuthority, ocsp: OcspService) -> Router {
         .nest("/ocsp", ocsp)
 }
 
-/// HTTPS: `/healthz` (ACME and EST mount here).
-pub fn https(ca: CertificateAuthority) -> Router {
-    Router::new().route("/healthz", get(healthz)).with_state(ca)
+/// HTTPS: `/healthz` and, when enabled, ACME under `/acme` (EST mounts here too).
+pub fn https(ca: CertificateAuthority, acme: Option<privca_acme::AcmeState<AcmeAdapter>>) -> Router {
+    let router = Router::new().route("/healthz", get(healthz)).with_state(ca);
+    match acme {
+        Some(state) => router.nest(ACME_PREFIX, privca_acme::router::router(state)),
+        None => router,
+    }
 }
+
+/// Where the ACME server is mounted.
+pub const ACME_PREFIX: &str = "/acme";
 
 /// Admin listener: `/healthz`, `/metrics` (Prometheus text); the admin API mounts under
 /// `/api/v1/`.

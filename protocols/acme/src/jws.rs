@@ -1,0 +1,331 @@
+//! JWS (RFC 7515) as ACME restricts it (§6.2): flattened JSON serialization only, protected
+//! header with `alg`, `nonce`, `url` and exactly one of `jwk`/`kid`, an algorithm allowlist
+//! (ES256, ES384, RS256, PS256, EdDSA; HS256/384/512 only inside EAB), strict unpadded
+//! base64url. Signatures are checked with `josekit`; RFC 7638 thumbprints and SPKI → JWK
+//! conversion live here too.
+
+use base64ct::{Base64UrlUnpadded, Encoding};
+use der::{asn1::UintRef, Decode, Sequence};
+use josekit::{
+    jwk::Jwk,
+    jws::{JwsVerifier, EdDSA, ES256, ES384, HS256, HS384, HS512, PS256, RS256},
+};
+use serde_json::{Map, Value};
+use spki::SubjectPublicKeyInfoRef;
+
+use crate::error::{AcmeError, ErrorType};
+
+/// Smallest RSA modulus accepted for account keys.
+const MIN_RSA_BITS: usize = 2048;
+
+/// A parsed, not yet verified, flattened JWS.
+#[derive(Debug)]
+pub struct Jws {
+    /// Protected header.
+    pub header: Map<String, Value>,
+    /// `alg`.
+    pub alg: String,
+    /// `url`.
+    pub url: String,
+    /// `nonce` (absent only in inner JWSs).
+    pub nonce: Option<String>,
+    /// Signer identity.
+    pub key: KeyRef,
+    /// Decoded payload (empty for POST-as-GET).
+    pub payload: Vec<u8>,
+    signing_input: String,
+    signature: Vec<u8>,
+}
+
+/// Who signed: a key in the header or an account URL.
+#[derive(Debug, Clone)]
+pub enum KeyRef {
+    /// `jwk` (newAccount, revocation by certificate key, inner keyChange JWS).
+    Jwk(Value),
+    /// `kid`.
+    Kid(String),
+}
+
+/// Strict base64url without padding (§6.1).
+pub fn b64url(s: &str, what: &str) -> Result<Vec<u8>, AcmeError> {
+    Base64UrlUnpadded::decode_vec(s).map_err(|_| AcmeError::malformed(format!("{what} is not unpadded base64url")))
+}
+
+impl Jws {
+    /// Parses a flattened JWS from a request body.
+    pub fn parse(body: &[u8]) -> Result<Self, AcmeError> {
+        let v: Value =
+            serde_json::from_slice(body).map_err(|_| AcmeError::malformed("request body is not a JSON object"))?;
+        Self::from_value(&v, true)
+    }
+
+    /// Parses a flattened JWS (the outer one, or an inner one with `outer = false`: keyChange,
+    /// EAB).
+    pub fn from_value(v: &Value, outer: bool) -> Result<Self, AcmeError> {
+        let obj = v.as_object().ok_or_else(|| AcmeError::malformed("JWS is not a JSON object"))?;
+        if obj.contains_key("signatures") {
+            return Err(AcmeError::malformed("JWS must use the flattened JSON serialization"));
+        }
+        if obj.contains_key("header") {
+            return Err(AcmeError::malformed("JWS must not have an unprotected header"));
+        }
+        let field = |name: &str| {
+            obj.get(name).and_then(Value::as_str).ok_or_else(|| AcmeError::malformed(format!("JWS has no `{name}`")))
+        };
+        let (protected, payload, signature) = (field("protected")?, field("payload")?, field("signature")?);
+        let header: Map<String, Value> = serde_json::from_slice(&b64url(protected, "protected header")?)
+            .map_err(|_| AcmeError::malformed("protected header is not a JSON object"))?;
+        if header.contains_key("b64") || header.contains_key("crit") {
+            return Err(AcmeError::malformed("`b64` and `crit` are not supported"));
+        }
+        let alg = header.get("alg").and_then(Value::as_str).unwrap_or_default().to_owned();
+        let allowed = if outer { crate::error::ALGORITHMS } else { &["ES256", "ES384", "RS256", "PS256", "EdDSA"] };
+        if alg.is_empty() {
+            return Err(AcmeError::malformed("protected header has no `alg`"));
+        }
+        if !allowed.contains(&alg.as_str()) {
+            return Err(AcmeError::new(ErrorType::BadSignatureAlgorithm, format!("algorithm `{alg}` is not accepted")));
+        }
+        let url = header
+            .get("url")
+            .and_then(Value::as_str)
+            .ok_or_else(|| AcmeError::malformed("protected header has no `url`"))?
+            .to_owned();
+        let nonce = header.get("nonce").and_then(Value::as_str).map(str::to_owned);
+        let key = match (header.get("jwk"), header.get("kid")) {
+            (Some(jwk), None) => KeyRef::Jwk(public_jwk(jwk)?),
+            (None, Some(Value::String(kid))) => KeyRef::Kid(kid.clone()),
+            (Some(_), Some(_)) => return Err(AcmeError::malformed("protected header has both `jwk` and `kid`")),
+            _ => return Err(AcmeError::malformed("protected header needs one of `jwk` and `kid`")),
+        };
+        Ok(Self {
+            alg,
+            url,
+            nonce,
+            key,
+            payload: b64url(payload, "payload")?,
+            signing_input: format!("{protected}.{payload}"),
+            signature: b64url(signature, "signature")?,
+            header,
+        })
+    }
+
+    /// Verifies the signature with the public `jwk` (already reduced by [`public_jwk`]).
+    pub fn verify(&self, jwk: &Value) -> Result<(), AcmeError> {
+        let kty = jwk.get("kty").and_then(Value::as_str).unwrap_or_default();
+        let crv = jwk.get("crv").and_then(Value::as_str).unwrap_or_default();
+        let fits = matches!(
+            (self.alg.as_str(), kty, crv),
+            ("ES256", "EC", "P-256") | ("ES384", "EC", "P-384") | ("RS256" | "PS256", "RSA", _) | ("EdDSA", "OKP", "Ed25519")
+        );
+        if !fits {
+            return Err(AcmeError::new(ErrorType::BadPublicKey, format!("a {kty} key cannot sign {}", self.alg)));
+        }
+        let map = jwk.as_object().cloned().unwrap_or_default();
+        let key = Jwk::from_map(map).map_err(|_| AcmeError::new(ErrorType::BadPublicKey, "unusable JWK"))?;
+        let verifier: Box<dyn JwsVerifier> = match self.alg.as_str() {
+            "ES256" => Box::new(ES256.verifier_from_jwk(&key).map_err(bad_key)?),
+            "ES384" => Box::new(ES384.verifier_from_jwk(&key).map_err(bad_key)?),
+            "RS256" => Box::new(RS256.verifier_from_jwk(&key).map_err(bad_key)?),
+            "PS256" => Box::new(PS256.verifier_from_jwk(&key).map_err(bad_key)?),
+            "EdDSA" => Box::new(EdDSA.verifier_from_jwk(&key).map_err(bad_key)?),
+            other => {
+                return Err(AcmeError::new(ErrorType::BadSignatureAlgorithm, format!("algorithm `{other}` is not accepted")))
+            }
+        };
+        verifier
+            .verify(self.signing_input.as_bytes(), &self.signature)
+            .map_err(|_| AcmeError::malformed("JWS signature does not verify"))
+    }
+
+    /// Verifies an External Account Binding JWS (§7.3.4) with `hmac_key`.
+    pub fn verify_eab(v: &Value, hmac_key: &[u8]) -> Result<(), AcmeError> {
+        let (protected, payload, signature) = eab_parts(v)?;
+        let header: Map<String, Value> = serde_json::from_slice(&b64url(protected, "EAB protected header")?)
+            .map_err(|_| AcmeError::malformed("EAB protected header is not a JSON object"))?;
+        let alg = header.get("alg").and_then(Value::as_str).unwrap_or_default();
+        let unauthorized = |_| AcmeError::unauthorized("external account binding does not verify");
+        let verifier: Box<dyn JwsVerifier> = match alg {
+            "HS256" => Box::new(HS256.verifier_from_bytes(hmac_key).map_err(unauthorized)?),
+            "HS384" => Box::new(HS384.verifier_from_bytes(hmac_key).map_err(unauthorized)?),
+            "HS512" => Box::new(HS512.verifier_from_bytes(hmac_key).map_err(unauthorized)?),
+            _ => return Err(AcmeError::malformed("external account binding must use HS256, HS384 or HS512")),
+        };
+        verifier.verify(format!("{protected}.{payload}").as_bytes(), &b64url(signature, "EAB signature")?).map_err(unauthorized)
+    }
+}
+
+/// The EAB JWS's header fields that the server checks before looking up the key: `kid`,
+/// `url`, and that there is no `nonce`; also the payload (the account JWK).
+pub fn eab_header(v: &Value) -> Result<(String, String, Value), AcmeError> {
+    let (protected, payload, _) = eab_parts(v)?;
+    let header: Map<String, Value> = serde_json::from_slice(&b64url(protected, "EAB protected header")?)
+        .map_err(|_| AcmeError::malformed("EAB protected header is not a JSON object"))?;
+    if header.contains_key("nonce") {
+        return Err(AcmeError::malformed("external account binding must not carry a nonce"));
+    }
+    let kid = header.get("kid").and_then(Value::as_str).ok_or_else(|| AcmeError::malformed("EAB has no `kid`"))?;
+    let url = header.get("url").and_then(Value::as_str).ok_or_else(|| AcmeError::malformed("EAB has no `url`"))?;
+    let jwk: Value = serde_json::from_slice(&b64url(payload, "EAB payload")?)
+        .map_err(|_| AcmeError::malformed("EAB payload is not a JWK"))?;
+    Ok((kid.to_owned(), url.to_owned(), public_jwk(&jwk)?))
+}
+
+fn eab_parts(v: &Value) -> Result<(&str, &str, &str), AcmeError> {
+    let obj = v.as_object().ok_or_else(|| AcmeError::malformed("externalAccountBinding is not a JWS"))?;
+    let field =
+        |n: &str| obj.get(n).and_then(Value::as_str).ok_or_else(|| AcmeError::malformed(format!("EAB has no `{n}`")));
+    Ok((field("protected")?, field("payload")?, field("signature")?))
+}
+
+fn bad_key(_: josekit::JoseError) -> AcmeError {
+    AcmeError::new(ErrorType::BadPublicKey, "the JWK is not a usable public key")
+}
+
+/// Reduces a JWK to its RFC 7638 required public members, refusing private keys, unknown key
+/// types and RSA moduli under 2048 bits.
+pub fn public_jwk(jwk: &Value) -> Result<Value, AcmeError> {
+    let bad = |d: &str| AcmeError::new(ErrorType::BadPublicKey, d.to_owned());
+    let obj = jwk.as_object().ok_or_else(|| bad("`jwk` is not an object"))?;
+    if obj.contains_key("d") || obj.contains_key("p") {
+        return Err(bad("`jwk` holds a private key"));
+    }
+    let member = |n: &str| -> Result<String, AcmeError> {
+        let s = obj.get(n).and_then(Value::as_str).ok_or_else(|| bad(&format!("JWK has no `{n}`")))?;
+        b64url(s, n).map_err(|_| bad(&format!("JWK member `{n}` is not base64url")))?;
+        Ok(s.to_owned())
+    };
+    let kty = obj.get("kty").and_then(Value::as_str).unwrap_or_default();
+    let crv = obj.get("crv").and_then(Value::as_str).unwrap_or_default();
+    match (kty, crv) {
+        ("EC", "P-256" | "P-384") => {
+            let len = if crv == "P-256" { 32 } else { 48 };
+            let (x, y) = (member("x")?, member("y")?);
+            if b64url(&x, "x")?.len() != len || b64url(&y, "y")?.len() != len {
+                return Err(bad("EC coordinates have the wrong length"));
+            }
+            Ok(serde_json::json!({"crv": crv, "kty": "EC", "x": x, "y": y}))
+        }
+        ("RSA", _) => {
+            let (n, e) = (member("n")?, member("e")?);
+            let modulus = b64url(&n, "n")?;
+            let bits = modulus.iter().skip_while(|b| **b == 0).count() * 8;
+            if bits < MIN_RSA_BITS {
+                return Err(bad("RSA keys must have at least 2048 bits"));
+            }
+            Ok(serde_json::json!({"e": e, "kty": "RSA", "n": n}))
+        }
+        ("OKP", "Ed25519") => {
+            let x = member("x")?;
+            if b64url(&x, "x")?.len() != 32 {
+                return Err(bad("Ed25519 key has the wrong length"));
+            }
+            Ok(serde_json::json!({"crv": crv, "kty": "OKP", "x": x}))
+        }
+        _ => Err(bad("only EC P-256/P-384, RSA and Ed25519 keys are accepted")),
+    }
+}
+
+/// RFC 7638 thumbprint (SHA-256, base64url) of a key reduced by [`public_jwk`]: the required
+/// members in lexicographic order, no whitespace.
+pub fn thumbprint(jwk: &Value) -> String {
+    let m = |n: &str| jwk.get(n).and_then(Value::as_str).unwrap_or_default();
+    let canonical = match m("kty") {
+        "EC" => format!(r#"{{"crv":"{}","kty":"EC","x":"{}","y":"{}"}}"#, m("crv"), m("x"), m("y")),
+        "RSA" => format!(r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#, m("e"), m("n")),
+        kty => format!(r#"{{"crv":"{}","kty":"{kty}","x":"{}"}}"#, m("crv"), m("x")),
+    };
+    Base64UrlUnpadded::encode_string(ring::digest::digest(&ring::digest::SHA256, canonical.as_bytes()).as_ref())
+}
+
+#[derive(Sequence)]
+struct RsaPublicKey<'a> {
+    modulus: UintRef<'a>,
+    public_exponent: UintRef<'a>,
+}
+
+/// The public JWK of a DER SubjectPublicKeyInfo (EC P-256/P-384, RSA, Ed25519).
+pub fn jwk_from_spki(spki_der: &[u8]) -> Option<Value> {
+    const EC: &str = "1.2.840.10045.2.1";
+    const P256: &str = "1.2.840.10045.3.1.7";
+    const P384: &str = "1.3.132.0.34";
+    let spki = SubjectPublicKeyInfoRef::from_der(spki_der).ok()?;
+    let key = spki.subject_public_key.as_bytes()?;
+    let enc = Base64UrlUnpadded::encode_string;
+    match spki.algorithm.oid.to_string().as_str() {
+        EC => {
+            let curve = spki.algorithm.parameters.and_then(|p| p.decode_as::<der::asn1::ObjectIdentifier>().ok())?;
+            let (crv, len) = match curve.to_string().as_str() {
+                P256 => ("P-256", 32),
+                P384 => ("P-384", 48),
+                _ => return None,
+            };
+            if key.len() != 1 + 2 * len || key[0] != 4 {
+                return None;
+            }
+            Some(serde_json::json!({"crv": crv, "kty": "EC", "x": enc(&key[1..=len]), "y": enc(&key[1 + len..])}))
+        }
+        "1.2.840.113549.1.1.1" => {
+            let rsa = RsaPublicKey::from_der(key).ok()?;
+            Some(serde_json::json!({
+                "e": enc(rsa.public_exponent.as_bytes()),
+                "kty": "RSA",
+                "n": enc(rsa.modulus.as_bytes()),
+            }))
+        }
+        "1.3.101.112" => Some(serde_json::json!({"crv": "Ed25519", "kty": "OKP", "x": enc(key)})),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc7638_thumbprint_vector() {
+        let jwk = serde_json::json!({
+            "kty": "RSA",
+            "n": "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw",
+            "e": "AQAB",
+            "alg": "RS256",
+            "kid": "2011-04-29"
+        });
+        assert_eq!(thumbprint(&public_jwk(&jwk).unwrap()), "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
+    }
+
+    fn flattened(header: &Value, payload: &str) -> Value {
+        serde_json::json!({
+            "protected": Base64UrlUnpadded::encode_string(header.to_string().as_bytes()),
+            "payload": Base64UrlUnpadded::encode_string(payload.as_bytes()),
+            "signature": "AAAA",
+        })
+    }
+
+    #[test]
+    fn header_rules() {
+        let jwk = serde_json::json!({"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"});
+        let both = serde_json::json!({"alg": "EdDSA", "nonce": "n", "url": "u", "jwk": jwk, "kid": "k"});
+        assert_eq!(Jws::from_value(&flattened(&both, ""), true).unwrap_err().kind, ErrorType::Malformed);
+        let none = serde_json::json!({"alg": "none", "nonce": "n", "url": "u", "kid": "k"});
+        assert_eq!(Jws::from_value(&flattened(&none, ""), true).unwrap_err().kind, ErrorType::BadSignatureAlgorithm);
+        let hmac = serde_json::json!({"alg": "HS256", "nonce": "n", "url": "u", "kid": "k"});
+        assert_eq!(Jws::from_value(&flattened(&hmac, ""), true).unwrap_err().kind, ErrorType::BadSignatureAlgorithm);
+        let ok = serde_json::json!({"alg": "EdDSA", "nonce": "n", "url": "u", "jwk": jwk});
+        let jws = Jws::from_value(&flattened(&ok, "{}"), true).unwrap();
+        assert_eq!(jws.payload, b"{}");
+        assert!(matches!(jws.key, KeyRef::Jwk(_)));
+        let mut padded = flattened(&ok, "{}");
+        padded["payload"] = Value::String("e30=".into());
+        assert!(Jws::from_value(&padded, true).is_err());
+        let mut general = flattened(&ok, "{}");
+        general["signatures"] = serde_json::json!([]);
+        assert!(Jws::from_value(&general, true).is_err());
+    }
+
+    #[test]
+    fn small_rsa_keys_are_refused() {
+        let jwk = serde_json::json!({"kty": "RSA", "e": "AQAB", "n": Base64UrlUnpadded::encode_string(&[0xc1; 128])});
+        assert_eq!(public_jwk(&jwk).unwrap_err().kind, ErrorType::BadPublicKey);
+    }
+}

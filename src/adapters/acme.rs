@@ -1,0 +1,385 @@
+//! `privca_acme::AcmeBackend` over the ledger and the issuance cycle; `CaError` → `AcmeError`.
+//!
+//! Certificates ordered over ACME carry the requester `acme:account/<id>`, which is how a
+//! certificate is tied back to its account (download, revocation, ARI `replaces`).
+
+use std::sync::Arc;
+
+use base64ct::{Base64UrlUnpadded, Encoding};
+use der::{Decode, Encode};
+use privca_acme::{
+    backend::{Account, ApprovalState, Authz, CertInfo, EabKey, FinalizeOutcome, Identifier, Order},
+    jws, AcmeBackend, AcmeError, ErrorType,
+};
+
+use crate::{
+    audit::{AuditEvent, AuditKind},
+    ca::{revoke::RevocationReason, x509, CertificateAuthority, IssueOutcome},
+    config::acme::AcmeConfig,
+    error::{CaError, ErrorKind},
+    ledger::{ApprovalStatus, CertRecord, CertStatus, LedgerError, RevokeOutcome},
+    policy::{identifiers, SanType},
+    ca::request::{IssuanceRequest, Requester},
+};
+
+/// The ACME backend of `privca serve`.
+#[derive(Clone)]
+pub struct AcmeAdapter {
+    ca: CertificateAuthority,
+    config: Arc<AcmeConfig>,
+}
+
+impl AcmeAdapter {
+    /// An adapter over `ca`.
+    pub fn new(ca: CertificateAuthority) -> Self {
+        let config = Arc::new(ca.config().acme.clone());
+        Self { ca, config }
+    }
+}
+
+/// `CaError` → `AcmeError`, with `bad_input` for client-caused kinds (`badCSR` at finalize,
+/// `malformed` elsewhere). Internal details go to the log only.
+fn map_ca(e: CaError, bad_input: ErrorType) -> AcmeError {
+    match e.kind() {
+        ErrorKind::BadRequest | ErrorKind::PolicyViolation => AcmeError::new(bad_input, e.detail().to_owned()),
+        ErrorKind::NotFound => AcmeError::not_found("object"),
+        ErrorKind::Conflict => AcmeError::malformed(e.detail().to_owned()),
+        ErrorKind::Unavailable | ErrorKind::Internal => {
+            tracing::error!(error = %e, "ACME request failed in the core");
+            AcmeError::internal()
+        }
+    }
+}
+
+fn db(e: LedgerError) -> AcmeError {
+    map_ca(CaError::from(e), ErrorType::Malformed)
+}
+
+fn actor(account_id: &str) -> String {
+    format!("acme:account/{account_id}")
+}
+
+/// The ACME account id in a certificate's requester (`acme:account/<id>`, possibly behind
+/// `approval:`).
+fn account_of(requester: &str) -> Option<String> {
+    requester.split("acme:account/").nth(1).map(str::to_owned)
+}
+
+fn identifiers_of(record: &CertRecord) -> Vec<Identifier> {
+    record
+        .sans
+        .iter()
+        .filter_map(|s| {
+            let (kind, value) = s.split_once(':')?;
+            matches!(kind, "dns" | "ip").then(|| Identifier { kind: kind.into(), value: value.into() })
+        })
+        .collect()
+}
+
+impl AcmeAdapter {
+    async fn cert_info(&self, record: CertRecord) -> Result<CertInfo, AcmeError> {
+        let now = crate::ledger::now();
+        let revoked = matches!(record.status, CertStatus::Revoked);
+        let window = if revoked {
+            (now - 3600, now)
+        } else {
+            let w = self.config.ari.get(&record.tier).copied().unwrap_or(crate::config::acme::AriWindow { start: 0.66, end: 0.75 });
+            let life = (record.not_after - record.not_before) as f64;
+            let start = record.not_before + (life * w.start) as i64;
+            (start, (record.not_before + (life * w.end) as i64).max(start + 1))
+        };
+        let key_thumbprint = x509_cert::Certificate::from_der(&record.der)
+            .ok()
+            .and_then(|c| c.tbs_certificate.subject_public_key_info.to_der().ok())
+            .and_then(|spki| jws::jwk_from_spki(&spki))
+            .map(|jwk| jws::thumbprint(&jwk));
+        Ok(CertInfo {
+            replaced: self.ca.ledger().acme_replaced(&record.serial).await.map_err(db)?,
+            account_id: account_of(&record.requester),
+            identifiers: identifiers_of(&record),
+            serial: record.serial,
+            revoked,
+            window,
+            key_thumbprint,
+        })
+    }
+
+    fn rejected(identifier: &Identifier, detail: String) -> privca_acme::error::Subproblem {
+        privca_acme::error::Subproblem {
+            kind: format!("{}rejectedIdentifier", privca_acme::error::NAMESPACE),
+            detail,
+            identifier: identifier.clone(),
+        }
+    }
+}
+
+impl AcmeBackend for AcmeAdapter {
+    async fn redeem_nonce(&self, nonce: &str, expires_at: i64) -> Result<bool, AcmeError> {
+        self.ca.ledger().redeem_acme_nonce(nonce, expires_at).await.map_err(db)
+    }
+
+    async fn account_by_key(&self, thumbprint: &str) -> Result<Option<Account>, AcmeError> {
+        self.ca.ledger().acme_account_by_key(thumbprint).await.map_err(db)
+    }
+
+    async fn account(&self, id: &str) -> Result<Option<Account>, AcmeError> {
+        self.ca.ledger().acme_account(id).await.map_err(db)
+    }
+
+    async fn eab_key(&self, kid: &str) -> Result<Option<EabKey>, AcmeError> {
+        let Some((mut key, encoded)) = self.ca.ledger().eab_key(kid).await.map_err(db)? else {
+            return Ok(None);
+        };
+        key.hmac_key = Base64UrlUnpadded::decode_vec(&encoded).map_err(|_| {
+            tracing::error!(kid, "stored EAB key is not base64url");
+            AcmeError::internal()
+        })?;
+        Ok(Some(key))
+    }
+
+    async fn create_account(&self, account: &Account, eab_kid: Option<&str>) -> Result<(), AcmeError> {
+        let event = AuditEvent::new(AuditKind::AcmeAccountCreated, actor(&account.id))
+            .detail(serde_json::json!({ "thumbprint": account.thumbprint, "eab_kid": eab_kid, "owner": account.owner }));
+        match self.ca.ledger().create_acme_account(account, eab_kid, &event).await {
+            Err(LedgerError::Conflict(_)) => Err(AcmeError::unauthorized("this external account key is already bound")),
+            other => other.map_err(db),
+        }
+    }
+
+    async fn update_account(&self, account: &Account) -> Result<(), AcmeError> {
+        let event = AuditEvent::new(AuditKind::AcmeAccountUpdated, actor(&account.id)).detail(serde_json::json!({
+            "status": account.status.as_str(),
+            "thumbprint": account.thumbprint,
+            "contacts": account.contact.len(),
+        }));
+        self.ca.ledger().update_acme_account(account, &event).await.map_err(db)
+    }
+
+    async fn check_order(
+        &self,
+        account: &Account,
+        ids: &[Identifier],
+        requested: Option<&str>,
+    ) -> Result<String, AcmeError> {
+        let name = match (requested, &account.profile) {
+            (Some(r), Some(bound)) if r != bound => {
+                return Err(AcmeError::malformed(format!("this account may only use profile `{bound}`")))
+            }
+            (Some(r), _) => r.to_owned(),
+            (None, Some(bound)) => bound.clone(),
+            (None, None) => self.config.profiles.first().cloned().ok_or_else(AcmeError::internal)?,
+        };
+        if account.profile.is_none() && !self.config.profiles.contains(&name) {
+            return Err(AcmeError::malformed(format!("profile `{name}` is not offered over ACME")));
+        }
+        let profile = self.ca.config().profiles.get(&name).ok_or_else(|| AcmeError::malformed(format!("unknown profile `{name}`")))?;
+        let mut problems = Vec::new();
+        for i in ids {
+            let verdict = match i.kind.as_str() {
+                "dns" if profile.san.types.contains(&SanType::Dns) => identifiers::check_dns_syntax(&i.value, profile.san.wildcards)
+                    .and_then(|()| {
+                        identifiers::check_dns_policy(&i.value, &profile.san.dns_allow, &profile.san.dns_deny, &profile.name)
+                    })
+                    .map_err(|e| e.detail().to_owned()),
+                "ip" if profile.san.types.contains(&SanType::Ip) => Ok(()),
+                kind => Err(format!("profile `{name}` does not issue {kind} identifiers")),
+            };
+            if let Err(detail) = verdict {
+                problems.push(Self::rejected(i, detail));
+            }
+        }
+        if ids.len() > profile.san.max_names {
+            return Err(AcmeError::new(
+                ErrorType::RejectedIdentifier,
+                format!("profile `{name}` allows at most {} names", profile.san.max_names),
+            ));
+        }
+        if !problems.is_empty() {
+            let mut e = AcmeError::new(ErrorType::RejectedIdentifier, "the policy refuses some identifiers");
+            e.subproblems = problems;
+            return Err(e);
+        }
+        Ok(name)
+    }
+
+    async fn valid_authz(&self, account_id: &str, identifier: &Identifier, wildcard: bool) -> Result<Option<Authz>, AcmeError> {
+        self.ca.ledger().acme_valid_authz(account_id, identifier, wildcard).await.map_err(db)
+    }
+
+    async fn create_order(&self, order: &Order, new_authzs: &[Authz]) -> Result<(), AcmeError> {
+        self.ca.ledger().create_acme_order(order, new_authzs).await.map_err(db)
+    }
+
+    async fn order(&self, id: &str) -> Result<Option<Order>, AcmeError> {
+        self.ca.ledger().acme_order(id).await.map_err(db)
+    }
+
+    async fn update_order(&self, order: &Order) -> Result<(), AcmeError> {
+        self.ca.ledger().update_acme_order(order).await.map_err(db)
+    }
+
+    async fn claim_order(&self, id: &str) -> Result<bool, AcmeError> {
+        self.ca.ledger().claim_acme_order(id).await.map_err(db)
+    }
+
+    async fn account_orders(&self, account_id: &str) -> Result<Vec<String>, AcmeError> {
+        self.ca.ledger().acme_account_orders(account_id).await.map_err(db)
+    }
+
+    async fn authz(&self, id: &str) -> Result<Option<Authz>, AcmeError> {
+        self.ca.ledger().acme_authz(id).await.map_err(db)
+    }
+
+    async fn update_authz(&self, authz: &Authz) -> Result<(), AcmeError> {
+        self.ca.ledger().update_acme_authz(authz).await.map_err(db)
+    }
+
+    async fn finalize(&self, account: &Account, order: &Order, csr_der: &[u8]) -> Result<FinalizeOutcome, AcmeError> {
+        let requester = Requester { protocol: "acme", identity: format!("account/{}", account.id) };
+        let mut request =
+            IssuanceRequest::from_csr(csr_der, &order.profile, requester).map_err(|e| map_ca(e, ErrorType::BadCsr))?;
+        request.owner = account.owner.clone();
+        request.renews = order.replaces_serial.clone();
+        match self.ca.issue(request).await.map_err(|e| map_ca(e, ErrorType::BadCsr))? {
+            IssueOutcome::Issued(cert) => Ok(FinalizeOutcome::Issued(cert.record.serial)),
+            IssueOutcome::Pending(id) => Ok(FinalizeOutcome::Pending(id)),
+        }
+    }
+
+    async fn approval_state(&self, id: i64) -> Result<ApprovalState, AcmeError> {
+        let approval = self.ca.ledger().approval(id).await.map_err(db)?.ok_or_else(AcmeError::internal)?;
+        Ok(match (approval.status, approval.serial) {
+            (ApprovalStatus::Issued, Some(serial)) => ApprovalState::Issued(serial),
+            (ApprovalStatus::Denied, _) => ApprovalState::Denied(approval.reason.unwrap_or_default()),
+            _ => ApprovalState::Pending,
+        })
+    }
+
+    async fn certificate_chain(&self, serial: &str) -> Result<Option<(String, Option<String>)>, AcmeError> {
+        let Some(record) = self.ca.ledger().certificate(serial).await.map_err(db)? else {
+            return Ok(None);
+        };
+        let issuer = self.ca.issuer(&record.issuer_id).ok_or_else(AcmeError::internal)?;
+        let pem = format!("{}{}", x509::pem(&record.der), self.ca.chain_without_root(issuer));
+        Ok(Some((pem, account_of(&record.requester))))
+    }
+
+    async fn certificate_by_der(&self, der: &[u8]) -> Result<Option<CertInfo>, AcmeError> {
+        match self.ca.ledger().certificate_by_fingerprint(&x509::sha256_hex(der)).await.map_err(db)? {
+            Some(record) => Ok(Some(self.cert_info(record).await?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn certificate_by_cert_id(&self, key_identifier: &[u8], serial: &[u8]) -> Result<Option<CertInfo>, AcmeError> {
+        let Some(issuer) = self.ca.issuers().find(|i| i.ski == key_identifier) else {
+            return Ok(None);
+        };
+        let digits: String = serial.iter().map(|b| format!("{b:02x}")).collect();
+        // The ledger keeps 16 random octets as hex; DER drops leading zero octets and adds one
+        // when the top bit is set, so try the plausible spellings.
+        let trimmed = digits.trim_start_matches("00").to_owned();
+        let mut candidates = vec![digits.clone(), trimmed.clone()];
+        let mut padded = trimmed.clone();
+        while padded.len() < 32 {
+            padded.insert_str(0, "00");
+            candidates.push(padded.clone());
+        }
+        for candidate in candidates {
+            if let Some(record) = self.ca.ledger().certificate(&candidate).await.map_err(db)? {
+                if record.issuer_id == issuer.id {
+                    return Ok(Some(self.cert_info(record).await?));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    async fn revoke(&self, serial: &str, reason: u8, by: &str) -> Result<(), AcmeError> {
+        let reason = RevocationReason::from_code(reason)
+            .ok_or_else(|| AcmeError::new(ErrorType::BadRevocationReason, "unknown reason code"))?;
+        let by = Requester { protocol: "acme", identity: by.to_owned() };
+        match self.ca.revoke(serial, reason, None, &by).await.map_err(|e| map_ca(e, ErrorType::Malformed))? {
+            RevokeOutcome::Revoked | RevokeOutcome::HoldReleased => Ok(()),
+            RevokeOutcome::AlreadyRevoked(_) => Err(AcmeError::new(ErrorType::AlreadyRevoked, "the certificate is already revoked")),
+        }
+    }
+}
+
+/// Creates an EAB key for `owner` (optionally bound to `profile`): returns (kid, base64url
+/// HMAC key of 32 random octets).
+pub async fn create_eab_key(
+    ca: &CertificateAuthority,
+    owner: &str,
+    profile: Option<&str>,
+    by: &Requester,
+) -> Result<(String, String), CaError> {
+    if let Some(p) = profile {
+        if !ca.config().profiles.contains_key(p) {
+            return Err(CaError::bad_request(format!("unknown profile `{p}`")));
+        }
+    }
+    let rng = ring::rand::SystemRandom::new();
+    let mut secret = [0u8; 32];
+    let mut id = [0u8; 12];
+    ring::rand::SecureRandom::fill(&rng, &mut secret).map_err(|_| CaError::internal("no randomness"))?;
+    ring::rand::SecureRandom::fill(&rng, &mut id).map_err(|_| CaError::internal("no randomness"))?;
+    let kid = format!("kid-{}", Base64UrlUnpadded::encode_string(&id));
+    let encoded = Base64UrlUnpadded::encode_string(&secret);
+    let key = EabKey { kid: kid.clone(), hmac_key: Vec::new(), owner: owner.to_owned(), profile: profile.map(str::to_owned), bound_account: None };
+    let event = AuditEvent::new(AuditKind::AcmeEabKeyCreated, by.to_string())
+        .detail(serde_json::json!({ "kid": kid, "owner": owner, "profile": profile }));
+    ca.ledger().create_eab_key(&key, &encoded, &event).await?;
+    Ok((kid, encoded))
+}
+
+/// The ACME router state for `privca serve`, or `None` when `[acme] enabled = false`. The
+/// nonce key is created in the ledger on first start and shared by every instance on it.
+pub async fn state(ca: &CertificateAuthority) -> Result<Option<privca_acme::AcmeState<AcmeAdapter>>, CaError> {
+    let cfg = &ca.config().acme;
+    if !cfg.enabled {
+        return Ok(None);
+    }
+    let mut fresh = [0u8; 32];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut fresh)
+        .map_err(|_| CaError::internal("no randomness"))?;
+    let encoded = ca.ledger().acme_nonce_key(&Base64UrlUnpadded::encode_string(&fresh)).await?;
+    let key = Base64UrlUnpadded::decode_vec(&encoded).map_err(|_| CaError::internal("stored ACME nonce key is corrupt"))?;
+    let validation = privca_acme::ValidationSettings {
+        resolver: cfg.resolver,
+        http01_port: cfg.http01_port,
+        tlsalpn01_port: cfg.tlsalpn01_port,
+        timeout: cfg.timeout,
+        attempts: cfg.attempts,
+        concurrency: cfg.concurrency,
+        retry_delay: cfg.retry_delay,
+    };
+    let validator = privca_acme::Validator::new(validation.clone()).map_err(CaError::internal)?;
+    let profiles = cfg
+        .profiles
+        .iter()
+        .map(|p| {
+            let description = ca.config().profiles.get(p).map(|p| p.description.clone()).unwrap_or_default();
+            (p.clone(), description)
+        })
+        .collect();
+    let settings = privca_acme::AcmeSettings {
+        origin: ca.config().urls.https_base.trim_end_matches('/').to_owned(),
+        prefix: crate::server::routes::ACME_PREFIX.to_owned(),
+        terms_of_service: cfg.terms_of_service.clone(),
+        website: cfg.website.clone(),
+        caa_identities: cfg.caa_identities.clone(),
+        eab_required: cfg.eab_required,
+        profiles,
+        order_lifetime: cfg.order_lifetime,
+        authz_lifetime: cfg.authz_lifetime,
+        authz_reuse: cfg.authz_reuse,
+        nonce_lifetime: cfg.nonce_lifetime,
+        orders_per_hour: cfg.orders_per_hour,
+        retry_after: cfg.retry_after.as_secs().max(1),
+        ari_retry_after: 6 * 3600,
+        skip_validation: cfg.skip_validation,
+        validation,
+    };
+    Ok(Some(privca_acme::AcmeState::new(AcmeAdapter::new(ca.clone()), settings, &key, validator)))
+}

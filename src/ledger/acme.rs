@@ -1,0 +1,375 @@
+//! Units of work on ACME objects: accounts, EAB keys, orders, authorizations, redeemed nonces
+//! and the shared nonce key. The objects are `privca_acme::backend` types; the ledger only
+//! stores them.
+
+use privca_acme::backend::{
+    Account, AccountStatus, Authz, AuthzStatus, EabKey, Identifier, Order, OrderStatus,
+};
+use sqlx::{any::AnyRow, Row};
+
+use super::{audit, now, Ledger, LedgerError};
+use crate::audit::AuditEvent;
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> LedgerError {
+    LedgerError::Corrupt(format!("{what}: {e}"))
+}
+
+fn json<T: serde::de::DeserializeOwned>(r: &AnyRow, column: &str) -> Result<T, LedgerError> {
+    let text: String = r.try_get(column)?;
+    serde_json::from_str(&text).map_err(|e| corrupt(column, e))
+}
+
+fn opt_json(r: &AnyRow, column: &str) -> Result<Option<serde_json::Value>, LedgerError> {
+    let text: Option<String> = r.try_get(column)?;
+    text.map(|t| serde_json::from_str(&t).map_err(|e| corrupt(column, e))).transpose()
+}
+
+fn to_text<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "null".into())
+}
+
+macro_rules! account_columns {
+    () => {
+        "id, thumbprint, jwk, status, contact, eab, owner, profile"
+    };
+}
+
+fn account(r: &AnyRow) -> Result<Account, LedgerError> {
+    let status: String = r.try_get("status")?;
+    Ok(Account {
+        id: r.try_get("id")?,
+        thumbprint: r.try_get("thumbprint")?,
+        jwk: json(r, "jwk")?,
+        status: AccountStatus::parse(&status).ok_or_else(|| corrupt("status", &status))?,
+        contact: json(r, "contact")?,
+        eab: opt_json(r, "eab")?,
+        owner: r.try_get("owner")?,
+        profile: r.try_get("profile")?,
+    })
+}
+
+macro_rules! order_columns {
+    () => {
+        "id, account_id, status, expires, identifiers, profile, replaces, replaces_serial, authz_ids, error, \
+         certificate_serial, approval_id"
+    };
+}
+
+fn order(r: &AnyRow) -> Result<Order, LedgerError> {
+    let status: String = r.try_get("status")?;
+    Ok(Order {
+        id: r.try_get("id")?,
+        account_id: r.try_get("account_id")?,
+        status: OrderStatus::parse(&status).ok_or_else(|| corrupt("status", &status))?,
+        expires: r.try_get("expires")?,
+        identifiers: json(r, "identifiers")?,
+        profile: r.try_get("profile")?,
+        replaces: r.try_get("replaces")?,
+        replaces_serial: r.try_get("replaces_serial")?,
+        authz_ids: json(r, "authz_ids")?,
+        error: opt_json(r, "error")?,
+        certificate_serial: r.try_get("certificate_serial")?,
+        approval_id: r.try_get("approval_id")?,
+    })
+}
+
+macro_rules! authz_columns {
+    () => {
+        "id, account_id, identifier_type, identifier_value, wildcard, status, expires, challenges"
+    };
+}
+
+fn authz(r: &AnyRow) -> Result<Authz, LedgerError> {
+    let status: String = r.try_get("status")?;
+    let wildcard: i64 = match r.try_get::<i64, _>("wildcard") {
+        Ok(v) => v,
+        Err(_) => i64::from(r.try_get::<i16, _>("wildcard")?),
+    };
+    Ok(Authz {
+        id: r.try_get("id")?,
+        account_id: r.try_get("account_id")?,
+        identifier: Identifier { kind: r.try_get("identifier_type")?, value: r.try_get("identifier_value")? },
+        wildcard: wildcard != 0,
+        status: AuthzStatus::parse(&status).ok_or_else(|| corrupt("status", &status))?,
+        expires: r.try_get("expires")?,
+        challenges: json(r, "challenges")?,
+    })
+}
+
+/// What [`Ledger::acme_cleanup`] removed.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct AcmeCleanup {
+    /// Expired redeemed nonces.
+    pub nonces: u64,
+    /// Orders expired for longer than the retention.
+    pub orders: u64,
+    /// Authorizations expired for longer than the retention.
+    pub authzs: u64,
+}
+
+impl Ledger {
+    /// The ACME nonce MAC key (base64url), created on first use; every instance on this ledger
+    /// reads the same value.
+    pub async fn acme_nonce_key(&self, fresh: &str) -> Result<String, LedgerError> {
+        sqlx::query(
+            "INSERT INTO acme_settings (name, value) VALUES ('nonce_key', $1) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(fresh)
+        .execute(&self.pool)
+        .await?;
+        let row = sqlx::query("SELECT value FROM acme_settings WHERE name = 'nonce_key'").fetch_one(&self.pool).await?;
+        Ok(row.try_get("value")?)
+    }
+
+    /// Records a redeemed nonce; false if it was redeemed before.
+    pub async fn redeem_acme_nonce(&self, nonce: &str, expires: i64) -> Result<bool, LedgerError> {
+        let done = sqlx::query("INSERT INTO acme_nonces (nonce, expires) VALUES ($1, $2) ON CONFLICT (nonce) DO NOTHING")
+            .bind(nonce)
+            .bind(expires)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// The account with key thumbprint `thumbprint`.
+    pub async fn acme_account_by_key(&self, thumbprint: &str) -> Result<Option<Account>, LedgerError> {
+        let row = sqlx::query(concat!("SELECT ", account_columns!(), " FROM acme_accounts WHERE thumbprint = $1")).bind(thumbprint).fetch_optional(&self.pool).await?;
+        row.as_ref().map(account).transpose()
+    }
+
+    /// The account `id`.
+    pub async fn acme_account(&self, id: &str) -> Result<Option<Account>, LedgerError> {
+        let row = sqlx::query(concat!("SELECT ", account_columns!(), " FROM acme_accounts WHERE id = $1")).bind(id).fetch_optional(&self.pool).await?;
+        row.as_ref().map(account).transpose()
+    }
+
+    /// Creates an account, binding EAB key `eab_kid` in the same transaction (a key bound
+    /// meanwhile is a `Conflict`), with its audit row.
+    pub async fn create_acme_account(
+        &self,
+        a: &Account,
+        eab_kid: Option<&str>,
+        event: &AuditEvent,
+    ) -> Result<(), LedgerError> {
+        let mut tx = self.pool.begin().await?;
+        if let Some(kid) = eab_kid {
+            let bound = sqlx::query("UPDATE acme_eab_keys SET account_id = $1 WHERE kid = $2 AND account_id IS NULL")
+                .bind(&a.id)
+                .bind(kid)
+                .execute(&mut *tx)
+                .await?;
+            if bound.rows_affected() != 1 {
+                return Err(LedgerError::Conflict(format!("EAB key {kid} is already bound")));
+            }
+        }
+        sqlx::query(
+            "INSERT INTO acme_accounts (id, thumbprint, jwk, status, contact, eab_kid, eab, owner, profile, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(&a.id)
+        .bind(&a.thumbprint)
+        .bind(to_text(&a.jwk))
+        .bind(a.status.as_str())
+        .bind(to_text(&a.contact))
+        .bind(eab_kid)
+        .bind(a.eab.as_ref().map(to_text))
+        .bind(a.owner.clone())
+        .bind(a.profile.clone())
+        .bind(now())
+        .execute(&mut *tx)
+        .await?;
+        audit::insert(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Stores an account's key, status and contact, with an audit row.
+    pub async fn update_acme_account(&self, a: &Account, event: &AuditEvent) -> Result<(), LedgerError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE acme_accounts SET thumbprint = $1, jwk = $2, status = $3, contact = $4 WHERE id = $5")
+            .bind(&a.thumbprint)
+            .bind(to_text(&a.jwk))
+            .bind(a.status.as_str())
+            .bind(to_text(&a.contact))
+            .bind(&a.id)
+            .execute(&mut *tx)
+            .await?;
+        audit::insert(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Stores a new EAB key, with an audit row.
+    pub async fn create_eab_key(&self, key: &EabKey, encoded: &str, event: &AuditEvent) -> Result<(), LedgerError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("INSERT INTO acme_eab_keys (kid, hmac_key, owner, profile, created_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(&key.kid)
+            .bind(encoded)
+            .bind(&key.owner)
+            .bind(key.profile.clone())
+            .bind(now())
+            .execute(&mut *tx)
+            .await?;
+        audit::insert(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The EAB key `kid`: (key, base64url HMAC key).
+    pub async fn eab_key(&self, kid: &str) -> Result<Option<(EabKey, String)>, LedgerError> {
+        let row = sqlx::query("SELECT kid, hmac_key, owner, profile, account_id FROM acme_eab_keys WHERE kid = $1")
+            .bind(kid)
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(r) = row else { return Ok(None) };
+        let key = EabKey {
+            kid: r.try_get("kid")?,
+            hmac_key: Vec::new(),
+            owner: r.try_get("owner")?,
+            profile: r.try_get("profile")?,
+            bound_account: r.try_get("account_id")?,
+        };
+        Ok(Some((key, r.try_get("hmac_key")?)))
+    }
+
+    /// Stores an order and its new authorizations in one transaction.
+    pub async fn create_acme_order(&self, o: &Order, authzs: &[Authz]) -> Result<(), LedgerError> {
+        let mut tx = self.pool.begin().await?;
+        for a in authzs {
+            sqlx::query(
+                "INSERT INTO acme_authzs (id, account_id, identifier_type, identifier_value, wildcard, status, expires, \
+                 challenges) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(&a.id)
+            .bind(&a.account_id)
+            .bind(&a.identifier.kind)
+            .bind(&a.identifier.value)
+            .bind(i16::from(a.wildcard))
+            .bind(a.status.as_str())
+            .bind(a.expires)
+            .bind(to_text(&a.challenges))
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query(
+            "INSERT INTO acme_orders (id, account_id, status, expires, identifiers, profile, replaces, replaces_serial, \
+             authz_ids, error, certificate_serial, approval_id, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, NULL, NULL, $10)",
+        )
+        .bind(&o.id)
+        .bind(&o.account_id)
+        .bind(o.status.as_str())
+        .bind(o.expires)
+        .bind(to_text(&o.identifiers))
+        .bind(&o.profile)
+        .bind(o.replaces.clone())
+        .bind(o.replaces_serial.clone())
+        .bind(to_text(&o.authz_ids))
+        .bind(now())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The order `id`.
+    pub async fn acme_order(&self, id: &str) -> Result<Option<Order>, LedgerError> {
+        let row = sqlx::query(concat!("SELECT ", order_columns!(), " FROM acme_orders WHERE id = $1")).bind(id).fetch_optional(&self.pool).await?;
+        row.as_ref().map(order).transpose()
+    }
+
+    /// Stores an order's status, error, certificate and approval.
+    pub async fn update_acme_order(&self, o: &Order) -> Result<(), LedgerError> {
+        sqlx::query("UPDATE acme_orders SET status = $1, error = $2, certificate_serial = $3, approval_id = $4 WHERE id = $5")
+            .bind(o.status.as_str())
+            .bind(o.error.as_ref().map(to_text))
+            .bind(o.certificate_serial.clone())
+            .bind(o.approval_id)
+            .bind(&o.id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Moves a pending order to processing; false if it was not pending.
+    pub async fn claim_acme_order(&self, id: &str) -> Result<bool, LedgerError> {
+        let done = sqlx::query("UPDATE acme_orders SET status = 'processing' WHERE id = $1 AND status = 'pending'")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Ids of an account's orders, newest first (at most 1000).
+    pub async fn acme_account_orders(&self, account_id: &str) -> Result<Vec<String>, LedgerError> {
+        let rows = sqlx::query("SELECT id FROM acme_orders WHERE account_id = $1 ORDER BY created_at DESC LIMIT 1000")
+            .bind(account_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| r.try_get("id").map_err(LedgerError::from)).collect()
+    }
+
+    /// Whether a non-invalid order already replaces `serial`.
+    pub async fn acme_replaced(&self, serial: &str) -> Result<bool, LedgerError> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM acme_orders WHERE replaces_serial = $1 AND status <> 'invalid'")
+            .bind(serial)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get::<i64, _>("n")? > 0)
+    }
+
+    /// The authorization `id`.
+    pub async fn acme_authz(&self, id: &str) -> Result<Option<Authz>, LedgerError> {
+        let row = sqlx::query(concat!("SELECT ", authz_columns!(), " FROM acme_authzs WHERE id = $1")).bind(id).fetch_optional(&self.pool).await?;
+        row.as_ref().map(authz).transpose()
+    }
+
+    /// A valid, unexpired authorization of `account_id` for `identifier`.
+    pub async fn acme_valid_authz(
+        &self,
+        account_id: &str,
+        identifier: &Identifier,
+        wildcard: bool,
+    ) -> Result<Option<Authz>, LedgerError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            authz_columns!(),
+            " FROM acme_authzs WHERE account_id = $1 AND identifier_type = $2 AND identifier_value = $3 \
+             AND wildcard = $4 AND status = 'valid' AND expires > $5 ORDER BY expires DESC LIMIT 1"
+        ))
+            .bind(account_id)
+            .bind(&identifier.kind)
+            .bind(&identifier.value)
+            .bind(i16::from(wildcard))
+            .bind(now() + 60)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(authz).transpose()
+    }
+
+    /// Stores an authorization's status and challenges.
+    pub async fn update_acme_authz(&self, a: &Authz) -> Result<(), LedgerError> {
+        sqlx::query("UPDATE acme_authzs SET status = $1, challenges = $2 WHERE id = $3")
+            .bind(a.status.as_str())
+            .bind(to_text(&a.challenges))
+            .bind(&a.id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes redeemed nonces past expiry, and orders and authorizations expired more than
+    /// `retention_secs` ago (orders that produced a certificate are kept: they link it to its
+    /// account).
+    pub async fn acme_cleanup(&self, retention_secs: i64) -> Result<AcmeCleanup, LedgerError> {
+        let now = now();
+        let cutoff = now - retention_secs;
+        let nonces = sqlx::query("DELETE FROM acme_nonces WHERE expires < $1").bind(now).execute(&self.pool).await?;
+        let orders = sqlx::query("DELETE FROM acme_orders WHERE expires < $1 AND certificate_serial IS NULL")
+            .bind(cutoff)
+            .execute(&self.pool)
+            .await?;
+        let authzs = sqlx::query("DELETE FROM acme_authzs WHERE expires < $1").bind(cutoff).execute(&self.pool).await?;
+        Ok(AcmeCleanup { nonces: nonces.rows_affected(), orders: orders.rows_affected(), authzs: authzs.rows_affected() })
+    }
+}
