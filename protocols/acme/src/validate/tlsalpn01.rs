@@ -33,10 +33,44 @@ fn tls_error(detail: String) -> AcmeError {
     AcmeError::new(ErrorType::Tls, detail)
 }
 
-/// Accepts any certificate chain (the challenge certificate is self-signed by design) but still
-/// checks the handshake signature.
+/// Accepts any certificate chain (the challenge certificate is self-signed by design, and its
+/// critical acmeIdentifier extension is unknown to webpki) but still checks the handshake
+/// signature against the certificate's key.
 #[derive(Debug)]
 struct ChallengeCertificate(Arc<rustls::crypto::CryptoProvider>);
+
+impl ChallengeCertificate {
+    fn verify(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        let bad = || rustls::Error::InvalidCertificate(rustls::CertificateError::BadSignature);
+        let cert = Certificate::from_der(cert.as_ref()).map_err(|_| rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding))?;
+        let spki = &cert.tbs_certificate.subject_public_key_info;
+        let alg_id = der::Encode::to_der(&spki.algorithm).map_err(|_| bad())?;
+        // AlgorithmIdentifier without its SEQUENCE header, as pki-types' AlgorithmIdentifier holds it.
+        let alg_body = der::asn1::AnyRef::from_der(&alg_id).map(|a| a.value().to_vec()).map_err(|_| bad())?;
+        let key = spki.subject_public_key.as_bytes().ok_or_else(bad)?;
+        let algorithms = self
+            .0
+            .signature_verification_algorithms
+            .mapping
+            .iter()
+            .find(|(scheme, _)| *scheme == dss.scheme)
+            .map(|(_, algs)| *algs)
+            .ok_or(rustls::Error::PeerMisbehaved(rustls::PeerMisbehaved::SignedHandshakeWithUnadvertisedSigScheme))?;
+        for alg in algorithms {
+            if alg.public_key_alg_id().as_ref() == alg_body.as_slice()
+                && alg.verify_signature(key, message, dss.signature()).is_ok()
+            {
+                return Ok(HandshakeSignatureValid::assertion());
+            }
+        }
+        Err(bad())
+    }
+}
 
 impl ServerCertVerifier for ChallengeCertificate {
     fn verify_server_cert(
@@ -56,7 +90,7 @@ impl ServerCertVerifier for ChallengeCertificate {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        self.verify(message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -65,7 +99,7 @@ impl ServerCertVerifier for ChallengeCertificate {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        self.verify(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
