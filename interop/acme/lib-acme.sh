@@ -20,6 +20,7 @@ start_challtestsrv() {
 }
 
 acme_cleanup() {
+  stop_webroot
   [ -n "$CHALLTESTSRV_PID" ] && kill "$CHALLTESTSRV_PID" 2>/dev/null || true
   cleanup
 }
@@ -70,4 +71,21 @@ acme_config() {
   sed "$@" "$CONFIG" >"$out"
   if ! grep -q '^dir = "/' "$out"; then sed -i "s#^dir = \"profiles\"#dir = \"$ROOT/conf/profiles\"#" "$out"; fi
   CONFIG="$out"
+}
+
+# serve_webroot DIR: serves DIR on 127.0.0.1:5002 (http-01 for clients that only write files).
+WEBROOT_PID=""
+serve_webroot() {
+  mkdir -p "$1/.well-known/acme-challenge"
+  python3 -m http.server --bind 127.0.0.1 --directory "$1" 5002 >"$DATA/webroot.log" 2>&1 &
+  WEBROOT_PID=$!
+  for _ in $(seq 1 50); do
+    (exec 3<>/dev/tcp/127.0.0.1/5002) 2>/dev/null && return 0
+    sleep 0.1
+  done
+  return 1
+}
+stop_webroot() {
+  [ -n "$WEBROOT_PID" ] && kill "$WEBROOT_PID" 2>/dev/null || true
+  WEBROOT_PID=""
 }
