@@ -1,0 +1,218 @@
+"""Scripted ACME client for what no Debian client exercises: error cases (bad signature,
+replayed nonce, wrong url, unknown account, wrong content type, oversized body, alg none,
+CSR names != order, CSR key = account key, bad revocation reason, GET on a POST resource),
+profiles (meta.profiles, newOrder "profile"), and ARI (renewalInfo, "replaces", alreadyReplaced).
+Independent of privca's code: Python `cryptography` + urllib. Usage: protocol.py ROOT_PEM."""
+import base64, hashlib, json, ssl, sys, time, urllib.request, urllib.error
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from cryptography.x509.oid import NameOID
+
+DIR = "https://127.0.0.1:8443/acme/directory"
+CTX = ssl.create_default_context(cafile=sys.argv[1])
+PASSED = FAILED = 0
+
+
+def check(what, cond):
+    global PASSED, FAILED
+    if cond:
+        PASSED += 1
+        print(f"  ok   {what}")
+    else:
+        FAILED += 1
+        print(f"  FAIL {what}")
+
+
+def b64(b):
+    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+
+
+def http(method, url, body=None, ctype="application/jose+json", headers=None):
+    req = urllib.request.Request(url, data=body, method=method, headers={"User-Agent": "privca-interop", **(headers or {})})
+    if body is not None:
+        req.add_header("Content-Type", ctype)
+    try:
+        with urllib.request.urlopen(req, context=CTX) as r:
+            return r.status, r.headers, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, e.read()
+
+
+class Key:
+    def __init__(self):
+        self.k = ec.generate_private_key(ec.SECP256R1())
+        n = self.k.public_key().public_numbers()
+        self.jwk = {"crv": "P-256", "kty": "EC", "x": b64(n.x.to_bytes(32, "big")), "y": b64(n.y.to_bytes(32, "big"))}
+
+    def thumbprint(self):
+        return b64(hashlib.sha256(json.dumps(self.jwk, sort_keys=True, separators=(",", ":")).encode()).digest())
+
+    def sign(self, data):
+        r, s = decode_dss_signature(self.k.sign(data, ec.ECDSA(hashes.SHA256())))
+        return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+
+
+directory = json.loads(http("GET", DIR)[2])
+NONCE = [None]
+
+
+def nonce():
+    if NONCE[0]:
+        n, NONCE[0] = NONCE[0], None
+        return n
+    return http("HEAD", directory["newNonce"])[1]["Replay-Nonce"]
+
+
+def jws(key, url, payload, kid=None, alg="ES256", n=None, tamper=False):
+    prot = {"alg": alg, "nonce": n or nonce(), "url": url}
+    if kid:
+        prot["kid"] = kid
+    else:
+        prot["jwk"] = key.jwk
+    p64 = "" if payload is None else b64(json.dumps(payload).encode())
+    h64 = b64(json.dumps(prot).encode())
+    sig = key.sign(f"{h64}.{p64}".encode())
+    if tamper:
+        sig = bytes([sig[0] ^ 1]) + sig[1:]
+    return json.dumps({"protected": h64, "payload": p64, "signature": b64(sig)}).encode()
+
+
+def post(key, url, payload, kid=None, **kw):
+    status, headers, body = http("POST", url, jws(key, url, payload, kid, **kw))
+    NONCE[0] = headers.get("Replay-Nonce")
+    try:
+        doc = json.loads(body) if body else {}
+    except ValueError:
+        doc = {"raw": body}
+    return status, headers, doc
+
+
+def problem(doc):
+    return doc.get("type", "").rsplit(":", 1)[-1] if isinstance(doc, dict) else ""
+
+
+check("directory has renewalInfo", "renewalInfo" in directory)
+check("meta.profiles lists the ACME profiles", set(directory["meta"].get("profiles", {})) >= {"tls-server", "tls-server-gated"})
+s, h, _ = http("HEAD", directory["newNonce"])
+check("HEAD newNonce: 200, no-store", s == 200 and h.get("Cache-Control") == "no-store" and h.get("Replay-Nonce"))
+s, h, _ = http("GET", directory["newNonce"])
+check("GET newNonce: 204", s == 204 and h.get("Replay-Nonce"))
+
+acct = Key()
+s, h, doc = post(acct, directory["newAccount"], {"termsOfServiceAgreed": True, "contact": ["mailto:p@privca.test"]})
+kid = h.get("Location")
+check("newAccount: 201 + Location", s == 201 and kid)
+s, h, doc = post(acct, directory["newAccount"], {"termsOfServiceAgreed": True})
+check("same key again: 200, same Location", s == 200 and h.get("Location") == kid)
+s, h, doc = post(acct, directory["newAccount"], {"onlyReturnExisting": True}, tamper=True)
+check("bad signature: 400 malformed with a fresh nonce", s == 400 and problem(doc) == "malformed" and h.get("Replay-Nonce"))
+s, h, doc = post(acct, directory["newAccount"], {"onlyReturnExisting": True})
+check("  the nonce from the error works", s == 200)
+used = nonce()
+post(acct, directory["newAccount"], {"onlyReturnExisting": True}, n=used)
+s, h, doc = post(acct, directory["newAccount"], {"onlyReturnExisting": True}, n=used)
+check("replayed nonce: 400 badNonce + Replay-Nonce", s == 400 and problem(doc) == "badNonce" and h.get("Replay-Nonce"))
+s, h, b = http("POST", directory["newAccount"], jws(acct, directory["newOrder"], {"onlyReturnExisting": True}))
+check("wrong url: unauthorized", problem(json.loads(b)) == "unauthorized")
+s, h, doc = post(Key(), directory["newOrder"], {"identifiers": [{"type": "dns", "value": "x.privca.test"}]},
+                 kid=kid.rsplit("/", 1)[0] + "/nosuchaccount")
+check("unknown account: accountDoesNotExist", s == 400 and problem(doc) == "accountDoesNotExist")
+s, h, b = http("POST", directory["newAccount"], jws(acct, directory["newAccount"], {}), ctype="application/json")
+check("wrong Content-Type: 415", s == 415 and problem(json.loads(b)) == "malformed")
+s, h, b = http("POST", directory["newOrder"], b"{" + b" " * 100_000 + b"}")
+check("oversized body: 413 problem", s == 413 and h.get("Content-Type") == "application/problem+json")
+s, h, doc = post(acct, directory["newAccount"], {}, alg="none")
+check("alg none: badSignatureAlgorithm with algorithms list", problem(doc) == "badSignatureAlgorithm" and "ES256" in doc.get("algorithms", []))
+s, h, doc = post(acct, directory["newAccount"], {"contact": ["tel:+123"]}, kid=None)
+s, h, doc = post(acct, directory["newOrder"], {"identifiers": [{"type": "dns", "value": "Upper.privca.test"}]}, kid=kid)
+check("upper-case identifier: rejectedIdentifier", problem(doc) == "rejectedIdentifier")
+s, h, doc = post(acct, directory["newOrder"], {"identifiers": [{"type": "email", "value": "a@b.test"}]}, kid=kid)
+check("email identifier: unsupportedIdentifier", problem(doc) == "unsupportedIdentifier")
+s, h, doc = post(acct, directory["newOrder"], {"identifiers": [{"type": "dns", "value": "p.privca.test"}], "profile": "nope"}, kid=kid)
+check("unknown profile: malformed", problem(doc) == "malformed")
+
+
+def authorize_dns(order):
+    for az in order["authorizations"]:
+        _, _, a = post(acct, az, None, kid=kid)
+        ch = next(c for c in a["challenges"] if c["type"] == "dns-01")
+        ka = f"{ch['token']}.{acct.thumbprint()}"
+        txt = b64(hashlib.sha256(ka.encode()).digest())
+        name = a["identifier"]["value"]
+        urllib.request.urlopen(urllib.request.Request("http://127.0.0.1:8055/set-txt", data=json.dumps(
+            {"host": f"_acme-challenge.{name}.", "value": txt}).encode()))
+        s, h, c = post(acct, ch["url"], {}, kid=kid)
+        up = ",".join(h.get_all("Link") or [])
+        for _ in range(50):
+            _, _, a = post(acct, az, None, kid=kid)
+            if a["status"] != "pending":
+                break
+            time.sleep(0.1)
+    return up
+
+
+def order_for(name, **extra):
+    s, h, order = post(acct, directory["newOrder"], {"identifiers": [{"type": "dns", "value": name}], **extra}, kid=kid)
+    return s, h.get("Location"), order
+
+
+def csr_for(names, key=None):
+    key = key or ec.generate_private_key(ec.SECP256R1())
+    b = x509.CertificateSigningRequestBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
+    b = b.add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
+    return b64(b.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.DER))
+
+
+s, url, order = order_for("p.privca.test", profile="tls-server")
+check("newOrder with profile: 201, profile echoed", s == 201 and order.get("profile") == "tls-server")
+up = authorize_dns(order)
+check("challenge response carries Link rel=up", 'rel="up"' in up)
+_, _, order = post(acct, url, None, kid=kid)
+check("order ready after dns-01", order["status"] == "ready")
+s, _, doc = post(acct, order["finalize"], {"csr": csr_for(["p.privca.test", "extra.privca.test"])}, kid=kid)
+check("CSR names != order: badCSR", s == 400 and problem(doc) == "badCSR")
+_, _, order = post(acct, url, None, kid=kid)
+check("  order still ready", order["status"] == "ready")
+s, _, doc = post(acct, order["finalize"], {"csr": csr_for(["p.privca.test"], acct.k)}, kid=kid)
+check("CSR key = account key: badCSR", problem(doc) == "badCSR")
+s, _, order = post(acct, order["finalize"], {"csr": csr_for(["p.privca.test"])}, kid=kid)
+check("finalize: valid with certificate URL", s == 200 and order["status"] == "valid" and "certificate" in order)
+s, h, _ = http("GET", order["certificate"])
+check("GET on a POST-as-GET resource: 405", s == 405)
+status, headers, body = http("POST", order["certificate"], jws(acct, order["certificate"], None, kid))
+check("download: application/pem-certificate-chain", status == 200 and headers.get("Content-Type") == "application/pem-certificate-chain")
+leaf = x509.load_pem_x509_certificate(body)
+aki = leaf.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value.key_identifier
+serial = leaf.serial_number.to_bytes((leaf.serial_number.bit_length() + 8) // 8, "big")
+cert_id = f"{b64(aki)}.{b64(serial)}"
+s, h, b = http("GET", f"{directory['renewalInfo']}/{cert_id}")
+w = json.loads(b).get("suggestedWindow", {}) if s == 200 else {}
+check("renewalInfo: window start < end, Retry-After", s == 200 and w.get("start", "") < w.get("end", "") and h.get("Retry-After"))
+s, h, b = http("GET", f"{directory['renewalInfo']}/{cert_id}=")
+check("renewalInfo with padding: 400", s == 400)
+unknown = b64(bytes([1, 2]))
+s, h, b = http("GET", f"{directory['renewalInfo']}/{b64(aki)}.{unknown}")
+check("renewalInfo unknown certificate: 404", s == 404)
+s, url2, order2 = order_for("p.privca.test", replaces=cert_id)
+check("newOrder replaces: accepted and echoed", s == 201 and order2.get("replaces") == cert_id)
+s, _, doc = order_for("p.privca.test", replaces=cert_id)
+check("second replacement: 409 alreadyReplaced", s == 409 and problem(doc) == "alreadyReplaced")
+_, _, order2 = post(acct, url2, None, kid=kid)
+if order2["status"] != "ready":
+    authorize_dns(order2)
+s, _, order2 = post(acct, order2["finalize"], {"csr": csr_for(["p.privca.test"])}, kid=kid)
+check("replacement issued", order2.get("status") == "valid")
+der = leaf.public_bytes(serialization.Encoding.DER)
+s, _, doc = post(acct, directory["revokeCert"], {"certificate": b64(der), "reason": 7}, kid=kid)
+check("revocation reason 7: badRevocationReason", problem(doc) == "badRevocationReason")
+s, _, doc = post(acct, directory["revokeCert"], {"certificate": b64(der), "reason": 4}, kid=kid)
+check("revoke by the issuing account: 200", s == 200)
+s, _, doc = post(acct, directory["revokeCert"], {"certificate": b64(der)}, kid=kid)
+check("revoke again: alreadyRevoked", s == 400 and problem(doc) == "alreadyRevoked")
+s, h, b = http("GET", f"{directory['renewalInfo']}/{cert_id}")
+check("renewalInfo of a revoked certificate: window already open", s == 200 and json.loads(b)["suggestedWindow"]["start"] < time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+print(f"protocol: {PASSED} passed, {FAILED} failed")
+print(f"REPLACED_SERIAL={leaf.serial_number:x}")
+sys.exit(1 if FAILED else 0)
