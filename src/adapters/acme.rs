@@ -14,12 +14,12 @@ use privca_acme::{
 
 use crate::{
     audit::{AuditEvent, AuditKind},
+    ca::request::{IssuanceRequest, Requester},
     ca::{revoke::RevocationReason, x509, CertificateAuthority, IssueOutcome},
     config::acme::AcmeConfig,
     error::{CaError, ErrorKind},
     ledger::{ApprovalStatus, CertRecord, CertStatus, LedgerError, RevokeOutcome},
     policy::{identifiers, SanType},
-    ca::request::{IssuanceRequest, Requester},
 };
 
 /// The ACME backend of `privca serve`.
@@ -83,7 +83,12 @@ impl AcmeAdapter {
         let window = if revoked {
             (now - 3600, now)
         } else {
-            let w = self.config.ari.get(&record.tier).copied().unwrap_or(crate::config::acme::AriWindow { start: 0.66, end: 0.75 });
+            let w = self
+                .config
+                .ari
+                .get(&record.tier)
+                .copied()
+                .unwrap_or(crate::config::acme::AriWindow { start: 0.66, end: 0.75 });
             let life = (record.not_after - record.not_before) as f64;
             let start = record.not_before + (life * w.start) as i64;
             (start, (record.not_before + (life * w.end) as i64).max(start + 1))
@@ -138,8 +143,9 @@ impl AcmeBackend for AcmeAdapter {
     }
 
     async fn create_account(&self, account: &Account, eab_kid: Option<&str>) -> Result<(), AcmeError> {
-        let event = AuditEvent::new(AuditKind::AcmeAccountCreated, actor(&account.id))
-            .detail(serde_json::json!({ "thumbprint": account.thumbprint, "eab_kid": eab_kid, "owner": account.owner }));
+        let event = AuditEvent::new(AuditKind::AcmeAccountCreated, actor(&account.id)).detail(
+            serde_json::json!({ "thumbprint": account.thumbprint, "eab_kid": eab_kid, "owner": account.owner }),
+        );
         match self.ca.ledger().create_acme_account(account, eab_kid, &event).await {
             Err(LedgerError::Conflict(_)) => Err(AcmeError::unauthorized("this external account key is already bound")),
             other => other.map_err(db),
@@ -172,15 +178,27 @@ impl AcmeBackend for AcmeAdapter {
         if account.profile.is_none() && !self.config.profiles.contains(&name) {
             return Err(AcmeError::malformed(format!("profile `{name}` is not offered over ACME")));
         }
-        let profile = self.ca.config().profiles.get(&name).ok_or_else(|| AcmeError::malformed(format!("unknown profile `{name}`")))?;
+        let profile = self
+            .ca
+            .config()
+            .profiles
+            .get(&name)
+            .ok_or_else(|| AcmeError::malformed(format!("unknown profile `{name}`")))?;
         let mut problems = Vec::new();
         for i in ids {
             let verdict = match i.kind.as_str() {
-                "dns" if profile.san.types.contains(&SanType::Dns) => identifiers::check_dns_syntax(&i.value, profile.san.wildcards)
-                    .and_then(|()| {
-                        identifiers::check_dns_policy(&i.value, &profile.san.dns_allow, &profile.san.dns_deny, &profile.name)
-                    })
-                    .map_err(|e| e.detail().to_owned()),
+                "dns" if profile.san.types.contains(&SanType::Dns) => {
+                    identifiers::check_dns_syntax(&i.value, profile.san.wildcards)
+                        .and_then(|()| {
+                            identifiers::check_dns_policy(
+                                &i.value,
+                                &profile.san.dns_allow,
+                                &profile.san.dns_deny,
+                                &profile.name,
+                            )
+                        })
+                        .map_err(|e| e.detail().to_owned())
+                }
                 "ip" if profile.san.types.contains(&SanType::Ip) => Ok(()),
                 kind => Err(format!("profile `{name}` does not issue {kind} identifiers")),
             };
@@ -202,7 +220,12 @@ impl AcmeBackend for AcmeAdapter {
         Ok(name)
     }
 
-    async fn valid_authz(&self, account_id: &str, identifier: &Identifier, wildcard: bool) -> Result<Option<Authz>, AcmeError> {
+    async fn valid_authz(
+        &self,
+        account_id: &str,
+        identifier: &Identifier,
+        wildcard: bool,
+    ) -> Result<Option<Authz>, AcmeError> {
         self.ca.ledger().acme_valid_authz(account_id, identifier, wildcard).await.map_err(db)
     }
 
@@ -271,7 +294,11 @@ impl AcmeBackend for AcmeAdapter {
         }
     }
 
-    async fn certificate_by_cert_id(&self, key_identifier: &[u8], serial: &[u8]) -> Result<Option<CertInfo>, AcmeError> {
+    async fn certificate_by_cert_id(
+        &self,
+        key_identifier: &[u8],
+        serial: &[u8],
+    ) -> Result<Option<CertInfo>, AcmeError> {
         let Some(issuer) = self.ca.issuers().find(|i| i.ski == key_identifier) else {
             return Ok(None);
         };
@@ -301,7 +328,9 @@ impl AcmeBackend for AcmeAdapter {
         let by = Requester { protocol: "acme", identity: by.to_owned() };
         match self.ca.revoke(serial, reason, None, &by).await.map_err(|e| map_ca(e, ErrorType::Malformed))? {
             RevokeOutcome::Revoked | RevokeOutcome::HoldReleased => Ok(()),
-            RevokeOutcome::AlreadyRevoked(_) => Err(AcmeError::new(ErrorType::AlreadyRevoked, "the certificate is already revoked")),
+            RevokeOutcome::AlreadyRevoked(_) => {
+                Err(AcmeError::new(ErrorType::AlreadyRevoked, "the certificate is already revoked"))
+            }
         }
     }
 }
@@ -326,7 +355,13 @@ pub async fn create_eab_key(
     ring::rand::SecureRandom::fill(&rng, &mut id).map_err(|_| CaError::internal("no randomness"))?;
     let kid = format!("kid-{}", Base64UrlUnpadded::encode_string(&id));
     let encoded = Base64UrlUnpadded::encode_string(&secret);
-    let key = EabKey { kid: kid.clone(), hmac_key: Vec::new(), owner: owner.to_owned(), profile: profile.map(str::to_owned), bound_account: None };
+    let key = EabKey {
+        kid: kid.clone(),
+        hmac_key: Vec::new(),
+        owner: owner.to_owned(),
+        profile: profile.map(str::to_owned),
+        bound_account: None,
+    };
     let event = AuditEvent::new(AuditKind::AcmeEabKeyCreated, by.to_string())
         .detail(serde_json::json!({ "kid": kid, "owner": owner, "profile": profile }));
     ca.ledger().create_eab_key(&key, &encoded, &event).await?;
@@ -344,7 +379,8 @@ pub async fn state(ca: &CertificateAuthority) -> Result<Option<privca_acme::Acme
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut fresh)
         .map_err(|_| CaError::internal("no randomness"))?;
     let encoded = ca.ledger().acme_nonce_key(&Base64UrlUnpadded::encode_string(&fresh)).await?;
-    let key = Base64UrlUnpadded::decode_vec(&encoded).map_err(|_| CaError::internal("stored ACME nonce key is corrupt"))?;
+    let key =
+        Base64UrlUnpadded::decode_vec(&encoded).map_err(|_| CaError::internal("stored ACME nonce key is corrupt"))?;
     let validation = privca_acme::ValidationSettings {
         resolver: cfg.resolver,
         http01_port: cfg.http01_port,

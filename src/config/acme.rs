@@ -188,9 +188,13 @@ pub(crate) fn build(raw: RawAcme, dev: bool, profiles: &BTreeMap<String, Profile
         ari.insert(tier, default_window(tier));
     }
     for (name, w) in &raw.ari {
-        let tier = Tier::parse(name)
-            .ok_or_else(|| ConfigError::invalid(format!("acme.ari.{name}"), "unknown tier (customer-facing, network-critical, internal)"))?;
-        if !(0.0..1.0).contains(&w.start) || !(w.start < w.end && w.end <= 1.0) {
+        let tier = Tier::parse(name).ok_or_else(|| {
+            ConfigError::invalid(
+                format!("acme.ari.{name}"),
+                "unknown tier (customer-facing, network-critical, internal)",
+            )
+        })?;
+        if !((0.0..1.0).contains(&w.start) && w.start < w.end && w.end <= 1.0) {
             return Err(ConfigError::invalid(format!("acme.ari.{name}"), "need 0 <= start < end <= 1"));
         }
         ari.insert(tier, AriWindow { start: w.start, end: w.end });

@@ -405,7 +405,22 @@ fn build(raw: raw::RawConfig, base: &Path, data_dir: PathBuf) -> Result<Config, 
     };
     let log = LogConfig { json, filter: raw.log.filter.unwrap_or_else(|| "info".into()) };
     let acme = acme::build(raw.acme, raw.dev, &profiles)?;
-    Ok(Config { dev: raw.dev, data_dir, server, urls, database, hsm, root, issuers, profiles, audit, crl, ocsp, acme, log })
+    Ok(Config {
+        dev: raw.dev,
+        data_dir,
+        server,
+        urls,
+        database,
+        hsm,
+        root,
+        issuers,
+        profiles,
+        audit,
+        crl,
+        ocsp,
+        acme,
+        log,
+    })
 }
 
 fn server(raw: &raw::RawServer) -> Result<ServerConfig, ConfigError> {

@@ -2,9 +2,7 @@
 //! and the shared nonce key. The objects are `privca_acme::backend` types; the ledger only
 //! stores them.
 
-use privca_acme::backend::{
-    Account, AccountStatus, Authz, AuthzStatus, EabKey, Identifier, Order, OrderStatus,
-};
+use privca_acme::backend::{Account, AccountStatus, Authz, AuthzStatus, EabKey, Identifier, Order, OrderStatus};
 use sqlx::{any::AnyRow, Row};
 
 use super::{audit, now, Ledger, LedgerError};
@@ -111,35 +109,40 @@ impl Ledger {
     /// The ACME nonce MAC key (base64url), created on first use; every instance on this ledger
     /// reads the same value.
     pub async fn acme_nonce_key(&self, fresh: &str) -> Result<String, LedgerError> {
-        sqlx::query(
-            "INSERT INTO acme_settings (name, value) VALUES ('nonce_key', $1) ON CONFLICT (name) DO NOTHING",
-        )
-        .bind(fresh)
-        .execute(&self.pool)
-        .await?;
+        sqlx::query("INSERT INTO acme_settings (name, value) VALUES ('nonce_key', $1) ON CONFLICT (name) DO NOTHING")
+            .bind(fresh)
+            .execute(&self.pool)
+            .await?;
         let row = sqlx::query("SELECT value FROM acme_settings WHERE name = 'nonce_key'").fetch_one(&self.pool).await?;
         Ok(row.try_get("value")?)
     }
 
     /// Records a redeemed nonce; false if it was redeemed before.
     pub async fn redeem_acme_nonce(&self, nonce: &str, expires: i64) -> Result<bool, LedgerError> {
-        let done = sqlx::query("INSERT INTO acme_nonces (nonce, expires) VALUES ($1, $2) ON CONFLICT (nonce) DO NOTHING")
-            .bind(nonce)
-            .bind(expires)
-            .execute(&self.pool)
-            .await?;
+        let done =
+            sqlx::query("INSERT INTO acme_nonces (nonce, expires) VALUES ($1, $2) ON CONFLICT (nonce) DO NOTHING")
+                .bind(nonce)
+                .bind(expires)
+                .execute(&self.pool)
+                .await?;
         Ok(done.rows_affected() == 1)
     }
 
     /// The account with key thumbprint `thumbprint`.
     pub async fn acme_account_by_key(&self, thumbprint: &str) -> Result<Option<Account>, LedgerError> {
-        let row = sqlx::query(concat!("SELECT ", account_columns!(), " FROM acme_accounts WHERE thumbprint = $1")).bind(thumbprint).fetch_optional(&self.pool).await?;
+        let row = sqlx::query(concat!("SELECT ", account_columns!(), " FROM acme_accounts WHERE thumbprint = $1"))
+            .bind(thumbprint)
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(account).transpose()
     }
 
     /// The account `id`.
     pub async fn acme_account(&self, id: &str) -> Result<Option<Account>, LedgerError> {
-        let row = sqlx::query(concat!("SELECT ", account_columns!(), " FROM acme_accounts WHERE id = $1")).bind(id).fetch_optional(&self.pool).await?;
+        let row = sqlx::query(concat!("SELECT ", account_columns!(), " FROM acme_accounts WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(account).transpose()
     }
 
@@ -202,14 +205,16 @@ impl Ledger {
     /// Stores a new EAB key, with an audit row.
     pub async fn create_eab_key(&self, key: &EabKey, encoded: &str, event: &AuditEvent) -> Result<(), LedgerError> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("INSERT INTO acme_eab_keys (kid, hmac_key, owner, profile, created_at) VALUES ($1, $2, $3, $4, $5)")
-            .bind(&key.kid)
-            .bind(encoded)
-            .bind(&key.owner)
-            .bind(key.profile.clone())
-            .bind(now())
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO acme_eab_keys (kid, hmac_key, owner, profile, created_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&key.kid)
+        .bind(encoded)
+        .bind(&key.owner)
+        .bind(key.profile.clone())
+        .bind(now())
+        .execute(&mut *tx)
+        .await?;
         audit::insert(&mut tx, event).await?;
         tx.commit().await?;
         Ok(())
@@ -274,20 +279,25 @@ impl Ledger {
 
     /// The order `id`.
     pub async fn acme_order(&self, id: &str) -> Result<Option<Order>, LedgerError> {
-        let row = sqlx::query(concat!("SELECT ", order_columns!(), " FROM acme_orders WHERE id = $1")).bind(id).fetch_optional(&self.pool).await?;
+        let row = sqlx::query(concat!("SELECT ", order_columns!(), " FROM acme_orders WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(order).transpose()
     }
 
     /// Stores an order's status, error, certificate and approval.
     pub async fn update_acme_order(&self, o: &Order) -> Result<(), LedgerError> {
-        sqlx::query("UPDATE acme_orders SET status = $1, error = $2, certificate_serial = $3, approval_id = $4 WHERE id = $5")
-            .bind(o.status.as_str())
-            .bind(o.error.as_ref().map(to_text))
-            .bind(o.certificate_serial.clone())
-            .bind(o.approval_id)
-            .bind(&o.id)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "UPDATE acme_orders SET status = $1, error = $2, certificate_serial = $3, approval_id = $4 WHERE id = $5",
+        )
+        .bind(o.status.as_str())
+        .bind(o.error.as_ref().map(to_text))
+        .bind(o.certificate_serial.clone())
+        .bind(o.approval_id)
+        .bind(&o.id)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
@@ -311,16 +321,20 @@ impl Ledger {
 
     /// Whether a non-invalid order already replaces `serial`.
     pub async fn acme_replaced(&self, serial: &str) -> Result<bool, LedgerError> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM acme_orders WHERE replaces_serial = $1 AND status <> 'invalid'")
-            .bind(serial)
-            .fetch_one(&self.pool)
-            .await?;
+        let row =
+            sqlx::query("SELECT COUNT(*) AS n FROM acme_orders WHERE replaces_serial = $1 AND status <> 'invalid'")
+                .bind(serial)
+                .fetch_one(&self.pool)
+                .await?;
         Ok(row.try_get::<i64, _>("n")? > 0)
     }
 
     /// The authorization `id`.
     pub async fn acme_authz(&self, id: &str) -> Result<Option<Authz>, LedgerError> {
-        let row = sqlx::query(concat!("SELECT ", authz_columns!(), " FROM acme_authzs WHERE id = $1")).bind(id).fetch_optional(&self.pool).await?;
+        let row = sqlx::query(concat!("SELECT ", authz_columns!(), " FROM acme_authzs WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(authz).transpose()
     }
 
@@ -337,13 +351,13 @@ impl Ledger {
             " FROM acme_authzs WHERE account_id = $1 AND identifier_type = $2 AND identifier_value = $3 \
              AND wildcard = $4 AND status = 'valid' AND expires > $5 ORDER BY expires DESC LIMIT 1"
         ))
-            .bind(account_id)
-            .bind(&identifier.kind)
-            .bind(&identifier.value)
-            .bind(i16::from(wildcard))
-            .bind(now() + 60)
-            .fetch_optional(&self.pool)
-            .await?;
+        .bind(account_id)
+        .bind(&identifier.kind)
+        .bind(&identifier.value)
+        .bind(i16::from(wildcard))
+        .bind(now() + 60)
+        .fetch_optional(&self.pool)
+        .await?;
         row.as_ref().map(authz).transpose()
     }
 
@@ -370,6 +384,10 @@ impl Ledger {
             .execute(&self.pool)
             .await?;
         let authzs = sqlx::query("DELETE FROM acme_authzs WHERE expires < $1").bind(cutoff).execute(&self.pool).await?;
-        Ok(AcmeCleanup { nonces: nonces.rows_affected(), orders: orders.rows_affected(), authzs: authzs.rows_affected() })
+        Ok(AcmeCleanup {
+            nonces: nonces.rows_affected(),
+            orders: orders.rows_affected(),
+            authzs: authzs.rows_affected(),
+        })
     }
 }

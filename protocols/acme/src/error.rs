@@ -98,7 +98,11 @@ impl ErrorType {
             Self::ExternalAccountRequired => "externalAccountRequired",
             Self::IncorrectResponse => "incorrectResponse",
             Self::InvalidContact => "invalidContact",
-            Self::Malformed | Self::NotFound | Self::MethodNotAllowed | Self::UnsupportedMediaType | Self::PayloadTooLarge => "malformed",
+            Self::Malformed
+            | Self::NotFound
+            | Self::MethodNotAllowed
+            | Self::UnsupportedMediaType
+            | Self::PayloadTooLarge => "malformed",
             Self::OrderNotReady => "orderNotReady",
             Self::RateLimited => "rateLimited",
             Self::RejectedIdentifier => "rejectedIdentifier",

@@ -8,7 +8,7 @@ use base64ct::{Base64UrlUnpadded, Encoding};
 use der::{asn1::UintRef, Decode, Sequence};
 use josekit::{
     jwk::Jwk,
-    jws::{JwsVerifier, EdDSA, ES256, ES384, HS256, HS384, HS512, PS256, RS256},
+    jws::{EdDSA, JwsVerifier, ES256, ES384, HS256, HS384, HS512, PS256, RS256},
 };
 use serde_json::{Map, Value};
 use spki::SubjectPublicKeyInfoRef;
@@ -116,7 +116,10 @@ impl Jws {
         let crv = jwk.get("crv").and_then(Value::as_str).unwrap_or_default();
         let fits = matches!(
             (self.alg.as_str(), kty, crv),
-            ("ES256", "EC", "P-256") | ("ES384", "EC", "P-384") | ("RS256" | "PS256", "RSA", _) | ("EdDSA", "OKP", "Ed25519")
+            ("ES256", "EC", "P-256")
+                | ("ES384", "EC", "P-384")
+                | ("RS256" | "PS256", "RSA", _)
+                | ("EdDSA", "OKP", "Ed25519")
         );
         if !fits {
             return Err(AcmeError::new(ErrorType::BadPublicKey, format!("a {kty} key cannot sign {}", self.alg)));
@@ -130,7 +133,10 @@ impl Jws {
             "PS256" => Box::new(PS256.verifier_from_jwk(&key).map_err(bad_key)?),
             "EdDSA" => Box::new(EdDSA.verifier_from_jwk(&key).map_err(bad_key)?),
             other => {
-                return Err(AcmeError::new(ErrorType::BadSignatureAlgorithm, format!("algorithm `{other}` is not accepted")))
+                return Err(AcmeError::new(
+                    ErrorType::BadSignatureAlgorithm,
+                    format!("algorithm `{other}` is not accepted"),
+                ))
             }
         };
         verifier
@@ -151,7 +157,9 @@ impl Jws {
             "HS512" => Box::new(HS512.verifier_from_bytes(hmac_key).map_err(unauthorized)?),
             _ => return Err(AcmeError::malformed("external account binding must use HS256, HS384 or HS512")),
         };
-        verifier.verify(format!("{protected}.{payload}").as_bytes(), &b64url(signature, "EAB signature")?).map_err(unauthorized)
+        verifier
+            .verify(format!("{protected}.{payload}").as_bytes(), &b64url(signature, "EAB signature")?)
+            .map_err(unauthorized)
     }
 }
 
@@ -304,7 +312,8 @@ mod tests {
 
     #[test]
     fn header_rules() {
-        let jwk = serde_json::json!({"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"});
+        let jwk =
+            serde_json::json!({"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"});
         let both = serde_json::json!({"alg": "EdDSA", "nonce": "n", "url": "u", "jwk": jwk, "kid": "k"});
         assert_eq!(Jws::from_value(&flattened(&both, ""), true).unwrap_err().kind, ErrorType::Malformed);
         let none = serde_json::json!({"alg": "none", "nonce": "n", "url": "u", "kid": "k"});

@@ -88,9 +88,7 @@ pub fn render(result: Result<Reply, AcmeError>, links: &Links, nonce: Option<Str
                 r.retry_after = Some(3600);
             }
             let mut response = build(r, links, nonce);
-            response
-                .headers_mut()
-                .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+            response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
             return response;
         }
     };

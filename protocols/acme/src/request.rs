@@ -107,15 +107,20 @@ impl<B: AcmeBackend> AcmeState<B> {
         let Some(nonce) = jws.nonce.clone() else {
             return Err(AcmeError::new(ErrorType::BadNonce, "JWS has no nonce"));
         };
-        let expires = self.nonces.check(&nonce).ok_or_else(|| AcmeError::new(ErrorType::BadNonce, "unknown or expired nonce"))?;
+        let expires =
+            self.nonces.check(&nonce).ok_or_else(|| AcmeError::new(ErrorType::BadNonce, "unknown or expired nonce"))?;
         let (jwk, account) = match (&jws.key, signer) {
             (KeyRef::Jwk(jwk), Signer::Jwk | Signer::Either) => (jwk.clone(), None),
             (KeyRef::Kid(kid), Signer::Kid | Signer::Either) => {
                 let account = self.account_for_kid(kid).await?;
                 (account.jwk.clone(), Some(account))
             }
-            (KeyRef::Jwk(_), Signer::Kid) => return Err(AcmeError::malformed("this request must be signed with `kid`")),
-            (KeyRef::Kid(_), Signer::Jwk) => return Err(AcmeError::malformed("this request must be signed with `jwk`")),
+            (KeyRef::Jwk(_), Signer::Kid) => {
+                return Err(AcmeError::malformed("this request must be signed with `kid`"))
+            }
+            (KeyRef::Kid(_), Signer::Jwk) => {
+                return Err(AcmeError::malformed("this request must be signed with `jwk`"))
+            }
         };
         jws.verify(&jwk)?;
         if !self.backend.redeem_nonce(&nonce, expires).await? {
@@ -129,7 +134,10 @@ impl<B: AcmeBackend> AcmeState<B> {
         let id = self.links.account_id(kid).ok_or_else(missing)?;
         let account = self.backend.account(id).await?.ok_or_else(missing)?;
         if account.status != AccountStatus::Valid {
-            return Err(AcmeError::new(ErrorType::AccountDeactivated, format!("account is {}", account.status.as_str())));
+            return Err(AcmeError::new(
+                ErrorType::AccountDeactivated,
+                format!("account is {}", account.status.as_str()),
+            ));
         }
         Ok(account)
     }

@@ -49,9 +49,9 @@ pub fn router<B: AcmeBackend>(state: AcmeState<B>) -> Router {
 }
 
 async fn read_body(body: Body) -> Result<Bytes, AcmeError> {
-    axum::body::to_bytes(body, MAX_BODY)
-        .await
-        .map_err(|_| AcmeError::new(ErrorType::PayloadTooLarge, format!("request bodies are limited to {MAX_BODY} bytes")))
+    axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
+        AcmeError::new(ErrorType::PayloadTooLarge, format!("request bodies are limited to {MAX_BODY} bytes"))
+    })
 }
 
 /// Authenticates, runs `f`, and renders the answer with a fresh nonce.

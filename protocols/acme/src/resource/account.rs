@@ -35,7 +35,10 @@ pub fn check_contacts(contact: &Value) -> Result<Vec<String>, AcmeError> {
     for c in list {
         let s = c.as_str().ok_or_else(|| AcmeError::malformed("`contact` entries must be strings"))?;
         let Some(addr) = s.strip_prefix("mailto:") else {
-            return Err(AcmeError::new(ErrorType::UnsupportedContact, format!("only mailto: contacts are supported: {s}")));
+            return Err(AcmeError::new(
+                ErrorType::UnsupportedContact,
+                format!("only mailto: contacts are supported: {s}"),
+            ));
         };
         let invalid = |why: &str| AcmeError::new(ErrorType::InvalidContact, format!("contact {s}: {why}"));
         if addr.contains('?') || addr.contains(',') {
@@ -66,7 +69,9 @@ pub async fn new_account<B: AcmeBackend>(state: &AcmeState<B>, req: Signed) -> R
     if payload.get("onlyReturnExisting").and_then(Value::as_bool) == Some(true) {
         return Err(AcmeError::new(ErrorType::AccountDoesNotExist, "no account exists with this key"));
     }
-    if state.settings.terms_of_service.is_some() && payload.get("termsOfServiceAgreed").and_then(Value::as_bool) != Some(true) {
+    if state.settings.terms_of_service.is_some()
+        && payload.get("termsOfServiceAgreed").and_then(Value::as_bool) != Some(true)
+    {
         return Err(AcmeError::malformed("you must agree to the terms of service (termsOfServiceAgreed)"));
     }
     let contact = check_contacts(payload.get("contact").unwrap_or(&Value::Null))?;
@@ -105,7 +110,10 @@ pub async fn new_account<B: AcmeBackend>(state: &AcmeState<B>, req: Signed) -> R
             eab_kid = Some(kid);
         }
         None if state.settings.eab_required => {
-            return Err(AcmeError::new(ErrorType::ExternalAccountRequired, "this server requires external account binding"))
+            return Err(AcmeError::new(
+                ErrorType::ExternalAccountRequired,
+                "this server requires external account binding",
+            ))
         }
         None => {}
     }
@@ -150,7 +158,8 @@ pub async fn orders<B: AcmeBackend>(state: &AcmeState<B>, req: Signed, id: &str)
 /// POST keyChange (§7.3.5).
 pub async fn key_change<B: AcmeBackend>(state: &AcmeState<B>, req: Signed) -> Result<Reply, AcmeError> {
     let mut account = req.account()?.clone();
-    let outer: Value = serde_json::from_slice(&req.jws.payload).map_err(|_| AcmeError::malformed("payload is not a JWS"))?;
+    let outer: Value =
+        serde_json::from_slice(&req.jws.payload).map_err(|_| AcmeError::malformed("payload is not a JWS"))?;
     let inner = Jws::from_value(&outer, false)?;
     let KeyRef::Jwk(new_key) = &inner.key else {
         return Err(AcmeError::malformed("the inner JWS must carry the new key as `jwk`"));

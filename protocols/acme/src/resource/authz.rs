@@ -62,7 +62,10 @@ pub async fn authz<B: AcmeBackend>(state: &AcmeState<B>, req: Signed, id: &str) 
         match payload.get("status").and_then(Value::as_str) {
             Some("deactivated") => {
                 if !matches!(authz.status, AuthzStatus::Pending | AuthzStatus::Valid) {
-                    return Err(AcmeError::malformed(format!("cannot deactivate a {} authorization", authz.status.as_str())));
+                    return Err(AcmeError::malformed(format!(
+                        "cannot deactivate a {} authorization",
+                        authz.status.as_str()
+                    )));
                 }
                 authz.status = AuthzStatus::Deactivated;
                 state.backend.update_authz(&authz).await?;
@@ -82,7 +85,8 @@ pub async fn challenge<B: AcmeBackend>(
 ) -> Result<Reply, AcmeError> {
     let mut authz = load(state, &req, id).await?;
     let kind = ChallengeType::parse(kind).ok_or_else(|| AcmeError::not_found("challenge"))?;
-    let index = authz.challenges.iter().position(|c| c.kind == kind).ok_or_else(|| AcmeError::not_found("challenge"))?;
+    let index =
+        authz.challenges.iter().position(|c| c.kind == kind).ok_or_else(|| AcmeError::not_found("challenge"))?;
     let up = format!("<{}>;rel=\"up\"", state.links.authz(&authz.id));
     let account = req.account()?.clone();
     if !req.is_post_as_get() {
@@ -102,7 +106,12 @@ pub async fn challenge<B: AcmeBackend>(
     Ok(Reply::json(challenge_json(state, &authz, c)).link(up).retry_after(retry))
 }
 
-async fn run_validation<B: AcmeBackend>(state: Arc<AcmeState<B>>, mut authz: Authz, index: usize, key_authorization: String) {
+async fn run_validation<B: AcmeBackend>(
+    state: Arc<AcmeState<B>>,
+    mut authz: Authz,
+    index: usize,
+    key_authorization: String,
+) {
     let c = &authz.challenges[index];
     let result = if state.settings.skip_validation {
         Ok(())

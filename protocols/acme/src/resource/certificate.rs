@@ -21,7 +21,8 @@ pub async fn download<B: AcmeBackend>(
     if !req.is_post_as_get() {
         return Err(AcmeError::malformed("certificate downloads are POST-as-GET"));
     }
-    let (pem, owner) = state.backend.certificate_chain(serial).await?.ok_or_else(|| AcmeError::not_found("certificate"))?;
+    let (pem, owner) =
+        state.backend.certificate_chain(serial).await?.ok_or_else(|| AcmeError::not_found("certificate"))?;
     if owner.as_deref() != Some(account.id.as_str()) {
         return Err(AcmeError::unauthorized("this certificate was issued to another account"));
     }

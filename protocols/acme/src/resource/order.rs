@@ -68,7 +68,9 @@ fn check_identifier(i: &Identifier) -> Result<(), AcmeError> {
             Ok(ip) if ip.to_string() == i.value => Ok(()),
             _ => Err(AcmeError::malformed(format!("`{}` is not an IP address in RFC 5952 form", i.value))),
         },
-        other => Err(AcmeError::new(ErrorType::UnsupportedIdentifier, format!("identifier type `{other}` is not supported"))),
+        other => {
+            Err(AcmeError::new(ErrorType::UnsupportedIdentifier, format!("identifier type `{other}` is not supported")))
+        }
     }
 }
 
@@ -93,7 +95,13 @@ fn new_authz<B>(state: &AcmeState<B>, account: &Account, identifier: &Identifier
         expires: now + state.settings.authz_lifetime.as_secs() as i64,
         challenges: kinds
             .iter()
-            .map(|k| Challenge { kind: *k, token: random_id(32), status: ChallengeStatus::Pending, validated: None, error: None })
+            .map(|k| Challenge {
+                kind: *k,
+                token: random_id(32),
+                status: ChallengeStatus::Pending,
+                validated: None,
+                error: None,
+            })
             .collect(),
     }
 }
@@ -105,8 +113,9 @@ pub async fn new_order<B: AcmeBackend>(state: &AcmeState<B>, req: Signed) -> Res
     if payload.get("notBefore").is_some() || payload.get("notAfter").is_some() {
         return Err(AcmeError::malformed("notBefore/notAfter are not supported; validity comes from the profile"));
     }
-    let identifiers: Vec<Identifier> = serde_json::from_value(payload.get("identifiers").cloned().unwrap_or(Value::Null))
-        .map_err(|_| AcmeError::malformed("`identifiers` must be an array of identifier objects"))?;
+    let identifiers: Vec<Identifier> =
+        serde_json::from_value(payload.get("identifiers").cloned().unwrap_or(Value::Null))
+            .map_err(|_| AcmeError::malformed("`identifiers` must be an array of identifier objects"))?;
     if identifiers.is_empty() || identifiers.len() > MAX_IDENTIFIERS {
         return Err(AcmeError::malformed(format!("an order needs 1 to {MAX_IDENTIFIERS} identifiers")));
     }
@@ -116,7 +125,11 @@ pub async fn new_order<B: AcmeBackend>(state: &AcmeState<B>, req: Signed) -> Res
             if e.kind != ErrorType::RejectedIdentifier {
                 return Err(e);
             }
-            problems.push(Subproblem { kind: format!("{}{}", crate::error::NAMESPACE, e.kind.name()), detail: e.detail, identifier: i.clone() });
+            problems.push(Subproblem {
+                kind: format!("{}{}", crate::error::NAMESPACE, e.kind.name()),
+                detail: e.detail,
+                identifier: i.clone(),
+            });
         }
     }
     if !problems.is_empty() {
@@ -211,7 +224,8 @@ async fn load<B: AcmeBackend>(
             }
             ApprovalState::Denied(reason) => {
                 order.status = OrderStatus::Invalid;
-                order.error = Some(AcmeError::unauthorized(format!("an operator denied the request: {reason}")).to_json());
+                order.error =
+                    Some(AcmeError::unauthorized(format!("an operator denied the request: {reason}")).to_json());
                 state.backend.update_order(&order).await?;
             }
         }
@@ -290,7 +304,8 @@ pub async fn finalize<B: AcmeBackend>(state: &AcmeState<B>, req: Signed, id: &st
     if status != OrderStatus::Ready {
         return Err(AcmeError::new(ErrorType::OrderNotReady, format!("the order is {}, not ready", status.as_str())));
     }
-    let csr_b64 = payload.get("csr").and_then(Value::as_str).ok_or_else(|| AcmeError::malformed("payload has no `csr`"))?;
+    let csr_b64 =
+        payload.get("csr").and_then(Value::as_str).ok_or_else(|| AcmeError::malformed("payload has no `csr`"))?;
     let csr_der = b64url(csr_b64, "csr").map_err(|e| AcmeError::new(ErrorType::BadCsr, e.detail))?;
     let csr = CertReq::from_der(&csr_der).map_err(|_| AcmeError::new(ErrorType::BadCsr, "the CSR does not parse"))?;
     let (names, spki) = csr_identifiers(&csr)?;

@@ -2,14 +2,7 @@
 
 use serde_json::json;
 
-use crate::{
-    ari::CertId,
-    backend::AcmeBackend,
-    error::AcmeError,
-    reply::Reply,
-    request::AcmeState,
-    time::rfc3339,
-};
+use crate::{ari::CertId, backend::AcmeBackend, error::AcmeError, reply::Reply, request::AcmeState, time::rfc3339};
 
 /// GET renewalInfo.
 pub async fn renewal_info<B: AcmeBackend>(state: &AcmeState<B>, cert_id: &str) -> Result<Reply, AcmeError> {

@@ -20,16 +20,22 @@ pub const ALLOWED_REASONS: &[u8] = &[0, 1, 3, 4, 5, 9];
 pub async fn revoke<B: AcmeBackend>(state: &AcmeState<B>, req: Signed) -> Result<Reply, AcmeError> {
     let payload = req.payload()?;
     let der = b64url(
-        payload.get("certificate").and_then(Value::as_str).ok_or_else(|| AcmeError::malformed("payload has no `certificate`"))?,
+        payload
+            .get("certificate")
+            .and_then(Value::as_str)
+            .ok_or_else(|| AcmeError::malformed("payload has no `certificate`"))?,
         "certificate",
     )?;
     let reason = match payload.get("reason") {
         None | Some(Value::Null) => 0,
-        Some(v) => v
-            .as_u64()
-            .and_then(|r| u8::try_from(r).ok())
-            .filter(|r| ALLOWED_REASONS.contains(r))
-            .ok_or_else(|| AcmeError::new(ErrorType::BadRevocationReason, format!("reason {v} is not accepted; use one of {ALLOWED_REASONS:?}")))?,
+        Some(v) => {
+            v.as_u64().and_then(|r| u8::try_from(r).ok()).filter(|r| ALLOWED_REASONS.contains(r)).ok_or_else(|| {
+                AcmeError::new(
+                    ErrorType::BadRevocationReason,
+                    format!("reason {v} is not accepted; use one of {ALLOWED_REASONS:?}"),
+                )
+            })?
+        }
     };
     let cert = state
         .backend

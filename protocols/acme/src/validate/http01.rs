@@ -100,8 +100,7 @@ async fn fetch(
             .header(header::ACCEPT, "*/*")
             .body(Empty::<Bytes>::new())
             .map_err(|_| AcmeError::internal())?;
-        let response =
-            sender.send_request(request).await.map_err(|e| connection(format!("http-01: {addr}: {e}")))?;
+        let response = sender.send_request(request).await.map_err(|e| connection(format!("http-01: {addr}: {e}")))?;
         let status = response.status();
         let location = response.headers().get(header::LOCATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
         let body = Limited::new(response.into_body(), MAX_BODY)

@@ -71,7 +71,10 @@ impl Validator {
                 for c in &mut ns.connections {
                     c.port = addr.port();
                 }
-                TokioResolver::builder_with_config(ResolverConfig::from_parts(None, vec![], vec![ns]), TokioRuntimeProvider::default())
+                TokioResolver::builder_with_config(
+                    ResolverConfig::from_parts(None, vec![], vec![ns]),
+                    TokioRuntimeProvider::default(),
+                )
             }
             None => TokioResolver::builder_tokio().map_err(|e| format!("system resolver: {e}"))?,
         };
@@ -112,7 +115,9 @@ impl Validator {
             match tokio::time::timeout(self.settings.timeout, run).await {
                 Ok(Ok(())) => return Ok(()),
                 Ok(Err(e)) => last = e,
-                Err(_) => last = AcmeError::new(ErrorType::Connection, format!("{} validation timed out", kind.as_str())),
+                Err(_) => {
+                    last = AcmeError::new(ErrorType::Connection, format!("{} validation timed out", kind.as_str()))
+                }
             }
             tracing::debug!(challenge = kind.as_str(), identifier = %identifier.value, attempt, error = %last.detail, "validation attempt failed");
         }
@@ -130,11 +135,10 @@ impl Validator {
                 .map_err(|_| AcmeError::malformed("invalid IP identifier"));
         }
         let name = format!("{}.", identifier.value);
-        let lookup = self
-            .resolver
-            .lookup_ip(name.as_str())
-            .await
-            .map_err(|e| AcmeError::new(ErrorType::Dns, format!("no A/AAAA record for {}: {e}", identifier.value)))?;
+        let lookup =
+            self.resolver.lookup_ip(name.as_str()).await.map_err(|e| {
+                AcmeError::new(ErrorType::Dns, format!("no A/AAAA record for {}: {e}", identifier.value))
+            })?;
         let ips: Vec<IpAddr> = lookup.iter().collect();
         if ips.is_empty() {
             return Err(AcmeError::new(ErrorType::Dns, format!("no A/AAAA record for {}", identifier.value)));

@@ -47,7 +47,8 @@ impl ChallengeCertificate {
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
         let bad = || rustls::Error::InvalidCertificate(rustls::CertificateError::BadSignature);
-        let cert = Certificate::from_der(cert.as_ref()).map_err(|_| rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding))?;
+        let cert = Certificate::from_der(cert.as_ref())
+            .map_err(|_| rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding))?;
         let spki = &cert.tbs_certificate.subject_public_key_info;
         let alg_id = der::Encode::to_der(&spki.algorithm).map_err(|_| bad())?;
         // AlgorithmIdentifier without its SEQUENCE header, as pki-types' AlgorithmIdentifier holds it.
@@ -190,14 +191,18 @@ pub(crate) fn check_certificate(der: &[u8], identifier: &Identifier, key_authori
     if !matches {
         return Err(bad("subjectAltName must hold exactly the identifier"));
     }
-    let acme = extensions.iter().find(|e| e.extn_id == ACME_IDENTIFIER).ok_or_else(|| bad("no acmeIdentifier extension"))?;
+    let acme =
+        extensions.iter().find(|e| e.extn_id == ACME_IDENTIFIER).ok_or_else(|| bad("no acmeIdentifier extension"))?;
     if !acme.critical {
         return Err(bad("the acmeIdentifier extension must be critical"));
     }
     let value = OctetString::from_der(acme.extn_value.as_bytes()).map_err(|_| bad("acmeIdentifier does not parse"))?;
     let expected = ring::digest::digest(&ring::digest::SHA256, key_authorization.as_bytes());
     if value.as_bytes() != expected.as_ref() {
-        return Err(AcmeError::new(ErrorType::IncorrectResponse, "tls-alpn-01: acmeIdentifier does not match the key authorization"));
+        return Err(AcmeError::new(
+            ErrorType::IncorrectResponse,
+            "tls-alpn-01: acmeIdentifier does not match the key authorization",
+        ));
     }
     Ok(())
 }
@@ -209,7 +214,10 @@ mod tests {
     #[test]
     fn reverse_names_for_ip_identifiers() {
         let id = |v: &str| Identifier { kind: "ip".into(), value: v.into() };
-        assert_eq!(format!("{:?}", server_name(&id("1.2.3.4")).unwrap()), format!("{:?}", ServerName::try_from("4.3.2.1.in-addr.arpa").unwrap()));
+        assert_eq!(
+            format!("{:?}", server_name(&id("1.2.3.4")).unwrap()),
+            format!("{:?}", ServerName::try_from("4.3.2.1.in-addr.arpa").unwrap())
+        );
         let v6 = server_name(&id("2001:db8::1")).unwrap();
         assert!(format!("{v6:?}").contains("1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa"));
     }
