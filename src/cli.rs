@@ -264,7 +264,8 @@ async fn dispatch(config: Config, command: Command) -> Result<ExitCode, CaError>
             println!("EAB key for owner `{owner}` (the HMAC key is shown only now):");
             println!("kid: {kid}");
             println!("hmac_key: {key}");
-            println!("certbot --eab-kid {kid} --eab-hmac-key {key}");
+            // `=` keeps a key that starts with `-` (base64url) from being read as an option.
+            println!("certbot --eab-kid {kid} --eab-hmac-key={key}");
             Ok(ExitCode::SUCCESS)
         }
         Command::Crl { command: CrlCommand::Publish { issuer, delta } } => crl_publish(&app, issuer, delta).await,

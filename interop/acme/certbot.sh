@@ -76,17 +76,17 @@ eab=$(privca_cli acme eab add --owner team-blue)
 kid=$(awk '/^kid:/ {print $2}' <<<"$eab")
 hmac=$(awk '/^hmac_key:/ {print $2}' <<<"$eab")
 check "EAB key created" test -n "$kid" -a -n "$hmac"
-check "register with --eab-kid/--eab-hmac-key" "${CB[@]}" register --agree-tos -m three@privca.test --eab-kid "$kid" --eab-hmac-key "$hmac"
+check "register with --eab-kid/--eab-hmac-key" "${CB[@]}" register --agree-tos -m three@privca.test --eab-kid "$kid" --eab-hmac-key="$hmac"
 check "issue under EAB" "${CB[@]}" certonly "${HTTP[@]}" --cert-name eab -d eab.privca.test
 check "  chain verifies" verify_chain "$(live eab)/cert.pem" "$(live eab)/chain.pem" eab.privca.test
 check "  owner is the EAB key's owner" test "$(ledger_owner "$(serial_of "$(live eab)/cert.pem")")" = team-blue
-check "EAB key cannot be bound twice" bash -c "! ${CB[*]} --config-dir $DATA/cb2 --work-dir $DATA/cb2 --logs-dir $DATA/cb2 register --agree-tos -m four@privca.test --eab-kid $kid --eab-hmac-key $hmac"
+check "EAB key cannot be bound twice" bash -c "! ${CB[*]} --config-dir $DATA/cb2 --work-dir $DATA/cb2 --logs-dir $DATA/cb2 register --agree-tos -m four@privca.test --eab-kid $kid --eab-hmac-key=$hmac"
 
 eab=$(privca_cli acme eab add --owner team-gated --profile tls-server-gated)
 kid=$(awk '/^kid:/ {print $2}' <<<"$eab")
 hmac=$(awk '/^hmac_key:/ {print $2}' <<<"$eab")
 GATED=(certbot --server "$DIR_URL" --config-dir "$DATA/cb3" --work-dir "$DATA/cb3" --logs-dir "$DATA/cb3/logs" -n)
-check "register an account bound to the gated profile" "${GATED[@]}" register --agree-tos -m five@privca.test --eab-kid "$kid" --eab-hmac-key "$hmac"
+check "register an account bound to the gated profile" "${GATED[@]}" register --agree-tos -m five@privca.test --eab-kid "$kid" --eab-hmac-key="$hmac"
 "${GATED[@]}" certonly "${HTTP[@]}" --cert-name gated -d gated.privca.test >"$DATA/gated.log" 2>&1 &
 gated_pid=$!
 approval=""

@@ -60,7 +60,7 @@ check "registration without EAB refused" bash -c "! ${E[*]} --domains eab.privca
 eab=$(privca_cli acme eab add --owner team-green)
 kid=$(awk '/^kid:/ {print $2}' <<<"$eab")
 hmac=$(awk '/^hmac_key:/ {print $2}' <<<"$eab")
-check "register with --eab --kid --hmac, then issue" "${E[@]}" --eab --kid "$kid" --hmac "$hmac" --domains eab.privca.test "${HTTP[@]}" run
+check "register with --eab --kid --hmac, then issue" "${E[@]}" --eab --kid "$kid" --hmac="$hmac" --domains eab.privca.test "${HTTP[@]}" run
 check "  chain verifies" verify_chain "$DATA/lego-eab/certificates/eab.privca.test.crt" "$DATA/lego-eab/certificates/eab.privca.test.issuer.crt" eab.privca.test
 check "  owner is the EAB key's owner" test "$(ledger_owner "$(serial_of "$DATA/lego-eab/certificates/eab.privca.test.crt")")" = team-green
 finish

@@ -302,24 +302,17 @@ impl AcmeBackend for AcmeAdapter {
         let Some(issuer) = self.ca.issuers().find(|i| i.ski == key_identifier) else {
             return Ok(None);
         };
-        let digits: String = serial.iter().map(|b| format!("{b:02x}")).collect();
-        // The ledger keeps 16 random octets as hex; DER drops leading zero octets and adds one
-        // when the top bit is set, so try the plausible spellings.
-        let trimmed = digits.trim_start_matches("00").to_owned();
-        let mut candidates = vec![digits.clone(), trimmed.clone()];
-        let mut padded = trimmed.clone();
-        while padded.len() < 32 {
-            padded.insert_str(0, "00");
-            candidates.push(padded.clone());
+        // privca's serials have a non-zero, positive first octet (`prepare::random_serial`), so
+        // their DER content octets are exactly the ledger's hex; strip a sign octet anyway.
+        let octets = match serial {
+            [0, rest @ ..] if !rest.is_empty() => rest,
+            s => s,
+        };
+        let hex = hex::encode(octets);
+        match self.ca.ledger().certificate(&hex).await.map_err(db)? {
+            Some(record) if record.issuer_id == issuer.id => Ok(Some(self.cert_info(record).await?)),
+            _ => Ok(None),
         }
-        for candidate in candidates {
-            if let Some(record) = self.ca.ledger().certificate(&candidate).await.map_err(db)? {
-                if record.issuer_id == issuer.id {
-                    return Ok(Some(self.cert_info(record).await?));
-                }
-            }
-        }
-        Ok(None)
     }
 
     async fn revoke(&self, serial: &str, reason: u8, by: &str) -> Result<(), AcmeError> {
@@ -390,7 +383,7 @@ pub async fn state(ca: &CertificateAuthority) -> Result<Option<privca_acme::Acme
         concurrency: cfg.concurrency,
         retry_delay: cfg.retry_delay,
     };
-    let validator = privca_acme::Validator::new(validation.clone()).map_err(CaError::internal)?;
+    let validator = privca_acme::Validator::new(validation).map_err(CaError::internal)?;
     let profiles = cfg
         .profiles
         .iter()
@@ -415,7 +408,6 @@ pub async fn state(ca: &CertificateAuthority) -> Result<Option<privca_acme::Acme
         retry_after: cfg.retry_after.as_secs().max(1),
         ari_retry_after: 6 * 3600,
         skip_validation: cfg.skip_validation,
-        validation,
     };
     Ok(Some(privca_acme::AcmeState::new(AcmeAdapter::new(ca.clone()), settings, &key, validator)))
 }

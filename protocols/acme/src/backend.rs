@@ -20,6 +20,17 @@ pub struct Identifier {
     pub value: String,
 }
 
+impl Identifier {
+    /// The identifier an authorization is for: a wildcard DNS name without its `*.`, and
+    /// whether it was one (§7.1.4).
+    pub fn authz_base(&self) -> (Identifier, bool) {
+        match self.value.strip_prefix("*.") {
+            Some(base) if self.kind == "dns" => (Identifier { kind: self.kind.clone(), value: base.to_owned() }, true),
+            _ => (self.clone(), false),
+        }
+    }
+}
+
 macro_rules! status_enum {
     ($(#[$m:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
         $(#[$m])*

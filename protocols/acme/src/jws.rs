@@ -56,12 +56,11 @@ impl Jws {
     pub fn parse(body: &[u8]) -> Result<Self, AcmeError> {
         let v: Value =
             serde_json::from_slice(body).map_err(|_| AcmeError::malformed("request body is not a JSON object"))?;
-        Self::from_value(&v, true)
+        Self::from_value(&v)
     }
 
-    /// Parses a flattened JWS (the outer one, or an inner one with `outer = false`: keyChange,
-    /// EAB).
-    pub fn from_value(v: &Value, outer: bool) -> Result<Self, AcmeError> {
+    /// Parses a flattened JWS (a request, or the inner JWS of a keyChange).
+    pub fn from_value(v: &Value) -> Result<Self, AcmeError> {
         let obj = v.as_object().ok_or_else(|| AcmeError::malformed("JWS is not a JSON object"))?;
         if obj.contains_key("signatures") {
             return Err(AcmeError::malformed("JWS must use the flattened JSON serialization"));
@@ -79,11 +78,10 @@ impl Jws {
             return Err(AcmeError::malformed("`b64` and `crit` are not supported"));
         }
         let alg = header.get("alg").and_then(Value::as_str).unwrap_or_default().to_owned();
-        let allowed = if outer { crate::error::ALGORITHMS } else { &["ES256", "ES384", "RS256", "PS256", "EdDSA"] };
         if alg.is_empty() {
             return Err(AcmeError::malformed("protected header has no `alg`"));
         }
-        if !allowed.contains(&alg.as_str()) {
+        if !crate::error::ALGORITHMS.contains(&alg.as_str()) {
             return Err(AcmeError::new(ErrorType::BadSignatureAlgorithm, format!("algorithm `{alg}` is not accepted")));
         }
         let url = header
@@ -315,21 +313,21 @@ mod tests {
         let jwk =
             serde_json::json!({"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"});
         let both = serde_json::json!({"alg": "EdDSA", "nonce": "n", "url": "u", "jwk": jwk, "kid": "k"});
-        assert_eq!(Jws::from_value(&flattened(&both, ""), true).unwrap_err().kind, ErrorType::Malformed);
+        assert_eq!(Jws::from_value(&flattened(&both, "")).unwrap_err().kind, ErrorType::Malformed);
         let none = serde_json::json!({"alg": "none", "nonce": "n", "url": "u", "kid": "k"});
-        assert_eq!(Jws::from_value(&flattened(&none, ""), true).unwrap_err().kind, ErrorType::BadSignatureAlgorithm);
+        assert_eq!(Jws::from_value(&flattened(&none, "")).unwrap_err().kind, ErrorType::BadSignatureAlgorithm);
         let hmac = serde_json::json!({"alg": "HS256", "nonce": "n", "url": "u", "kid": "k"});
-        assert_eq!(Jws::from_value(&flattened(&hmac, ""), true).unwrap_err().kind, ErrorType::BadSignatureAlgorithm);
+        assert_eq!(Jws::from_value(&flattened(&hmac, "")).unwrap_err().kind, ErrorType::BadSignatureAlgorithm);
         let ok = serde_json::json!({"alg": "EdDSA", "nonce": "n", "url": "u", "jwk": jwk});
-        let jws = Jws::from_value(&flattened(&ok, "{}"), true).unwrap();
+        let jws = Jws::from_value(&flattened(&ok, "{}")).unwrap();
         assert_eq!(jws.payload, b"{}");
         assert!(matches!(jws.key, KeyRef::Jwk(_)));
         let mut padded = flattened(&ok, "{}");
         padded["payload"] = Value::String("e30=".into());
-        assert!(Jws::from_value(&padded, true).is_err());
+        assert!(Jws::from_value(&padded).is_err());
         let mut general = flattened(&ok, "{}");
         general["signatures"] = serde_json::json!([]);
-        assert!(Jws::from_value(&general, true).is_err());
+        assert!(Jws::from_value(&general).is_err());
     }
 
     #[test]

@@ -32,19 +32,19 @@ pub fn router<B: AcmeBackend>(state: AcmeState<B>) -> Router {
     Router::new()
         .route("/directory", get(directory_get::<B>).post(directory_get::<B>))
         .route("/new-nonce", get(new_nonce::<B>).head(new_nonce_head::<B>))
-        .route("/new-account", post(new_account::<B>).get(not_allowed))
-        .route("/account/{id}", post(account_post::<B>).get(not_allowed))
-        .route("/account/{id}/orders", post(account_orders::<B>).get(not_allowed))
-        .route("/key-change", post(key_change::<B>).get(not_allowed))
-        .route("/new-order", post(new_order::<B>).get(not_allowed))
-        .route("/order/{id}", post(order_post::<B>).get(not_allowed))
-        .route("/order/{id}/finalize", post(finalize::<B>).get(not_allowed))
-        .route("/authz/{id}", post(authz_post::<B>).get(not_allowed))
-        .route("/chall/{id}/{kind}", post(challenge_post::<B>).get(not_allowed))
-        .route("/cert/{serial}", post(cert_post::<B>).get(not_allowed))
-        .route("/revoke-cert", post(revoke_cert::<B>).get(not_allowed))
+        .route("/new-account", post(new_account::<B>).get(not_allowed::<B>))
+        .route("/account/{id}", post(account_post::<B>).get(not_allowed::<B>))
+        .route("/account/{id}/orders", post(account_orders::<B>).get(not_allowed::<B>))
+        .route("/key-change", post(key_change::<B>).get(not_allowed::<B>))
+        .route("/new-order", post(new_order::<B>).get(not_allowed::<B>))
+        .route("/order/{id}", post(order_post::<B>).get(not_allowed::<B>))
+        .route("/order/{id}/finalize", post(finalize::<B>).get(not_allowed::<B>))
+        .route("/authz/{id}", post(authz_post::<B>).get(not_allowed::<B>))
+        .route("/chall/{id}/{kind}", post(challenge_post::<B>).get(not_allowed::<B>))
+        .route("/cert/{serial}", post(cert_post::<B>).get(not_allowed::<B>))
+        .route("/revoke-cert", post(revoke_cert::<B>).get(not_allowed::<B>))
         .route("/renewal-info/{id}", get(renewal_info_get::<B>))
-        .fallback(not_found)
+        .fallback(not_found::<B>)
         .with_state(state)
 }
 
@@ -108,15 +108,15 @@ async fn new_nonce_head<B: AcmeBackend>(State(s): State<St<B>>) -> Response {
     nonce_response(&s, StatusCode::OK)
 }
 
-async fn not_allowed() -> Response {
+async fn not_allowed<B: AcmeBackend>(State(s): State<St<B>>) -> Response {
     let e = AcmeError::new(ErrorType::MethodNotAllowed, "this resource accepts only POST (use POST-as-GET)");
-    let mut r = reply::render(Err(e), &crate::links::Links::new(""), None);
+    let mut r = reply::render(Err(e), &s.links, None);
     r.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
     r
 }
 
-async fn not_found() -> Response {
-    reply::render(Err(AcmeError::not_found("resource")), &crate::links::Links::new(""), None)
+async fn not_found<B: AcmeBackend>(State(s): State<St<B>>) -> Response {
+    reply::render(Err(AcmeError::not_found("resource")), &s.links, None)
 }
 
 macro_rules! handler {

@@ -2,8 +2,6 @@
 
 use std::time::Duration;
 
-use crate::validate::ValidationSettings;
-
 /// ACME server settings.
 #[derive(Debug, Clone)]
 pub struct AcmeSettings {
@@ -39,6 +37,4 @@ pub struct AcmeSettings {
     /// Dev mode only: challenges are marked valid without validation (for benchmarks against
     /// pebble's `PEBBLE_VA_ALWAYS_VALID`).
     pub skip_validation: bool,
-    /// Validation.
-    pub validation: ValidationSettings,
 }

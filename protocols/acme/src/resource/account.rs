@@ -160,7 +160,7 @@ pub async fn key_change<B: AcmeBackend>(state: &AcmeState<B>, req: Signed) -> Re
     let mut account = req.account()?.clone();
     let outer: Value =
         serde_json::from_slice(&req.jws.payload).map_err(|_| AcmeError::malformed("payload is not a JWS"))?;
-    let inner = Jws::from_value(&outer, false)?;
+    let inner = Jws::from_value(&outer)?;
     let KeyRef::Jwk(new_key) = &inner.key else {
         return Err(AcmeError::malformed("the inner JWS must carry the new key as `jwk`"));
     };

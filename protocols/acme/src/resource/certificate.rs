@@ -28,12 +28,10 @@ pub async fn download<B: AcmeBackend>(
     }
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or_default();
     let body = if accept.contains("application/pkix-cert") {
-        let leaf = pem
-            .split("-----END CERTIFICATE-----")
-            .next()
-            .and_then(|b| b.split("-----BEGIN CERTIFICATE-----").nth(1))
-            .map(|b| b.chars().filter(|c| !c.is_whitespace()).collect::<String>())
-            .and_then(|b| <base64ct::Base64 as base64ct::Encoding>::decode_vec(&b).ok())
+        let leaf = x509_cert::Certificate::load_pem_chain(pem.as_bytes())
+            .ok()
+            .and_then(|chain| chain.into_iter().next())
+            .and_then(|leaf| der::Encode::to_der(&leaf).ok())
             .ok_or_else(AcmeError::internal)?;
         ReplyBody::Der(leaf)
     } else {

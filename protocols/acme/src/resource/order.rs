@@ -36,9 +36,7 @@ pub fn order_json<B>(state: &AcmeState<B>, order: &Order, status: OrderStatus) -
         "authorizations": order.authz_ids.iter().map(|a| state.links.authz(a)).collect::<Vec<_>>(),
         "finalize": state.links.url(&format!("order/{}/finalize", order.id)),
     });
-    if state.settings.profiles.len() > 1 || state.settings.profiles.iter().any(|(n, _)| *n == order.profile) {
-        v["profile"] = json!(order.profile);
-    }
+    v["profile"] = json!(order.profile);
     if let Some(r) = &order.replaces {
         v["replaces"] = json!(r);
     }
@@ -74,11 +72,7 @@ fn check_identifier(i: &Identifier) -> Result<(), AcmeError> {
     }
 }
 
-fn new_authz<B>(state: &AcmeState<B>, account: &Account, identifier: &Identifier, now: i64) -> Authz {
-    let (value, wildcard) = match identifier.value.strip_prefix("*.") {
-        Some(base) if identifier.kind == "dns" => (base.to_owned(), true),
-        _ => (identifier.value.clone(), false),
-    };
+fn new_authz<B>(state: &AcmeState<B>, account: &Account, identifier: Identifier, wildcard: bool, now: i64) -> Authz {
     let kinds: &[ChallengeType] = if wildcard {
         &[ChallengeType::Dns01]
     } else if identifier.kind == "ip" {
@@ -89,7 +83,7 @@ fn new_authz<B>(state: &AcmeState<B>, account: &Account, identifier: &Identifier
     Authz {
         id: random_id(12),
         account_id: account.id.clone(),
-        identifier: Identifier { kind: identifier.kind.clone(), value },
+        identifier,
         wildcard,
         status: AuthzStatus::Pending,
         expires: now + state.settings.authz_lifetime.as_secs() as i64,
@@ -168,8 +162,7 @@ pub async fn new_order<B: AcmeBackend>(state: &AcmeState<B>, req: Signed) -> Res
     let mut authzs = Vec::with_capacity(identifiers.len());
     let mut fresh = Vec::new();
     for i in &identifiers {
-        let wildcard = i.value.starts_with("*.");
-        let base = Identifier { kind: i.kind.clone(), value: i.value.trim_start_matches("*.").to_owned() };
+        let (base, wildcard) = i.authz_base();
         let reused = if state.settings.authz_reuse {
             state.backend.valid_authz(&account.id, &base, wildcard).await?
         } else {
@@ -178,7 +171,7 @@ pub async fn new_order<B: AcmeBackend>(state: &AcmeState<B>, req: Signed) -> Res
         match reused {
             Some(a) => authzs.push(a),
             None => {
-                let a = new_authz(state, account, i, now);
+                let a = new_authz(state, account, base, wildcard, now);
                 fresh.push(a.clone());
                 authzs.push(a);
             }

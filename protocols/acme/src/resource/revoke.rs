@@ -48,11 +48,7 @@ pub async fn revoke<B: AcmeBackend>(state: &AcmeState<B>, req: Signed) -> Result
             if !allowed && !cert.identifiers.is_empty() {
                 allowed = true;
                 for i in &cert.identifiers {
-                    let (base, wildcard) = match i.value.strip_prefix("*.") {
-                        Some(b) => (b.to_owned(), true),
-                        None => (i.value.clone(), false),
-                    };
-                    let base = crate::backend::Identifier { kind: i.kind.clone(), value: base };
+                    let (base, wildcard) = i.authz_base();
                     if state.backend.valid_authz(&account.id, &base, wildcard).await?.is_none() {
                         allowed = false;
                         break;
