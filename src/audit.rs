@@ -40,6 +40,8 @@ pub enum AuditKind {
     ApprovalDenied,
     /// Request stored for approval.
     ApprovalRequested,
+    /// A certificate was flagged for early renewal.
+    RenewEarlyFlagged,
     /// A CA certificate (root or issuer) was stored.
     CaCertificate,
     /// A certificate was committed to the ledger.
@@ -68,6 +70,7 @@ impl AuditKind {
             Self::ApprovalApproved => "approval-approved",
             Self::ApprovalDenied => "approval-denied",
             Self::ApprovalRequested => "approval-requested",
+            Self::RenewEarlyFlagged => "renew-early-flagged",
             Self::CaCertificate => "ca-certificate",
             Self::Committed => "committed",
             Self::CrlPublished => "crl-published",

@@ -60,6 +60,15 @@ pub enum Command {
         #[arg(long)]
         invalidity_date: Option<String>,
     },
+    /// Flag a certificate for early renewal: ACME ARI suggests renewing it now.
+    RenewEarly {
+        /// Serial number, hexadecimal.
+        #[arg(long)]
+        serial: String,
+        /// Why (recorded in the audit log).
+        #[arg(long, default_value = "operator request")]
+        reason: String,
+    },
     /// List certificates.
     List {
         /// Only certificates expiring within this many days.
@@ -247,6 +256,15 @@ async fn dispatch(config: Config, command: Command) -> Result<ExitCode, CaError>
         Command::Issue(args) => issue(&app, args).await,
         Command::Revoke { serial, reason, invalidity_date } => {
             revoke(&app, &serial, &reason, invalidity_date.as_deref()).await
+        }
+        Command::RenewEarly { serial, reason } => {
+            let ca = app.ca().await?;
+            if ca.flag_renew_early(&serial, &reason, &Requester::cli()).await? {
+                println!("{serial} flagged for early renewal");
+            } else {
+                println!("{serial} was already flagged or is not valid");
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Command::List { expiring_within, owner, json } => list(&app, expiring_within, owner, json).await,
         Command::Audit { command: AuditCommand::Verify } => audit_verify(&app).await,

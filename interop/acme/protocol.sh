@@ -13,10 +13,24 @@ start_privca || exit 1
 before=$(cert_count)
 out=$("$PY" "$(dirname "$0")/protocol.py" "$DATA/root.pem")
 rc=$?
-echo "$out" | grep -v '^REPLACED_SERIAL='
+echo "$out" | grep -v '^REPLACE'
 check "protocol.py passed" test "$rc" = 0
 replaced=$(sed -n 's/^REPLACED_SERIAL=//p' <<<"$out")
 check "exactly two certificates issued (refused requests left none)" test "$(( $(cert_count) - before ))" = 2
 check "the replacement renews the replaced certificate in the ledger" \
   test "$(sql "SELECT COUNT(*) FROM certificates WHERE ltrim(renews_serial, '0') = ltrim('$replaced', '0')")" = 1
+
+# ARI "flagged for early renewal": `privca renew-early` moves the suggested window to now.
+replacement=$(sed -n 's/^REPLACEMENT_SERIAL=//p' <<<"$out")
+ari_url=$(sed -n 's/^REPLACEMENT_ARI_URL=//p' <<<"$out")
+ari_start() { curl -sf --cacert "$DATA/root.pem" "$ari_url" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["suggestedWindow"]["start"])'; }
+start_before=$(ari_start)
+privca_cli renew-early --serial "$replacement" --reason "interop test" >/dev/null
+start_after=$(ari_start)
+now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+moved_to_now() { [[ -n "$2" && "$2" < "$1" && ! "$2" > "$3" ]]; }
+check "renew-early: ARI window now starts at the flag ($start_before -> $start_after)" \
+  moved_to_now "$start_before" "$start_after" "$now"
+check "renew-early: audited" test "$(sql "SELECT COUNT(*) FROM audit_events WHERE event = 'renew-early-flagged' AND ltrim(serial, '0') = ltrim('$replacement', '0')")" = 1
+check "renew-early of an unknown serial fails" bash -c "! \"$PRIVCA_BIN\" --config \"$CONFIG\" --data-dir \"$DATA\" renew-early --serial 0badc0de"
 finish

@@ -3,7 +3,10 @@
 //! Certificates ordered over ACME carry the requester `acme:account/<id>`, which is how a
 //! certificate is tied back to its account (download, revocation, ARI `replaces`).
 
-use std::sync::Arc;
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
 
 use base64ct::{Base64UrlUnpadded, Encoding};
 use der::{Decode, Encode};
@@ -27,13 +30,39 @@ use crate::{
 pub struct AcmeAdapter {
     ca: CertificateAuthority,
     config: Arc<AcmeConfig>,
+    used_nonces: Option<Arc<UsedNonces>>,
 }
 
 impl AcmeAdapter {
-    /// An adapter over `ca`.
-    pub fn new(ca: CertificateAuthority) -> Self {
+    /// An adapter over `ca`; `local_nonces` keeps redeemed nonces in memory instead of the
+    /// ledger (single-instance SQLite deployments).
+    pub fn new(ca: CertificateAuthority, local_nonces: bool) -> Self {
         let config = Arc::new(ca.config().acme.clone());
-        Self { ca, config }
+        let used_nonces = local_nonces.then(Arc::default);
+        Self { ca, config, used_nonces }
+    }
+}
+
+/// Redeemed nonces of this process with their expiry, for single-instance (SQLite) ledgers:
+/// redeeming a nonce is then a map insert rather than a durable write (an fsync) on every ACME
+/// request. The nonce key is fresh per process, so nonces from before a restart are refused
+/// (`badNonce`, which clients retry) and the map need not survive it.
+#[derive(Default)]
+struct UsedNonces {
+    map: Mutex<HashMap<String, i64>>,
+}
+
+impl UsedNonces {
+    /// Beyond this many entries, expired ones are dropped before inserting.
+    const PRUNE_AT: usize = 4096;
+
+    fn redeem(&self, nonce: &str, expires_at: i64) -> bool {
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= Self::PRUNE_AT && map.len().is_power_of_two() {
+            let now = crate::ledger::now();
+            map.retain(|_, exp| *exp > now);
+        }
+        map.insert(nonce.to_owned(), expires_at).is_none()
     }
 }
 
@@ -82,6 +111,9 @@ impl AcmeAdapter {
         let revoked = matches!(record.status, CertStatus::Revoked);
         let window = if revoked {
             (now - 3600, now)
+        } else if let Some(flagged) = record.renew_early_at {
+            // Flagged by an operator: renew from the moment of the flag, within a day.
+            (flagged, flagged + 86_400)
         } else {
             let w = self
                 .config
@@ -120,6 +152,9 @@ impl AcmeAdapter {
 
 impl AcmeBackend for AcmeAdapter {
     async fn redeem_nonce(&self, nonce: &str, expires_at: i64) -> Result<bool, AcmeError> {
+        if let Some(used) = &self.used_nonces {
+            return Ok(used.redeem(nonce, expires_at));
+        }
         self.ca.ledger().redeem_acme_nonce(nonce, expires_at).await.map_err(db)
     }
 
@@ -361,8 +396,11 @@ pub async fn create_eab_key(
     Ok((kid, encoded))
 }
 
-/// The ACME router state for `privca serve`, or `None` when `[acme] enabled = false`. The
-/// nonce key is created in the ledger on first start and shared by every instance on it.
+/// The ACME router state for `privca serve`, or `None` when `[acme] enabled = false`.
+///
+/// On PostgreSQL (possibly several instances) the nonce key is created in the ledger on first
+/// start and shared by every instance, and redeemed nonces are ledger rows. SQLite serves one
+/// instance: the key is fresh per process and redeemed nonces are kept in memory.
 pub async fn state(ca: &CertificateAuthority) -> Result<Option<privca_acme::AcmeState<AcmeAdapter>>, CaError> {
     let cfg = &ca.config().acme;
     if !cfg.enabled {
@@ -371,9 +409,13 @@ pub async fn state(ca: &CertificateAuthority) -> Result<Option<privca_acme::Acme
     let mut fresh = [0u8; 32];
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut fresh)
         .map_err(|_| CaError::internal("no randomness"))?;
-    let encoded = ca.ledger().acme_nonce_key(&Base64UrlUnpadded::encode_string(&fresh)).await?;
-    let key =
-        Base64UrlUnpadded::decode_vec(&encoded).map_err(|_| CaError::internal("stored ACME nonce key is corrupt"))?;
+    let local_nonces = ca.ledger().dialect() == crate::ledger::Dialect::Sqlite;
+    let key = if local_nonces {
+        fresh.to_vec()
+    } else {
+        let encoded = ca.ledger().acme_nonce_key(&Base64UrlUnpadded::encode_string(&fresh)).await?;
+        Base64UrlUnpadded::decode_vec(&encoded).map_err(|_| CaError::internal("stored ACME nonce key is corrupt"))?
+    };
     let validation = privca_acme::ValidationSettings {
         resolver: cfg.resolver,
         http01_port: cfg.http01_port,
@@ -409,5 +451,24 @@ pub async fn state(ca: &CertificateAuthority) -> Result<Option<privca_acme::Acme
         ari_retry_after: 6 * 3600,
         skip_validation: cfg.skip_validation,
     };
-    Ok(Some(privca_acme::AcmeState::new(AcmeAdapter::new(ca.clone()), settings, &key, validator)))
+    Ok(Some(privca_acme::AcmeState::new(AcmeAdapter::new(ca.clone(), local_nonces), settings, &key, validator)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::UsedNonces;
+
+    #[test]
+    fn a_nonce_is_redeemed_once_and_expired_ones_are_pruned() {
+        let used = UsedNonces::default();
+        assert!(used.redeem("a", i64::MAX));
+        assert!(!used.redeem("a", i64::MAX));
+        for i in 1..UsedNonces::PRUNE_AT {
+            assert!(used.redeem(&format!("old{i}"), 0));
+        }
+        // The map is at PRUNE_AT: the next insert drops every expired entry first.
+        assert!(used.redeem("b", i64::MAX));
+        assert_eq!(used.map.lock().map(|m| m.len()).unwrap_or_default(), 2);
+        assert!(!used.redeem("a", i64::MAX));
+    }
 }

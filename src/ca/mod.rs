@@ -250,6 +250,7 @@ impl CertificateAuthority {
             revoked_at: None,
             invalidity_date: None,
             renews_serial: request.renews.clone(),
+            renew_early_at: None,
             der: Vec::new(),
         };
         let record = self.reserve_sign_commit(issuer, prepared, record).await?;
@@ -429,6 +430,16 @@ impl CertificateAuthority {
             .detail(serde_json::json!({ "reason": reason.as_str(), "invalidity_date": invalidity_date }));
         let entry = crl::crl_entry(&serial, at, reason, invalidity_date)?;
         Ok(self.ledger.revoke(&serial, reason.as_str(), at, invalidity_date, &entry, &event).await?)
+    }
+
+    /// Flags `serial` for early renewal (e.g. after a mis-issuance or a key-management event):
+    /// ACME ARI suggests a window starting now. False if it was already flagged or is not valid.
+    pub async fn flag_renew_early(&self, serial: &str, reason: &str, by: &Requester) -> Result<bool, CaError> {
+        let serial = normalize_serial(serial)?;
+        let event = AuditEvent::new(AuditKind::RenewEarlyFlagged, by.to_string())
+            .serial(serial.clone())
+            .detail(serde_json::json!({ "reason": reason }));
+        Ok(self.ledger.flag_renew_early(&serial, crate::ledger::now(), &event).await?)
     }
 }
 

@@ -11,7 +11,7 @@ use crate::{audit::AuditEvent, policy::Tier};
 macro_rules! cert_columns {
     () => {
         "serial, issuer_id, subject, sans, fingerprint_sha256, not_before, not_after, profile, requester, owner, \
-         tier, status, revocation_reason, revoked_at, invalidity_date, renews_serial, der"
+         tier, status, revocation_reason, revoked_at, invalidity_date, renews_serial, renew_early_at, der"
     };
 }
 
@@ -36,6 +36,7 @@ fn cert_record(r: &AnyRow) -> Result<CertRecord, LedgerError> {
         revoked_at: r.try_get("revoked_at")?,
         invalidity_date: r.try_get("invalidity_date")?,
         renews_serial: r.try_get("renews_serial")?,
+        renew_early_at: r.try_get("renew_early_at")?,
         der: r.try_get("der")?,
     })
 }
@@ -202,6 +203,34 @@ impl Ledger {
         audit::insert(&mut tx, event).await?;
         tx.commit().await?;
         Ok(RevokeOutcome::Revoked)
+    }
+
+    /// Flags a valid certificate for early renewal at `at` (ACME ARI then suggests renewing
+    /// now). False if it was already flagged or is not valid; `NotFound` if there is no such
+    /// certificate.
+    pub async fn flag_renew_early(&self, serial: &str, at: i64, event: &AuditEvent) -> Result<bool, LedgerError> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE certificates SET renew_early_at = $1 WHERE serial = $2 AND status = 'valid' \
+             AND renew_early_at IS NULL",
+        )
+        .bind(at)
+        .bind(serial)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            let exists = sqlx::query("SELECT 1 FROM certificates WHERE serial = $1")
+                .bind(serial)
+                .fetch_optional(&mut *tx)
+                .await?;
+            return match exists {
+                Some(_) => Ok(false),
+                None => Err(LedgerError::NotFound(format!("certificate {serial}"))),
+            };
+        }
+        audit::insert(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Lifts a `certificateHold` (RFC 5280 `removeFromCRL`): the certificate is valid again and

@@ -15,6 +15,7 @@ const SQLITE: &[(i64, &str, &str)] = &[
     (3, "create ocsp responses", include_str!("../../migrations/sqlite/0003_create_ocsp_responses.sql")),
     (4, "add crl entries", include_str!("../../migrations/sqlite/0004_add_crl_entries.sql")),
     (5, "create acme", include_str!("../../migrations/sqlite/0005_create_acme.sql")),
+    (6, "add renew early", include_str!("../../migrations/sqlite/0006_add_renew_early.sql")),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (1, "create ledger", include_str!("../../migrations/postgres/0001_create_ledger.sql")),
@@ -22,6 +23,7 @@ const POSTGRES: &[(i64, &str, &str)] = &[
     (3, "create ocsp responses", include_str!("../../migrations/postgres/0003_create_ocsp_responses.sql")),
     (4, "add crl entries", include_str!("../../migrations/postgres/0004_add_crl_entries.sql")),
     (5, "create acme", include_str!("../../migrations/postgres/0005_create_acme.sql")),
+    (6, "add renew early", include_str!("../../migrations/postgres/0006_add_renew_early.sql")),
 ];
 
 /// Applies every migration of `dialect` that the database has not seen yet.

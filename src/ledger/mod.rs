@@ -57,6 +57,12 @@ impl Ledger {
             .acquire_timeout(Duration::from_secs(10))
             .connect(url)
             .await?;
+        if dialect == Dialect::Sqlite {
+            // Write-ahead log: readers never block the writer, and a commit is one fsync of the
+            // log (synchronous stays FULL, sqlx's default, so a committed row survives power
+            // loss) instead of the rollback journal's three. The mode is stored in the file.
+            sqlx::query("PRAGMA journal_mode = WAL").fetch_optional(&pool).await?;
+        }
         migrate::run(&pool, dialect).await?;
         Ok(Ledger { pool, dialect })
     }

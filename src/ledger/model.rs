@@ -81,6 +81,8 @@ pub struct CertRecord {
     pub invalidity_date: Option<i64>,
     /// Serial of the certificate this one renews.
     pub renews_serial: Option<String>,
+    /// Unix seconds, when an operator flagged it for early renewal.
+    pub renew_early_at: Option<i64>,
     /// DER certificate.
     #[serde(skip)]
     pub der: Vec<u8>,

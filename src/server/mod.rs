@@ -144,6 +144,11 @@ async fn run_listener(
             },
             _ = stop.changed() => break,
         };
+        // Responses are written in one go; without TCP_NODELAY a client that delays ACKs
+        // would add ~40 ms (Nagle) to every request on a kept-alive connection.
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!(%peer, error = %e, "cannot set TCP_NODELAY");
+        }
         let service = TowerToHyperService::new(router.clone());
         let builder = builder.clone();
         let watcher = graceful.watcher();

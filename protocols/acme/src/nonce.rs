@@ -3,9 +3,11 @@
 //! A nonce is `base64url(issued_at ‖ 8 random octets ‖ HMAC-SHA256(key, issued_at ‖ random))`.
 //! Issuing costs no database write; every instance that shares the ledger shares the key (it
 //! lives in the ledger), so any instance accepts a nonce another one issued. Redemption checks
-//! the MAC and the age first (forged or stale nonces never reach the database), then records the
-//! nonce as used with one insert whose unique key makes the second use fail, on SQLite or on a
-//! PostgreSQL shared by several instances. Used nonces are deleted once they expire.
+//! the MAC and the age first (forged or stale nonces never reach the backend), then records the
+//! nonce as used through the port (`AcmeBackend::redeem_nonce`), which refuses a second use.
+//! privca's core does that with one insert into the ledger on PostgreSQL (shared by several
+//! instances; used nonces are deleted once they expire) and in memory with a per-process key on
+//! single-instance SQLite, where a durable write per request would cost an fsync.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# ACME benchmark: the same load generator (benches/acme-load, on instant-acme) runs full flows
+# (newOrder → authz → http-01 answered by the generator → finalize → download) at c=8 and c=32
+# against privca (SQLite, and PostgreSQL when BENCH_PG_URL / PRIVCA_TEST_PG_URL is set) and
+# against pebble (Debian, PEBBLE_VA_NOSLEEP=1, a fresh pebble per run), in one run. Both validate
+# for real through pebble-challtestsrv's DNS (127.0.0.1:8053), or with BENCH_VALIDATION=none
+# both skip it (PEBBLE_VA_ALWAYS_VALID=1 and privca's dev-only acme.skip_validation).
+# Prints orders/s, p50/p99 and server CPU per order, and privca/pebble ratios
+# (goals: CPU/order <= 1/3 of pebble's, orders/s >= 2x pebble's at c=8 and c=32).
+#
+#   bash benches/acme.sh                       full run (release build, 20 s per run)
+#   BENCH_SMOKE=1 PRIVCA_BIN=... ACME_LOAD_BIN=... bash benches/acme.sh    smoke run (test command)
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/privca-target}"
+SECONDS_PER_RUN="${BENCH_SECONDS:-20}"
+CONCURRENCY="${BENCH_CONCURRENCY:-8 32}"
+VALIDATION="${BENCH_VALIDATION:-http01}"
+PG_URL="${BENCH_PG_URL:-${PRIVCA_TEST_PG_URL:-}}"
+if [ -n "${BENCH_SMOKE:-}" ]; then
+  SECONDS_PER_RUN="${BENCH_SECONDS:-1}"
+  CONCURRENCY="${BENCH_CONCURRENCY:-2}"
+  PG_URL=""
+fi
+if [ -z "${PRIVCA_BIN:-}" ] || [ -z "${ACME_LOAD_BIN:-}" ]; then
+  (cd "$ROOT" && cargo build --release -p privca -p privca-acme-load --bin privca --bin acme-load >/dev/null)
+  PRIVCA_BIN="${PRIVCA_BIN:-$CARGO_TARGET_DIR/release/privca}"
+  ACME_LOAD_BIN="${ACME_LOAD_BIN:-$CARGO_TARGET_DIR/release/acme-load}"
+fi
+for tool in pebble pebble-challtestsrv openssl curl python3; do
+  command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install pebble openssl curl)" >&2; exit 1; }
+done
+case "$VALIDATION" in http01 | none) ;; *) echo "BENCH_VALIDATION must be http01 or none" >&2; exit 1 ;; esac
+
+WORK=$(mktemp -d /tmp/privca-bench-acme.XXXXXX)
+PIDS=()
+DBS=()
+SERVER_PID=""
+stop_server() {
+  if [ -n "$SERVER_PID" ]; then
+    kill -TERM "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+  fi
+  SERVER_PID=""
+}
+cleanup() {
+  stop_server
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  for db in "${DBS[@]}"; do psql "$PG_URL" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+wait_for() { # wait_for URL [curl args...]
+  local url=$1; shift
+  for _ in $(seq 1 240); do
+    curl -sf "$@" "$url" >/dev/null 2>&1 && return 0
+    if [ -n "$SERVER_PID" ] && ! kill -0 "$SERVER_PID" 2>/dev/null; then break; fi
+    sleep 0.25
+  done
+  echo "server at $url did not come up" >&2
+  return 1
+}
+
+# DNS for both servers' validation: every name resolves to 127.0.0.1.
+if ! (exec 3<>/dev/tcp/127.0.0.1/8055) 2>/dev/null; then
+  pebble-challtestsrv -defaultIPv4 127.0.0.1 -defaultIPv6 "" -dns01 127.0.0.1:8053 -http01 "" -https01 "" \
+    -tlsalpn01 "" -management 127.0.0.1:8055 >"$WORK/challtestsrv.log" 2>&1 &
+  PIDS+=($!)
+  for _ in $(seq 1 50); do (exec 3<>/dev/tcp/127.0.0.1/8055) 2>/dev/null && break; sleep 0.1; done
+fi
+
+# pebble's listener certificate: a throwaway CA and a leaf for 127.0.0.1.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=bench-ca \
+  -keyout "$WORK/pebble-ca.key" -out "$WORK/pebble-ca.pem" 2>/dev/null
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=127.0.0.1 \
+  -keyout "$WORK/pebble.key" -out "$WORK/pebble.csr" 2>/dev/null
+printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >"$WORK/pebble.ext"
+openssl x509 -req -in "$WORK/pebble.csr" -CA "$WORK/pebble-ca.pem" -CAkey "$WORK/pebble-ca.key" -days 2 \
+  -extfile "$WORK/pebble.ext" -out "$WORK/pebble.pem" 2>/dev/null
+cat >"$WORK/pebble.json" <<EOF
+{"pebble": {"listenAddress": "127.0.0.1:14000", "managementListenAddress": "127.0.0.1:15000",
+  "certificate": "$WORK/pebble.pem", "privateKey": "$WORK/pebble.key", "httpPort": 5002, "tlsPort": 5001,
+  "ocspResponderURL": "", "externalAccountBindingRequired": false}}
+EOF
+
+LOAD_ARGS=(--seconds "$SECONDS_PER_RUN")
+[ "$VALIDATION" = none ] && LOAD_ARGS+=(--validation none)
+
+# pebble 2.4 deadlocks under concurrent load after some hundred orders: every run gets a fresh
+# pebble and a 10 s order timeout, and a run with timed-out orders is repeated (up to
+# BENCH_PEBBLE_ATTEMPTS times); only a clean run counts, else the last one is reported as unclean.
+run_pebble() { # run_pebble C
+  local env=(PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=0 PEBBLE_AUTHZREUSE=0) attempt out
+  [ "$VALIDATION" = none ] && env+=(PEBBLE_VA_ALWAYS_VALID=1)
+  for attempt in $(seq 1 "${BENCH_PEBBLE_ATTEMPTS:-4}"); do
+    env "${env[@]}" pebble -config "$WORK/pebble.json" -dnsserver 127.0.0.1:8053 >"$WORK/pebble-$1.log" 2>&1 &
+    SERVER_PID=$!
+    wait_for https://127.0.0.1:14000/dir --cacert "$WORK/pebble-ca.pem"
+    out=$("$ACME_LOAD_BIN" --directory https://127.0.0.1:14000/dir --root "$WORK/pebble-ca.pem" --concurrency "$1" \
+      --server-pid "$SERVER_PID" --label "pebble c=$1" "${LOAD_ARGS[@]}" --order-timeout 10 2>/dev/null) || true
+    stop_server
+    echo "$out"
+    case "$out" in *'"failed":0,'*) break ;; esac
+    echo "  (pebble run $attempt not clean, starting a fresh pebble)"
+  done
+  echo "$out" >>"$WORK/results.jsonl"
+}
+
+run_privca() { # run_privca DB C: one load run against a fresh privca (DB = sqlite | postgres)
+  local data="$WORK/privca-$1-$2" config="$ROOT/conf/privca.dev.toml"
+  mkdir -p "$data"
+  sed -e "s#^dir = \"profiles\"#dir = \"$ROOT/conf/profiles\"#" "$config" >"$data/privca.toml"
+  if [ "$1" = postgres ]; then
+    local db="privca_bench_$$_$RANDOM"
+    psql "$PG_URL" -qc "CREATE DATABASE $db" >/dev/null
+    DBS+=("$db")
+    sed -i "s#^url = \"sqlite://privca.db\"#url = \"${PG_URL%/*}/$db\"#" "$data/privca.toml"
+  fi
+  [ "$VALIDATION" = none ] && sed -i 's/^\[acme\]$/[acme]\nskip_validation = true/' "$data/privca.toml"
+  RUST_LOG=warn "$PRIVCA_BIN" --config "$data/privca.toml" --data-dir "$data" serve >"$data/serve.log" 2>&1 &
+  SERVER_PID=$!
+  wait_for https://127.0.0.1:8443/healthz -k
+  "$ACME_LOAD_BIN" --directory https://127.0.0.1:8443/acme/directory --root "$data/root.pem" --concurrency "$2" \
+    --server-pid "$SERVER_PID" --label "privca-$1 c=$2" --order-timeout 30 "${LOAD_ARGS[@]}" | tee -a "$WORK/results.jsonl"
+  stop_server
+}
+
+BACKENDS=(sqlite)
+[ -n "$PG_URL" ] && BACKENDS+=(postgres)
+echo "ACME full flows, validation=$VALIDATION, ${SECONDS_PER_RUN}s per run, concurrency: $CONCURRENCY"
+for c in $CONCURRENCY; do
+  run_pebble "$c"
+  for b in "${BACKENDS[@]}"; do run_privca "$b" "$c"; done
+done
+
+python3 - "$WORK/results.jsonl" "${BENCH_SMOKE:-}" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+smoke = bool(sys.argv[2])
+fmt = lambda v, f="{:.1f}": "-" if v is None else f.format(v)
+print()
+print(f"{'run':<20} {'ok':>6} {'failed':>6} {'orders/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'CPU ms/order':>13}")
+for r in rows:
+    print(f"{r['label']:<20} {r['ok']:>6} {r['failed']:>6} {fmt(r['orders_per_s']):>9} {fmt(r['p50_ms']):>8} "
+          f"{fmt(r['p99_ms']):>8} {fmt(r['server_cpu_ms_per_order'], '{:.2f}'):>13}")
+bad = [r for r in rows if r["ok"] == 0 or (not r["label"].startswith("pebble") and r["failed"])]
+pebble = {r["concurrency"]: r for r in rows if r["label"].startswith("pebble")}
+print()
+for r in rows:
+    p = pebble.get(r["concurrency"])
+    if r["label"].startswith("pebble") or not p or not p["ok"] or not r["ok"]:
+        continue
+    clean = "" if p["failed"] == 0 else f"  (pebble run not clean: {p['failed']} failed orders)"
+    cpu = "-"
+    if r["server_cpu_ms_per_order"] and p["server_cpu_ms_per_order"]:
+        cpu = f"{r['server_cpu_ms_per_order'] / p['server_cpu_ms_per_order']:.2f}x (goal <= 0.33x)"
+    print(f"{r['label']:<20} vs pebble: orders/s {r['orders_per_s'] / p['orders_per_s']:.2f}x (goal >= 2x), "
+          f"CPU/order {cpu}{clean}")
+if bad:
+    print("runs without completed orders, or privca runs with failed orders:", [r["label"] for r in bad])
+    sys.exit(1)
+PY
