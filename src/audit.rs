@@ -50,6 +50,8 @@ pub enum AuditKind {
     CrlPublished,
     /// A cRLNumber was reserved before signing.
     CrlReserve,
+    /// An EST user was created or its password reset.
+    EstUserAdded,
     /// A request failed (policy, bad CSR, signing error).
     Failed,
     /// A serial was reserved before signing.
@@ -75,6 +77,7 @@ impl AuditKind {
             Self::Committed => "committed",
             Self::CrlPublished => "crl-published",
             Self::CrlReserve => "crl-reserve",
+            Self::EstUserAdded => "est-user-added",
             Self::Failed => "failed",
             Self::Reserve => "reserve",
             Self::Revoked => "revoked",

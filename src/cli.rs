@@ -87,12 +87,17 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
-    /// The approval queue.
     /// ACME server administration.
     Acme {
         #[command(subcommand)]
         command: AcmeCommand,
     },
+    /// EST server administration.
+    Est {
+        #[command(subcommand)]
+        command: EstCommand,
+    },
+    /// The approval queue.
     Approvals {
         /// Which one.
         #[command(subcommand)]
@@ -175,6 +180,32 @@ pub enum EabCommand {
         /// Profile the bound account must use.
         #[arg(long)]
         profile: Option<String>,
+    },
+}
+
+/// `privca est …`.
+#[derive(Debug, Subcommand)]
+pub enum EstCommand {
+    /// HTTP Basic users of EST labels.
+    User {
+        #[command(subcommand)]
+        command: EstUserCommand,
+    },
+}
+
+/// `privca est user …`.
+#[derive(Debug, Subcommand)]
+pub enum EstUserCommand {
+    /// Create a user (or reset its password); prints the password on the last line, once.
+    Add {
+        /// User name (the certificate owner unless the label names one).
+        name: String,
+        /// EST label the user may enroll on.
+        #[arg(long, default_value = "default")]
+        label: String,
+        /// Read the password from this file instead of generating one (at least 12 characters).
+        #[arg(long)]
+        password_file: Option<PathBuf>,
     },
 }
 
@@ -275,6 +306,24 @@ async fn dispatch(config: Config, command: Command) -> Result<ExitCode, CaError>
             Ok(ExitCode::SUCCESS)
         }
         Command::Approvals { command } => approvals(&app, command).await,
+        Command::Est { command: EstCommand::User { command: EstUserCommand::Add { name, label, password_file } } } => {
+            let password = match password_file {
+                Some(path) => {
+                    Some(String::from_utf8_lossy(&read_file(&path)?).trim_end_matches(['\r', '\n']).to_owned())
+                }
+                None => None,
+            };
+            let generated = password.is_none();
+            let ca = app.ca().await?;
+            let password = crate::adapters::est::add_user(&ca, &label, &name, password, &Requester::cli()).await?;
+            if generated {
+                println!("EST user `{name}` on label `{label}`; the password is shown only now:");
+                println!("{password}");
+            } else {
+                println!("EST user `{name}` on label `{label}`: password set from the file");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Acme { command: AcmeCommand::Eab { command: EabCommand::Add { owner, profile } } } => {
             let ca = app.ca().await?;
             let (kid, key) =

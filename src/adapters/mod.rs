@@ -3,4 +3,5 @@
 
 pub mod acme;
 pub mod crl;
+pub mod est;
 pub mod ocsp;

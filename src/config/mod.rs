@@ -7,6 +7,7 @@
 
 pub mod acme;
 mod duration;
+pub mod est;
 pub(crate) mod raw;
 pub mod secrets;
 
@@ -82,6 +83,8 @@ pub struct Config {
     pub ocsp: OcspConfig,
     /// The ACME server.
     pub acme: acme::AcmeConfig,
+    /// The EST server.
+    pub est: est::EstConfig,
     /// Logging.
     pub log: LogConfig,
 }
@@ -405,6 +408,7 @@ fn build(raw: raw::RawConfig, base: &Path, data_dir: PathBuf) -> Result<Config, 
     };
     let log = LogConfig { json, filter: raw.log.filter.unwrap_or_else(|| "info".into()) };
     let acme = acme::build(raw.acme, raw.dev, &profiles)?;
+    let est = est::build(raw.est, &profiles)?;
     Ok(Config {
         dev: raw.dev,
         data_dir,
@@ -419,6 +423,7 @@ fn build(raw: raw::RawConfig, base: &Path, data_dir: PathBuf) -> Result<Config, 
         crl,
         ocsp,
         acme,
+        est,
         log,
     })
 }

@@ -32,6 +32,8 @@ pub(crate) struct RawConfig {
     #[serde(default)]
     pub(crate) acme: super::acme::RawAcme,
     #[serde(default)]
+    pub(crate) est: super::est::RawEst,
+    #[serde(default)]
     pub(crate) log: RawLog,
 }
 

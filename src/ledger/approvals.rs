@@ -65,6 +65,21 @@ impl Ledger {
         row.as_ref().map(approval).transpose()
     }
 
+    /// The latest approval `requester` asked for with exactly this CSR (EST and SCEP clients
+    /// resend the same request until it is decided).
+    pub async fn approval_for_csr(&self, requester: &str, csr_der: &[u8]) -> Result<Option<Approval>, LedgerError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            approval_columns!(),
+            " FROM approvals WHERE requester = $1 AND csr_der = $2 ORDER BY id DESC LIMIT 1"
+        ))
+        .bind(requester)
+        .bind(csr_der.to_vec())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(approval).transpose()
+    }
+
     /// Approvals, optionally only those with `status`, oldest first.
     pub async fn approvals(&self, status: Option<ApprovalStatus>) -> Result<Vec<Approval>, LedgerError> {
         let rows = sqlx::query(concat!(

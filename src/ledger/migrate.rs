@@ -16,6 +16,7 @@ const SQLITE: &[(i64, &str, &str)] = &[
     (4, "add crl entries", include_str!("../../migrations/sqlite/0004_add_crl_entries.sql")),
     (5, "create acme", include_str!("../../migrations/sqlite/0005_create_acme.sql")),
     (6, "add renew early", include_str!("../../migrations/sqlite/0006_add_renew_early.sql")),
+    (7, "create est", include_str!("../../migrations/sqlite/0007_create_est.sql")),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (1, "create ledger", include_str!("../../migrations/postgres/0001_create_ledger.sql")),
@@ -24,6 +25,7 @@ const POSTGRES: &[(i64, &str, &str)] = &[
     (4, "add crl entries", include_str!("../../migrations/postgres/0004_add_crl_entries.sql")),
     (5, "create acme", include_str!("../../migrations/postgres/0005_create_acme.sql")),
     (6, "add renew early", include_str!("../../migrations/postgres/0006_add_renew_early.sql")),
+    (7, "create est", include_str!("../../migrations/postgres/0007_create_est.sql")),
 ];
 
 /// Applies every migration of `dialect` that the database has not seen yet.

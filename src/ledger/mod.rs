@@ -13,6 +13,7 @@ mod audit;
 mod certificates;
 mod crls;
 mod error;
+mod est;
 mod migrate;
 pub mod model;
 mod ocsp;

@@ -50,8 +50,16 @@ pub async fn serve(app: App) -> Result<(), CaError> {
     let ocsp = crate::ca::ocsp::OcspService::start(ca.clone()).await?;
     let acme = crate::adapters::acme::state(&ca).await?;
     let acme_enabled = acme.is_some();
+    let (est, client_roots) = match crate::adapters::est::settings(&ca)? {
+        Some(settings) => {
+            let (roots, bootstrap) = tls::client_trust(&ca)?;
+            (Some((crate::adapters::est::EstAdapter::new(ca.clone(), bootstrap)?, settings)), Some(roots))
+        }
+        None => (None, None),
+    };
+    let est_enabled = est.is_some();
     app.seal().await;
-    let tls = TlsAcceptor::from(Arc::new(tls::server_config(&ca, chain)?));
+    let tls = TlsAcceptor::from(Arc::new(tls::server_config(&ca, chain, client_roots)?));
     let cfg = &app.config.server;
     let bind = |addr: SocketAddr| async move {
         TcpListener::bind(addr).await.map_err(|e| CaError::internal(format!("cannot listen on {addr}")).with_source(e))
@@ -72,7 +80,7 @@ pub async fn serve(app: App) -> Result<(), CaError> {
         tokio::spawn(run_listener(
             https,
             Some(tls.clone()),
-            layered(routes::https(ca.clone(), acme)),
+            layered(routes::https(ca.clone(), acme, est)),
             stop_rx.clone(),
             grace,
         )),
@@ -92,6 +100,9 @@ pub async fn serve(app: App) -> Result<(), CaError> {
     println!("  admin:      https://{}/healthz, /metrics", cfg.admin_listen);
     if acme_enabled {
         println!("  ACME directory: {}", crate::ca::chain::acme_directory_url(urls));
+    }
+    if est_enabled {
+        println!("  EST:        {}{}/cacerts", urls.https_base.trim_end_matches('/'), routes::EST_PREFIX);
     }
     println!("  root CA:    {}", report.root_pem.display());
     tracing::info!(http = %cfg.http_listen, https = %cfg.https_listen, admin = %cfg.admin_listen, "listening");
@@ -149,7 +160,7 @@ async fn run_listener(
         if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!(%peer, error = %e, "cannot set TCP_NODELAY");
         }
-        let service = TowerToHyperService::new(router.clone());
+        let router = router.clone();
         let builder = builder.clone();
         let watcher = graceful.watcher();
         match tls.clone() {
@@ -163,12 +174,27 @@ async fn run_listener(
                         }
                         Err(_) => return,
                     };
+                    // A verified client certificate chain (EST) travels with every request of the
+                    // connection.
+                    let chain = stream.get_ref().1.peer_certificates().map(|certs| {
+                        privca_est::auth::TlsClientChain(Arc::new(certs.iter().map(|c| c.to_vec()).collect()))
+                    });
+                    let service = TowerToHyperService::new(tower::ServiceExt::map_request(
+                        router,
+                        move |mut req: axum::http::Request<hyper::body::Incoming>| {
+                            if let Some(chain) = &chain {
+                                req.extensions_mut().insert(chain.clone());
+                            }
+                            req
+                        },
+                    ));
                     let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
                     let _ = watcher.watch(conn).await;
                 });
             }
             None => {
                 tokio::spawn(async move {
+                    let service = TowerToHyperService::new(router);
                     let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
                     let _ = watcher.watch(conn).await;
                 });

@@ -13,7 +13,7 @@ use axum::{
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::{
-    adapters::{acme::AcmeAdapter, crl::CrlAdapter, ocsp::OcspAdapter},
+    adapters::{acme::AcmeAdapter, crl::CrlAdapter, est::EstAdapter, ocsp::OcspAdapter},
     ca::{ocsp::OcspService, x509, CertificateAuthority},
 };
 
@@ -29,17 +29,27 @@ pub fn http(ca: CertificateAuthority, ocsp: OcspService) -> Router {
         .nest("/ocsp", ocsp)
 }
 
-/// HTTPS: `/healthz` and, when enabled, ACME under `/acme` (EST mounts here too).
-pub fn https(ca: CertificateAuthority, acme: Option<privca_acme::AcmeState<AcmeAdapter>>) -> Router {
-    let router = Router::new().route("/healthz", get(healthz)).with_state(ca);
-    match acme {
-        Some(state) => router.nest(ACME_PREFIX, privca_acme::router::router(state)),
-        None => router,
+/// HTTPS: `/healthz` and, when enabled, ACME under `/acme` and EST under `/.well-known/est`.
+pub fn https(
+    ca: CertificateAuthority,
+    acme: Option<privca_acme::AcmeState<AcmeAdapter>>,
+    est: Option<(EstAdapter, privca_est::EstSettings)>,
+) -> Router {
+    let mut router = Router::new().route("/healthz", get(healthz)).with_state(ca);
+    if let Some(state) = acme {
+        router = router.nest(ACME_PREFIX, privca_acme::router::router(state));
     }
+    if let Some((adapter, settings)) = est {
+        router = router.nest(EST_PREFIX, privca_est::router(adapter, settings));
+    }
+    router
 }
 
 /// Where the ACME server is mounted.
 pub const ACME_PREFIX: &str = "/acme";
+
+/// Where the EST server is mounted (RFC 7030 §3.2.2).
+pub const EST_PREFIX: &str = "/.well-known/est";
 
 /// Admin listener: `/healthz`, `/metrics` (Prometheus text); the admin API mounts under
 /// `/api/v1/`.

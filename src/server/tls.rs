@@ -62,19 +62,65 @@ impl ResolvesServerCert for Resolver {
     }
 }
 
-/// Builds the rustls server configuration for the HTTPS listeners.
+/// Trust anchors for TLS client certificates (EST): the root, every issuer (so a device may
+/// send its leaf alone) and the configured bootstrap CAs. Also returns the bootstrap CAs'
+/// subjects (DER), which the EST adapter accepts without a ledger row.
+pub fn client_trust(ca: &CertificateAuthority) -> Result<(rustls::RootCertStore, Vec<Vec<u8>>), CaError> {
+    let mut roots = rustls::RootCertStore::empty();
+    for issuer in ca.root().into_iter().chain(ca.issuers()) {
+        roots
+            .add(CertificateDer::from(issuer.der.clone()))
+            .map_err(|e| CaError::internal(format!("CA certificate {} as a trust anchor", issuer.id)).with_source(e))?;
+    }
+    let mut bootstrap = Vec::new();
+    for file in &ca.config().est.bootstrap_ca {
+        let path = if file.is_absolute() { file.clone() } else { ca.config().data_dir.join(file) };
+        let pem = std::fs::read(&path).map_err(|e| {
+            CaError::internal(format!("est.bootstrap_ca: cannot read {}", path.display())).with_source(e)
+        })?;
+        let certs = x509_cert::Certificate::load_pem_chain(&pem).map_err(|e| {
+            CaError::internal(format!("est.bootstrap_ca: {} is not PEM", path.display())).with_source(e)
+        })?;
+        for cert in certs {
+            let der = der::Encode::to_der(&cert).map_err(|e| CaError::internal("bootstrap CA").with_source(e))?;
+            bootstrap.push(
+                der::Encode::to_der(&cert.tbs_certificate.subject)
+                    .map_err(|e| CaError::internal("bootstrap CA").with_source(e))?,
+            );
+            roots.add(CertificateDer::from(der)).map_err(|e| {
+                CaError::internal(format!("est.bootstrap_ca: {} is not a usable trust anchor", path.display()))
+                    .with_source(e)
+            })?;
+        }
+    }
+    Ok((roots, bootstrap))
+}
+
+/// Builds the rustls server configuration for the HTTPS listeners. With `client_roots`, clients
+/// may (not must) present a certificate chaining to them (EST); it is verified here and handed
+/// to the request handlers.
 pub fn server_config(
     ca: &CertificateAuthority,
     chain: Vec<CertificateDer<'static>>,
+    client_roots: Option<rustls::RootCertStore>,
 ) -> Result<rustls::ServerConfig, CaError> {
     let key = Arc::new(HsmKey { signer: ca.signing().signer().clone() });
     let certified = Arc::new(CertifiedKey::new(chain, key));
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .map_err(|e| CaError::internal("TLS configuration").with_source(e))?
-        .with_no_client_auth()
-        .with_cert_resolver(Arc::new(Resolver(certified)));
+        .map_err(|e| CaError::internal("TLS configuration").with_source(e))?;
+    let builder = match client_roots {
+        Some(roots) => {
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                .allow_unauthenticated()
+                .build()
+                .map_err(|e| CaError::internal("TLS client verifier").with_source(e))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+        None => builder.with_no_client_auth(),
+    };
+    let mut config = builder.with_cert_resolver(Arc::new(Resolver(certified)));
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(config)
 }
