@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# ACME benchmark: the same load generator (benches/acme-load, on instant-acme) runs full flows
+# ACME benchmark: the same load generator (benches/load, bin acme-load, on instant-acme) runs full flows
 # (newOrder → authz → http-01 answered by the generator → finalize → download) at c=8 and c=32
 # against privca (SQLite, and PostgreSQL when BENCH_PG_URL / PRIVCA_TEST_PG_URL is set) and
 # against pebble (Debian, PEBBLE_VA_NOSLEEP=1, a fresh pebble per run), in one run. Both validate
@@ -23,7 +23,7 @@ if [ -n "${BENCH_SMOKE:-}" ]; then
   PG_URL=""
 fi
 if [ -z "${PRIVCA_BIN:-}" ] || [ -z "${ACME_LOAD_BIN:-}" ]; then
-  (cd "$ROOT" && cargo build --release -p privca -p privca-acme-load --bin privca --bin acme-load >/dev/null)
+  (cd "$ROOT" && cargo build --release -p privca -p privca-load --bin privca --bin acme-load >/dev/null)
   PRIVCA_BIN="${PRIVCA_BIN:-$CARGO_TARGET_DIR/release/privca}"
   ACME_LOAD_BIN="${ACME_LOAD_BIN:-$CARGO_TARGET_DIR/release/acme-load}"
 fi

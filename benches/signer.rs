@@ -15,6 +15,8 @@
 //! Smoke run: `PRIVCA_BENCH_SECONDS=1 cargo test --bench signer`  (debug build, seconds)
 //! Exits non-zero if the signer layer reaches less than `PRIVCA_BENCH_MIN_RATIO` (default 0.8)
 //! of the raw rate in a full run.
+//! Raw rates only: `PRIVCA_BENCH_RAW_ONLY=ecdsa-p256,rsa-2048` prints `raw KEY THREADS RATE`
+//! lines (the protocol benchmarks compare against them in the same run).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -71,6 +73,20 @@ fn main() {
         sessions: 2,
     };
     let token = Arc::new(Pkcs11Signer::open(&hsm).unwrap());
+    if let Ok(keys) = std::env::var("PRIVCA_BENCH_RAW_ONLY") {
+        for name in keys.split(',') {
+            let (key, alg) = match name {
+                "rsa-2048" => (KeyAlgorithm::Rsa2048, SigningAlgorithm::RsaPkcs1Sha256),
+                _ => (KeyAlgorithm::EcdsaP256, SigningAlgorithm::EcdsaSha256),
+            };
+            let label = format!("bench-{name}");
+            token.generate_key(&label, key, KeyPurpose::Sign).unwrap();
+            for threads in [1usize, 2] {
+                println!("raw {name} {threads} {:.0}", raw_rate(&label, alg, threads, window));
+            }
+        }
+        return;
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     println!("signer benchmark, SoftHSM2, {seconds} s per measurement{}", if smoke { " (smoke)" } else { "" });
     println!(

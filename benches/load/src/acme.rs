@@ -1,4 +1,4 @@
-//! ACME load generator used by `benches/acme.sh`.
+//! ACME load generator (`acme-load`) used by `benches/acme.sh`.
 //!
 //! Registers one account, then runs full RFC 8555 flows at a fixed concurrency for a fixed time:
 //! newOrder → fetch the authorization → answer http-01 from a built-in responder (or nothing,
@@ -25,6 +25,7 @@ use std::{
 use axum::{extract::Path, extract::State, http::StatusCode, routing::get, Router};
 use clap::{Parser, ValueEnum};
 use instant_acme::{Account, AuthorizationStatus, ChallengeType, Identifier, NewAccount, NewOrder, OrderStatus};
+use privca_load::{cpu_seconds, quantile_ms, BoxError};
 
 #[derive(Parser)]
 #[command(about = "ACME load generator: full flows at a fixed concurrency")]
@@ -71,8 +72,6 @@ enum Validation {
 
 type Tokens = Arc<Mutex<HashMap<String, String>>>;
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
 #[tokio::main]
 async fn main() {
     if let Err(e) = run(Args::parse()).await {
@@ -100,7 +99,7 @@ async fn run(args: Args) -> Result<(), BoxError> {
         .await?;
     let account = Arc::new(account);
 
-    let cpu_before = args.server_pid.map(cpu_ticks).transpose()?;
+    let cpu_before = args.server_pid.map(cpu_seconds).transpose()?;
     let started = Instant::now();
     let deadline = started + Duration::from_secs_f64(args.seconds);
     let order_timeout = Duration::from_secs_f64(args.order_timeout);
@@ -133,7 +132,7 @@ async fn run(args: Args) -> Result<(), BoxError> {
     }
     let elapsed = started.elapsed().as_secs_f64();
     let cpu = match (args.server_pid, cpu_before) {
-        (Some(pid), Some(before)) => Some((cpu_ticks(pid)? - before) as f64 / 100.0),
+        (Some(pid), Some(before)) => Some(cpu_seconds(pid)? - before),
         _ => None,
     };
 
@@ -142,8 +141,6 @@ async fn run(args: Args) -> Result<(), BoxError> {
     }
     latencies.sort();
     let ok = latencies.len();
-    let ms =
-        |q: f64| latencies.get(((ok as f64 * q).ceil() as usize).saturating_sub(1)).map(|d| d.as_secs_f64() * 1000.0);
     let report = serde_json::json!({
         "label": args.label,
         "concurrency": args.concurrency,
@@ -151,8 +148,8 @@ async fn run(args: Args) -> Result<(), BoxError> {
         "failed": failures.len(),
         "seconds": elapsed,
         "orders_per_s": ok as f64 / elapsed,
-        "p50_ms": ms(0.50),
-        "p99_ms": ms(0.99),
+        "p50_ms": quantile_ms(&latencies, 0.50),
+        "p99_ms": quantile_ms(&latencies, 0.99),
         "server_cpu_s": cpu,
         "server_cpu_ms_per_order": cpu.filter(|_| ok > 0).map(|c| c * 1000.0 / ok as f64),
     });
@@ -223,14 +220,4 @@ async fn serve_token(State(tokens): State<Tokens>, Path(token): Path<String>) ->
 
 fn lock(tokens: &Tokens) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
     tokens.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// utime + stime of a process, in clock ticks.
-fn cpu_ticks(pid: u32) -> Result<u64, BoxError> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).ok_or("unreadable /proc stat")?;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let field = |i: usize| -> Result<u64, BoxError> { Ok(fields.get(i).ok_or("short /proc stat")?.parse()?) };
-    Ok(field(11)? + field(12)?)
 }
