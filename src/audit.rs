@@ -58,6 +58,8 @@ pub enum AuditKind {
     Reserve,
     /// A certificate was revoked.
     Revoked,
+    /// A one-time SCEP challenge password was created.
+    ScepChallengeCreated,
     /// A certificate revocation was lifted (`removeFromCRL`).
     Unrevoked,
 }
@@ -81,6 +83,7 @@ impl AuditKind {
             Self::Failed => "failed",
             Self::Reserve => "reserve",
             Self::Revoked => "revoked",
+            Self::ScepChallengeCreated => "scep-challenge-created",
             Self::Unrevoked => "unrevoked",
         }
     }

@@ -97,6 +97,11 @@ pub enum Command {
         #[command(subcommand)]
         command: EstCommand,
     },
+    /// SCEP server administration.
+    Scep {
+        #[command(subcommand)]
+        command: ScepCommand,
+    },
     /// The approval queue.
     Approvals {
         /// Which one.
@@ -209,6 +214,36 @@ pub enum EstUserCommand {
     },
 }
 
+/// `privca scep …`.
+#[derive(Debug, Subcommand)]
+pub enum ScepCommand {
+    /// One-time challenge passwords.
+    Challenge {
+        #[command(subcommand)]
+        command: ScepChallengeCommand,
+    },
+}
+
+/// `privca scep challenge …`.
+#[derive(Debug, Subcommand)]
+pub enum ScepChallengeCommand {
+    /// Create a challenge; prints it on the last line, once (only its hash is stored).
+    New {
+        /// Profile it enrolls into (a [scep.names] entry must use it).
+        #[arg(long)]
+        profile: String,
+        /// CLM owner of the certificate (default: the name's or the profile's owner).
+        #[arg(long)]
+        owner: Option<String>,
+        /// Lifetime, e.g. 1h, 7d.
+        #[arg(long, default_value = "1h")]
+        ttl: String,
+        /// How many enrollments it allows.
+        #[arg(long, default_value_t = 1)]
+        uses: u32,
+    },
+}
+
 /// `privca approvals …`.
 #[derive(Debug, Subcommand)]
 pub enum ApprovalCommand {
@@ -306,6 +341,21 @@ async fn dispatch(config: Config, command: Command) -> Result<ExitCode, CaError>
             Ok(ExitCode::SUCCESS)
         }
         Command::Approvals { command } => approvals(&app, command).await,
+        Command::Scep {
+            command: ScepCommand::Challenge { command: ScepChallengeCommand::New { profile, owner, ttl, uses } },
+        } => {
+            let ttl = crate::config::duration::parse("--ttl", &ttl).map_err(|e| CaError::bad_request(e.to_string()))?;
+            let ca = app.ca().await?;
+            let challenge =
+                crate::adapters::scep::new_challenge(&ca, &profile, owner.as_deref(), ttl, uses, &Requester::cli())
+                    .await?;
+            println!(
+                "SCEP challenge for profile `{profile}` ({uses} use(s), valid {}s); shown only now:",
+                ttl.as_secs()
+            );
+            println!("{challenge}");
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Est { command: EstCommand::User { command: EstUserCommand::Add { name, label, password_file } } } => {
             let password = match password_file {
                 Some(path) => {

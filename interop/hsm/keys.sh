@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Keys stay in the token: pkcs11-tool (OpenSC) shows every private key always-sensitive and
-# never-extractable; no private key appears in the ledger or the data directory outside the
+# never-extractable (the SCEP RA key included); no private key appears in the ledger or the data directory outside the
 # token; the source never reads CKA_VALUE of a private key nor calls C_WrapKey.
 set -euo pipefail
 source "$(dirname "$0")/../lib.sh"
@@ -21,7 +21,7 @@ else
   fail "private keys: $keys, protected: $protected"
   printf '%s\n' "$objects"
 fi
-for label in privca-root privca-issuer-ec privca-issuer-rsa privca-audit privca-tls; do
+for label in privca-root privca-issuer-ec privca-issuer-rsa privca-audit privca-tls privca-scep-ra; do
   check "key $label in the token" grep -q "label: *$label" <<<"$objects"
 done
 if strings "$DATA/privca.db" | grep -q "PRIVATE KEY"; then fail "PEM private key in the ledger"; else ok "no PEM private key in the ledger"; fi

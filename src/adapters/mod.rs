@@ -5,3 +5,4 @@ pub mod acme;
 pub mod crl;
 pub mod est;
 pub mod ocsp;
+pub mod scep;

@@ -41,6 +41,9 @@ pub fn ocsp_key_label(id: &str) -> String {
     format!("privca-ocsp-{id}")
 }
 
+/// Label of the SCEP RA key (RSA-2048, signs CertReps and decrypts request envelopes).
+pub const SCEP_RA_KEY: &str = "privca-scep-ra";
+
 /// What `init` found or did.
 #[derive(Debug, Default)]
 pub struct BootstrapReport {
@@ -63,9 +66,9 @@ pub async fn bootstrap(
     write_csrs: bool,
 ) -> Result<BootstrapReport, CaError> {
     let mut report = BootstrapReport::default();
-    ensure_key(token, CHECKPOINT_KEY, config.audit.checkpoint_key, &mut report)?;
-    ensure_key(token, TLS_KEY, KeyAlgorithm::EcdsaP256, &mut report)?;
-    ensure_key(token, &key_label("root"), config.root.key, &mut report)?;
+    ensure_key(token, CHECKPOINT_KEY, config.audit.checkpoint_key, KeyPurpose::Sign, &mut report)?;
+    ensure_key(token, TLS_KEY, KeyAlgorithm::EcdsaP256, KeyPurpose::Sign, &mut report)?;
+    ensure_key(token, &key_label("root"), config.root.key, KeyPurpose::Sign, &mut report)?;
     let root = match ledger.ca_certificate("root").await? {
         Some(c) => Issuer::from_der("root", &c.der, "", config.root.signature)?,
         None => {
@@ -77,7 +80,7 @@ pub async fn bootstrap(
     check_matches_token(&root, signing)?;
     for ic in &config.issuers {
         let label = key_label(&ic.id);
-        ensure_key(token, &label, ic.ca.key, &mut report)?;
+        ensure_key(token, &label, ic.ca.key, KeyPurpose::Sign, &mut report)?;
         if let Some(c) = ledger.ca_certificate(&ic.id).await? {
             check_matches_token(&Issuer::from_der(&ic.id, &c.der, &c.chain_pem, ic.ca.signature)?, signing)?;
             continue;
@@ -95,8 +98,9 @@ pub async fn bootstrap(
         report.created_certificates.push(ic.id.clone());
     }
     for id in std::iter::once("root").chain(config.issuers.iter().map(|i| i.id.as_str())) {
-        ensure_key(token, &ocsp_key_label(id), KeyAlgorithm::EcdsaP256, &mut report)?;
+        ensure_key(token, &ocsp_key_label(id), KeyAlgorithm::EcdsaP256, KeyPurpose::Sign, &mut report)?;
     }
+    ensure_key(token, SCEP_RA_KEY, KeyAlgorithm::Rsa2048, KeyPurpose::SignAndDecrypt, &mut report)?;
     report.root_pem = write_files(config, ledger).await?;
     Ok(report)
 }
@@ -109,6 +113,7 @@ fn ensure_key(
     token: &Pkcs11Signer,
     label: &str,
     algorithm: KeyAlgorithm,
+    purpose: KeyPurpose,
     report: &mut BootstrapReport,
 ) -> Result<(), CaError> {
     let loaded = token.load_key(label).map_err(crate::signer::SignerError::from)?;
@@ -120,7 +125,7 @@ fn ensure_key(
             algorithm.name()
         ))),
         None => {
-            token.generate_key(label, algorithm, KeyPurpose::Sign).map_err(crate::signer::SignerError::from)?;
+            token.generate_key(label, algorithm, purpose).map_err(crate::signer::SignerError::from)?;
             report.generated_keys.push(label.to_owned());
             Ok(())
         }

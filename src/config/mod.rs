@@ -6,9 +6,10 @@
 //! Secrets never live in the file: see [`secrets`].
 
 pub mod acme;
-mod duration;
+pub(crate) mod duration;
 pub mod est;
 pub(crate) mod raw;
+pub mod scep;
 pub mod secrets;
 
 use std::{
@@ -85,6 +86,8 @@ pub struct Config {
     pub acme: acme::AcmeConfig,
     /// The EST server.
     pub est: est::EstConfig,
+    /// The SCEP server.
+    pub scep: scep::ScepConfig,
     /// Logging.
     pub log: LogConfig,
 }
@@ -409,6 +412,7 @@ fn build(raw: raw::RawConfig, base: &Path, data_dir: PathBuf) -> Result<Config, 
     let log = LogConfig { json, filter: raw.log.filter.unwrap_or_else(|| "info".into()) };
     let acme = acme::build(raw.acme, raw.dev, &profiles)?;
     let est = est::build(raw.est, &profiles)?;
+    let scep = scep::build(raw.scep, &profiles, &data_dir)?;
     Ok(Config {
         dev: raw.dev,
         data_dir,
@@ -424,6 +428,7 @@ fn build(raw: raw::RawConfig, base: &Path, data_dir: PathBuf) -> Result<Config, 
         ocsp,
         acme,
         est,
+        scep,
         log,
     })
 }

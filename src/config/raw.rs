@@ -34,6 +34,8 @@ pub(crate) struct RawConfig {
     #[serde(default)]
     pub(crate) est: super::est::RawEst,
     #[serde(default)]
+    pub(crate) scep: super::scep::RawScep,
+    #[serde(default)]
     pub(crate) log: RawLog,
 }
 

@@ -17,6 +17,7 @@ const SQLITE: &[(i64, &str, &str)] = &[
     (5, "create acme", include_str!("../../migrations/sqlite/0005_create_acme.sql")),
     (6, "add renew early", include_str!("../../migrations/sqlite/0006_add_renew_early.sql")),
     (7, "create est", include_str!("../../migrations/sqlite/0007_create_est.sql")),
+    (8, "create scep challenges", include_str!("../../migrations/sqlite/0008_create_scep_challenges.sql")),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (1, "create ledger", include_str!("../../migrations/postgres/0001_create_ledger.sql")),
@@ -26,6 +27,7 @@ const POSTGRES: &[(i64, &str, &str)] = &[
     (5, "create acme", include_str!("../../migrations/postgres/0005_create_acme.sql")),
     (6, "add renew early", include_str!("../../migrations/postgres/0006_add_renew_early.sql")),
     (7, "create est", include_str!("../../migrations/postgres/0007_create_est.sql")),
+    (8, "create scep challenges", include_str!("../../migrations/postgres/0008_create_scep_challenges.sql")),
 ];
 
 /// Applies every migration of `dialect` that the database has not seen yet.

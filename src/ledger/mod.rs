@@ -17,6 +17,7 @@ mod est;
 mod migrate;
 pub mod model;
 mod ocsp;
+mod scep;
 
 use std::time::Duration;
 

@@ -54,6 +54,9 @@ pub struct Profile {
 /// Name of the built-in profile of delegated OCSP responder certificates.
 pub const OCSP_RESPONDER_PROFILE: &str = "ocsp-responder";
 
+/// Name of the built-in SCEP RA profile.
+pub const SCEP_RA_PROFILE: &str = "scep-ra";
+
 impl Profile {
     /// The built-in delegated OCSP responder profile (RFC 6960 §4.2.2.2): issued by `issuer`,
     /// EKU id-kp-OCSPSigning, id-pkix-ocsp-nocheck, short `validity`, no SAN, no revocation
@@ -92,6 +95,26 @@ impl Profile {
             policies: Vec::new(),
             ocsp_nocheck: true,
         }
+    }
+}
+
+impl Profile {
+    /// The built-in SCEP RA profile (RFC 8894 §2.2, quirks S5/S10): issued by `issuer` for the
+    /// RA's RSA key, keyUsage digitalSignature (CertRep signatures) and keyEncipherment
+    /// (request envelopes), not a CA, no SAN.
+    pub fn scep_ra(issuer: &str, validity: Duration) -> Profile {
+        let mut profile = Profile::ocsp_responder(issuer, validity);
+        profile.name = SCEP_RA_PROFILE.into();
+        profile.description = "SCEP registration authority".into();
+        profile.key_usage = vec![KeyUsages::DigitalSignature, KeyUsages::KeyEncipherment];
+        profile.extended_key_usage = Vec::new();
+        profile.allowed_keys = vec![KeyAlgorithm::Rsa2048];
+        profile.subject.force = vec![
+            (SubjectAttribute::Organization, "privca".into()),
+            (SubjectAttribute::CommonName, format!("privca SCEP RA ({issuer})")),
+        ];
+        profile.ocsp_nocheck = false;
+        profile
     }
 }
 

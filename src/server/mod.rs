@@ -58,6 +58,8 @@ pub async fn serve(app: App) -> Result<(), CaError> {
         None => (None, None),
     };
     let est_enabled = est.is_some();
+    let scep = crate::adapters::scep::state(&ca).await?;
+    let scep_enabled = scep.is_some();
     app.seal().await;
     let tls = TlsAcceptor::from(Arc::new(tls::server_config(&ca, chain, client_roots)?));
     let cfg = &app.config.server;
@@ -76,7 +78,13 @@ pub async fn serve(app: App) -> Result<(), CaError> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let grace = cfg.shutdown_grace;
     let listeners = vec![
-        tokio::spawn(run_listener(http, None, layered(routes::http(ca.clone(), ocsp.clone())), stop_rx.clone(), grace)),
+        tokio::spawn(run_listener(
+            http,
+            None,
+            layered(routes::http(ca.clone(), ocsp.clone(), scep)),
+            stop_rx.clone(),
+            grace,
+        )),
         tokio::spawn(run_listener(
             https,
             Some(tls.clone()),
@@ -100,6 +108,9 @@ pub async fn serve(app: App) -> Result<(), CaError> {
     println!("  admin:      https://{}/healthz, /metrics", cfg.admin_listen);
     if acme_enabled {
         println!("  ACME directory: {}", crate::ca::chain::acme_directory_url(urls));
+    }
+    if scep_enabled {
+        println!("  SCEP:       {}{}?operation=GetCACaps", urls.http_base.trim_end_matches('/'), routes::SCEP_PREFIX);
     }
     if est_enabled {
         println!("  EST:        {}{}/cacerts", urls.https_base.trim_end_matches('/'), routes::EST_PREFIX);

@@ -13,21 +13,33 @@ use axum::{
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::{
-    adapters::{acme::AcmeAdapter, crl::CrlAdapter, est::EstAdapter, ocsp::OcspAdapter},
+    adapters::{acme::AcmeAdapter, crl::CrlAdapter, est::EstAdapter, ocsp::OcspAdapter, scep::ScepAdapter},
     ca::{ocsp::OcspService, x509, CertificateAuthority},
 };
 
-/// Plain HTTP: `/healthz`, `/ca/<name>`, `/crl/<name>.crl`, `/ocsp` (POST and GET).
-pub fn http(ca: CertificateAuthority, ocsp: OcspService) -> Router {
+/// Plain HTTP: `/healthz`, `/ca/<name>`, `/crl/<name>.crl`, `/ocsp` (POST and GET) and, when
+/// enabled, SCEP under `/scep` (any sub-path).
+pub fn http(
+    ca: CertificateAuthority,
+    ocsp: OcspService,
+    scep: Option<(ScepAdapter, privca_scep::ScepSettings)>,
+) -> Router {
     let crl = privca_crl::router::router(CrlAdapter::new(ca.ledger().clone()));
     let ocsp = privca_ocsp::router::router(OcspAdapter(ocsp));
-    Router::new()
+    let router = Router::new()
         .route("/healthz", get(healthz))
         .route("/ca/{file}", get(ca_file))
         .with_state(ca)
         .nest("/crl", crl)
-        .nest("/ocsp", ocsp)
+        .nest("/ocsp", ocsp);
+    match scep {
+        Some((adapter, settings)) => router.nest_service(SCEP_PREFIX, privca_scep::router(adapter, settings)),
+        None => router,
+    }
 }
+
+/// Where the SCEP server is mounted (devices append their own path below it).
+pub const SCEP_PREFIX: &str = "/scep";
 
 /// HTTPS: `/healthz` and, when enabled, ACME under `/acme` and EST under `/.well-known/est`.
 pub fn https(

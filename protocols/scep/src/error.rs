@@ -1,0 +1,52 @@
+//! `FailInfo` (RFC 8894 §3.2.1.4) and `ScepError`: what goes wrong, and how it is answered.
+//! Undecodable input is an HTTP 400; everything else is a signed CertRep FAILURE (HTTP 200)
+//! with the transactionID and nonces echoed.
+
+/// CertRep `failInfo` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailInfo {
+    /// Unrecognized or unsupported algorithm.
+    BadAlg = 0,
+    /// Integrity check (signature) failed, or the envelope could not be decrypted.
+    BadMessageCheck = 1,
+    /// Transaction not permitted or supported (policy, challenge).
+    BadRequest = 2,
+    /// signingTime too far from the CA's time.
+    BadTime = 3,
+    /// No certificate could be identified matching the criteria.
+    BadCertId = 4,
+}
+
+impl FailInfo {
+    /// The PrintableString value.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::BadAlg => "0",
+            Self::BadMessageCheck => "1",
+            Self::BadRequest => "2",
+            Self::BadTime => "3",
+            Self::BadCertId => "4",
+        }
+    }
+}
+
+/// A SCEP request that cannot be served.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScepError {
+    /// Not a pkiMessage at all (no transactionID to answer to): HTTP 400.
+    #[error("{0}")]
+    Undecodable(String),
+    /// A refusal answered with a CertRep FAILURE.
+    #[error("{1}")]
+    Fail(FailInfo, String),
+    /// Something failed inside privca (HSM, database): HTTP 500, logged.
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl ScepError {
+    /// A FAILURE with `info` and `text`.
+    pub fn fail(info: FailInfo, text: impl Into<String>) -> Self {
+        Self::Fail(info, text.into())
+    }
+}

@@ -1,0 +1,180 @@
+//! Request pkiMessages (RFC 8894 §3.1–3.3): a CMS SignedData signed by the requester, whose
+//! signed attributes carry transactionID, messageType and senderNonce, and whose content is the
+//! pkcsPKIEnvelope. [`parse`] decodes what is needed to answer at all (an error there is an
+//! HTTP 400); [`Request::verify`] then checks the signature and the messageDigest (an error
+//! there is a CertRep FAILURE badMessageCheck).
+
+use cms::{
+    content_info::ContentInfo,
+    signed_data::{SignedData, SignerInfo},
+};
+use const_oid::{
+    db::rfc5911::{ID_MESSAGE_DIGEST, ID_SIGNED_DATA},
+    ObjectIdentifier,
+};
+use der::{
+    asn1::{OctetString, PrintableStringRef},
+    Decode, Encode,
+};
+use openssl::hash::MessageDigest;
+use x509_cert::Certificate;
+
+use crate::{
+    error::{FailInfo, ScepError},
+    oids,
+};
+
+/// messageType values (§3.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageType {
+    /// 19: enrollment.
+    PkcsReq,
+    /// 17: renewal, signed by the certificate being renewed.
+    RenewalReq,
+    /// 20: poll a pending request (GetCertInitial).
+    CertPoll,
+    /// 21: fetch a certificate by issuer and serial.
+    GetCert,
+    /// 22: fetch a CRL.
+    GetCrl,
+}
+
+impl MessageType {
+    fn parse(s: &str) -> Option<Self> {
+        Some(match s.trim() {
+            "19" => Self::PkcsReq,
+            "17" => Self::RenewalReq,
+            "20" => Self::CertPoll,
+            "21" => Self::GetCert,
+            "22" => Self::GetCrl,
+            _ => return None,
+        })
+    }
+}
+
+/// A decoded request pkiMessage.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// transactionID (echoed in the CertRep).
+    pub transaction_id: String,
+    /// senderNonce (returned as recipientNonce).
+    pub sender_nonce: Vec<u8>,
+    /// messageType, or the unsupported value as sent.
+    pub message_type: Result<MessageType, String>,
+    /// The certificate that signed the message (DER).
+    pub signer_cert: Vec<u8>,
+    /// The pkcsPKIEnvelope (DER), if any.
+    pub envelope: Option<Vec<u8>>,
+    signer: SignerInfo,
+}
+
+/// Decodes `der` far enough to answer it.
+pub fn parse(der: &[u8]) -> Result<Request, ScepError> {
+    let bad = |what: &str| ScepError::Undecodable(format!("not a SCEP pkiMessage: {what}"));
+    let info = ContentInfo::from_der(der).map_err(|_| bad("no CMS ContentInfo"))?;
+    if info.content_type != ID_SIGNED_DATA {
+        return Err(bad("the ContentInfo is not SignedData"));
+    }
+    let signed: SignedData = info.content.decode_as().map_err(|_| bad("malformed SignedData"))?;
+    let signer = signed.signer_infos.0.iter().next().cloned().ok_or_else(|| bad("no SignerInfo"))?;
+    let attrs = signer.signed_attrs.as_ref().ok_or_else(|| bad("no signed attributes"))?;
+    let value = |oid: ObjectIdentifier| attrs.iter().find(|a| a.oid == oid).and_then(|a| a.values.iter().next());
+    let printable = |oid: ObjectIdentifier| {
+        value(oid).and_then(|v| {
+            v.decode_as::<PrintableStringRef<'_>>()
+                .map(|s| s.as_str().to_owned())
+                .or_else(|_| v.decode_as::<String>())
+                .ok()
+        })
+    };
+    let transaction_id = printable(oids::TRANSACTION_ID).ok_or_else(|| bad("no transactionID"))?;
+    let message_type = printable(oids::MESSAGE_TYPE).ok_or_else(|| bad("no messageType"))?;
+    let sender_nonce = value(oids::SENDER_NONCE)
+        .and_then(|v| v.decode_as::<OctetString>().ok())
+        .ok_or_else(|| bad("no senderNonce"))?
+        .into_bytes();
+    let signer_cert = signed
+        .certificates
+        .as_ref()
+        .and_then(|set| {
+            set.0.iter().find_map(|c| match c {
+                cms::cert::CertificateChoices::Certificate(cert) if signed_by(&signer, cert) => cert.to_der().ok(),
+                _ => None,
+            })
+        })
+        .ok_or_else(|| bad("the signer's certificate is not in the message"))?;
+    let envelope = signed
+        .encap_content_info
+        .econtent
+        .as_ref()
+        .and_then(|c| c.decode_as::<OctetString>().ok())
+        .map(|o| o.into_bytes());
+    Ok(Request {
+        transaction_id,
+        sender_nonce,
+        message_type: MessageType::parse(&message_type).ok_or(message_type),
+        signer_cert,
+        envelope,
+        signer,
+    })
+}
+
+fn signed_by(signer: &SignerInfo, cert: &Certificate) -> bool {
+    match &signer.sid {
+        cms::signed_data::SignerIdentifier::IssuerAndSerialNumber(i) => {
+            i.issuer == cert.tbs_certificate.issuer && i.serial_number == cert.tbs_certificate.serial_number
+        }
+        cms::signed_data::SignerIdentifier::SubjectKeyIdentifier(_) => true,
+    }
+}
+
+/// The digest a SignerInfo names, as OpenSSL's.
+fn digest(oid: ObjectIdentifier) -> Option<MessageDigest> {
+    Some(match oid {
+        const_oid::db::rfc5912::ID_SHA_1 => MessageDigest::sha1(),
+        const_oid::db::rfc5912::ID_SHA_256 => MessageDigest::sha256(),
+        const_oid::db::rfc5912::ID_SHA_512 => MessageDigest::sha512(),
+        _ => return None,
+    })
+}
+
+impl Request {
+    /// Checks the signature over the signed attributes with the signer certificate's key and
+    /// the messageDigest over the envelope. SHA-1, SHA-256 and SHA-512; RSA or ECDSA.
+    pub fn verify(&self) -> Result<(), ScepError> {
+        let fail = |text: &str| ScepError::fail(FailInfo::BadMessageCheck, text);
+        let md = digest(self.signer.digest_alg.oid).ok_or_else(|| {
+            ScepError::fail(FailInfo::BadAlg, format!("digest {} is not supported", self.signer.digest_alg.oid))
+        })?;
+        let attrs = self.signer.signed_attrs.as_ref().ok_or_else(|| fail("no signed attributes"))?;
+        let stated = attrs
+            .iter()
+            .find(|a| a.oid == ID_MESSAGE_DIGEST)
+            .and_then(|a| a.values.iter().next())
+            .and_then(|v| v.decode_as::<OctetString>().ok())
+            .ok_or_else(|| fail("no messageDigest"))?;
+        let actual =
+            openssl::hash::hash(md, self.envelope.as_deref().unwrap_or_default()).map_err(|_| fail("digest"))?;
+        if stated.as_bytes() != &*actual {
+            return Err(fail("messageDigest does not match the content"));
+        }
+        let cert = Certificate::from_der(&self.signer_cert).map_err(|_| fail("unreadable signer certificate"))?;
+        let spki = cert.tbs_certificate.subject_public_key_info.to_der().map_err(|_| fail("signer key"))?;
+        let key = openssl::pkey::PKey::public_key_from_der(&spki).map_err(|_| fail("unusable signer key"))?;
+        let signed = attrs.to_der().map_err(|_| fail("signed attributes"))?;
+        let mut verifier = openssl::sign::Verifier::new(md, &key).map_err(|_| fail("verifier"))?;
+        verifier.update(&signed).map_err(|_| fail("verifier"))?;
+        match verifier.verify(self.signer.signature.as_bytes()) {
+            Ok(true) => Ok(()),
+            _ => Err(fail("the signature does not verify with the signer's certificate")),
+        }
+    }
+}
+
+/// `IssuerAndSerialNumber` (GetCert, GetCRL): DER issuer Name and serial content octets.
+pub fn issuer_and_serial(der: &[u8]) -> Result<(Vec<u8>, Vec<u8>), ScepError> {
+    let ias = cms::cert::IssuerAndSerialNumber::from_der(der)
+        .map_err(|_| ScepError::fail(FailInfo::BadRequest, "the content is not an IssuerAndSerialNumber"))?;
+    let issuer = ias.issuer.to_der().map_err(|e| ScepError::Internal(e.to_string()))?;
+    Ok((issuer, ias.serial_number.as_bytes().to_vec()))
+}

@@ -1,0 +1,134 @@
+//! CertRep (RFC 8894 §3.3.2): a SignedData signed by the RA key (in the HSM, through the port)
+//! with the RA certificate included (quirk S12); signed attributes messageType 3, pkiStatus,
+//! failInfo (+ failInfoText), the request's transactionID, recipientNonce = its senderNonce and
+//! a fresh senderNonce. SUCCESS carries the certificates (or CRL) in a degenerate SignedData,
+//! enveloped to the requester's certificate with the request's content cipher; FAILURE and
+//! PENDING carry no content.
+
+use std::time::SystemTime;
+
+use cms::{
+    cert::{CertificateChoices, IssuerAndSerialNumber},
+    content_info::{CmsVersion, ContentInfo},
+    signed_data::{CertificateSet, EncapsulatedContentInfo, SignedData, SignerIdentifier, SignerInfo, SignerInfos},
+};
+use const_oid::{
+    db::rfc5911::{ID_CONTENT_TYPE, ID_DATA, ID_MESSAGE_DIGEST, ID_SIGNED_DATA, ID_SIGNING_TIME},
+    ObjectIdentifier,
+};
+use der::{
+    asn1::{OctetString, PrintableStringRef, SetOfVec, UtcTime},
+    Any, Decode, Encode,
+};
+use x509_cert::{attr::Attribute, spki::AlgorithmIdentifierOwned, Certificate};
+
+use crate::{backend::ScepBackend, error::FailInfo, error::ScepError, oids};
+
+/// pkiStatus of a CertRep.
+#[derive(Debug, Clone)]
+pub enum Status {
+    /// 0, with the sealed pkcsPKIEnvelope (DER EnvelopedData).
+    Success(Vec<u8>),
+    /// 2.
+    Failure(FailInfo, String),
+    /// 3.
+    Pending,
+}
+
+/// Builds and signs a CertRep for `transaction_id` / `recipient_nonce`.
+pub async fn cert_rep<B: ScepBackend>(
+    backend: &B,
+    ra_cert: &[u8],
+    transaction_id: &str,
+    recipient_nonce: &[u8],
+    status: Status,
+) -> Result<Vec<u8>, ScepError> {
+    let internal = |e: der::Error| ScepError::Internal(format!("CertRep encoding: {e}"));
+    let content = match &status {
+        Status::Success(envelope) => Some(envelope.clone()),
+        _ => None,
+    };
+    let digest = openssl::hash::hash(openssl::hash::MessageDigest::sha256(), content.as_deref().unwrap_or_default())
+        .map_err(|_| ScepError::Internal("digest".into()))?;
+    let mut nonce = [0u8; 16];
+    openssl::rand::rand_bytes(&mut nonce).map_err(|_| ScepError::Internal("randomness".into()))?;
+    let (code, fail) = match &status {
+        Status::Success(_) => ("0", None),
+        Status::Failure(info, text) => ("2", Some((*info, text.as_str()))),
+        Status::Pending => ("3", None),
+    };
+    let now = UtcTime::from_system_time(SystemTime::now()).map_err(internal)?;
+    let mut attrs = vec![
+        attribute(ID_CONTENT_TYPE, Any::encode_from(&ID_DATA).map_err(internal)?)?,
+        attribute(
+            ID_MESSAGE_DIGEST,
+            Any::encode_from(&OctetString::new(digest.to_vec()).map_err(internal)?).map_err(internal)?,
+        )?,
+        attribute(ID_SIGNING_TIME, Any::encode_from(&now).map_err(internal)?)?,
+        attribute(oids::MESSAGE_TYPE, printable("3")?)?,
+        attribute(oids::PKI_STATUS, printable(code)?)?,
+        attribute(oids::TRANSACTION_ID, printable(transaction_id)?)?,
+        attribute(
+            oids::SENDER_NONCE,
+            Any::encode_from(&OctetString::new(nonce.to_vec()).map_err(internal)?).map_err(internal)?,
+        )?,
+        attribute(
+            oids::RECIPIENT_NONCE,
+            Any::encode_from(&OctetString::new(recipient_nonce.to_vec()).map_err(internal)?).map_err(internal)?,
+        )?,
+    ];
+    if let Some((info, text)) = fail {
+        attrs.push(attribute(oids::FAIL_INFO, printable(info.code())?)?);
+        attrs.push(attribute(oids::FAIL_INFO_TEXT, Any::encode_from(&text.to_owned()).map_err(internal)?)?);
+    }
+    let signed_attrs = SetOfVec::try_from(attrs).map_err(internal)?;
+    let signature = backend.ra_sign(&signed_attrs.to_der().map_err(internal)?).await?;
+    let ra = Certificate::from_der(ra_cert).map_err(internal)?;
+    let sha256 = AlgorithmIdentifierOwned { oid: const_oid::db::rfc5912::ID_SHA_256, parameters: None };
+    let signer = SignerInfo {
+        version: CmsVersion::V1,
+        sid: SignerIdentifier::IssuerAndSerialNumber(IssuerAndSerialNumber {
+            issuer: ra.tbs_certificate.issuer.clone(),
+            serial_number: ra.tbs_certificate.serial_number.clone(),
+        }),
+        digest_alg: sha256.clone(),
+        signed_attrs: Some(signed_attrs),
+        signature_algorithm: AlgorithmIdentifierOwned {
+            oid: const_oid::db::rfc5912::SHA_256_WITH_RSA_ENCRYPTION,
+            parameters: Some(Any::null()),
+        },
+        signature: OctetString::new(signature).map_err(internal)?,
+        unsigned_attrs: None,
+    };
+    let mut certs = SetOfVec::new();
+    certs.insert(CertificateChoices::Certificate(ra)).map_err(internal)?;
+    let signed = SignedData {
+        version: CmsVersion::V1,
+        digest_algorithms: SetOfVec::try_from(vec![sha256]).map_err(internal)?,
+        encap_content_info: EncapsulatedContentInfo {
+            econtent_type: ID_DATA,
+            econtent: content
+                .map(|c| OctetString::new(c).and_then(|o| Any::encode_from(&o)))
+                .transpose()
+                .map_err(internal)?,
+        },
+        certificates: Some(CertificateSet(certs)),
+        crls: None,
+        signer_infos: SignerInfos(SetOfVec::try_from(vec![signer]).map_err(internal)?),
+    };
+    ContentInfo { content_type: ID_SIGNED_DATA, content: Any::encode_from(&signed).map_err(internal)? }
+        .to_der()
+        .map_err(internal)
+}
+
+fn printable(s: &str) -> Result<Any, ScepError> {
+    PrintableStringRef::new(s)
+        .and_then(|p| Any::encode_from(&p))
+        .map_err(|_| ScepError::Internal(format!("`{s}` is not a PrintableString")))
+}
+
+fn attribute(oid: ObjectIdentifier, value: Any) -> Result<Attribute, ScepError> {
+    let mut values = SetOfVec::new();
+    values.insert(value).map_err(|e| ScepError::Internal(e.to_string()))?;
+    Ok(Attribute { oid, values })
+}

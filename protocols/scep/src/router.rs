@@ -1,0 +1,265 @@
+//! HTTP binding (RFC 8894 §4): `/scep`, `/scep/<name>` and any deeper path (quirk S8: devices
+//! append `/pkiclient.exe`), `?operation=…`. The query is parsed raw: a literal `+` in a
+//! base64 `message` stays a `+` (quirks S1, S2), `%0A` and other whitespace are dropped (S3),
+//! and GetCACert's `message` is never decoded (S4). Every PKIOperation answer that can be a
+//! CertRep is one (`application/x-pki-message`, HTTP 200, quirk S11).
+
+use std::sync::Arc;
+
+use axum::{
+    body::{Body, Bytes},
+    extract::{OriginalUri, State},
+    http::{header, HeaderValue, Method, StatusCode},
+    response::{IntoResponse, Response},
+    routing::any,
+    Router,
+};
+use base64ct::{Base64, Base64Url, Encoding};
+
+use crate::{
+    backend::{Outcome, PkiRequest, ScepBackend},
+    caps, certs, envelope,
+    error::{FailInfo, ScepError},
+    message::{self, MessageType},
+    reply::{self, Status},
+};
+
+/// Largest PKIOperation accepted (a PKCSReq with an RSA-4096 key is a few KiB).
+pub const MAX_BODY: usize = 64 * 1024;
+
+/// Router settings.
+#[derive(Debug, Clone)]
+pub struct ScepSettings {
+    /// Where the router is mounted (e.g. `/scep`); the first segment after it names the profile.
+    pub prefix: String,
+}
+
+struct ScepState<B> {
+    backend: B,
+    settings: ScepSettings,
+}
+
+type St<B> = Arc<ScepState<B>>;
+
+/// The SCEP routes (mount with `nest_service(prefix, router(...))`).
+pub fn router<B: ScepBackend>(backend: B, settings: ScepSettings) -> Router {
+    let state = Arc::new(ScepState { backend, settings });
+    Router::new().route("/", any(handle::<B>)).route("/{*rest}", any(handle::<B>)).with_state(state)
+}
+
+/// The profile name: the first path segment after the prefix, else `default`.
+fn name_of(path: &str, prefix: &str) -> String {
+    path.strip_prefix(prefix)
+        .unwrap_or(path)
+        .split('/')
+        .find(|s| !s.is_empty())
+        .filter(|s| !s.ends_with(".exe") && !s.ends_with(".dll"))
+        .unwrap_or("default")
+        .to_owned()
+}
+
+/// `key=value` from a raw query, percent-decoded without turning `+` into a space.
+fn query_param(query: &str, key: &str) -> Option<Vec<u8>> {
+    query.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (k == key).then(|| percent_decode(v))
+    })
+}
+
+fn percent_decode(s: &str) -> Vec<u8> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[i], bytes.get(i + 1).and_then(|b| hex(*b)), bytes.get(i + 2).and_then(|b| hex(*b))) {
+            (b'%', Some(h), Some(l)) => {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+/// A GET `message`: base64 with any whitespace, standard alphabet or URL-safe.
+fn decode_message(raw: &[u8]) -> Result<Vec<u8>, ScepError> {
+    let text: String = String::from_utf8_lossy(raw).chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    Base64::decode_vec(&text)
+        .or_else(|_| Base64Url::decode_vec(&text))
+        .map_err(|_| ScepError::Undecodable("the message parameter is not base64".into()))
+}
+
+async fn handle<B: ScepBackend>(
+    State(s): State<St<B>>,
+    OriginalUri(uri): OriginalUri,
+    method: Method,
+    body: Body,
+) -> Response {
+    let name = name_of(uri.path(), &s.settings.prefix);
+    let query = uri.query().unwrap_or_default();
+    let operation = query_param(query, "operation").map(|o| String::from_utf8_lossy(&o).into_owned());
+    let body = match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(b) => b,
+        Err(_) => return text(StatusCode::PAYLOAD_TOO_LARGE, "request bodies are limited to 64 KiB"),
+    };
+    if !s.backend.knows(&name) {
+        return text(StatusCode::NOT_FOUND, "no SCEP service with this name");
+    }
+    match (operation.as_deref(), &method) {
+        (Some("GetCACaps"), &Method::GET) => {
+            (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; charset=us-ascii")], caps::body()).into_response()
+        }
+        (Some("GetCACert"), &Method::GET) => match s.backend.ca_certs(&name).await {
+            Ok(c) => ca_certs(&[vec![c.ra], c.chain].concat(), "application/x-x509-ca-ra-cert"),
+            Err(e) => error(e),
+        },
+        (Some("GetNextCACert"), &Method::GET) => match s.backend.next_ca_certs(&name).await {
+            Ok(Some(c)) => ca_certs(&[vec![c.ra], c.chain].concat(), "application/x-x509-next-ca-cert"),
+            Ok(None) => text(StatusCode::NOT_FOUND, "no CA rollover is in progress"),
+            Err(e) => error(e),
+        },
+        (Some("PKIOperation"), &Method::POST) => pki_operation(&s, &name, &body).await,
+        (Some("PKIOperation"), &Method::GET) => match query_param(query, "message").map(|m| decode_message(&m)) {
+            Some(Ok(der)) => pki_operation(&s, &name, &der).await,
+            Some(Err(e)) => error(e),
+            None => text(StatusCode::BAD_REQUEST, "PKIOperation needs a message parameter"),
+        },
+        (Some("GetCACaps" | "GetCACert" | "GetNextCACert" | "PKIOperation"), _) => {
+            text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed for this operation")
+        }
+        (Some(other), _) => text(StatusCode::BAD_REQUEST, &format!("unknown operation `{other}`")),
+        (None, _) => text(StatusCode::BAD_REQUEST, "missing operation parameter"),
+    }
+}
+
+fn ca_certs(certs: &[Vec<u8>], content_type: &'static str) -> Response {
+    match certs::degenerate(certs, &[]) {
+        Ok(der) => (StatusCode::OK, [(header::CONTENT_TYPE, content_type)], der).into_response(),
+        Err(e) => error(ScepError::Internal(e.to_string())),
+    }
+}
+
+fn text(status: StatusCode, body: &str) -> Response {
+    let mut r = (status, format!("{body}\n")).into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    r
+}
+
+fn error(e: ScepError) -> Response {
+    match e {
+        ScepError::Undecodable(detail) => text(StatusCode::BAD_REQUEST, &detail),
+        ScepError::Fail(_, detail) => text(StatusCode::BAD_REQUEST, &detail),
+        ScepError::Internal(detail) => {
+            tracing::error!(detail = %detail, "SCEP request failed inside privca");
+            text(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+        }
+    }
+}
+
+/// One PKIOperation: decode, verify, decrypt, dispatch, answer with a signed CertRep.
+async fn pki_operation<B: ScepBackend>(s: &St<B>, name: &str, der: &[u8]) -> Response {
+    let request = match message::parse(der) {
+        Ok(r) => r,
+        Err(e) => return error(e),
+    };
+    let ra = match s.backend.ca_certs(name).await {
+        Ok(c) => c.ra,
+        Err(e) => return error(e),
+    };
+    let status = match process(s, name, &request).await {
+        Ok((outcome, cipher)) => match outcome {
+            Outcome::Pending => Status::Pending,
+            Outcome::Success { certs, crls } => {
+                let sealed = certs::degenerate(&certs, &crls)
+                    .map_err(|e| ScepError::Internal(e.to_string()))
+                    .and_then(|inner| envelope::seal(&inner, &request.signer_cert, cipher));
+                match sealed {
+                    Ok(env) => Status::Success(env),
+                    Err(ScepError::Fail(info, text)) => Status::Failure(info, text),
+                    Err(e) => return error(e),
+                }
+            }
+        },
+        Err(ScepError::Fail(info, text)) => {
+            tracing::debug!(%name, transaction = %request.transaction_id, %text, "SCEP request refused");
+            Status::Failure(info, text)
+        }
+        Err(ScepError::Internal(detail)) => {
+            tracing::error!(detail = %detail, "SCEP request failed inside privca");
+            Status::Failure(FailInfo::BadRequest, "internal error".into())
+        }
+        Err(e) => return error(e),
+    };
+    match reply::cert_rep(&s.backend, &ra, &request.transaction_id, &request.sender_nonce, status).await {
+        Ok(der) => {
+            (StatusCode::OK, [(header::CONTENT_TYPE, "application/x-pki-message")], Bytes::from(der)).into_response()
+        }
+        Err(e) => error(e),
+    }
+}
+
+async fn process<B: ScepBackend>(
+    s: &St<B>,
+    name: &str,
+    request: &message::Request,
+) -> Result<(Outcome, envelope::ContentCipher), ScepError> {
+    let kind = request
+        .message_type
+        .clone()
+        .map_err(|t| ScepError::fail(FailInfo::BadRequest, format!("messageType {t} is not supported")))?;
+    request.verify()?;
+    let sealed = envelope::decode(
+        request.envelope.as_deref().ok_or_else(|| ScepError::fail(FailInfo::BadRequest, "no pkcsPKIEnvelope"))?,
+    )?;
+    let key = s.backend.ra_decrypt(&sealed.encrypted_key).await?;
+    let content = sealed.open(&key)?;
+    let outcome = match kind {
+        MessageType::PkcsReq | MessageType::RenewalReq => {
+            s.backend
+                .enroll(PkiRequest {
+                    name: name.to_owned(),
+                    transaction_id: request.transaction_id.clone(),
+                    csr_der: content,
+                    signer_cert_der: request.signer_cert.clone(),
+                    renewal: kind == MessageType::RenewalReq,
+                })
+                .await?
+        }
+        MessageType::CertPoll => s.backend.poll(name, &request.transaction_id).await?,
+        MessageType::GetCert => {
+            let (issuer, serial) = message::issuer_and_serial(&content)?;
+            s.backend.get_cert(&issuer, &serial).await?
+        }
+        MessageType::GetCrl => {
+            let (issuer, serial) = message::issuer_and_serial(&content)?;
+            s.backend.get_crl(&issuer, &serial).await?
+        }
+    };
+    Ok((outcome, sealed.cipher))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plus_and_slash_survive_and_whitespace_is_dropped() {
+        let q = "operation=PKIOperation&message=MII+a/b%3D%3D%0Acd";
+        assert_eq!(query_param(q, "message").unwrap(), b"MII+a/b==\ncd");
+        assert_eq!(query_param(q, "operation").unwrap(), b"PKIOperation");
+        assert_eq!(decode_message(b"AQID\nBA==").unwrap(), vec![1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn any_sub_path_names_the_profile() {
+        assert_eq!(name_of("/scep", "/scep"), "default");
+        assert_eq!(name_of("/scep/pkiclient.exe", "/scep"), "default");
+        assert_eq!(name_of("/scep/vpn/pkiclient.exe", "/scep"), "vpn");
+        assert_eq!(name_of("/scep/router", "/scep"), "router");
+    }
+}

@@ -1,0 +1,375 @@
+//! `privca_scep::ScepBackend` over the HSM, the ledger and the issuance cycle; `CaError` →
+//! CertRep `failInfo`.
+//!
+//! The RA key (`privca-scep-ra`, RSA-2048, created by `init`) never leaves the token: it
+//! decrypts request envelopes (`C_Decrypt`) and signs CertReps. Its certificate comes from the
+//! issuing CA of the `default` name (else the first name) through the normal issuance cycle,
+//! and is reissued at start-up when a third of its lifetime is left. Every enrollment is
+//! recorded with requester `scep:<name>/<transactionID>`, which is how a repeated PKCSReq or a
+//! CertPoll finds the transaction again.
+
+use std::sync::Arc;
+
+use der::{Decode, Encode};
+use privca_scep::{CaCerts, FailInfo, Outcome, PkiRequest, ScepBackend, ScepError};
+use x509_cert::request::CertReq;
+
+use crate::{
+    audit::{AuditEvent, AuditKind},
+    ca::{
+        bootstrap::SCEP_RA_KEY,
+        request::{IssuanceRequest, Requester},
+        CertificateAuthority, IssueOutcome, Issuer,
+    },
+    config::scep::ScepName,
+    error::{CaError, ErrorKind},
+    ledger::{ApprovalStatus, CertStatus, CrlKind, LedgerError},
+    policy::{Profile, SCEP_RA_PROFILE},
+    signer::SigningAlgorithm,
+};
+
+/// The SCEP backend of `privca serve`.
+#[derive(Clone)]
+pub struct ScepAdapter {
+    ca: CertificateAuthority,
+    ra_cert: Arc<Vec<u8>>,
+}
+
+impl ScepAdapter {
+    /// An adapter over `ca`, issuing the RA certificate first if needed.
+    pub async fn start(ca: CertificateAuthority) -> Result<Self, CaError> {
+        let ra_cert = Arc::new(ra_certificate(&ca).await?);
+        Ok(Self { ca, ra_cert })
+    }
+
+    fn name(&self, name: &str) -> Result<&ScepName, ScepError> {
+        self.ca
+            .config()
+            .scep
+            .names
+            .get(name)
+            .ok_or_else(|| ScepError::fail(FailInfo::BadRequest, format!("no SCEP service named {name}")))
+    }
+
+    fn issuer_of(&self, profile: &str) -> Result<&Issuer, ScepError> {
+        self.ca
+            .config()
+            .profiles
+            .get(profile)
+            .and_then(|p| self.ca.ca_by_id(&p.issuer))
+            .ok_or_else(|| ScepError::Internal(format!("the issuer of profile {profile} is not installed")))
+    }
+
+    fn requester(name: &str, transaction_id: &str) -> Requester {
+        Requester { protocol: "scep", identity: format!("{name}/{transaction_id}") }
+    }
+
+    /// SUCCESS with the certificate and its issuing CA.
+    fn success(&self, cert_der: Vec<u8>, issuer: &Issuer) -> Outcome {
+        Outcome::Success { certs: vec![cert_der, issuer.der.clone()], crls: Vec::new() }
+    }
+
+    /// What happened to transaction `requester` so far, if anything.
+    async fn earlier(&self, requester: &str, issuer: &Issuer) -> Result<Option<Outcome>, ScepError> {
+        if let Some(cert) = self.ca.ledger().certificate_by_requester(requester).await.map_err(db)? {
+            return Ok(Some(self.success(cert.der, issuer)));
+        }
+        let Some(approval) = self.ca.ledger().approval_by_requester(requester).await.map_err(db)? else {
+            return Ok(None);
+        };
+        Ok(Some(match (approval.status, approval.serial) {
+            (ApprovalStatus::Denied, _) => {
+                return Err(ScepError::fail(
+                    FailInfo::BadRequest,
+                    format!("the request was denied: {}", approval.reason.unwrap_or_default()),
+                ))
+            }
+            (_, Some(serial)) => match self.ca.ledger().certificate(&serial).await.map_err(db)? {
+                Some(cert) => self.success(cert.der, issuer),
+                None => return Err(ScepError::Internal(format!("approved certificate {serial} is missing"))),
+            },
+            (_, None) => Outcome::Pending,
+        }))
+    }
+
+    /// PKCSReq authorisation: the static challenge of the name, or a one-time challenge for
+    /// its profile. Returns the owner the challenge names, if any.
+    async fn check_challenge(&self, name: &ScepName, csr: &CertReq) -> Result<Option<String>, ScepError> {
+        let refused = || ScepError::fail(FailInfo::BadRequest, "wrong, expired or used challenge password");
+        let challenge = challenge_password(csr).ok_or_else(refused)?;
+        if let Some(secret) = &name.challenge {
+            match secret.read() {
+                Ok(s) if constant_time_eq(s.expose().as_bytes(), challenge.as_bytes()) => return Ok(None),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "SCEP static challenge is configured but unreadable"),
+            }
+        }
+        let hash = challenge_hash(&challenge);
+        match self.ca.ledger().use_scep_challenge(&hash, &name.profile).await.map_err(db)? {
+            Some(owner) => Ok(owner),
+            None => Err(refused()),
+        }
+    }
+
+    /// RenewalReq authorisation: signed by a valid privca certificate of the same profile that
+    /// expires within `scep.renewal_window`. Returns its serial.
+    async fn check_renewal(&self, name: &ScepName, signer_der: &[u8]) -> Result<String, ScepError> {
+        let fingerprint = hex::encode(ring::digest::digest(&ring::digest::SHA256, signer_der));
+        let refuse = |text: &str| ScepError::fail(FailInfo::BadRequest, text);
+        let record = self
+            .ca
+            .ledger()
+            .certificate_by_fingerprint(&fingerprint)
+            .await
+            .map_err(db)?
+            .ok_or_else(|| refuse("RenewalReq must be signed by a certificate this CA issued"))?;
+        let now = crate::ledger::now();
+        if record.status != CertStatus::Valid || record.not_after <= now {
+            return Err(refuse("the certificate being renewed is revoked or expired"));
+        }
+        if record.profile != name.profile {
+            return Err(refuse("the certificate being renewed belongs to another profile"));
+        }
+        let window = self.ca.config().scep.renewal_window.as_secs() as i64;
+        if record.not_after - now > window {
+            return Err(refuse("renewal is accepted only within scep.renewal_window of the expiry"));
+        }
+        Ok(record.serial)
+    }
+}
+
+/// `CaError` → failInfo: client-caused kinds are badRequest, the rest is internal.
+fn map_ca(e: CaError) -> ScepError {
+    match e.kind() {
+        ErrorKind::BadRequest | ErrorKind::PolicyViolation | ErrorKind::Conflict => {
+            ScepError::fail(FailInfo::BadRequest, e.detail().to_owned())
+        }
+        ErrorKind::NotFound => ScepError::fail(FailInfo::BadCertId, e.detail().to_owned()),
+        ErrorKind::Unavailable | ErrorKind::Internal => ScepError::Internal(e.to_string()),
+    }
+}
+
+fn db(e: LedgerError) -> ScepError {
+    map_ca(CaError::from(e))
+}
+
+/// The challengePassword attribute of a CSR (a DirectoryString).
+fn challenge_password(csr: &CertReq) -> Option<String> {
+    let attr = csr.info.attributes.iter().find(|a| a.oid == privca_scep::oids::CHALLENGE_PASSWORD)?;
+    let value = attr.values.iter().next()?;
+    value
+        .decode_as::<der::asn1::PrintableStringRef<'_>>()
+        .map(|s| s.as_str().to_owned())
+        .or_else(|_| value.decode_as::<String>())
+        .or_else(|_| value.decode_as::<der::asn1::Ia5StringRef<'_>>().map(|s| s.as_str().to_owned()))
+        .ok()
+}
+
+/// How a challenge is stored: SHA-256, hex (challenges are 128-bit random values).
+pub fn challenge_hash(challenge: &str) -> String {
+    hex::encode(ring::digest::digest(&ring::digest::SHA256, challenge.as_bytes()))
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+impl ScepBackend for ScepAdapter {
+    fn knows(&self, name: &str) -> bool {
+        self.ca.config().scep.names.contains_key(name)
+    }
+
+    async fn ca_certs(&self, name: &str) -> Result<CaCerts, ScepError> {
+        let issuer = self.issuer_of(&self.name(name)?.profile)?;
+        let mut chain = vec![issuer.der.clone()];
+        if let Some(root) = self.ca.root().filter(|r| r.id != issuer.id) {
+            chain.push(root.der.clone());
+        }
+        Ok(CaCerts { ra: self.ra_cert.as_ref().clone(), chain })
+    }
+
+    async fn next_ca_certs(&self, _name: &str) -> Result<Option<CaCerts>, ScepError> {
+        // privca has no CA rollover yet; GetNextCACert answers that none is in progress.
+        Ok(None)
+    }
+
+    async fn ra_decrypt(&self, encrypted_key: &[u8]) -> Result<Vec<u8>, ScepError> {
+        // A tampered ciphertext gives CKR_ENCRYPTED_DATA_INVALID or CKR_GENERAL_ERROR: both are
+        // the client's problem (badMessageCheck); the detail is logged only.
+        self.ca.signing().decrypt(SCEP_RA_KEY, encrypted_key.to_vec()).await.map_err(|e| {
+            tracing::debug!(error = %e, "SCEP envelope key did not decrypt");
+            ScepError::fail(FailInfo::BadMessageCheck, "the envelope is not encrypted to the RA certificate")
+        })
+    }
+
+    async fn ra_sign(&self, data: &[u8]) -> Result<Vec<u8>, ScepError> {
+        self.ca
+            .signing()
+            .sign(SCEP_RA_KEY, SigningAlgorithm::RsaPkcs1Sha256, data.to_vec())
+            .await
+            .map_err(|e| ScepError::Internal(format!("RA signature: {e}")))
+    }
+
+    async fn enroll(&self, request: PkiRequest) -> Result<Outcome, ScepError> {
+        let name = self.name(&request.name)?.clone();
+        let issuer = self.issuer_of(&name.profile)?;
+        let requester = Self::requester(&request.name, &request.transaction_id);
+        if let Some(outcome) = self.earlier(&requester.to_string(), issuer).await? {
+            return Ok(outcome); // the same transaction again (quirk S13): no second certificate
+        }
+        let mut issuance = IssuanceRequest::from_csr(&request.csr_der, &name.profile, requester).map_err(map_ca)?;
+        let csr = CertReq::from_der(&request.csr_der)
+            .map_err(|_| ScepError::fail(FailInfo::BadRequest, "the envelope does not hold a PKCS#10 request"))?;
+        let owner = if request.renewal {
+            issuance.renews = Some(self.check_renewal(&name, &request.signer_cert_der).await?);
+            None
+        } else {
+            self.check_challenge(&name, &csr).await?
+        };
+        issuance.owner = owner.or_else(|| name.owner.clone());
+        match self.ca.issue(issuance).await.map_err(map_ca)? {
+            IssueOutcome::Issued(cert) => Ok(self.success(cert.record.der, issuer)),
+            IssueOutcome::Pending(_) => Ok(Outcome::Pending),
+        }
+    }
+
+    async fn poll(&self, name: &str, transaction_id: &str) -> Result<Outcome, ScepError> {
+        let issuer = self.issuer_of(&self.name(name)?.profile)?;
+        self.earlier(&Self::requester(name, transaction_id).to_string(), issuer)
+            .await?
+            .ok_or_else(|| ScepError::fail(FailInfo::BadCertId, "no such transaction"))
+    }
+
+    async fn get_cert(&self, issuer: &[u8], serial: &[u8]) -> Result<Outcome, ScepError> {
+        let not_found = || ScepError::fail(FailInfo::BadCertId, "no certificate with this issuer and serial");
+        let ca = self.ca_by_name(issuer).ok_or_else(not_found)?;
+        let serial = hex::encode(serial.strip_prefix(&[0]).unwrap_or(serial));
+        match self.ca.ledger().certificate(&serial).await.map_err(db)? {
+            Some(cert) if cert.issuer_id == ca.id => Ok(Outcome::Success { certs: vec![cert.der], crls: Vec::new() }),
+            _ => Err(not_found()),
+        }
+    }
+
+    async fn get_crl(&self, issuer: &[u8], _serial: &[u8]) -> Result<Outcome, ScepError> {
+        let ca = self
+            .ca_by_name(issuer)
+            .ok_or_else(|| ScepError::fail(FailInfo::BadCertId, "no CA with this issuer name"))?;
+        let crl = self
+            .ca
+            .ledger()
+            .latest_crl(&ca.id, CrlKind::Full, true)
+            .await
+            .map_err(db)?
+            .ok_or_else(|| ScepError::fail(FailInfo::BadRequest, "no CRL has been published yet for this CA"))?;
+        Ok(Outcome::Success { certs: Vec::new(), crls: vec![crl.der] })
+    }
+}
+
+impl ScepAdapter {
+    /// The CA (root or issuer) whose subject is the DER `name`.
+    fn ca_by_name(&self, name: &[u8]) -> Option<&Issuer> {
+        self.ca
+            .root()
+            .into_iter()
+            .chain(self.ca.issuers())
+            .find(|i| i.cert.tbs_certificate.subject.to_der().is_ok_and(|s| s == name))
+    }
+}
+
+/// The RA certificate: the newest valid one for the RA key, or a new one from the issuing CA of
+/// the `default` name (else the first name) when none has more than a third of its life left.
+async fn ra_certificate(ca: &CertificateAuthority) -> Result<Vec<u8>, CaError> {
+    let cfg = &ca.config().scep;
+    let name = cfg
+        .names
+        .get("default")
+        .or_else(|| cfg.names.values().next())
+        .ok_or_else(|| CaError::internal("[scep] has no names"))?;
+    let issuer_id = ca
+        .config()
+        .profiles
+        .get(&name.profile)
+        .map(|p| p.issuer.clone())
+        .ok_or_else(|| CaError::internal("SCEP profile missing"))?;
+    let spki_der = ca.signing().key_info(SCEP_RA_KEY)?.spki_der;
+    let now = crate::ledger::now();
+    if let Some(rec) = ca.ledger().latest_certificate(&issuer_id, SCEP_RA_PROFILE).await? {
+        let same_key = x509_cert::Certificate::from_der(&rec.der)
+            .ok()
+            .and_then(|c| c.tbs_certificate.subject_public_key_info.to_der().ok())
+            .is_some_and(|k| k == spki_der);
+        if same_key && (rec.not_after - now) * 3 > (rec.not_after - rec.not_before) {
+            return Ok(rec.der);
+        }
+    }
+    let request = IssuanceRequest {
+        profile: SCEP_RA_PROFILE.into(),
+        spki_der,
+        subject: Vec::new(),
+        sans: Vec::new(),
+        requester: Requester::system(),
+        owner: Some("privca".into()),
+        renews: None,
+        csr_der: None,
+        approval_id: None,
+    };
+    let profile = Profile::scep_ra(&issuer_id, cfg.ra_validity);
+    match ca.issue_with_profile(request, &profile).await? {
+        IssueOutcome::Issued(cert) => {
+            tracing::info!(serial = %cert.record.serial, "issued the SCEP RA certificate");
+            Ok(cert.record.der)
+        }
+        IssueOutcome::Pending(_) => Err(CaError::internal("SCEP RA certificate held for approval")),
+    }
+}
+
+/// Creates a one-time challenge for `profile`; returns it (shown once).
+pub async fn new_challenge(
+    ca: &CertificateAuthority,
+    profile: &str,
+    owner: Option<&str>,
+    ttl: std::time::Duration,
+    uses: u32,
+    by: &Requester,
+) -> Result<String, CaError> {
+    if !ca.config().scep.names.values().any(|n| n.profile == profile) {
+        return Err(CaError::bad_request(format!("no [scep.names] entry uses profile `{profile}`")));
+    }
+    if uses == 0 {
+        return Err(CaError::bad_request("--uses must be at least 1"));
+    }
+    let mut raw = [0u8; 16];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut raw)
+        .map_err(|_| CaError::internal("no randomness"))?;
+    let challenge = hex::encode(raw);
+    let expires = crate::ledger::now() + ttl.as_secs() as i64;
+    let event = AuditEvent::new(AuditKind::ScepChallengeCreated, by.to_string())
+        .profile(profile)
+        .detail(serde_json::json!({ "owner": owner, "uses": uses, "expires_at": expires }));
+    ca.ledger()
+        .create_scep_challenge(&challenge_hash(&challenge), profile, owner, i64::from(uses), expires, &event)
+        .await?;
+    Ok(challenge)
+}
+
+/// Router settings for `privca serve`, and the adapter, or `None` when `[scep] enabled = false`.
+pub async fn state(ca: &CertificateAuthority) -> Result<Option<(ScepAdapter, privca_scep::ScepSettings)>, CaError> {
+    if !ca.config().scep.enabled {
+        return Ok(None);
+    }
+    let adapter = ScepAdapter::start(ca.clone()).await?;
+    Ok(Some((adapter, privca_scep::ScepSettings { prefix: crate::server::routes::SCEP_PREFIX.to_owned() })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn challenges_are_stored_hashed_and_compared_in_constant_time() {
+        assert_eq!(challenge_hash("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert!(constant_time_eq(b"secret", b"secret"));
+        assert!(!constant_time_eq(b"secret", b"secreT"));
+        assert!(!constant_time_eq(b"secret", b"secret2"));
+    }
+}

@@ -1,0 +1,76 @@
+//! Units of work for SCEP: one-time challenge passwords and finding a transaction again by its
+//! requester (`scep:<name>/<transactionID>`).
+
+use sqlx::Row;
+
+use super::{audit, now, Approval, CertRecord, Ledger, LedgerError};
+use crate::audit::AuditEvent;
+
+impl Ledger {
+    /// Stores a challenge (its SHA-256, hex) for `profile`, usable `uses` times until `expires_at`.
+    pub async fn create_scep_challenge(
+        &self,
+        hash: &str,
+        profile: &str,
+        owner: Option<&str>,
+        uses: i64,
+        expires_at: i64,
+        event: &AuditEvent,
+    ) -> Result<(), LedgerError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO scep_challenges (challenge_hash, profile, owner, uses_left, expires_at, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(hash)
+        .bind(profile)
+        .bind(owner.map(str::to_owned))
+        .bind(uses)
+        .bind(expires_at)
+        .bind(now())
+        .execute(&mut *tx)
+        .await?;
+        audit::insert(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Uses the challenge once if it exists for `profile`, has uses left and has not expired.
+    /// `None` if refused; `Some(owner)` (the owner may be unset) if accepted.
+    pub async fn use_scep_challenge(&self, hash: &str, profile: &str) -> Result<Option<Option<String>>, LedgerError> {
+        let row = sqlx::query(
+            "UPDATE scep_challenges SET uses_left = uses_left - 1 \
+             WHERE challenge_hash = $1 AND profile = $2 AND uses_left > 0 AND expires_at > $3 RETURNING owner",
+        )
+        .bind(hash)
+        .bind(profile)
+        .bind(now())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| r.try_get::<Option<String>, _>("owner")).transpose().map_err(Into::into)
+    }
+
+    /// The newest certificate issued to `requester`.
+    pub async fn certificate_by_requester(&self, requester: &str) -> Result<Option<CertRecord>, LedgerError> {
+        let row = sqlx::query("SELECT serial FROM certificates WHERE requester = $1 ORDER BY not_before DESC LIMIT 1")
+            .bind(requester)
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            Some(r) => self.certificate(&r.try_get::<String, _>("serial")?).await,
+            None => Ok(None),
+        }
+    }
+
+    /// The newest approval `requester` asked for.
+    pub async fn approval_by_requester(&self, requester: &str) -> Result<Option<Approval>, LedgerError> {
+        let row = sqlx::query("SELECT id FROM approvals WHERE requester = $1 ORDER BY id DESC LIMIT 1")
+            .bind(requester)
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            Some(r) => self.approval(r.try_get("id")?).await,
+            None => Ok(None),
+        }
+    }
+}
