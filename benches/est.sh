@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # EST benchmark: /simpleenroll/s at c=1, 8 and 32 (one kept-alive TLS connection per client,
-# authenticated by a TLS client certificate; pre-generated P-256 CSRs; P-256 issuing CA in
+# authenticated by a TLS client certificate; pre-generated P-256 CSRs (post-load, benches/load); P-256 issuing CA in
 # SoftHSM2), then HTTP Basic at c=8, next to the raw HSM P-256 signing rate (cryptoki C_Sign
 # on 2 threads, benches/signer.rs) measured in the same run. Goal: >= 25 % of raw sign/s at c=8.
 # SQLite, and PostgreSQL when BENCH_PG_URL / PRIVCA_TEST_PG_URL is set.
 #
 #   bash benches/est.sh                    full run (release build, 10 s per run)
-#   BENCH_SMOKE=1 PRIVCA_BIN=... EST_LOAD_BIN=... bash benches/est.sh    smoke run (test command)
+#   BENCH_SMOKE=1 PRIVCA_BIN=... POST_LOAD_BIN=... bash benches/est.sh    smoke run (test command)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/privca-target}"
@@ -20,10 +20,10 @@ if [ -n "${BENCH_SMOKE:-}" ]; then
   PG_URL=""
   RAW_CMD=(cargo test -q --bench signer)
 fi
-if [ -z "${PRIVCA_BIN:-}" ] || [ -z "${EST_LOAD_BIN:-}" ]; then
-  (cd "$ROOT" && cargo build --release -p privca -p privca-load --bin privca --bin est-load >/dev/null)
+if [ -z "${PRIVCA_BIN:-}" ] || [ -z "${POST_LOAD_BIN:-}" ]; then
+  (cd "$ROOT" && cargo build --release -p privca -p privca-load --bin privca --bin post-load >/dev/null)
   PRIVCA_BIN="${PRIVCA_BIN:-$CARGO_TARGET_DIR/release/privca}"
-  EST_LOAD_BIN="${EST_LOAD_BIN:-$CARGO_TARGET_DIR/release/est-load}"
+  POST_LOAD_BIN="${POST_LOAD_BIN:-$CARGO_TARGET_DIR/release/post-load}"
 fi
 
 WORK=$(mktemp -d /tmp/privca-bench-est.XXXXXX)
@@ -69,15 +69,15 @@ run_backend() { # run_backend sqlite|postgres
     -subj /CN=client.bench.test -addext "subjectAltName=DNS:client.bench.test" -outform DER 2>/dev/null | base64 >"$data/client.b64"
   curl -sf --cacert "$data/root.pem" -u "bench:$pw" -H 'Content-Type: application/pkcs10' --data-binary @"$data/client.b64" \
     "$est/simpleenroll" | base64 -d | openssl pkcs7 -inform DER -print_certs -out "$data/client.pem"
-  local common=(--url "$est/simpleenroll" --root "$data/root.pem" --csrs "$WORK/csrs" --seconds "$SECONDS_PER_RUN"
+  local common=(--url "$est/simpleenroll" --root "$data/root.pem" --bodies "$WORK/csrs" --seconds "$SECONDS_PER_RUN"
     --server-pid "$SERVER_PID")
   for c in $CONCURRENCY; do
-    "$EST_LOAD_BIN" "${common[@]}" --concurrency "$c" --cert "$data/client.pem" --key "$data/client.key" \
+    "$POST_LOAD_BIN" "${common[@]}" --concurrency "$c" --cert "$data/client.pem" --key "$data/client.key" \
       --label "$1 client-cert c=$c" | tee -a "$WORK/results.jsonl"
   done
   local basic_c
   basic_c=$(echo "$CONCURRENCY" | awk '{ for (i = 1; i <= NF; i++) if ($i == 8) { print 8; exit } print $NF }')
-  "$EST_LOAD_BIN" "${common[@]}" --concurrency "$basic_c" --basic "bench:$pw" --label "$1 basic c=$basic_c" |
+  "$POST_LOAD_BIN" "${common[@]}" --concurrency "$basic_c" --basic "bench:$pw" --label "$1 basic c=$basic_c" |
     tee -a "$WORK/results.jsonl"
   kill -TERM "$SERVER_PID"
   wait "$SERVER_PID" 2>/dev/null || true

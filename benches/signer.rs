@@ -15,8 +15,8 @@
 //! Smoke run: `PRIVCA_BENCH_SECONDS=1 cargo test --bench signer`  (debug build, seconds)
 //! Exits non-zero if the signer layer reaches less than `PRIVCA_BENCH_MIN_RATIO` (default 0.8)
 //! of the raw rate in a full run.
-//! Raw rates only: `PRIVCA_BENCH_RAW_ONLY=ecdsa-p256,rsa-2048` prints `raw KEY THREADS RATE`
-//! lines (the protocol benchmarks compare against them in the same run).
+//! Raw rates only: `PRIVCA_BENCH_RAW_ONLY=ecdsa-p256,rsa-2048,rsa-2048-decrypt` prints
+//! `raw KEY THREADS RATE` lines (the protocol benchmarks compare against them in the same run).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -75,6 +75,14 @@ fn main() {
     let token = Arc::new(Pkcs11Signer::open(&hsm).unwrap());
     if let Ok(keys) = std::env::var("PRIVCA_BENCH_RAW_ONLY") {
         for name in keys.split(',') {
+            if name == "rsa-2048-decrypt" {
+                let label = "bench-rsa-decrypt";
+                token.generate_key(label, KeyAlgorithm::Rsa2048, KeyPurpose::SignAndDecrypt).unwrap();
+                for threads in [1usize, 2] {
+                    println!("raw {name} {threads} {:.0}", raw_decrypt_rate(label, threads, window));
+                }
+                continue;
+            }
             let (key, alg) = match name {
                 "rsa-2048" => (KeyAlgorithm::Rsa2048, SigningAlgorithm::RsaPkcs1Sha256),
                 _ => (KeyAlgorithm::EcdsaP256, SigningAlgorithm::EcdsaSha256),
@@ -153,6 +161,45 @@ fn raw_rate(label: &str, alg: SigningAlgorithm, threads: usize, window: Duration
                 };
                 while !stop.load(Ordering::Relaxed) {
                     session.sign(&mechanism, key, &data).unwrap();
+                    count.fetch_add(1, Ordering::Relaxed);
+                }
+            });
+        }
+        std::thread::sleep(window);
+        stop.store(true, Ordering::Relaxed);
+    });
+    count.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64()
+}
+
+/// `C_Decrypt` (RSA PKCS#1 v1.5, a 32-byte key as SCEP envelopes carry) in a loop on one
+/// logged-in session per thread: the SCEP RA's share of the token's work.
+fn raw_decrypt_rate(label: &str, threads: usize, window: Duration) -> f64 {
+    let ctx = Pkcs11::new(MODULE).unwrap();
+    let _ = ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK));
+    let slot = ctx
+        .get_slots_with_token()
+        .unwrap()
+        .into_iter()
+        .find(|s| ctx.get_token_info(*s).map(|i| i.label().trim_end() == LABEL).unwrap_or(false))
+        .unwrap();
+    let count = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let start = Instant::now();
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            let (ctx, count, stop) = (ctx.clone(), count.clone(), stop.clone());
+            scope.spawn(move || {
+                let session = ctx.open_ro_session(slot).unwrap();
+                let _ = session.login(UserType::User, Some(&AuthPin::from("1234".to_owned())));
+                let find = |class| {
+                    session
+                        .find_objects(&[Attribute::Class(class), Attribute::Label(label.as_bytes().to_vec())])
+                        .unwrap()[0]
+                };
+                let (public, private) = (find(ObjectClass::PUBLIC_KEY), find(ObjectClass::PRIVATE_KEY));
+                let ciphertext = session.encrypt(&Mechanism::RsaPkcs, public, &[7u8; 32]).unwrap();
+                while !stop.load(Ordering::Relaxed) {
+                    session.decrypt(&Mechanism::RsaPkcs, private, &ciphertext).unwrap();
                     count.fetch_add(1, Ordering::Relaxed);
                 }
             });

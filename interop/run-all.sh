@@ -15,7 +15,7 @@ for s in "${scripts[@]}"; do
 done
 # The ledger-facing scripts again on PostgreSQL when a server is available.
 if [ -n "${PRIVCA_TEST_PG_URL:-}" ]; then
-  for s in issue/openssl-verify.sh revocation/openssl-crl.sh revocation/openssl-ocsp.sh acme/*.sh est/*.sh; do
+  for s in issue/openssl-verify.sh revocation/openssl-crl.sh revocation/openssl-ocsp.sh acme/*.sh est/*.sh scep/*.sh; do
     [ "$s" = acme/lib-acme.sh ] && continue
     printf '\n--- %s (PostgreSQL)\n' "$s"
     if INTEROP_PG_URL="$PRIVCA_TEST_PG_URL" bash "$s"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "*** $s (PostgreSQL) failed"; fi

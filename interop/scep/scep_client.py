@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """An independent SCEP (RFC 8894) client for privca's interop tests: a library and a CLI.
 
 It owns the client side of SCEP, written against the RFC with pyasn1-alt-modules' RFC 5652/5280/
@@ -13,32 +14,38 @@ It owns the client side of SCEP, written against the RFC with pyasn1-alt-modules
   * writing a PKCSReq for certmonger's scep-submit and decoding what scep-submit prints.
 
 certmonger's scep-submit (Debian 12 package certmonger 0.79.17, /usr/lib/certmonger/scep-submit),
-from its man page and source and tried against a loopback mock server (selftest.py):
+from its man page and source, and checked against a loopback mock server by selftest.py:
 
-    scep-submit -u URL -r RA.pem [-N CA.pem] [-I OTHERS.pem] [-R TLS-CA.pem] -p REQ.pem
-    scep-submit -u URL -r RA.pem -g POLL.pem      (CertPoll / GetCertInitial, same outputs)
-    scep-submit -u URL -c                         (GetCACaps: prints the body)
-    scep-submit -u URL -C                         (GetCACert: prints RA, CA, others as PEM)
+    scep-submit -u URL -r RA.pem -N CA.pem -p REQ.pem     (PKCSReq/RenewalReq)
+    scep-submit -u URL -r RA.pem -N CA.pem -g POLL.pem    (CertPoll; same outputs)
+    scep-submit -u URL -c                                 (GetCACaps: prints the body)
+    scep-submit -u URL -C                                 (GetCACert: prints RA, CA, others as PEM)
 
-  * REQ.pem is the finished pkiMessage (it signs and encrypts nothing itself) as text: PEM with
-    any "-----BEGIN X-----" label, or bare base64; every character outside the base64
-    alphabet is skipped. It is read with fgets, so DER does not work. The file may also come
-    on standard input. `scep_client.py pkcsreq` writes it as "-----BEGIN PKCS7-----" PEM.
-  * -r RA.pem (PEM) is required with -p/-g; it is only used to check the CertRep (trusted,
-    with -N/-I, by PKCS7_verify), not to encrypt. -R is the CA bundle for an https URL.
-  * It first sends GET ?operation=GetCACaps&message=0, then (whatever the caps) GET
-    ?operation=PKIOperation&message=BASE64 where only bytes < 33 or > 122 are percent-encoded:
-    '+', '/' and '=' go raw (never POST).
+  * REQ.pem is the finished pkiMessage; scep-submit signs and encrypts nothing itself. It is
+    read as text (fgets), so DER does not work: PEM with any "-----BEGIN X-----" label, or bare
+    base64 (characters outside the base64 alphabet are skipped). "-p -" reads standard input;
+    -p with no file name reads nothing (exit 16). `scep_client.py pkcsreq` writes REQ.pem as
+    "-----BEGIN PKCS7-----" PEM (64-character lines).
+  * -r RA.pem (PEM) is required with -p/-g and is only used to check the CertRep signature
+    (PKCS7_verify, RA trusted). An RA certificate issued by the CA also needs -N CA.pem (or
+    -I CA.pem): with -r alone, or -R CA.pem (the TLS CA for an https URL), it exits 3 with
+    "Error: failed to verify signature on server response. ... certificate verify error".
+  * HTTP: GET ?operation=GetCACaps&message=0, then always GET
+    ?operation=PKIOperation&message=BASE64 with '+', '/', '=' sent as %2B, %2F, %3D; never POST,
+    even when POSTPKIOperation is advertised.
+  * A PENDING or FAILURE CertRep must carry an eContent (an empty id-data OCTET STRING is
+    enough): without one (RFC 8894 omits the pkcsPKIEnvelope there) PKCS7_verify fails with
+    "no content" and it exits 3.
   * Exit status and standard output:
       0  SUCCESS: the pkcsPKIEnvelope (the CertRep's eContent, still encrypted to the
-         requester's key) as "-----BEGIN PKCS7-----" PEM; `scep_client.py decrypt` opens it.
-      1  PENDING ("the CA is still thinking"): prints the CertRep's senderNonce in base64
-         (and notes on stderr that SCEP uses no cookie).
+         requester's key) as "-----BEGIN PKCS7-----" PEM; `scep_client.py decrypt --dir DIR`
+         opens it with DIR's signer key and prints the certificates as PEM.
+      1  PENDING: the CertRep's senderNonce in base64, alone on standard output.
       2  FAILURE: one line naming the failInfo, e.g. "Transaction either is not permitted or
          is not supported by server." for badRequest.
-      3  unreachable, or a CertRep it rejects (bad signature, wrong transactionID or
-         recipientNonce, not a CertRep, unexpected Content-Type): prints "Error: ...".
-      4  missing options (no -u, no -r with -p, no operation).
+      3  unreachable, or a CertRep it refuses (signature, transactionID, recipientNonce, not a
+         CertRep, unexpected Content-Type): "Error: ..." lines.
+      4  missing options (no -u, no -r with -p/-g, no operation).
       16 no pkiMessage could be read.
 
 CLI: run with --help. Exit status of enroll/poll/getcert/getcrl: 0 SUCCESS, 2 FAILURE,
@@ -415,13 +422,13 @@ def sign_message(content, attributes, signer_cert, signer_key, digest="sha256", 
 
 
 def pki_message(message_type, content, ra_cert, signer_cert, signer_key, cipher="aes128", digest="sha256",
-                rsa_oid="rsaEncryption", txid=None, sender_nonce=None):
+                rsa_oid="rsaEncryption", signing_time=True, txid=None, sender_nonce=None):
     """A client pkiMessage: `content` enveloped for `ra_cert`, then signed. The transactionID
     defaults to a hash of the signer's public key, the senderNonce to 16 random bytes."""
     txid = txid or transaction_id(signer_cert.public_key())
     sender_nonce = sender_nonce or os.urandom(16)
     der = sign_message(envelope(content, ra_cert, cipher), scep_attributes(message_type, txid, sender_nonce),
-                       signer_cert, signer_key, digest, rsa_oid)
+                       signer_cert, signer_key, digest, rsa_oid, signing_time)
     return Request(der, txid, sender_nonce)
 
 
@@ -506,7 +513,8 @@ def _signer(sid, candidates):
     for cert in candidates:
         if sid.getName() == "issuerAndSerialNumber":
             ias = sid["issuerAndSerialNumber"]
-            if encoder.encode(ias["issuer"]) == cert.issuer.public_bytes() and int(ias["serialNumber"]) == cert.serial_number:
+            if (encoder.encode(ias["issuer"]) == cert.issuer.public_bytes()
+                    and int(ias["serialNumber"]) == cert.serial_number):
                 return cert
         else:
             try:
@@ -607,7 +615,8 @@ def parse_cert_rep(der, ra_cert, client_key, expected_txid, expected_sender_nonc
     result = {"status": status, "fail_info": None, "fail_info_text": None, "certs": [], "crls": [],
               "signer_cert": signer}
     if status == "FAILURE":
-        result["fail_info"] = FAIL_INFO.get(str(_single(attrs, rfc8894.id_failInfo, char.PrintableString(), "failInfo")))
+        fail_info = _single(attrs, rfc8894.id_failInfo, char.PrintableString(), "failInfo")
+        result["fail_info"] = FAIL_INFO.get(str(fail_info))
         if result["fail_info"] is None:
             raise ScepError("FAILURE without a failInfo of 0..4")
         text = _single(attrs, rfc8894.id_scep_failInfoText, char.UTF8String(), "failInfoText")
@@ -650,7 +659,8 @@ def _key_pem(key):
 
 
 def _opts(args):
-    return {"cipher": args.cipher, "digest": args.digest, "rsa_oid": args.sig_oid}
+    return {"cipher": args.cipher, "digest": args.digest, "rsa_oid": args.sig_oid,
+            "signing_time": not args.no_signing_time}
 
 
 def _new_request(args, ca_certs):
@@ -764,6 +774,7 @@ def main(argv=None):
     common.add_argument("--digest", choices=sorted(DIGESTS), default="sha256")
     common.add_argument("--sig-oid", choices=("rsaEncryption", "withDigest"), default="rsaEncryption",
                         help="RSA signatureAlgorithm OID in the SignerInfo")
+    common.add_argument("--no-signing-time", action="store_true", help="leave out the signingTime attribute")
     common.add_argument("--method", choices=("post", "get", "get-wrapped"), default="post")
     request = argparse.ArgumentParser(add_help=False)
     request.add_argument("--cn", required=True)

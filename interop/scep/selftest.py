@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Self-test of scep_client.py without privca.
 
 Proves the client codec against OpenSSL's command line and a small SCEP server written here:
@@ -9,8 +10,8 @@ Proves the client codec against OpenSSL's command line and a small SCEP server w
     `openssl cms -encrypt`, signed by the RA here and checked by `openssl cms -verify`) are
     accepted by parse_cert_rep: SUCCESS with the certificate, GetCRL with the CRL, PENDING,
     FAILURE; tampered or mismatched ones are refused;
-  * GetCACert order, the GET encodings, and the CLI (enroll/poll by POST, GET, wrapped GET)
-    against a mock SCEP server on 127.0.0.1;
+  * GetCACert order, the GET encodings, and the CLI (enroll/poll by POST, GET, wrapped GET;
+    renewal, getcert, getcrl) against a mock SCEP server on 127.0.0.1;
   * if certmonger's scep-submit is installed: it takes `scep_client.py pkcsreq` output with -p,
     and its SUCCESS / PENDING / FAILURE outputs and exit codes are as documented in scep_client.py.
 
@@ -21,6 +22,7 @@ import base64
 import datetime
 import http.server
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -33,7 +35,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from pyasn1.codec.der import decoder, encoder
 from pyasn1.type import char, univ
-from pyasn1_alt_modules import rfc5280, rfc5652, rfc8894
+from pyasn1_alt_modules import rfc5652, rfc8894
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -185,12 +187,19 @@ def cert_rep(txid, recipient_nonce, status, content=None, fail_info=None, signer
     return sc.sign_message(content, attrs, signer[0], signer[1], digest)
 
 
-MOCK = {"queries": [], "csr": {}}  # raw query strings seen; CSR DER by subject DER (for CertPoll)
+NOW = datetime.datetime.now(datetime.timezone.utc)
+CRL = (x509.CertificateRevocationListBuilder().issuer_name(CA.subject).last_update(NOW)
+       .next_update(NOW + datetime.timedelta(days=1))
+       .add_revoked_certificate(x509.RevokedCertificateBuilder().serial_number(42).revocation_date(NOW).build())
+       .sign(CA_KEY, hashes.SHA256()))
+# raw query strings seen; CSR DER by subject DER (for CertPoll); issued certificates by serial (for GetCert)
+MOCK = {"queries": [], "csr": {}, "issued": {}}
 
 
 def answer(req_der, tag):
-    """The mock CA: PENDING for CN pending*, FAILURE badRequest for CN reject*, else a certificate
-    (for CertPoll: of the CSR sent earlier with that subject)."""
+    """The mock CA: PENDING for CN pending*, FAILURE badRequest for CN reject* (both with an empty
+    eContent; CN noecontent-pending*: PENDING without eContent), else a certificate (for CertPoll:
+    of the CSR sent earlier with that subject); GetCert: the certificate or badCertId; GetCRL: CRL."""
     info = server_read(req_der, tag)
     if info is None:
         return None
@@ -198,19 +207,25 @@ def answer(req_der, tag):
         csr = x509.load_der_x509_csr(info["inner"])
         MOCK["csr"][csr.subject.public_bytes()] = info["inner"]
         cn = csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
-        if cn.startswith("pending") and info["type"] == "19":
-            return cert_rep(info["txid"], info["nonce"], "3")
+        if "pending" in cn and info["type"] == "19":
+            return cert_rep(info["txid"], info["nonce"], "3", content=None if cn.startswith("noecontent") else b"")
         if cn.startswith("reject"):
-            return cert_rep(info["txid"], info["nonce"], "2", fail_info="2")
+            return cert_rep(info["txid"], info["nonce"], "2", content=b"", fail_info="2")
         cert = issue(csr.subject, csr.public_key(), CA, CA_KEY)
     elif info["type"] == "20":
         ias = decoder.decode(info["inner"], asn1Spec=rfc8894.IssuerAndSubject())[0]
         csr = x509.load_der_x509_csr(MOCK["csr"][encoder.encode(ias["subject"])])
         cert = issue(csr.subject, csr.public_key(), CA, CA_KEY)
+    elif info["type"] == "21":
+        ias = decoder.decode(info["inner"], asn1Spec=rfc5652.IssuerAndSerialNumber())[0]
+        found = MOCK["issued"].get(int(ias["serialNumber"]))
+        if found is None:
+            return cert_rep(info["txid"], info["nonce"], "2", content=b"", fail_info="4")
+        return cert_rep(info["txid"], info["nonce"], "0", certs_only_envelope(tag, info["signer"], certs=[found]))
     else:
-        return cert_rep(info["txid"], info["nonce"], "2", fail_info="2")
-    env = certs_only_envelope(tag, info["signer"], certs=[cert, CA])
-    return cert_rep(info["txid"], info["nonce"], "0", content=env)
+        return cert_rep(info["txid"], info["nonce"], "0", certs_only_envelope(tag, info["signer"], crl=CRL))
+    MOCK["issued"][cert.serial_number] = cert
+    return cert_rep(info["txid"], info["nonce"], "0", certs_only_envelope(tag, info["signer"], certs=[cert, CA]))
 
 
 # ---------------------------------------------------------------- 1. outbound messages checked by OpenSSL
@@ -245,12 +260,15 @@ csr_text = subprocess.run(["openssl", "req", "-inform", "DER", "-noout", "-text"
                           capture_output=True, timeout=60)
 out = csr_text.stdout.decode() + csr_text.stderr.decode()
 check("CSR: self-signature verifies, challengePassword and SAN (DNS, IP) present",
-      "verify OK" in out and "challengePassword" in out and "DNS:dev1.example.test" in out and "IP Address:192.0.2.7" in out)
+      "verify OK" in out and "challengePassword" in out and "DNS:dev1.example.test" in out
+      and "IP Address:192.0.2.7" in out)
 
-req = sc.pkcs_req(CSR, RA, SELF, CLIENT_KEY, rsa_oid="withDigest")
+req = sc.pkcs_req(CSR, RA, SELF, CLIENT_KEY, rsa_oid="withDigest", signing_time=False)
 info = server_read(req.der, "withdigest")
-check("PKCSReq with sha256WithRSAEncryption as signatureAlgorithm verifies",
-      info is not None and "sha256WithRSAEncryption" in cms_print("withdigest.req.der"))
+printed = cms_print("withdigest.req.der")
+check("PKCSReq with sha256WithRSAEncryption as signatureAlgorithm and no signingTime verifies",
+      info is not None and "sha256WithRSAEncryption" in printed and "signingTime" not in printed
+      and "signingTime" in cms_print("pkcsreq-aes128-sha256.req.der"))
 
 for kind, key in (("EC P-256", ec.generate_private_key(ec.SECP256R1())), ("RSA-2048", sc.new_rsa_key())):
     old = issue(name("dev1.example.test"), key.public_key(), CA, CA_KEY)
@@ -289,7 +307,8 @@ for cipher in ("-aes128", "-aes256", "-des3"):
     env = certs_only_envelope(f"rep{cipher}", SELF, cipher, certs=[ISSUED, CA])
     rep = cert_rep(REQ.transaction_id, REQ.sender_nonce, "0", content=env)
     write(f"rep{cipher}.der", rep)
-    ossl = openssl("cms", "-verify", "-noverify", "-inform", "DER", "-in", path(f"rep{cipher}.der"), "-out", "/dev/null")
+    ossl = openssl("cms", "-verify", "-noverify", "-inform", "DER", "-in", path(f"rep{cipher}.der"),
+                   "-out", "/dev/null")
     try:
         r = sc.parse_cert_rep(rep, [RA, CA], CLIENT_KEY, REQ.transaction_id, REQ.sender_nonce)
     except sc.ScepError as e:
@@ -298,18 +317,14 @@ for cipher in ("-aes128", "-aes256", "-des3"):
           ossl.returncode == 0 and r["status"] == "SUCCESS" and r["certs"] == [ISSUED, CA] and r["signer_cert"] == RA,
           r["status"])
 
-crl = (x509.CertificateRevocationListBuilder().issuer_name(CA.subject)
-       .last_update(datetime.datetime.now(datetime.timezone.utc))
-       .next_update(datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=1))
-       .add_revoked_certificate(x509.RevokedCertificateBuilder().serial_number(42)
-                                .revocation_date(datetime.datetime.now(datetime.timezone.utc)).build())
-       .sign(CA_KEY, hashes.SHA256()))
-rep = cert_rep(REQ.transaction_id, REQ.sender_nonce, "0", content=certs_only_envelope("crl", SELF, crl=crl), digest="sha512")
+rep = cert_rep(REQ.transaction_id, REQ.sender_nonce, "0", certs_only_envelope("crl", SELF, crl=CRL), digest="sha512")
 r = sc.parse_cert_rep(rep, RA, CLIENT_KEY, REQ.transaction_id, REQ.sender_nonce)
 check("GetCRL-style SUCCESS (sha512): the CRL in crls, no certificates",
-      r["status"] == "SUCCESS" and r["crls"] == [crl] and r["certs"] == [])
-r = sc.parse_cert_rep(cert_rep(REQ.transaction_id, REQ.sender_nonce, "3"), RA, CLIENT_KEY, REQ.transaction_id, REQ.sender_nonce)
-check("PENDING CertRep without content", r["status"] == "PENDING" and r["certs"] == [])
+      r["status"] == "SUCCESS" and r["crls"] == [CRL] and r["certs"] == [])
+for what, content in (("without eContent", None), ("with an empty eContent", b"")):
+    r = sc.parse_cert_rep(cert_rep(REQ.transaction_id, REQ.sender_nonce, "3", content), RA, CLIENT_KEY,
+                          REQ.transaction_id, REQ.sender_nonce)
+    check(f"PENDING CertRep {what}", r["status"] == "PENDING" and r["certs"] == [])
 for code, fname in sc.FAIL_INFO.items():
     r = sc.parse_cert_rep(cert_rep(REQ.transaction_id, REQ.sender_nonce, "2", fail_info=code), RA, CLIENT_KEY,
                           REQ.transaction_id, REQ.sender_nonce)
@@ -353,7 +368,8 @@ for order in ([RA, CA], [CA, RA]):
     check(f"x-x509-ca-ra-cert order kept ({', '.join(c.subject.rfc4514_string() for c in order)}); "
           "pick_ra = (RA, CA)", certs == order and sc.pick_ra(certs) == (RA, CA))
 check("x-x509-ca-cert: one DER certificate, which is both RA and CA",
-      sc.pick_ra(sc.parse_ca_certs("application/x-x509-ca-cert", CA.public_bytes(serialization.Encoding.DER))) == (CA, CA))
+      sc.pick_ra(sc.parse_ca_certs("application/x-x509-ca-cert", CA.public_bytes(serialization.Encoding.DER)))
+      == (CA, CA))
 
 der = b"\xfb\xff\xbf" * 40 + b"\x00"  # base64 "+/+/..." ending in "=="
 q = sc.message_query(der).split("message=", 1)[1]
@@ -393,11 +409,16 @@ class Mock(http.server.BaseHTTPRequestHandler):
         params = dict(p.split("=", 1) for p in raw.split("&") if "=" in p)
         op = params.get("operation")
         if op == "GetCACaps":
-            self.reply(200, "text/plain", b"AES\r\nPOSTPKIOperation\r\nRenewal\r\nSHA-256\r\nSHA-512\r\nSCEPStandard\r\n")
+            self.reply(200, "text/plain",
+                       b"AES\r\nPOSTPKIOperation\r\nRenewal\r\nSHA-256\r\nSHA-512\r\nSCEPStandard\r\n")
         elif op == "GetCACert":
             self.reply(200, "application/x-x509-ca-ra-cert", CACERT_REPLY)
         elif op == "PKIOperation":
-            self.pki(base64.b64decode(urllib.parse.unquote(params["message"]).replace("\n", "")))
+            try:
+                der = base64.b64decode(urllib.parse.unquote(params["message"]).replace("\n", ""), validate=True)
+            except ValueError:
+                return self.reply(400, "text/plain", b"bad base64")
+            self.pki(der)
         else:
             self.reply(400, "text/plain", b"unknown operation")
 
@@ -426,19 +447,23 @@ def cli(*args):
     return r.returncode, r.stdout.decode() + r.stderr.decode()
 
 
-for method, cipher, digest in (("post", "aes128", "sha256"), ("get", "3des", "sha1"), ("get-wrapped", "aes256", "sha512")):
+for method, cipher, digest in (("post", "aes128", "sha256"), ("get", "3des", "sha1"),
+                               ("get-wrapped", "aes256", "sha512")):
     d = path(f"enroll-{method}")
     rc, out = cli("enroll", URL, "--cn", f"{method}.example.test", "--san", f"{method}.example.test",
-                  "--challenge", "pw", "--method", method, "--cipher", cipher, "--digest", digest, "--dir", d)
+                  "--challenge", "pw", "--method", method, "--cipher", cipher, "--digest", digest, "--dir", d,
+                  *(["--sig-oid", "withDigest", "--no-signing-time"] if method == "get" else []))
     ok = rc == 0 and "status=SUCCESS" in out and os.path.exists(f"{d}/cert.pem")
     if ok:
         leaf = x509.load_pem_x509_certificates(open(f"{d}/cert.pem", "rb").read())[0]
         key = serialization.load_pem_private_key(open(f"{d}/key.pem", "rb").read(), None)
         ok = leaf.public_key() == key.public_key()
     last = MOCK["queries"][-1]
-    sent = {"post": last[0] == "POST", "get": "%0A" not in last[1] and "%2B" not in last[1],
-            "get-wrapped": "%0A" in last[1]}[method]
-    check(f"CLI enroll by {method} ({cipher}/{digest}): SUCCESS, cert.pem holds the new key", ok and sent, out)
+    query = last[1]
+    sent = {"post": last[0] == "POST", "get": not any(e in query for e in ("%0A", "%2B", "%2F")),
+            "get-wrapped": "%0A" in query}[method]
+    extra = ", sha1WithRSAEncryption, no signingTime" if method == "get" else ""
+    check(f"CLI enroll by {method} ({cipher}/{digest}{extra}): SUCCESS, cert.pem holds the new key", ok and sent, out)
 
 d = path("enroll-pending")
 rc, out = cli("enroll", URL, "--cn", "pending.example.test", "--dir", d)
@@ -449,7 +474,19 @@ rc, out = cli("enroll", URL, "--cn", "reject.example.test", "--dir", path("enrol
 check("CLI enroll FAILURE: exit 2, failInfo=badRequest", rc == 2 and "failInfo=badRequest" in out, out)
 rc, out = cli("enroll", URL, "--cn", "dev1.example.test", "--dir", path("enroll-renew"),
               "--renew-cert", path("enroll-post/cert.pem"), "--renew-key", path("enroll-post/key.pem"))
-check("CLI enroll --renew-cert (RenewalReq signed by the issued certificate): SUCCESS", rc == 0 and "status=SUCCESS" in out, out)
+check("CLI enroll --renew-cert (RenewalReq signed by the issued certificate): SUCCESS",
+      rc == 0 and "status=SUCCESS" in out, out)
+issued = path("enroll-post/cert.pem")
+signed_by = ("--cert", issued, "--key", path("enroll-post/key.pem"))
+leaf = x509.load_pem_x509_certificates(open(issued, "rb").read())[0]
+rc, out = cli("getcert", URL, *signed_by, "--serial", format(leaf.serial_number, "x"), "--dir", path("getcert"))
+got = x509.load_pem_x509_certificates(open(path("getcert/cert.pem"), "rb").read()) if rc == 0 else []
+check("CLI getcert --serial: SUCCESS with that certificate", rc == 0 and got == [leaf], out)
+rc, out = cli("getcert", URL, *signed_by, "--serial", "1", "--dir", path("getcert-unknown"))
+check("CLI getcert for an unknown serial: exit 2, failInfo=badCertId", rc == 2 and "failInfo=badCertId" in out, out)
+rc, out = cli("getcrl", URL, *signed_by, "--dir", path("getcrl"))
+got = x509.load_pem_x509_crl(open(path("getcrl/crl.pem"), "rb").read()) if rc == 0 else None
+check("CLI getcrl: SUCCESS with the CA's CRL in crl.pem", rc == 0 and got == CRL, out)
 
 
 # ---------------------------------------------------------------- 5. certmonger's scep-submit
@@ -463,34 +500,49 @@ if not os.path.exists(SCEP_SUBMIT):
     print(f"scep-submit: skipped ({SCEP_SUBMIT} not installed)")
 else:
     print("certmonger scep-submit against the mock:")
-    for cn, want_rc in (("ok", 0), ("pending", 1), ("reject", 2)):
-        d = path(f"submit-{cn}")
-        rc, out = cli("pkcsreq", "--ca-certs", path("ca-certs.pem"), "--cn", f"{cn}.example.test", "--dir", d)
-        before = len(MOCK["queries"])
-        rc, out, err = scep_submit("-r", path("ra.pem"), "-N", path("ca.pem"), "-p", f"{d}/pkcsreq.pem")
-        queries = MOCK["queries"][before:]
-        if cn == "ok":
-            with open(f"{d}/out.pem", "w") as f:
-                f.write(out)
-            drc, dout = cli("decrypt", "--dir", d, f"{d}/out.pem")
-            leaf = x509.load_pem_x509_certificates(dout.encode())[0] if drc == 0 else None
-            key = serialization.load_pem_private_key(open(f"{d}/key.pem", "rb").read(), None)
-            check("scep-submit -p (SUCCESS): exit 0, PKCS7 PEM that `decrypt` opens to the certificate",
-                  rc == 0 and out.startswith("-----BEGIN PKCS7-----") and leaf is not None
-                  and leaf.public_key() == key.public_key(), out + err)
-            pki = [q for q in queries if "operation=PKIOperation" in q[1]]
-            check("scep-submit sends GetCACaps then GET PKIOperation with raw '+', '/', '='",
-                  [q[0] for q in queries] == ["GET", "GET"] and "operation=GetCACaps" in queries[0][1]
-                  and len(pki) == 1 and "%" not in pki[0][1], str(queries)[:300])
-        elif cn == "pending":
-            check("scep-submit -p (PENDING): exit 1, prints the CertRep senderNonce in base64",
-                  rc == want_rc and len(base64.b64decode(out.strip())) == 16, f"rc={rc} {out}{err}")
-        else:
-            check("scep-submit -p (FAILURE badRequest): exit 2, names the failure",
-                  rc == want_rc and "not permitted" in out, f"rc={rc} {out}{err}")
-    rc, out, err = scep_submit("-r", path("ra.pem"), "-N", path("ca.pem"), "-p", "/dev/null")
-    check("scep-submit -p with no message: exit 16", rc == 16, f"rc={rc} {out}{err}")
+    ra_ca = ["-r", path("ra.pem"), "-N", path("ca.pem")]
+    for cn in ("ok", "pending", "reject", "noecontent-pending"):
+        cli("pkcsreq", "--ca-certs", path("ca-certs.pem"), "--cn", f"{cn}.example.test", "--dir", path(f"submit-{cn}"))
+    d = path("submit-ok")
+    before = len(MOCK["queries"])
+    rc, out, err = scep_submit(*ra_ca, "-p", f"{d}/pkcsreq.pem")
+    queries = MOCK["queries"][before:]
+    with open(f"{d}/out.pem", "w") as f:
+        f.write(out)
+    drc, dout = cli("decrypt", "--dir", d, f"{d}/out.pem")
+    leaf = x509.load_pem_x509_certificates(dout.encode())[0] if drc == 0 else None
+    key = serialization.load_pem_private_key(open(f"{d}/key.pem", "rb").read(), None)
+    check("scep-submit -r RA -N CA -p (SUCCESS): exit 0, PKCS7 PEM that `decrypt` opens to the certificate",
+          rc == 0 and out.startswith("-----BEGIN PKCS7-----") and leaf is not None
+          and leaf.public_key() == key.public_key(), out + err)
+    pki = [q[1].split("message=", 1)[1] for q in queries if "operation=PKIOperation" in q[1]]
+    check("scep-submit: GET GetCACaps, then GET PKIOperation with '+', '/', '=' as %2B, %2F, %3D (no POST)",
+          [q[0] for q in queries] == ["GET", "GET"] and "operation=GetCACaps" in queries[0][1] and len(pki) == 1
+          and not set("+/=") & set(pki[0]) and base64.b64decode(urllib.parse.unquote(pki[0])),
+          str(queries)[:300])
+    bare = write("submit-bare.b64", "".join(line for line in open(f"{d}/pkcsreq.pem").read().splitlines()
+                                            if not line.startswith("-----")))
+    rc, out, err = scep_submit(*ra_ca, "-p", bare)
+    check("scep-submit -p takes bare base64 too", rc == 0 and out.startswith("-----BEGIN PKCS7-----"), out + err)
+    rc, out, err = scep_submit("-r", path("ra.pem"), "-p", f"{d}/pkcsreq.pem")
+    check("scep-submit -r RA without -N CA (RA issued by the CA): exit 3, response signature not verified",
+          rc == 3 and "failed to verify signature on server response" in out, f"rc={rc} {out[:200]}")
+    rc, out, err = scep_submit(*ra_ca, "-p", path("submit-pending/pkcsreq.pem"))
+    check("scep-submit -p (PENDING, empty eContent): exit 1, stdout = the CertRep senderNonce in base64",
+          rc == 1 and len(base64.b64decode(out.strip(), validate=True)) == 16, f"rc={rc} {out}{err}")
+    rc, out, err = scep_submit(*ra_ca, "-p", path("submit-reject/pkcsreq.pem"))
+    check("scep-submit -p (FAILURE badRequest, empty eContent): exit 2, names the failure",
+          rc == 2 and "not permitted" in out, f"rc={rc} {out}{err}")
+    rc, out, err = scep_submit(*ra_ca, "-p", path("submit-noecontent-pending/pkcsreq.pem"))
+    check("scep-submit -p (PENDING without eContent): exit 3, PKCS7_verify 'no content'",
+          rc == 3 and "failed to verify signature" in out and "no content" in out, f"rc={rc} {out[:200]}")
+    rc, out, err = scep_submit(*ra_ca, "-p", "/dev/null")
+    check("scep-submit -p with an empty message: exit 16", rc == 16, f"rc={rc} {out}{err}")
 
 server.shutdown()
+if FAILED:
+    print(f"files kept in {WORK}")
+else:
+    shutil.rmtree(WORK)
 print(f"scep selftest: {PASSED} passed, {FAILED} failed")
 sys.exit(1 if FAILED else 0)

@@ -1,4 +1,4 @@
-//! Shared pieces of privca's load generators (`acme-load`, `est-load`): server CPU time from
+//! Shared pieces of privca's load generators (`acme-load`, `post-load`): server CPU time from
 //! `/proc` and latency percentiles.
 
 use std::time::Duration;

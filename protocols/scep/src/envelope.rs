@@ -1,4 +1,5 @@
-//! `pkcsPKIEnvelope` (RFC 8894 §3.2.2): CMS EnvelopedData with one KeyTransRecipientInfo
+//! `pkcsPKIEnvelope` (RFC 8894 §3.2.2): a CMS ContentInfo of type envelopedData holding an
+//! EnvelopedData with one KeyTransRecipientInfo
 //! (rsaEncryption, PKCS#1 v1.5) and AES-128/192/256-CBC or DES-EDE3-CBC content encryption.
 //! Opening one needs the RA key, whose decryption happens in the HSM through the port: this
 //! module only finds the encrypted key and decrypts the content once the key is known. Sealing
@@ -6,12 +7,15 @@
 
 use cms::{
     cert::IssuerAndSerialNumber,
-    content_info::CmsVersion,
+    content_info::{CmsVersion, ContentInfo},
     enveloped_data::{
         EncryptedContentInfo, EnvelopedData, KeyTransRecipientInfo, RecipientIdentifier, RecipientInfo, RecipientInfos,
     },
 };
-use const_oid::{db::rfc5911::ID_DATA, ObjectIdentifier};
+use const_oid::{
+    db::rfc5911::{ID_DATA, ID_ENVELOPED_DATA},
+    ObjectIdentifier,
+};
 use der::{
     asn1::{OctetString, SetOfVec},
     Any, Decode, Encode,
@@ -79,10 +83,16 @@ pub struct Sealed {
     ciphertext: Vec<u8>,
 }
 
-/// Decodes an EnvelopedData (DER) addressed by key transport.
+/// Decodes a pkcsPKIEnvelope (DER ContentInfo, or a bare EnvelopedData) addressed by key
+/// transport.
 pub fn decode(der: &[u8]) -> Result<Sealed, ScepError> {
     let check = |text: &str| ScepError::fail(FailInfo::BadMessageCheck, text);
-    let env = EnvelopedData::from_der(der).map_err(|_| check("the pkcsPKIEnvelope is not CMS EnvelopedData"))?;
+    let not_enveloped = || check("the pkcsPKIEnvelope is not CMS EnvelopedData");
+    let env = match ContentInfo::from_der(der) {
+        Ok(info) if info.content_type == ID_ENVELOPED_DATA => info.content.decode_as().map_err(|_| not_enveloped())?,
+        Ok(_) => return Err(not_enveloped()),
+        Err(_) => EnvelopedData::from_der(der).map_err(|_| not_enveloped())?,
+    };
     let ktri = env
         .recip_infos
         .0
@@ -173,5 +183,7 @@ pub fn seal(content: &[u8], recipient: &[u8], cipher: ContentCipher) -> Result<V
         },
         unprotected_attrs: None,
     };
-    env.to_der().map_err(der_err)
+    ContentInfo { content_type: ID_ENVELOPED_DATA, content: Any::encode_from(&env).map_err(der_err)? }
+        .to_der()
+        .map_err(der_err)
 }

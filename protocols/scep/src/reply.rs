@@ -2,8 +2,9 @@
 //! with the RA certificate included (quirk S12); signed attributes messageType 3, pkiStatus,
 //! failInfo (+ failInfoText), the request's transactionID, recipientNonce = its senderNonce and
 //! a fresh senderNonce. SUCCESS carries the certificates (or CRL) in a degenerate SignedData,
-//! enveloped to the requester's certificate with the request's content cipher; FAILURE and
-//! PENDING carry no content.
+//! enveloped to the requester's certificate with the request's content cipher. FAILURE and
+//! PENDING carry an empty id-data content: RFC 8894 omits the pkcsPKIEnvelope there, but
+//! OpenSSL's PKCS7_verify (certmonger's scep-submit) refuses a SignedData without content.
 
 use std::time::SystemTime;
 
@@ -45,10 +46,10 @@ pub async fn cert_rep<B: ScepBackend>(
 ) -> Result<Vec<u8>, ScepError> {
     let internal = |e: der::Error| ScepError::Internal(format!("CertRep encoding: {e}"));
     let content = match &status {
-        Status::Success(envelope) => Some(envelope.clone()),
-        _ => None,
+        Status::Success(envelope) => envelope.clone(),
+        _ => Vec::new(),
     };
-    let digest = openssl::hash::hash(openssl::hash::MessageDigest::sha256(), content.as_deref().unwrap_or_default())
+    let digest = openssl::hash::hash(openssl::hash::MessageDigest::sha256(), &content)
         .map_err(|_| ScepError::Internal("digest".into()))?;
     let mut nonce = [0u8; 16];
     openssl::rand::rand_bytes(&mut nonce).map_err(|_| ScepError::Internal("randomness".into()))?;
@@ -107,10 +108,7 @@ pub async fn cert_rep<B: ScepBackend>(
         digest_algorithms: SetOfVec::try_from(vec![sha256]).map_err(internal)?,
         encap_content_info: EncapsulatedContentInfo {
             econtent_type: ID_DATA,
-            econtent: content
-                .map(|c| OctetString::new(c).and_then(|o| Any::encode_from(&o)))
-                .transpose()
-                .map_err(internal)?,
+            econtent: Some(Any::encode_from(&OctetString::new(content).map_err(internal)?).map_err(internal)?),
         },
         certificates: Some(CertificateSet(certs)),
         crls: None,

@@ -1,14 +1,18 @@
-//! EST load generator (`est-load`) used by `benches/est.sh`.
+//! POST load generator (`post-load`) used by `benches/est.sh` and `benches/scep.sh`.
 //!
-//! Each of `--concurrency` workers opens one TLS connection (HTTP/1.1, kept alive, TCP_NODELAY)
-//! authenticated by a client certificate or sending HTTP Basic credentials, and POSTs
-//! pre-generated base64 PKCS#10 requests to `/simpleenroll` back to back for `--seconds`.
-//! Prints one JSON object: enrollments completed and failed, enrollments/s, p50/p99 latency and,
-//! with `--server-pid`, the server's CPU time per enrollment (USER_HZ = 100 ticks/s).
+//! Each of `--concurrency` workers opens one connection (HTTP/1.1, kept alive, TCP_NODELAY;
+//! TLS for `https://` URLs, optionally with a client certificate) and POSTs pre-generated bodies
+//! (every file in `--bodies`, sent as they are) back to back for `--seconds`, round-robin, or
+//! each body once with `--once` (SCEP requests carry unique transaction IDs). A request counts
+//! when the answer is 200 with a body. Prints one JSON object: requests completed and failed,
+//! requests/s, p50/p99 latency and, with `--server-pid`, the server's CPU time per request.
 
 use std::{
     path::PathBuf,
-    sync::Arc,
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc,
+    },
     time::{Duration, Instant},
 };
 
@@ -21,14 +25,14 @@ use privca_load::{cpu_seconds, quantile_ms, BoxError};
 use rustls_pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer, ServerName};
 
 #[derive(Parser)]
-#[command(about = "EST simpleenroll load generator")]
+#[command(about = "POST load generator")]
 struct Args {
-    /// `https://host:port/.well-known/est[/label]/simpleenroll`.
+    /// Target URL (`http://` or `https://`).
     #[arg(long)]
     url: String,
-    /// PEM the server's TLS chain verifies against.
+    /// PEM the server's TLS chain verifies against (`https://`).
     #[arg(long)]
-    root: PathBuf,
+    root: Option<PathBuf>,
     /// Client certificate (PEM) for TLS client authentication.
     #[arg(long, requires = "key")]
     cert: Option<PathBuf>,
@@ -38,9 +42,15 @@ struct Args {
     /// HTTP Basic `user:password` instead of (or besides) a client certificate.
     #[arg(long)]
     basic: Option<String>,
-    /// Directory of base64 PKCS#10 files (`*.b64`), sent round-robin.
+    /// Directory whose files are the request bodies.
     #[arg(long)]
-    csrs: PathBuf,
+    bodies: PathBuf,
+    /// Content-Type of the requests.
+    #[arg(long, default_value = "application/pkcs10")]
+    content_type: String,
+    /// Send each body at most once (stop early when they run out).
+    #[arg(long)]
+    once: bool,
     /// Connections, each with one request in flight.
     #[arg(long, default_value_t = 8)]
     concurrency: usize,
@@ -58,15 +68,38 @@ struct Args {
 #[tokio::main]
 async fn main() {
     if let Err(e) = run(Args::parse()).await {
-        eprintln!("est-load: {e}");
+        eprintln!("post-load: {e}");
         std::process::exit(1);
     }
 }
 
-async fn run(args: Args) -> Result<(), BoxError> {
+/// One kept-alive HTTP/1.1 connection, plain or TLS.
+async fn connect(
+    host: &str,
+    port: u16,
+    tls: Option<&tokio_rustls::TlsConnector>,
+) -> Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>, BoxError> {
+    let tcp = tokio::net::TcpStream::connect((host, port)).await?;
+    tcp.set_nodelay(true)?;
+    Ok(match tls {
+        Some(connector) => {
+            let stream = connector.connect(ServerName::try_from(host.to_owned())?, tcp).await?;
+            let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+            tokio::spawn(conn);
+            sender
+        }
+        None => {
+            let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await?;
+            tokio::spawn(conn);
+            sender
+        }
+    })
+}
+
+fn tls_connector(args: &Args) -> Result<tokio_rustls::TlsConnector, BoxError> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(&args.root)? {
+    for cert in CertificateDer::pem_file_iter(args.root.as_ref().ok_or("https:// needs --root")?)? {
         roots.add(cert?)?;
     }
     let builder = rustls::ClientConfig::builder().with_root_certificates(roots);
@@ -77,49 +110,51 @@ async fn run(args: Args) -> Result<(), BoxError> {
         }
         _ => builder.with_no_client_auth(),
     };
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(tls));
+    Ok(tokio_rustls::TlsConnector::from(Arc::new(tls)))
+}
+
+async fn run(args: Args) -> Result<(), BoxError> {
     let uri: hyper::Uri = args.url.parse()?;
+    let https = uri.scheme_str() == Some("https");
+    let tls = if https { Some(tls_connector(&args)?) } else { None };
     let host = uri.host().ok_or("the URL has no host")?.to_owned();
-    let port = uri.port_u16().unwrap_or(443);
+    let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
     let authorization = args.basic.as_ref().map(|b| format!("Basic {}", Base64::encode_string(b.as_bytes())));
-    let mut csrs = Vec::new();
-    for entry in std::fs::read_dir(&args.csrs)? {
-        let path = entry?.path();
-        if path.extension().is_some_and(|e| e == "b64") {
-            csrs.push(Bytes::from(std::fs::read(path)?));
-        }
+    let mut paths: Vec<PathBuf> =
+        std::fs::read_dir(&args.bodies)?.map(|e| e.map(|e| e.path())).collect::<Result<_, _>>()?;
+    paths.sort();
+    let bodies = paths.iter().map(|p| std::fs::read(p).map(Bytes::from)).collect::<Result<Vec<_>, _>>()?;
+    if bodies.is_empty() {
+        return Err("no request bodies in --bodies".into());
     }
-    if csrs.is_empty() {
-        return Err("no *.b64 CSRs in --csrs".into());
-    }
-    let csrs = Arc::new(csrs);
+    let bodies = Arc::new(bodies);
+    let next = Arc::new(AtomicUsize::new(0));
 
     let cpu_before = args.server_pid.map(cpu_seconds).transpose()?;
     let started = Instant::now();
     let deadline = started + Duration::from_secs_f64(args.seconds);
     let mut workers = Vec::new();
-    for w in 0..args.concurrency {
-        let (connector, host, uri, csrs, authorization) =
-            (connector.clone(), host.clone(), uri.clone(), csrs.clone(), authorization.clone());
+    for _ in 0..args.concurrency {
+        let (tls, host, uri, bodies, next, authorization) =
+            (tls.clone(), host.clone(), uri.clone(), bodies.clone(), next.clone(), authorization.clone());
+        let (content_type, once) = (args.content_type.clone(), args.once);
         workers.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut failures = 0usize;
             let mut last_error = None;
-            let tcp = tokio::net::TcpStream::connect((host.as_str(), port)).await?;
-            tcp.set_nodelay(true)?;
-            let stream = connector.connect(ServerName::try_from(host.clone())?, tcp).await?;
-            let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-            tokio::spawn(conn);
-            let mut i = w;
+            let mut sender = connect(&host, port, tls.as_ref()).await?;
             while Instant::now() < deadline {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if once && i >= bodies.len() {
+                    break;
+                }
                 let mut req = Request::post(uri.clone())
                     .header("host", host.as_str())
-                    .header("content-type", "application/pkcs10");
+                    .header("content-type", content_type.as_str());
                 if let Some(a) = &authorization {
                     req = req.header("authorization", a.as_str());
                 }
-                let req = req.body(Full::new(csrs[i % csrs.len()].clone()))?;
-                i += 1;
+                let req = req.body(Full::new(bodies[i % bodies.len()].clone()))?;
                 let t0 = Instant::now();
                 let response = sender.send_request(req).await?;
                 let status = response.status();
@@ -141,7 +176,7 @@ async fn run(args: Args) -> Result<(), BoxError> {
         latencies.extend(l);
         failed += f;
         if let Some(e) = e {
-            eprintln!("est-load: a request failed: {e}");
+            eprintln!("post-load: a request failed: {e}");
         }
     }
     let elapsed = started.elapsed().as_secs_f64();

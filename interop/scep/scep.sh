@@ -1,0 +1,158 @@
+#!/usr/bin/env bash
+# SCEP (RFC 8894) with certmonger's scep-submit and an independent client codec
+# (scep_client.py: pyasn1-alt-modules + cryptography): caps and CA certificates, PKCSReq by
+# POST, GET (macOS style) and wrapped GET (Cisco style) with AES-128/256 and 3DES and
+# SHA-1/256/512, one-time and static challenges, refusals (wrong, reused challenge, tampered
+# signature, garbage, unknown operation), RenewalReq, the approval gate with CertPoll, a
+# repeated PKCSReq, GetCert, GetCRL, and a PKCSReq submitted by certmonger. Every certificate
+# is checked with openssl verify; the RA key is checked in the token with pkcs11-tool.
+set -uo pipefail
+source "$(dirname "$0")/../lib.sh"
+HERE="$ROOT/interop/scep"
+PY="$ROOT/.venv-tools/bin/python"
+[ -x "$PY" ] || PY=python3
+CLIENT=("$PY" "$HERE/scep_client.py")
+SUBMIT=/usr/lib/certmonger/scep-submit
+fresh_data_dir
+export PRIVCA_SCEP_LAB_CHALLENGE=lab-static-challenge-42
+start_privca || exit 1
+BASE=http://127.0.0.1:8080/scep
+W="$DATA/scep"
+mkdir -p "$W"
+
+challenge() { privca_cli scep challenge new "$@" | tail -n 1; }
+verify() { openssl verify -CAfile "$DATA/root.pem" -untrusted "$W/ca.pem" "$1" 2>&1 | grep -q ': OK$'; }
+serial() { openssl x509 -in "$1" -noout -serial | cut -d= -f2 | tr 'A-F' 'a-f'; }
+ledger() { sql "SELECT $1 FROM certificates WHERE ltrim(serial, '0') = ltrim('$2', '0')"; }
+# enroll NAME EXPECTED-EXIT ARGS...: scep_client.py enroll into $W/NAME; checks the exit code
+# (0 SUCCESS, 2 FAILURE, 3 PENDING) and, optionally, the status line.
+enroll() {
+  local name=$1 expect=$2; shift 2
+  "${CLIENT[@]}" enroll "$@" --dir "$W/$name" >"$W/$name.out" 2>&1
+  local rc=$?
+  cat "$W/$name.out" | sed 's/^/      /'
+  [ "$rc" = "$expect" ]
+}
+
+check "client codec self-test (openssl cms cross-checks)" "$PY" "$HERE/selftest.py"
+
+echo "# GetCACaps and GetCACert"
+caps=$("$SUBMIT" -u "$BASE" -c 2>&1)
+check "certmonger scep-submit -c: every capability" bash -c "for c in Renewal SHA-1 SHA-256 SHA-512 AES DES3 GetNextCACert POSTPKIOperation SCEPStandard; do grep -qx \"\$c\" <<<'$caps' || exit 1; done"
+"$SUBMIT" -u "$BASE" -C >"$W/certmonger-ca.pem" 2>/dev/null
+check "certmonger scep-submit -C: RA certificate first, then the issuing CA" \
+  bash -c "openssl x509 -in '$W/certmonger-ca.pem' -noout -subject | grep -q 'SCEP RA'"
+code=$(curl -s -o "$W/ca.der" -w '%{http_code} %{content_type}' "$BASE/pkiclient.exe?operation=GetCACert")
+check "GetCACert: application/x-x509-ca-ra-cert" test "$code" = "200 application/x-x509-ca-ra-cert"
+openssl pkcs7 -inform DER -in "$W/ca.der" -print_certs -out "$W/all.pem" 2>/dev/null
+check "GetCACert: RA, issuing CA, root in that order" \
+  bash -c "openssl pkcs7 -inform DER -in '$W/ca.der' -print_certs -noout | grep '^subject' | tr '\n' '|' | grep -q 'SCEP RA.*issuing CA.*root CA'"
+awk '/BEGIN/{n++} n>=2' "$W/all.pem" >"$W/ca.pem" # issuing CA + root, for openssl verify
+awk '/BEGIN/{n++} n==1' "$W/all.pem" >"$W/ra.pem"
+awk '/BEGIN/{n++} n==2' "$W/all.pem" >"$W/issuing.pem"
+check "RA certificate: keyEncipherment + digitalSignature, RSA-2048, verifies" \
+  bash -c "openssl x509 -in '$W/ra.pem' -noout -ext keyUsage | grep -q 'Digital Signature, Key Encipherment' && openssl x509 -in '$W/ra.pem' -noout -text | grep -q '(2048 bit)' && openssl verify -CAfile '$DATA/root.pem' -untrusted '$W/ca.pem' '$W/ra.pem' | grep -q OK"
+check "GetCACaps over GET is text/plain" \
+  test "$(curl -s -o /dev/null -w '%{content_type}' "$BASE?operation=GetCACaps")" = "text/plain; charset=us-ascii"
+
+echo "# PKCSReq"
+CH=$(challenge --profile device --owner alice)
+check "POST, AES-128, SHA-256, one-time challenge: SUCCESS" \
+  enroll p1 0 "$BASE" --cn p1.example.test --san p1.example.test --challenge "$CH"
+check "  certificate verifies, SAN kept" \
+  bash -c "openssl verify -CAfile '$DATA/root.pem' -untrusted '$W/ca.pem' '$W/p1/cert.pem' | grep -q OK && openssl x509 -in '$W/p1/cert.pem' -noout -ext subjectAltName | grep -q 'DNS:p1.example.test'"
+S1=$(serial "$W/p1/cert.pem")
+check "  owner from the challenge (alice), tier from the profile" test "$(ledger "owner || ' ' || tier" "$S1")" = "alice network-critical"
+check "  the challenge is stored only as a hash" test "$(sql "SELECT COUNT(*) FROM scep_challenges WHERE challenge_hash = '$CH'")" = 0
+check "same challenge again: FAILURE badRequest" \
+  enroll p2 2 "$BASE" --cn p2.example.test --san p2.example.test --challenge "$CH"
+check "  failInfo badRequest" grep -q badRequest "$W/p2.out"
+check "wrong challenge: FAILURE badRequest" \
+  enroll p3 2 "$BASE" --cn p3.example.test --san p3.example.test --challenge not-the-challenge
+check "  failInfo badRequest" grep -q badRequest "$W/p3.out"
+CH=$(challenge --profile vpn-gateway)
+check "GET (raw + and /), AES-256, SHA-512, /scep/vpn/pkiclient.exe: SUCCESS" \
+  enroll p4 0 "$BASE/vpn/pkiclient.exe" --cn vpn1.example.test --san vpn1.example.test --challenge "$CH" --method get --cipher aes256 --digest sha512
+check "  vpn-gateway profile (ipsecIKE)" bash -c "openssl x509 -in '$W/p4/cert.pem' -noout -ext extendedKeyUsage | grep -q '1.3.6.1.5.5.7.3.17\|ipsec Internet Key Exchange'"
+CH=$(challenge --profile device --uses 2)
+check "GET wrapped with %0A (Cisco), 3DES, SHA-1: SUCCESS" \
+  enroll p5 0 "$BASE/pkiclient.exe" --cn p5.example.test --san p5.example.test --challenge "$CH" --method get-wrapped --cipher 3des --digest sha1
+check "--uses 2: a second enrollment with the same challenge: SUCCESS" \
+  enroll p6 0 "$BASE" --cn p6.example.test --san p6.example.test --challenge "$CH" --sig-oid withDigest
+check "static challenge of the lab name: SUCCESS, owner lab" \
+  enroll p7 0 "$BASE/lab/pkiclient.exe" --cn p7.example.test --san p7.example.test --challenge "$PRIVCA_SCEP_LAB_CHALLENGE"
+check "  owner lab in the ledger" test "$(ledger owner "$(serial "$W/p7/cert.pem")")" = lab
+CH=$(challenge --profile device --ttl 1s)
+sleep 2
+check "expired challenge: FAILURE badRequest" \
+  enroll p8 2 "$BASE" --cn p8.example.test --san p8.example.test --challenge "$CH"
+check "  failInfo badRequest" grep -q badRequest "$W/p8.out"
+out=$(cd "$HERE" && "$PY" checks.py "$BASE" "$W/p1")
+rc=$?
+echo "$out" | sed 's/^/      /'
+check "repeated PKCSReq (same transactionID): the same certificate, no second one" \
+  test "$rc" = 0 -a "$(sed -n 's/^SERIAL=//p' <<<"$out")" = "${S1##0}"
+check "  and a tampered signature: signed CertRep FAILURE badMessageCheck (checks.py)" test "$rc" = 0
+check "garbage PKIOperation: HTTP 400" \
+  test "$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/x-pki-message' --data-binary 'garbage' "$BASE?operation=PKIOperation")" = 400
+check "unknown operation: HTTP 400" test "$(curl -s -o /dev/null -w '%{http_code}' "$BASE?operation=Frobnicate")" = 400
+
+echo "# RenewalReq"
+check "RenewalReq signed by the certificate being renewed: SUCCESS" \
+  enroll r1 0 "$BASE" --cn p1.example.test --san p1.example.test --renew-cert "$W/p1/cert.pem" --renew-key "$W/p1/key.pem"
+check "  the new certificate renews the old one in the ledger" \
+  test "$(ledger "ltrim(renews_serial, '0')" "$(serial "$W/r1/cert.pem")")" = "${S1##0}"
+privca_cli revoke --serial "$(serial "$W/p5/cert.pem")" --reason superseded >/dev/null
+check "RenewalReq signed by a revoked certificate: FAILURE badRequest" \
+  enroll r2 2 "$BASE" --cn p5.example.test --san p5.example.test --renew-cert "$W/p5/cert.pem" --renew-key "$W/p5/key.pem"
+
+echo "# approval gate (name gated): PENDING, CertPoll, approve, CertPoll"
+CH=$(challenge --profile device-gated)
+check "PKCSReq on an approval profile: PENDING" \
+  enroll g1 3 "$BASE/gated" --cn g1.example.test --san g1.example.test --challenge "$CH"
+"${CLIENT[@]}" poll "$BASE/gated" --dir "$W/g1" >/dev/null 2>&1
+check "CertPoll before approval: PENDING" test $? = 3
+id=$(sql "SELECT id FROM approvals WHERE status = 'pending'")
+privca_cli approvals approve "$id" >/dev/null 2>&1
+"${CLIENT[@]}" poll "$BASE/gated" --dir "$W/g1" >/dev/null 2>&1
+check "CertPoll after privca approvals approve: SUCCESS" test $? = 0
+check "  certificate verifies" verify "$W/g1/cert.pem"
+
+echo "# GetCert and GetCRL"
+check "GetCert by issuer and serial: SUCCESS, the same certificate" \
+  bash -c "'${CLIENT[0]}' '${CLIENT[1]}' getcert '$BASE' --cert '$W/p1/cert.pem' --key '$W/p1/key.pem' --serial '$S1' --dir '$W/gc' >/dev/null && cmp -s <(openssl x509 -in '$W/gc/cert.pem' -outform DER) <(openssl x509 -in '$W/p1/cert.pem' -outform DER)"
+"${CLIENT[@]}" getcert "$BASE" --cert "$W/p1/cert.pem" --key "$W/p1/key.pem" --serial 0badc0de --dir "$W/gc2" >"$W/gc2.out" 2>&1
+rc=$?
+check "GetCert of an unknown serial: FAILURE badCertId" bash -c "[ $rc = 2 ] && grep -q badCertId '$W/gc2.out'"
+privca_cli crl publish >/dev/null 2>&1
+check "GetCRL: SUCCESS with the issuing CA's CRL" \
+  bash -c "'${CLIENT[0]}' '${CLIENT[1]}' getcrl '$BASE' --cert '$W/p1/cert.pem' --key '$W/p1/key.pem' --dir '$W/crl' >/dev/null && openssl crl -in '$W/crl/crl.pem' -noout -CAfile '$W/issuing.pem' 2>&1 | grep -q 'verify OK'"
+check "  the CRL lists the revoked certificate" \
+  bash -c "openssl crl -in '$W/crl/crl.pem' -noout -text | grep -qi \"$(serial "$W/p5/cert.pem")\""
+
+echo "# certmonger submits a PKCSReq built by the independent codec"
+# scep-submit verifies the CertRep with PKCS7_verify: the RA certificate (-r) chains to the
+# issuing CA and the root, so -N gets both.
+CH=$(challenge --profile device)
+"${CLIENT[@]}" pkcsreq --ca-certs "$W/all.pem" --cn cm1.example.test --san cm1.example.test --challenge "$CH" --dir "$W/cm" >/dev/null 2>&1
+"$SUBMIT" -u "$BASE" -r "$W/ra.pem" -N "$W/ca.pem" -p "$W/cm/pkcsreq.pem" >"$W/cm.out" 2>&1
+check "scep-submit -p: SUCCESS (exit 0)" test $? = 0
+"${CLIENT[@]}" decrypt --dir "$W/cm" "$W/cm.out" >/dev/null 2>&1
+check "  its certificate opens with the requester's key and verifies" verify "$W/cm/cert.pem"
+"$SUBMIT" -u "$BASE" -r "$W/ra.pem" -N "$W/ca.pem" -p "$W/cm/pkcsreq.pem" >"$W/cm2.out" 2>&1
+check "scep-submit -p again (same transaction): SUCCESS, no second certificate" \
+  test "$(sql "SELECT COUNT(*) FROM certificates WHERE requester LIKE 'scep:default/%' AND subject LIKE '%cm1.example.test%'")" = 1
+CH=$(challenge --profile device-gated)
+"${CLIENT[@]}" pkcsreq --ca-certs "$W/all.pem" --cn cm2.example.test --san cm2.example.test --challenge "$CH" --dir "$W/cm2" >/dev/null 2>&1
+"$SUBMIT" -u "$BASE/gated" -r "$W/ra.pem" -N "$W/ca.pem" -p "$W/cm2/pkcsreq.pem" >/dev/null 2>&1
+check "scep-submit on an approval profile: PENDING (exit 1)" test $? = 1
+
+echo "# keys"
+label=$(sed -n 's/^token_label *= *"\(.*\)"/\1/p' "$ROOT/conf/privca.dev.toml")
+objects=$(SOFTHSM2_CONF="$DATA/softhsm2.conf" pkcs11-tool --module /usr/lib/softhsm/libsofthsm2.so --token-label "$label" \
+  --login --pin "$(cat "$DATA/secrets/user.pin")" --list-objects --type privkey 2>/dev/null)
+check "pkcs11-tool: the RA key is in the token, sensitive and never extractable" \
+  bash -c "grep -A8 'label: *privca-scep-ra' <<<'$objects' | grep -q 'always sensitive, never extractable'"
+check "no RA or CA private key outside the token" bash -c "! grep -rl 'PRIVATE KEY' '$DATA' --exclude-dir=tokens --exclude-dir=scep"
+[ -n "${SCEP_KEEP:-}" ] && trap - EXIT
+finish
