@@ -68,7 +68,7 @@ pub async fn cert_rep<B: ScepBackend>(
         attribute(ID_SIGNING_TIME, Any::encode_from(&now).map_err(internal)?)?,
         attribute(oids::MESSAGE_TYPE, printable("3")?)?,
         attribute(oids::PKI_STATUS, printable(code)?)?,
-        attribute(oids::TRANSACTION_ID, printable(transaction_id)?)?,
+        attribute(oids::TRANSACTION_ID, printable(transaction_id).or_else(|_| utf8(transaction_id))?)?,
         attribute(
             oids::SENDER_NONCE,
             Any::encode_from(&OctetString::new(nonce.to_vec()).map_err(internal)?).map_err(internal)?,
@@ -123,6 +123,11 @@ fn printable(s: &str) -> Result<Any, ScepError> {
     PrintableStringRef::new(s)
         .and_then(|p| Any::encode_from(&p))
         .map_err(|_| ScepError::Internal(format!("`{s}` is not a PrintableString")))
+}
+
+/// A transactionID outside the PrintableString alphabet is echoed as the UTF8String it came in.
+fn utf8(s: &str) -> Result<Any, ScepError> {
+    Any::encode_from(&s.to_owned()).map_err(|e| ScepError::Internal(e.to_string()))
 }
 
 fn attribute(oid: ObjectIdentifier, value: Any) -> Result<Attribute, ScepError> {
