@@ -11,55 +11,19 @@
 #   bash benches/acme.sh                       full run (release build, 20 s per run)
 #   BENCH_SMOKE=1 PRIVCA_BIN=... ACME_LOAD_BIN=... bash benches/acme.sh    smoke run (test command)
 set -euo pipefail
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/privca-target}"
+source "$(dirname "$0")/lib.sh"
 SECONDS_PER_RUN="${BENCH_SECONDS:-20}"
 CONCURRENCY="${BENCH_CONCURRENCY:-8 32}"
 VALIDATION="${BENCH_VALIDATION:-http01}"
-PG_URL="${BENCH_PG_URL:-${PRIVCA_TEST_PG_URL:-}}"
 if [ -n "${BENCH_SMOKE:-}" ]; then
   SECONDS_PER_RUN="${BENCH_SECONDS:-1}"
   CONCURRENCY="${BENCH_CONCURRENCY:-2}"
-  PG_URL=""
 fi
-if [ -z "${PRIVCA_BIN:-}" ] || [ -z "${ACME_LOAD_BIN:-}" ]; then
-  (cd "$ROOT" && cargo build --release -p privca -p privca-load --bin privca --bin acme-load >/dev/null)
-  PRIVCA_BIN="${PRIVCA_BIN:-$CARGO_TARGET_DIR/release/privca}"
-  ACME_LOAD_BIN="${ACME_LOAD_BIN:-$CARGO_TARGET_DIR/release/acme-load}"
-fi
+bench_bins ACME_LOAD_BIN acme-load
 for tool in pebble pebble-challtestsrv openssl curl python3; do
   command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install pebble openssl curl)" >&2; exit 1; }
 done
 case "$VALIDATION" in http01 | none) ;; *) echo "BENCH_VALIDATION must be http01 or none" >&2; exit 1 ;; esac
-
-WORK=$(mktemp -d /tmp/privca-bench-acme.XXXXXX)
-PIDS=()
-DBS=()
-SERVER_PID=""
-stop_server() {
-  if [ -n "$SERVER_PID" ]; then
-    kill -TERM "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-  fi
-  SERVER_PID=""
-}
-cleanup() {
-  stop_server
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-  for db in "${DBS[@]}"; do psql "$PG_URL" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true; done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-wait_for() { # wait_for URL [curl args...]
-  local url=$1; shift
-  for _ in $(seq 1 240); do
-    curl -sf "$@" "$url" >/dev/null 2>&1 && return 0
-    if [ -n "$SERVER_PID" ] && ! kill -0 "$SERVER_PID" 2>/dev/null; then break; fi
-    sleep 0.25
-  done
-  echo "server at $url did not come up" >&2
-  return 1
-}
 
 # DNS for both servers' validation: every name resolves to 127.0.0.1.
 if ! (exec 3<>/dev/tcp/127.0.0.1/8055) 2>/dev/null; then
@@ -107,19 +71,10 @@ run_pebble() { # run_pebble C
 }
 
 run_privca() { # run_privca DB C: one load run against a fresh privca (DB = sqlite | postgres)
-  local data="$WORK/privca-$1-$2" config="$ROOT/conf/privca.dev.toml"
-  mkdir -p "$data"
-  sed -e "s#^dir = \"profiles\"#dir = \"$ROOT/conf/profiles\"#" "$config" >"$data/privca.toml"
-  if [ "$1" = postgres ]; then
-    local db="privca_bench_$$_$RANDOM"
-    psql "$PG_URL" -qc "CREATE DATABASE $db" >/dev/null
-    DBS+=("$db")
-    sed -i "s#^url = \"sqlite://privca.db\"#url = \"${PG_URL%/*}/$db\"#" "$data/privca.toml"
-  fi
+  local data="$WORK/privca-$1-$2"
+  bench_config "$1" "$data"
   [ "$VALIDATION" = none ] && sed -i 's/^\[acme\]$/[acme]\nskip_validation = true/' "$data/privca.toml"
-  RUST_LOG=warn "$PRIVCA_BIN" --config "$data/privca.toml" --data-dir "$data" serve >"$data/serve.log" 2>&1 &
-  SERVER_PID=$!
-  wait_for https://127.0.0.1:8443/healthz -k
+  bench_serve "$data"
   "$ACME_LOAD_BIN" --directory https://127.0.0.1:8443/acme/directory --root "$data/root.pem" --concurrency "$2" \
     --server-pid "$SERVER_PID" --label "privca-$1 c=$2" --order-timeout 30 "${LOAD_ARGS[@]}" | tee -a "$WORK/results.jsonl"
   stop_server
@@ -141,8 +96,8 @@ fmt = lambda v, f="{:.1f}": "-" if v is None else f.format(v)
 print()
 print(f"{'run':<20} {'ok':>6} {'failed':>6} {'orders/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'CPU ms/order':>13}")
 for r in rows:
-    print(f"{r['label']:<20} {r['ok']:>6} {r['failed']:>6} {fmt(r['orders_per_s']):>9} {fmt(r['p50_ms']):>8} "
-          f"{fmt(r['p99_ms']):>8} {fmt(r['server_cpu_ms_per_order'], '{:.2f}'):>13}")
+    print(f"{r['label']:<20} {r['ok']:>6} {r['failed']:>6} {fmt(r['per_s']):>9} {fmt(r['p50_ms']):>8} "
+          f"{fmt(r['p99_ms']):>8} {fmt(r['server_cpu_ms_per_op'], '{:.2f}'):>13}")
 bad = [r for r in rows if r["ok"] == 0 or (not r["label"].startswith("pebble") and r["failed"])]
 pebble = {r["concurrency"]: r for r in rows if r["label"].startswith("pebble")}
 print()
@@ -152,9 +107,9 @@ for r in rows:
         continue
     clean = "" if p["failed"] == 0 else f"  (pebble run not clean: {p['failed']} failed orders)"
     cpu = "-"
-    if r["server_cpu_ms_per_order"] and p["server_cpu_ms_per_order"]:
-        cpu = f"{r['server_cpu_ms_per_order'] / p['server_cpu_ms_per_order']:.2f}x (goal <= 0.33x)"
-    print(f"{r['label']:<20} vs pebble: orders/s {r['orders_per_s'] / p['orders_per_s']:.2f}x (goal >= 2x), "
+    if r["server_cpu_ms_per_op"] and p["server_cpu_ms_per_op"]:
+        cpu = f"{r['server_cpu_ms_per_op'] / p['server_cpu_ms_per_op']:.2f}x (goal <= 0.33x)"
+    print(f"{r['label']:<20} vs pebble: orders/s {r['per_s'] / p['per_s']:.2f}x (goal >= 2x), "
           f"CPU/order {cpu}{clean}")
 if bad:
     print("runs without completed orders, or privca runs with failed orders:", [r["label"] for r in bad])

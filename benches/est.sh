@@ -8,33 +8,16 @@
 #   bash benches/est.sh                    full run (release build, 10 s per run)
 #   BENCH_SMOKE=1 PRIVCA_BIN=... POST_LOAD_BIN=... bash benches/est.sh    smoke run (test command)
 set -euo pipefail
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/privca-target}"
+source "$(dirname "$0")/lib.sh"
 SECONDS_PER_RUN="${BENCH_SECONDS:-10}"
 CONCURRENCY="${BENCH_CONCURRENCY:-1 8 32}"
-PG_URL="${BENCH_PG_URL:-${PRIVCA_TEST_PG_URL:-}}"
 RAW_CMD=(cargo bench --bench signer)
 if [ -n "${BENCH_SMOKE:-}" ]; then
   SECONDS_PER_RUN="${BENCH_SECONDS:-1}"
   CONCURRENCY="${BENCH_CONCURRENCY:-2}"
-  PG_URL=""
   RAW_CMD=(cargo test -q --bench signer)
 fi
-if [ -z "${PRIVCA_BIN:-}" ] || [ -z "${POST_LOAD_BIN:-}" ]; then
-  (cd "$ROOT" && cargo build --release -p privca -p privca-load --bin privca --bin post-load >/dev/null)
-  PRIVCA_BIN="${PRIVCA_BIN:-$CARGO_TARGET_DIR/release/privca}"
-  POST_LOAD_BIN="${POST_LOAD_BIN:-$CARGO_TARGET_DIR/release/post-load}"
-fi
-
-WORK=$(mktemp -d /tmp/privca-bench-est.XXXXXX)
-SERVER_PID=""
-DBS=()
-cleanup() {
-  if [ -n "$SERVER_PID" ]; then kill -TERM "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
-  for db in "${DBS[@]}"; do psql "$PG_URL" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true; done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+bench_bins POST_LOAD_BIN post-load
 
 echo "raw HSM rate (SoftHSM2, ECDSA P-256, cryptoki C_Sign, 2 threads)..."
 RAW=$(cd "$ROOT" && PRIVCA_BENCH_RAW_ONLY=ecdsa-p256 PRIVCA_BENCH_SECONDS="$SECONDS_PER_RUN" "${RAW_CMD[@]}" 2>/dev/null |
@@ -50,18 +33,9 @@ done
 
 run_backend() { # run_backend sqlite|postgres
   local data="$WORK/privca-$1" est=https://127.0.0.1:8443/.well-known/est
-  mkdir -p "$data"
-  sed -e "s#^dir = \"profiles\"#dir = \"$ROOT/conf/profiles\"#" "$ROOT/conf/privca.dev.toml" >"$data/privca.toml"
-  if [ "$1" = postgres ]; then
-    local db="privca_bench_$$_$RANDOM"
-    psql "$PG_URL" -qc "CREATE DATABASE $db" >/dev/null
-    DBS+=("$db")
-    sed -i "s#^url = \"sqlite://privca.db\"#url = \"${PG_URL%/*}/$db\"#" "$data/privca.toml"
-  fi
+  bench_config "$1" "$data"
   local cli=("$PRIVCA_BIN" --config "$data/privca.toml" --data-dir "$data")
-  RUST_LOG=warn "${cli[@]}" serve >"$data/serve.log" 2>&1 &
-  SERVER_PID=$!
-  for _ in $(seq 1 240); do curl -skf https://127.0.0.1:8443/healthz >/dev/null 2>&1 && break; sleep 0.25; done
+  bench_serve "$data"
   local pw
   pw=$("${cli[@]}" est user add bench --label default | tail -n 1)
   # The client certificate every load connection authenticates with.
@@ -79,9 +53,7 @@ run_backend() { # run_backend sqlite|postgres
   basic_c=$(echo "$CONCURRENCY" | awk '{ for (i = 1; i <= NF; i++) if ($i == 8) { print 8; exit } print $NF }')
   "$POST_LOAD_BIN" "${common[@]}" --concurrency "$basic_c" --basic "bench:$pw" --label "$1 basic c=$basic_c" |
     tee -a "$WORK/results.jsonl"
-  kill -TERM "$SERVER_PID"
-  wait "$SERVER_PID" 2>/dev/null || true
-  SERVER_PID=""
+  stop_server
 }
 
 run_backend sqlite

@@ -11,12 +11,10 @@
 #   bash benches/scep.sh                   full run (release build, 10 s per run)
 #   BENCH_SMOKE=1 PRIVCA_BIN=... POST_LOAD_BIN=... bash benches/scep.sh   smoke run (test command)
 set -euo pipefail
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/privca-target}"
+source "$(dirname "$0")/lib.sh"
 SECONDS_PER_RUN="${BENCH_SECONDS:-10}"
 CONCURRENCY="${BENCH_CONCURRENCY:-1 8}"
 REQUESTS="${BENCH_REQUESTS:-9000}"
-PG_URL="${BENCH_PG_URL:-${PRIVCA_TEST_PG_URL:-}}"
 RAW_CMD=(cargo bench --bench signer)
 PY="$ROOT/.venv-tools/bin/python"
 [ -x "$PY" ] || PY=python3
@@ -24,24 +22,9 @@ if [ -n "${BENCH_SMOKE:-}" ]; then
   SECONDS_PER_RUN="${BENCH_SECONDS:-1}"
   CONCURRENCY="${BENCH_CONCURRENCY:-2}"
   REQUESTS="${BENCH_REQUESTS:-40}"
-  PG_URL=""
   RAW_CMD=(cargo test -q --bench signer)
 fi
-if [ -z "${PRIVCA_BIN:-}" ] || [ -z "${POST_LOAD_BIN:-}" ]; then
-  (cd "$ROOT" && cargo build --release -p privca -p privca-load --bin privca --bin post-load >/dev/null)
-  PRIVCA_BIN="${PRIVCA_BIN:-$CARGO_TARGET_DIR/release/privca}"
-  POST_LOAD_BIN="${POST_LOAD_BIN:-$CARGO_TARGET_DIR/release/post-load}"
-fi
-
-WORK=$(mktemp -d /tmp/privca-bench-scep.XXXXXX)
-SERVER_PID=""
-DBS=()
-cleanup() {
-  if [ -n "$SERVER_PID" ]; then kill -TERM "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
-  for db in "${DBS[@]}"; do psql "$PG_URL" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true; done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+bench_bins POST_LOAD_BIN post-load
 
 echo "raw HSM rates (SoftHSM2, cryptoki, 2 threads)..."
 (cd "$ROOT" && PRIVCA_BENCH_RAW_ONLY=rsa-2048-decrypt,rsa-2048,ecdsa-p256 PRIVCA_BENCH_SECONDS="$SECONDS_PER_RUN" \
@@ -52,35 +35,20 @@ cat "$WORK/raw.txt"
 export PRIVCA_SCEP_LAB_CHALLENGE=bench-lab-challenge
 run_backend() { # run_backend sqlite|postgres
   local data="$WORK/privca-$1" url=http://127.0.0.1:8080/scep/lab
-  mkdir -p "$data"
-  sed -e "s#^dir = \"profiles\"#dir = \"$ROOT/conf/profiles\"#" "$ROOT/conf/privca.dev.toml" >"$data/privca.toml"
-  local sql=(sqlite3 "$data/privca.db")
-  if [ "$1" = postgres ]; then
-    local db="privca_bench_$$_$RANDOM"
-    psql "$PG_URL" -qc "CREATE DATABASE $db" >/dev/null
-    DBS+=("$db")
-    sed -i "s#^url = \"sqlite://privca.db\"#url = \"${PG_URL%/*}/$db\"#" "$data/privca.toml"
-    sql=(psql "${PG_URL%/*}/$db" -tAq)
-  fi
-  RUST_LOG=warn "$PRIVCA_BIN" --config "$data/privca.toml" --data-dir "$data" serve >"$data/serve.log" 2>&1 &
-  SERVER_PID=$!
-  for _ in $(seq 1 240); do curl -sf http://127.0.0.1:8080/healthz >/dev/null 2>&1 && break; sleep 0.25; done
+  bench_config "$1" "$data"
+  bench_serve "$data"
   for c in $CONCURRENCY; do
     "$PY" "$ROOT/benches/scep_requests.py" "$url" "$PRIVCA_SCEP_LAB_CHALLENGE" "$REQUESTS" "$data/req-$c"
     local before after
-    before=$("${sql[@]}" -c "SELECT COUNT(*) FROM certificates WHERE requester LIKE 'scep:lab/%'" 2>/dev/null ||
-      "${sql[@]}" "SELECT COUNT(*) FROM certificates WHERE requester LIKE 'scep:lab/%'")
+    before=$("${LEDGER_SQL[@]}" "SELECT COUNT(*) FROM certificates WHERE requester LIKE 'scep:lab/%'")
     "$POST_LOAD_BIN" --url "$url?operation=PKIOperation" --content-type application/x-pki-message \
       --bodies "$data/req-$c" --once --concurrency "$c" --seconds "$SECONDS_PER_RUN" --server-pid "$SERVER_PID" \
       --label "$1 c=$c" >"$data/run-$c.json"
-    after=$("${sql[@]}" -c "SELECT COUNT(*) FROM certificates WHERE requester LIKE 'scep:lab/%'" 2>/dev/null ||
-      "${sql[@]}" "SELECT COUNT(*) FROM certificates WHERE requester LIKE 'scep:lab/%'")
+    after=$("${LEDGER_SQL[@]}" "SELECT COUNT(*) FROM certificates WHERE requester LIKE 'scep:lab/%'")
     "$PY" -c 'import json, sys; r = json.load(open(sys.argv[1])); r["issued"] = int(sys.argv[2]); print(json.dumps(r))' \
       "$data/run-$c.json" "$((after - before))" | tee -a "$WORK/results.jsonl"
   done
-  kill -TERM "$SERVER_PID"
-  wait "$SERVER_PID" 2>/dev/null || true
-  SERVER_PID=""
+  stop_server
 }
 
 run_backend sqlite

@@ -129,9 +129,8 @@ fn main() {
     }
 }
 
-/// `C_Sign` in a loop on one pre-opened, logged-in session per thread, with the key handle
-/// found once: the best the token can do.
-fn raw_rate(label: &str, alg: SigningAlgorithm, threads: usize, window: Duration) -> f64 {
+/// A fresh `cryptoki` context and the slot of the benchmark token.
+fn bench_token() -> (Pkcs11, cryptoki::slot::Slot) {
     let ctx = Pkcs11::new(MODULE).unwrap();
     let _ = ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK));
     let slot = ctx
@@ -140,6 +139,13 @@ fn raw_rate(label: &str, alg: SigningAlgorithm, threads: usize, window: Duration
         .into_iter()
         .find(|s| ctx.get_token_info(*s).map(|i| i.label().trim_end() == LABEL).unwrap_or(false))
         .unwrap();
+    (ctx, slot)
+}
+
+/// `C_Sign` in a loop on one pre-opened, logged-in session per thread, with the key handle
+/// found once: the best the token can do.
+fn raw_rate(label: &str, alg: SigningAlgorithm, threads: usize, window: Duration) -> f64 {
+    let (ctx, slot) = bench_token();
     let count = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let start = Instant::now();
@@ -174,14 +180,7 @@ fn raw_rate(label: &str, alg: SigningAlgorithm, threads: usize, window: Duration
 /// `C_Decrypt` (RSA PKCS#1 v1.5, a 32-byte key as SCEP envelopes carry) in a loop on one
 /// logged-in session per thread: the SCEP RA's share of the token's work.
 fn raw_decrypt_rate(label: &str, threads: usize, window: Duration) -> f64 {
-    let ctx = Pkcs11::new(MODULE).unwrap();
-    let _ = ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK));
-    let slot = ctx
-        .get_slots_with_token()
-        .unwrap()
-        .into_iter()
-        .find(|s| ctx.get_token_info(*s).map(|i| i.label().trim_end() == LABEL).unwrap_or(false))
-        .unwrap();
+    let (ctx, slot) = bench_token();
     let count = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let start = Instant::now();

@@ -302,17 +302,7 @@ async fn ra_certificate(ca: &CertificateAuthority) -> Result<Vec<u8>, CaError> {
             return Ok(rec.der);
         }
     }
-    let request = IssuanceRequest {
-        profile: SCEP_RA_PROFILE.into(),
-        spki_der,
-        subject: Vec::new(),
-        sans: Vec::new(),
-        requester: Requester::system(),
-        owner: Some("privca".into()),
-        renews: None,
-        csr_der: None,
-        approval_id: None,
-    };
+    let request = IssuanceRequest::own_key(SCEP_RA_PROFILE, spki_der);
     let profile = Profile::scep_ra(&issuer_id, cfg.ra_validity);
     match ca.issue_with_profile(request, &profile).await? {
         IssueOutcome::Issued(cert) => {

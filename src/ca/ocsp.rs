@@ -24,9 +24,7 @@ use privca_ocsp::{
 use x509_cert::{serial_number::SerialNumber, Certificate};
 use x509_ocsp::CertId;
 
-use super::{
-    bootstrap::ocsp_key_label, CertificateAuthority, IssuanceRequest, IssueOutcome, Requester, RevocationReason,
-};
+use super::{bootstrap::ocsp_key_label, CertificateAuthority, IssuanceRequest, IssueOutcome, RevocationReason};
 use crate::{
     error::{CaError, ErrorKind},
     ledger::{self, OcspRecord, OcspWork},
@@ -171,17 +169,7 @@ impl OcspService {
                 return Ok(responder);
             }
         }
-        let request = IssuanceRequest {
-            profile: OCSP_RESPONDER_PROFILE.into(),
-            spki_der,
-            subject: Vec::new(),
-            sans: Vec::new(),
-            requester: Requester::system(),
-            owner: Some("privca".into()),
-            renews: None,
-            csr_der: None,
-            approval_id: None,
-        };
+        let request = IssuanceRequest::own_key(OCSP_RESPONDER_PROFILE, spki_der);
         let profile = Profile::ocsp_responder(id, self.ca().config().ocsp.responder_validity);
         match self.ca().issue_with_profile(request, &profile).await? {
             IssueOutcome::Issued(cert) => {

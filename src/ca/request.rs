@@ -89,6 +89,22 @@ pub struct IssuanceRequest {
 }
 
 impl IssuanceRequest {
+    /// A certificate for one of privca's own keys in the token (`spki_der`), under a built-in
+    /// `profile` that fixes subject and extensions: the delegated OCSP responders, the SCEP RA.
+    pub fn own_key(profile: &str, spki_der: Vec<u8>) -> Self {
+        Self {
+            profile: profile.to_owned(),
+            spki_der,
+            subject: Vec::new(),
+            sans: Vec::new(),
+            requester: Requester::system(),
+            owner: Some("privca".into()),
+            renews: None,
+            csr_der: None,
+            approval_id: None,
+        }
+    }
+
     /// Parses a DER PKCS#10 CSR and checks its signature.
     pub fn from_csr(der: &[u8], profile: &str, requester: Requester) -> Result<Self, CaError> {
         let csr = ParsedCsr::parse(der)?;

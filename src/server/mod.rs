@@ -61,6 +61,8 @@ pub async fn serve(app: App) -> Result<(), CaError> {
     let scep = crate::adapters::scep::state(&ca).await?;
     let scep_enabled = scep.is_some();
     app.seal().await;
+    // Client certificates are asked for (optionally) on the enrollment listener only.
+    let admin_tls = TlsAcceptor::from(Arc::new(tls::server_config(&ca, chain.clone(), None)?));
     let tls = TlsAcceptor::from(Arc::new(tls::server_config(&ca, chain, client_roots)?));
     let cfg = &app.config.server;
     let bind = |addr: SocketAddr| async move {
@@ -94,7 +96,7 @@ pub async fn serve(app: App) -> Result<(), CaError> {
         )),
         tokio::spawn(run_listener(
             admin,
-            Some(tls),
+            Some(admin_tls),
             layered(routes::admin(ca.clone(), metrics)),
             stop_rx.clone(),
             grace,

@@ -25,7 +25,7 @@ use std::{
 use axum::{extract::Path, extract::State, http::StatusCode, routing::get, Router};
 use clap::{Parser, ValueEnum};
 use instant_acme::{Account, AuthorizationStatus, ChallengeType, Identifier, NewAccount, NewOrder, OrderStatus};
-use privca_load::{cpu_seconds, quantile_ms, BoxError};
+use privca_load::{cpu_seconds, report, BoxError};
 
 #[derive(Parser)]
 #[command(about = "ACME load generator: full flows at a fixed concurrency")]
@@ -139,21 +139,7 @@ async fn run(args: Args) -> Result<(), BoxError> {
     for f in failures.iter().take(5) {
         eprintln!("acme-load: failed order {f}");
     }
-    latencies.sort();
-    let ok = latencies.len();
-    let report = serde_json::json!({
-        "label": args.label,
-        "concurrency": args.concurrency,
-        "ok": ok,
-        "failed": failures.len(),
-        "seconds": elapsed,
-        "orders_per_s": ok as f64 / elapsed,
-        "p50_ms": quantile_ms(&latencies, 0.50),
-        "p99_ms": quantile_ms(&latencies, 0.99),
-        "server_cpu_s": cpu,
-        "server_cpu_ms_per_order": cpu.filter(|_| ok > 0).map(|c| c * 1000.0 / ok as f64),
-    });
-    println!("{report}");
+    println!("{}", report(&args.label, args.concurrency, latencies, failures.len(), elapsed, cpu));
     Ok(())
 }
 

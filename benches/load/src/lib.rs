@@ -17,6 +17,31 @@ pub fn cpu_seconds(pid: u32) -> Result<f64, BoxError> {
     Ok((field(11)? + field(12)?) as f64 / 100.0)
 }
 
+/// The JSON line every generator prints: completed and failed operations, operations/s, p50
+/// and p99 latency, and the server's CPU time per operation when it was measured.
+pub fn report(
+    label: &str,
+    concurrency: usize,
+    mut latencies: Vec<Duration>,
+    failed: usize,
+    elapsed: f64,
+    server_cpu: Option<f64>,
+) -> serde_json::Value {
+    latencies.sort();
+    let ok = latencies.len();
+    serde_json::json!({
+        "label": label,
+        "concurrency": concurrency,
+        "ok": ok,
+        "failed": failed,
+        "seconds": elapsed,
+        "per_s": ok as f64 / elapsed,
+        "p50_ms": quantile_ms(&latencies, 0.50),
+        "p99_ms": quantile_ms(&latencies, 0.99),
+        "server_cpu_ms_per_op": server_cpu.filter(|_| ok > 0).map(|c| c * 1000.0 / ok as f64),
+    })
+}
+
 /// The `q` quantile of sorted `latencies`, in milliseconds.
 pub fn quantile_ms(latencies: &[Duration], q: f64) -> Option<f64> {
     let i = ((latencies.len() as f64 * q).ceil() as usize).saturating_sub(1);

@@ -21,7 +21,7 @@ use clap::Parser;
 use http_body_util::{BodyExt, Full};
 use hyper::{body::Bytes, Request};
 use hyper_util::rt::TokioIo;
-use privca_load::{cpu_seconds, quantile_ms, BoxError};
+use privca_load::{cpu_seconds, report, BoxError};
 use rustls_pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer, ServerName};
 
 #[derive(Parser)]
@@ -184,19 +184,6 @@ async fn run(args: Args) -> Result<(), BoxError> {
         (Some(pid), Some(before)) => Some(cpu_seconds(pid)? - before),
         _ => None,
     };
-    latencies.sort();
-    let ok = latencies.len();
-    let report = serde_json::json!({
-        "label": args.label,
-        "concurrency": args.concurrency,
-        "ok": ok,
-        "failed": failed,
-        "seconds": elapsed,
-        "per_s": ok as f64 / elapsed,
-        "p50_ms": quantile_ms(&latencies, 0.50),
-        "p99_ms": quantile_ms(&latencies, 0.99),
-        "server_cpu_ms_per_op": cpu.filter(|_| ok > 0).map(|c| c * 1000.0 / ok as f64),
-    });
-    println!("{report}");
+    println!("{}", report(&args.label, args.concurrency, latencies, failed, elapsed, cpu));
     Ok(())
 }
