@@ -24,4 +24,8 @@ impl OcspBackend for OcspAdapter {
             status
         })
     }
+
+    fn malformed_delay(&self) -> std::time::Duration {
+        self.0.config().malformed_delay
+    }
 }

@@ -14,6 +14,7 @@
 
 pub mod bootstrap;
 pub mod chain;
+pub mod changes;
 pub mod crl;
 pub mod ocsp;
 pub mod prepare;
@@ -124,6 +125,7 @@ pub struct CertificateAuthority {
     signing: SigningService,
     root: Option<Issuer>,
     issuers: BTreeMap<String, Issuer>,
+    changes: changes::ChangeFeed,
 }
 
 impl CertificateAuthority {
@@ -159,7 +161,13 @@ impl CertificateAuthority {
                 }
             }
         }
-        Ok(Self { config, ledger, signing, root, issuers })
+        Ok(Self { config, ledger, signing, root, issuers, changes: changes::ChangeFeed::default() })
+    }
+
+    /// Reports commits and revocations to `feed` (the OCSP pre-signer of `privca serve`).
+    pub fn with_change_feed(mut self, feed: changes::ChangeFeed) -> Self {
+        self.changes = feed;
+        self
     }
 
     /// The configuration.
@@ -324,6 +332,7 @@ impl CertificateAuthority {
             return Err(self.abort(&serial, e.into(), event(AuditKind::Failed)).await);
         }
         tracing::info!(serial = %serial, issuer = %issuer.id, "certificate issued");
+        self.changes.send(changes::LedgerChange::Committed { serial: serial.clone(), issuer_id: issuer.id.clone() });
         metrics::counter!("privca_certificates_issued_total", "profile" => record.profile.clone()).increment(1);
         Ok(record)
     }
@@ -422,6 +431,7 @@ impl CertificateAuthority {
         if reason == RevocationReason::RemoveFromCrl {
             let event = AuditEvent::new(AuditKind::Unrevoked, by.to_string()).serial(serial.clone());
             self.ledger.release_hold(&serial, &event).await?;
+            self.changes.send(changes::LedgerChange::Revoked);
             return Ok(RevokeOutcome::HoldReleased);
         }
         let at = crate::ledger::now();
@@ -429,7 +439,9 @@ impl CertificateAuthority {
             .serial(serial.clone())
             .detail(serde_json::json!({ "reason": reason.as_str(), "invalidity_date": invalidity_date }));
         let entry = crl::crl_entry(&serial, at, reason, invalidity_date)?;
-        Ok(self.ledger.revoke(&serial, reason.as_str(), at, invalidity_date, &entry, &event).await?)
+        let outcome = self.ledger.revoke(&serial, reason.as_str(), at, invalidity_date, &entry, &event).await?;
+        self.changes.send(changes::LedgerChange::Revoked);
+        Ok(outcome)
     }
 
     /// Flags `serial` for early renewal (e.g. after a mis-issuance or a key-management event):

@@ -120,6 +120,11 @@ impl OcspService {
         &self.inner.ca
     }
 
+    /// `[ocsp]` of the configuration.
+    pub fn config(&self) -> &crate::config::OcspConfig {
+        &self.ca().config().ocsp
+    }
+
     fn identify(&self, r: &CertRequest) -> Option<&str> {
         self.inner
             .idents

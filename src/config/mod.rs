@@ -271,6 +271,9 @@ pub struct OcspConfig {
     pub presign_per_second: u32,
     /// Sign requests carrying a nonce on demand (echoing it) instead of answering from cache.
     pub sign_nonce: bool,
+    /// How long a malformedRequest answer is held back, so that a flood of garbage cannot
+    /// take the CPU from valid requests.
+    pub malformed_delay: Duration,
 }
 
 /// `[log]`.
@@ -397,6 +400,7 @@ fn build(raw: raw::RawConfig, base: &Path, data_dir: PathBuf) -> Result<Config, 
         check_interval: duration::parse("ocsp.check_interval", &raw.ocsp.check_interval)?,
         presign_per_second: raw.ocsp.presign_per_second,
         sign_nonce: raw.ocsp.sign_nonce,
+        malformed_delay: duration::parse("ocsp.malformed_delay", &raw.ocsp.malformed_delay)?,
     };
     if ocsp.refresh_before >= ocsp.validity {
         return Err(ConfigError::invalid("ocsp.refresh_before", "must be shorter than ocsp.validity"));

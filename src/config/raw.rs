@@ -235,6 +235,7 @@ pub(crate) struct RawOcsp {
     pub(crate) check_interval: String,
     pub(crate) presign_per_second: u32,
     pub(crate) sign_nonce: bool,
+    pub(crate) malformed_delay: String,
 }
 
 impl Default for RawOcsp {
@@ -246,6 +247,7 @@ impl Default for RawOcsp {
             check_interval: "1s".into(),
             presign_per_second: 500,
             sign_nonce: true,
+            malformed_delay: "20ms".into(),
         }
     }
 }

@@ -6,11 +6,14 @@
 pub mod crl_publish;
 pub mod ocsp_presign;
 
-use tokio::{sync::watch, task::JoinHandle};
+use tokio::{
+    sync::{mpsc, watch},
+    task::JoinHandle,
+};
 
 use crate::{
     app::App,
-    ca::{ocsp::OcspService, CertificateAuthority},
+    ca::{changes::LedgerChange, ocsp::OcspService, CertificateAuthority},
 };
 
 /// Starts every job; the handles finish after `stop` flips to `true`.
@@ -18,13 +21,14 @@ pub fn spawn(
     app: &App,
     ca: &CertificateAuthority,
     ocsp: &OcspService,
+    changes: mpsc::Receiver<LedgerChange>,
     stop: watch::Receiver<bool>,
 ) -> Vec<JoinHandle<()>> {
     vec![
         tokio::spawn(acme_cleanup(app.clone(), stop.clone())),
         tokio::spawn(audit_sealer(app.clone(), stop.clone())),
         tokio::spawn(crl_publish::run(ca.clone(), stop.clone())),
-        tokio::spawn(ocsp_presign::run(ocsp.clone(), app.ledger.clone(), app.config.ocsp.clone(), stop)),
+        tokio::spawn(ocsp_presign::run(ocsp.clone(), app.ledger.clone(), app.config.ocsp.clone(), changes, stop)),
     ]
 }
 

@@ -45,7 +45,8 @@ pub fn init_tracing(json: bool, default_filter: &str) {
 pub async fn serve(app: App) -> Result<(), CaError> {
     let metrics = crate::metrics::install();
     let report = app.bootstrap(false).await?;
-    let ca = app.ca().await?;
+    let (feed, changes) = crate::ca::changes::ChangeFeed::channel();
+    let ca = app.ca().await?.with_change_feed(feed);
     let chain = tls::server_chain(&ca).await?;
     let ocsp = crate::ca::ocsp::OcspService::start(ca.clone()).await?;
     let acme = crate::adapters::acme::state(&ca).await?;
@@ -102,7 +103,7 @@ pub async fn serve(app: App) -> Result<(), CaError> {
             grace,
         )),
     ];
-    let jobs = crate::jobs::spawn(&app, &ca, &ocsp, stop_rx.clone());
+    let jobs = crate::jobs::spawn(&app, &ca, &ocsp, changes, stop_rx.clone());
     let urls = &app.config.urls;
     println!("privca is serving");
     println!("  HTTPS:      {}/healthz", urls.https_base);

@@ -88,6 +88,15 @@ impl TestCa {
 
     /// Same, with another profile directory.
     pub async fn with_profiles(db: Db, profiles: &Path) -> Option<TestCa> {
+        Self::build(db, profiles, "").await
+    }
+
+    /// The default profiles, with `extra` appended to the configuration.
+    pub async fn with_config(db: Db, extra: &str) -> Option<TestCa> {
+        Self::build(db, &Path::new(env!("CARGO_MANIFEST_DIR")).join("conf/profiles"), extra).await
+    }
+
+    async fn build(db: Db, profiles: &Path, extra: &str) -> Option<TestCa> {
         token_dir();
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let dir = tempfile::tempdir().unwrap();
@@ -130,6 +139,7 @@ subject = "CN=test issuer RSA,O=privca tests"
 validity = "5y"
 [profiles]
 dir = "{}"
+{extra}
 "#,
             profiles.display()
         );

@@ -8,4 +8,5 @@ mod crl;
 mod harness;
 mod issuance_cycle;
 mod ledger_battery;
+mod ocsp_presign;
 mod signer;

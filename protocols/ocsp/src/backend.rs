@@ -23,4 +23,10 @@ pub struct OcspReply {
 pub trait OcspBackend: Clone + Send + Sync + 'static {
     /// The signed response for `request`, or the unsuccessful status to send.
     fn respond(&self, request: ParsedRequest) -> impl Future<Output = Result<OcspReply, OcspError>> + Send;
+
+    /// How long to hold back a `malformedRequest` answer (tarpit): a flood of garbage then
+    /// costs its sender the wait instead of costing valid requests the CPU.
+    fn malformed_delay(&self) -> std::time::Duration {
+        std::time::Duration::ZERO
+    }
 }

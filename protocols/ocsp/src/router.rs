@@ -24,7 +24,7 @@ pub const MAX_BODY: usize = 16 * 1024;
 /// The OCSP routes, generic over the core's [`OcspBackend`]. Mount with `nest("/ocsp", …)`.
 pub fn router<B: OcspBackend>(backend: B) -> Router {
     Router::new()
-        .route("/", post(post_request::<B>).get(empty_get))
+        .route("/", post(post_request::<B>).get(empty_get::<B>))
         .route("/{*request}", get(get_request::<B>))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(backend)
@@ -34,15 +34,24 @@ async fn post_request<B: OcspBackend>(State(backend): State<B>, body: Bytes) -> 
     answer(&backend, &body, false).await
 }
 
-async fn empty_get() -> Response {
-    ocsp_body(OcspError::MalformedRequest.to_der())
+async fn empty_get<B: OcspBackend>(State(backend): State<B>) -> Response {
+    malformed(&backend).await
 }
 
 async fn get_request<B: OcspBackend>(State(backend): State<B>, uri: Uri) -> Response {
     match decode_get_path(uri.path()) {
         Some(der) => answer(&backend, &der, true).await,
-        None => ocsp_body(OcspError::MalformedRequest.to_der()),
+        None => malformed(&backend).await,
     }
+}
+
+/// `malformedRequest`, after the backend's tarpit delay.
+async fn malformed<B: OcspBackend>(backend: &B) -> Response {
+    let delay = backend.malformed_delay();
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    ocsp_body(OcspError::MalformedRequest.to_der())
 }
 
 /// Percent-decodes the path (leaving `+` alone; spaces from form-style encoders become `+`),
@@ -91,7 +100,7 @@ fn percent_decode(s: &str) -> Option<String> {
 async fn answer<B: OcspBackend>(backend: &B, der: &[u8], get: bool) -> Response {
     let parsed = match request::parse(der) {
         Ok(p) => p,
-        Err(e) => return ocsp_body(e.to_der()),
+        Err(_) => return malformed(backend).await,
     };
     match backend.respond(parsed).await {
         Ok(reply) => reply_response(reply, get),
