@@ -154,7 +154,7 @@ impl Ledger {
         eab_kid: Option<&str>,
         event: &AuditEvent,
     ) -> Result<(), LedgerError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         if let Some(kid) = eab_kid {
             let bound = sqlx::query("UPDATE acme_eab_keys SET account_id = $1 WHERE kid = $2 AND account_id IS NULL")
                 .bind(&a.id)
@@ -188,7 +188,7 @@ impl Ledger {
 
     /// Stores an account's key, status and contact, with an audit row.
     pub async fn update_acme_account(&self, a: &Account, event: &AuditEvent) -> Result<(), LedgerError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         sqlx::query("UPDATE acme_accounts SET thumbprint = $1, jwk = $2, status = $3, contact = $4 WHERE id = $5")
             .bind(&a.thumbprint)
             .bind(to_text(&a.jwk))
@@ -204,7 +204,7 @@ impl Ledger {
 
     /// Stores a new EAB key, with an audit row.
     pub async fn create_eab_key(&self, key: &EabKey, encoded: &str, event: &AuditEvent) -> Result<(), LedgerError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         sqlx::query(
             "INSERT INTO acme_eab_keys (kid, hmac_key, owner, profile, created_at) VALUES ($1, $2, $3, $4, $5)",
         )
@@ -239,7 +239,7 @@ impl Ledger {
 
     /// Stores an order and its new authorizations in one transaction.
     pub async fn create_acme_order(&self, o: &Order, authzs: &[Authz]) -> Result<(), LedgerError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         for a in authzs {
             sqlx::query(
                 "INSERT INTO acme_authzs (id, account_id, identifier_type, identifier_value, wildcard, status, expires, \
@@ -288,6 +288,7 @@ impl Ledger {
 
     /// Stores an order's status, error, certificate and approval.
     pub async fn update_acme_order(&self, o: &Order) -> Result<(), LedgerError> {
+        let _turn = self.write_turn().await;
         sqlx::query(
             "UPDATE acme_orders SET status = $1, error = $2, certificate_serial = $3, approval_id = $4 WHERE id = $5",
         )
@@ -303,6 +304,7 @@ impl Ledger {
 
     /// Moves a pending order to processing; false if it was not pending.
     pub async fn claim_acme_order(&self, id: &str) -> Result<bool, LedgerError> {
+        let _turn = self.write_turn().await;
         let done = sqlx::query("UPDATE acme_orders SET status = 'processing' WHERE id = $1 AND status = 'pending'")
             .bind(id)
             .execute(&self.pool)
@@ -363,6 +365,7 @@ impl Ledger {
 
     /// Stores an authorization's status and challenges.
     pub async fn update_acme_authz(&self, a: &Authz) -> Result<(), LedgerError> {
+        let _turn = self.write_turn().await;
         sqlx::query("UPDATE acme_authzs SET status = $1, challenges = $2 WHERE id = $3")
             .bind(a.status.as_str())
             .bind(to_text(&a.challenges))
@@ -376,6 +379,7 @@ impl Ledger {
     /// `retention_secs` ago (orders that produced a certificate are kept: they link it to its
     /// account).
     pub async fn acme_cleanup(&self, retention_secs: i64) -> Result<AcmeCleanup, LedgerError> {
+        let _turn = self.write_turn().await;
         let now = now();
         let cutoff = now - retention_secs;
         let nonces = sqlx::query("DELETE FROM acme_nonces WHERE expires < $1").bind(now).execute(&self.pool).await?;

@@ -34,7 +34,7 @@ fn approval(r: &AnyRow) -> Result<Approval, LedgerError> {
 impl Ledger {
     /// Queues a request for approval, with its audit row; returns the approval id.
     pub async fn create_approval(&self, a: &NewApproval, event: &AuditEvent) -> Result<i64, LedgerError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let row = sqlx::query(
             "INSERT INTO approvals (profile, requester, owner, subject, sans, csr_der, status, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7) RETURNING id",
@@ -104,7 +104,7 @@ impl Ledger {
         reason: Option<&str>,
         event: &AuditEvent,
     ) -> Result<(), LedgerError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let status = if approve { ApprovalStatus::Approved } else { ApprovalStatus::Denied };
         let done = sqlx::query(
             "UPDATE approvals SET status = $1, decided_by = $2, reason = $3, decided_at = $4 WHERE id = $5 AND status = 'pending'",
@@ -126,6 +126,7 @@ impl Ledger {
 
     /// Links an approved request to the certificate issued for it.
     pub async fn mark_approval_issued(&self, id: i64, serial: &str) -> Result<(), LedgerError> {
+        let _turn = self.write_turn().await;
         let done =
             sqlx::query("UPDATE approvals SET status = 'issued', serial = $1 WHERE id = $2 AND status = 'approved'")
                 .bind(serial)

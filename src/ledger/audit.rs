@@ -50,7 +50,7 @@ fn audit_row(r: &AnyRow) -> Result<AuditRow, LedgerError> {
 impl Ledger {
     /// Records a standalone event (e.g. a refused request) in its own transaction.
     pub async fn record_event(&self, event: &AuditEvent) -> Result<(), LedgerError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         insert(&mut tx, event).await?;
         tx.commit().await?;
         Ok(())
@@ -105,7 +105,7 @@ impl Ledger {
         links: &[SealedLink],
         checkpoint: &Checkpoint,
     ) -> Result<(), LedgerError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let moved = sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1 AND seq = $3")
             .bind(checkpoint.seq)
             .bind(&checkpoint.head_hash)

@@ -45,7 +45,7 @@ impl Ledger {
     /// Records the reservation (state `reserved`) and its audit row before any signature.
     /// A duplicate serial is a `Conflict`.
     pub async fn reserve_issuance(&self, r: &Reservation, event: &AuditEvent) -> Result<(), LedgerError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let t = now();
         sqlx::query(
             "INSERT INTO reservations (serial, issuer_id, profile, requester, tbs_sha256, state, created_at, updated_at) \
@@ -67,7 +67,7 @@ impl Ledger {
 
     /// Marks a reservation `aborted` with `failure`, plus its audit row. The serial is never reused.
     pub async fn abort_reservation(&self, serial: &str, failure: &str, event: &AuditEvent) -> Result<(), LedgerError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         sqlx::query("UPDATE reservations SET state = 'aborted', failure = $1, updated_at = $2 WHERE serial = $3 AND state = 'reserved'")
             .bind(failure)
             .bind(now())
@@ -83,7 +83,7 @@ impl Ledger {
     /// and the audit row, in one transaction. Fails with `Conflict` unless the reservation is
     /// still `reserved`.
     pub async fn record_issued(&self, c: &CertRecord, event: &AuditEvent) -> Result<(), LedgerError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let t = now();
         commit_reservation(&mut tx, &c.serial).await?;
         sqlx::query(
@@ -176,7 +176,7 @@ impl Ledger {
         crl_entry: &[u8],
         event: &AuditEvent,
     ) -> Result<RevokeOutcome, LedgerError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let row = sqlx::query("SELECT status, revocation_reason FROM certificates WHERE serial = $1")
             .bind(serial)
             .fetch_optional(&mut *tx)
@@ -209,7 +209,7 @@ impl Ledger {
     /// now). False if it was already flagged or is not valid; `NotFound` if there is no such
     /// certificate.
     pub async fn flag_renew_early(&self, serial: &str, at: i64, event: &AuditEvent) -> Result<bool, LedgerError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let done = sqlx::query(
             "UPDATE certificates SET renew_early_at = $1 WHERE serial = $2 AND status = 'valid' \
              AND renew_early_at IS NULL",
@@ -236,7 +236,7 @@ impl Ledger {
     /// Lifts a `certificateHold` (RFC 5280 `removeFromCRL`): the certificate is valid again and
     /// the next delta CRL lists it with reason removeFromCRL. `Conflict` unless it is on hold.
     pub async fn release_hold(&self, serial: &str, event: &AuditEvent) -> Result<(), LedgerError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let seq = next_revocation_seq(&mut tx).await?;
         let done = sqlx::query(
             "UPDATE certificates SET status = 'valid', revocation_reason = 'removeFromCRL', revocation_seq = $1, \
@@ -282,7 +282,7 @@ impl Ledger {
         serial: Option<&str>,
         event: &AuditEvent,
     ) -> Result<(), LedgerError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         if let Some(serial) = serial {
             commit_reservation(&mut tx, serial).await?;
         }

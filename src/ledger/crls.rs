@@ -78,7 +78,7 @@ impl Ledger {
         next_update: i64,
         event: &AuditEvent,
     ) -> Result<CrlReservation, LedgerError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         sqlx::query(
             "INSERT INTO crl_numbers (issuer_id, last_number) VALUES ($1, 0) ON CONFLICT (issuer_id) DO NOTHING",
         )
@@ -200,7 +200,7 @@ impl Ledger {
         entries: i64,
         event: &AuditEvent,
     ) -> Result<(), LedgerError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let done = sqlx::query(
             "UPDATE crls SET state = 'published', der = $1, entries = $2 WHERE issuer_id = $3 AND crl_number = $4 AND state = 'reserved'",
         )
@@ -220,7 +220,7 @@ impl Ledger {
 
     /// Marks a reserved CRL aborted (its number stays used), with its audit row.
     pub async fn abort_crl(&self, issuer_id: &str, number: i64, event: &AuditEvent) -> Result<(), LedgerError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         sqlx::query(
             "UPDATE crls SET state = 'aborted' WHERE issuer_id = $1 AND crl_number = $2 AND state = 'reserved'",
         )

@@ -14,7 +14,7 @@ impl Ledger {
         password_hash: &str,
         event: &AuditEvent,
     ) -> Result<(), LedgerError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         sqlx::query(
             "INSERT INTO est_users (label, name, password_hash, created_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (label, name) DO UPDATE SET password_hash = excluded.password_hash, created_at = excluded.created_at",

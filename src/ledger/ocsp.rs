@@ -54,6 +54,7 @@ pub struct OcspWork {
 impl Ledger {
     /// Inserts or replaces the stored response for (serial, hash algorithm).
     pub async fn store_ocsp_response(&self, r: &OcspRecord) -> Result<(), LedgerError> {
+        let _turn = self.write_turn().await;
         sqlx::query(
             "INSERT INTO ocsp_responses (serial, hash_alg, issuer_id, revocation_seq, this_update, next_update, der) \
              VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (serial, hash_alg) DO UPDATE SET \

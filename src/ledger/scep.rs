@@ -17,7 +17,7 @@ impl Ledger {
         expires_at: i64,
         event: &AuditEvent,
     ) -> Result<(), LedgerError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         sqlx::query(
             "INSERT INTO scep_challenges (challenge_hash, profile, owner, uses_left, expires_at, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6)",
