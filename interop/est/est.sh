@@ -136,6 +136,32 @@ k = load_der_private_key(open(sys.argv[1], 'rb').read(), None).private_numbers()
 sys.exit(any(k in open(f, 'rb').read() for f in glob.glob(sys.argv[2] + '/privca.db*')))" "$W/kg.key.der" "$DATA"
 fi
 
+echo "# /serverkeygen, the key encrypted to the client (AsymmetricDecryptKeyIdentifier)"
+SK=("$PY" "$(dirname "$0")/serverkey.py")
+"${SK[@]}" csrs "$W"
+code=$(post serverkeygen "$W/kgenc.b64" "$W/kgenc.mp" -u "dev1:$PW")
+check "serverkeygen (encrypted): 200" test "$code" = 200
+check "serverkeygen (encrypted): key part application/pkcs7-mime; smime-type=server-generated-key, then certs-only" \
+  "${SK[@]}" parts "$W/kgenc.mp" "$(header "$W/kgenc.mp" content-type)" "$W"
+check "serverkeygen (encrypted): openssl cms decrypts it with the client's key" \
+  openssl cms -decrypt -inform DER -in "$W/kgenc.env.der" -inkey "$W/kgenc.key" -binary -out "$W/kgenc.sd.der"
+"${SK[@]}" wrap "$W/kgenc.sd.der" "$W/kgenc.sd.ci.der" 2>/dev/null
+check "serverkeygen (encrypted): the key package is signed by the label's CA (openssl cms -verify)" \
+  openssl cms -verify -inform DER -in "$W/kgenc.sd.ci.der" -CAfile "$DATA/root.pem" -certfile "$W/cacerts.pem" \
+  -purpose any -binary -out "$W/kgenc.pkg.der"
+check "serverkeygen (encrypted): an AsymmetricKeyPackage with one key" "${SK[@]}" unpack "$W/kgenc.pkg.der" "$W/kgenc.gen.der"
+p7 "$W/kgenc.p7b64" "$W/kgenc.pem"
+check "serverkeygen (encrypted): certificate verifies" verify "$W/kgenc.pem"
+check "serverkeygen (encrypted): the decrypted key matches the certificate" \
+  test "$(openssl x509 -in "$W/kgenc.pem" -noout -pubkey)" = "$(openssl pkey -inform DER -in "$W/kgenc.gen.der" -pubout 2>/dev/null)"
+before=$(sql "SELECT COUNT(*) FROM certificates")
+code=$(post serverkeygen "$W/kgenc-psk.b64" "$W/kgenc-psk.out" -u "dev1:$PW")
+check "serverkeygen with DecryptKeyIdentifier (no pre-shared keys): 400" test "$code" = 400
+code=$(post serverkeygen "$W/kgenc-unknown.b64" "$W/kgenc-unknown.out" -u "dev1:$PW")
+check "serverkeygen naming an unknown key: 400 with a reason" \
+  bash -c "[ $code = 400 ] && grep -q AsymmetricDecryptKeyIdentifier '$W/kgenc-unknown.out'"
+check "  and nothing was issued" test "$(sql "SELECT COUNT(*) FROM certificates")" = "$before"
+
 echo "# /fullcmc (independent client: cmc.py)"
 if "$PY" "$(dirname "$0")/cmc.py" "$DATA/root.pem" "$EST" dev1 "$PW" "$W"; then ok "cmc.py passed"; else fail "cmc.py passed"; fi
 check "fullcmc certificate verifies with openssl" verify "$W/cmc1.pem"

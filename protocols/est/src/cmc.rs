@@ -9,7 +9,7 @@
 
 use const_oid::{
     db::{
-        rfc5911::{ID_CONTENT_TYPE, ID_MESSAGE_DIGEST, ID_SIGNED_DATA},
+        rfc5911::{ID_MESSAGE_DIGEST, ID_SIGNED_DATA},
         rfc5912::{ID_CCT_PKI_DATA, ID_CCT_PKI_RESPONSE, ID_CMC_STATUS_INFO_V_2},
     },
     ObjectIdentifier,
@@ -18,17 +18,14 @@ use der::{
     asn1::{OctetString, SetOfVec},
     Any, Decode, Encode, Sequence, Tag, Tagged,
 };
-use x509_cert::{attr::Attribute, request::CertReq, spki::AlgorithmIdentifierOwned, Certificate};
+use x509_cert::request::CertReq;
 
-use cms::{
-    cert::{CertificateChoices, IssuerAndSerialNumber},
-    content_info::{CmsVersion, ContentInfo},
-    signed_data::{CertificateSet, EncapsulatedContentInfo, SignedData, SignerIdentifier, SignerInfo, SignerInfos},
-};
+use cms::{content_info::ContentInfo, signed_data::SignedData};
 
 use crate::{
-    backend::{CmsDigest, EnrollOutcome, EnrollRequest, EstBackend, Identity},
+    backend::{EnrollOutcome, EnrollRequest, EstBackend, Identity},
     error::EstError,
+    signed,
 };
 
 /// `TaggedAttribute` (RFC 5272 §3.2.1.1).
@@ -280,63 +277,10 @@ async fn respond<B: EstBackend>(
     .to_der()
     .map_err(internal)?;
 
-    // Signed attributes: contentType and messageDigest (RFC 5652 §5.3); signed in the HSM.
-    let signer = backend.cms_signer(label).await?;
-    let (digest_alg, digest_oid) = match signer.digest {
-        CmsDigest::Sha256 => (&ring::digest::SHA256, const_oid::db::rfc5912::ID_SHA_256),
-        CmsDigest::Sha384 => (&ring::digest::SHA384, const_oid::db::rfc5912::ID_SHA_384),
-    };
-    let digest = ring::digest::digest(digest_alg, &response);
-    let mut signed_attrs = SetOfVec::new();
-    signed_attrs
-        .insert(one_value(ID_CONTENT_TYPE, Any::encode_from(&ID_CCT_PKI_RESPONSE).map_err(internal)?)?)
-        .map_err(internal)?;
-    let md = OctetString::new(digest.as_ref().to_vec()).map_err(internal)?;
-    signed_attrs.insert(one_value(ID_MESSAGE_DIGEST, Any::encode_from(&md).map_err(internal)?)?).map_err(internal)?;
-    let signature = backend.cms_sign(label, &signed_attrs.to_der().map_err(internal)?).await?;
-    let signer_cert = Certificate::from_der(&signer.cert_der).map_err(internal)?;
-    let signer_info = SignerInfo {
-        version: CmsVersion::V1,
-        sid: SignerIdentifier::IssuerAndSerialNumber(IssuerAndSerialNumber {
-            issuer: signer_cert.tbs_certificate.issuer.clone(),
-            serial_number: signer_cert.tbs_certificate.serial_number.clone(),
-        }),
-        digest_alg: AlgorithmIdentifierOwned { oid: digest_oid, parameters: None },
-        signed_attrs: Some(signed_attrs),
-        signature_algorithm: AlgorithmIdentifierOwned::from_der(&signer.signature_algorithm_der).map_err(internal)?,
-        signature: OctetString::new(signature).map_err(internal)?,
-        unsigned_attrs: None,
-    };
-    let mut cert_set = SetOfVec::new();
-    for der in certs.iter().chain(std::iter::once(&signer.cert_der)) {
-        cert_set
-            .insert(CertificateChoices::Certificate(Certificate::from_der(der).map_err(internal)?))
-            .map_err(internal)?;
-    }
-    let mut digest_algorithms = SetOfVec::new();
-    digest_algorithms.insert(signer_info.digest_alg.clone()).map_err(internal)?;
-    let mut signer_infos = SetOfVec::new();
-    signer_infos.insert(signer_info).map_err(internal)?;
-    let signed = SignedData {
-        version: CmsVersion::V3, // eContentType is not id-data (RFC 5652 §5.1)
-        digest_algorithms,
-        encap_content_info: EncapsulatedContentInfo {
-            econtent_type: ID_CCT_PKI_RESPONSE,
-            econtent: Some(Any::encode_from(&OctetString::new(response).map_err(internal)?).map_err(internal)?),
-        },
-        certificates: Some(CertificateSet(cert_set)),
-        crls: None,
-        signer_infos: SignerInfos(signer_infos),
-    };
+    let signed = signed::sign(backend, label, ID_CCT_PKI_RESPONSE, response, &certs).await?;
     ContentInfo { content_type: ID_SIGNED_DATA, content: Any::encode_from(&signed).map_err(internal)? }
         .to_der()
         .map_err(internal)
-}
-
-fn one_value(oid: ObjectIdentifier, value: Any) -> Result<Attribute, EstError> {
-    let mut values = SetOfVec::new();
-    values.insert(value).map_err(|e| EstError::Internal(format!("attribute: {e}")))?;
-    Ok(Attribute { oid, values })
 }
 
 #[cfg(test)]

@@ -4,7 +4,8 @@
 //!
 //! The crate owns the wire: paths and labels ([`router`]), base64 bodies and certs-only
 //! PKCS#7 ([`wire`]), the CsrAttrs encoding ([`csrattrs`]), the serverkeygen multipart body
-//! ([`multipart`]), CMC ([`cmc`]) and HTTP Basic parsing ([`auth`]). It stores nothing and signs
+//! ([`multipart`]) and its encrypted key part ([`serverkey`]), CMC ([`cmc`]), the SignedData
+//! privca signs ([`signed`]) and HTTP Basic parsing ([`auth`]). It stores nothing and signs
 //! nothing: authentication, issuance and CMS signatures go through [`EstBackend`], which the
 //! core implements over its ledger and its HSM-backed issuance cycle.
 //!
@@ -22,6 +23,8 @@ pub mod csrattrs;
 pub mod error;
 pub mod multipart;
 pub mod router;
+pub mod serverkey;
+pub mod signed;
 pub mod wire;
 
 pub use backend::{

@@ -1,16 +1,22 @@
 //! The `/serverkeygen` answer (RFC 7030 §4.4.2): `multipart/mixed` with the private key first
-//! (`application/pkcs8`) and the certificate second (certs-only), each part base64 with its own
-//! Content-Type and Content-Transfer-Encoding (quirk E1: libest requires both in every part).
+//! (`application/pkcs8`, or [`SERVER_GENERATED_KEY`] when encrypted to the client) and the
+//! certificate second (certs-only), each part base64 with its own Content-Type and
+//! Content-Transfer-Encoding (quirk E1: libest requires both in every part).
 
 use crate::wire::{encode_body, CERTS_ONLY};
 
-/// `(content type, body)` of the multipart answer. The boundary is derived from the content so
-/// it cannot occur in a base64 part.
-pub fn server_keygen_body(key_pkcs8: &[u8], certs_only: &[u8]) -> (String, Vec<u8>) {
+/// The key part in clear (inside TLS).
+pub const PKCS8: &str = "application/pkcs8";
+/// The key part encrypted to the client (§4.4.2).
+pub const SERVER_GENERATED_KEY: &str = "application/pkcs7-mime; smime-type=server-generated-key";
+
+/// `(content type, body)` of the multipart answer: the key part (`key_type`, [`PKCS8`] or
+/// [`SERVER_GENERATED_KEY`]) and the certs-only part. The boundary cannot occur in a base64 part.
+pub fn server_keygen_body(key_type: &str, key: &[u8], certs_only: &[u8]) -> (String, Vec<u8>) {
     // Base64 never contains '_' or '.', so this boundary cannot appear inside a part.
-    let boundary = format!("privca_est_{}.boundary", key_pkcs8.len() ^ certs_only.len());
+    let boundary = format!("privca_est_{}.boundary", key.len() ^ certs_only.len());
     let mut body = String::new();
-    for (content_type, der) in [("application/pkcs8", key_pkcs8), (CERTS_ONLY, certs_only)] {
+    for (content_type, der) in [(key_type, key), (CERTS_ONLY, certs_only)] {
         body.push_str(&format!(
             "--{boundary}\r\nContent-Type: {content_type}\r\nContent-Transfer-Encoding: base64\r\n\r\n{}",
             encode_body(der)
@@ -26,7 +32,7 @@ mod tests {
 
     #[test]
     fn two_parts_key_first_with_transfer_encoding() {
-        let (ct, body) = server_keygen_body(&[1, 2, 3], &[4, 5]);
+        let (ct, body) = server_keygen_body(PKCS8, &[1, 2, 3], &[4, 5]);
         let boundary = ct.strip_prefix("multipart/mixed; boundary=").unwrap();
         let body = String::from_utf8(body).unwrap();
         let parts: Vec<&str> = body.split(&format!("--{boundary}")).collect();

@@ -20,7 +20,7 @@ use crate::{
     backend::{EnrollOutcome, EnrollRequest, EstBackend, Identity, KeygenOutcome, LabelPolicy},
     cmc,
     error::EstError,
-    multipart,
+    multipart, serverkey,
     wire::{self, CERTS_ONLY, CSRATTRS, PKCS10, PKCS7_MIME},
 };
 
@@ -161,12 +161,27 @@ async fn handle<B: EstBackend>(
             let csr_der = wire::decode_body(&body)?;
             let csr = CertReq::from_der(&csr_der).map_err(|_| EstError::bad("the body is not a PKCS#10 request"))?;
             let renews = if op == Operation::SimpleReenroll { Some(reenrolled_serial(&identity, &csr)?) } else { None };
+            // A request for an encrypted key is checked before anything is issued.
+            let recipient = match (&op, &identity) {
+                (Operation::ServerKeygen, Identity::Certificate(c)) => {
+                    serverkey::requested_recipient(&csr, Some(&c.der))?
+                }
+                (Operation::ServerKeygen, _) => serverkey::requested_recipient(&csr, None)?,
+                _ => None,
+            };
             let request = EnrollRequest { label: label.to_owned(), identity, csr_der, renews };
             if op == Operation::ServerKeygen {
                 return match s.backend.server_keygen(request).await? {
                     KeygenOutcome::Issued { key_pkcs8, cert_der } => {
+                        let (key_type, key) = match &recipient {
+                            Some(r) => (
+                                multipart::SERVER_GENERATED_KEY,
+                                serverkey::encrypted_key(&s.backend, label, &key_pkcs8, r).await?,
+                            ),
+                            None => (multipart::PKCS8, key_pkcs8),
+                        };
                         let (content_type, body) =
-                            multipart::server_keygen_body(&key_pkcs8, &wire::certs_only(&[cert_der])?);
+                            multipart::server_keygen_body(key_type, &key, &wire::certs_only(&[cert_der])?);
                         Ok(respond(StatusCode::OK, &content_type, body, false))
                     }
                     KeygenOutcome::Pending => Ok(accepted(s.settings.retry_after)),
