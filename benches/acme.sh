@@ -10,6 +10,7 @@
 #
 #   bash benches/acme.sh                       full run (release build, 20 s per run)
 #   BENCH_SMOKE=1 PRIVCA_BIN=... ACME_LOAD_BIN=... bash benches/acme.sh    smoke run (test command)
+#   BENCH_PERF=/tmp/prof bash benches/acme.sh  also records a perf profile of each privca run
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 SECONDS_PER_RUN="${BENCH_SECONDS:-20}"
@@ -75,8 +76,16 @@ run_privca() { # run_privca DB C: one load run against a fresh privca (DB = sqli
   bench_config "$1" "$data"
   [ "$VALIDATION" = none ] && sed -i 's/^\[acme\]$/[acme]\nskip_validation = true/' "$data/privca.toml"
   bench_serve "$data"
+  local perf_pid=""
+  if [ -n "${BENCH_PERF:-}" ]; then # profile the server: perf.data per run in $BENCH_PERF
+    mkdir -p "$BENCH_PERF"
+    perf record -F 499 --call-graph dwarf,16384 -o "$BENCH_PERF/privca-$1-c$2.data" -p "$SERVER_PID" \
+      -- sleep "$SECONDS_PER_RUN" >/dev/null 2>&1 &
+    perf_pid=$!
+  fi
   "$ACME_LOAD_BIN" --directory https://127.0.0.1:8443/acme/directory --root "$data/root.pem" --concurrency "$2" \
     --server-pid "$SERVER_PID" --label "privca-$1 c=$2" --order-timeout 30 "${LOAD_ARGS[@]}" | tee -a "$WORK/results.jsonl"
+  [ -n "$perf_pid" ] && wait "$perf_pid"
   stop_server
 }
 

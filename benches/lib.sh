@@ -68,7 +68,7 @@ bench_config() {
 # bench_serve DATA: starts privca on DATA/privca.toml, waits for HTTPS, sets SERVER_PID.
 bench_serve() {
   local data=$1
-  RUST_LOG=warn "$PRIVCA_BIN" --config "$data/privca.toml" --data-dir "$data" serve >"$data/serve.log" 2>&1 &
+  RUST_LOG="${BENCH_RUST_LOG:-warn}" "$PRIVCA_BIN" --config "$data/privca.toml" --data-dir "$data" serve >"$data/serve.log" 2>&1 &
   SERVER_PID=$!
   wait_for https://127.0.0.1:8443/healthz -k
 }
