@@ -65,7 +65,8 @@ bench_config() {
   fi
 }
 
-# bench_serve DATA: starts privca on DATA/privca.toml, waits for HTTPS, sets SERVER_PID.
+# bench_serve DATA: starts privca on DATA/privca.toml (log filter $BENCH_RUST_LOG, default warn),
+# waits for HTTPS, sets SERVER_PID.
 bench_serve() {
   local data=$1
   RUST_LOG="${BENCH_RUST_LOG:-warn}" "$PRIVCA_BIN" --config "$data/privca.toml" --data-dir "$data" serve >"$data/serve.log" 2>&1 &

@@ -9,6 +9,7 @@
 use base64ct::{Base64UrlUnpadded, Encoding};
 use der::{asn1::UintRef, Decode, Sequence};
 use josekit::jws::{JwsVerifier, HS256, HS384, HS512};
+use ring::signature as sig;
 use serde_json::{Map, Value};
 use spki::SubjectPublicKeyInfoRef;
 
@@ -126,7 +127,6 @@ impl Jws {
             b64url(v, n).map_err(|_| AcmeError::new(ErrorType::BadPublicKey, "the JWK is not a usable public key"))
         };
         let point = |x: Vec<u8>, y: Vec<u8>| [&[0x04][..], &x, &y].concat();
-        use ring::signature as sig;
         let verified = match self.alg.as_str() {
             "ES256" => sig::UnparsedPublicKey::new(&sig::ECDSA_P256_SHA256_FIXED, point(member("x")?, member("y")?))
                 .verify(self.signing_input.as_bytes(), &self.signature),
@@ -342,42 +342,37 @@ mod tests {
     #[test]
     fn signatures_of_every_algorithm_verify_and_tampering_is_caught() {
         use josekit::jws::{EdDSA, JwsSigner, ES256, ES384, PS256, RS256};
-        let rsa = || josekit::jwk::Jwk::generate_rsa_key(2048).unwrap();
-        let cases: Vec<(&str, Box<dyn JwsSigner>, josekit::jwk::Jwk)> = vec![
-            ("ES256", {
-                let k = ES256.generate_key_pair().unwrap();
-                (
-                    Box::new(ES256.signer_from_jwk(&k.to_jwk_private_key()).unwrap()) as Box<dyn JwsSigner>,
-                    k.to_jwk_public_key(),
-                )
-            }),
-            ("ES384", {
-                let k = ES384.generate_key_pair().unwrap();
-                (
-                    Box::new(ES384.signer_from_jwk(&k.to_jwk_private_key()).unwrap()) as Box<dyn JwsSigner>,
-                    k.to_jwk_public_key(),
-                )
-            }),
-            ("RS256", {
-                let k = rsa();
-                (Box::new(RS256.signer_from_jwk(&k).unwrap()) as Box<dyn JwsSigner>, k.to_public_key().unwrap())
-            }),
-            ("PS256", {
-                let k = rsa();
-                (Box::new(PS256.signer_from_jwk(&k).unwrap()) as Box<dyn JwsSigner>, k.to_public_key().unwrap())
-            }),
-            ("EdDSA", {
-                let k = EdDSA.generate_key_pair(josekit::jwk::alg::ed::EdCurve::Ed25519).unwrap();
-                (
-                    Box::new(EdDSA.signer_from_jwk(&k.to_jwk_private_key()).unwrap()) as Box<dyn JwsSigner>,
-                    k.to_jwk_public_key(),
-                )
-            }),
-        ]
-        .into_iter()
-        .map(|(alg, (signer, public))| (alg, signer, public))
-        .collect();
-        for (alg, signer, public) in cases {
+        let boxed = |s: Box<dyn JwsSigner>, public: josekit::jwk::Jwk| (s, public);
+        let ec = |alg: &'static str, k: josekit::jwk::alg::ec::EcKeyPair| {
+            let private = k.to_jwk_private_key();
+            let signer: Box<dyn JwsSigner> = if alg == "ES256" {
+                Box::new(ES256.signer_from_jwk(&private).unwrap())
+            } else {
+                Box::new(ES384.signer_from_jwk(&private).unwrap())
+            };
+            (alg, boxed(signer, k.to_jwk_public_key()))
+        };
+        let rsa = |alg: &'static str| {
+            let k = josekit::jwk::Jwk::generate_rsa_key(2048).unwrap();
+            let signer: Box<dyn JwsSigner> = if alg == "RS256" {
+                Box::new(RS256.signer_from_jwk(&k).unwrap())
+            } else {
+                Box::new(PS256.signer_from_jwk(&k).unwrap())
+            };
+            (alg, boxed(signer, k.to_public_key().unwrap()))
+        };
+        let ed = EdDSA.generate_key_pair(josekit::jwk::alg::ed::EdCurve::Ed25519).unwrap();
+        let cases = vec![
+            ec("ES256", ES256.generate_key_pair().unwrap()),
+            ec("ES384", ES384.generate_key_pair().unwrap()),
+            rsa("RS256"),
+            rsa("PS256"),
+            (
+                "EdDSA",
+                boxed(Box::new(EdDSA.signer_from_jwk(&ed.to_jwk_private_key()).unwrap()), ed.to_jwk_public_key()),
+            ),
+        ];
+        for (alg, (signer, public)) in cases {
             let jwk = public_jwk(&Value::Object(public.as_ref().clone())).unwrap();
             let header = serde_json::json!({"alg": alg, "nonce": "n", "url": "https://x/acme/new-order", "jwk": jwk});
             let protected = Base64UrlUnpadded::encode_string(header.to_string().as_bytes());

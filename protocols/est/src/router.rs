@@ -162,12 +162,14 @@ async fn handle<B: EstBackend>(
             let csr = CertReq::from_der(&csr_der).map_err(|_| EstError::bad("the body is not a PKCS#10 request"))?;
             let renews = if op == Operation::SimpleReenroll { Some(reenrolled_serial(&identity, &csr)?) } else { None };
             // A request for an encrypted key is checked before anything is issued.
-            let recipient = match (&op, &identity) {
-                (Operation::ServerKeygen, Identity::Certificate(c)) => {
-                    serverkey::requested_recipient(&csr, Some(&c.der))?
-                }
-                (Operation::ServerKeygen, _) => serverkey::requested_recipient(&csr, None)?,
-                _ => None,
+            let recipient = if op == Operation::ServerKeygen {
+                let client_cert = match &identity {
+                    Identity::Certificate(c) => Some(c.der.as_slice()),
+                    Identity::Basic { .. } => None,
+                };
+                serverkey::requested_recipient(&csr, client_cert)?
+            } else {
+                None
             };
             let request = EnrollRequest { label: label.to_owned(), identity, csr_der, renews };
             if op == Operation::ServerKeygen {

@@ -60,7 +60,7 @@ pub fn requested_recipient(csr: &CertReq, client_cert: Option<&[u8]>) -> Result<
         ));
     }
     let Some(attr) = attrs.iter().find(|a| a.oid == ID_AA_ASYMM_DECRYPT_KEY_ID) else { return Ok(None) };
-    let key_id = match attr.values.iter().collect::<Vec<_>>().as_slice() {
+    let key_id = match attr.values.as_slice() {
         [one] => one.decode_as::<OctetString>().ok(),
         _ => None,
     }

@@ -18,7 +18,7 @@ use der::{
 use x509_cert::{attr::Attribute, spki::AlgorithmIdentifierOwned, Certificate};
 
 use crate::{
-    backend::{CmsDigest, CmsSigner, EstBackend},
+    backend::{CmsDigest, EstBackend},
     error::EstError,
 };
 
@@ -32,7 +32,7 @@ pub async fn sign<B: EstBackend>(
     certs: &[Vec<u8>],
 ) -> Result<SignedData, EstError> {
     let internal = |e: der::Error| EstError::Internal(format!("SignedData encoding: {e}"));
-    let signer: CmsSigner = backend.cms_signer(label).await?;
+    let signer = backend.cms_signer(label).await?;
     let (digest_alg, digest_oid) = match signer.digest {
         CmsDigest::Sha256 => (&ring::digest::SHA256, const_oid::db::rfc5912::ID_SHA_256),
         CmsDigest::Sha384 => (&ring::digest::SHA384, const_oid::db::rfc5912::ID_SHA_384),
