@@ -30,16 +30,72 @@ use crate::{
 pub struct AcmeAdapter {
     ca: CertificateAuthority,
     config: Arc<AcmeConfig>,
-    used_nonces: Option<Arc<UsedNonces>>,
+    local: Option<Arc<Local>>,
 }
 
 impl AcmeAdapter {
-    /// An adapter over `ca`; `local_nonces` keeps redeemed nonces in memory instead of the
-    /// ledger (single-instance SQLite deployments).
-    pub fn new(ca: CertificateAuthority, local_nonces: bool) -> Self {
+    /// An adapter over `ca`; `single_instance` keeps redeemed nonces and accounts in memory
+    /// (SQLite deployments, where this process is the ledger's only ACME server).
+    pub fn new(ca: CertificateAuthority, single_instance: bool) -> Self {
         let config = Arc::new(ca.config().acme.clone());
-        let used_nonces = local_nonces.then(Arc::default);
-        Self { ca, config, used_nonces }
+        let local = single_instance.then(Arc::default);
+        Self { ca, config, local }
+    }
+}
+
+/// What a single-instance server keeps in memory instead of asking the ledger on every request.
+#[derive(Default)]
+struct Local {
+    nonces: UsedNonces,
+    accounts: Accounts,
+}
+
+/// Accounts by id: every JWS request after newAccount names its account by `kid` (§6.2), so
+/// each order would read the same account row once per request. Only the serving process
+/// changes accounts (the CLI never does); it drops an entry after each change, and a read that
+/// overlapped a change does not fill the map (the epoch moved), so no stale account is kept.
+#[derive(Default)]
+struct Accounts {
+    inner: Mutex<AccountMap>,
+}
+
+#[derive(Default)]
+struct AccountMap {
+    by_id: HashMap<String, Account>,
+    /// Bumped by every change; a read fills the map only if none happened while it ran.
+    epoch: u64,
+}
+
+impl Accounts {
+    /// Beyond this many accounts the map starts over (a bound, not an eviction policy).
+    const CAPACITY: usize = 65_536;
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, AccountMap> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The cached account, or the epoch to pass to `fill` after reading the ledger.
+    fn get(&self, id: &str) -> Result<Account, u64> {
+        let map = self.lock();
+        map.by_id.get(id).cloned().ok_or(map.epoch)
+    }
+
+    fn fill(&self, account: &Account, epoch: u64) {
+        let mut map = self.lock();
+        if map.epoch != epoch {
+            return;
+        }
+        if map.by_id.len() >= Self::CAPACITY {
+            map.by_id.clear();
+        }
+        map.by_id.insert(account.id.clone(), account.clone());
+    }
+
+    /// After `id` changed in the ledger (or a change may have happened).
+    fn changed(&self, id: &str) {
+        let mut map = self.lock();
+        map.epoch += 1;
+        map.by_id.remove(id);
     }
 }
 
@@ -152,8 +208,8 @@ impl AcmeAdapter {
 
 impl AcmeBackend for AcmeAdapter {
     async fn redeem_nonce(&self, nonce: &str, expires_at: i64) -> Result<bool, AcmeError> {
-        if let Some(used) = &self.used_nonces {
-            return Ok(used.redeem(nonce, expires_at));
+        if let Some(local) = &self.local {
+            return Ok(local.nonces.redeem(nonce, expires_at));
         }
         self.ca.ledger().redeem_acme_nonce(nonce, expires_at).await.map_err(db)
     }
@@ -163,7 +219,18 @@ impl AcmeBackend for AcmeAdapter {
     }
 
     async fn account(&self, id: &str) -> Result<Option<Account>, AcmeError> {
-        self.ca.ledger().acme_account(id).await.map_err(db)
+        let Some(local) = &self.local else {
+            return self.ca.ledger().acme_account(id).await.map_err(db);
+        };
+        let epoch = match local.accounts.get(id) {
+            Ok(account) => return Ok(Some(account)),
+            Err(epoch) => epoch,
+        };
+        let account = self.ca.ledger().acme_account(id).await.map_err(db)?;
+        if let Some(a) = &account {
+            local.accounts.fill(a, epoch);
+        }
+        Ok(account)
     }
 
     async fn eab_key(&self, kid: &str) -> Result<Option<EabKey>, AcmeError> {
@@ -193,7 +260,11 @@ impl AcmeBackend for AcmeAdapter {
             "thumbprint": account.thumbprint,
             "contacts": account.contact.len(),
         }));
-        self.ca.ledger().update_acme_account(account, &event).await.map_err(db)
+        let result = self.ca.ledger().update_acme_account(account, &event).await.map_err(db);
+        if let Some(local) = &self.local {
+            local.accounts.changed(&account.id);
+        }
+        result
     }
 
     async fn check_order(
@@ -409,8 +480,8 @@ pub async fn state(ca: &CertificateAuthority) -> Result<Option<privca_acme::Acme
     let mut fresh = [0u8; 32];
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut fresh)
         .map_err(|_| CaError::internal("no randomness"))?;
-    let local_nonces = ca.ledger().dialect() == crate::ledger::Dialect::Sqlite;
-    let key = if local_nonces {
+    let single_instance = ca.ledger().dialect() == crate::ledger::Dialect::Sqlite;
+    let key = if single_instance {
         fresh.to_vec()
     } else {
         let encoded = ca.ledger().acme_nonce_key(&Base64UrlUnpadded::encode_string(&fresh)).await?;
@@ -451,12 +522,41 @@ pub async fn state(ca: &CertificateAuthority) -> Result<Option<privca_acme::Acme
         ari_retry_after: 6 * 3600,
         skip_validation: cfg.skip_validation,
     };
-    Ok(Some(privca_acme::AcmeState::new(AcmeAdapter::new(ca.clone(), local_nonces), settings, &key, validator)))
+    Ok(Some(privca_acme::AcmeState::new(AcmeAdapter::new(ca.clone(), single_instance), settings, &key, validator)))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::UsedNonces;
+    use privca_acme::backend::{Account, AccountStatus};
+
+    use super::{Accounts, UsedNonces};
+
+    fn account(id: &str, status: AccountStatus) -> Account {
+        Account {
+            id: id.into(),
+            jwk: serde_json::Value::Null,
+            thumbprint: format!("t-{id}"),
+            status,
+            contact: Vec::new(),
+            eab: None,
+            owner: None,
+            profile: None,
+        }
+    }
+
+    #[test]
+    fn a_read_that_overlapped_a_change_does_not_fill_the_account_map() {
+        let accounts = Accounts::default();
+        let Err(epoch) = accounts.get("a") else { panic!("empty map had an entry") };
+        // The ledger was read (still valid), then the account was deactivated and dropped.
+        accounts.changed("a");
+        accounts.fill(&account("a", AccountStatus::Valid), epoch);
+        let Err(epoch) = accounts.get("a") else { panic!("a stale account was kept") };
+        accounts.fill(&account("a", AccountStatus::Deactivated), epoch);
+        assert!(matches!(accounts.get("a"), Ok(Account { status: AccountStatus::Deactivated, .. })));
+        accounts.changed("a");
+        assert!(accounts.get("a").is_err());
+    }
 
     #[test]
     fn a_nonce_is_redeemed_once_and_expired_ones_are_pruned() {

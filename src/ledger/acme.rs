@@ -141,7 +141,7 @@ impl Ledger {
     pub async fn acme_account(&self, id: &str) -> Result<Option<Account>, LedgerError> {
         let row = sqlx::query(concat!("SELECT ", account_columns!(), " FROM acme_accounts WHERE id = $1"))
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.reader().await?)
             .await?;
         row.as_ref().map(account).transpose()
     }
@@ -281,7 +281,7 @@ impl Ledger {
     pub async fn acme_order(&self, id: &str) -> Result<Option<Order>, LedgerError> {
         let row = sqlx::query(concat!("SELECT ", order_columns!(), " FROM acme_orders WHERE id = $1"))
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.reader().await?)
             .await?;
         row.as_ref().map(order).transpose()
     }
@@ -335,7 +335,7 @@ impl Ledger {
     pub async fn acme_authz(&self, id: &str) -> Result<Option<Authz>, LedgerError> {
         let row = sqlx::query(concat!("SELECT ", authz_columns!(), " FROM acme_authzs WHERE id = $1"))
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.reader().await?)
             .await?;
         row.as_ref().map(authz).transpose()
     }
@@ -358,7 +358,7 @@ impl Ledger {
         .bind(&identifier.value)
         .bind(i16::from(wildcard))
         .bind(now() + 60)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.reader().await?)
         .await?;
         row.as_ref().map(authz).transpose()
     }

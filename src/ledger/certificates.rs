@@ -117,7 +117,7 @@ impl Ledger {
     pub async fn certificate(&self, serial: &str) -> Result<Option<CertRecord>, LedgerError> {
         let row = sqlx::query(concat!("SELECT ", cert_columns!(), " FROM certificates WHERE serial = $1"))
             .bind(serial)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.reader().await?)
             .await?;
         row.as_ref().map(cert_record).transpose()
     }

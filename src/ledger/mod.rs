@@ -21,7 +21,7 @@ mod scep;
 
 use std::{sync::Arc, time::Duration};
 
-use sqlx::{any::AnyPoolOptions, AnyConnection, AnyPool};
+use sqlx::{any::AnyPoolOptions, pool::PoolConnection, AnyConnection, AnyPool};
 use tokio::sync::{Mutex, MutexGuard};
 
 pub use self::acme::AcmeCleanup;
@@ -48,6 +48,34 @@ pub struct Ledger {
     /// (1 ms, 2 ms, 5 ms… per retry); this process's writers take turns here instead, and the
     /// next one starts the moment the previous one commits. Unused on PostgreSQL.
     write_turn: Arc<Mutex<()>>,
+    /// SQLite: a connection kept out of the pool for single-row reads by key (see `reader`).
+    kept: Option<Arc<Mutex<AnyConnection>>>,
+}
+
+/// A connection for one read statement: the kept SQLite connection, or one from the pool.
+pub(crate) enum Reader<'a> {
+    Kept(MutexGuard<'a, AnyConnection>),
+    Pooled(PoolConnection<sqlx::Any>),
+}
+
+impl std::ops::Deref for Reader<'_> {
+    type Target = AnyConnection;
+
+    fn deref(&self) -> &AnyConnection {
+        match self {
+            Reader::Kept(c) => c,
+            Reader::Pooled(c) => c,
+        }
+    }
+}
+
+impl std::ops::DerefMut for Reader<'_> {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        match self {
+            Reader::Kept(c) => c,
+            Reader::Pooled(c) => c,
+        }
+    }
 }
 
 /// A write transaction that holds this process's SQLite write turn until it ends. Derefs to
@@ -90,6 +118,21 @@ impl Ledger {
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(10))
+            // sqlx pings a connection before lending it: a round trip to the database, which
+            // finds a dropped PostgreSQL connection but is only a wasted hand-off to sqlx's
+            // thread for a SQLite file (every statement would cost three hand-offs).
+            .test_before_acquire(dialect == Dialect::Postgres)
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if dialect == Dialect::Sqlite {
+                        // Pages of the database file are read through a memory map instead of
+                        // a read(2) each time a connection's cache is emptied by another
+                        // connection's commit.
+                        sqlx::query("PRAGMA mmap_size = 268435456").execute(conn).await?;
+                    }
+                    Ok(())
+                })
+            })
             .connect(url)
             .await?;
         if dialect == Dialect::Sqlite {
@@ -99,7 +142,23 @@ impl Ledger {
             sqlx::query("PRAGMA journal_mode = WAL").fetch_optional(&pool).await?;
         }
         migrate::run(&pool, dialect).await?;
-        Ok(Ledger { pool, dialect, write_turn: Arc::new(Mutex::new(())) })
+        let kept = match dialect {
+            Dialect::Sqlite => Some(Arc::new(Mutex::new(pool.acquire().await?.detach()))),
+            Dialect::Postgres => None,
+        };
+        Ok(Ledger { pool, dialect, write_turn: Arc::new(Mutex::new(())), kept })
+    }
+
+    /// A connection for a single-row read by key. The pool pings a connection when it takes it
+    /// back (sqlx flushes whatever a cancelled statement left behind), which on SQLite is one
+    /// more hand-off to sqlx's thread than the read itself; the hot reads of the protocols
+    /// (orders, authorizations, certificates by serial) share one kept connection instead.
+    /// Each statement on it is its own read transaction, so it sees every commit.
+    pub(crate) async fn reader(&self) -> Result<Reader<'_>, sqlx::Error> {
+        match &self.kept {
+            Some(kept) => Ok(Reader::Kept(kept.lock().await)),
+            None => Ok(Reader::Pooled(self.pool.acquire().await?)),
+        }
     }
 
     /// This process's write turn on SQLite (`None` on PostgreSQL, where writers do not queue).

@@ -103,7 +103,7 @@ impl Ledger {
             "SELECT issuer_id, status, revocation_reason, revoked_at, revocation_seq FROM certificates WHERE serial = $1",
         )
         .bind(serial)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.reader().await?)
         .await?;
         row.map(|r| {
             let status: String = r.try_get("status")?;
