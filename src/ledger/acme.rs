@@ -288,7 +288,7 @@ impl Ledger {
 
     /// Stores an order's status, error, certificate and approval.
     pub async fn update_acme_order(&self, o: &Order) -> Result<(), LedgerError> {
-        let _turn = self.write_turn().await;
+        let mut conn = self.writer().await?;
         sqlx::query(
             "UPDATE acme_orders SET status = $1, error = $2, certificate_serial = $3, approval_id = $4 WHERE id = $5",
         )
@@ -297,17 +297,17 @@ impl Ledger {
         .bind(o.certificate_serial.clone())
         .bind(o.approval_id)
         .bind(&o.id)
-        .execute(&self.pool)
+        .execute(&mut *conn)
         .await?;
         Ok(())
     }
 
     /// Moves a pending order to processing; false if it was not pending.
     pub async fn claim_acme_order(&self, id: &str) -> Result<bool, LedgerError> {
-        let _turn = self.write_turn().await;
+        let mut conn = self.writer().await?;
         let done = sqlx::query("UPDATE acme_orders SET status = 'processing' WHERE id = $1 AND status = 'pending'")
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut *conn)
             .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -365,12 +365,12 @@ impl Ledger {
 
     /// Stores an authorization's status and challenges.
     pub async fn update_acme_authz(&self, a: &Authz) -> Result<(), LedgerError> {
-        let _turn = self.write_turn().await;
+        let mut conn = self.writer().await?;
         sqlx::query("UPDATE acme_authzs SET status = $1, challenges = $2 WHERE id = $3")
             .bind(a.status.as_str())
             .bind(to_text(&a.challenges))
             .bind(&a.id)
-            .execute(&self.pool)
+            .execute(&mut *conn)
             .await?;
         Ok(())
     }
@@ -379,15 +379,16 @@ impl Ledger {
     /// `retention_secs` ago (orders that produced a certificate are kept: they link it to its
     /// account).
     pub async fn acme_cleanup(&self, retention_secs: i64) -> Result<AcmeCleanup, LedgerError> {
-        let _turn = self.write_turn().await;
+        let mut tx = self.begin().await?;
         let now = now();
         let cutoff = now - retention_secs;
-        let nonces = sqlx::query("DELETE FROM acme_nonces WHERE expires < $1").bind(now).execute(&self.pool).await?;
+        let nonces = sqlx::query("DELETE FROM acme_nonces WHERE expires < $1").bind(now).execute(&mut *tx).await?;
         let orders = sqlx::query("DELETE FROM acme_orders WHERE expires < $1 AND certificate_serial IS NULL")
             .bind(cutoff)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
-        let authzs = sqlx::query("DELETE FROM acme_authzs WHERE expires < $1").bind(cutoff).execute(&self.pool).await?;
+        let authzs = sqlx::query("DELETE FROM acme_authzs WHERE expires < $1").bind(cutoff).execute(&mut *tx).await?;
+        tx.commit().await?;
         Ok(AcmeCleanup {
             nonces: nonces.rows_affected(),
             orders: orders.rows_affected(),

@@ -126,12 +126,12 @@ impl Ledger {
 
     /// Links an approved request to the certificate issued for it.
     pub async fn mark_approval_issued(&self, id: i64, serial: &str) -> Result<(), LedgerError> {
-        let _turn = self.write_turn().await;
+        let mut conn = self.writer().await?;
         let done =
             sqlx::query("UPDATE approvals SET status = 'issued', serial = $1 WHERE id = $2 AND status = 'approved'")
                 .bind(serial)
                 .bind(id)
-                .execute(&self.pool)
+                .execute(&mut *conn)
                 .await?;
         if done.rows_affected() != 1 {
             return Err(LedgerError::Conflict(format!("approval {id} is not approved")));

@@ -22,7 +22,7 @@ mod scep;
 use std::{sync::Arc, time::Duration};
 
 use sqlx::{any::AnyPoolOptions, pool::PoolConnection, AnyConnection, AnyPool};
-use tokio::sync::{Mutex, MutexGuard};
+use tokio::sync::{Mutex, MutexGuard, OwnedMutexGuard};
 
 pub use self::acme::AcmeCleanup;
 pub use self::crls::{CrlKind, CrlRecord, CrlReservation, RevokedRow};
@@ -44,65 +44,132 @@ pub enum Dialect {
 pub struct Ledger {
     pool: AnyPool,
     dialect: Dialect,
-    /// SQLite admits one writer at a time and puts the others to sleep in its busy handler
-    /// (1 ms, 2 ms, 5 ms… per retry); this process's writers take turns here instead, and the
-    /// next one starts the moment the previous one commits. Unused on PostgreSQL.
-    write_turn: Arc<Mutex<()>>,
-    /// SQLite: a connection kept out of the pool for single-row reads by key (see `reader`).
-    kept: Option<Arc<Mutex<AnyConnection>>>,
+    /// SQLite only: connections kept out of the pool (see `reader` and `writer`).
+    kept: Option<Arc<Kept>>,
 }
 
-/// A connection for one read statement: the kept SQLite connection, or one from the pool.
-pub(crate) enum Reader<'a> {
-    Kept(MutexGuard<'a, AnyConnection>),
+/// The SQLite connections this process keeps out of the pool. sqlx pings a pooled connection
+/// when it takes it back (to flush whatever a cancelled statement left behind); on SQLite that
+/// is one more hand-off to sqlx's thread than the statement itself.
+#[derive(Debug)]
+struct Kept {
+    /// Single-row reads by key, the hot reads of the protocols.
+    reader: Mutex<AnyConnection>,
+    /// Every write of this process. SQLite admits one writer at a time and puts the others to
+    /// sleep in its busy handler (1 ms, 2 ms, 5 ms… per retry); here writers take turns on
+    /// this lock and the next one starts the moment the previous one commits.
+    writer: Arc<Mutex<WriteConn>>,
+}
+
+/// The kept SQLite write connection.
+#[derive(Debug)]
+pub(crate) struct WriteConn {
+    conn: AnyConnection,
+    /// A transaction was begun and its owner dropped it before committing.
+    open: bool,
+}
+
+impl WriteConn {
+    /// Rolls back a transaction its owner abandoned (a cancelled request, an error).
+    async fn settle(&mut self) {
+        if self.open {
+            if let Err(e) = sqlx::query("ROLLBACK").execute(&mut self.conn).await {
+                tracing::warn!(error = %e, "rolling back an abandoned ledger transaction failed");
+            }
+            self.open = false;
+        }
+    }
+}
+
+/// A connection for one statement: a kept SQLite connection, or one from the pool.
+pub(crate) enum Conn<'a> {
+    Reader(MutexGuard<'a, AnyConnection>),
+    Writer(OwnedMutexGuard<WriteConn>),
     Pooled(PoolConnection<sqlx::Any>),
 }
 
-impl std::ops::Deref for Reader<'_> {
+impl std::ops::Deref for Conn<'_> {
     type Target = AnyConnection;
 
     fn deref(&self) -> &AnyConnection {
         match self {
-            Reader::Kept(c) => c,
-            Reader::Pooled(c) => c,
+            Conn::Reader(c) => c,
+            Conn::Writer(w) => &w.conn,
+            Conn::Pooled(c) => c,
         }
     }
 }
 
-impl std::ops::DerefMut for Reader<'_> {
+impl std::ops::DerefMut for Conn<'_> {
     fn deref_mut(&mut self) -> &mut AnyConnection {
         match self {
-            Reader::Kept(c) => c,
-            Reader::Pooled(c) => c,
+            Conn::Reader(c) => c,
+            Conn::Writer(w) => &mut w.conn,
+            Conn::Pooled(c) => c,
         }
     }
 }
 
-/// A write transaction that holds this process's SQLite write turn until it ends. Derefs to
-/// the connection, like `sqlx::Transaction`.
-pub(crate) struct WriteTx<'a> {
-    tx: sqlx::Transaction<'static, sqlx::Any>,
-    _turn: Option<MutexGuard<'a, ()>>,
+/// A write transaction: on SQLite on the kept write connection (holding its lock until it
+/// ends), on PostgreSQL a pooled one. Derefs to the connection, like `sqlx::Transaction`;
+/// dropped without `commit`, it rolls back.
+pub(crate) struct WriteTx {
+    inner: TxInner,
 }
 
-impl WriteTx<'_> {
+enum TxInner {
+    Kept(KeptTx),
+    Pooled(sqlx::Transaction<'static, sqlx::Any>),
+}
+
+/// The write lock with a transaction open on it.
+struct KeptTx(OwnedMutexGuard<WriteConn>);
+
+impl Drop for KeptTx {
+    /// An abandoned transaction would hold SQLite's write lock until this process's next write;
+    /// roll it back now (the next writer would otherwise do it first thing).
+    fn drop(&mut self) {
+        if !self.0.open {
+            return;
+        }
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            let writer = Arc::clone(OwnedMutexGuard::mutex(&self.0));
+            rt.spawn(async move { writer.lock_owned().await.settle().await });
+        }
+    }
+}
+
+impl WriteTx {
     /// Commits, then gives the turn to the next writer.
     pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
-        self.tx.commit().await
+        match self.inner {
+            TxInner::Kept(mut kept) => {
+                sqlx::query("COMMIT").execute(&mut kept.0.conn).await?;
+                kept.0.open = false;
+                Ok(())
+            }
+            TxInner::Pooled(tx) => tx.commit().await,
+        }
     }
 }
 
-impl std::ops::Deref for WriteTx<'_> {
+impl std::ops::Deref for WriteTx {
     type Target = AnyConnection;
 
     fn deref(&self) -> &AnyConnection {
-        &self.tx
+        match &self.inner {
+            TxInner::Kept(kept) => &kept.0.conn,
+            TxInner::Pooled(tx) => tx,
+        }
     }
 }
 
-impl std::ops::DerefMut for WriteTx<'_> {
+impl std::ops::DerefMut for WriteTx {
     fn deref_mut(&mut self) -> &mut AnyConnection {
-        &mut self.tx
+        match &mut self.inner {
+            TxInner::Kept(kept) => &mut kept.0.conn,
+            TxInner::Pooled(tx) => tx,
+        }
     }
 }
 
@@ -143,36 +210,49 @@ impl Ledger {
         }
         migrate::run(&pool, dialect).await?;
         let kept = match dialect {
-            Dialect::Sqlite => Some(Arc::new(Mutex::new(pool.acquire().await?.detach()))),
+            Dialect::Sqlite => Some(Arc::new(Kept {
+                reader: Mutex::new(pool.acquire().await?.detach()),
+                writer: Arc::new(Mutex::new(WriteConn { conn: pool.acquire().await?.detach(), open: false })),
+            })),
             Dialect::Postgres => None,
         };
-        Ok(Ledger { pool, dialect, write_turn: Arc::new(Mutex::new(())), kept })
+        Ok(Ledger { pool, dialect, kept })
     }
 
-    /// A connection for a single-row read by key. The pool pings a connection when it takes it
-    /// back (sqlx flushes whatever a cancelled statement left behind), which on SQLite is one
-    /// more hand-off to sqlx's thread than the read itself; the hot reads of the protocols
-    /// (orders, authorizations, certificates by serial) share one kept connection instead.
-    /// Each statement on it is its own read transaction, so it sees every commit.
-    pub(crate) async fn reader(&self) -> Result<Reader<'_>, sqlx::Error> {
+    /// A connection for a single-row read by key (orders, authorizations, certificates by
+    /// serial). On SQLite all such reads share one kept connection; each statement is its own
+    /// read transaction, so it sees every commit.
+    pub(crate) async fn reader(&self) -> Result<Conn<'_>, sqlx::Error> {
         match &self.kept {
-            Some(kept) => Ok(Reader::Kept(kept.lock().await)),
-            None => Ok(Reader::Pooled(self.pool.acquire().await?)),
+            Some(kept) => Ok(Conn::Reader(kept.reader.lock().await)),
+            None => Ok(Conn::Pooled(self.pool.acquire().await?)),
         }
     }
 
-    /// This process's write turn on SQLite (`None` on PostgreSQL, where writers do not queue).
-    pub(crate) async fn write_turn(&self) -> Option<MutexGuard<'_, ()>> {
-        match self.dialect {
-            Dialect::Sqlite => Some(self.write_turn.lock().await),
-            Dialect::Postgres => None,
+    /// A connection for a single write statement (its own transaction). On SQLite this is
+    /// this process's write turn.
+    pub(crate) async fn writer(&self) -> Result<Conn<'_>, sqlx::Error> {
+        match &self.kept {
+            Some(kept) => {
+                let mut w = Arc::clone(&kept.writer).lock_owned().await;
+                w.settle().await;
+                Ok(Conn::Writer(w))
+            }
+            None => Ok(Conn::Pooled(self.pool.acquire().await?)),
         }
     }
 
-    /// Begins a write transaction (after taking the write turn on SQLite).
-    pub(crate) async fn begin(&self) -> Result<WriteTx<'_>, sqlx::Error> {
-        let turn = self.write_turn().await;
-        Ok(WriteTx { tx: self.pool.begin().await?, _turn: turn })
+    /// Begins a write transaction (on SQLite: takes this process's write turn, `BEGIN
+    /// IMMEDIATE` so that another process's writer makes it wait at the start, never midway).
+    pub(crate) async fn begin(&self) -> Result<WriteTx, sqlx::Error> {
+        let Some(kept) = &self.kept else {
+            return Ok(WriteTx { inner: TxInner::Pooled(self.pool.begin().await?) });
+        };
+        let mut w = Arc::clone(&kept.writer).lock_owned().await;
+        w.settle().await;
+        sqlx::query("BEGIN IMMEDIATE").execute(&mut w.conn).await?;
+        w.open = true;
+        Ok(WriteTx { inner: TxInner::Kept(KeptTx(w)) })
     }
 
     /// The dialect in use.
@@ -195,4 +275,50 @@ impl Ledger {
 /// Current Unix time in seconds.
 pub(crate) fn now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use sqlx::{Connection, Row};
+
+    use super::Ledger;
+
+    async fn nonces(ledger: &Ledger) -> Vec<String> {
+        let mut conn = ledger.reader().await.unwrap();
+        let rows = sqlx::query("SELECT nonce FROM acme_nonces ORDER BY nonce").fetch_all(&mut *conn).await.unwrap();
+        rows.iter().map(|r| r.try_get::<String, _>("nonce").unwrap()).collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_abandoned_sqlite_transaction_rolls_back_and_frees_the_write_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/ledger.db?mode=rwc", dir.path().display());
+        let ledger = Ledger::connect(&url, 4).await.unwrap();
+
+        let mut tx = ledger.begin().await.unwrap();
+        sqlx::query("INSERT INTO acme_nonces (nonce, expires) VALUES ('abandoned', 1)")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        drop(tx);
+
+        // Another process's writer gets the lock without waiting for this process's next write.
+        let mut other = sqlx::AnyConnection::connect(&url).await.unwrap();
+        sqlx::query("PRAGMA busy_timeout = 2000").execute(&mut other).await.unwrap();
+        tokio::time::timeout(Duration::from_secs(5), sqlx::query("BEGIN IMMEDIATE").execute(&mut other))
+            .await
+            .expect("the abandoned transaction still holds the write lock")
+            .unwrap();
+        sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
+
+        // The kept writer works on, and the abandoned row never landed.
+        let mut conn = ledger.writer().await.unwrap();
+        sqlx::query("INSERT INTO acme_nonces (nonce, expires) VALUES ('kept', 1)").execute(&mut *conn).await.unwrap();
+        drop(conn);
+        let tx = ledger.begin().await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(nonces(&ledger).await, ["kept"]);
+    }
 }

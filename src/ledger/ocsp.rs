@@ -54,7 +54,7 @@ pub struct OcspWork {
 impl Ledger {
     /// Inserts or replaces the stored response for (serial, hash algorithm).
     pub async fn store_ocsp_response(&self, r: &OcspRecord) -> Result<(), LedgerError> {
-        let _turn = self.write_turn().await;
+        let mut conn = self.writer().await?;
         sqlx::query(
             "INSERT INTO ocsp_responses (serial, hash_alg, issuer_id, revocation_seq, this_update, next_update, der) \
              VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (serial, hash_alg) DO UPDATE SET \
@@ -68,7 +68,7 @@ impl Ledger {
         .bind(r.this_update)
         .bind(r.next_update)
         .bind(r.der.clone())
-        .execute(&self.pool)
+        .execute(&mut *conn)
         .await?;
         Ok(())
     }
