@@ -347,10 +347,6 @@ impl AcmeBackend for AcmeAdapter {
         self.ca.ledger().update_acme_order(order).await.map_err(db)
     }
 
-    async fn claim_order(&self, id: &str) -> Result<bool, AcmeError> {
-        self.ca.ledger().claim_acme_order(id).await.map_err(db)
-    }
-
     async fn account_orders(&self, account_id: &str) -> Result<Vec<String>, AcmeError> {
         self.ca.ledger().acme_account_orders(account_id).await.map_err(db)
     }
@@ -369,9 +365,13 @@ impl AcmeBackend for AcmeAdapter {
             IssuanceRequest::from_csr(csr_der, &order.profile, requester).map_err(|e| map_ca(e, ErrorType::BadCsr))?;
         request.owner = account.owner.clone();
         request.renews = order.replaces_serial.clone();
-        match self.ca.issue(request).await.map_err(|e| map_ca(e, ErrorType::BadCsr))? {
-            IssueOutcome::Issued(cert) => Ok(FinalizeOutcome::Issued(cert.record.serial)),
-            IssueOutcome::Pending(id) => Ok(FinalizeOutcome::Pending(id)),
+        request.acme_order = Some(order.id.clone());
+        match self.ca.issue(request).await {
+            Ok(IssueOutcome::Issued(cert)) => Ok(FinalizeOutcome::Issued(cert.record.serial)),
+            Ok(IssueOutcome::Pending(id)) => Ok(FinalizeOutcome::Pending(id)),
+            // The only conflict of a finalize: the order was claimed by another one.
+            Err(e) if e.kind() == ErrorKind::Conflict => Ok(FinalizeOutcome::Busy),
+            Err(e) => Err(map_ca(e, ErrorType::BadCsr)),
         }
     }
 

@@ -244,6 +244,7 @@ async fn sign_ca(
         profile: profile.into(),
         requester: actor.into(),
         tbs_sha256: tbs_sha256.clone(),
+        acme_order: None,
     };
     ledger
         .reserve_issuance(
@@ -257,7 +258,7 @@ async fn sign_ca(
         Ok(der) => der,
         Err(e) => {
             let ev = event(AuditKind::Failed).detail(serde_json::json!({ "stage": "sign", "error": e.detail() }));
-            ledger.abort_reservation(&serial, e.detail(), &ev).await?;
+            ledger.abort_reservation(&serial, e.detail(), &ev, None).await?;
             return Err(e);
         }
     };

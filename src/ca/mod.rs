@@ -261,7 +261,7 @@ impl CertificateAuthority {
             renew_early_at: None,
             der: Vec::new(),
         };
-        let record = self.reserve_sign_commit(issuer, prepared, record).await?;
+        let record = self.reserve_sign_commit(issuer, prepared, record, request.acme_order.as_deref()).await?;
         if let Some(id) = request.approval_id {
             self.ledger.mark_approval_issued(id, &record.serial).await?;
         }
@@ -283,6 +283,7 @@ impl CertificateAuthority {
         issuer: &Issuer,
         prepared: prepare::PreparedCertificate,
         mut record: CertRecord,
+        acme_order: Option<&str>,
     ) -> Result<CertRecord, CaError> {
         let serial = prepared.serial.clone();
         let tbs_sha256 = x509::sha256_hex(&prepared.tbs_der);
@@ -298,6 +299,7 @@ impl CertificateAuthority {
             profile: record.profile.clone(),
             requester: record.requester.clone(),
             tbs_sha256: tbs_sha256.clone(),
+            acme_order: acme_order.map(str::to_owned),
         };
         self.ledger
             .reserve_issuance(
@@ -316,7 +318,7 @@ impl CertificateAuthority {
         .await;
         let der = match signed {
             Ok(der) => der,
-            Err(e) => return Err(self.abort(&serial, e, event(AuditKind::Failed)).await),
+            Err(e) => return Err(self.abort(&serial, e, event(AuditKind::Failed), acme_order).await),
         };
         record.fingerprint_sha256 = x509::sha256_hex(&der);
         record.der = der;
@@ -328,8 +330,8 @@ impl CertificateAuthority {
             "tier": record.tier.as_str(),
             "not_after": record.not_after,
         }));
-        if let Err(e) = self.ledger.record_issued(&record, &committed).await {
-            return Err(self.abort(&serial, e.into(), event(AuditKind::Failed)).await);
+        if let Err(e) = self.ledger.record_issued(&record, &committed, acme_order).await {
+            return Err(self.abort(&serial, e.into(), event(AuditKind::Failed), acme_order).await);
         }
         tracing::info!(serial = %serial, issuer = %issuer.id, "certificate issued");
         self.changes.send(changes::LedgerChange::Committed { serial: serial.clone(), issuer_id: issuer.id.clone() });
@@ -337,10 +339,10 @@ impl CertificateAuthority {
         Ok(record)
     }
 
-    async fn abort(&self, serial: &str, error: CaError, event: AuditEvent) -> CaError {
+    async fn abort(&self, serial: &str, error: CaError, event: AuditEvent, acme_order: Option<&str>) -> CaError {
         tracing::error!(serial, error = %error, "issuance aborted after reservation");
         let event = event.detail(serde_json::json!({ "stage": "sign", "error": error.detail() }));
-        if let Err(e) = self.ledger.abort_reservation(serial, error.detail(), &event).await {
+        if let Err(e) = self.ledger.abort_reservation(serial, error.detail(), &event, acme_order).await {
             tracing::error!(serial, error = %e, "could not mark reservation aborted");
         }
         error
@@ -373,6 +375,7 @@ impl CertificateAuthority {
             subject: prepared.subject.clone(),
             sans: prepared.sans.clone(),
             csr_der,
+            acme_order: request.acme_order.clone(),
         };
         let event = AuditEvent::new(AuditKind::ApprovalRequested, request.requester.to_string())
             .profile(request.profile.clone())

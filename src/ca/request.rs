@@ -86,6 +86,9 @@ pub struct IssuanceRequest {
     pub csr_der: Option<Vec<u8>>,
     /// Set when an operator already approved this request.
     pub approval_id: Option<i64>,
+    /// The ACME order this request finalizes; the ledger moves it with the issuance (see
+    /// `ledger::Reservation::acme_order`).
+    pub acme_order: Option<String>,
 }
 
 impl IssuanceRequest {
@@ -102,6 +105,7 @@ impl IssuanceRequest {
             renews: None,
             csr_der: None,
             approval_id: None,
+            acme_order: None,
         }
     }
 
@@ -118,6 +122,7 @@ impl IssuanceRequest {
             renews: None,
             csr_der: Some(der.to_vec()),
             approval_id: None,
+            acme_order: None,
         })
     }
 }

@@ -3,7 +3,7 @@
 //! stores them.
 
 use privca_acme::backend::{Account, AccountStatus, Authz, AuthzStatus, EabKey, Identifier, Order, OrderStatus};
-use sqlx::{any::AnyRow, Row};
+use sqlx::{any::AnyRow, AnyConnection, Row};
 
 use super::{audit, now, Ledger, LedgerError};
 use crate::audit::AuditEvent;
@@ -103,6 +103,41 @@ pub struct AcmeCleanup {
     pub orders: u64,
     /// Authorizations expired for longer than the retention.
     pub authzs: u64,
+}
+
+/// Claims ACME order `id` for one finalization (`pending` → `processing`, with the approval
+/// that now holds it); `Conflict` if it is not `pending`.
+pub(super) async fn claim_order(conn: &mut AnyConnection, id: &str, approval: Option<i64>) -> Result<(), LedgerError> {
+    let done = sqlx::query(
+        "UPDATE acme_orders SET status = 'processing', approval_id = $1 WHERE id = $2 AND status = 'pending'",
+    )
+    .bind(approval)
+    .bind(id)
+    .execute(conn)
+    .await?;
+    if done.rows_affected() != 1 {
+        return Err(LedgerError::Conflict(format!("ACME order {id} is not pending")));
+    }
+    Ok(())
+}
+
+/// Hands a claimed ACME order back (`processing` → `pending`) after a failed issuance.
+pub(super) async fn release_order(conn: &mut AnyConnection, id: &str) -> Result<(), LedgerError> {
+    sqlx::query("UPDATE acme_orders SET status = 'pending' WHERE id = $1 AND status = 'processing'")
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Records the certificate of a claimed ACME order (`valid`).
+pub(super) async fn complete_order(conn: &mut AnyConnection, id: &str, serial: &str) -> Result<(), LedgerError> {
+    sqlx::query("UPDATE acme_orders SET status = 'valid', certificate_serial = $1 WHERE id = $2")
+        .bind(serial)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 impl Ledger {
@@ -300,16 +335,6 @@ impl Ledger {
         .execute(&mut *conn)
         .await?;
         Ok(())
-    }
-
-    /// Moves a pending order to processing; false if it was not pending.
-    pub async fn claim_acme_order(&self, id: &str) -> Result<bool, LedgerError> {
-        let mut conn = self.writer().await?;
-        let done = sqlx::query("UPDATE acme_orders SET status = 'processing' WHERE id = $1 AND status = 'pending'")
-            .bind(id)
-            .execute(&mut *conn)
-            .await?;
-        Ok(done.rows_affected() == 1)
     }
 
     /// Ids of an account's orders, newest first (at most 1000).

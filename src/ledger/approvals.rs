@@ -49,6 +49,9 @@ impl Ledger {
         .fetch_one(&mut *tx)
         .await?;
         let id: i64 = row.try_get("id")?;
+        if let Some(order) = &a.acme_order {
+            super::acme::claim_order(&mut tx, order, Some(id)).await?;
+        }
         let mut event = event.clone();
         event.detail["approval_id"] = serde_json::json!(id);
         audit::insert(&mut tx, &event).await?;

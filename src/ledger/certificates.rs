@@ -42,10 +42,14 @@ fn cert_record(r: &AnyRow) -> Result<CertRecord, LedgerError> {
 }
 
 impl Ledger {
-    /// Records the reservation (state `reserved`) and its audit row before any signature.
-    /// A duplicate serial is a `Conflict`.
+    /// Records the reservation (state `reserved`) and its audit row before any signature, and
+    /// claims its ACME order. A duplicate serial, or an order that is not `pending`, is a
+    /// `Conflict`.
     pub async fn reserve_issuance(&self, r: &Reservation, event: &AuditEvent) -> Result<(), LedgerError> {
         let mut tx = self.begin().await?;
+        if let Some(order) = &r.acme_order {
+            super::acme::claim_order(&mut tx, order, None).await?;
+        }
         let t = now();
         sqlx::query(
             "INSERT INTO reservations (serial, issuer_id, profile, requester, tbs_sha256, state, created_at, updated_at) \
@@ -65,9 +69,19 @@ impl Ledger {
         Ok(())
     }
 
-    /// Marks a reservation `aborted` with `failure`, plus its audit row. The serial is never reused.
-    pub async fn abort_reservation(&self, serial: &str, failure: &str, event: &AuditEvent) -> Result<(), LedgerError> {
+    /// Marks a reservation `aborted` with `failure`, plus its audit row, and hands its ACME
+    /// order back (`pending`). The serial is never reused.
+    pub async fn abort_reservation(
+        &self,
+        serial: &str,
+        failure: &str,
+        event: &AuditEvent,
+        acme_order: Option<&str>,
+    ) -> Result<(), LedgerError> {
         let mut tx = self.begin().await?;
+        if let Some(order) = acme_order {
+            super::acme::release_order(&mut tx, order).await?;
+        }
         sqlx::query("UPDATE reservations SET state = 'aborted', failure = $1, updated_at = $2 WHERE serial = $3 AND state = 'reserved'")
             .bind(failure)
             .bind(now())
@@ -79,11 +93,19 @@ impl Ledger {
         Ok(())
     }
 
-    /// Commits an issued certificate: the certificate row, the reservation's `committed` state
-    /// and the audit row, in one transaction. Fails with `Conflict` unless the reservation is
-    /// still `reserved`.
-    pub async fn record_issued(&self, c: &CertRecord, event: &AuditEvent) -> Result<(), LedgerError> {
+    /// Commits an issued certificate: the certificate row, the reservation's `committed` state,
+    /// the audit row and its ACME order's `valid` state, in one transaction. Fails with
+    /// `Conflict` unless the reservation is still `reserved`.
+    pub async fn record_issued(
+        &self,
+        c: &CertRecord,
+        event: &AuditEvent,
+        acme_order: Option<&str>,
+    ) -> Result<(), LedgerError> {
         let mut tx = self.begin().await?;
+        if let Some(order) = acme_order {
+            super::acme::complete_order(&mut tx, order, &c.serial).await?;
+        }
         let t = now();
         commit_reservation(&mut tx, &c.serial).await?;
         sqlx::query(

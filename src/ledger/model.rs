@@ -44,6 +44,9 @@ pub struct Reservation {
     pub requester: String,
     /// SHA-256 of the DER TBSCertificate, hex.
     pub tbs_sha256: String,
+    /// The ACME order this issuance finalizes: claimed (`pending` → `processing`) with the
+    /// reservation, `valid` with the commit, `pending` again on an abort.
+    pub acme_order: Option<String>,
 }
 
 /// An issued certificate with its inventory data.
@@ -207,6 +210,9 @@ pub struct NewApproval {
     pub sans: Vec<String>,
     /// DER CSR.
     pub csr_der: Vec<u8>,
+    /// The ACME order waiting for this approval: claimed (`processing`, with the approval id)
+    /// in the same transaction.
+    pub acme_order: Option<String>,
 }
 
 /// One audit row as stored.

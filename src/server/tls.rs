@@ -160,6 +160,7 @@ pub async fn server_chain(ca: &CertificateAuthority) -> Result<Vec<CertificateDe
         renews: None,
         csr_der: None,
         approval_id: None,
+        acme_order: None,
     };
     let cert = match ca.issue(request).await? {
         IssueOutcome::Issued(c) => c,

@@ -4,8 +4,10 @@
 use privca::{
     audit::{self, AuditEvent, AuditKind},
     ca::{IssuanceRequest, IssueOutcome, Requester, RevocationReason},
+    error::ErrorKind,
     ledger::{ApprovalStatus, CertFilter, CertStatus, LedgerError, NewApproval, Reservation, RevokeOutcome},
 };
+use privca_acme::backend::{Identifier, Order, OrderStatus};
 use sqlx::{Connection, Row};
 
 use crate::harness::{Db, TestCa};
@@ -34,6 +36,7 @@ battery!(
     aborted_reservation_keeps_serial,
     revoke_is_idempotent,
     approval_lifecycle,
+    acme_order_moves_with_the_issuance,
     audit_edit_is_detected,
     audit_deleting_newest_rows_is_detected,
     audit_recomputed_chain_is_detected,
@@ -85,6 +88,7 @@ fn reservation(serial: &str) -> Reservation {
         profile: "tls-server".into(),
         requester: "cli:test".into(),
         tbs_sha256: "00".into(),
+        acme_order: None,
     }
 }
 
@@ -102,7 +106,7 @@ async fn aborted_reservation_keeps_serial(db: Db) {
     let ev = AuditEvent::new(AuditKind::Reserve, "cli:test").serial("0c0d");
     t.app.ledger.reserve_issuance(&reservation("0c0d"), &ev).await.unwrap();
     let failed = AuditEvent::new(AuditKind::Failed, "cli:test").serial("0c0d");
-    t.app.ledger.abort_reservation("0c0d", "HSM down", &failed).await.unwrap();
+    t.app.ledger.abort_reservation("0c0d", "HSM down", &failed, None).await.unwrap();
     assert_eq!(t.app.ledger.reservation_state("0c0d").await.unwrap().as_deref(), Some("aborted"));
     assert_eq!(t.app.ledger.count_certificates().await.unwrap(), before);
     let again = t.app.ledger.reserve_issuance(&reservation("0c0d"), &ev).await;
@@ -133,6 +137,7 @@ async fn approval_lifecycle(db: Db) {
         subject: "CN=a".into(),
         sans: vec!["dns:a.example.test".into()],
         csr_der: vec![1, 2, 3],
+        acme_order: None,
     };
     let ev = AuditEvent::new(AuditKind::ApprovalRequested, "est:alice");
     let id = t.app.ledger.create_approval(&new, &ev).await.unwrap();
@@ -147,6 +152,56 @@ async fn approval_lifecycle(db: Db) {
     assert_eq!(a.status, ApprovalStatus::Denied);
     assert_eq!(a.reason.as_deref(), Some("no"));
     assert!(t.app.ledger.approvals(Some(ApprovalStatus::Pending)).await.unwrap().is_empty());
+}
+
+async fn order_status(t: &TestCa, id: &str) -> (OrderStatus, Option<String>) {
+    let o = t.app.ledger.acme_order(id).await.unwrap().unwrap();
+    (o.status, o.certificate_serial)
+}
+
+/// The ACME order is claimed with the reservation, handed back by an abort and completed by
+/// the commit, each in the same transaction; a second finalize of it reserves nothing.
+async fn acme_order_moves_with_the_issuance(db: Db) {
+    let Some(t) = TestCa::new(db).await else { return };
+    let order = Order {
+        id: "order-1".into(),
+        account_id: "acct-1".into(),
+        status: OrderStatus::Pending,
+        expires: privca_now() + 3600,
+        identifiers: vec![Identifier { kind: "dns".into(), value: "battery.example.test".into() }],
+        profile: "tls-server".into(),
+        replaces: None,
+        replaces_serial: None,
+        authz_ids: Vec::new(),
+        error: None,
+        certificate_serial: None,
+        approval_id: None,
+    };
+    t.app.ledger.create_acme_order(&order, &[]).await.unwrap();
+    let claiming = |serial: &str| Reservation { acme_order: Some(order.id.clone()), ..reservation(serial) };
+    let ev = AuditEvent::new(AuditKind::Reserve, "cli:test");
+
+    t.app.ledger.reserve_issuance(&claiming("0e01"), &ev).await.unwrap();
+    assert_eq!(order_status(&t, "order-1").await, (OrderStatus::Processing, None));
+    let again = t.app.ledger.reserve_issuance(&claiming("0e02"), &ev).await;
+    assert!(matches!(again, Err(LedgerError::Conflict(_))), "{again:?}");
+    assert_eq!(t.app.ledger.reservation_state("0e02").await.unwrap(), None, "the losing reservation rolled back");
+    let failed = AuditEvent::new(AuditKind::Failed, "cli:test");
+    t.app.ledger.abort_reservation("0e01", "HSM down", &failed, Some("order-1")).await.unwrap();
+    assert_eq!(order_status(&t, "order-1").await, (OrderStatus::Pending, None));
+
+    let before = t.app.ledger.count_certificates().await.unwrap();
+    let csr = t.csr("ec:P-256", "/CN=battery.example.test", Some("DNS:battery.example.test"));
+    let finalize = || {
+        let mut req = IssuanceRequest::from_csr(&csr, "tls-server", Requester::cli()).unwrap();
+        req.acme_order = Some("order-1".into());
+        req
+    };
+    let IssueOutcome::Issued(cert) = t.ca.issue(finalize()).await.unwrap() else { panic!("unexpected approval") };
+    assert_eq!(order_status(&t, "order-1").await, (OrderStatus::Valid, Some(cert.record.serial.clone())));
+    let second = t.ca.issue(finalize()).await;
+    assert!(matches!(&second, Err(e) if e.kind() == ErrorKind::Conflict), "{second:?}");
+    assert_eq!(t.app.ledger.count_certificates().await.unwrap(), before + 1);
 }
 
 async fn sealed_and_clean(t: &TestCa) -> Vec<u8> {

@@ -189,6 +189,8 @@ pub enum FinalizeOutcome {
     Issued(String),
     /// Waiting for an operator; approval id.
     Pending(i64),
+    /// Another finalize of the same order is under way (or done).
+    Busy,
 }
 
 /// Where a pending approval stands.
@@ -262,8 +264,6 @@ pub trait AcmeBackend: Clone + Send + Sync + 'static {
     fn order(&self, id: &str) -> impl Future<Output = Result<Option<Order>, AcmeError>> + Send;
     /// Stores an order's status, error, certificate and approval.
     fn update_order(&self, order: &Order) -> impl Future<Output = Result<(), AcmeError>> + Send;
-    /// Moves a `pending` order to `processing`; false if another request got there first.
-    fn claim_order(&self, id: &str) -> impl Future<Output = Result<bool, AcmeError>> + Send;
     /// Ids of the account's orders, newest first.
     fn account_orders(&self, account_id: &str) -> impl Future<Output = Result<Vec<String>, AcmeError>> + Send;
     /// The authorization `id`.
@@ -271,7 +271,11 @@ pub trait AcmeBackend: Clone + Send + Sync + 'static {
     /// Stores an authorization's status and challenges.
     fn update_authz(&self, authz: &Authz) -> impl Future<Output = Result<(), AcmeError>> + Send;
     /// Issues the certificate for a ready order from `csr_der` (signature and key policy are
-    /// checked by the core; `badCSR`/`badPublicKey` on refusal).
+    /// checked by the core; `badCSR`/`badPublicKey` on refusal). The backend records the
+    /// order's state with the issuance itself: it claims the order (`pending` → `processing`)
+    /// atomically with reserving the certificate or queueing it for approval (`Busy` when
+    /// another finalize got there first), stores `valid` with the serial in the transaction
+    /// that commits the certificate, and leaves the order `pending` again on an error.
     fn finalize(
         &self,
         account: &Account,

@@ -309,25 +309,20 @@ pub async fn finalize<B: AcmeBackend>(state: &AcmeState<B>, req: Signed, id: &st
     if jws::jwk_from_spki(&spki).map(|k| jws::thumbprint(&k)).as_deref() == Some(account.thumbprint.as_str()) {
         return Err(AcmeError::new(ErrorType::BadCsr, "the certificate key must not be the account key"));
     }
-    if !state.backend.claim_order(&order.id).await? {
-        return Err(AcmeError::new(ErrorType::OrderNotReady, "the order is already being finalized"));
-    }
-    match state.backend.finalize(account, &order, &csr_der).await {
-        Ok(FinalizeOutcome::Issued(serial)) => {
+    // The backend stores the order's new state with the issuance (see `AcmeBackend::finalize`).
+    match state.backend.finalize(account, &order, &csr_der).await? {
+        FinalizeOutcome::Issued(serial) => {
             order.status = OrderStatus::Valid;
             order.certificate_serial = Some(serial);
         }
-        Ok(FinalizeOutcome::Pending(approval)) => {
+        FinalizeOutcome::Pending(approval) => {
             order.status = OrderStatus::Processing;
             order.approval_id = Some(approval);
         }
-        Err(e) => {
-            order.status = OrderStatus::Pending;
-            state.backend.update_order(&order).await?;
-            return Err(e);
+        FinalizeOutcome::Busy => {
+            return Err(AcmeError::new(ErrorType::OrderNotReady, "the order is already being finalized"));
         }
     }
-    state.backend.update_order(&order).await?;
     let retry = (order.status == OrderStatus::Processing).then_some(state.settings.retry_after);
     Ok(Reply::json(order_json(state, &order, order.status)).location(state.links.order(&order.id)).retry_after(retry))
 }
