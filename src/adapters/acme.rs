@@ -11,7 +11,10 @@ use std::{
 use base64ct::{Base64UrlUnpadded, Encoding};
 use der::{Decode, Encode};
 use privca_acme::{
-    backend::{Account, ApprovalState, Authz, CertInfo, EabKey, FinalizeOutcome, Identifier, Order},
+    backend::{
+        Account, ApprovalState, Authz, AuthzStatus, CertInfo, ChallengeStatus, EabKey, FinalizeOutcome, Identifier,
+        Order,
+    },
     jws, AcmeBackend, AcmeError, ErrorType,
 };
 
@@ -48,6 +51,29 @@ impl AcmeAdapter {
 struct Local {
     nonces: UsedNonces,
     accounts: Accounts,
+    validating: Validating,
+}
+
+/// Authorizations whose challenge is being validated (§7.5.1 `processing`). The state lives
+/// only as long as the validation task that will write the outcome, so this process keeps it
+/// in memory rather than committing it: one durable write per validation instead of two, and
+/// after a restart (which ends the task) the challenge is `pending` again and the client can
+/// ask anew, instead of `processing` for ever.
+#[derive(Default)]
+struct Validating {
+    map: Mutex<HashMap<String, Authz>>,
+}
+
+impl Validating {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Authz>> {
+        self.map.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether `authz` is the hand-over to a validation task: still `pending`, a challenge
+    /// `processing`.
+    fn is_started(authz: &Authz) -> bool {
+        authz.status == AuthzStatus::Pending && authz.challenges.iter().any(|c| c.status == ChallengeStatus::Processing)
+    }
 }
 
 /// Accounts by id: every JWS request after newAccount names its account by `kid` (§6.2), so
@@ -352,11 +378,25 @@ impl AcmeBackend for AcmeAdapter {
     }
 
     async fn authz(&self, id: &str) -> Result<Option<Authz>, AcmeError> {
+        if let Some(authz) = self.local.as_ref().and_then(|l| l.validating.lock().get(id).cloned()) {
+            return Ok(Some(authz));
+        }
         self.ca.ledger().acme_authz(id).await.map_err(db)
     }
 
     async fn update_authz(&self, authz: &Authz) -> Result<(), AcmeError> {
-        self.ca.ledger().update_acme_authz(authz).await.map_err(db)
+        let Some(local) = &self.local else {
+            return self.ca.ledger().update_acme_authz(authz).await.map_err(db);
+        };
+        if Validating::is_started(authz) {
+            local.validating.lock().insert(authz.id.clone(), authz.clone());
+            return Ok(());
+        }
+        // The outcome (or a deactivation) is durable before the in-memory state goes, so a
+        // reader sees one or the other; after a failed write the ledger's `pending` shows.
+        let written = self.ca.ledger().update_acme_authz(authz).await.map_err(db);
+        local.validating.lock().remove(&authz.id);
+        written
     }
 
     async fn finalize(&self, account: &Account, order: &Order, csr_der: &[u8]) -> Result<FinalizeOutcome, AcmeError> {

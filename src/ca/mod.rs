@@ -126,6 +126,7 @@ pub struct CertificateAuthority {
     root: Option<Issuer>,
     issuers: BTreeMap<String, Issuer>,
     changes: changes::ChangeFeed,
+    first_response: ocsp::FirstResponder,
 }
 
 impl CertificateAuthority {
@@ -161,7 +162,15 @@ impl CertificateAuthority {
                 }
             }
         }
-        Ok(Self { config, ledger, signing, root, issuers, changes: changes::ChangeFeed::default() })
+        Ok(Self {
+            config,
+            ledger,
+            signing,
+            root,
+            issuers,
+            changes: changes::ChangeFeed::default(),
+            first_response: ocsp::FirstResponder::default(),
+        })
     }
 
     /// Reports commits and revocations to `feed` (the OCSP pre-signer of `privca serve`).
@@ -330,11 +339,16 @@ impl CertificateAuthority {
             "tier": record.tier.as_str(),
             "not_after": record.not_after,
         }));
-        if let Err(e) = self.ledger.record_issued(&record, &committed, acme_order).await {
+        // The first OCSP response is committed with the certificate, so relying parties can
+        // check it from the moment it exists; without one the pre-signer follows the commit.
+        let first_ocsp = self.first_response.good(&issuer.id, &serial).await;
+        if let Err(e) = self.ledger.record_issued(&record, &committed, acme_order, first_ocsp.as_ref()).await {
             return Err(self.abort(&serial, e.into(), event(AuditKind::Failed), acme_order).await);
         }
         tracing::info!(serial = %serial, issuer = %issuer.id, "certificate issued");
-        self.changes.send(changes::LedgerChange::Committed { serial: serial.clone(), issuer_id: issuer.id.clone() });
+        if first_ocsp.is_none() {
+            self.changes.send(changes::LedgerChange::Committed { serial: serial.clone(), issuer_id: issuer.id.clone() });
+        }
         metrics::counter!("privca_certificates_issued_total", "profile" => record.profile.clone()).increment(1);
         Ok(record)
     }

@@ -12,7 +12,7 @@
 
 use std::{
     collections::HashMap,
-    sync::{Arc, RwLock},
+    sync::{Arc, RwLock, Weak},
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
@@ -113,6 +113,9 @@ impl OcspService {
             }),
         };
         service.ensure_responders().await?;
+        if let Ok(mut slot) = service.inner.ca.first_response.0.write() {
+            *slot = Arc::downgrade(&service.inner);
+        }
         Ok(service)
     }
 
@@ -231,7 +234,7 @@ impl OcspService {
         let (status, seq) = self.status(issuer, &serial).await?;
         let reply = self.sign(issuer, vec![(r.cert_id.clone(), status)], None).await?;
         if status != Status::Unknown {
-            self.store(issuer, &serial, r.hash, seq, &reply).await?;
+            self.ca().ledger().store_ocsp_response(&record(issuer, &serial, r.hash, seq, &reply)).await?;
         }
         self.remember(&serial, r.hash, &reply);
         served("signed");
@@ -241,14 +244,35 @@ impl OcspService {
     /// Signs (or re-signs) one pre-signed response.
     pub async fn presign(&self, work: &OcspWork) -> Result<(), CaError> {
         let hash = hash_alg(&work.hash_alg).ok_or_else(|| CaError::internal(format!("hash {}", work.hash_alg)))?;
+        let cert_id = self.cert_id(&work.issuer_id, &work.serial, hash)?;
+        let (status, seq) = self.status(&work.issuer_id, &work.serial).await?;
+        let reply = self.sign(&work.issuer_id, vec![(cert_id, status)], None).await?;
+        let record = record(&work.issuer_id, &work.serial, hash, seq, &reply);
+        self.ca().ledger().store_ocsp_response(&record).await?;
+        self.remember(&work.serial, hash, &reply);
+        metrics::counter!("privca_ocsp_presigned_total").increment(1);
+        Ok(())
+    }
+
+    /// A `good` response for `serial`, just signed under `issuer`, for the ledger to commit
+    /// with the certificate (SHA-1 CertID, as the pre-signer keeps). Not cached here: the
+    /// certificate does not exist until that commit.
+    async fn first_response(&self, issuer: &str, serial: &str) -> Result<OcspRecord, CaError> {
+        let hash = HashAlgorithm::Sha1;
+        let cert_id = self.cert_id(issuer, serial, hash)?;
+        let reply = self.sign(issuer, vec![(cert_id, Status::Good)], None).await?;
+        Ok(record(issuer, serial, hash, 0, &reply))
+    }
+
+    fn cert_id(&self, issuer: &str, serial: &str, hash: HashAlgorithm) -> Result<CertId, CaError> {
         let ident = self
             .inner
             .idents
             .iter()
-            .find(|i| i.id == work.issuer_id)
-            .ok_or_else(|| CaError::internal(format!("no CA {}", work.issuer_id)))?;
-        let serial_bytes = hex::decode(&work.serial).map_err(|_| CaError::internal("serial"))?;
-        let cert_id = CertId {
+            .find(|i| i.id == issuer)
+            .ok_or_else(|| CaError::internal(format!("no CA {issuer}")))?;
+        let serial_bytes = hex::decode(serial).map_err(|_| CaError::internal("serial"))?;
+        Ok(CertId {
             hash_algorithm: spki::AlgorithmIdentifierOwned {
                 oid: hash.oid(),
                 parameters: Some(der::asn1::Any::from(der::asn1::AnyRef::NULL)),
@@ -258,13 +282,7 @@ impl OcspService {
             issuer_key_hash: OctetString::new(ident.key_hash.get(&hash).cloned().unwrap_or_default())
                 .map_err(|e| CaError::internal("CertID").with_source(e))?,
             serial_number: SerialNumber::new(&serial_bytes).map_err(|e| CaError::internal("CertID").with_source(e))?,
-        };
-        let (status, seq) = self.status(&work.issuer_id, &work.serial).await?;
-        let reply = self.sign(&work.issuer_id, vec![(cert_id, status)], None).await?;
-        self.store(&work.issuer_id, &work.serial, hash, seq, &reply).await?;
-        self.remember(&work.serial, hash, &reply);
-        metrics::counter!("privca_ocsp_presigned_total").increment(1);
-        Ok(())
+        })
     }
 
     async fn status(&self, issuer: &str, serial: &str) -> Result<(Status, i64), CaError> {
@@ -305,33 +323,50 @@ impl OcspService {
         Ok(OcspReply { der: Arc::new(der), this_update: now, next_update: next, cacheable: true, etag })
     }
 
-    async fn store(
-        &self,
-        issuer: &str,
-        serial: &str,
-        hash: HashAlgorithm,
-        seq: i64,
-        reply: &OcspReply,
-    ) -> Result<(), CaError> {
-        let secs = |t: SystemTime| t.duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
-        let record = OcspRecord {
-            serial: serial.to_owned(),
-            hash_alg: hash.as_str().to_owned(),
-            issuer_id: issuer.to_owned(),
-            revocation_seq: seq,
-            this_update: secs(reply.this_update),
-            next_update: secs(reply.next_update),
-            der: reply.der.as_ref().clone(),
-        };
-        Ok(self.ca().ledger().store_ocsp_response(&record).await?)
-    }
-
     fn remember(&self, serial: &str, hash: HashAlgorithm, reply: &OcspReply) {
         if let Ok(mut cache) = self.inner.cache.write() {
             if cache.len() >= MAX_CACHE {
                 cache.clear();
             }
             cache.insert((serial.to_owned(), hash), reply.clone());
+        }
+    }
+}
+
+/// The ledger row of a signed response.
+fn record(issuer: &str, serial: &str, hash: HashAlgorithm, seq: i64, reply: &OcspReply) -> OcspRecord {
+    let secs = |t: SystemTime| t.duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+    OcspRecord {
+        serial: serial.to_owned(),
+        hash_alg: hash.as_str().to_owned(),
+        issuer_id: issuer.to_owned(),
+        revocation_seq: seq,
+        this_update: secs(reply.this_update),
+        next_update: secs(reply.next_update),
+        der: reply.der.as_ref().clone(),
+    }
+}
+
+/// The OCSP service as the CA holds it, to sign each certificate's first response before the
+/// commit: weakly, since the service holds the CA. Empty until the service starts (and when
+/// OCSP is off); then the pre-signer signs first responses after the commit.
+#[derive(Clone, Default)]
+pub(crate) struct FirstResponder(Arc<RwLock<Weak<Inner>>>);
+
+impl FirstResponder {
+    /// The `good` response to commit with `serial`, or `None` (logged) to leave it to the
+    /// pre-signer.
+    pub(crate) async fn good(&self, issuer: &str, serial: &str) -> Option<OcspRecord> {
+        let inner = self.0.read().ok()?.upgrade()?;
+        match (OcspService { inner }).first_response(issuer, serial).await {
+            Ok(record) => {
+                metrics::counter!("privca_ocsp_presigned_total").increment(1);
+                Some(record)
+            }
+            Err(e) => {
+                tracing::warn!(serial, error = %e, "first OCSP response left to the pre-signer");
+                None
+            }
         }
     }
 }

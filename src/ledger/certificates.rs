@@ -94,15 +94,19 @@ impl Ledger {
     }
 
     /// Commits an issued certificate: the certificate row, the reservation's `committed` state,
-    /// the audit row and its ACME order's `valid` state, in one transaction. Fails with
-    /// `Conflict` unless the reservation is still `reserved`.
+    /// the audit row, its first OCSP response and its ACME order's `valid` state, in one
+    /// transaction. Fails with `Conflict` unless the reservation is still `reserved`.
     pub async fn record_issued(
         &self,
         c: &CertRecord,
         event: &AuditEvent,
         acme_order: Option<&str>,
+        ocsp: Option<&super::OcspRecord>,
     ) -> Result<(), LedgerError> {
         let mut tx = self.begin().await?;
+        if let Some(r) = ocsp {
+            super::ocsp::upsert_response(&mut tx, r).await?;
+        }
         if let Some(order) = acme_order {
             super::acme::complete_order(&mut tx, order, &c.serial).await?;
         }

@@ -1,6 +1,6 @@
 //! Units of work on pre-signed OCSP responses and the status lookups behind them.
 
-use sqlx::Row;
+use sqlx::{AnyConnection, Row};
 
 use super::{Ledger, LedgerError};
 
@@ -51,26 +51,30 @@ pub struct OcspWork {
     pub revocation_pending: bool,
 }
 
+/// Inserts or replaces the response for (serial, hash algorithm).
+pub(super) async fn upsert_response(conn: &mut AnyConnection, r: &OcspRecord) -> Result<(), LedgerError> {
+    sqlx::query(
+        "INSERT INTO ocsp_responses (serial, hash_alg, issuer_id, revocation_seq, this_update, next_update, der) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (serial, hash_alg) DO UPDATE SET \
+         issuer_id = excluded.issuer_id, revocation_seq = excluded.revocation_seq, \
+         this_update = excluded.this_update, next_update = excluded.next_update, der = excluded.der",
+    )
+    .bind(&r.serial)
+    .bind(&r.hash_alg)
+    .bind(&r.issuer_id)
+    .bind(r.revocation_seq)
+    .bind(r.this_update)
+    .bind(r.next_update)
+    .bind(r.der.clone())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 impl Ledger {
     /// Inserts or replaces the stored response for (serial, hash algorithm).
     pub async fn store_ocsp_response(&self, r: &OcspRecord) -> Result<(), LedgerError> {
-        let mut conn = self.writer().await?;
-        sqlx::query(
-            "INSERT INTO ocsp_responses (serial, hash_alg, issuer_id, revocation_seq, this_update, next_update, der) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (serial, hash_alg) DO UPDATE SET \
-             issuer_id = excluded.issuer_id, revocation_seq = excluded.revocation_seq, \
-             this_update = excluded.this_update, next_update = excluded.next_update, der = excluded.der",
-        )
-        .bind(&r.serial)
-        .bind(&r.hash_alg)
-        .bind(&r.issuer_id)
-        .bind(r.revocation_seq)
-        .bind(r.this_update)
-        .bind(r.next_update)
-        .bind(r.der.clone())
-        .execute(&mut *conn)
-        .await?;
-        Ok(())
+        upsert_response(&mut *self.writer().await?, r).await
     }
 
     /// The stored response for (serial, hash algorithm).
