@@ -196,13 +196,13 @@ pub async fn new_order<B: AcmeBackend>(state: &AcmeState<B>, req: Signed) -> Res
     Ok(Reply::created(order_json(state, &order, status), state.links.order(&order.id)))
 }
 
-/// Loads an order of the requesting account, its authorizations, and settles a pending
-/// approval.
+/// Loads an order of the requesting account with its current status, and settles a pending
+/// approval. The authorizations are read only while they decide the status (stored `pending`).
 async fn load<B: AcmeBackend>(
     state: &AcmeState<B>,
     account: &Account,
     id: &str,
-) -> Result<(Order, Vec<Authz>, OrderStatus), AcmeError> {
+) -> Result<(Order, OrderStatus), AcmeError> {
     let mut order = state.backend.order(id).await?.ok_or_else(|| AcmeError::not_found("order"))?;
     if order.account_id != account.id {
         return Err(AcmeError::unauthorized("this order belongs to another account"));
@@ -223,19 +223,21 @@ async fn load<B: AcmeBackend>(
             }
         }
     }
-    let mut authzs = Vec::with_capacity(order.authz_ids.len());
-    for a in &order.authz_ids {
-        if let Some(authz) = state.backend.authz(a).await? {
-            authzs.push(authz);
+    let mut authzs = Vec::new();
+    if order.status == OrderStatus::Pending {
+        for a in &order.authz_ids {
+            if let Some(authz) = state.backend.authz(a).await? {
+                authzs.push(authz);
+            }
         }
     }
     let status = order_state::order_status(order.status, order.expires, &authzs, now());
-    Ok((order, authzs, status))
+    Ok((order, status))
 }
 
 /// POST-as-GET to an order.
 pub async fn read<B: AcmeBackend>(state: &AcmeState<B>, req: Signed, id: &str) -> Result<Reply, AcmeError> {
-    let (order, _, status) = load(state, req.account()?, id).await?;
+    let (order, status) = load(state, req.account()?, id).await?;
     let retry = (status == OrderStatus::Processing).then_some(state.settings.retry_after);
     Ok(Reply::json(order_json(state, &order, status)).retry_after(retry))
 }
@@ -293,7 +295,7 @@ fn csr_identifiers(csr: &CertReq) -> Result<(BTreeSet<Identifier>, Vec<u8>), Acm
 pub async fn finalize<B: AcmeBackend>(state: &AcmeState<B>, req: Signed, id: &str) -> Result<Reply, AcmeError> {
     let account = req.account()?;
     let payload = req.payload()?;
-    let (mut order, _, status) = load(state, account, id).await?;
+    let (mut order, status) = load(state, account, id).await?;
     if status != OrderStatus::Ready {
         return Err(AcmeError::new(ErrorType::OrderNotReady, format!("the order is {}, not ready", status.as_str())));
     }
