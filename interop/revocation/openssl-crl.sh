@@ -82,11 +82,18 @@ if [ -x "$LINT" ]; then
 fi
 stop_privca
 
-# Crash safety: SIGKILL the publisher at random points; numbers never repeat or go back.
+# Crash safety: SIGKILL the publisher at random points of CRL generation (after its first CRL
+# reservation; start-up is not this test: SoftHSM2 rewrites its token file at every login);
+# numbers never repeat or go back.
 for i in $(seq 1 8); do
-  "$PRIVCA_BIN" --config "$CONFIG" --data-dir "$DATA" crl publish >/dev/null 2>&1 &
+  RUST_LOG=info "$PRIVCA_BIN" --config "$CONFIG" --data-dir "$DATA" crl publish >"$DATA/killed.log" 2>&1 &
   pid=$!
-  sleep "0.0$((RANDOM % 9 + 1))"
+  for _ in $(seq 1 400); do
+    grep -q crl-reserve "$DATA/killed.log" 2>/dev/null && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.005
+  done
+  sleep "0.00$((RANDOM % 10))"
   kill -KILL "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
 done
