@@ -347,7 +347,8 @@ impl CertificateAuthority {
         }
         tracing::info!(serial = %serial, issuer = %issuer.id, "certificate issued");
         if first_ocsp.is_none() {
-            self.changes.send(changes::LedgerChange::Committed { serial: serial.clone(), issuer_id: issuer.id.clone() });
+            self.changes
+                .send(changes::LedgerChange::Committed { serial: serial.clone(), issuer_id: issuer.id.clone() });
         }
         metrics::counter!("privca_certificates_issued_total", "profile" => record.profile.clone()).increment(1);
         Ok(record)
