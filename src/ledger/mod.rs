@@ -61,6 +61,15 @@ struct Kept {
     writer: Arc<Mutex<WriteConn>>,
 }
 
+impl Kept {
+    /// This process's write turn, with any abandoned transaction rolled back.
+    async fn lock_writer(&self) -> OwnedMutexGuard<WriteConn> {
+        let mut w = Arc::clone(&self.writer).lock_owned().await;
+        w.settle().await;
+        w
+    }
+}
+
 /// The kept SQLite write connection.
 #[derive(Debug)]
 pub(crate) struct WriteConn {
@@ -233,11 +242,7 @@ impl Ledger {
     /// this process's write turn.
     pub(crate) async fn writer(&self) -> Result<Conn<'_>, sqlx::Error> {
         match &self.kept {
-            Some(kept) => {
-                let mut w = Arc::clone(&kept.writer).lock_owned().await;
-                w.settle().await;
-                Ok(Conn::Writer(w))
-            }
+            Some(kept) => Ok(Conn::Writer(kept.lock_writer().await)),
             None => Ok(Conn::Pooled(self.pool.acquire().await?)),
         }
     }
@@ -248,8 +253,7 @@ impl Ledger {
         let Some(kept) = &self.kept else {
             return Ok(WriteTx { inner: TxInner::Pooled(self.pool.begin().await?) });
         };
-        let mut w = Arc::clone(&kept.writer).lock_owned().await;
-        w.settle().await;
+        let mut w = kept.lock_writer().await;
         sqlx::query("BEGIN IMMEDIATE").execute(&mut w.conn).await?;
         w.open = true;
         Ok(WriteTx { inner: TxInner::Kept(KeptTx(w)) })
