@@ -4,7 +4,8 @@
 # POST, GET (macOS style) and wrapped GET (Cisco style) with AES-128/256 and 3DES and
 # SHA-1/256/512, one-time and static challenges, refusals (wrong, reused challenge, tampered
 # signature, garbage, unknown operation), RenewalReq, the approval gate with CertPoll, a
-# repeated PKCSReq, GetCert, GetCRL, and a PKCSReq submitted by certmonger. Every certificate
+# repeated PKCSReq, GetCert, GetCRL, a PKCSReq submitted by certmonger, and a CA rollover
+# (GetNextCACert checked with openssl cms, then the switch while privca runs). Every certificate
 # is checked with openssl verify; the RA key is checked in the token with pkcs11-tool.
 set -uo pipefail
 source "$(dirname "$0")/../lib.sh"
@@ -146,6 +147,48 @@ CH=$(challenge --profile device-gated)
 "${CLIENT[@]}" pkcsreq --ca-certs "$W/all.pem" --cn cm2.example.test --san cm2.example.test --challenge "$CH" --dir "$W/cm2" >/dev/null 2>&1
 "$SUBMIT" -u "$BASE/gated" -r "$W/ra.pem" -N "$W/ca.pem" -p "$W/cm2/pkcsreq.pem" >/dev/null 2>&1
 check "scep-submit on an approval profile: PENDING (exit 1)" test $? = 1
+
+echo "# CA rollover: GetNextCACert announces the successor, which signs from active_from on"
+# A successor of issuer `ec` that takes over 20 s after the restart: enough for the checks
+# before the switch, which then happens while privca runs (no restart).
+stop_privca
+[ "$CONFIG" = "$ROOT/conf/privca.dev.toml" ] &&
+  sed -e "s#^dir = \"profiles\"#dir = \"$ROOT/conf/profiles\"#" "$CONFIG" >"$DATA/privca.toml" && CONFIG="$DATA/privca.toml"
+SWITCH=$(($(date +%s) + 20))
+cat >>"$CONFIG" <<TOML
+
+[[issuer]]
+id = "ec-next"
+key = "ecdsa-p256"
+subject = "CN=privca dev issuing CA EC next,O=privca development"
+validity = "5y"
+replaces = "ec"
+active_from = "$(date -u -d "@$SWITCH" +%Y-%m-%dT%H:%M:%SZ)"
+TOML
+start_privca || exit 1
+code=$(curl -s -o "$W/next.der" -w '%{http_code} %{content_type}' "$BASE/pkiclient.exe?operation=GetNextCACert")
+check "GetNextCACert: 200 application/x-x509-next-ca-cert" test "$code" = "200 application/x-x509-next-ca-cert"
+check "  signed by the RA key, whose certificate chains to the current CA (openssl cms -verify)" \
+  openssl cms -verify -purpose any -inform DER -in "$W/next.der" -CAfile "$W/ca.pem" -out "$W/next-inner.der"
+openssl pkcs7 -inform DER -in "$W/next-inner.der" -print_certs -out "$W/next-all.pem" 2>/dev/null
+awk '/BEGIN/{n++} n==2' "$W/next-all.pem" >"$W/next-issuing.pem"
+check "  holds the RA certificate, then the new issuing CA, which chains to the root" \
+  bash -c "openssl x509 -in '$W/next-issuing.pem' -noout -subject | grep -q 'EC next' && openssl verify -CAfile '$DATA/root.pem' '$W/next-issuing.pem' | grep -q OK"
+CH=$(challenge --profile device)
+check "before active_from: PKCSReq SUCCESS" \
+  enroll r1 0 "$BASE" --cn r1.example.test --san r1.example.test --challenge "$CH"
+check "  signed by the current CA" bash -c "openssl x509 -in '$W/r1/cert.pem' -noout -issuer | grep -q 'issuing CA EC$'"
+while [ "$(date +%s)" -le "$SWITCH" ]; do sleep 1; done
+check "after active_from: GetNextCACert 404 (no rollover in progress)" \
+  test "$(curl -s -o /dev/null -w '%{http_code}' "$BASE/pkiclient.exe?operation=GetNextCACert")" = 404
+curl -s -o "$W/ca2.der" "$BASE/pkiclient.exe?operation=GetCACert"
+check "  GetCACert: RA, new issuing CA, the RA's issuer (old CA), root" \
+  bash -c "openssl pkcs7 -inform DER -in '$W/ca2.der' -print_certs -noout | grep '^subject' | tr '\n' '|' | grep -q 'SCEP RA[^|]*|[^|]*EC next|[^|]*issuing CA EC|[^|]*root CA|$'"
+CH=$(challenge --profile device)
+check "  PKCSReq SUCCESS" enroll r2 0 "$BASE" --cn r2.example.test --san r2.example.test --challenge "$CH"
+check "  signed by the new CA, verifies to the root" \
+  bash -c "openssl x509 -in '$W/r2/cert.pem' -noout -issuer | grep -q 'EC next' && openssl verify -CAfile '$DATA/root.pem' -untrusted '$W/next-issuing.pem' '$W/r2/cert.pem' | grep -q OK"
+check "  the ledger records the new issuer" test "$(ledger issuer_id "$(serial "$W/r2/cert.pem")")" = ec-next
 
 echo "# keys"
 label=$(sed -n 's/^token_label *= *"\(.*\)"/\1/p' "$ROOT/conf/privca.dev.toml")

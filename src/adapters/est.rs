@@ -108,7 +108,7 @@ impl EstAdapter {
             .config()
             .profiles
             .get(profile)
-            .and_then(|p| self.ca.ca_by_id(&p.issuer))
+            .and_then(|p| self.ca.current_issuer(&p.issuer))
             .ok_or_else(|| EstError::Internal(format!("the issuer of profile {profile} is not installed")))
     }
 

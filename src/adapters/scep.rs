@@ -56,7 +56,7 @@ impl ScepAdapter {
             .config()
             .profiles
             .get(profile)
-            .and_then(|p| self.ca.ca_by_id(&p.issuer))
+            .and_then(|p| self.ca.current_issuer(&p.issuer))
             .ok_or_else(|| ScepError::Internal(format!("the issuer of profile {profile} is not installed")))
     }
 
@@ -181,16 +181,13 @@ impl ScepBackend for ScepAdapter {
 
     async fn ca_certs(&self, name: &str) -> Result<CaCerts, ScepError> {
         let issuer = self.issuer_of(&self.name(name)?.profile)?;
-        let mut chain = vec![issuer.der.clone()];
-        if let Some(root) = self.ca.root().filter(|r| r.id != issuer.id) {
-            chain.push(root.der.clone());
-        }
-        Ok(CaCerts { ra: self.ra_cert.as_ref().clone(), chain })
+        Ok(CaCerts { ra: self.ra_cert.as_ref().clone(), chain: self.chain(issuer) })
     }
 
-    async fn next_ca_certs(&self, _name: &str) -> Result<Option<CaCerts>, ScepError> {
-        // privca has no CA rollover yet; GetNextCACert answers that none is in progress.
-        Ok(None)
+    async fn next_ca_certs(&self, name: &str) -> Result<Option<CaCerts>, ScepError> {
+        let profile = &self.name(name)?.profile;
+        let next = self.ca.config().profiles.get(profile).and_then(|p| self.ca.next_issuer(&p.issuer));
+        Ok(next.map(|(issuer, _)| CaCerts { ra: self.ra_cert.as_ref().clone(), chain: self.chain(issuer) }))
     }
 
     async fn ra_decrypt(&self, encrypted_key: &[u8]) -> Result<Vec<u8>, ScepError> {
@@ -266,6 +263,23 @@ impl ScepBackend for ScepAdapter {
 }
 
 impl ScepAdapter {
+    /// `issuer`, the issuer of the RA certificate when that is another one (after a rollover,
+    /// until the RA certificate is renewed), and the root.
+    fn chain(&self, issuer: &Issuer) -> Vec<Vec<u8>> {
+        let mut chain = vec![issuer.der.clone()];
+        let ra_issuer = x509_cert::Certificate::from_der(&self.ra_cert)
+            .ok()
+            .and_then(|c| c.tbs_certificate.issuer.to_der().ok())
+            .and_then(|name| self.ca_by_name(&name));
+        if let Some(ra_issuer) = ra_issuer.filter(|i| i.id != issuer.id && i.id != "root") {
+            chain.push(ra_issuer.der.clone());
+        }
+        if let Some(root) = self.ca.root().filter(|r| r.id != issuer.id) {
+            chain.push(root.der.clone());
+        }
+        chain
+    }
+
     /// The CA (root or issuer) whose subject is the DER `name`.
     fn ca_by_name(&self, name: &[u8]) -> Option<&Issuer> {
         self.ca
@@ -289,8 +303,9 @@ async fn ra_certificate(ca: &CertificateAuthority) -> Result<Vec<u8>, CaError> {
         .config()
         .profiles
         .get(&name.profile)
-        .map(|p| p.issuer.clone())
-        .ok_or_else(|| CaError::internal("SCEP profile missing"))?;
+        .and_then(|p| ca.current_issuer(&p.issuer))
+        .map(|i| i.id.clone())
+        .ok_or_else(|| CaError::internal("the issuer of the SCEP profile is not installed"))?;
     let spki_der = ca.signing().key_info(SCEP_RA_KEY)?.spki_der;
     let now = crate::ledger::now();
     if let Some(rec) = ca.ledger().latest_certificate(&issuer_id, SCEP_RA_PROFILE).await? {

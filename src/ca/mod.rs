@@ -213,17 +213,48 @@ impl CertificateAuthority {
         }
     }
 
+    /// The issuer that signs for profiles naming `id` now: `id` itself, or the newest loaded
+    /// successor (`[[issuer]] replaces`) whose `active_from` has passed.
+    pub fn current_issuer(&self, id: &str) -> Option<&Issuer> {
+        self.current_issuer_at(id, SystemTime::now())
+    }
+
+    fn current_issuer_at(&self, id: &str, at: SystemTime) -> Option<&Issuer> {
+        let mut current = self.ca_by_id(id)?;
+        while let Some((next, active_from)) = self.successor(&current.id) {
+            if active_from > at {
+                break;
+            }
+            current = next;
+        }
+        Some(current)
+    }
+
+    /// The loaded successor of the current issuer for `id` that is not active yet, and when it
+    /// takes over (what SCEP's GetNextCACert announces).
+    pub fn next_issuer(&self, id: &str) -> Option<(&Issuer, SystemTime)> {
+        let now = SystemTime::now();
+        let current = self.current_issuer_at(id, now)?;
+        self.successor(&current.id).filter(|(_, at)| *at > now)
+    }
+
+    fn successor(&self, id: &str) -> Option<(&Issuer, SystemTime)> {
+        let next = self.config.issuers.iter().find(|i| i.rollover.as_ref().is_some_and(|r| r.replaces == id))?;
+        Some((self.issuers.get(&next.id)?, next.rollover.as_ref()?.active_from))
+    }
+
     /// All loaded issuers.
     pub fn issuers(&self) -> impl Iterator<Item = &Issuer> {
         self.issuers.values()
     }
 
-    /// Runs the issuance cycle for `request`.
+    /// Runs the issuance cycle for `request` under its configured profile, signed by the
+    /// profile's issuer or, after a rollover, by the successor that is active now.
     #[tracing::instrument(skip_all, fields(profile = %request.profile, requester = %request.requester))]
     pub async fn issue(&self, request: IssuanceRequest) -> Result<IssueOutcome, CaError> {
         let config = Arc::clone(&self.config);
         match config.profiles.get(&request.profile) {
-            Some(profile) => self.issue_with_profile(request, profile).await,
+            Some(profile) => self.issue_from(request, profile, self.current_issuer(&profile.issuer)).await,
             None => {
                 let e = CaError::policy(format!("unknown profile `{}`", request.profile));
                 Err(self.refused(&request, e).await)
@@ -231,14 +262,23 @@ impl CertificateAuthority {
         }
     }
 
-    /// Runs the issuance cycle under `profile` (built-in profiles such as the OCSP responder's
-    /// are not in the configuration).
+    /// Runs the issuance cycle under a built-in profile (the OCSP responder's, the SCEP RA's),
+    /// signed by exactly the issuer it names.
     pub async fn issue_with_profile(
         &self,
         request: IssuanceRequest,
         profile: &Profile,
     ) -> Result<IssueOutcome, CaError> {
-        let Some(issuer) = self.ca_by_id(&profile.issuer) else {
+        self.issue_from(request, profile, self.ca_by_id(&profile.issuer)).await
+    }
+
+    async fn issue_from(
+        &self,
+        request: IssuanceRequest,
+        profile: &Profile,
+        issuer: Option<&Issuer>,
+    ) -> Result<IssueOutcome, CaError> {
+        let Some(issuer) = issuer else {
             let e = CaError::new(ErrorKind::Unavailable, format!("issuer {} is not installed", profile.issuer));
             return Err(self.refused(&request, e).await);
         };

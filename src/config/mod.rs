@@ -208,6 +208,19 @@ pub struct IssuerConfig {
     pub external: bool,
     /// Name constraints (critical) for this intermediate.
     pub name_constraints: Option<NameConstraintsConfig>,
+    /// CA rollover: this issuer takes over from another one at a set time.
+    pub rollover: Option<Rollover>,
+}
+
+/// `replaces` + `active_from` of an `[[issuer]]`: from `active_from` on, profiles that name
+/// `replaces` issue from this issuer; before it, SCEP's GetNextCACert announces it. The replaced
+/// issuer keeps answering OCSP and publishing CRLs for what it issued.
+#[derive(Debug, Clone)]
+pub struct Rollover {
+    /// The issuer this one succeeds.
+    pub replaces: String,
+    /// When issuance switches over.
+    pub active_from: std::time::SystemTime,
 }
 
 /// Name constraints of an intermediate.
@@ -354,10 +367,12 @@ fn build(raw: raw::RawConfig, base: &Path, data_dir: PathBuf) -> Result<Config, 
         if ca.validity > root.validity {
             return Err(ConfigError::invalid(format!("{key}.validity"), "longer than the root's"));
         }
+        let rollover = rollover(&key, r, &issuers)?;
         issuers.push(IssuerConfig {
             id: r.id.clone(),
             ca,
             external: r.external,
+            rollover,
             name_constraints: r.name_constraints.as_ref().map(|n| NameConstraintsConfig {
                 permitted_dns: n.permitted_dns.clone(),
                 excluded_dns: n.excluded_dns.clone(),
@@ -541,6 +556,30 @@ fn ca_key(
         validity: duration::parse(&format!("{key}.validity"), validity)?,
         signature: SigningAlgorithm::for_key(alg, pss),
     })
+}
+
+/// Checks `replaces` / `active_from`: both or neither; `replaces` names an issuer listed
+/// earlier (so there are no cycles) that no other issuer replaces.
+fn rollover(key: &str, r: &raw::RawIssuer, earlier: &[IssuerConfig]) -> Result<Option<Rollover>, ConfigError> {
+    let (replaces, active_from) = match (&r.replaces, &r.active_from) {
+        (None, None) => return Ok(None),
+        (Some(replaces), Some(active_from)) => (replaces, active_from),
+        (Some(_), None) => return Err(ConfigError::invalid(format!("{key}.active_from"), "required with `replaces`")),
+        (None, Some(_)) => return Err(ConfigError::invalid(format!("{key}.replaces"), "required with `active_from`")),
+    };
+    if !earlier.iter().any(|i| &i.id == replaces) {
+        return Err(ConfigError::invalid(
+            format!("{key}.replaces"),
+            format!("no [[issuer]] `{replaces}` listed before this one"),
+        ));
+    }
+    if earlier.iter().any(|i| i.rollover.as_ref().is_some_and(|o| &o.replaces == replaces)) {
+        return Err(ConfigError::invalid(format!("{key}.replaces"), format!("`{replaces}` is already replaced")));
+    }
+    let at = active_from.parse::<der::DateTime>().map_err(|_| {
+        ConfigError::invalid(format!("{key}.active_from"), format!("`{active_from}`: use YYYY-MM-DDTHH:MM:SSZ"))
+    })?;
+    Ok(Some(Rollover { replaces: replaces.clone(), active_from: at.to_system_time() }))
 }
 
 fn load_profiles(dir: &Path, issuers: &[IssuerConfig]) -> Result<BTreeMap<String, Profile>, ConfigError> {

@@ -155,6 +155,10 @@ pub(crate) struct RawIssuer {
     pub(crate) external: bool,
     #[serde(default)]
     pub(crate) name_constraints: Option<RawNameConstraints>,
+    #[serde(default)]
+    pub(crate) replaces: Option<String>,
+    #[serde(default)]
+    pub(crate) active_from: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

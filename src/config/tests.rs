@@ -91,6 +91,34 @@ fn errors_name_the_key() {
     }
 }
 
+const SUCCESSOR: &str = "[[issuer]]\nid = \"ec-2\"\nkey = \"ecdsa-p256\"\nsubject = \"CN=i2\"\nvalidity = \"5y\"\n";
+
+#[test]
+fn a_rollover_names_an_earlier_issuer_and_a_time() {
+    let with = |lines: &str| MINIMAL.replace("[profiles]", &format!("{SUCCESSOR}{lines}\n[profiles]"));
+    let dir = tempfile::tempdir().unwrap();
+    let ok = with("replaces = \"ec\"\nactive_from = \"2027-01-15T08:00:00Z\"");
+    let c = Config::load(&write_config(dir.path(), &ok), None).unwrap();
+    let r = c.issuer("ec-2").unwrap().rollover.as_ref().unwrap();
+    assert_eq!(r.replaces, "ec");
+    let unix = r.active_from.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    assert_eq!(unix, 1_800_000_000);
+    let second =
+        format!("{SUCCESSOR}replaces = \"ec\"\nactive_from = \"2027-01-15T08:00:00Z\"\n").replace("ec-2", "ec-3");
+    let cases = [
+        (with("replaces = \"ec\""), "issuer[1].active_from"),
+        (with("active_from = \"2027-01-15T08:00:00Z\""), "issuer[1].replaces"),
+        (with("replaces = \"nope\"\nactive_from = \"2027-01-15T08:00:00Z\""), "issuer[1].replaces"),
+        (with("replaces = \"ec\"\nactive_from = \"next tuesday\""), "issuer[1].active_from"),
+        (with(&format!("replaces = \"ec\"\nactive_from = \"2027-01-15T08:00:00Z\"\n{second}")), "issuer[2].replaces"),
+    ];
+    for (body, key) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let e = Config::load(&write_config(dir.path(), &body), None).unwrap_err().to_string();
+        assert!(e.contains(key), "expected `{key}` in: {e}");
+    }
+}
+
 #[test]
 fn unknown_keys_are_rejected() {
     let dir = tempfile::tempdir().unwrap();

@@ -9,4 +9,5 @@ mod harness;
 mod issuance_cycle;
 mod ledger_battery;
 mod ocsp_presign;
+mod rollover;
 mod signer;

@@ -5,6 +5,7 @@
 //! enveloped to the requester's certificate with the request's content cipher. FAILURE and
 //! PENDING carry an empty id-data content: RFC 8894 omits the pkcsPKIEnvelope there, but
 //! OpenSSL's PKCS7_verify (certmonger's scep-submit) refuses a SignedData without content.
+//! The GetNextCACert response is the same kind of SignedData without the SCEP attributes.
 
 use std::time::SystemTime;
 
@@ -49,8 +50,6 @@ pub async fn cert_rep<B: ScepBackend>(
         Status::Success(envelope) => envelope.clone(),
         _ => Vec::new(),
     };
-    let digest = openssl::hash::hash(openssl::hash::MessageDigest::sha256(), &content)
-        .map_err(|_| ScepError::Internal("digest".into()))?;
     let mut nonce = [0u8; 16];
     openssl::rand::rand_bytes(&mut nonce).map_err(|_| ScepError::Internal("randomness".into()))?;
     let (code, fail) = match &status {
@@ -58,14 +57,7 @@ pub async fn cert_rep<B: ScepBackend>(
         Status::Failure(info, text) => ("2", Some((*info, text.as_str()))),
         Status::Pending => ("3", None),
     };
-    let now = UtcTime::from_system_time(SystemTime::now()).map_err(internal)?;
     let mut attrs = vec![
-        attribute(ID_CONTENT_TYPE, Any::encode_from(&ID_DATA).map_err(internal)?)?,
-        attribute(
-            ID_MESSAGE_DIGEST,
-            Any::encode_from(&OctetString::new(digest.to_vec()).map_err(internal)?).map_err(internal)?,
-        )?,
-        attribute(ID_SIGNING_TIME, Any::encode_from(&now).map_err(internal)?)?,
         attribute(oids::MESSAGE_TYPE, printable("3")?)?,
         attribute(oids::PKI_STATUS, printable(code)?)?,
         attribute(oids::TRANSACTION_ID, printable(transaction_id).or_else(|_| utf8(transaction_id))?)?,
@@ -82,7 +74,40 @@ pub async fn cert_rep<B: ScepBackend>(
         attrs.push(attribute(oids::FAIL_INFO, printable(info.code())?)?);
         attrs.push(attribute(oids::FAIL_INFO_TEXT, Any::encode_from(&text.to_owned()).map_err(internal)?)?);
     }
-    let signed_attrs = SetOfVec::try_from(attrs).map_err(internal)?;
+    signed_by_ra(backend, ra_cert, content, attrs).await
+}
+
+/// The GetNextCACert response (RFC 8894 §4.7.1): the degenerate certs-only SignedData `certs`
+/// as the id-data content of a SignedData signed with the key whose certificate GetCACert
+/// serves now (the RA key; its certificate chains to the current CA), so a client can check
+/// the new CA certificates against what it already trusts.
+pub async fn next_ca_cert<B: ScepBackend>(backend: &B, ra_cert: &[u8], certs: Vec<u8>) -> Result<Vec<u8>, ScepError> {
+    signed_by_ra(backend, ra_cert, certs, Vec::new()).await
+}
+
+/// `ContentInfo { SignedData }` over the id-data `content`, signed by the RA key (SHA-256,
+/// RSA PKCS#1 v1.5) with contentType, messageDigest, signingTime and `attrs` as signed
+/// attributes, and the RA certificate included (quirk S12).
+async fn signed_by_ra<B: ScepBackend>(
+    backend: &B,
+    ra_cert: &[u8],
+    content: Vec<u8>,
+    attrs: Vec<Attribute>,
+) -> Result<Vec<u8>, ScepError> {
+    let internal = |e: der::Error| ScepError::Internal(format!("SignedData encoding: {e}"));
+    let digest = openssl::hash::hash(openssl::hash::MessageDigest::sha256(), &content)
+        .map_err(|_| ScepError::Internal("digest".into()))?;
+    let now = UtcTime::from_system_time(SystemTime::now()).map_err(internal)?;
+    let mut all = vec![
+        attribute(ID_CONTENT_TYPE, Any::encode_from(&ID_DATA).map_err(internal)?)?,
+        attribute(
+            ID_MESSAGE_DIGEST,
+            Any::encode_from(&OctetString::new(digest.to_vec()).map_err(internal)?).map_err(internal)?,
+        )?,
+        attribute(ID_SIGNING_TIME, Any::encode_from(&now).map_err(internal)?)?,
+    ];
+    all.extend(attrs);
+    let signed_attrs = SetOfVec::try_from(all).map_err(internal)?;
     let signature = backend.ra_sign(&signed_attrs.to_der().map_err(internal)?).await?;
     let ra = Certificate::from_der(ra_cert).map_err(internal)?;
     let sha256 = AlgorithmIdentifierOwned { oid: const_oid::db::rfc5912::ID_SHA_256, parameters: None };

@@ -118,11 +118,7 @@ async fn handle<B: ScepBackend>(
             Ok(c) => ca_certs(&[vec![c.ra], c.chain].concat(), "application/x-x509-ca-ra-cert"),
             Err(e) => error(e),
         },
-        (Some("GetNextCACert"), &Method::GET) => match s.backend.next_ca_certs(&name).await {
-            Ok(Some(c)) => ca_certs(&[vec![c.ra], c.chain].concat(), "application/x-x509-next-ca-cert"),
-            Ok(None) => text(StatusCode::NOT_FOUND, "no CA rollover is in progress"),
-            Err(e) => error(e),
-        },
+        (Some("GetNextCACert"), &Method::GET) => next_ca_cert(&s, &name).await,
         (Some("PKIOperation"), &Method::POST) => pki_operation(&s, &name, &body).await,
         (Some("PKIOperation"), &Method::GET) => match query_param(query, "message").map(|m| decode_message(&m)) {
             Some(Ok(der)) => pki_operation(&s, &name, &der).await,
@@ -134,6 +130,24 @@ async fn handle<B: ScepBackend>(
         }
         (Some(other), _) => text(StatusCode::BAD_REQUEST, &format!("unknown operation `{other}`")),
         (None, _) => text(StatusCode::BAD_REQUEST, "missing operation parameter"),
+    }
+}
+
+/// GetNextCACert: the next CA's certificates in a SignedData signed by the RA key, or 404
+/// when no rollover is planned.
+async fn next_ca_cert<B: ScepBackend>(s: &St<B>, name: &str) -> Response {
+    let (current, next) = match (s.backend.ca_certs(name).await, s.backend.next_ca_certs(name).await) {
+        (Ok(current), Ok(Some(next))) => (current, next),
+        (_, Ok(None)) => return text(StatusCode::NOT_FOUND, "no CA rollover is in progress"),
+        (Err(e), _) | (_, Err(e)) => return error(e),
+    };
+    let inner = match certs::degenerate(&[vec![next.ra], next.chain].concat(), &[]) {
+        Ok(der) => der,
+        Err(e) => return error(ScepError::Internal(e.to_string())),
+    };
+    match reply::next_ca_cert(&s.backend, &current.ra, inner).await {
+        Ok(der) => (StatusCode::OK, [(header::CONTENT_TYPE, "application/x-x509-next-ca-cert")], der).into_response(),
+        Err(e) => error(e),
     }
 }
 

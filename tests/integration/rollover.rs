@@ -1,0 +1,70 @@
+//! CA rollover (`[[issuer]] replaces` + `active_from`): before `active_from` the successor is
+//! only announced (SCEP GetNextCACert), after it the successor signs for the profiles that name
+//! the replaced issuer, which stays loaded for OCSP and CRLs of what it issued.
+
+use der::{Decode, Encode};
+use privca::ca::{x509, IssuanceRequest, IssueOutcome, Requester};
+use x509_cert::Certificate;
+
+use crate::harness::{Db, TestCa};
+
+fn successor(active_from: &str) -> String {
+    format!(
+        r#"[[issuer]]
+id = "ec-2"
+key = "ecdsa-p256"
+subject = "CN=test issuer EC 2,O=privca tests"
+validity = "5y"
+replaces = "ec"
+active_from = "{active_from}"
+"#
+    )
+}
+
+async fn issue(t: &TestCa) -> privca::ca::IssuedCertificate {
+    let csr = t.csr("ec:P-256", "/CN=www.example.test", Some("DNS:www.example.test"));
+    let req = IssuanceRequest::from_csr(&csr, "tls-server", Requester::cli()).unwrap();
+    let IssueOutcome::Issued(cert) = t.ca.issue(req).await.unwrap() else { panic!("pending") };
+    let (ok, out) = t.openssl_verify(&cert.chain_pem);
+    assert!(ok, "{out}");
+    *cert
+}
+
+fn issuer_name(der: &[u8]) -> Vec<u8> {
+    Certificate::from_der(der).unwrap().tbs_certificate.issuer.to_der().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_planned_successor_is_announced_but_does_not_sign() {
+    for db in [Db::Sqlite, Db::Postgres] {
+        let Some(t) = TestCa::with_config(db, &successor("2099-01-01T00:00:00Z")).await else { continue };
+        let (next, _) = t.ca.next_issuer("ec").expect("ec-2 is announced");
+        assert_eq!(next.id, "ec-2");
+        let (ok, out) = t.openssl_verify(&x509::pem(&next.der));
+        assert!(ok, "the successor chains to the root: {out}");
+        assert_eq!(t.ca.current_issuer("ec").unwrap().id, "ec");
+        let cert = issue(&t).await;
+        assert_eq!(cert.record.issuer_id, "ec");
+        assert_eq!(
+            issuer_name(&cert.record.der),
+            t.ca.issuer("ec").unwrap().cert.tbs_certificate.subject.to_der().unwrap()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_active_from_the_successor_signs_and_the_replaced_issuer_stays() {
+    for db in [Db::Sqlite, Db::Postgres] {
+        let Some(t) = TestCa::with_config(db, &successor("2020-01-01T00:00:00Z")).await else { continue };
+        assert_eq!(t.ca.current_issuer("ec").unwrap().id, "ec-2");
+        assert!(t.ca.next_issuer("ec").is_none(), "nothing is announced once the successor is active");
+        let cert = issue(&t).await;
+        assert_eq!(cert.record.issuer_id, "ec-2");
+        let ec2 = t.ca.issuer("ec-2").unwrap();
+        assert_eq!(issuer_name(&cert.record.der), ec2.cert.tbs_certificate.subject.to_der().unwrap());
+        assert!(cert.chain_pem.contains(&x509::pem(&ec2.der)), "the chain carries the successor");
+        assert!(t.ca.issuer("ec").is_some(), "the replaced issuer stays loaded for OCSP and CRLs");
+        let stored = t.app.ledger.certificate(&cert.record.serial).await.unwrap().unwrap();
+        assert_eq!(stored.issuer_id, "ec-2");
+    }
+}
