@@ -1,9 +1,9 @@
-//! Units of work for SCEP: one-time challenge passwords and finding a transaction again by its
-//! requester (`scep:<name>/<transactionID>`).
+//! Units of work for SCEP: one-time challenge passwords. (A transaction is found again by its
+//! requester, `scep:<name>/<transactionID>`: `certificate_by_requester`, `approval_by_requester`.)
 
 use sqlx::Row;
 
-use super::{audit, now, Approval, CertRecord, Ledger, LedgerError};
+use super::{audit, now, Ledger, LedgerError};
 use crate::audit::AuditEvent;
 
 impl Ledger {
@@ -45,32 +45,8 @@ impl Ledger {
         .bind(hash)
         .bind(profile)
         .bind(now())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.writer().await?)
         .await?;
         row.map(|r| r.try_get::<Option<String>, _>("owner")).transpose().map_err(Into::into)
-    }
-
-    /// The newest certificate issued to `requester`.
-    pub async fn certificate_by_requester(&self, requester: &str) -> Result<Option<CertRecord>, LedgerError> {
-        let row = sqlx::query("SELECT serial FROM certificates WHERE requester = $1 ORDER BY not_before DESC LIMIT 1")
-            .bind(requester)
-            .fetch_optional(&self.pool)
-            .await?;
-        match row {
-            Some(r) => self.certificate(&r.try_get::<String, _>("serial")?).await,
-            None => Ok(None),
-        }
-    }
-
-    /// The newest approval `requester` asked for.
-    pub async fn approval_by_requester(&self, requester: &str) -> Result<Option<Approval>, LedgerError> {
-        let row = sqlx::query("SELECT id FROM approvals WHERE requester = $1 ORDER BY id DESC LIMIT 1")
-            .bind(requester)
-            .fetch_optional(&self.pool)
-            .await?;
-        match row {
-            Some(r) => self.approval(r.try_get("id")?).await,
-            None => Ok(None),
-        }
     }
 }

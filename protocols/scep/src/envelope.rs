@@ -137,9 +137,7 @@ impl Sealed {
 pub fn seal(content: &[u8], recipient: &[u8], cipher: ContentCipher) -> Result<Vec<u8>, ScepError> {
     let internal = |what: &str| ScepError::Internal(format!("sealing the CertRep: {what}"));
     let cert = Certificate::from_der(recipient).map_err(|_| internal("requester certificate"))?;
-    let spki = cert.tbs_certificate.subject_public_key_info.to_der().map_err(|_| internal("SPKI"))?;
-    let rsa = openssl::pkey::PKey::public_key_from_der(&spki)
-        .ok()
+    let rsa = crate::keys::public_key(&cert)
         .and_then(|k| k.rsa().ok())
         .ok_or_else(|| ScepError::fail(FailInfo::BadAlg, "the requester's certificate has no RSA key to encrypt to"))?;
     let c = cipher.openssl();

@@ -13,6 +13,7 @@ pub mod caps;
 pub mod certs;
 pub mod envelope;
 pub mod error;
+mod keys;
 pub mod message;
 pub mod oids;
 pub mod reply;

@@ -159,8 +159,7 @@ impl Request {
             return Err(fail("messageDigest does not match the content"));
         }
         let cert = Certificate::from_der(&self.signer_cert).map_err(|_| fail("unreadable signer certificate"))?;
-        let spki = cert.tbs_certificate.subject_public_key_info.to_der().map_err(|_| fail("signer key"))?;
-        let key = openssl::pkey::PKey::public_key_from_der(&spki).map_err(|_| fail("unusable signer key"))?;
+        let key = crate::keys::public_key(&cert).ok_or_else(|| fail("unusable signer key"))?;
         let signed = attrs.to_der().map_err(|_| fail("signed attributes"))?;
         let mut verifier = openssl::sign::Verifier::new(md, &key).map_err(|_| fail("verifier"))?;
         verifier.update(&signed).map_err(|_| fail("verifier"))?;

@@ -11,6 +11,22 @@ pub enum Pkcs11Error {
     /// No token with the configured label.
     #[error("no PKCS#11 token labelled `{0}`")]
     TokenNotFound(String),
+    /// The token is missing but SoftHSM2's token directory holds tokens it could not read.
+    #[error(
+        "no PKCS#11 token labelled `{label}`, but {dir} holds {on_disk} SoftHSM2 token(s) and the module reads only \
+         {readable}: a token there is damaged or unreadable. privca will not create a new, empty token in its place; \
+         restore that directory from a backup (or move it away to start afresh)"
+    )]
+    TokenUnreadable {
+        /// Configured label.
+        label: String,
+        /// SoftHSM2's `directories.tokendir`.
+        dir: String,
+        /// Token directories (with a `token.object`) on disk.
+        on_disk: usize,
+        /// Initialised tokens the module lists.
+        readable: usize,
+    },
     /// A PIN could not be read or created.
     #[error("PIN: {0}")]
     Pin(std::io::Error),

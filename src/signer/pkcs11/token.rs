@@ -74,8 +74,13 @@ pub(crate) fn find_token(ctx: &Pkcs11, label: &str) -> Result<Option<Slot>, Pkcs
     Ok(None)
 }
 
-/// Initialises a fresh token labelled as configured and sets its user PIN (dev only).
+/// Initialises a fresh token labelled as configured and sets its user PIN (dev only). Refuses
+/// when SoftHSM2's token directory holds a token the module could not read: SoftHSM2 skips a
+/// damaged `token.object` silently, and a new token in its place would hide the lost keys.
 pub(crate) fn init_token(ctx: &Pkcs11, hsm: &HsmConfig) -> Result<Slot, Pkcs11Error> {
+    if hsm.is_softhsm() {
+        check_softhsm_tokens_readable(ctx, &hsm.token_label)?;
+    }
     let so_pin = hsm
         .so_pin
         .as_ref()
@@ -101,4 +106,39 @@ pub(crate) fn init_token(ctx: &Pkcs11, hsm: &HsmConfig) -> Result<Slot, Pkcs11Er
     session.logout().ctx("C_Logout")?;
     tracing::info!(token = %hsm.token_label, "initialised PKCS#11 token");
     Ok(slot)
+}
+
+/// Fails when SoftHSM2's token directory has more tokens (subdirectories with a `token.object`)
+/// than the module lists as initialised.
+fn check_softhsm_tokens_readable(ctx: &Pkcs11, label: &str) -> Result<(), Pkcs11Error> {
+    let Some(dir) = softhsm_token_dir() else { return Ok(()) };
+    let on_disk = std::fs::read_dir(&dir)
+        .map(|entries| entries.flatten().filter(|e| e.path().join("token.object").is_file()).count())
+        .unwrap_or(0);
+    let mut readable = 0;
+    for slot in ctx.get_slots_with_token().ctx("C_GetSlotList")? {
+        if ctx.get_token_info(slot).ctx("C_GetTokenInfo")?.token_initialized() {
+            readable += 1;
+        }
+    }
+    if on_disk > readable {
+        return Err(Pkcs11Error::TokenUnreadable {
+            label: label.to_owned(),
+            dir: dir.display().to_string(),
+            on_disk,
+            readable,
+        });
+    }
+    Ok(())
+}
+
+/// `directories.tokendir` of the SoftHSM2 configuration in use (`SOFTHSM2_CONF`, else the
+/// Debian default).
+fn softhsm_token_dir() -> Option<std::path::PathBuf> {
+    let conf = std::env::var_os("SOFTHSM2_CONF").unwrap_or_else(|| "/etc/softhsm/softhsm2.conf".into());
+    let text = std::fs::read_to_string(conf).ok()?;
+    text.lines().find_map(|line| {
+        let (key, value) = line.split_once('=')?;
+        (key.trim() == "directories.tokendir").then(|| std::path::PathBuf::from(value.trim()))
+    })
 }
