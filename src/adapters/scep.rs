@@ -23,7 +23,7 @@ use crate::{
     },
     config::scep::ScepName,
     error::{CaError, ErrorKind},
-    ledger::{ApprovalStatus, CertStatus, CrlKind, LedgerError},
+    ledger::{ApprovalStatus, CertRecord, CertStatus, CrlKind, LedgerError},
     policy::{Profile, SCEP_RA_PROFILE},
     signer::SigningAlgorithm,
 };
@@ -64,15 +64,19 @@ impl ScepAdapter {
         Requester { protocol: "scep", identity: format!("{name}/{transaction_id}") }
     }
 
-    /// SUCCESS with the certificate and its issuing CA.
-    fn success(&self, cert_der: Vec<u8>, issuer: &Issuer) -> Outcome {
-        Outcome::Success { certs: vec![cert_der, issuer.der.clone()], crls: Vec::new() }
+    /// SUCCESS with the certificate and the CA that signed it.
+    fn success(&self, cert: CertRecord) -> Result<Outcome, ScepError> {
+        let issuer = self
+            .ca
+            .ca_by_id(&cert.issuer_id)
+            .ok_or_else(|| ScepError::Internal(format!("issuer {} is not loaded", cert.issuer_id)))?;
+        Ok(Outcome::Success { certs: vec![cert.der, issuer.der.clone()], crls: Vec::new() })
     }
 
     /// What happened to transaction `requester` so far, if anything.
-    async fn earlier(&self, requester: &str, issuer: &Issuer) -> Result<Option<Outcome>, ScepError> {
+    async fn earlier(&self, requester: &str) -> Result<Option<Outcome>, ScepError> {
         if let Some(cert) = self.ca.ledger().certificate_by_requester(requester).await.map_err(db)? {
-            return Ok(Some(self.success(cert.der, issuer)));
+            return self.success(cert).map(Some);
         }
         let Some(approval) = self.ca.ledger().approval_by_requester(requester).await.map_err(db)? else {
             return Ok(None);
@@ -85,7 +89,7 @@ impl ScepAdapter {
                 ))
             }
             (_, Some(serial)) => match self.ca.ledger().certificate(&serial).await.map_err(db)? {
-                Some(cert) => self.success(cert.der, issuer),
+                Some(cert) => self.success(cert)?,
                 None => return Err(ScepError::Internal(format!("approved certificate {serial} is missing"))),
             },
             (_, None) => Outcome::Pending,
@@ -209,9 +213,8 @@ impl ScepBackend for ScepAdapter {
 
     async fn enroll(&self, request: PkiRequest) -> Result<Outcome, ScepError> {
         let name = self.name(&request.name)?.clone();
-        let issuer = self.issuer_of(&name.profile)?;
         let requester = Self::requester(&request.name, &request.transaction_id);
-        if let Some(outcome) = self.earlier(&requester.to_string(), issuer).await? {
+        if let Some(outcome) = self.earlier(&requester.to_string()).await? {
             return Ok(outcome); // the same transaction again (quirk S13): no second certificate
         }
         let mut issuance = IssuanceRequest::from_csr(&request.csr_der, &name.profile, requester).map_err(map_ca)?;
@@ -225,14 +228,14 @@ impl ScepBackend for ScepAdapter {
         };
         issuance.owner = owner.or_else(|| name.owner.clone());
         match self.ca.issue(issuance).await.map_err(map_ca)? {
-            IssueOutcome::Issued(cert) => Ok(self.success(cert.record.der, issuer)),
+            IssueOutcome::Issued(cert) => self.success(cert.record),
             IssueOutcome::Pending(_) => Ok(Outcome::Pending),
         }
     }
 
     async fn poll(&self, name: &str, transaction_id: &str) -> Result<Outcome, ScepError> {
-        let issuer = self.issuer_of(&self.name(name)?.profile)?;
-        self.earlier(&Self::requester(name, transaction_id).to_string(), issuer)
+        self.name(name)?;
+        self.earlier(&Self::requester(name, transaction_id).to_string())
             .await?
             .ok_or_else(|| ScepError::fail(FailInfo::BadCertId, "no such transaction"))
     }

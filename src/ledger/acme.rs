@@ -323,7 +323,7 @@ impl Ledger {
 
     /// Stores an order's status, error, certificate and approval.
     pub async fn update_acme_order(&self, o: &Order) -> Result<(), LedgerError> {
-        let mut conn = self.writer().await?;
+        let mut tx = self.begin().await?;
         sqlx::query(
             "UPDATE acme_orders SET status = $1, error = $2, certificate_serial = $3, approval_id = $4 WHERE id = $5",
         )
@@ -332,9 +332,9 @@ impl Ledger {
         .bind(o.certificate_serial.clone())
         .bind(o.approval_id)
         .bind(&o.id)
-        .execute(&mut *conn)
+        .execute(&mut *tx)
         .await?;
-        Ok(())
+        Ok(tx.commit().await?)
     }
 
     /// Ids of an account's orders, newest first (at most 1000).
@@ -390,14 +390,14 @@ impl Ledger {
 
     /// Stores an authorization's status and challenges.
     pub async fn update_acme_authz(&self, a: &Authz) -> Result<(), LedgerError> {
-        let mut conn = self.writer().await?;
+        let mut tx = self.begin().await?;
         sqlx::query("UPDATE acme_authzs SET status = $1, challenges = $2 WHERE id = $3")
             .bind(a.status.as_str())
             .bind(to_text(&a.challenges))
             .bind(&a.id)
-            .execute(&mut *conn)
+            .execute(&mut *tx)
             .await?;
-        Ok(())
+        Ok(tx.commit().await?)
     }
 
     /// Deletes redeemed nonces past expiry, and orders and authorizations expired more than

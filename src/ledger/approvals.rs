@@ -142,16 +142,16 @@ impl Ledger {
 
     /// Links an approved request to the certificate issued for it.
     pub async fn mark_approval_issued(&self, id: i64, serial: &str) -> Result<(), LedgerError> {
-        let mut conn = self.writer().await?;
+        let mut tx = self.begin().await?;
         let done =
             sqlx::query("UPDATE approvals SET status = 'issued', serial = $1 WHERE id = $2 AND status = 'approved'")
                 .bind(serial)
                 .bind(id)
-                .execute(&mut *conn)
+                .execute(&mut *tx)
                 .await?;
         if done.rows_affected() != 1 {
             return Err(LedgerError::Conflict(format!("approval {id} is not approved")));
         }
-        Ok(())
+        Ok(tx.commit().await?)
     }
 }
