@@ -18,7 +18,6 @@ mod migrate;
 pub mod model;
 mod ocsp;
 mod scep;
-
 mod wal;
 
 use std::{sync::Arc, time::Duration};
