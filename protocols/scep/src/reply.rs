@@ -160,3 +160,100 @@ fn attribute(oid: ObjectIdentifier, value: Any) -> Result<Attribute, ScepError> 
     values.insert(value).map_err(|e| ScepError::Internal(e.to_string()))?;
     Ok(Attribute { oid, values })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::{future::Future, task::Poll};
+
+    use openssl::{
+        cms::{CMSOptions, CmsContentInfo},
+        pkey::{PKey, Private},
+        x509::{store::X509StoreBuilder, X509},
+    };
+
+    use super::*;
+    use crate::backend::{CaCerts, Outcome, PkiRequest};
+
+    /// A backend whose RA key is an OpenSSL key; only `ra_sign` is used here.
+    #[derive(Clone)]
+    struct Ra(PKey<Private>);
+
+    impl ScepBackend for Ra {
+        fn knows(&self, _: &str) -> bool {
+            true
+        }
+        async fn ca_certs(&self, _: &str) -> Result<CaCerts, ScepError> {
+            Err(ScepError::Internal("unused".into()))
+        }
+        async fn next_ca_certs(&self, _: &str) -> Result<Option<CaCerts>, ScepError> {
+            Ok(None)
+        }
+        async fn ra_decrypt(&self, _: &[u8]) -> Result<Vec<u8>, ScepError> {
+            Err(ScepError::Internal("unused".into()))
+        }
+        async fn ra_sign(&self, data: &[u8]) -> Result<Vec<u8>, ScepError> {
+            let mut s = openssl::sign::Signer::new(openssl::hash::MessageDigest::sha256(), &self.0).unwrap();
+            Ok(s.sign_oneshot_to_vec(data).unwrap())
+        }
+        async fn enroll(&self, _: PkiRequest) -> Result<Outcome, ScepError> {
+            Err(ScepError::Internal("unused".into()))
+        }
+        async fn poll(&self, _: &str, _: &str) -> Result<Outcome, ScepError> {
+            Err(ScepError::Internal("unused".into()))
+        }
+        async fn get_cert(&self, _: &[u8], _: &[u8]) -> Result<Outcome, ScepError> {
+            Err(ScepError::Internal("unused".into()))
+        }
+        async fn get_crl(&self, _: &[u8], _: &[u8]) -> Result<Outcome, ScepError> {
+            Err(ScepError::Internal("unused".into()))
+        }
+    }
+
+    /// The mock never waits, so one poll finishes the future.
+    fn ready<F: Future>(f: F) -> F::Output {
+        let mut f = std::pin::pin!(f);
+        match f.as_mut().poll(&mut std::task::Context::from_waker(std::task::Waker::noop())) {
+            Poll::Ready(v) => v,
+            Poll::Pending => panic!("the mock backend never waits"),
+        }
+    }
+
+    fn self_signed(cn: &str, key: &PKey<Private>) -> X509 {
+        let mut name = openssl::x509::X509Name::builder().unwrap();
+        name.append_entry_by_text("CN", cn).unwrap();
+        let name = name.build();
+        let mut b = X509::builder().unwrap();
+        b.set_version(2).unwrap();
+        b.set_subject_name(&name).unwrap();
+        b.set_issuer_name(&name).unwrap();
+        b.set_pubkey(key).unwrap();
+        b.set_not_before(&openssl::asn1::Asn1Time::days_from_now(0).unwrap()).unwrap();
+        b.set_not_after(&openssl::asn1::Asn1Time::days_from_now(1).unwrap()).unwrap();
+        b.sign(key, openssl::hash::MessageDigest::sha256()).unwrap();
+        b.build()
+    }
+
+    #[test]
+    fn the_next_ca_response_verifies_with_the_ra_certificate_and_carries_the_new_certificates() {
+        let ra_key = PKey::from_rsa(openssl::rsa::Rsa::generate(2048).unwrap()).unwrap();
+        let ra = self_signed("RA", &ra_key);
+        let next_ca = self_signed("next CA", &PKey::from_rsa(openssl::rsa::Rsa::generate(2048).unwrap()).unwrap());
+        let inner = crate::certs::degenerate(&[ra.to_der().unwrap(), next_ca.to_der().unwrap()], &[]).unwrap();
+        let der = ready(next_ca_cert(&Ra(ra_key), &ra.to_der().unwrap(), inner.clone())).unwrap();
+
+        let mut trust = X509StoreBuilder::new().unwrap();
+        trust.add_cert(ra.clone()).unwrap();
+        let mut cms = CmsContentInfo::from_der(&der).unwrap();
+        let mut content = Vec::new();
+        cms.verify(None, Some(&trust.build()), None, Some(&mut content), CMSOptions::empty()).unwrap();
+        assert_eq!(content, inner, "the signed content is the degenerate certs-only SignedData");
+
+        let mut tampered = der.clone();
+        let at = tampered.windows(inner.len()).position(|w| w == inner).unwrap() + inner.len() - 1;
+        tampered[at] ^= 1;
+        let mut cms = CmsContentInfo::from_der(&tampered).unwrap();
+        let mut trust = X509StoreBuilder::new().unwrap();
+        trust.add_cert(ra).unwrap();
+        assert!(cms.verify(None, Some(&trust.build()), None, None, CMSOptions::empty()).is_err());
+    }
+}
