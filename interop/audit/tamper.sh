@@ -11,19 +11,20 @@ for i in 1 2 3; do
   privca_cli issue --csr "$DATA/leaf$i.csr" --profile tls-server >/dev/null 2>&1
 done
 check "clean ledger verifies" privca_cli audit verify
-cp "$DATA/privca.db" "$DATA/clean.db"
 DB="$DATA/privca.db"
+sqlite3 "$DB" ".backup '$DATA/clean.db'" # the database with whatever its write-ahead log holds
+restore() { rm -f "$DB-wal" "$DB-shm"; cp "$DATA/clean.db" "$DB"; }
 
 sqlite3 "$DB" "UPDATE audit_events SET actor = 'mallory' WHERE seq = 4"
 out=$(privca_cli audit verify || true)
 if grep -q "seq 4.*edited" <<<"$out"; then ok "edited row detected: $(grep FAIL <<<"$out" | head -1)"; else fail "edit not detected: $out"; fi
 
-cp "$DATA/clean.db" "$DB"
+restore
 sqlite3 "$DB" "DELETE FROM audit_events WHERE seq > (SELECT MAX(seq) - 3 FROM audit_events)"
 out=$(privca_cli audit verify || true)
 if grep -q "deleted" <<<"$out"; then ok "deleted newest rows detected: $(grep FAIL <<<"$out" | head -1)"; else fail "deletion not detected: $out"; fi
 
-cp "$DATA/clean.db" "$DB"
+restore
 sqlite3 "$DB" "UPDATE audit_events SET actor = 'mallory' WHERE seq = 2"
 python3 - "$DB" <<'PY'
 # Recompute the whole chain the way privca does, without the HSM (no new checkpoints).

@@ -281,8 +281,16 @@ impl Ledger {
         self.dialect
     }
 
-    /// Closes the pool (graceful shutdown).
+    /// Graceful shutdown: on SQLite, moves every commit from the write-ahead log into the
+    /// database file and empties the log (so the file alone is the whole ledger once the
+    /// process has gone, for a copy or a file-level backup); then closes the pool.
     pub async fn close(&self) {
+        if let Some(kept) = &self.kept {
+            let mut w = kept.lock_writer().await;
+            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&mut w.conn).await {
+                tracing::warn!(error = %e, "checkpointing the ledger's write-ahead log at shutdown failed");
+            }
+        }
         self.pool.close().await;
     }
 
