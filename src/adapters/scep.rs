@@ -33,13 +33,15 @@ use crate::{
 pub struct ScepAdapter {
     ca: CertificateAuthority,
     ra_cert: Arc<Vec<u8>>,
+    /// The CA that issued the RA certificate.
+    ra_issuer: Arc<str>,
 }
 
 impl ScepAdapter {
     /// An adapter over `ca`, issuing the RA certificate first if needed.
     pub async fn start(ca: CertificateAuthority) -> Result<Self, CaError> {
-        let ra_cert = Arc::new(ra_certificate(&ca).await?);
-        Ok(Self { ca, ra_cert })
+        let (ra_cert, ra_issuer) = ra_certificate(&ca).await?;
+        Ok(Self { ca, ra_cert: Arc::new(ra_cert), ra_issuer: ra_issuer.into() })
     }
 
     fn name(&self, name: &str) -> Result<&ScepName, ScepError> {
@@ -270,11 +272,7 @@ impl ScepAdapter {
     /// until the RA certificate is renewed), and the root.
     fn chain(&self, issuer: &Issuer) -> Vec<Vec<u8>> {
         let mut chain = vec![issuer.der.clone()];
-        let ra_issuer = x509_cert::Certificate::from_der(&self.ra_cert)
-            .ok()
-            .and_then(|c| c.tbs_certificate.issuer.to_der().ok())
-            .and_then(|name| self.ca_by_name(&name));
-        if let Some(ra_issuer) = ra_issuer.filter(|i| i.id != issuer.id && i.id != "root") {
+        if let Some(ra_issuer) = self.ca.issuer(&self.ra_issuer).filter(|i| i.id != issuer.id) {
             chain.push(ra_issuer.der.clone());
         }
         if let Some(root) = self.ca.root().filter(|r| r.id != issuer.id) {
@@ -294,8 +292,9 @@ impl ScepAdapter {
 }
 
 /// The RA certificate: the newest valid one for the RA key, or a new one from the issuing CA of
-/// the `default` name (else the first name) when none has more than a third of its life left.
-async fn ra_certificate(ca: &CertificateAuthority) -> Result<Vec<u8>, CaError> {
+/// the `default` name (else the first name) when none has more than a third of its life left;
+/// with the id of the CA that issued it.
+async fn ra_certificate(ca: &CertificateAuthority) -> Result<(Vec<u8>, String), CaError> {
     let cfg = &ca.config().scep;
     let name = cfg
         .names
@@ -317,7 +316,7 @@ async fn ra_certificate(ca: &CertificateAuthority) -> Result<Vec<u8>, CaError> {
             .and_then(|c| c.tbs_certificate.subject_public_key_info.to_der().ok())
             .is_some_and(|k| k == spki_der);
         if same_key && (rec.not_after - now) * 3 > (rec.not_after - rec.not_before) {
-            return Ok(rec.der);
+            return Ok((rec.der, issuer_id));
         }
     }
     let request = IssuanceRequest::own_key(SCEP_RA_PROFILE, spki_der);
@@ -325,7 +324,7 @@ async fn ra_certificate(ca: &CertificateAuthority) -> Result<Vec<u8>, CaError> {
     match ca.issue_with_profile(request, &profile).await? {
         IssueOutcome::Issued(cert) => {
             tracing::info!(serial = %cert.record.serial, "issued the SCEP RA certificate");
-            Ok(cert.record.der)
+            Ok((cert.record.der, issuer_id))
         }
         IssueOutcome::Pending(_) => Err(CaError::internal("SCEP RA certificate held for approval")),
     }
