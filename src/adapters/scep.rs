@@ -23,7 +23,7 @@ use crate::{
     },
     config::scep::ScepName,
     error::{CaError, ErrorKind},
-    ledger::{ApprovalStatus, CertRecord, CertStatus, CrlKind, LedgerError},
+    ledger::{ApprovalStatus, CertRecord, CertStatus, CrlKind, LedgerError, TransactionRecord},
     policy::{Profile, SCEP_RA_PROFILE},
     signer::SigningAlgorithm,
 };
@@ -77,11 +77,10 @@ impl ScepAdapter {
 
     /// What happened to transaction `requester` so far, if anything.
     async fn earlier(&self, requester: &str) -> Result<Option<Outcome>, ScepError> {
-        if let Some(cert) = self.ca.ledger().certificate_by_requester(requester).await.map_err(db)? {
-            return self.success(cert).map(Some);
-        }
-        let Some(approval) = self.ca.ledger().approval_by_requester(requester).await.map_err(db)? else {
-            return Ok(None);
+        let approval = match self.ca.ledger().transaction_record(requester).await.map_err(db)? {
+            None => return Ok(None),
+            Some(TransactionRecord::Certificate(cert)) => return self.success(cert).map(Some),
+            Some(TransactionRecord::Approval(approval)) => approval,
         };
         Ok(Some(match (approval.status, approval.serial) {
             (ApprovalStatus::Denied, _) => {

@@ -68,19 +68,6 @@ impl Ledger {
         row.as_ref().map(approval).transpose()
     }
 
-    /// The newest approval `requester` asked for.
-    pub async fn approval_by_requester(&self, requester: &str) -> Result<Option<Approval>, LedgerError> {
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            approval_columns!(),
-            " FROM approvals WHERE requester = $1 ORDER BY id DESC LIMIT 1"
-        ))
-        .bind(requester)
-        .fetch_optional(&mut *self.reader().await?)
-        .await?;
-        row.as_ref().map(approval).transpose()
-    }
-
     /// The latest approval `requester` asked for with exactly this CSR (EST and SCEP clients
     /// resend the same request until it is decided).
     pub async fn approval_for_csr(&self, requester: &str, csr_der: &[u8]) -> Result<Option<Approval>, LedgerError> {

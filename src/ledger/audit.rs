@@ -47,6 +47,22 @@ fn audit_row(r: &AnyRow) -> Result<AuditRow, LedgerError> {
     })
 }
 
+/// Links written by one statement (four parameters each, well under SQLite's and PostgreSQL's
+/// parameter limits).
+const LINKS_PER_STATEMENT: usize = 250;
+
+/// `UPDATE … FROM (VALUES …)` linking `n` unsealed rows at once (one statement per batch
+/// instead of one per row; SQLite ≥ 3.33 and PostgreSQL both name VALUES columns `columnN`).
+fn link_statement(n: usize) -> String {
+    let values: Vec<String> =
+        (0..n).map(|i| format!("(${}, ${}, ${}, ${})", 4 * i + 1, 4 * i + 2, 4 * i + 3, 4 * i + 4)).collect();
+    format!(
+        "UPDATE audit_events SET seq = v.column2, prev_hash = v.column3, hash = v.column4 FROM (VALUES {}) AS v \
+         WHERE audit_events.id = v.column1 AND audit_events.seq IS NULL",
+        values.join(", ")
+    )
+}
+
 impl Ledger {
     /// Records a standalone event (e.g. a refused request) in its own transaction.
     pub async fn record_event(&self, event: &AuditEvent) -> Result<(), LedgerError> {
@@ -115,18 +131,15 @@ impl Ledger {
         if moved.rows_affected() != 1 {
             return Err(LedgerError::Conflict("audit head moved".into()));
         }
-        for link in links {
-            let done = sqlx::query(
-                "UPDATE audit_events SET seq = $1, prev_hash = $2, hash = $3 WHERE id = $4 AND seq IS NULL",
-            )
-            .bind(link.seq)
-            .bind(&link.prev_hash)
-            .bind(&link.hash)
-            .bind(link.id)
-            .execute(&mut *tx)
-            .await?;
-            if done.rows_affected() != 1 {
-                return Err(LedgerError::Conflict(format!("audit row {} already sealed", link.id)));
+        for chunk in links.chunks(LINKS_PER_STATEMENT) {
+            // The statement holds placeholders only; every value is bound.
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(link_statement(chunk.len()))).persistent(false);
+            for link in chunk {
+                query = query.bind(link.id).bind(link.seq).bind(&link.prev_hash).bind(&link.hash);
+            }
+            let done = query.execute(&mut *tx).await?;
+            if done.rows_affected() != chunk.len() as u64 {
+                return Err(LedgerError::Conflict("an audit row in the batch was already sealed".into()));
             }
         }
         sqlx::query(

@@ -148,19 +148,6 @@ impl Ledger {
         row.as_ref().map(cert_record).transpose()
     }
 
-    /// The newest certificate issued to `requester` (a SCEP or EST transaction).
-    pub async fn certificate_by_requester(&self, requester: &str) -> Result<Option<CertRecord>, LedgerError> {
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            cert_columns!(),
-            " FROM certificates WHERE requester = $1 ORDER BY not_before DESC LIMIT 1"
-        ))
-        .bind(requester)
-        .fetch_optional(&mut *self.reader().await?)
-        .await?;
-        row.as_ref().map(cert_record).transpose()
-    }
-
     /// The certificate whose SHA-256 fingerprint (lower-case hex) is `fingerprint`.
     pub async fn certificate_by_fingerprint(&self, fingerprint: &str) -> Result<Option<CertRecord>, LedgerError> {
         let row = sqlx::query(concat!("SELECT ", cert_columns!(), " FROM certificates WHERE fingerprint_sha256 = $1"))

@@ -32,6 +32,7 @@ pub use self::crls::{CrlKind, CrlRecord, CrlReservation, RevokedRow};
 pub use self::error::LedgerError;
 pub use self::model::*;
 pub use self::ocsp::{CertStatusRow, OcspRecord, OcspWork};
+pub use self::scep::TransactionRecord;
 
 /// Which SQL dialect the pool speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,12 +1,45 @@
-//! Units of work for SCEP: one-time challenge passwords. (A transaction is found again by its
-//! requester, `scep:<name>/<transactionID>`: `certificate_by_requester`, `approval_by_requester`.)
+//! Units of work for SCEP: one-time challenge passwords, and finding a transaction again by its
+//! requester, `scep:<name>/<transactionID>` ([`Ledger::transaction_record`]).
 
 use sqlx::Row;
 
-use super::{audit, now, Ledger, LedgerError};
+use super::{audit, now, Approval, CertRecord, Ledger, LedgerError};
 use crate::audit::AuditEvent;
 
+/// What the ledger holds for a transaction.
+#[derive(Debug, Clone)]
+pub enum TransactionRecord {
+    /// Its newest certificate.
+    Certificate(CertRecord),
+    /// No certificate: its newest approval request.
+    Approval(Approval),
+}
+
 impl Ledger {
+    /// The newest certificate issued to `requester` (a SCEP transaction), else the newest
+    /// approval it asked for. One statement finds both markers (a new transaction, the common
+    /// case, costs one read); the row found is then read by key.
+    pub async fn transaction_record(&self, requester: &str) -> Result<Option<TransactionRecord>, LedgerError> {
+        let marks = sqlx::query(
+            "SELECT (SELECT serial FROM certificates WHERE requester = $1 ORDER BY not_before DESC LIMIT 1) AS serial, \
+             (SELECT id FROM approvals WHERE requester = $1 ORDER BY id DESC LIMIT 1) AS approval_id",
+        )
+        .bind(requester)
+        .fetch_one(&mut *self.reader().await?)
+        .await?;
+        let serial: Option<String> = marks.try_get("serial")?;
+        let approval_id: Option<i64> = marks.try_get("approval_id")?;
+        if let Some(serial) = serial {
+            if let Some(cert) = self.certificate(&serial).await? {
+                return Ok(Some(TransactionRecord::Certificate(cert)));
+            }
+        }
+        Ok(match approval_id {
+            Some(id) => self.approval(id).await?.map(TransactionRecord::Approval),
+            None => None,
+        })
+    }
+
     /// Stores a challenge (its SHA-256, hex) for `profile`, usable `uses` times until `expires_at`.
     pub async fn create_scep_challenge(
         &self,

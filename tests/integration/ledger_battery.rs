@@ -40,6 +40,7 @@ battery!(
     audit_edit_is_detected,
     audit_deleting_newest_rows_is_detected,
     audit_recomputed_chain_is_detected,
+    audit_seal_links_more_rows_than_one_statement,
 );
 
 async fn issue(t: &TestCa, profile: &str) -> privca::ledger::CertRecord {
@@ -213,6 +214,21 @@ async fn sealed_and_clean(t: &TestCa) -> Vec<u8> {
     assert!(report.findings.is_empty(), "{:?}", report.findings);
     assert!(report.rows >= 4 && report.checkpoints >= 1 && report.unsealed == 0);
     spki
+}
+
+async fn audit_seal_links_more_rows_than_one_statement(db: Db) {
+    let Some(t) = TestCa::new(db).await else { return };
+    for i in 0..600 {
+        let event = AuditEvent::new(AuditKind::Failed, "cli:test").serial(format!("{i:04x}"));
+        t.app.ledger.record_event(&event).await.unwrap();
+    }
+    let sealed = audit::seal(&t.app.ledger, &t.app.signing).await.unwrap();
+    assert!(sealed >= 600, "{sealed}");
+    assert_eq!(audit::seal(&t.app.ledger, &t.app.signing).await.unwrap(), 0);
+    let spki = t.app.signing.key_info(audit::CHECKPOINT_KEY).unwrap().spki_der;
+    let report = audit::verify(&t.app.ledger, &spki).await.unwrap();
+    assert!(report.findings.is_empty(), "{:?}", report.findings);
+    assert!(report.rows >= 600 && report.checkpoints >= 2 && report.unsealed == 0, "{report:?}");
 }
 
 async fn audit_edit_is_detected(db: Db) {

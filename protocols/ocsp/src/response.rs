@@ -5,16 +5,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use der::{
     asn1::{BitString, GeneralizedTime, Null, OctetString},
-    Decode, Encode,
+    Encode, Header, Tag, TagNumber,
 };
 use spki::AlgorithmIdentifierOwned;
-use x509_cert::{
-    ext::{pkix::CrlReason, Extension},
-    Certificate,
-};
+use x509_cert::ext::{pkix::CrlReason, Extension};
 use x509_ocsp::{
-    BasicOcspResponse, CertId, CertStatus, OcspGeneralizedTime, OcspResponse, OcspResponseStatus, ResponderId,
-    ResponseBytes, ResponseData, RevokedInfo, SingleResponse, Version,
+    CertId, CertStatus, OcspGeneralizedTime, OcspResponse, OcspResponseStatus, ResponderId, ResponseBytes,
+    ResponseData, RevokedInfo, SingleResponse, Version,
 };
 
 use crate::{request::ID_PKIX_OCSP_NONCE, OcspError};
@@ -122,7 +119,8 @@ pub fn response_data(
 }
 
 /// The successful `OCSPResponse` around a signed `ResponseData`, carrying the delegated
-/// responder's certificate.
+/// responder's certificate. Both DER inputs are the server's own encodings and are spliced in
+/// as they are (this runs for every response the pre-signer refreshes).
 pub fn signed_response(
     response_data_der: &[u8],
     signature_algorithm: &AlgorithmIdentifierOwned,
@@ -130,18 +128,106 @@ pub fn signed_response(
     responder_cert_der: &[u8],
 ) -> Result<Vec<u8>, OcspError> {
     let internal = |_| OcspError::InternalError;
-    let basic = BasicOcspResponse {
-        tbs_response_data: ResponseData::from_der(response_data_der).map_err(internal)?,
-        signature_algorithm: signature_algorithm.clone(),
-        signature: BitString::from_bytes(signature).map_err(internal)?,
-        certs: Some(vec![Certificate::from_der(responder_cert_der).map_err(internal)?]),
+    let algorithm = signature_algorithm.to_der().map_err(internal)?;
+    let signature = BitString::from_bytes(signature).and_then(|b| b.to_der()).map_err(internal)?;
+    let certs = tlv(Tag::Sequence, &[responder_cert_der])?;
+    let certs = tlv(Tag::ContextSpecific { constructed: true, number: TagNumber::N0 }, &[&certs])?;
+    let basic = tlv(Tag::Sequence, &[response_data_der, &algorithm, &signature, &certs])?;
+    let bytes =
+        ResponseBytes { response_type: ID_PKIX_OCSP_BASIC, response: OctetString::new(basic).map_err(internal)? };
+    OcspResponse { response_status: OcspResponseStatus::Successful, response_bytes: Some(bytes) }
+        .to_der()
+        .map_err(internal)
+}
+
+/// `tag` around the concatenated DER `parts`.
+fn tlv(tag: Tag, parts: &[&[u8]]) -> Result<Vec<u8>, OcspError> {
+    let len: usize = parts.iter().map(|p| p.len()).sum();
+    let mut out = Vec::with_capacity(len + 6);
+    Header::new(tag, len).and_then(|h| h.encode_to_vec(&mut out)).map_err(|_| OcspError::InternalError)?;
+    parts.iter().for_each(|p| out.extend_from_slice(p));
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::str::FromStr;
+
+    use der::{asn1::UtcTime, Decode};
+    use spki::SubjectPublicKeyInfoOwned;
+    use x509_cert::{
+        certificate::TbsCertificate, name::Name, serial_number::SerialNumber, time::Validity, Certificate,
     };
-    let response = OcspResponse {
-        response_status: OcspResponseStatus::Successful,
-        response_bytes: Some(ResponseBytes {
-            response_type: ID_PKIX_OCSP_BASIC,
-            response: OctetString::new(basic.to_der().map_err(internal)?).map_err(internal)?,
-        }),
-    };
-    response.to_der().map_err(internal)
+
+    use x509_ocsp::BasicOcspResponse;
+
+    use super::*;
+
+    fn certificate() -> Certificate {
+        let alg = AlgorithmIdentifierOwned { oid: const_oid::db::rfc5912::ECDSA_WITH_SHA_256, parameters: None };
+        let name = Name::from_str("CN=OCSP responder,O=privca test").unwrap();
+        let at = |s| x509_cert::time::Time::UtcTime(UtcTime::from_unix_duration(Duration::from_secs(s)).unwrap());
+        Certificate {
+            tbs_certificate: TbsCertificate {
+                version: x509_cert::Version::V3,
+                serial_number: SerialNumber::new(&[0x12, 0x34]).unwrap(),
+                signature: alg.clone(),
+                issuer: name.clone(),
+                validity: Validity { not_before: at(1_700_000_000), not_after: at(1_800_000_000) },
+                subject: name,
+                subject_public_key_info: SubjectPublicKeyInfoOwned {
+                    algorithm: AlgorithmIdentifierOwned {
+                        oid: const_oid::db::rfc5912::ID_EC_PUBLIC_KEY,
+                        parameters: None,
+                    },
+                    subject_public_key: BitString::from_bytes(&[4; 65]).unwrap(),
+                },
+                issuer_unique_id: None,
+                subject_unique_id: None,
+                extensions: None,
+            },
+            signature_algorithm: alg,
+            signature: BitString::from_bytes(&[7; 70]).unwrap(),
+        }
+    }
+
+    #[test]
+    fn the_spliced_response_equals_the_typed_encoding() {
+        let cert = certificate();
+        let answer = SingleAnswer {
+            cert_id: CertId {
+                hash_algorithm: AlgorithmIdentifierOwned { oid: const_oid::db::rfc5912::ID_SHA_1, parameters: None },
+                issuer_name_hash: OctetString::new([1; 20]).unwrap(),
+                issuer_key_hash: OctetString::new([2; 20]).unwrap(),
+                serial_number: SerialNumber::new(&[0x01, 0x02, 0x03]).unwrap(),
+            },
+            status: Status::Revoked { time: UNIX_EPOCH + Duration::from_secs(1_750_000_000), reason: Some(1) },
+            this_update: UNIX_EPOCH + Duration::from_secs(1_750_000_100),
+            next_update: UNIX_EPOCH + Duration::from_secs(1_750_086_500),
+        };
+        let data =
+            response_data(&[3; 20], UNIX_EPOCH + Duration::from_secs(1_750_000_100), vec![answer], Some(b"nonce"))
+                .unwrap();
+        let alg = AlgorithmIdentifierOwned { oid: const_oid::db::rfc5912::ECDSA_WITH_SHA_256, parameters: None };
+        let signature = [9u8; 71];
+        let spliced = signed_response(&data, &alg, &signature, &cert.to_der().unwrap()).unwrap();
+
+        let basic = BasicOcspResponse {
+            tbs_response_data: ResponseData::from_der(&data).unwrap(),
+            signature_algorithm: alg,
+            signature: BitString::from_bytes(&signature).unwrap(),
+            certs: Some(vec![cert]),
+        };
+        let typed = OcspResponse {
+            response_status: OcspResponseStatus::Successful,
+            response_bytes: Some(ResponseBytes {
+                response_type: ID_PKIX_OCSP_BASIC,
+                response: OctetString::new(basic.to_der().unwrap()).unwrap(),
+            }),
+        }
+        .to_der()
+        .unwrap();
+        assert_eq!(spliced, typed);
+        assert!(OcspResponse::from_der(&spliced).is_ok());
+    }
 }

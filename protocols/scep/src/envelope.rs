@@ -20,7 +20,10 @@ use der::{
     asn1::{OctetString, SetOfVec},
     Any, Decode, Encode,
 };
-use openssl::symm::Cipher;
+use openssl::{
+    pkey::{PKey, Public},
+    symm::Cipher,
+};
 use x509_cert::{spki::AlgorithmIdentifierOwned, Certificate};
 
 use crate::{
@@ -133,11 +136,16 @@ impl Sealed {
     }
 }
 
-/// Encrypts `content` to the RSA key of `recipient` (DER certificate) with `cipher`.
-pub fn seal(content: &[u8], recipient: &[u8], cipher: ContentCipher) -> Result<Vec<u8>, ScepError> {
+/// Encrypts `content` with `cipher` to `recipient`, whose public key is `key` (RSA).
+pub fn seal(
+    content: &[u8],
+    recipient: &Certificate,
+    key: Option<&PKey<Public>>,
+    cipher: ContentCipher,
+) -> Result<Vec<u8>, ScepError> {
     let internal = |what: &str| ScepError::Internal(format!("sealing the CertRep: {what}"));
-    let cert = Certificate::from_der(recipient).map_err(|_| internal("requester certificate"))?;
-    let rsa = crate::keys::public_key(&cert)
+    let cert = recipient;
+    let rsa = key
         .and_then(|k| k.rsa().ok())
         .ok_or_else(|| ScepError::fail(FailInfo::BadAlg, "the requester's certificate has no RSA key to encrypt to"))?;
     let c = cipher.openssl();

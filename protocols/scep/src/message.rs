@@ -16,7 +16,12 @@ use der::{
     asn1::{OctetString, PrintableStringRef},
     Decode, Encode,
 };
-use openssl::hash::MessageDigest;
+use std::sync::OnceLock;
+
+use openssl::{
+    hash::MessageDigest,
+    pkey::{PKey, Public},
+};
 use x509_cert::Certificate;
 
 use crate::{
@@ -66,6 +71,10 @@ pub struct Request {
     /// The pkcsPKIEnvelope (DER), if any.
     pub envelope: Option<Vec<u8>>,
     signer: SignerInfo,
+    /// `signer_cert` decoded: the CertRep is enveloped to it.
+    signer_certificate: Certificate,
+    /// Its public key, read once for the signature check and the CertRep's key transport.
+    signer_key: OnceLock<Option<PKey<Public>>>,
 }
 
 /// Decodes `der` far enough to answer it.
@@ -93,16 +102,17 @@ pub fn parse(der: &[u8]) -> Result<Request, ScepError> {
         .and_then(|v| v.decode_as::<OctetString>().ok())
         .ok_or_else(|| bad("no senderNonce"))?
         .into_bytes();
-    let signer_cert = signed
+    let signer_certificate = signed
         .certificates
         .as_ref()
         .and_then(|set| {
             set.0.iter().find_map(|c| match c {
-                cms::cert::CertificateChoices::Certificate(cert) if signed_by(&signer, cert) => cert.to_der().ok(),
+                cms::cert::CertificateChoices::Certificate(cert) if signed_by(&signer, cert) => Some(cert.clone()),
                 _ => None,
             })
         })
         .ok_or_else(|| bad("the signer's certificate is not in the message"))?;
+    let signer_cert = signer_certificate.to_der().map_err(|_| bad("the signer's certificate does not re-encode"))?;
     let envelope = signed
         .encap_content_info
         .econtent
@@ -116,6 +126,8 @@ pub fn parse(der: &[u8]) -> Result<Request, ScepError> {
         signer_cert,
         envelope,
         signer,
+        signer_certificate,
+        signer_key: OnceLock::new(),
     })
 }
 
@@ -139,6 +151,16 @@ fn digest(oid: ObjectIdentifier) -> Option<MessageDigest> {
 }
 
 impl Request {
+    /// The signer certificate, decoded.
+    pub fn signer_certificate(&self) -> &Certificate {
+        &self.signer_certificate
+    }
+
+    /// The signer certificate's public key; `None` if OpenSSL cannot use it.
+    pub fn signer_key(&self) -> Option<&PKey<Public>> {
+        self.signer_key.get_or_init(|| crate::keys::public_key(&self.signer_certificate)).as_ref()
+    }
+
     /// Checks the signature over the signed attributes with the signer certificate's key and
     /// the messageDigest over the envelope. SHA-1, SHA-256 and SHA-512; RSA or ECDSA.
     pub fn verify(&self) -> Result<(), ScepError> {
@@ -158,10 +180,9 @@ impl Request {
         if stated.as_bytes() != &*actual {
             return Err(fail("messageDigest does not match the content"));
         }
-        let cert = Certificate::from_der(&self.signer_cert).map_err(|_| fail("unreadable signer certificate"))?;
-        let key = crate::keys::public_key(&cert).ok_or_else(|| fail("unusable signer key"))?;
+        let key = self.signer_key().ok_or_else(|| fail("unusable signer key"))?;
         let signed = attrs.to_der().map_err(|_| fail("signed attributes"))?;
-        let mut verifier = openssl::sign::Verifier::new(md, &key).map_err(|_| fail("verifier"))?;
+        let mut verifier = openssl::sign::Verifier::new(md, key).map_err(|_| fail("verifier"))?;
         verifier.update(&signed).map_err(|_| fail("verifier"))?;
         match verifier.verify(self.signer.signature.as_bytes()) {
             Ok(true) => Ok(()),

@@ -26,6 +26,27 @@ use x509_cert::{attr::Attribute, spki::AlgorithmIdentifierOwned, Certificate};
 
 use crate::{backend::ScepBackend, error::FailInfo, error::ScepError, oids};
 
+/// The RA certificate as CertReps carry it, decoded once (it changes only when the RA
+/// certificate is renewed).
+#[derive(Debug)]
+pub struct RaCertificate {
+    der: Vec<u8>,
+    cert: Certificate,
+}
+
+impl RaCertificate {
+    /// Decodes `der`.
+    pub fn from_der(der: Vec<u8>) -> Result<Self, ScepError> {
+        let cert = Certificate::from_der(&der).map_err(|e| ScepError::Internal(format!("RA certificate: {e}")))?;
+        Ok(Self { der, cert })
+    }
+
+    /// The DER encoding.
+    pub fn der(&self) -> &[u8] {
+        &self.der
+    }
+}
+
 /// pkiStatus of a CertRep.
 #[derive(Debug, Clone)]
 pub enum Status {
@@ -40,7 +61,7 @@ pub enum Status {
 /// Builds and signs a CertRep for `transaction_id` / `recipient_nonce`.
 pub async fn cert_rep<B: ScepBackend>(
     backend: &B,
-    ra_cert: &[u8],
+    ra: &RaCertificate,
     transaction_id: &str,
     recipient_nonce: &[u8],
     status: Status,
@@ -74,15 +95,19 @@ pub async fn cert_rep<B: ScepBackend>(
         attrs.push(attribute(oids::FAIL_INFO, printable(info.code())?)?);
         attrs.push(attribute(oids::FAIL_INFO_TEXT, Any::encode_from(&text.to_owned()).map_err(internal)?)?);
     }
-    signed_by_ra(backend, ra_cert, content, attrs).await
+    signed_by_ra(backend, ra, content, attrs).await
 }
 
 /// The GetNextCACert response (RFC 8894 §4.7.1): the degenerate certs-only SignedData `certs`
 /// as the id-data content of a SignedData signed with the key whose certificate GetCACert
 /// serves now (the RA key; its certificate chains to the current CA), so a client can check
 /// the new CA certificates against what it already trusts.
-pub async fn next_ca_cert<B: ScepBackend>(backend: &B, ra_cert: &[u8], certs: Vec<u8>) -> Result<Vec<u8>, ScepError> {
-    signed_by_ra(backend, ra_cert, certs, Vec::new()).await
+pub async fn next_ca_cert<B: ScepBackend>(
+    backend: &B,
+    ra: &RaCertificate,
+    certs: Vec<u8>,
+) -> Result<Vec<u8>, ScepError> {
+    signed_by_ra(backend, ra, certs, Vec::new()).await
 }
 
 /// `ContentInfo { SignedData }` over the id-data `content`, signed by the RA key (SHA-256,
@@ -90,7 +115,7 @@ pub async fn next_ca_cert<B: ScepBackend>(backend: &B, ra_cert: &[u8], certs: Ve
 /// attributes, and the RA certificate included (quirk S12).
 async fn signed_by_ra<B: ScepBackend>(
     backend: &B,
-    ra_cert: &[u8],
+    ra: &RaCertificate,
     content: Vec<u8>,
     attrs: Vec<Attribute>,
 ) -> Result<Vec<u8>, ScepError> {
@@ -109,7 +134,7 @@ async fn signed_by_ra<B: ScepBackend>(
     all.extend(attrs);
     let signed_attrs = SetOfVec::try_from(all).map_err(internal)?;
     let signature = backend.ra_sign(&signed_attrs.to_der().map_err(internal)?).await?;
-    let ra = Certificate::from_der(ra_cert).map_err(internal)?;
+    let ra = &ra.cert;
     let sha256 = AlgorithmIdentifierOwned { oid: const_oid::db::rfc5912::ID_SHA_256, parameters: None };
     let signer = SignerInfo {
         version: CmsVersion::V1,
@@ -127,7 +152,7 @@ async fn signed_by_ra<B: ScepBackend>(
         unsigned_attrs: None,
     };
     let mut certs = SetOfVec::new();
-    certs.insert(CertificateChoices::Certificate(ra)).map_err(internal)?;
+    certs.insert(CertificateChoices::Certificate(ra.clone())).map_err(internal)?;
     let signed = SignedData {
         version: CmsVersion::V1,
         digest_algorithms: SetOfVec::try_from(vec![sha256]).map_err(internal)?,
@@ -239,7 +264,8 @@ mod tests {
         let ra = self_signed("RA", &ra_key);
         let next_ca = self_signed("next CA", &PKey::from_rsa(openssl::rsa::Rsa::generate(2048).unwrap()).unwrap());
         let inner = crate::certs::degenerate(&[ra.to_der().unwrap(), next_ca.to_der().unwrap()], &[]).unwrap();
-        let der = ready(next_ca_cert(&Ra(ra_key), &ra.to_der().unwrap(), inner.clone())).unwrap();
+        let ra_cert = RaCertificate::from_der(ra.to_der().unwrap()).unwrap();
+        let der = ready(next_ca_cert(&Ra(ra_key), &ra_cert, inner.clone())).unwrap();
 
         let mut trust = X509StoreBuilder::new().unwrap();
         trust.add_cert(ra.clone()).unwrap();

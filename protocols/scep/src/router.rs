@@ -4,7 +4,7 @@
 //! and GetCACert's `message` is never decoded (S4). Every PKIOperation answer that can be a
 //! CertRep is one (`application/x-pki-message`, HTTP 200, quirk S11).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::{
     body::{Body, Bytes},
@@ -21,7 +21,7 @@ use crate::{
     caps, certs, envelope,
     error::{FailInfo, ScepError},
     message::{self, MessageType},
-    reply::{self, Status},
+    reply::{self, RaCertificate, Status},
 };
 
 /// Largest PKIOperation accepted (a PKCSReq with an RSA-4096 key is a few KiB).
@@ -37,13 +37,29 @@ pub struct ScepSettings {
 struct ScepState<B> {
     backend: B,
     settings: ScepSettings,
+    /// The RA certificate last decoded.
+    ra: Mutex<Option<Arc<RaCertificate>>>,
+}
+
+impl<B: ScepBackend> ScepState<B> {
+    /// The RA certificate the backend serves for `name`, decoded once per distinct DER.
+    async fn ra_certificate(&self, name: &str) -> Result<Arc<RaCertificate>, ScepError> {
+        let der = self.backend.ca_certs(name).await?.ra;
+        let mut last = self.ra.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(ra) = last.as_ref().filter(|ra| ra.der() == der) {
+            return Ok(Arc::clone(ra));
+        }
+        let ra = Arc::new(RaCertificate::from_der(der)?);
+        *last = Some(Arc::clone(&ra));
+        Ok(ra)
+    }
 }
 
 type St<B> = Arc<ScepState<B>>;
 
 /// The SCEP routes (mount with `nest_service(prefix, router(...))`).
 pub fn router<B: ScepBackend>(backend: B, settings: ScepSettings) -> Router {
-    let state = Arc::new(ScepState { backend, settings });
+    let state = Arc::new(ScepState { backend, settings, ra: Mutex::new(None) });
     Router::new().route("/", any(handle::<B>)).route("/{*rest}", any(handle::<B>)).with_state(state)
 }
 
@@ -136,7 +152,7 @@ async fn handle<B: ScepBackend>(
 /// GetNextCACert: the next CA's certificates in a SignedData signed by the RA key, or 404
 /// when no rollover is planned.
 async fn next_ca_cert<B: ScepBackend>(s: &St<B>, name: &str) -> Response {
-    let (current, next) = match (s.backend.ca_certs(name).await, s.backend.next_ca_certs(name).await) {
+    let (current, next) = match (s.ra_certificate(name).await, s.backend.next_ca_certs(name).await) {
         (Ok(current), Ok(Some(next))) => (current, next),
         (_, Ok(None)) => return text(StatusCode::NOT_FOUND, "no CA rollover is in progress"),
         (Err(e), _) | (_, Err(e)) => return error(e),
@@ -145,7 +161,7 @@ async fn next_ca_cert<B: ScepBackend>(s: &St<B>, name: &str) -> Response {
         Ok(der) => der,
         Err(e) => return error(ScepError::Internal(e.to_string())),
     };
-    match reply::next_ca_cert(&s.backend, &current.ra, inner).await {
+    match reply::next_ca_cert(&s.backend, &current, inner).await {
         Ok(der) => (StatusCode::OK, [(header::CONTENT_TYPE, "application/x-x509-next-ca-cert")], der).into_response(),
         Err(e) => error(e),
     }
@@ -181,17 +197,17 @@ async fn pki_operation<B: ScepBackend>(s: &St<B>, name: &str, der: &[u8]) -> Res
         Ok(r) => r,
         Err(e) => return error(e),
     };
-    let ra = match s.backend.ca_certs(name).await {
-        Ok(c) => c.ra,
+    let ra = match s.ra_certificate(name).await {
+        Ok(ra) => ra,
         Err(e) => return error(e),
     };
     let status = match process(s, name, &request).await {
         Ok((outcome, cipher)) => match outcome {
             Outcome::Pending => Status::Pending,
             Outcome::Success { certs, crls } => {
-                let sealed = certs::degenerate(&certs, &crls)
-                    .map_err(|e| ScepError::Internal(e.to_string()))
-                    .and_then(|inner| envelope::seal(&inner, &request.signer_cert, cipher));
+                let sealed = certs::degenerate(&certs, &crls).map_err(|e| ScepError::Internal(e.to_string())).and_then(
+                    |inner| envelope::seal(&inner, request.signer_certificate(), request.signer_key(), cipher),
+                );
                 match sealed {
                     Ok(env) => Status::Success(env),
                     Err(ScepError::Fail(info, text)) => Status::Failure(info, text),
