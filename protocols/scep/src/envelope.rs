@@ -136,16 +136,15 @@ impl Sealed {
     }
 }
 
-/// Encrypts `content` with `cipher` to `recipient`, whose public key is `key` (RSA).
+/// Encrypts `content` with `cipher` to `recipient`, whose public key is `recipient_key` (RSA).
 pub fn seal(
     content: &[u8],
     recipient: &Certificate,
-    key: Option<&PKey<Public>>,
+    recipient_key: Option<&PKey<Public>>,
     cipher: ContentCipher,
 ) -> Result<Vec<u8>, ScepError> {
     let internal = |what: &str| ScepError::Internal(format!("sealing the CertRep: {what}"));
-    let cert = recipient;
-    let rsa = key
+    let rsa = recipient_key
         .and_then(|k| k.rsa().ok())
         .ok_or_else(|| ScepError::fail(FailInfo::BadAlg, "the requester's certificate has no RSA key to encrypt to"))?;
     let c = cipher.openssl();
@@ -164,8 +163,8 @@ pub fn seal(
     let ktri = KeyTransRecipientInfo {
         version: CmsVersion::V0,
         rid: RecipientIdentifier::IssuerAndSerialNumber(IssuerAndSerialNumber {
-            issuer: cert.tbs_certificate.issuer.clone(),
-            serial_number: cert.tbs_certificate.serial_number.clone(),
+            issuer: recipient.tbs_certificate.issuer.clone(),
+            serial_number: recipient.tbs_certificate.serial_number.clone(),
         }),
         key_enc_alg: AlgorithmIdentifierOwned {
             oid: const_oid::db::rfc5912::RSA_ENCRYPTION,
