@@ -75,11 +75,11 @@ const SIGNER_NICE: i32 = 10;
 /// this process's CPU: an RSA operation holds a core for most of a millisecond, and at normal
 /// priority the threads that move requests along (the async runtime, sqlx's SQLite thread
 /// while it holds the ledger's write turn) wait behind it. At a lower priority the scheduler
-/// lets them run first; the signing work is the same, it only yields. (SCEP at c=8, two sets of
-/// four alternating runs: +7 % enrollments/s over nice 0 both times; nice 5 gave +2 %.) The price: while request
-/// threads keep both cores busy with work that needs no signature (an OCSP flood), signing gets
-/// about a tenth of a core's share instead of an equal one. Linux nice values are per thread;
-/// lowering one needs no privilege.
+/// lets them run first; the signing work is the same, it only yields. (SCEP at c=8, two sets
+/// of four alternating runs: +7 % enrollments/s over nice 0 both times; nice 5 gave +2 %.)
+/// The price: while request threads keep both cores busy with work that needs no signature
+/// (an OCSP flood), signing gets about a tenth of a core's share instead of an equal one.
+/// Linux nice values are per thread; lowering one needs no privilege.
 fn lower_priority() {
     if let Err(e) = rustix::process::setpriority_process(Some(rustix::thread::gettid()), SIGNER_NICE) {
         tracing::debug!(error = %e, "cannot lower the signing thread's priority");
