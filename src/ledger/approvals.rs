@@ -63,7 +63,7 @@ impl Ledger {
     pub async fn approval(&self, id: i64) -> Result<Option<Approval>, LedgerError> {
         let row = sqlx::query(concat!("SELECT ", approval_columns!(), " FROM approvals WHERE id = $1"))
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.conn().await?)
             .await?;
         row.as_ref().map(approval).transpose()
     }
@@ -78,7 +78,7 @@ impl Ledger {
         ))
         .bind(requester)
         .bind(csr_der.to_vec())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.conn().await?)
         .await?;
         row.as_ref().map(approval).transpose()
     }
@@ -92,7 +92,7 @@ impl Ledger {
         ))
         .bind(status.map(|s| s.as_str()))
         .bind(status.map(|s| s.as_str()).unwrap_or(""))
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.conn().await?)
         .await?;
         rows.iter().map(approval).collect()
     }

@@ -80,7 +80,7 @@ impl Ledger {
             " FROM audit_events WHERE seq IS NULL ORDER BY id LIMIT $1"
         ))
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.conn().await?)
         .await?;
         rows.iter().map(audit_row).collect()
     }
@@ -88,7 +88,7 @@ impl Ledger {
     /// Number of unsealed rows.
     pub async fn unsealed_count(&self) -> Result<i64, LedgerError> {
         Ok(sqlx::query("SELECT COUNT(*) AS n FROM audit_events WHERE seq IS NULL")
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *self.conn().await?)
             .await?
             .try_get("n")?)
     }
@@ -102,14 +102,15 @@ impl Ledger {
         ))
         .bind(after)
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.conn().await?)
         .await?;
         rows.iter().map(audit_row).collect()
     }
 
     /// The chain head: last sealed position and its hash.
     pub async fn audit_head(&self) -> Result<(i64, String), LedgerError> {
-        let row = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1").fetch_one(&self.pool).await?;
+        let row =
+            sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1").fetch_one(&mut *self.conn().await?).await?;
         Ok((row.try_get("seq")?, row.try_get("hash")?))
     }
 
@@ -160,7 +161,7 @@ impl Ledger {
     pub async fn checkpoints(&self) -> Result<Vec<Checkpoint>, LedgerError> {
         let rows =
             sqlx::query("SELECT seq, head_hash, signed_at, key_label, signature FROM audit_checkpoints ORDER BY seq")
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *self.conn().await?)
                 .await?;
         rows.iter()
             .map(|r| {
@@ -181,7 +182,7 @@ impl Ledger {
             "SELECT c.serial AS serial FROM certificates c WHERE NOT EXISTS \
              (SELECT 1 FROM audit_events a WHERE a.serial = c.serial AND a.event = 'committed') ORDER BY c.serial",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.conn().await?)
         .await?;
         rows.iter().map(|r| Ok(r.try_get("serial")?)).collect()
     }

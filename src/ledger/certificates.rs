@@ -152,7 +152,7 @@ impl Ledger {
     pub async fn certificate_by_fingerprint(&self, fingerprint: &str) -> Result<Option<CertRecord>, LedgerError> {
         let row = sqlx::query(concat!("SELECT ", cert_columns!(), " FROM certificates WHERE fingerprint_sha256 = $1"))
             .bind(fingerprint)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.conn().await?)
             .await?;
         row.as_ref().map(cert_record).transpose()
     }
@@ -172,21 +172,24 @@ impl Ledger {
         .bind(filter.owner.clone())
         .bind(filter.owner.clone().unwrap_or_default())
         .bind(filter.limit.unwrap_or(i64::MAX))
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.conn().await?)
         .await?;
         rows.iter().map(cert_record).collect()
     }
 
     /// Number of certificate rows.
     pub async fn count_certificates(&self) -> Result<i64, LedgerError> {
-        Ok(sqlx::query("SELECT COUNT(*) AS n FROM certificates").fetch_one(&self.pool).await?.try_get("n")?)
+        Ok(sqlx::query("SELECT COUNT(*) AS n FROM certificates")
+            .fetch_one(&mut *self.conn().await?)
+            .await?
+            .try_get("n")?)
     }
 
     /// State of a reservation (`reserved`, `committed`, `aborted`).
     pub async fn reservation_state(&self, serial: &str) -> Result<Option<String>, LedgerError> {
         let row = sqlx::query("SELECT state FROM reservations WHERE serial = $1")
             .bind(serial)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.conn().await?)
             .await?;
         Ok(row.map(|r| r.try_get("state")).transpose()?)
     }
@@ -285,7 +288,7 @@ impl Ledger {
         let row =
             sqlx::query("SELECT id, key_label, subject, der, chain_pem, not_after FROM ca_certificates WHERE id = $1")
                 .bind(id)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *self.conn().await?)
                 .await?;
         row.map(|r| {
             Ok(CaCertificate {

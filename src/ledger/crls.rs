@@ -139,8 +139,9 @@ impl Ledger {
              WHERE issuer_id = $1 AND revocation_seq > $2 AND revocation_seq <= $3 AND not_after >= $4 \
              ORDER BY revocation_seq"
         };
+        let mut conn = self.conn().await.map_err(LedgerError::from)?;
         let mut rows =
-            sqlx::query(sql).bind(issuer_id).bind(after_seq).bind(upto_seq).bind(not_after_min).fetch(&self.pool);
+            sqlx::query(sql).bind(issuer_id).bind(after_seq).bind(upto_seq).bind(not_after_min).fetch(&mut *conn);
         while let Some(row) = rows.try_next().await.map_err(LedgerError::from)? {
             f(revoked_row(&row)?)?;
         }
@@ -180,7 +181,7 @@ impl Ledger {
             .bind(upto_seq)
             .bind(not_after_min)
             .bind(limit)
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *self.conn().await?)
             .await?;
         let n: i64 = row.try_get("n")?;
         if n == 0 {
@@ -247,7 +248,7 @@ impl Ledger {
             "SELECT crl_number, base_number, revocation_seq, this_update, next_update FROM crls \
              WHERE issuer_id = $1 AND kind = $2 AND state = 'published' ORDER BY crl_number DESC LIMIT 1"
         };
-        let row = sqlx::query(sql).bind(issuer_id).bind(kind.as_str()).fetch_optional(&self.pool).await?;
+        let row = sqlx::query(sql).bind(issuer_id).bind(kind.as_str()).fetch_optional(&mut *self.conn().await?).await?;
         row.map(|r| {
             Ok(CrlRecord {
                 number: r.try_get("crl_number")?,
@@ -265,7 +266,7 @@ impl Ledger {
     pub async fn crl_numbers(&self, issuer_id: &str) -> Result<Vec<(i64, String)>, LedgerError> {
         let rows = sqlx::query("SELECT crl_number, state FROM crls WHERE issuer_id = $1 ORDER BY crl_number")
             .bind(issuer_id)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.conn().await?)
             .await?;
         rows.iter().map(|r| Ok((r.try_get("crl_number")?, r.try_get("state")?))).collect()
     }
@@ -274,7 +275,7 @@ impl Ledger {
     pub async fn latest_revocation_seq(&self, issuer_id: &str) -> Result<i64, LedgerError> {
         let row = sqlx::query("SELECT MAX(revocation_seq) AS m FROM certificates WHERE issuer_id = $1")
             .bind(issuer_id)
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *self.conn().await?)
             .await?;
         Ok(row.try_get::<Option<i64>, _>("m")?.unwrap_or(0))
     }

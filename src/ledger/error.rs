@@ -28,7 +28,10 @@ impl From<sqlx::Error> for LedgerError {
             sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) | sqlx::Error::ColumnNotFound(_) => {
                 LedgerError::Corrupt(e.to_string())
             }
-            _ => LedgerError::Unavailable(e),
+            _ => {
+                super::note_fault(&e);
+                LedgerError::Unavailable(e)
+            }
         }
     }
 }

@@ -35,7 +35,7 @@ impl Ledger {
         let row = sqlx::query("SELECT password_hash FROM est_users WHERE label = $1 AND name = $2")
             .bind(label)
             .bind(name)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.conn().await?)
             .await?;
         row.map(|r| r.try_get("password_hash")).transpose().map_err(Into::into)
     }

@@ -11,6 +11,7 @@ mod acme;
 mod approvals;
 mod audit;
 mod certificates;
+mod conn;
 mod crls;
 mod error;
 mod est;
@@ -22,10 +23,13 @@ mod wal;
 
 use std::{sync::Arc, time::Duration};
 
-use sqlx::{any::AnyPoolOptions, pool::PoolConnection, AnyConnection, AnyPool, Row};
-use tokio::sync::{Mutex, MutexGuard, OwnedMutexGuard};
+use sqlx::{any::AnyPoolOptions, AnyPool, Row};
+use tokio::sync::Mutex;
 
+use self::conn::{Conn, WriteConn};
 use self::wal::WalSync;
+
+pub(crate) use self::conn::{note_fault, WriteTx};
 
 pub use self::acme::AcmeCleanup;
 pub use self::crls::{CrlKind, CrlRecord, CrlReservation, RevokedRow};
@@ -46,148 +50,18 @@ pub enum Dialect {
 /// Handle to the ledger database.
 #[derive(Clone, Debug)]
 pub struct Ledger {
+    /// Opens connections; on SQLite it also serves reads that are not by key.
     pool: AnyPool,
     dialect: Dialect,
-    /// SQLite only: connections kept out of the pool (see `reader` and `begin`).
-    kept: Option<Arc<Kept>>,
+    /// The connections units of work run on (`conn`).
+    kept: Kept,
 }
 
-/// The SQLite connections this process keeps out of the pool. sqlx pings a pooled connection
-/// when it takes it back (to flush whatever a cancelled statement left behind); on SQLite that
-/// is one more hand-off to sqlx's thread than the statement itself.
-#[derive(Debug)]
-struct Kept {
-    /// Single-row reads by key, the hot reads of the protocols.
-    reader: Mutex<AnyConnection>,
-    /// Every write of this process. SQLite admits one writer at a time and puts the others to
-    /// sleep in its busy handler (1 ms, 2 ms, 5 ms… per retry); here writers take turns on
-    /// this lock and the next one starts the moment the previous one commits (before the
-    /// commit's fsync, which `wal` shares between commits).
-    writer: Arc<Mutex<WriteConn>>,
-    /// Group fsync of the write-ahead log for the kept writer's commits.
-    wal: Arc<WalSync>,
-}
-
-impl Kept {
-    /// This process's write turn, with any abandoned transaction rolled back.
-    async fn lock_writer(&self) -> OwnedMutexGuard<WriteConn> {
-        let mut w = Arc::clone(&self.writer).lock_owned().await;
-        w.settle().await;
-        w
-    }
-}
-
-/// The kept SQLite write connection.
-#[derive(Debug)]
-pub(crate) struct WriteConn {
-    conn: AnyConnection,
-    /// A transaction was begun and its owner dropped it before committing.
-    open: bool,
-}
-
-impl WriteConn {
-    /// Rolls back a transaction its owner abandoned (a cancelled request, an error).
-    async fn settle(&mut self) {
-        if self.open {
-            if let Err(e) = sqlx::query("ROLLBACK").execute(&mut self.conn).await {
-                tracing::warn!(error = %e, "rolling back an abandoned ledger transaction failed");
-            }
-            self.open = false;
-        }
-    }
-}
-
-/// A connection for one read: the kept SQLite reader, or one from the pool.
-pub(crate) enum Conn<'a> {
-    Reader(MutexGuard<'a, AnyConnection>),
-    Pooled(PoolConnection<sqlx::Any>),
-}
-
-impl std::ops::Deref for Conn<'_> {
-    type Target = AnyConnection;
-
-    fn deref(&self) -> &AnyConnection {
-        match self {
-            Conn::Reader(c) => c,
-            Conn::Pooled(c) => c,
-        }
-    }
-}
-
-impl std::ops::DerefMut for Conn<'_> {
-    fn deref_mut(&mut self) -> &mut AnyConnection {
-        match self {
-            Conn::Reader(c) => c,
-            Conn::Pooled(c) => c,
-        }
-    }
-}
-
-/// A write transaction: on SQLite on the kept write connection (holding its lock until it
-/// ends), on PostgreSQL a pooled one. Derefs to the connection, like `sqlx::Transaction`;
-/// dropped without `commit`, it rolls back.
-pub(crate) struct WriteTx {
-    inner: TxInner,
-}
-
-enum TxInner {
-    Kept(KeptTx),
-    Pooled(sqlx::Transaction<'static, sqlx::Any>),
-}
-
-/// The write lock with a transaction open on it, and the log its commit must reach.
-struct KeptTx(OwnedMutexGuard<WriteConn>, Arc<WalSync>);
-
-impl Drop for KeptTx {
-    /// An abandoned transaction would hold SQLite's write lock until this process's next write;
-    /// roll it back now (the next writer would otherwise do it first thing).
-    fn drop(&mut self) {
-        if !self.0.open {
-            return;
-        }
-        if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            let writer = Arc::clone(OwnedMutexGuard::mutex(&self.0));
-            rt.spawn(async move { writer.lock_owned().await.settle().await });
-        }
-    }
-}
-
-impl WriteTx {
-    /// Commits and returns once the commit is durable. On SQLite the turn passes to the next
-    /// writer right after `COMMIT`, before the log's fsync, which commits share (`WalSync`).
-    pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
-        match self.inner {
-            TxInner::Kept(mut kept) => {
-                sqlx::query("COMMIT").execute(&mut kept.0.conn).await?;
-                kept.0.open = false;
-                let wal = Arc::clone(&kept.1);
-                let ticket = wal.committed();
-                drop(kept);
-                wal.wait_durable(ticket).await
-            }
-            TxInner::Pooled(tx) => tx.commit().await,
-        }
-    }
-}
-
-impl std::ops::Deref for WriteTx {
-    type Target = AnyConnection;
-
-    fn deref(&self) -> &AnyConnection {
-        match &self.inner {
-            TxInner::Kept(kept) => &kept.0.conn,
-            TxInner::Pooled(tx) => tx,
-        }
-    }
-}
-
-impl std::ops::DerefMut for WriteTx {
-    fn deref_mut(&mut self) -> &mut AnyConnection {
-        match &mut self.inner {
-            TxInner::Kept(kept) => &mut kept.0.conn,
-            TxInner::Pooled(tx) => tx,
-        }
-    }
+/// The connections kept out of sqlx's pool.
+#[derive(Clone, Debug)]
+enum Kept {
+    Sqlite(Arc<conn::Sqlite>),
+    Postgres(Arc<conn::Postgres>),
 }
 
 impl Ledger {
@@ -204,7 +78,8 @@ impl Ledger {
             .acquire_timeout(Duration::from_secs(10))
             // sqlx pings a connection before lending it: a round trip to the database, which
             // finds a dropped PostgreSQL connection but is only a wasted hand-off to sqlx's
-            // thread for a SQLite file (every statement would cost three hand-offs).
+            // thread for a SQLite file. (On PostgreSQL the pool only opens the connections the
+            // ledger keeps, `conn::Postgres`, which checks them itself.)
             .test_before_acquire(dialect == Dialect::Postgres)
             .after_connect(move |conn, _| {
                 Box::pin(async move {
@@ -244,13 +119,13 @@ impl Ledger {
                 if file.is_empty() {
                     return Err(LedgerError::Corrupt("the SQLite ledger has no database file".into()));
                 }
-                Some(Arc::new(Kept {
+                Kept::Sqlite(Arc::new(conn::Sqlite {
                     reader: Mutex::new(pool.acquire().await?.detach()),
                     writer: Arc::new(Mutex::new(WriteConn { conn: writer, open: false })),
                     wal: Arc::new(WalSync::new(format!("{file}-wal").into())),
                 }))
             }
-            Dialect::Postgres => None,
+            Dialect::Postgres => Kept::Postgres(Arc::new(conn::Postgres::new(pool.clone(), max_connections))),
         };
         Ok(Ledger { pool, dialect, kept })
     }
@@ -260,21 +135,27 @@ impl Ledger {
     /// read transaction, so it sees every commit.
     pub(crate) async fn reader(&self) -> Result<Conn<'_>, sqlx::Error> {
         match &self.kept {
-            Some(kept) => Ok(Conn::Reader(kept.reader.lock().await)),
-            None => Ok(Conn::Pooled(self.pool.acquire().await?)),
+            Kept::Sqlite(kept) => Ok(Conn::Reader(kept.reader.lock().await)),
+            Kept::Postgres(kept) => Ok(Conn::Kept(kept.acquire().await?)),
+        }
+    }
+
+    /// A connection for any other read (lists, scans, counts): on SQLite a pooled one, so that
+    /// a long read never holds up the reads by key.
+    pub(crate) async fn conn(&self) -> Result<Conn<'_>, sqlx::Error> {
+        match &self.kept {
+            Kept::Sqlite(_) => Ok(Conn::Pooled(self.pool.acquire().await?)),
+            Kept::Postgres(kept) => Ok(Conn::Kept(kept.acquire().await?)),
         }
     }
 
     /// Begins a write transaction (on SQLite: takes this process's write turn, `BEGIN
     /// IMMEDIATE` so that another process's writer makes it wait at the start, never midway).
     pub(crate) async fn begin(&self) -> Result<WriteTx, sqlx::Error> {
-        let Some(kept) = &self.kept else {
-            return Ok(WriteTx { inner: TxInner::Pooled(self.pool.begin().await?) });
-        };
-        let mut w = kept.lock_writer().await;
-        sqlx::query("BEGIN IMMEDIATE").execute(&mut w.conn).await?;
-        w.open = true;
-        Ok(WriteTx { inner: TxInner::Kept(KeptTx(w, Arc::clone(&kept.wal))) })
+        match &self.kept {
+            Kept::Sqlite(kept) => WriteTx::sqlite(kept).await,
+            Kept::Postgres(kept) => WriteTx::postgres(kept).await,
+        }
     }
 
     /// The dialect in use.
@@ -284,20 +165,23 @@ impl Ledger {
 
     /// Graceful shutdown: on SQLite, moves every commit from the write-ahead log into the
     /// database file and empties the log (so the file alone is the whole ledger once the
-    /// process has gone, for a copy or a file-level backup); then closes the pool.
+    /// process has gone, for a copy or a file-level backup); then closes the connections.
     pub async fn close(&self) {
-        if let Some(kept) = &self.kept {
-            let mut w = kept.lock_writer().await;
-            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&mut w.conn).await {
-                tracing::warn!(error = %e, "checkpointing the ledger's write-ahead log at shutdown failed");
+        match &self.kept {
+            Kept::Sqlite(kept) => {
+                let mut w = kept.lock_writer().await;
+                if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&mut w.conn).await {
+                    tracing::warn!(error = %e, "checkpointing the ledger's write-ahead log at shutdown failed");
+                }
             }
+            Kept::Postgres(kept) => kept.close().await,
         }
         self.pool.close().await;
     }
 
     /// Cheap liveness probe (`SELECT 1`).
     pub async fn ping(&self) -> Result<(), LedgerError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        sqlx::query("SELECT 1").execute(&mut *self.conn().await?).await?;
         Ok(())
     }
 }
@@ -350,6 +234,63 @@ mod tests {
         assert_eq!(nonces(&ledger).await, ["kept"]);
     }
 
+    /// PostgreSQL: a transaction dropped before `commit` is rolled back at once (its row locks
+    /// freed), not when its kept connection is next lent.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_abandoned_postgres_transaction_rolls_back_and_frees_its_locks() {
+        let Some(admin) = std::env::var("PRIVCA_TEST_PG_URL").ok().filter(|u| !u.is_empty()) else {
+            assert_ne!(std::env::var("CI").as_deref(), Ok("true"), "CI=true but PRIVCA_TEST_PG_URL is not set");
+            eprintln!("PRIVCA_TEST_PG_URL not set: skipping");
+            return;
+        };
+        let name = format!("privca_tu{}", std::process::id());
+        let mut server = sqlx::PgConnection::connect(&admin).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name}"))).execute(&mut server).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut server).await.unwrap();
+        let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
+        let ledger = Ledger::connect(&url, 2).await.unwrap();
+
+        let mut tx = ledger.begin().await.unwrap();
+        sqlx::query("INSERT INTO acme_nonces (nonce, expires) VALUES ('abandoned', 1)")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        drop(tx);
+
+        // Another session can write the same key: the abandoned insert no longer holds it.
+        let mut other = sqlx::PgConnection::connect(&url).await.unwrap();
+        sqlx::query("SET lock_timeout = '5s'").execute(&mut other).await.unwrap();
+        sqlx::query("INSERT INTO acme_nonces (nonce, expires) VALUES ('abandoned', 2)")
+            .execute(&mut other)
+            .await
+            .expect("the abandoned transaction still holds its lock");
+
+        // The ledger's connections work on, and the abandoned row never landed.
+        for i in 0..4 {
+            let mut tx = ledger.begin().await.unwrap();
+            sqlx::query("INSERT INTO acme_nonces (nonce, expires) VALUES ($1, 1)")
+                .bind(format!("kept{i}"))
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+        }
+        let expires: i64 = sqlx::query("SELECT expires FROM acme_nonces WHERE nonce = 'abandoned'")
+            .fetch_one(&mut other)
+            .await
+            .unwrap()
+            .try_get("expires")
+            .unwrap();
+        assert_eq!(expires, 2);
+        assert_eq!(nonces(&ledger).await, ["abandoned", "kept0", "kept1", "kept2", "kept3"]);
+        ledger.close().await;
+        other.close().await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE {name} WITH (FORCE)")))
+            .execute(&mut server)
+            .await
+            .unwrap();
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_sqlite_commits_all_land_and_are_synced() {
         let dir = tempfile::tempdir().unwrap();
@@ -373,7 +314,8 @@ mod tests {
             t.await.unwrap();
         }
         assert_eq!(nonces(&ledger).await.len(), 32);
-        let (commits, syncs, durable) = ledger.kept.as_ref().unwrap().wal.counts().await;
+        let super::Kept::Sqlite(kept) = &ledger.kept else { panic!("a SQLite ledger keeps SQLite connections") };
+        let (commits, syncs, durable) = kept.wal.counts().await;
         assert_eq!(commits, 32);
         assert_eq!(durable, 32, "every commit returned only once durable");
         assert!((1..=32).contains(&syncs), "{syncs} fsyncs");

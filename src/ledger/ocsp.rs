@@ -87,7 +87,7 @@ impl Ledger {
         )
         .bind(serial)
         .bind(hash_alg)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.conn().await?)
         .await?;
         row.map(|r| {
             Ok(OcspRecord {
@@ -138,7 +138,7 @@ impl Ledger {
         .bind(now)
         .bind(refresh_before)
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.conn().await?)
         .await?;
         rows.iter()
             .map(|r| {
@@ -164,7 +164,7 @@ impl Ledger {
         )
         .bind(issuer_id)
         .bind(profile)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.conn().await?)
         .await?;
         match row {
             Some(r) => self.certificate(&r.try_get::<String, _>("serial")?).await,

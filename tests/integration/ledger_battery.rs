@@ -41,6 +41,7 @@ battery!(
     audit_deleting_newest_rows_is_detected,
     audit_recomputed_chain_is_detected,
     audit_seal_links_more_rows_than_one_statement,
+    connections_dropped_by_the_database_are_replaced,
 );
 
 async fn issue(t: &TestCa, profile: &str) -> privca::ledger::CertRecord {
@@ -297,4 +298,49 @@ async fn audit_recomputed_chain_is_detected(db: Db) {
         "{:?}",
         report.findings
     );
+}
+
+/// The ledger keeps its connections out of sqlx's pool (no ping per statement). When the
+/// database drops them (PostgreSQL: `pg_terminate_backend`, as in a restart), the units of work
+/// that find a dead connection fail with `Unavailable` and every later one runs on a checked
+/// or new connection: reads and a full issuance work again at once.
+async fn connections_dropped_by_the_database_are_replaced(db: Db) {
+    let Some(t) = TestCa::new(db).await else { return };
+    let ledger = t.ca.ledger();
+    let first = issue(&t, "tls-server").await;
+    if db == Db::Postgres {
+        let mut admin = raw(&t).await;
+        let killed: i64 = sqlx::query(
+            "SELECT COUNT(pg_terminate_backend(pid)) AS n FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
+        .fetch_one(&mut admin)
+        .await
+        .unwrap()
+        .try_get("n")
+        .unwrap();
+        assert!(killed >= 1, "the ledger had no connection open");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let mut failed = 0;
+    for _ in 0..20 {
+        match ledger.certificate(&first.serial).await {
+            Ok(found) => assert_eq!(found.map(|c| c.serial), Some(first.serial.clone())),
+            Err(e) => {
+                assert!(matches!(e, LedgerError::Unavailable(_)), "{e}");
+                failed += 1;
+            }
+        }
+    }
+    eprintln!("{db:?}: {failed} of 20 reads failed after the connections were dropped");
+    assert!(failed <= 2, "{failed} of 20 reads failed after the connections were dropped");
+    let second = issue(&t, "tls-server").await;
+    assert_ne!(second.serial, first.serial);
+    let count: i64 = sqlx::query("SELECT COUNT(*) AS n FROM certificates")
+        .fetch_one(&mut raw(&t).await)
+        .await
+        .unwrap()
+        .try_get("n")
+        .unwrap();
+    assert_eq!(count, 2);
 }

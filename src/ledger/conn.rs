@@ -1,0 +1,344 @@
+//! Which connection a unit of work runs on. The ledger keeps its working connections out of
+//! sqlx's pool, which pings a connection each time it takes one back (to flush whatever a
+//! cancelled statement left behind): on SQLite one more hand-off to sqlx's thread per
+//! statement, on PostgreSQL one more round trip. The pool only opens connections.
+//!
+//! - SQLite ([`Sqlite`]): one kept reader for single-row reads by key, and one kept writer
+//!   whose lock is this process's write turn; other reads use the pool.
+//! - PostgreSQL ([`Postgres`]): up to `max_connections` kept connections, lent LIFO. sqlx's
+//!   PostgreSQL connection drains a cancelled statement's replies before its next statement,
+//!   so a connection is only checked (pinged) when it was idle long or after a
+//!   connection-level failure anywhere in the process ([`note_fault`]); a transaction its owner
+//!   dropped is rolled back before the connection is lent again.
+
+use std::{
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+    time::{Duration, Instant},
+};
+
+use sqlx::{pool::PoolConnection, AnyConnection, AnyPool, Connection};
+use tokio::sync::{Mutex, MutexGuard, OwnedMutexGuard, OwnedSemaphorePermit, Semaphore};
+
+use super::wal::WalSync;
+
+/// Connection-level driver failures seen by this process (I/O, TLS, protocol, a crashed
+/// worker). A kept PostgreSQL connection lent out before the latest one is pinged before it
+/// is lent again, so a database restart costs the statements that find it, not every later one.
+static CONNECTION_FAULTS: AtomicU64 = AtomicU64::new(0);
+
+/// Counts `e` if it says the connection itself failed (see [`CONNECTION_FAULTS`]): a driver
+/// error, or PostgreSQL's connection exception (SQLSTATE class 08) and operator intervention
+/// (class 57: shutdown, `pg_terminate_backend`).
+pub(crate) fn note_fault(e: &sqlx::Error) {
+    let fault = match e {
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::Protocol(_) | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|c| c.starts_with("08") || c.starts_with("57")),
+        _ => false,
+    };
+    if fault {
+        CONNECTION_FAULTS.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// The SQLite connections this process keeps out of the pool.
+#[derive(Debug)]
+pub(super) struct Sqlite {
+    /// Single-row reads by key, the hot reads of the protocols.
+    pub(super) reader: Mutex<AnyConnection>,
+    /// Every write of this process. SQLite admits one writer at a time and puts the others to
+    /// sleep in its busy handler (1 ms, 2 ms, 5 ms… per retry); here writers take turns on
+    /// this lock and the next one starts the moment the previous one commits (before the
+    /// commit's fsync, which `wal` shares between commits).
+    pub(super) writer: Arc<Mutex<WriteConn>>,
+    /// Group fsync of the write-ahead log for the kept writer's commits.
+    pub(super) wal: Arc<WalSync>,
+}
+
+impl Sqlite {
+    /// This process's write turn, with any abandoned transaction rolled back.
+    pub(super) async fn lock_writer(&self) -> OwnedMutexGuard<WriteConn> {
+        let mut w = Arc::clone(&self.writer).lock_owned().await;
+        w.settle().await;
+        w
+    }
+}
+
+/// The kept SQLite write connection.
+#[derive(Debug)]
+pub(crate) struct WriteConn {
+    pub(super) conn: AnyConnection,
+    /// A transaction was begun and its owner dropped it before committing.
+    pub(super) open: bool,
+}
+
+impl WriteConn {
+    /// Rolls back a transaction its owner abandoned (a cancelled request, an error); false if
+    /// that failed.
+    async fn settle(&mut self) -> bool {
+        if !self.open {
+            return true;
+        }
+        self.open = false;
+        match sqlx::query("ROLLBACK").execute(&mut self.conn).await {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::warn!(error = %e, "rolling back an abandoned ledger transaction failed");
+                false
+            }
+        }
+    }
+}
+
+/// The PostgreSQL connections this process keeps out of the pool.
+#[derive(Debug)]
+pub(super) struct Postgres {
+    /// Opens connections (then detached from it).
+    pool: AnyPool,
+    /// One per connection that may be lent at once (`max_connections`).
+    permits: Arc<Semaphore>,
+    /// Every connection opened so far; a lent one is locked.
+    slots: std::sync::Mutex<Vec<Arc<Mutex<Slot>>>>,
+}
+
+/// One kept PostgreSQL connection.
+#[derive(Debug)]
+pub(crate) struct Slot {
+    conn: WriteConn,
+    /// When it was last given back.
+    since: Instant,
+    /// `CONNECTION_FAULTS` when it was last known good.
+    faults: u64,
+    /// It must be replaced before it is lent again.
+    broken: bool,
+}
+
+impl Slot {
+    async fn settle(&mut self) {
+        if !self.conn.settle().await {
+            self.broken = true;
+        }
+    }
+}
+
+impl Postgres {
+    /// A connection idle this long is pinged before it is lent (the database may have
+    /// restarted or dropped it meanwhile).
+    const IDLE_CHECK: Duration = Duration::from_secs(10);
+
+    pub(super) fn new(pool: AnyPool, max_connections: u32) -> Self {
+        Self {
+            pool,
+            permits: Arc::new(Semaphore::new(max_connections as usize)),
+            slots: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    fn slots(&self) -> std::sync::MutexGuard<'_, Vec<Arc<Mutex<Slot>>>> {
+        self.slots.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Lends a connection: a free one (checked or replaced if it needs to be) or a new one.
+    pub(super) async fn acquire(&self) -> Result<PgConn, sqlx::Error> {
+        let permit = Arc::clone(&self.permits).acquire_owned().await.map_err(|_| sqlx::Error::PoolClosed)?;
+        let faults = CONNECTION_FAULTS.load(Ordering::SeqCst);
+        let free = self.slots().iter().find_map(|s| Arc::clone(s).try_lock_owned().ok());
+        let mut slot = match free {
+            Some(slot) => slot,
+            // With a permit held, fewer than `max_connections` slots are lent: room for one.
+            None => {
+                let conn = WriteConn { conn: self.pool.acquire().await?.detach(), open: false };
+                let slot = Arc::new(Mutex::new(Slot { conn, since: Instant::now(), faults, broken: false }));
+                self.slots().push(Arc::clone(&slot));
+                slot.lock_owned().await
+            }
+        };
+        slot.settle().await;
+        if slot.broken || slot.faults != faults || slot.since.elapsed() >= Self::IDLE_CHECK {
+            if slot.broken || slot.conn.conn.ping().await.is_err() {
+                slot.broken = true;
+                tracing::info!("replacing a kept ledger connection that failed its check");
+                slot.conn.conn = self.pool.acquire().await?.detach();
+                slot.broken = false;
+            }
+            slot.faults = faults;
+        }
+        Ok(PgConn { slot, _permit: permit })
+    }
+
+    /// Closes the connections that are not lent (shutdown).
+    pub(super) async fn close(&self) {
+        let slots: Vec<_> = self.slots().drain(..).collect();
+        for slot in slots {
+            // A slot still lent is closed when its borrower drops it.
+            if let Ok(slot) = Arc::try_unwrap(slot) {
+                if let Err(e) = slot.into_inner().conn.conn.close().await {
+                    tracing::debug!(error = %e, "closing a kept ledger connection failed");
+                }
+            }
+        }
+    }
+}
+
+/// A lent PostgreSQL connection (its slot stays locked until this is dropped).
+pub(crate) struct PgConn {
+    slot: OwnedMutexGuard<Slot>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Drop for PgConn {
+    fn drop(&mut self) {
+        self.slot.since = Instant::now();
+    }
+}
+
+impl std::ops::Deref for PgConn {
+    type Target = AnyConnection;
+
+    fn deref(&self) -> &AnyConnection {
+        &self.slot.conn.conn
+    }
+}
+
+impl std::ops::DerefMut for PgConn {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        &mut self.slot.conn.conn
+    }
+}
+
+/// A connection for reads: the kept SQLite reader, a pooled SQLite connection, or a kept
+/// PostgreSQL one.
+pub(crate) enum Conn<'a> {
+    Reader(MutexGuard<'a, AnyConnection>),
+    Pooled(PoolConnection<sqlx::Any>),
+    Kept(PgConn),
+}
+
+impl std::ops::Deref for Conn<'_> {
+    type Target = AnyConnection;
+
+    fn deref(&self) -> &AnyConnection {
+        match self {
+            Conn::Reader(c) => c,
+            Conn::Pooled(c) => c,
+            Conn::Kept(c) => c,
+        }
+    }
+}
+
+impl std::ops::DerefMut for Conn<'_> {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        match self {
+            Conn::Reader(c) => c,
+            Conn::Pooled(c) => c,
+            Conn::Kept(c) => c,
+        }
+    }
+}
+
+/// A write transaction: on SQLite on the kept write connection (holding its lock until it
+/// ends), on PostgreSQL on a kept connection. Derefs to the connection, like
+/// `sqlx::Transaction`; dropped without `commit`, it rolls back.
+pub(crate) struct WriteTx {
+    inner: TxInner,
+}
+
+enum TxInner {
+    Sqlite(SqliteTx),
+    Postgres(PgTx),
+}
+
+/// The write lock with a transaction open on it, and the log its commit must reach.
+struct SqliteTx(OwnedMutexGuard<WriteConn>, Arc<WalSync>);
+
+impl Drop for SqliteTx {
+    /// An abandoned transaction would hold SQLite's write lock until this process's next write;
+    /// roll it back now (the next writer would otherwise do it first thing).
+    fn drop(&mut self) {
+        if !self.0.open {
+            return;
+        }
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            let writer = Arc::clone(OwnedMutexGuard::mutex(&self.0));
+            rt.spawn(async move { writer.lock_owned().await.settle().await });
+        }
+    }
+}
+
+/// A kept PostgreSQL connection with a transaction open on it (until its `open` is false).
+struct PgTx(PgConn);
+
+impl Drop for PgTx {
+    /// An abandoned transaction holds its row locks until it ends: roll it back now rather
+    /// than when the connection is next lent (which does it first thing otherwise).
+    fn drop(&mut self) {
+        if !self.0.slot.conn.open {
+            return;
+        }
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            let slot = Arc::clone(OwnedMutexGuard::mutex(&self.0.slot));
+            rt.spawn(async move { slot.lock_owned().await.settle().await });
+        }
+    }
+}
+
+impl WriteTx {
+    /// SQLite: takes this process's write turn and begins (`BEGIN IMMEDIATE`, so that another
+    /// process's writer makes it wait at the start, never midway).
+    pub(super) async fn sqlite(kept: &Sqlite) -> Result<WriteTx, sqlx::Error> {
+        let mut w = kept.lock_writer().await;
+        sqlx::query("BEGIN IMMEDIATE").execute(&mut w.conn).await?;
+        w.open = true;
+        Ok(WriteTx { inner: TxInner::Sqlite(SqliteTx(w, Arc::clone(&kept.wal))) })
+    }
+
+    /// PostgreSQL: begins on a kept connection.
+    pub(super) async fn postgres(kept: &Postgres) -> Result<WriteTx, sqlx::Error> {
+        let mut conn = kept.acquire().await?;
+        sqlx::query("BEGIN").execute(&mut *conn).await?;
+        conn.slot.conn.open = true;
+        Ok(WriteTx { inner: TxInner::Postgres(PgTx(conn)) })
+    }
+
+    /// Commits and returns once the commit is durable. On SQLite the turn passes to the next
+    /// writer right after `COMMIT`, before the log's fsync, which commits share (`WalSync`).
+    pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
+        match self.inner {
+            TxInner::Sqlite(mut kept) => {
+                sqlx::query("COMMIT").execute(&mut kept.0.conn).await?;
+                kept.0.open = false;
+                let wal = Arc::clone(&kept.1);
+                let ticket = wal.committed();
+                drop(kept);
+                wal.wait_durable(ticket).await
+            }
+            TxInner::Postgres(mut tx) => {
+                sqlx::query("COMMIT").execute(&mut *tx.0).await?;
+                tx.0.slot.conn.open = false;
+                Ok(())
+            }
+        }
+    }
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = AnyConnection;
+
+    fn deref(&self) -> &AnyConnection {
+        match &self.inner {
+            TxInner::Sqlite(kept) => &kept.0.conn,
+            TxInner::Postgres(tx) => &tx.0,
+        }
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        match &mut self.inner {
+            TxInner::Sqlite(kept) => &mut kept.0.conn,
+            TxInner::Postgres(tx) => &mut tx.0,
+        }
+    }
+}
