@@ -13,7 +13,7 @@ use der::{Decode, Encode};
 use privca_acme::{
     backend::{
         Account, ApprovalState, Authz, AuthzStatus, CertInfo, ChallengeStatus, EabKey, FinalizeOutcome, Identifier,
-        Order,
+        Order, Redeemed,
     },
     jws, AcmeBackend, AcmeError, ErrorType,
 };
@@ -33,16 +33,17 @@ use crate::{
 pub struct AcmeAdapter {
     ca: CertificateAuthority,
     config: Arc<AcmeConfig>,
+    accounts: Arc<Accounts>,
     local: Option<Arc<Local>>,
 }
 
 impl AcmeAdapter {
-    /// An adapter over `ca`; `single_instance` keeps redeemed nonces and accounts in memory
-    /// (SQLite deployments, where this process is the ledger's only ACME server).
+    /// An adapter over `ca`; `single_instance` keeps redeemed nonces and validation state in
+    /// memory (SQLite deployments, where this process is the ledger's only ACME server).
     pub fn new(ca: CertificateAuthority, single_instance: bool) -> Self {
         let config = Arc::new(ca.config().acme.clone());
         let local = single_instance.then(Arc::default);
-        Self { ca, config, local }
+        Self { ca, config, accounts: Arc::default(), local }
     }
 }
 
@@ -50,7 +51,6 @@ impl AcmeAdapter {
 #[derive(Default)]
 struct Local {
     nonces: UsedNonces,
-    accounts: Accounts,
     validating: Validating,
 }
 
@@ -77,9 +77,12 @@ impl Validating {
 }
 
 /// Accounts by id: every JWS request after newAccount names its account by `kid` (§6.2), so
-/// each order would read the same account row once per request. Only the serving process
-/// changes accounts (the CLI never does); it drops an entry after each change, and a read that
-/// overlapped a change does not fill the map (the epoch moved), so no stale account is kept.
+/// each order would read the same account row once per request. This process drops an entry
+/// after each change it makes, and a read that overlapped a change does not fill the map (the
+/// epoch moved). Other instances sharing a PostgreSQL ledger may change an account too: the
+/// nonce redemption of every request reads the account's key, status and contact in the same
+/// statement (`Ledger::redeem_acme_nonce`), and a copy that differs is dropped and read again
+/// before the request goes on. (On SQLite this process is the only writer of accounts.)
 #[derive(Default)]
 struct Accounts {
     inner: Mutex<AccountMap>,
@@ -233,11 +236,20 @@ impl AcmeAdapter {
 }
 
 impl AcmeBackend for AcmeAdapter {
-    async fn redeem_nonce(&self, nonce: &str, expires_at: i64) -> Result<bool, AcmeError> {
+    async fn redeem_nonce(
+        &self,
+        nonce: &str,
+        expires_at: i64,
+        account: Option<&Account>,
+    ) -> Result<Redeemed, AcmeError> {
         if let Some(local) = &self.local {
-            return Ok(local.nonces.redeem(nonce, expires_at));
+            return Ok(if local.nonces.redeem(nonce, expires_at) { Redeemed::Fresh } else { Redeemed::Used });
         }
-        self.ca.ledger().redeem_acme_nonce(nonce, expires_at).await.map_err(db)
+        let redeemed = self.ca.ledger().redeem_acme_nonce(nonce, expires_at, account).await.map_err(db)?;
+        if let (Redeemed::AccountChanged, Some(a)) = (redeemed, account) {
+            self.accounts.changed(&a.id);
+        }
+        Ok(redeemed)
     }
 
     async fn account_by_key(&self, thumbprint: &str) -> Result<Option<Account>, AcmeError> {
@@ -245,16 +257,13 @@ impl AcmeBackend for AcmeAdapter {
     }
 
     async fn account(&self, id: &str) -> Result<Option<Account>, AcmeError> {
-        let Some(local) = &self.local else {
-            return self.ca.ledger().acme_account(id).await.map_err(db);
-        };
-        let epoch = match local.accounts.get(id) {
+        let epoch = match self.accounts.get(id) {
             Ok(account) => return Ok(Some(account)),
             Err(epoch) => epoch,
         };
         let account = self.ca.ledger().acme_account(id).await.map_err(db)?;
         if let Some(a) = &account {
-            local.accounts.fill(a, epoch);
+            self.accounts.fill(a, epoch);
         }
         Ok(account)
     }
@@ -287,9 +296,7 @@ impl AcmeBackend for AcmeAdapter {
             "contacts": account.contact.len(),
         }));
         let result = self.ca.ledger().update_acme_account(account, &event).await.map_err(db);
-        if let Some(local) = &self.local {
-            local.accounts.changed(&account.id);
-        }
+        self.accounts.changed(&account.id);
         result
     }
 

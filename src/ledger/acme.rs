@@ -2,7 +2,9 @@
 //! and the shared nonce key. The objects are `privca_acme::backend` types; the ledger only
 //! stores them.
 
-use privca_acme::backend::{Account, AccountStatus, Authz, AuthzStatus, EabKey, Identifier, Order, OrderStatus};
+use privca_acme::backend::{
+    Account, AccountStatus, Authz, AuthzStatus, EabKey, Identifier, Order, OrderStatus, Redeemed,
+};
 use sqlx::{any::AnyRow, AnyConnection, Row};
 
 use super::{audit, now, Ledger, LedgerError};
@@ -152,15 +154,32 @@ impl Ledger {
         Ok(row.try_get("value")?)
     }
 
-    /// Records a redeemed nonce; false if it was redeemed before.
-    pub async fn redeem_acme_nonce(&self, nonce: &str, expires: i64) -> Result<bool, LedgerError> {
-        let done =
-            sqlx::query("INSERT INTO acme_nonces (nonce, expires) VALUES ($1, $2) ON CONFLICT (nonce) DO NOTHING")
-                .bind(nonce)
-                .bind(expires)
-                .execute(&self.pool)
-                .await?;
-        Ok(done.rows_affected() == 1)
+    /// Records a redeemed nonce; `Used` if it was redeemed before. With `account`, the same
+    /// statement reads that account's key, status and contact, and the answer is
+    /// `AccountChanged` if they differ from `account`'s (another instance changed it).
+    pub async fn redeem_acme_nonce(
+        &self,
+        nonce: &str,
+        expires: i64,
+        account: Option<&Account>,
+    ) -> Result<Redeemed, LedgerError> {
+        let row = sqlx::query(
+            "INSERT INTO acme_nonces (nonce, expires) VALUES ($1, $2) ON CONFLICT (nonce) DO NOTHING RETURNING \
+             (SELECT thumbprint FROM acme_accounts WHERE id = $3) AS thumbprint, \
+             (SELECT status FROM acme_accounts WHERE id = $3) AS status, \
+             (SELECT contact FROM acme_accounts WHERE id = $3) AS contact",
+        )
+        .bind(nonce)
+        .bind(expires)
+        .bind(account.map(|a| a.id.as_str()))
+        .fetch_optional(&mut *self.conn().await?)
+        .await?;
+        let Some(row) = row else { return Ok(Redeemed::Used) };
+        let Some(a) = account else { return Ok(Redeemed::Fresh) };
+        let current = row.try_get::<Option<String>, _>("thumbprint")?.as_deref() == Some(a.thumbprint.as_str())
+            && row.try_get::<Option<String>, _>("status")?.as_deref() == Some(a.status.as_str())
+            && row.try_get::<Option<String>, _>("contact")? == Some(to_text(&a.contact));
+        Ok(if current { Redeemed::Fresh } else { Redeemed::AccountChanged })
     }
 
     /// The account with key thumbprint `thumbprint`.

@@ -7,7 +7,7 @@ use privca::{
     error::ErrorKind,
     ledger::{ApprovalStatus, CertFilter, CertStatus, LedgerError, NewApproval, Reservation, RevokeOutcome},
 };
-use privca_acme::backend::{Identifier, Order, OrderStatus};
+use privca_acme::backend::{Account, AccountStatus, Identifier, Order, OrderStatus, Redeemed};
 use sqlx::{Connection, Row};
 
 use crate::harness::{Db, TestCa};
@@ -42,6 +42,7 @@ battery!(
     audit_recomputed_chain_is_detected,
     audit_seal_links_more_rows_than_one_statement,
     connections_dropped_by_the_database_are_replaced,
+    nonce_redemption_sees_account_changes,
 );
 
 async fn issue(t: &TestCa, profile: &str) -> privca::ledger::CertRecord {
@@ -343,4 +344,48 @@ async fn connections_dropped_by_the_database_are_replaced(db: Db) {
         .try_get("n")
         .unwrap();
     assert_eq!(count, 2);
+}
+
+/// A nonce is redeemed once; the redemption of a `kid` request also tells whether the account
+/// the request read (possibly a copy in memory) is still what the ledger holds, so a change
+/// made by another instance (here: straight through the ledger) is seen at once.
+async fn nonce_redemption_sees_account_changes(db: Db) {
+    let Some(t) = TestCa::new(db).await else { return };
+    let ledger = t.ca.ledger();
+    let mut account = Account {
+        id: "acct1".into(),
+        jwk: serde_json::json!({"kty": "EC", "crv": "P-256", "x": "x", "y": "y"}),
+        thumbprint: "thumb-1".into(),
+        status: AccountStatus::Valid,
+        contact: vec!["mailto:ops@example.test".into()],
+        eab: None,
+        owner: None,
+        profile: None,
+    };
+    let created = AuditEvent::new(AuditKind::AcmeAccountCreated, "acme:account/acct1");
+    ledger.create_acme_account(&account, None, &created).await.unwrap();
+    let far = privca_now() + 3600;
+
+    assert_eq!(ledger.redeem_acme_nonce("n1", far, None).await.unwrap(), Redeemed::Fresh);
+    assert_eq!(ledger.redeem_acme_nonce("n1", far, None).await.unwrap(), Redeemed::Used);
+    assert_eq!(ledger.redeem_acme_nonce("n2", far, Some(&account)).await.unwrap(), Redeemed::Fresh);
+    assert_eq!(ledger.redeem_acme_nonce("n2", far, Some(&account)).await.unwrap(), Redeemed::Used);
+
+    let seen = account.clone();
+    let updated = AuditEvent::new(AuditKind::AcmeAccountUpdated, "acme:account/acct1");
+    for change in ["contact", "key", "status"] {
+        match change {
+            "contact" => account.contact = vec!["mailto:other@example.test".into()],
+            "key" => account.thumbprint = "thumb-2".into(),
+            _ => account.status = AccountStatus::Deactivated,
+        }
+        ledger.update_acme_account(&account, &updated).await.unwrap();
+        let nonce = format!("after-{change}");
+        assert_eq!(ledger.redeem_acme_nonce(&nonce, far, Some(&seen)).await.unwrap(), Redeemed::AccountChanged);
+        assert_eq!(ledger.redeem_acme_nonce(&nonce, far, Some(&seen)).await.unwrap(), Redeemed::Used);
+    }
+    assert_eq!(ledger.redeem_acme_nonce("current", far, Some(&account)).await.unwrap(), Redeemed::Fresh);
+    let mut unknown = account.clone();
+    unknown.id = "nobody".into();
+    assert_eq!(ledger.redeem_acme_nonce("unknown", far, Some(&unknown)).await.unwrap(), Redeemed::AccountChanged);
 }

@@ -223,13 +223,32 @@ pub struct CertInfo {
     pub key_thumbprint: Option<String>,
 }
 
+/// What redeeming a nonce found (§6.5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Redeemed {
+    /// First use; the request's account (if it named one) is as the request saw it.
+    Fresh,
+    /// Used before.
+    Used,
+    /// First use, but the request's account changed after the request read it (another
+    /// instance sharing the ledger updated it): the router reads it again.
+    AccountChanged,
+}
+
 /// The core services behind the ACME router.
 pub trait AcmeBackend: Clone + Send + Sync + 'static {
-    /// Records `nonce` as used; false if it was used before (single use across instances).
-    fn redeem_nonce(&self, nonce: &str, expires_at: i64) -> impl Future<Output = Result<bool, AcmeError>> + Send;
+    /// Records `nonce` as used (single use across instances) and, for a `kid` request, checks
+    /// in the same step that `account` still is what the ledger holds.
+    fn redeem_nonce(
+        &self,
+        nonce: &str,
+        expires_at: i64,
+        account: Option<&Account>,
+    ) -> impl Future<Output = Result<Redeemed, AcmeError>> + Send;
     /// The account whose key has thumbprint `thumbprint`.
     fn account_by_key(&self, thumbprint: &str) -> impl Future<Output = Result<Option<Account>, AcmeError>> + Send;
-    /// The account `id`.
+    /// The account `id` (may be a copy kept in memory: `redeem_nonce` tells whether it is
+    /// still current).
     fn account(&self, id: &str) -> impl Future<Output = Result<Option<Account>, AcmeError>> + Send;
     /// The EAB key `kid`.
     fn eab_key(&self, kid: &str) -> impl Future<Output = Result<Option<EabKey>, AcmeError>> + Send;

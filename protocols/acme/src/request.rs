@@ -10,7 +10,7 @@ use axum::http::{header, HeaderMap, Uri};
 use serde_json::Value;
 
 use crate::{
-    backend::{Account, AccountStatus, AcmeBackend},
+    backend::{Account, AccountStatus, AcmeBackend, Redeemed},
     error::{AcmeError, ErrorType},
     jws::{self, Jws, KeyRef},
     links::Links,
@@ -109,7 +109,7 @@ impl<B: AcmeBackend> AcmeState<B> {
         };
         let expires =
             self.nonces.check(&nonce).ok_or_else(|| AcmeError::new(ErrorType::BadNonce, "unknown or expired nonce"))?;
-        let (jwk, account) = match (&jws.key, signer) {
+        let (jwk, mut account) = match (&jws.key, signer) {
             (KeyRef::Jwk(jwk), Signer::Jwk | Signer::Either) => (jwk.clone(), None),
             (KeyRef::Kid(kid), Signer::Kid | Signer::Either) => {
                 let account = self.account_for_kid(kid).await?;
@@ -123,8 +123,18 @@ impl<B: AcmeBackend> AcmeState<B> {
             }
         };
         jws.verify(&jwk)?;
-        if !self.backend.redeem_nonce(&nonce, expires).await? {
-            return Err(AcmeError::new(ErrorType::BadNonce, "nonce already used"));
+        match self.backend.redeem_nonce(&nonce, expires, account.as_ref()).await? {
+            Redeemed::Fresh => {}
+            Redeemed::Used => return Err(AcmeError::new(ErrorType::BadNonce, "nonce already used")),
+            Redeemed::AccountChanged => {
+                if let (KeyRef::Kid(kid), Some(seen)) = (&jws.key, &account) {
+                    let current = self.account_for_kid(kid).await?;
+                    if current.thumbprint != seen.thumbprint {
+                        return Err(AcmeError::unauthorized("the account's key has changed"));
+                    }
+                    account = Some(current);
+                }
+            }
         }
         Ok(Signed { jws, jwk, account })
     }
