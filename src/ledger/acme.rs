@@ -342,7 +342,7 @@ impl Ledger {
 
     /// Stores an order's status, error, certificate and approval.
     pub async fn update_acme_order(&self, o: &Order) -> Result<(), LedgerError> {
-        let mut tx = self.begin().await?;
+        let mut tx = self.begin_single().await?;
         sqlx::query(
             "UPDATE acme_orders SET status = $1, error = $2, certificate_serial = $3, approval_id = $4 WHERE id = $5",
         )
@@ -409,7 +409,7 @@ impl Ledger {
 
     /// Stores an authorization's status and challenges.
     pub async fn update_acme_authz(&self, a: &Authz) -> Result<(), LedgerError> {
-        let mut tx = self.begin().await?;
+        let mut tx = self.begin_single().await?;
         sqlx::query("UPDATE acme_authzs SET status = $1, challenges = $2 WHERE id = $3")
             .bind(a.status.as_str())
             .bind(to_text(&a.challenges))

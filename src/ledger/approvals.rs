@@ -129,7 +129,7 @@ impl Ledger {
 
     /// Links an approved request to the certificate issued for it.
     pub async fn mark_approval_issued(&self, id: i64, serial: &str) -> Result<(), LedgerError> {
-        let mut tx = self.begin().await?;
+        let mut tx = self.begin_single().await?;
         let done =
             sqlx::query("UPDATE approvals SET status = 'issued', serial = $1 WHERE id = $2 AND status = 'approved'")
                 .bind(serial)

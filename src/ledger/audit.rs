@@ -66,7 +66,7 @@ fn link_statement(n: usize) -> String {
 impl Ledger {
     /// Records a standalone event (e.g. a refused request) in its own transaction.
     pub async fn record_event(&self, event: &AuditEvent) -> Result<(), LedgerError> {
-        let mut tx = self.begin().await?;
+        let mut tx = self.begin_single().await?;
         insert(&mut tx, event).await?;
         tx.commit().await?;
         Ok(())

@@ -243,6 +243,8 @@ impl std::ops::DerefMut for Conn<'_> {
 /// `sqlx::Transaction`; dropped without `commit`, it rolls back.
 pub(crate) struct WriteTx {
     inner: TxInner,
+    /// A unit of one statement, which is its own transaction: no `BEGIN` or `COMMIT`.
+    single: bool,
 }
 
 enum TxInner {
@@ -287,33 +289,43 @@ impl Drop for PgTx {
 impl WriteTx {
     /// SQLite: takes this process's write turn and begins (`BEGIN IMMEDIATE`, so that another
     /// process's writer makes it wait at the start, never midway).
-    pub(super) async fn sqlite(kept: &Sqlite) -> Result<WriteTx, sqlx::Error> {
+    /// With `single`, nothing is begun: the caller runs one statement, which is its own
+    /// transaction.
+    pub(super) async fn sqlite(kept: &Sqlite, single: bool) -> Result<WriteTx, sqlx::Error> {
         let mut w = kept.lock_writer().await;
-        sqlx::query("BEGIN IMMEDIATE").execute(&mut w.conn).await?;
-        w.open = true;
-        Ok(WriteTx { inner: TxInner::Sqlite(SqliteTx(w, Arc::clone(&kept.wal))) })
+        if !single {
+            sqlx::query("BEGIN IMMEDIATE").execute(&mut w.conn).await?;
+            w.open = true;
+        }
+        Ok(WriteTx { inner: TxInner::Sqlite(SqliteTx(w, Arc::clone(&kept.wal))), single })
     }
 
-    /// PostgreSQL: begins on a kept connection.
-    pub(super) async fn postgres(kept: &Postgres) -> Result<WriteTx, sqlx::Error> {
+    /// PostgreSQL: begins on a kept connection (with `single`, as above).
+    pub(super) async fn postgres(kept: &Postgres, single: bool) -> Result<WriteTx, sqlx::Error> {
         let mut conn = kept.acquire().await?;
-        sqlx::query("BEGIN").execute(&mut *conn).await?;
-        conn.slot.conn.open = true;
-        Ok(WriteTx { inner: TxInner::Postgres(PgTx(conn)) })
+        if !single {
+            sqlx::query("BEGIN").execute(&mut *conn).await?;
+            conn.slot.conn.open = true;
+        }
+        Ok(WriteTx { inner: TxInner::Postgres(PgTx(conn)), single })
     }
 
     /// Commits and returns once the commit is durable. On SQLite the turn passes to the next
     /// writer right after `COMMIT`, before the log's fsync, which commits share (`WalSync`).
+    /// (A single statement committed itself; this only waits until it is durable.)
     pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
         match self.inner {
             TxInner::Sqlite(mut kept) => {
-                sqlx::query("COMMIT").execute(&mut kept.0.conn).await?;
-                kept.0.open = false;
+                if !self.single {
+                    sqlx::query("COMMIT").execute(&mut kept.0.conn).await?;
+                    kept.0.open = false;
+                }
                 let wal = Arc::clone(&kept.1);
                 let ticket = wal.committed();
                 drop(kept);
                 wal.wait_durable(ticket).await
             }
+            TxInner::Postgres(_) if self.single => Ok(()),
             TxInner::Postgres(mut tx) => {
                 sqlx::query("COMMIT").execute(&mut *tx.0).await?;
                 tx.0.slot.conn.open = false;

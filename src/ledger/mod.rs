@@ -153,8 +153,18 @@ impl Ledger {
     /// IMMEDIATE` so that another process's writer makes it wait at the start, never midway).
     pub(crate) async fn begin(&self) -> Result<WriteTx, sqlx::Error> {
         match &self.kept {
-            Kept::Sqlite(kept) => WriteTx::sqlite(kept).await,
-            Kept::Postgres(kept) => WriteTx::postgres(kept).await,
+            Kept::Sqlite(kept) => WriteTx::sqlite(kept, false).await,
+            Kept::Postgres(kept) => WriteTx::postgres(kept, false).await,
+        }
+    }
+
+    /// Begins a unit of work that is exactly one statement: nothing is sent around it (a
+    /// statement is its own transaction), so it costs two round trips (on SQLite, hand-offs
+    /// to sqlx's thread) fewer than `begin`; `commit` returns once it is durable.
+    pub(crate) async fn begin_single(&self) -> Result<WriteTx, sqlx::Error> {
+        match &self.kept {
+            Kept::Sqlite(kept) => WriteTx::sqlite(kept, true).await,
+            Kept::Postgres(kept) => WriteTx::postgres(kept, true).await,
         }
     }
 

@@ -74,7 +74,7 @@ pub(super) async fn upsert_response(conn: &mut AnyConnection, r: &OcspRecord) ->
 impl Ledger {
     /// Inserts or replaces the stored response for (serial, hash algorithm).
     pub async fn store_ocsp_response(&self, r: &OcspRecord) -> Result<(), LedgerError> {
-        let mut tx = self.begin().await?;
+        let mut tx = self.begin_single().await?;
         upsert_response(&mut tx, r).await?;
         Ok(tx.commit().await?)
     }

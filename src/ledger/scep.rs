@@ -71,7 +71,7 @@ impl Ledger {
     /// Uses the challenge once if it exists for `profile`, has uses left and has not expired.
     /// `None` if refused; `Some(owner)` (the owner may be unset) if accepted.
     pub async fn use_scep_challenge(&self, hash: &str, profile: &str) -> Result<Option<Option<String>>, LedgerError> {
-        let mut tx = self.begin().await?;
+        let mut tx = self.begin_single().await?;
         let row = sqlx::query(
             "UPDATE scep_challenges SET uses_left = uses_left - 1 \
              WHERE challenge_hash = $1 AND profile = $2 AND uses_left > 0 AND expires_at > $3 RETURNING owner",
