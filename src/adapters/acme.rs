@@ -18,6 +18,7 @@ use privca_acme::{
     jws, AcmeBackend, AcmeError, ErrorType,
 };
 
+use super::cache::Cache;
 use crate::{
     audit::{AuditEvent, AuditKind},
     ca::request::{IssuanceRequest, Requester},
@@ -33,7 +34,14 @@ use crate::{
 pub struct AcmeAdapter {
     ca: CertificateAuthority,
     config: Arc<AcmeConfig>,
-    accounts: Arc<Accounts>,
+    /// Accounts by id: every JWS request after newAccount names its account by `kid` (§6.2),
+    /// so each order would read the same account row once per request. This process drops a
+    /// copy after each change it makes. Other instances sharing a PostgreSQL ledger may change
+    /// an account too: the nonce redemption of every request reads the account's key, status
+    /// and contact in the same statement (`Ledger::redeem_acme_nonce`), and a copy that differs
+    /// is dropped and read again before the request goes on. (On SQLite this process is the
+    /// only writer of accounts.)
+    accounts: Arc<Cache<Account>>,
     local: Option<Arc<Local>>,
 }
 
@@ -51,81 +59,19 @@ impl AcmeAdapter {
 #[derive(Default)]
 struct Local {
     nonces: UsedNonces,
-    validating: Validating,
+    /// Authorizations by id (each order poll reads its authorizations). Only this process
+    /// changes them: it puts the new value once the change is durable, or drops the copy if
+    /// the write failed. A challenge's `processing` state (§7.5.1) lives only here: it lasts as
+    /// long as the validation task that will write the outcome, so after a restart (which ends
+    /// the task) the challenge is `pending` again and the client can ask anew, instead of
+    /// `processing` for ever; and a validation costs one durable write instead of two.
+    authzs: Cache<Authz>,
 }
 
-/// Authorizations whose challenge is being validated (§7.5.1 `processing`). The state lives
-/// only as long as the validation task that will write the outcome, so this process keeps it
-/// in memory rather than committing it: one durable write per validation instead of two, and
-/// after a restart (which ends the task) the challenge is `pending` again and the client can
-/// ask anew, instead of `processing` for ever.
-#[derive(Default)]
-struct Validating {
-    map: Mutex<HashMap<String, Authz>>,
-}
-
-impl Validating {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Authz>> {
-        self.map.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Whether `authz` is the hand-over to a validation task: still `pending`, a challenge
-    /// `processing`.
-    fn is_started(authz: &Authz) -> bool {
-        authz.status == AuthzStatus::Pending && authz.challenges.iter().any(|c| c.status == ChallengeStatus::Processing)
-    }
-}
-
-/// Accounts by id: every JWS request after newAccount names its account by `kid` (§6.2), so
-/// each order would read the same account row once per request. This process drops an entry
-/// after each change it makes, and a read that overlapped a change does not fill the map (the
-/// epoch moved). Other instances sharing a PostgreSQL ledger may change an account too: the
-/// nonce redemption of every request reads the account's key, status and contact in the same
-/// statement (`Ledger::redeem_acme_nonce`), and a copy that differs is dropped and read again
-/// before the request goes on. (On SQLite this process is the only writer of accounts.)
-#[derive(Default)]
-struct Accounts {
-    inner: Mutex<AccountMap>,
-}
-
-#[derive(Default)]
-struct AccountMap {
-    by_id: HashMap<String, Account>,
-    /// Bumped by every change; a read fills the map only if none happened while it ran.
-    epoch: u64,
-}
-
-impl Accounts {
-    /// Beyond this many accounts the map starts over (a bound, not an eviction policy).
-    const CAPACITY: usize = 65_536;
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, AccountMap> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// The cached account, or the epoch to pass to `fill` after reading the ledger.
-    fn get(&self, id: &str) -> Result<Account, u64> {
-        let map = self.lock();
-        map.by_id.get(id).cloned().ok_or(map.epoch)
-    }
-
-    fn fill(&self, account: &Account, epoch: u64) {
-        let mut map = self.lock();
-        if map.epoch != epoch {
-            return;
-        }
-        if map.by_id.len() >= Self::CAPACITY {
-            map.by_id.clear();
-        }
-        map.by_id.insert(account.id.clone(), account.clone());
-    }
-
-    /// After `id` changed in the ledger (or a change may have happened).
-    fn changed(&self, id: &str) {
-        let mut map = self.lock();
-        map.epoch += 1;
-        map.by_id.remove(id);
-    }
+/// Whether `authz` is the hand-over to a validation task: still `pending`, a challenge
+/// `processing`.
+fn validation_started(authz: &Authz) -> bool {
+    authz.status == AuthzStatus::Pending && authz.challenges.iter().any(|c| c.status == ChallengeStatus::Processing)
 }
 
 /// Redeemed nonces of this process with their expiry, for single-instance (SQLite) ledgers:
@@ -247,7 +193,7 @@ impl AcmeBackend for AcmeAdapter {
         }
         let redeemed = self.ca.ledger().redeem_acme_nonce(nonce, expires_at, account).await.map_err(db)?;
         if let (Redeemed::AccountChanged, Some(a)) = (redeemed, account) {
-            self.accounts.changed(&a.id);
+            self.accounts.remove(&a.id);
         }
         Ok(redeemed)
     }
@@ -263,7 +209,7 @@ impl AcmeBackend for AcmeAdapter {
         };
         let account = self.ca.ledger().acme_account(id).await.map_err(db)?;
         if let Some(a) = &account {
-            self.accounts.fill(a, epoch);
+            self.accounts.fill(id, a, epoch);
         }
         Ok(account)
     }
@@ -296,7 +242,7 @@ impl AcmeBackend for AcmeAdapter {
             "contacts": account.contact.len(),
         }));
         let result = self.ca.ledger().update_acme_account(account, &event).await.map_err(db);
-        self.accounts.changed(&account.id);
+        self.accounts.remove(&account.id);
         result
     }
 
@@ -369,7 +315,13 @@ impl AcmeBackend for AcmeAdapter {
     }
 
     async fn create_order(&self, order: &Order, new_authzs: &[Authz]) -> Result<(), AcmeError> {
-        self.ca.ledger().create_acme_order(order, new_authzs).await.map_err(db)
+        self.ca.ledger().create_acme_order(order, new_authzs).await.map_err(db)?;
+        if let Some(local) = &self.local {
+            for a in new_authzs {
+                local.authzs.put(&a.id, a.clone());
+            }
+        }
+        Ok(())
     }
 
     async fn order(&self, id: &str) -> Result<Option<Order>, AcmeError> {
@@ -385,25 +337,40 @@ impl AcmeBackend for AcmeAdapter {
     }
 
     async fn authz(&self, id: &str) -> Result<Option<Authz>, AcmeError> {
-        if let Some(authz) = self.local.as_ref().and_then(|l| l.validating.lock().get(id).cloned()) {
-            return Ok(Some(authz));
+        let Some(local) = &self.local else {
+            return self.ca.ledger().acme_authz(id).await.map_err(db);
+        };
+        let epoch = match local.authzs.get(id) {
+            Ok(authz) => return Ok(Some(authz)),
+            Err(epoch) => epoch,
+        };
+        let authz = self.ca.ledger().acme_authz(id).await.map_err(db)?;
+        if let Some(a) = &authz {
+            local.authzs.fill(id, a, epoch);
         }
-        self.ca.ledger().acme_authz(id).await.map_err(db)
+        Ok(authz)
     }
 
     async fn update_authz(&self, authz: &Authz) -> Result<(), AcmeError> {
         let Some(local) = &self.local else {
             return self.ca.ledger().update_acme_authz(authz).await.map_err(db);
         };
-        if Validating::is_started(authz) {
-            local.validating.lock().insert(authz.id.clone(), authz.clone());
+        if validation_started(authz) {
+            local.authzs.put(&authz.id, authz.clone());
             return Ok(());
         }
-        // The outcome (or a deactivation) is durable before the in-memory state goes, so a
-        // reader sees one or the other; after a failed write the ledger's `pending` shows.
-        let written = self.ca.ledger().update_acme_authz(authz).await.map_err(db);
-        local.validating.lock().remove(&authz.id);
-        written
+        // The outcome (or a deactivation) is durable before the copy changes, so a reader
+        // sees one or the other; after a failed write the ledger's `pending` shows.
+        match self.ca.ledger().update_acme_authz(authz).await {
+            Ok(()) => {
+                local.authzs.put(&authz.id, authz.clone());
+                Ok(())
+            }
+            Err(e) => {
+                local.authzs.remove(&authz.id);
+                Err(db(e))
+            }
+        }
     }
 
     async fn finalize(&self, account: &Account, order: &Order, csr_der: &[u8]) -> Result<FinalizeOutcome, AcmeError> {
@@ -574,36 +541,7 @@ pub async fn state(ca: &CertificateAuthority) -> Result<Option<privca_acme::Acme
 
 #[cfg(test)]
 mod tests {
-    use privca_acme::backend::{Account, AccountStatus};
-
-    use super::{Accounts, UsedNonces};
-
-    fn account(id: &str, status: AccountStatus) -> Account {
-        Account {
-            id: id.into(),
-            jwk: serde_json::Value::Null,
-            thumbprint: format!("t-{id}"),
-            status,
-            contact: Vec::new(),
-            eab: None,
-            owner: None,
-            profile: None,
-        }
-    }
-
-    #[test]
-    fn a_read_that_overlapped_a_change_does_not_fill_the_account_map() {
-        let accounts = Accounts::default();
-        let Err(epoch) = accounts.get("a") else { panic!("empty map had an entry") };
-        // The ledger was read (still valid), then the account was deactivated and dropped.
-        accounts.changed("a");
-        accounts.fill(&account("a", AccountStatus::Valid), epoch);
-        let Err(epoch) = accounts.get("a") else { panic!("a stale account was kept") };
-        accounts.fill(&account("a", AccountStatus::Deactivated), epoch);
-        assert!(matches!(accounts.get("a"), Ok(Account { status: AccountStatus::Deactivated, .. })));
-        accounts.changed("a");
-        assert!(accounts.get("a").is_err());
-    }
+    use super::UsedNonces;
 
     #[test]
     fn a_nonce_is_redeemed_once_and_expired_ones_are_pruned() {
