@@ -18,7 +18,7 @@ use privca_acme::{
     jws, AcmeBackend, AcmeError, ErrorType,
 };
 
-use super::cache::Cache;
+use super::{cache::Cache, redeemer::Redeemer};
 use crate::{
     audit::{AuditEvent, AuditKind},
     ca::request::{IssuanceRequest, Requester},
@@ -42,6 +42,8 @@ pub struct AcmeAdapter {
     /// is dropped and read again before the request goes on. (On SQLite this process is the
     /// only writer of accounts.)
     accounts: Arc<Cache<Account>>,
+    /// Nonce redemptions on a shared ledger, batched.
+    redeemer: Arc<Redeemer>,
     local: Option<Arc<Local>>,
 }
 
@@ -51,7 +53,7 @@ impl AcmeAdapter {
     pub fn new(ca: CertificateAuthority, single_instance: bool) -> Self {
         let config = Arc::new(ca.config().acme.clone());
         let local = single_instance.then(Arc::default);
-        Self { ca, config, accounts: Arc::default(), local }
+        Self { ca, config, accounts: Arc::default(), redeemer: Arc::default(), local }
     }
 }
 
@@ -191,7 +193,7 @@ impl AcmeBackend for AcmeAdapter {
         if let Some(local) = &self.local {
             return Ok(if local.nonces.redeem(nonce, expires_at) { Redeemed::Fresh } else { Redeemed::Used });
         }
-        let redeemed = self.ca.ledger().redeem_acme_nonce(nonce, expires_at, account).await.map_err(db)?;
+        let redeemed = self.redeemer.redeem(self.ca.ledger(), nonce, expires_at, account).await?;
         if let (Redeemed::AccountChanged, Some(a)) = (redeemed, account) {
             self.accounts.remove(&a.id);
         }
@@ -203,15 +205,7 @@ impl AcmeBackend for AcmeAdapter {
     }
 
     async fn account(&self, id: &str) -> Result<Option<Account>, AcmeError> {
-        let epoch = match self.accounts.get(id) {
-            Ok(account) => return Ok(Some(account)),
-            Err(epoch) => epoch,
-        };
-        let account = self.ca.ledger().acme_account(id).await.map_err(db)?;
-        if let Some(a) = &account {
-            self.accounts.fill(id, a, epoch);
-        }
-        Ok(account)
+        self.accounts.get_or_read(id, || async { self.ca.ledger().acme_account(id).await.map_err(db) }).await
     }
 
     async fn eab_key(&self, kid: &str) -> Result<Option<EabKey>, AcmeError> {
@@ -340,15 +334,7 @@ impl AcmeBackend for AcmeAdapter {
         let Some(local) = &self.local else {
             return self.ca.ledger().acme_authz(id).await.map_err(db);
         };
-        let epoch = match local.authzs.get(id) {
-            Ok(authz) => return Ok(Some(authz)),
-            Err(epoch) => epoch,
-        };
-        let authz = self.ca.ledger().acme_authz(id).await.map_err(db)?;
-        if let Some(a) = &authz {
-            local.authzs.fill(id, a, epoch);
-        }
-        Ok(authz)
+        local.authzs.get_or_read(id, || async { self.ca.ledger().acme_authz(id).await.map_err(db) }).await
     }
 
     async fn update_authz(&self, authz: &Authz) -> Result<(), AcmeError> {

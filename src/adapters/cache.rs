@@ -7,7 +7,7 @@
 //! change must not fill the cache with what it read before the change: every change moves an
 //! epoch, and [`Cache::fill`] only stores if the epoch is still the one [`Cache::get`] returned.
 
-use std::{collections::HashMap, sync::Mutex};
+use std::{collections::HashMap, future::Future, sync::Mutex};
 
 /// Copies by id, at most [`Cache::CAPACITY`] of them.
 pub(crate) struct Cache<T> {
@@ -38,6 +38,22 @@ impl<T: Clone> Cache<T> {
     pub(crate) fn get(&self, id: &str) -> Result<T, u64> {
         let map = self.lock();
         map.by_id.get(id).cloned().ok_or(map.epoch)
+    }
+
+    /// The copy of `id`, or what `read` returns (stored unless a change overlapped the read).
+    pub(crate) async fn get_or_read<E, F>(&self, id: &str, read: impl FnOnce() -> F) -> Result<Option<T>, E>
+    where
+        F: Future<Output = Result<Option<T>, E>>,
+    {
+        let epoch = match self.get(id) {
+            Ok(value) => return Ok(Some(value)),
+            Err(epoch) => epoch,
+        };
+        let value = read().await?;
+        if let Some(v) = &value {
+            self.fill(id, v, epoch);
+        }
+        Ok(value)
     }
 
     /// Stores what a read of the ledger returned, unless a change happened since `epoch`.

@@ -6,4 +6,5 @@ mod cache;
 pub mod crl;
 pub mod est;
 pub mod ocsp;
+mod redeemer;
 pub mod scep;

@@ -142,15 +142,56 @@ pub(super) async fn complete_order(conn: &mut AnyConnection, id: &str, serial: &
     Ok(())
 }
 
+/// One nonce to redeem, with the account its request read (for `kid` requests).
+#[derive(Debug, Clone, Copy)]
+pub struct NonceUse<'a> {
+    /// The nonce.
+    pub nonce: &'a str,
+    /// When it stops being valid anyway (Unix seconds).
+    pub expires: i64,
+    /// The account the request named, as the request read it.
+    pub account: Option<&'a Account>,
+}
+
+/// Nonces redeemed by one PostgreSQL statement at most.
+pub const NONCES_PER_STATEMENT: usize = 32;
+
+/// PostgreSQL: inserts `n` nonces, returning those that were new with their account's key,
+/// status and contact (an INSERT inside a `WITH`, which SQLite lacks).
+fn redeem_statement(n: usize) -> String {
+    let values: Vec<String> =
+        (0..n).map(|i| format!("(${}, ${}::bigint, ${}::text)", 3 * i + 1, 3 * i + 2, 3 * i + 3)).collect();
+    format!(
+        "WITH u (nonce, expires, account_id) AS (VALUES {}), \
+         fresh AS (INSERT INTO acme_nonces (nonce, expires) SELECT nonce, expires FROM u \
+         ON CONFLICT (nonce) DO NOTHING RETURNING nonce) \
+         SELECT fresh.nonce AS nonce, a.thumbprint AS thumbprint, a.status AS status, a.contact AS contact \
+         FROM fresh JOIN u ON u.nonce = fresh.nonce LEFT JOIN acme_accounts a ON a.id = u.account_id",
+        values.join(", ")
+    )
+}
+
+/// A first redemption's answer: `Fresh`, or `AccountChanged` if the account's key, status or
+/// contact read with it differ from what the request read.
+fn redeemed(row: &AnyRow, account: Option<&Account>) -> Result<Redeemed, LedgerError> {
+    let Some(a) = account else { return Ok(Redeemed::Fresh) };
+    let current = row.try_get::<Option<String>, _>("thumbprint")?.as_deref() == Some(a.thumbprint.as_str())
+        && row.try_get::<Option<String>, _>("status")?.as_deref() == Some(a.status.as_str())
+        && row.try_get::<Option<String>, _>("contact")? == Some(to_text(&a.contact));
+    Ok(if current { Redeemed::Fresh } else { Redeemed::AccountChanged })
+}
+
 impl Ledger {
     /// The ACME nonce MAC key (base64url), created on first use; every instance on this ledger
     /// reads the same value.
     pub async fn acme_nonce_key(&self, fresh: &str) -> Result<String, LedgerError> {
         sqlx::query("INSERT INTO acme_settings (name, value) VALUES ('nonce_key', $1) ON CONFLICT (name) DO NOTHING")
             .bind(fresh)
-            .execute(&self.pool)
+            .execute(&mut *self.conn().await?)
             .await?;
-        let row = sqlx::query("SELECT value FROM acme_settings WHERE name = 'nonce_key'").fetch_one(&self.pool).await?;
+        let row = sqlx::query("SELECT value FROM acme_settings WHERE name = 'nonce_key'")
+            .fetch_one(&mut *self.conn().await?)
+            .await?;
         Ok(row.try_get("value")?)
     }
 
@@ -174,19 +215,50 @@ impl Ledger {
         .bind(account.map(|a| a.id.as_str()))
         .fetch_optional(&mut *self.conn().await?)
         .await?;
-        let Some(row) = row else { return Ok(Redeemed::Used) };
-        let Some(a) = account else { return Ok(Redeemed::Fresh) };
-        let current = row.try_get::<Option<String>, _>("thumbprint")?.as_deref() == Some(a.thumbprint.as_str())
-            && row.try_get::<Option<String>, _>("status")?.as_deref() == Some(a.status.as_str())
-            && row.try_get::<Option<String>, _>("contact")? == Some(to_text(&a.contact));
-        Ok(if current { Redeemed::Fresh } else { Redeemed::AccountChanged })
+        match row {
+            None => Ok(Redeemed::Used),
+            Some(row) => redeemed(&row, account),
+        }
+    }
+
+    /// `redeem_acme_nonce` for several distinct nonces at once, answers in the same order. On
+    /// PostgreSQL one statement inserts them all and reads their accounts (at most
+    /// [`NONCES_PER_STATEMENT`] per statement).
+    pub async fn redeem_acme_nonces(&self, uses: &[NonceUse<'_>]) -> Result<Vec<Redeemed>, LedgerError> {
+        if self.dialect == super::Dialect::Sqlite {
+            let mut answers = Vec::with_capacity(uses.len());
+            for u in uses {
+                answers.push(self.redeem_acme_nonce(u.nonce, u.expires, u.account).await?);
+            }
+            return Ok(answers);
+        }
+        let mut answers = Vec::with_capacity(uses.len());
+        for chunk in uses.chunks(NONCES_PER_STATEMENT) {
+            // The statement holds placeholders only; every value is bound.
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(redeem_statement(chunk.len())));
+            for u in chunk {
+                query = query.bind(u.nonce).bind(u.expires).bind(u.account.map(|a| a.id.as_str()));
+            }
+            let rows = query.fetch_all(&mut *self.conn().await?).await?;
+            let mut fresh = std::collections::HashMap::with_capacity(rows.len());
+            for row in &rows {
+                fresh.insert(row.try_get::<String, _>("nonce")?, row);
+            }
+            for u in chunk {
+                answers.push(match fresh.get(u.nonce) {
+                    None => Redeemed::Used,
+                    Some(row) => redeemed(row, u.account)?,
+                });
+            }
+        }
+        Ok(answers)
     }
 
     /// The account with key thumbprint `thumbprint`.
     pub async fn acme_account_by_key(&self, thumbprint: &str) -> Result<Option<Account>, LedgerError> {
         let row = sqlx::query(concat!("SELECT ", account_columns!(), " FROM acme_accounts WHERE thumbprint = $1"))
             .bind(thumbprint)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.conn().await?)
             .await?;
         row.as_ref().map(account).transpose()
     }
@@ -278,7 +350,7 @@ impl Ledger {
     pub async fn eab_key(&self, kid: &str) -> Result<Option<(EabKey, String)>, LedgerError> {
         let row = sqlx::query("SELECT kid, hmac_key, owner, profile, account_id FROM acme_eab_keys WHERE kid = $1")
             .bind(kid)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.conn().await?)
             .await?;
         let Some(r) = row else { return Ok(None) };
         let key = EabKey {
@@ -360,7 +432,7 @@ impl Ledger {
     pub async fn acme_account_orders(&self, account_id: &str) -> Result<Vec<String>, LedgerError> {
         let rows = sqlx::query("SELECT id FROM acme_orders WHERE account_id = $1 ORDER BY created_at DESC LIMIT 1000")
             .bind(account_id)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.conn().await?)
             .await?;
         rows.iter().map(|r| r.try_get("id").map_err(LedgerError::from)).collect()
     }
@@ -370,7 +442,7 @@ impl Ledger {
         let row =
             sqlx::query("SELECT COUNT(*) AS n FROM acme_orders WHERE replaces_serial = $1 AND status <> 'invalid'")
                 .bind(serial)
-                .fetch_one(&self.pool)
+                .fetch_one(&mut *self.conn().await?)
                 .await?;
         Ok(row.try_get::<i64, _>("n")? > 0)
     }

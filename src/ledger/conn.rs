@@ -1,11 +1,12 @@
 //! Which connection a unit of work runs on. The ledger keeps its working connections out of
 //! sqlx's pool, which pings a connection each time it takes one back (to flush whatever a
 //! cancelled statement left behind): on SQLite one more hand-off to sqlx's thread per
-//! statement, on PostgreSQL one more round trip. The pool only opens connections.
+//! statement, on PostgreSQL one more round trip.
 //!
 //! - SQLite ([`Sqlite`]): one kept reader for single-row reads by key, and one kept writer
 //!   whose lock is this process's write turn; other reads use the pool.
-//! - PostgreSQL ([`Postgres`]): up to `max_connections` kept connections, lent LIFO. sqlx's
+//! - PostgreSQL ([`Postgres`]): up to `max_connections` kept connections, the first free one
+//!   lent first (so a light load keeps few of them busy and none goes stale). sqlx's
 //!   PostgreSQL connection drains a cancelled statement's replies before its next statement,
 //!   so a connection is only checked (pinged) when it was idle long or after a
 //!   connection-level failure anywhere in the process ([`note_fault`]); a transaction its owner
@@ -66,7 +67,7 @@ impl Sqlite {
     }
 }
 
-/// The kept SQLite write connection.
+/// A kept connection that transactions run on: the SQLite writer, or a PostgreSQL slot's.
 #[derive(Debug)]
 pub(crate) struct WriteConn {
     pub(super) conn: AnyConnection,

@@ -5,7 +5,10 @@ use privca::{
     audit::{self, AuditEvent, AuditKind},
     ca::{IssuanceRequest, IssueOutcome, Requester, RevocationReason},
     error::ErrorKind,
-    ledger::{ApprovalStatus, CertFilter, CertStatus, LedgerError, NewApproval, Reservation, RevokeOutcome},
+    ledger::{
+        ApprovalStatus, CertFilter, CertStatus, LedgerError, NewApproval, NonceUse, Reservation, RevokeOutcome,
+        NONCES_PER_STATEMENT,
+    },
 };
 use privca_acme::backend::{Account, AccountStatus, Identifier, Order, OrderStatus, Redeemed};
 use sqlx::{Connection, Row};
@@ -388,4 +391,32 @@ async fn nonce_redemption_sees_account_changes(db: Db) {
     let mut unknown = account.clone();
     unknown.id = "nobody".into();
     assert_eq!(ledger.redeem_acme_nonce("unknown", far, Some(&unknown)).await.unwrap(), Redeemed::AccountChanged);
+
+    // Batched (one statement per NONCES_PER_STATEMENT on PostgreSQL): the same answers, in order.
+    let names: Vec<String> = (0..NONCES_PER_STATEMENT + 3).map(|i| format!("batch-{i}")).collect();
+    let mut uses: Vec<NonceUse<'_>> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| NonceUse {
+            nonce: n,
+            expires: far,
+            account: match i % 3 {
+                0 => None,
+                1 => Some(&account),
+                _ => Some(&seen),
+            },
+        })
+        .collect();
+    uses[4].nonce = "current";
+    let answers = ledger.redeem_acme_nonces(&uses).await.unwrap();
+    for (i, (u, answer)) in uses.iter().zip(&answers).enumerate() {
+        let expected = match (u.nonce, i % 3) {
+            ("current", _) => Redeemed::Used,
+            (_, 2) => Redeemed::AccountChanged,
+            _ => Redeemed::Fresh,
+        };
+        assert_eq!(*answer, expected, "{}", u.nonce);
+    }
+    let again = ledger.redeem_acme_nonces(&uses).await.unwrap();
+    assert!(again.iter().all(|a| *a == Redeemed::Used));
 }
