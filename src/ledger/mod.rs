@@ -215,18 +215,34 @@ mod tests {
         rows.iter().map(|r| r.try_get::<String, _>("nonce").unwrap()).collect()
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn an_abandoned_sqlite_transaction_rolls_back_and_frees_the_write_lock() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}/ledger.db?mode=rwc", dir.path().display());
-        let ledger = Ledger::connect(&url, 4).await.unwrap();
+    /// Inserts the nonce `nonce` in a transaction and commits it.
+    async fn insert_committed(ledger: &Ledger, nonce: &str) {
+        let mut tx = ledger.begin().await.unwrap();
+        sqlx::query("INSERT INTO acme_nonces (nonce, expires) VALUES ($1, 1)")
+            .bind(nonce)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+    }
 
+    /// Inserts the nonce `abandoned` in a transaction and drops it without committing.
+    async fn abandon_an_insert(ledger: &Ledger) {
         let mut tx = ledger.begin().await.unwrap();
         sqlx::query("INSERT INTO acme_nonces (nonce, expires) VALUES ('abandoned', 1)")
             .execute(&mut *tx)
             .await
             .unwrap();
         drop(tx);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_abandoned_sqlite_transaction_rolls_back_and_frees_the_write_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/ledger.db?mode=rwc", dir.path().display());
+        let ledger = Ledger::connect(&url, 4).await.unwrap();
+
+        abandon_an_insert(&ledger).await;
 
         // Another process's writer gets the lock without waiting for this process's next write.
         let mut other = sqlx::AnyConnection::connect(&url).await.unwrap();
@@ -238,9 +254,7 @@ mod tests {
         sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
 
         // The kept writer works on, and the abandoned row never landed.
-        let mut tx = ledger.begin().await.unwrap();
-        sqlx::query("INSERT INTO acme_nonces (nonce, expires) VALUES ('kept', 1)").execute(&mut *tx).await.unwrap();
-        tx.commit().await.unwrap();
+        insert_committed(&ledger, "kept").await;
         assert_eq!(nonces(&ledger).await, ["kept"]);
     }
 
@@ -260,12 +274,7 @@ mod tests {
         let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
         let ledger = Ledger::connect(&url, 2).await.unwrap();
 
-        let mut tx = ledger.begin().await.unwrap();
-        sqlx::query("INSERT INTO acme_nonces (nonce, expires) VALUES ('abandoned', 1)")
-            .execute(&mut *tx)
-            .await
-            .unwrap();
-        drop(tx);
+        abandon_an_insert(&ledger).await;
 
         // Another session can write the same key: the abandoned insert no longer holds it.
         let mut other = sqlx::PgConnection::connect(&url).await.unwrap();
@@ -277,13 +286,7 @@ mod tests {
 
         // The ledger's connections work on, and the abandoned row never landed.
         for i in 0..4 {
-            let mut tx = ledger.begin().await.unwrap();
-            sqlx::query("INSERT INTO acme_nonces (nonce, expires) VALUES ($1, 1)")
-                .bind(format!("kept{i}"))
-                .execute(&mut *tx)
-                .await
-                .unwrap();
-            tx.commit().await.unwrap();
+            insert_committed(&ledger, &format!("kept{i}")).await;
         }
         let expires: i64 = sqlx::query("SELECT expires FROM acme_nonces WHERE nonce = 'abandoned'")
             .fetch_one(&mut other)
@@ -309,15 +312,7 @@ mod tests {
         let tasks: Vec<_> = (0..32)
             .map(|i| {
                 let ledger = ledger.clone();
-                tokio::spawn(async move {
-                    let mut tx = ledger.begin().await.unwrap();
-                    sqlx::query("INSERT INTO acme_nonces (nonce, expires) VALUES ($1, 1)")
-                        .bind(format!("n{i:02}"))
-                        .execute(&mut *tx)
-                        .await
-                        .unwrap();
-                    tx.commit().await.unwrap();
-                })
+                tokio::spawn(async move { insert_committed(&ledger, &format!("n{i:02}")).await })
             })
             .collect();
         for t in tasks {

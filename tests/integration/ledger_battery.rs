@@ -10,7 +10,7 @@ use privca::{
         NONCES_PER_STATEMENT,
     },
 };
-use privca_acme::backend::{Account, AccountStatus, Identifier, Order, OrderStatus, Redeemed};
+use privca_acme::backend::{Account, AccountStatus, Authz, AuthzStatus, Identifier, Order, OrderStatus, Redeemed};
 use sqlx::{Connection, Row};
 
 use crate::harness::{Db, TestCa};
@@ -46,6 +46,7 @@ battery!(
     audit_seal_links_more_rows_than_one_statement,
     connections_dropped_by_the_database_are_replaced,
     nonce_redemption_sees_account_changes,
+    an_order_and_its_authorizations_are_one_unit,
 );
 
 async fn issue(t: &TestCa, profile: &str) -> privca::ledger::CertRecord {
@@ -419,4 +420,48 @@ async fn nonce_redemption_sees_account_changes(db: Db) {
     }
     let again = ledger.redeem_acme_nonces(&uses).await.unwrap();
     assert!(again.iter().all(|a| *a == Redeemed::Used));
+}
+
+/// An order is stored with its new authorizations or not at all (one transaction): a clash on
+/// the second authorization leaves neither the first nor the order behind.
+async fn an_order_and_its_authorizations_are_one_unit(db: Db) {
+    let Some(t) = TestCa::new(db).await else { return };
+    let ledger = &t.app.ledger;
+    let authz = |id: &str, name: &str| Authz {
+        id: id.into(),
+        account_id: "acct-1".into(),
+        identifier: Identifier { kind: "dns".into(), value: name.into() },
+        wildcard: name.starts_with("wild"),
+        status: AuthzStatus::Pending,
+        expires: privca_now() + 3600,
+        challenges: Vec::new(),
+    };
+    let order = |id: &str, authz_ids: &[&str]| Order {
+        id: id.into(),
+        account_id: "acct-1".into(),
+        status: OrderStatus::Pending,
+        expires: privca_now() + 3600,
+        identifiers: vec![Identifier { kind: "dns".into(), value: "a.example.test".into() }],
+        profile: "tls-server".into(),
+        replaces: None,
+        replaces_serial: None,
+        authz_ids: authz_ids.iter().map(|a| a.to_string()).collect(),
+        error: None,
+        certificate_serial: None,
+        approval_id: None,
+    };
+    let two = [authz("az-1", "a.example.test"), authz("az-2", "wild.example.test")];
+    ledger.create_acme_order(&order("o-1", &["az-1", "az-2"]), &two).await.unwrap();
+    let stored = ledger.acme_order("o-1").await.unwrap().unwrap();
+    assert_eq!(stored.authz_ids, ["az-1", "az-2"]);
+    for a in &two {
+        let got = ledger.acme_authz(&a.id).await.unwrap().unwrap();
+        assert_eq!((got.identifier, got.wildcard), (a.identifier.clone(), a.wildcard));
+    }
+
+    let clash = [authz("az-3", "b.example.test"), authz("az-1", "c.example.test")];
+    assert!(ledger.create_acme_order(&order("o-2", &["az-3", "az-1"]), &clash).await.is_err());
+    assert!(ledger.acme_order("o-2").await.unwrap().is_none());
+    assert!(ledger.acme_authz("az-3").await.unwrap().is_none());
+    assert_eq!(ledger.acme_authz("az-1").await.unwrap().unwrap().identifier.value, "a.example.test");
 }
