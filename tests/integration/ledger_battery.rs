@@ -166,24 +166,29 @@ async fn order_status(t: &TestCa, id: &str) -> (OrderStatus, Option<String>) {
     (o.status, o.certificate_serial)
 }
 
+/// A `pending` order of account `acct-1` for the DNS name `name`.
+fn pending_order(id: &str, name: &str, authz_ids: &[&str]) -> Order {
+    Order {
+        id: id.into(),
+        account_id: "acct-1".into(),
+        status: OrderStatus::Pending,
+        expires: privca_now() + 3600,
+        identifiers: vec![Identifier { kind: "dns".into(), value: name.into() }],
+        profile: "tls-server".into(),
+        replaces: None,
+        replaces_serial: None,
+        authz_ids: authz_ids.iter().map(|a| a.to_string()).collect(),
+        error: None,
+        certificate_serial: None,
+        approval_id: None,
+    }
+}
+
 /// The ACME order is claimed with the reservation, handed back by an abort and completed by
 /// the commit, each in the same transaction; a second finalize of it reserves nothing.
 async fn acme_order_moves_with_the_issuance(db: Db) {
     let Some(t) = TestCa::new(db).await else { return };
-    let order = Order {
-        id: "order-1".into(),
-        account_id: "acct-1".into(),
-        status: OrderStatus::Pending,
-        expires: privca_now() + 3600,
-        identifiers: vec![Identifier { kind: "dns".into(), value: "battery.example.test".into() }],
-        profile: "tls-server".into(),
-        replaces: None,
-        replaces_serial: None,
-        authz_ids: Vec::new(),
-        error: None,
-        certificate_serial: None,
-        approval_id: None,
-    };
+    let order = pending_order("order-1", "battery.example.test", &[]);
     t.app.ledger.create_acme_order(&order, &[]).await.unwrap();
     let claiming = |serial: &str| Reservation { acme_order: Some(order.id.clone()), ..reservation(serial) };
     let ev = AuditEvent::new(AuditKind::Reserve, "cli:test");
@@ -436,22 +441,8 @@ async fn an_order_and_its_authorizations_are_one_unit(db: Db) {
         expires: privca_now() + 3600,
         challenges: Vec::new(),
     };
-    let order = |id: &str, authz_ids: &[&str]| Order {
-        id: id.into(),
-        account_id: "acct-1".into(),
-        status: OrderStatus::Pending,
-        expires: privca_now() + 3600,
-        identifiers: vec![Identifier { kind: "dns".into(), value: "a.example.test".into() }],
-        profile: "tls-server".into(),
-        replaces: None,
-        replaces_serial: None,
-        authz_ids: authz_ids.iter().map(|a| a.to_string()).collect(),
-        error: None,
-        certificate_serial: None,
-        approval_id: None,
-    };
     let two = [authz("az-1", "a.example.test"), authz("az-2", "wild.example.test")];
-    ledger.create_acme_order(&order("o-1", &["az-1", "az-2"]), &two).await.unwrap();
+    ledger.create_acme_order(&pending_order("o-1", "a.example.test", &["az-1", "az-2"]), &two).await.unwrap();
     let stored = ledger.acme_order("o-1").await.unwrap().unwrap();
     assert_eq!(stored.authz_ids, ["az-1", "az-2"]);
     for a in &two {
@@ -460,7 +451,10 @@ async fn an_order_and_its_authorizations_are_one_unit(db: Db) {
     }
 
     let clash = [authz("az-3", "b.example.test"), authz("az-1", "c.example.test")];
-    assert!(ledger.create_acme_order(&order("o-2", &["az-3", "az-1"]), &clash).await.is_err());
+    assert!(ledger
+        .create_acme_order(&pending_order("o-2", "a.example.test", &["az-3", "az-1"]), &clash)
+        .await
+        .is_err());
     assert!(ledger.acme_order("o-2").await.unwrap().is_none());
     assert!(ledger.acme_authz("az-3").await.unwrap().is_none());
     assert_eq!(ledger.acme_authz("az-1").await.unwrap().unwrap().identifier.value, "a.example.test");
