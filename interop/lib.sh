@@ -105,5 +105,9 @@ cert_count() {
 
 finish() {
   printf '%s%s: %d passed, %d failed\n' "$(basename "$0" .sh)" "${INTEROP_PG_URL:+ (PostgreSQL)}" "$PASSED" "$FAILED"
+  if [ "$FAILED" != 0 ] && [ -s "${DATA:-}/serve.log" ]; then # the server's side of the failures
+    echo "privca warnings, errors and ACME challenge outcomes (last 30):"
+    grep -E 'WARN|ERROR|ACME challenge' "$DATA/serve.log" | tail -n 30
+  fi
   [ "$FAILED" = 0 ]
 }

@@ -21,7 +21,11 @@ start_challtestsrv() {
 
 acme_cleanup() {
   stop_webroot
-  [ -n "$CHALLTESTSRV_PID" ] && kill "$CHALLTESTSRV_PID" 2>/dev/null || true
+  # Wait for it to exit: the next script must not find this one's ports still open, reuse it
+  # and lose its DNS server halfway through.
+  if [ -n "$CHALLTESTSRV_PID" ]; then
+    kill "$CHALLTESTSRV_PID" 2>/dev/null && wait "$CHALLTESTSRV_PID" 2>/dev/null
+  fi
   cleanup
 }
 trap acme_cleanup EXIT

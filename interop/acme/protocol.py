@@ -145,7 +145,7 @@ def authorize_dns(order):
             {"host": f"_acme-challenge.{name}.", "value": txt}).encode()))
         s, h, c = post(acct, ch["url"], {}, kid=kid)
         up = ",".join(h.get_all("Link") or [])
-        for _ in range(50):
+        for _ in range(200):  # 20 s: room for one lost DNS query (dev config: 5 s timeout, 2 attempts)
             _, _, a = post(acct, az, None, kid=kid)
             if a["status"] != "pending":
                 break
@@ -171,6 +171,9 @@ up = authorize_dns(order)
 check("challenge response carries Link rel=up", 'rel="up"' in up)
 _, _, order = post(acct, url, None, kid=kid)
 check("order ready after dns-01", order["status"] == "ready")
+if order["status"] != "ready":  # say why, for the log
+    for az in order["authorizations"]:
+        print("    authorization:", json.dumps(post(acct, az, None, kid=kid)[2]))
 s, _, doc = post(acct, order["finalize"], {"csr": csr_for(["p.privca.test", "extra.privca.test"])}, kid=kid)
 check("CSR names != order: badCSR", s == 400 and problem(doc) == "badCSR")
 _, _, order = post(acct, url, None, kid=kid)
