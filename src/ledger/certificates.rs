@@ -44,8 +44,11 @@ fn cert_record(r: &AnyRow) -> Result<CertRecord, LedgerError> {
 impl Ledger {
     /// Records the reservation (state `reserved`) and its audit row before any signature, and
     /// claims its ACME order. A duplicate serial, or an order that is not `pending`, is a
-    /// `Conflict`.
+    /// `Conflict`. (On PostgreSQL as one statement: `issuance_pg.rs`.)
     pub async fn reserve_issuance(&self, r: &Reservation, event: &AuditEvent) -> Result<(), LedgerError> {
+        if self.dialect == super::Dialect::Postgres {
+            return self.reserve_issuance_pg(r, event).await;
+        }
         let mut tx = self.begin().await?;
         if let Some(order) = &r.acme_order {
             super::acme::claim_order(&mut tx, order, None).await?;
@@ -95,7 +98,8 @@ impl Ledger {
 
     /// Commits an issued certificate: the certificate row, the reservation's `committed` state,
     /// the audit row, its first OCSP response and its ACME order's `valid` state, in one
-    /// transaction. Fails with `Conflict` unless the reservation is still `reserved`.
+    /// transaction. Fails with `Conflict` unless the reservation is still `reserved`. (On
+    /// PostgreSQL as one statement: `issuance_pg.rs`.)
     pub async fn record_issued(
         &self,
         c: &CertRecord,
@@ -103,6 +107,9 @@ impl Ledger {
         acme_order: Option<&str>,
         ocsp: Option<&super::OcspRecord>,
     ) -> Result<(), LedgerError> {
+        if self.dialect == super::Dialect::Postgres {
+            return self.record_issued_pg(c, event, acme_order, ocsp).await;
+        }
         let mut tx = self.begin().await?;
         if let Some(r) = ocsp {
             super::ocsp::upsert_response(&mut tx, r).await?;

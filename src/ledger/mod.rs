@@ -15,6 +15,7 @@ mod conn;
 mod crls;
 mod error;
 mod est;
+mod issuance_pg;
 mod migrate;
 pub mod model;
 mod ocsp;

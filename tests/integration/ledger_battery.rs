@@ -40,6 +40,7 @@ battery!(
     revoke_is_idempotent,
     approval_lifecycle,
     acme_order_moves_with_the_issuance,
+    a_commit_needs_an_open_reservation,
     audit_edit_is_detected,
     audit_deleting_newest_rows_is_detected,
     audit_recomputed_chain_is_detected,
@@ -214,6 +215,39 @@ async fn acme_order_moves_with_the_issuance(db: Db) {
     let second = t.ca.issue(finalize()).await;
     assert!(matches!(&second, Err(e) if e.kind() == ErrorKind::Conflict), "{second:?}");
     assert_eq!(t.app.ledger.count_certificates().await.unwrap(), before + 1);
+}
+
+/// Committing a reservation that is no longer `reserved` writes nothing: no certificate, no
+/// OCSP response, no `valid` order, no audit row.
+async fn a_commit_needs_an_open_reservation(db: Db) {
+    let Some(t) = TestCa::new(db).await else { return };
+    let issued = issue(&t, "tls-server").await;
+    let order = pending_order("order-2", "battery.example.test", &[]);
+    t.app.ledger.create_acme_order(&order, &[]).await.unwrap();
+    let reserved = Reservation { acme_order: Some(order.id.clone()), ..reservation("0f01") };
+    t.app.ledger.reserve_issuance(&reserved, &AuditEvent::new(AuditKind::Reserve, "cli:test")).await.unwrap();
+    let failed = AuditEvent::new(AuditKind::Failed, "cli:test");
+    t.app.ledger.abort_reservation("0f01", "HSM down", &failed, Some("order-2")).await.unwrap();
+
+    let late = privca::ledger::CertRecord { serial: "0f01".into(), fingerprint_sha256: "ff".repeat(32), ..issued };
+    let ocsp = privca::ledger::OcspRecord {
+        serial: "0f01".into(),
+        hash_alg: "sha1".into(),
+        issuer_id: late.issuer_id.clone(),
+        revocation_seq: 0,
+        this_update: privca_now(),
+        next_update: privca_now() + 3600,
+        der: vec![0x30, 0x00],
+    };
+    let audit_rows = t.app.ledger.unsealed_count().await.unwrap();
+    let committed = AuditEvent::new(AuditKind::Committed, "cli:test").serial("0f01");
+    let again = t.app.ledger.record_issued(&late, &committed, Some("order-2"), Some(&ocsp)).await;
+    assert!(matches!(again, Err(LedgerError::Conflict(_))), "{again:?}");
+    assert!(t.app.ledger.certificate("0f01").await.unwrap().is_none());
+    assert!(t.app.ledger.ocsp_response("0f01", "sha1").await.unwrap().is_none());
+    assert_eq!(order_status(&t, "order-2").await, (OrderStatus::Pending, None));
+    assert_eq!(t.app.ledger.reservation_state("0f01").await.unwrap().as_deref(), Some("aborted"));
+    assert_eq!(t.app.ledger.unsealed_count().await.unwrap(), audit_rows);
 }
 
 async fn sealed_and_clean(t: &TestCa) -> Vec<u8> {
