@@ -7,7 +7,7 @@ use privca_acme::backend::{
 };
 use sqlx::{any::AnyRow, AnyConnection, Row};
 
-use super::{audit, now, Ledger, LedgerError};
+use super::{audit, now, AnyQuery, Ledger, LedgerError};
 use crate::audit::AuditEvent;
 
 fn corrupt(what: &str, e: impl std::fmt::Display) -> LedgerError {
@@ -140,6 +140,55 @@ pub(super) async fn complete_order(conn: &mut AnyConnection, id: &str, serial: &
         .execute(conn)
         .await?;
     Ok(())
+}
+
+/// A new order; its parameters are [`bind_order`]'s.
+const ORDER_INSERT: &str = "INSERT INTO acme_orders (id, account_id, status, expires, identifiers, profile, \
+    replaces, replaces_serial, authz_ids, error, certificate_serial, approval_id, created_at) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, NULL, NULL, $10)";
+const ORDER_PARAMETERS: usize = 10;
+
+fn bind_order<'q>(q: AnyQuery<'q>, o: &'q Order) -> AnyQuery<'q> {
+    q.bind(&o.id)
+        .bind(&o.account_id)
+        .bind(o.status.as_str())
+        .bind(o.expires)
+        .bind(to_text(&o.identifiers))
+        .bind(&o.profile)
+        .bind(o.replaces.clone())
+        .bind(o.replaces_serial.clone())
+        .bind(to_text(&o.authz_ids))
+        .bind(now())
+}
+
+/// `INSERT` of `n` new authorizations, eight parameters each from `$first` ([`bind_authzs`]).
+fn authz_insert(n: usize, first: usize) -> String {
+    let rows: Vec<String> = (0..n)
+        .map(|i| {
+            let p: Vec<String> = (0..8).map(|k| format!("${}", first + 8 * i + k)).collect();
+            format!("({})", p.join(", "))
+        })
+        .collect();
+    format!(
+        "INSERT INTO acme_authzs (id, account_id, identifier_type, identifier_value, wildcard, status, expires, \
+         challenges) VALUES {}",
+        rows.join(", ")
+    )
+}
+
+fn bind_authzs<'q>(mut q: AnyQuery<'q>, authzs: &'q [Authz]) -> AnyQuery<'q> {
+    for a in authzs {
+        q = q
+            .bind(&a.id)
+            .bind(&a.account_id)
+            .bind(&a.identifier.kind)
+            .bind(&a.identifier.value)
+            .bind(i16::from(a.wildcard))
+            .bind(a.status.as_str())
+            .bind(a.expires)
+            .bind(to_text(&a.challenges));
+    }
+    q
 }
 
 /// One nonce to redeem, with the account its request read (for `kid` requests).
@@ -363,42 +412,23 @@ impl Ledger {
         Ok(Some((key, r.try_get("hmac_key")?)))
     }
 
-    /// Stores an order and its new authorizations in one transaction.
+    /// Stores an order and its new authorizations in one transaction (on PostgreSQL in one
+    /// statement, the authorizations' `INSERT` inside `WITH`, as in `single_statement.rs`).
     pub async fn create_acme_order(&self, o: &Order, authzs: &[Authz]) -> Result<(), LedgerError> {
-        let mut tx = self.begin().await?;
-        for a in authzs {
-            sqlx::query(
-                "INSERT INTO acme_authzs (id, account_id, identifier_type, identifier_value, wildcard, status, expires, \
-                 challenges) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
-            .bind(&a.id)
-            .bind(&a.account_id)
-            .bind(&a.identifier.kind)
-            .bind(&a.identifier.value)
-            .bind(i16::from(a.wildcard))
-            .bind(a.status.as_str())
-            .bind(a.expires)
-            .bind(to_text(&a.challenges))
-            .execute(&mut *tx)
-            .await?;
+        if authzs.is_empty() || self.dialect == super::Dialect::Postgres {
+            let sql = match authzs.len() {
+                0 => ORDER_INSERT.to_owned(),
+                n => format!("WITH authzs AS ({}) {ORDER_INSERT}", authz_insert(n, ORDER_PARAMETERS + 1)),
+            };
+            let query = bind_authzs(bind_order(sqlx::query(sqlx::AssertSqlSafe(sql)), o), authzs);
+            let mut tx = self.begin_single().await?;
+            query.execute(&mut *tx).await?;
+            return Ok(tx.commit().await?);
         }
-        sqlx::query(
-            "INSERT INTO acme_orders (id, account_id, status, expires, identifiers, profile, replaces, replaces_serial, \
-             authz_ids, error, certificate_serial, approval_id, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, NULL, NULL, $10)",
-        )
-        .bind(&o.id)
-        .bind(&o.account_id)
-        .bind(o.status.as_str())
-        .bind(o.expires)
-        .bind(to_text(&o.identifiers))
-        .bind(&o.profile)
-        .bind(o.replaces.clone())
-        .bind(o.replaces_serial.clone())
-        .bind(to_text(&o.authz_ids))
-        .bind(now())
-        .execute(&mut *tx)
-        .await?;
+        let mut tx = self.begin().await?;
+        let sql = authz_insert(authzs.len(), 1);
+        bind_authzs(sqlx::query(sqlx::AssertSqlSafe(sql)), authzs).execute(&mut *tx).await?;
+        bind_order(sqlx::query(ORDER_INSERT), o).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -44,7 +44,7 @@ fn cert_record(r: &AnyRow) -> Result<CertRecord, LedgerError> {
 impl Ledger {
     /// Records the reservation (state `reserved`) and its audit row before any signature, and
     /// claims its ACME order. A duplicate serial, or an order that is not `pending`, is a
-    /// `Conflict`. (On PostgreSQL as one statement: `issuance_pg.rs`.)
+    /// `Conflict`. (On PostgreSQL as one statement: `single_statement.rs`.)
     pub async fn reserve_issuance(&self, r: &Reservation, event: &AuditEvent) -> Result<(), LedgerError> {
         if self.dialect == super::Dialect::Postgres {
             return self.reserve_issuance_pg(r, event).await;
@@ -99,7 +99,7 @@ impl Ledger {
     /// Commits an issued certificate: the certificate row, the reservation's `committed` state,
     /// the audit row, its first OCSP response and its ACME order's `valid` state, in one
     /// transaction. Fails with `Conflict` unless the reservation is still `reserved`. (On
-    /// PostgreSQL as one statement: `issuance_pg.rs`.)
+    /// PostgreSQL as one statement: `single_statement.rs`.)
     pub async fn record_issued(
         &self,
         c: &CertRecord,

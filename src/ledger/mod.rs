@@ -15,11 +15,11 @@ mod conn;
 mod crls;
 mod error;
 mod est;
-mod issuance_pg;
 mod migrate;
 pub mod model;
 mod ocsp;
 mod scep;
+mod single_statement;
 mod wal;
 
 use std::{sync::Arc, time::Duration};
@@ -196,6 +196,9 @@ impl Ledger {
         Ok(())
     }
 }
+
+/// A statement with its bound parameters, for helpers that bind a row's worth of them.
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
 
 /// Current Unix time in seconds.
 pub(crate) fn now() -> i64 {
