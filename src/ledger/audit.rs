@@ -2,26 +2,27 @@
 
 use sqlx::{any::AnyRow, AnyConnection, Row};
 
-use super::{now, AuditRow, Checkpoint, Ledger, LedgerError, SealedLink};
+use super::{now, AnyQuery, AuditRow, Checkpoint, Ledger, LedgerError, SealedLink};
 use crate::audit::AuditEvent;
 
 /// Inserts `event` (unsealed) on `conn`, inside the caller's transaction.
 pub(super) async fn insert(conn: &mut AnyConnection, event: &AuditEvent) -> Result<(), LedgerError> {
-    sqlx::query(
-        "INSERT INTO audit_events (occurred_at, event, actor, serial, profile, issuer_id, detail) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(now())
-    .bind(event.kind.as_str())
-    .bind(&event.actor)
-    .bind(event.serial.clone())
-    .bind(event.profile.clone())
-    .bind(event.issuer_id.clone())
-    .bind(event.detail.to_string())
-    .execute(conn)
-    .await?;
+    let sql = "INSERT INTO audit_events (occurred_at, event, actor, serial, profile, issuer_id, detail) \
+               VALUES ($1, $2, $3, $4, $5, $6, $7)";
+    bind(sqlx::query(sql), event).execute(conn).await?;
     event.trace();
     Ok(())
+}
+
+/// Binds an audit row's seven values (`occurred_at` … `detail`, the time is now).
+pub(super) fn bind<'q>(q: AnyQuery<'q>, event: &'q AuditEvent) -> AnyQuery<'q> {
+    q.bind(now())
+        .bind(event.kind.as_str())
+        .bind(&event.actor)
+        .bind(event.serial.clone())
+        .bind(event.profile.clone())
+        .bind(event.issuer_id.clone())
+        .bind(event.detail.to_string())
 }
 
 /// The columns [`audit_row`] reads, for `concat!` into static SQL.

@@ -3,7 +3,8 @@
 use sqlx::{any::AnyRow, Row};
 
 use super::{
-    audit, now, CaCertificate, CertFilter, CertRecord, CertStatus, Ledger, LedgerError, Reservation, RevokeOutcome,
+    audit, now, AnyQuery, CaCertificate, CertFilter, CertRecord, CertStatus, Ledger, LedgerError, Reservation,
+    RevokeOutcome,
 };
 use crate::{audit::AuditEvent, policy::Tier};
 
@@ -39,6 +40,34 @@ fn cert_record(r: &AnyRow) -> Result<CertRecord, LedgerError> {
         renew_early_at: r.try_get("renew_early_at")?,
         der: r.try_get("der")?,
     })
+}
+
+/// The columns a new certificate row fills, in [`bind_certificate`]'s order.
+macro_rules! certificate_insert_columns {
+    () => {
+        "serial, issuer_id, subject, sans, fingerprint_sha256, not_before, not_after, profile, requester, owner, \
+         tier, status, renews_serial, der, created_at"
+    };
+}
+pub(super) use certificate_insert_columns;
+
+/// Binds a new certificate row's fifteen values (`created_at` = `t`).
+pub(super) fn bind_certificate<'q>(q: AnyQuery<'q>, c: &'q CertRecord, t: i64) -> AnyQuery<'q> {
+    q.bind(&c.serial)
+        .bind(&c.issuer_id)
+        .bind(&c.subject)
+        .bind(serde_json::to_string(&c.sans).unwrap_or_else(|_| "[]".into()))
+        .bind(&c.fingerprint_sha256)
+        .bind(c.not_before)
+        .bind(c.not_after)
+        .bind(&c.profile)
+        .bind(&c.requester)
+        .bind(&c.owner)
+        .bind(c.tier.as_str())
+        .bind(c.status.as_str())
+        .bind(c.renews_serial.clone())
+        .bind(c.der.clone())
+        .bind(t)
 }
 
 impl Ledger {
@@ -117,30 +146,14 @@ impl Ledger {
         if let Some(order) = acme_order {
             super::acme::complete_order(&mut tx, order, &c.serial).await?;
         }
-        let t = now();
         commit_reservation(&mut tx, &c.serial).await?;
-        sqlx::query(
-            "INSERT INTO certificates (serial, issuer_id, subject, sans, fingerprint_sha256, not_before, not_after, \
-             profile, requester, owner, tier, status, renews_serial, der, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-        )
-        .bind(&c.serial)
-        .bind(&c.issuer_id)
-        .bind(&c.subject)
-        .bind(serde_json::to_string(&c.sans).unwrap_or_else(|_| "[]".into()))
-        .bind(&c.fingerprint_sha256)
-        .bind(c.not_before)
-        .bind(c.not_after)
-        .bind(&c.profile)
-        .bind(&c.requester)
-        .bind(&c.owner)
-        .bind(c.tier.as_str())
-        .bind(c.status.as_str())
-        .bind(c.renews_serial.clone())
-        .bind(c.der.clone())
-        .bind(t)
-        .execute(&mut *tx)
-        .await?;
+        let sql = concat!(
+            "INSERT INTO certificates (",
+            certificate_insert_columns!(),
+            ") \
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+        );
+        bind_certificate(sqlx::query(sql), c, now()).execute(&mut *tx).await?;
         audit::insert(&mut tx, event).await?;
         tx.commit().await?;
         Ok(())

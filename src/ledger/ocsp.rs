@@ -2,7 +2,7 @@
 
 use sqlx::{AnyConnection, Row};
 
-use super::{Ledger, LedgerError};
+use super::{AnyQuery, Ledger, LedgerError};
 
 /// A stored OCSP response.
 #[derive(Debug, Clone)]
@@ -53,22 +53,24 @@ pub struct OcspWork {
 
 /// Inserts or replaces the response for (serial, hash algorithm).
 pub(super) async fn upsert_response(conn: &mut AnyConnection, r: &OcspRecord) -> Result<(), LedgerError> {
-    sqlx::query(
+    let sql =
         "INSERT INTO ocsp_responses (serial, hash_alg, issuer_id, revocation_seq, this_update, next_update, der) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (serial, hash_alg) DO UPDATE SET \
-         issuer_id = excluded.issuer_id, revocation_seq = excluded.revocation_seq, \
-         this_update = excluded.this_update, next_update = excluded.next_update, der = excluded.der",
-    )
-    .bind(&r.serial)
-    .bind(&r.hash_alg)
-    .bind(&r.issuer_id)
-    .bind(r.revocation_seq)
-    .bind(r.this_update)
-    .bind(r.next_update)
-    .bind(r.der.clone())
-    .execute(conn)
-    .await?;
+               VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (serial, hash_alg) DO UPDATE SET \
+               issuer_id = excluded.issuer_id, revocation_seq = excluded.revocation_seq, \
+               this_update = excluded.this_update, next_update = excluded.next_update, der = excluded.der";
+    bind_response(sqlx::query(sql), r).execute(conn).await?;
     Ok(())
+}
+
+/// Binds a response's seven values, in column order (`serial` … `der`).
+pub(super) fn bind_response<'q>(q: AnyQuery<'q>, r: &'q OcspRecord) -> AnyQuery<'q> {
+    q.bind(&r.serial)
+        .bind(&r.hash_alg)
+        .bind(&r.issuer_id)
+        .bind(r.revocation_seq)
+        .bind(r.this_update)
+        .bind(r.next_update)
+        .bind(r.der.clone())
 }
 
 impl Ledger {

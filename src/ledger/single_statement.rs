@@ -14,26 +14,20 @@
 
 use sqlx::{AssertSqlSafe, Row};
 
-use super::{now, AnyQuery, CertRecord, Ledger, LedgerError, OcspRecord, Reservation};
+use super::{
+    audit,
+    certificates::{bind_certificate, certificate_insert_columns},
+    now, ocsp, CertRecord, Ledger, LedgerError, OcspRecord, Reservation,
+};
 use crate::audit::AuditEvent;
 
-/// The audit row's columns and the parameters, from `$first`, that [`bind_audit`] fills.
+/// The audit row's columns and the parameters, from `$first`, that [`audit::bind`] fills.
 fn audit_insert(first: usize, from: &str) -> String {
     let p: Vec<String> = (first..first + 7).map(|i| format!("${i}")).collect();
     format!(
         "INSERT INTO audit_events (occurred_at, event, actor, serial, profile, issuer_id, detail) SELECT {} FROM {from}",
         p.join(", ")
     )
-}
-
-fn bind_audit<'q>(q: AnyQuery<'q>, event: &'q AuditEvent) -> AnyQuery<'q> {
-    q.bind(now())
-        .bind(event.kind.as_str())
-        .bind(&event.actor)
-        .bind(event.serial.clone())
-        .bind(event.profile.clone())
-        .bind(event.issuer_id.clone())
-        .bind(event.detail.to_string())
 }
 
 /// `$1..$6`: the reservation; `$7..$13`: its audit row; `$14`: the ACME order it claims.
@@ -61,10 +55,12 @@ fn record_statement(ocsp: bool, order: bool) -> String {
         "gate AS (UPDATE reservations SET state = 'committed', updated_at = $15 \
          WHERE serial = $1 AND state = 'reserved' RETURNING serial)"
             .to_owned(),
-        "certified AS (INSERT INTO certificates (serial, issuer_id, subject, sans, fingerprint_sha256, not_before, \
-         not_after, profile, requester, owner, tier, status, renews_serial, der, created_at) \
-         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15 FROM gate)"
-            .to_owned(),
+        concat!(
+            "certified AS (INSERT INTO certificates (",
+            certificate_insert_columns!(),
+            ") SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15 FROM gate)"
+        )
+        .to_owned(),
         format!("audited AS ({})", audit_insert(16, "gate")),
     ];
     let mut next = 23;
@@ -100,7 +96,7 @@ impl Ledger {
             .bind(&r.requester)
             .bind(&r.tbs_sha256)
             .bind(t);
-        let mut q = bind_audit(q, event);
+        let mut q = audit::bind(q, event);
         if let Some(order) = &r.acme_order {
             q = q.bind(order);
         }
@@ -126,32 +122,10 @@ impl Ledger {
         ocsp: Option<&OcspRecord>,
     ) -> Result<(), LedgerError> {
         let sql = record_statement(ocsp.is_some(), acme_order.is_some());
-        let q = sqlx::query(AssertSqlSafe(sql))
-            .bind(&c.serial)
-            .bind(&c.issuer_id)
-            .bind(&c.subject)
-            .bind(serde_json::to_string(&c.sans).unwrap_or_else(|_| "[]".into()))
-            .bind(&c.fingerprint_sha256)
-            .bind(c.not_before)
-            .bind(c.not_after)
-            .bind(&c.profile)
-            .bind(&c.requester)
-            .bind(&c.owner)
-            .bind(c.tier.as_str())
-            .bind(c.status.as_str())
-            .bind(c.renews_serial.clone())
-            .bind(c.der.clone())
-            .bind(now());
-        let mut q = bind_audit(q, event);
+        let q = bind_certificate(sqlx::query(AssertSqlSafe(sql)), c, now());
+        let mut q = audit::bind(q, event);
         if let Some(r) = ocsp {
-            q = q
-                .bind(&r.serial)
-                .bind(&r.hash_alg)
-                .bind(&r.issuer_id)
-                .bind(r.revocation_seq)
-                .bind(r.this_update)
-                .bind(r.next_update)
-                .bind(r.der.clone());
+            q = ocsp::bind_response(q, r);
         }
         if let Some(order) = acme_order {
             q = q.bind(order);
