@@ -5,10 +5,17 @@ use sqlx::{any::AnyRow, AnyConnection, Row};
 use super::{now, AnyQuery, AuditRow, Checkpoint, Ledger, LedgerError, SealedLink};
 use crate::audit::AuditEvent;
 
+/// `INSERT INTO audit_events (…)` of the seven columns [`bind`] fills, without its rows.
+macro_rules! audit_insert_sql {
+    () => {
+        "INSERT INTO audit_events (occurred_at, event, actor, serial, profile, issuer_id, detail)"
+    };
+}
+pub(super) use audit_insert_sql;
+
 /// Inserts `event` (unsealed) on `conn`, inside the caller's transaction.
 pub(super) async fn insert(conn: &mut AnyConnection, event: &AuditEvent) -> Result<(), LedgerError> {
-    let sql = "INSERT INTO audit_events (occurred_at, event, actor, serial, profile, issuer_id, detail) \
-               VALUES ($1, $2, $3, $4, $5, $6, $7)";
+    let sql = concat!(audit_insert_sql!(), " VALUES ($1, $2, $3, $4, $5, $6, $7)");
     bind(sqlx::query(sql), event).execute(conn).await?;
     event.trace();
     Ok(())

@@ -3,9 +3,12 @@
 //! Every public method is one business unit of work and one transaction (boulder SA style); no
 //! transaction object leaks out. One implementation serves both databases through sqlx's `Any`
 //! driver: statements use `$1`-style placeholders in order, which SQLite and PostgreSQL both
-//! accept, and the dialects differ only in the migrations (`migrations/sqlite`,
-//! `migrations/postgres`), which are embedded in the binary and run at start-up. Audit rows are
-//! written in the same transaction as the change they record.
+//! accept. The dialects differ in the migrations (`migrations/sqlite`, `migrations/postgres`),
+//! which are embedded in the binary and run at start-up, and on PostgreSQL in a few hot units
+//! written as one data-modifying `WITH` statement to save round trips (batched nonce
+//! redemption and order creation in `acme.rs`, reserve and commit in `single_statement.rs`);
+//! the SQLite form of each is the reference for what it writes. Audit rows are written in the
+//! same unit as the change they record.
 
 mod acme;
 mod approvals;

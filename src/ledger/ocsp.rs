@@ -51,13 +51,24 @@ pub struct OcspWork {
     pub revocation_pending: bool,
 }
 
+/// `INSERT INTO ocsp_responses (…) <rows> ON CONFLICT … DO UPDATE`: inserts or replaces the
+/// response for (serial, hash algorithm); `<rows>` supplies [`bind_response`]'s seven values.
+macro_rules! upsert_response_sql {
+    ($rows:expr) => {
+        concat!(
+            "INSERT INTO ocsp_responses (serial, hash_alg, issuer_id, revocation_seq, this_update, next_update, der) ",
+            $rows,
+            " ON CONFLICT (serial, hash_alg) DO UPDATE SET issuer_id = excluded.issuer_id, \
+             revocation_seq = excluded.revocation_seq, this_update = excluded.this_update, \
+             next_update = excluded.next_update, der = excluded.der"
+        )
+    };
+}
+pub(super) use upsert_response_sql;
+
 /// Inserts or replaces the response for (serial, hash algorithm).
 pub(super) async fn upsert_response(conn: &mut AnyConnection, r: &OcspRecord) -> Result<(), LedgerError> {
-    let sql =
-        "INSERT INTO ocsp_responses (serial, hash_alg, issuer_id, revocation_seq, this_update, next_update, der) \
-               VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (serial, hash_alg) DO UPDATE SET \
-               issuer_id = excluded.issuer_id, revocation_seq = excluded.revocation_seq, \
-               this_update = excluded.this_update, next_update = excluded.next_update, der = excluded.der";
+    let sql = upsert_response_sql!("VALUES ($1, $2, $3, $4, $5, $6, $7)");
     bind_response(sqlx::query(sql), r).execute(conn).await?;
     Ok(())
 }

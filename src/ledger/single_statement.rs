@@ -21,13 +21,14 @@ use super::{
 };
 use crate::audit::AuditEvent;
 
-/// The audit row's columns and the parameters, from `$first`, that [`audit::bind`] fills.
+/// The audit row of `from`'s row, its parameters from `$first` ([`audit::bind`]).
 fn audit_insert(first: usize, from: &str) -> String {
-    let p: Vec<String> = (first..first + 7).map(|i| format!("${i}")).collect();
-    format!(
-        "INSERT INTO audit_events (occurred_at, event, actor, serial, profile, issuer_id, detail) SELECT {} FROM {from}",
-        p.join(", ")
-    )
+    format!("{} SELECT {} FROM {from}", audit::audit_insert_sql!(), placeholders(first, 7))
+}
+
+/// `$first, …` for `n` parameters.
+fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
 }
 
 /// `$1..$6`: the reservation; `$7..$13`: its audit row; `$14`: the ACME order it claims.
@@ -50,7 +51,7 @@ fn reserve_statement(claims_order: bool) -> String {
 
 /// `$1..$15`: the certificate (`$15` its time of commit); `$16..$22`: its audit row; then its
 /// first OCSP response (seven) and the ACME order it completes (one), when present.
-fn record_statement(ocsp: bool, order: bool) -> String {
+fn record_statement(first_ocsp: bool, order: bool) -> String {
     let mut parts = vec![
         "gate AS (UPDATE reservations SET state = 'committed', updated_at = $15 \
          WHERE serial = $1 AND state = 'reserved' RETURNING serial)"
@@ -64,14 +65,10 @@ fn record_statement(ocsp: bool, order: bool) -> String {
         format!("audited AS ({})", audit_insert(16, "gate")),
     ];
     let mut next = 23;
-    if ocsp {
+    if first_ocsp {
         parts.push(format!(
-            "answered AS (INSERT INTO ocsp_responses (serial, hash_alg, issuer_id, revocation_seq, this_update, \
-             next_update, der) SELECT {} FROM gate \
-             ON CONFLICT (serial, hash_alg) DO UPDATE SET issuer_id = excluded.issuer_id, \
-             revocation_seq = excluded.revocation_seq, this_update = excluded.this_update, \
-             next_update = excluded.next_update, der = excluded.der)",
-            (next..next + 7).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+            concat!("answered AS (", ocsp::upsert_response_sql!("SELECT {} FROM gate"), ")"),
+            placeholders(next, 7)
         ));
         next += 7;
     }
@@ -119,12 +116,12 @@ impl Ledger {
         c: &CertRecord,
         event: &AuditEvent,
         acme_order: Option<&str>,
-        ocsp: Option<&OcspRecord>,
+        first_ocsp: Option<&OcspRecord>,
     ) -> Result<(), LedgerError> {
-        let sql = record_statement(ocsp.is_some(), acme_order.is_some());
+        let sql = record_statement(first_ocsp.is_some(), acme_order.is_some());
         let q = bind_certificate(sqlx::query(AssertSqlSafe(sql)), c, now());
         let mut q = audit::bind(q, event);
-        if let Some(r) = ocsp {
+        if let Some(r) = first_ocsp {
             q = ocsp::bind_response(q, r);
         }
         if let Some(order) = acme_order {
@@ -146,7 +143,7 @@ mod tests {
     use super::*;
 
     /// Every `$n` a statement names is bound, in order, and none is skipped.
-    fn placeholders(sql: &str) -> Vec<usize> {
+    fn numbered(sql: &str) -> Vec<usize> {
         let mut seen: Vec<usize> = sql
             .split('$')
             .skip(1)
@@ -167,7 +164,7 @@ mod tests {
             (record_statement(false, true), 23),
             (record_statement(true, true), 30),
         ] {
-            assert_eq!(placeholders(&sql), (1..=expected).collect::<Vec<_>>(), "{sql}");
+            assert_eq!(numbered(&sql), (1..=expected).collect::<Vec<_>>(), "{sql}");
         }
     }
 }
