@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every interop script (issue before lint) and prints one summary line.
+# Runs every interop script (issue before lint) and prints one summary line; a failed script's
+# FAIL lines and server diagnostics are repeated at the end, where a truncated CI log still shows them.
 set -uo pipefail
 cd "$(dirname "$0")"
 scripts=(issue/openssl-verify.sh issue/subordinate.sh lint/pkilint.sh hsm/keys.sh audit/tamper.sh serve/healthz.sh revocation/openssl-crl.sh revocation/openssl-ocsp.sh)
@@ -9,17 +10,28 @@ for s in */*.sh; do
 done
 passed=0
 failed=0
-for s in "${scripts[@]}"; do
-  printf '\n--- %s\n' "$s"
-  if bash "$s"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "*** $s failed"; fi
-done
+failures=""
+log=$(mktemp /tmp/privca-interop-log.XXXXXX)
+trap 'rm -f "$log"' EXIT
+run() { # run LABEL SCRIPT [VAR=value...]
+  local label=$1 script=$2; shift 2
+  printf '\n--- %s\n' "$label"
+  if env "$@" bash "$script" 2>&1 | tee "$log"; [ "${PIPESTATUS[0]}" = 0 ]; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+    echo "*** $label failed"
+    failures+=$(printf '\n*** %s\n%s' "$label" "$(grep -A40 -E '^  FAIL|^privca warnings' "$log" | tail -n 60)")
+  fi
+}
+for s in "${scripts[@]}"; do run "$s" "$s"; done
 # The ledger-facing scripts again on PostgreSQL when a server is available.
 if [ -n "${PRIVCA_TEST_PG_URL:-}" ]; then
   for s in issue/openssl-verify.sh revocation/openssl-crl.sh revocation/openssl-ocsp.sh acme/*.sh est/*.sh scep/*.sh; do
     [ "$s" = acme/lib-acme.sh ] && continue
-    printf '\n--- %s (PostgreSQL)\n' "$s"
-    if INTEROP_PG_URL="$PRIVCA_TEST_PG_URL" bash "$s"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "*** $s (PostgreSQL) failed"; fi
+    run "$s (PostgreSQL)" "$s" INTEROP_PG_URL="$PRIVCA_TEST_PG_URL"
   done
 fi
+[ -n "$failures" ] && printf '\nfailed scripts:%s\n' "$failures"
 printf '\ninterop: %d passed, %d failed\n' "$passed" "$failed"
 [ "$failed" = 0 ]
