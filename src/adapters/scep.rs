@@ -4,11 +4,12 @@
 //! The RA key (`privca-scep-ra`, RSA-2048, created by `init`) never leaves the token: it
 //! decrypts request envelopes (`C_Decrypt`) and signs CertReps. Its certificate comes from the
 //! issuing CA of the `default` name (else the first name) through the normal issuance cycle,
-//! and is reissued at start-up when a third of its lifetime is left. Every enrollment is
+//! and is reissued (at start-up, then by the `scep_ra_refresh` job) when a third of its
+//! lifetime is left or when that CA was replaced by an active successor. Every enrollment is
 //! recorded with requester `scep:<name>/<transactionID>`, which is how a repeated PKCSReq or a
 //! CertPoll finds the transaction again.
 
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use der::{Decode, Encode};
 use privca_scep::{CaCerts, FailInfo, Outcome, PkiRequest, ScepBackend, ScepError};
@@ -32,16 +33,38 @@ use crate::{
 #[derive(Clone)]
 pub struct ScepAdapter {
     ca: CertificateAuthority,
-    ra_cert: Arc<Vec<u8>>,
-    /// The CA that issued the RA certificate.
-    ra_issuer: Arc<str>,
+    /// The RA certificate served now; replaced by [`ScepAdapter::refresh_ra_certificate`].
+    ra: Arc<RwLock<Arc<RaCertificate>>>,
+}
+
+/// An RA certificate and the CA that issued it.
+#[derive(Debug, PartialEq)]
+struct RaCertificate {
+    der: Vec<u8>,
+    issuer: String,
 }
 
 impl ScepAdapter {
     /// An adapter over `ca`, issuing the RA certificate first if needed.
     pub async fn start(ca: CertificateAuthority) -> Result<Self, CaError> {
-        let (ra_cert, ra_issuer) = ra_certificate(&ca).await?;
-        Ok(Self { ca, ra_cert: Arc::new(ra_cert), ra_issuer: ra_issuer.into() })
+        let ra = ra_certificate(&ca).await?;
+        Ok(Self { ca, ra: Arc::new(RwLock::new(Arc::new(ra))) })
+    }
+
+    fn ra(&self) -> Arc<RaCertificate> {
+        Arc::clone(&self.ra.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Reissues the RA certificate if it has a third of its lifetime left or less, or if its CA
+    /// has been replaced by a successor that is active now; true if the certificate served
+    /// changed. Requests encrypted to the previous certificate still decrypt (same RA key).
+    pub async fn refresh_ra_certificate(&self) -> Result<bool, CaError> {
+        let fresh = ra_certificate(&self.ca).await?;
+        if *self.ra() == fresh {
+            return Ok(false);
+        }
+        *self.ra.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(fresh);
+        Ok(true)
     }
 
     fn name(&self, name: &str) -> Result<&ScepName, ScepError> {
@@ -186,13 +209,13 @@ impl ScepBackend for ScepAdapter {
 
     async fn ca_certs(&self, name: &str) -> Result<CaCerts, ScepError> {
         let issuer = self.issuer_of(&self.name(name)?.profile)?;
-        Ok(CaCerts { ra: self.ra_cert.as_ref().clone(), chain: self.chain(issuer) })
+        Ok(CaCerts { ra: self.ra().der.clone(), chain: self.chain(issuer) })
     }
 
     async fn next_ca_certs(&self, name: &str) -> Result<Option<CaCerts>, ScepError> {
         let profile = &self.name(name)?.profile;
         let next = self.ca.config().profiles.get(profile).and_then(|p| self.ca.next_issuer(&p.issuer));
-        Ok(next.map(|(issuer, _)| CaCerts { ra: self.ra_cert.as_ref().clone(), chain: self.chain(issuer) }))
+        Ok(next.map(|(issuer, _)| CaCerts { ra: self.ra().der.clone(), chain: self.chain(issuer) }))
     }
 
     async fn ra_decrypt(&self, encrypted_key: &[u8]) -> Result<Vec<u8>, ScepError> {
@@ -271,7 +294,7 @@ impl ScepAdapter {
     /// until the RA certificate is renewed), and the root.
     fn chain(&self, issuer: &Issuer) -> Vec<Vec<u8>> {
         let mut chain = vec![issuer.der.clone()];
-        if let Some(ra_issuer) = self.ca.issuer(&self.ra_issuer).filter(|i| i.id != issuer.id) {
+        if let Some(ra_issuer) = self.ca.issuer(&self.ra().issuer).filter(|i| i.id != issuer.id) {
             chain.push(ra_issuer.der.clone());
         }
         if let Some(root) = self.ca.root().filter(|r| r.id != issuer.id) {
@@ -291,9 +314,8 @@ impl ScepAdapter {
 }
 
 /// The RA certificate: the newest valid one for the RA key, or a new one from the issuing CA of
-/// the `default` name (else the first name) when none has more than a third of its life left;
-/// with the id of the CA that issued it.
-async fn ra_certificate(ca: &CertificateAuthority) -> Result<(Vec<u8>, String), CaError> {
+/// the `default` name (else the first name) when none has more than a third of its life left.
+async fn ra_certificate(ca: &CertificateAuthority) -> Result<RaCertificate, CaError> {
     let cfg = &ca.config().scep;
     let name = cfg
         .names
@@ -315,7 +337,7 @@ async fn ra_certificate(ca: &CertificateAuthority) -> Result<(Vec<u8>, String), 
             .and_then(|c| c.tbs_certificate.subject_public_key_info.to_der().ok())
             .is_some_and(|k| k == spki_der);
         if same_key && (rec.not_after - now) * 3 > (rec.not_after - rec.not_before) {
-            return Ok((rec.der, issuer_id));
+            return Ok(RaCertificate { der: rec.der, issuer: issuer_id });
         }
     }
     let request = IssuanceRequest::own_key(SCEP_RA_PROFILE, spki_der);
@@ -323,7 +345,7 @@ async fn ra_certificate(ca: &CertificateAuthority) -> Result<(Vec<u8>, String), 
     match ca.issue_with_profile(request, &profile).await? {
         IssueOutcome::Issued(cert) => {
             tracing::info!(serial = %cert.record.serial, "issued the SCEP RA certificate");
-            Ok((cert.record.der, issuer_id))
+            Ok(RaCertificate { der: cert.record.der, issuer: issuer_id })
         }
         IssueOutcome::Pending(_) => Err(CaError::internal("SCEP RA certificate held for approval")),
     }

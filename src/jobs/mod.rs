@@ -1,10 +1,12 @@
 //! Background jobs of `privca serve`, each stopped by the shutdown signal: ACME cleanup, the audit sealer
 //! (links new audit rows into the hash chain and signs a checkpoint every
-//! `audit.seal_interval`), the CRL publisher ([`crl_publish`]) and the OCSP pre-signer
-//! ([`ocsp_presign`]).
+//! `audit.seal_interval`), the CRL publisher ([`crl_publish`]), the OCSP pre-signer
+//! ([`ocsp_presign`]) and, with SCEP enabled, the RA certificate's renewal.
 
 pub mod crl_publish;
 pub mod ocsp_presign;
+
+use std::time::Duration;
 
 use tokio::{
     sync::{mpsc, watch},
@@ -12,24 +14,58 @@ use tokio::{
 };
 
 use crate::{
+    adapters::scep::ScepAdapter,
     app::App,
     ca::{changes::LedgerChange, ocsp::OcspService, CertificateAuthority},
 };
+
+/// How often the SCEP RA certificate is checked. It is reissued once a third of its lifetime is
+/// left (four months of the default 365 days), and after an issuer rollover the replaced CA
+/// stays in the GetCACert chain until the reissued one is served, so an hour is never late.
+const SCEP_RA_CHECK_INTERVAL: Duration = Duration::from_secs(3600);
 
 /// Starts every job; the handles finish after `stop` flips to `true`.
 pub fn spawn(
     app: &App,
     ca: &CertificateAuthority,
     ocsp: &OcspService,
+    scep: Option<ScepAdapter>,
     changes: mpsc::Receiver<LedgerChange>,
     stop: watch::Receiver<bool>,
 ) -> Vec<JoinHandle<()>> {
-    vec![
+    let mut jobs = vec![
         tokio::spawn(acme_cleanup(app.clone(), stop.clone())),
         tokio::spawn(audit_sealer(app.clone(), stop.clone())),
         tokio::spawn(crl_publish::run(ca.clone(), stop.clone())),
-        tokio::spawn(ocsp_presign::run(ocsp.clone(), app.ledger.clone(), app.config.ocsp.clone(), changes, stop)),
-    ]
+    ];
+    if let Some(scep) = scep {
+        jobs.push(tokio::spawn(scep_ra_refresh(scep, stop.clone())));
+    }
+    jobs.push(tokio::spawn(ocsp_presign::run(
+        ocsp.clone(),
+        app.ledger.clone(),
+        app.config.ocsp.clone(),
+        changes,
+        stop,
+    )));
+    jobs
+}
+
+/// Keeps the SCEP RA certificate current ([`ScepAdapter::refresh_ra_certificate`]).
+async fn scep_ra_refresh(scep: ScepAdapter, mut stop: watch::Receiver<bool>) {
+    let mut tick =
+        tokio::time::interval_at(tokio::time::Instant::now() + SCEP_RA_CHECK_INTERVAL, SCEP_RA_CHECK_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => match scep.refresh_ra_certificate().await {
+                Ok(true) => tracing::info!("the SCEP RA certificate was reissued"),
+                Ok(false) => {}
+                Err(e) => tracing::warn!(error = %e, "checking the SCEP RA certificate failed"),
+            },
+            _ = stop.changed() => return,
+        }
+    }
 }
 
 /// Deletes used ACME nonces past expiry and orders/authorizations expired longer than

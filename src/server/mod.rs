@@ -61,6 +61,7 @@ pub async fn serve(app: App) -> Result<(), CaError> {
     let est_enabled = est.is_some();
     let scep = crate::adapters::scep::state(&ca).await?;
     let scep_enabled = scep.is_some();
+    let scep_adapter = scep.as_ref().map(|(adapter, _)| adapter.clone());
     app.seal().await;
     // Client certificates are asked for (optionally) on the enrollment listener only.
     let admin_tls = TlsAcceptor::from(Arc::new(tls::server_config(&ca, chain.clone(), None)?));
@@ -103,7 +104,7 @@ pub async fn serve(app: App) -> Result<(), CaError> {
             grace,
         )),
     ];
-    let jobs = crate::jobs::spawn(&app, &ca, &ocsp, changes, stop_rx.clone());
+    let jobs = crate::jobs::spawn(&app, &ca, &ocsp, scep_adapter, changes, stop_rx.clone());
     let urls = &app.config.urls;
     println!("privca is serving");
     println!("  HTTPS:      {}/healthz", urls.https_base);

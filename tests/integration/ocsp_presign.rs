@@ -29,7 +29,7 @@ async fn signed_at_commit(db: Db) {
     let ca = t.ca.clone().with_change_feed(feed);
     let ocsp = OcspService::start(ca.clone()).await.unwrap();
     let (stop_tx, stop_rx) = watch::channel(false);
-    let jobs = privca::jobs::spawn(&t.app, &ca, &ocsp, changes, stop_rx);
+    let jobs = privca::jobs::spawn(&t.app, &ca, &ocsp, None, changes, stop_rx);
     // Let the first (immediate) sweep pass; the next one is an hour away.
     tokio::time::sleep(Duration::from_millis(300)).await;
 

@@ -68,3 +68,43 @@ async fn after_active_from_the_successor_signs_and_the_replaced_issuer_stays() {
         assert_eq!(stored.issuer_id, "ec-2");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scep_ra_certificate_is_reissued_by_the_successor_once_it_is_active() {
+    // Both databases at once: each waits for its successor's active_from.
+    tokio::join!(ra_follows_the_rollover(Db::Sqlite), ra_follows_the_rollover(Db::Postgres));
+}
+
+async fn ra_follows_the_rollover(db: Db) {
+    use privca::adapters::scep::ScepAdapter;
+    use privca_scep::ScepBackend;
+    // Far enough ahead for the set-up (token, keys, database) to finish before it.
+    let at = std::time::SystemTime::now() + std::time::Duration::from_secs(10);
+    let active_from = der::DateTime::from_system_time(at).unwrap().to_string();
+    let extra =
+        format!("{}[scep]\nenabled = true\n[scep.names.default]\nprofile = \"device\"\n", successor(&active_from));
+    let Some(t) = TestCa::with_config(db, &extra).await else { return };
+    let scep = ScepAdapter::start(t.ca.clone()).await.unwrap();
+    assert!(std::time::SystemTime::now() < at, "set-up took longer than the test allows");
+    let subject = |id: &str| t.ca.issuer(id).unwrap().cert.tbs_certificate.subject.to_der().unwrap();
+    let spki =
+        |der: &[u8]| Certificate::from_der(der).unwrap().tbs_certificate.subject_public_key_info.to_der().unwrap();
+    let (ec, ec2) = (t.ca.issuer("ec").unwrap().der.clone(), t.ca.issuer("ec-2").unwrap().der.clone());
+
+    let before = scep.ca_certs("default").await.unwrap();
+    assert_eq!(issuer_name(&before.ra), subject("ec"));
+    assert_eq!(before.chain[0], ec);
+    assert!(!scep.refresh_ra_certificate().await.unwrap(), "a fresh RA certificate of the current CA is kept");
+
+    tokio::time::sleep(at.duration_since(std::time::SystemTime::now()).unwrap_or_default()).await;
+    let rolled = scep.ca_certs("default").await.unwrap();
+    assert_eq!(rolled.ra, before.ra, "the RA certificate changes only when the job reissues it");
+    assert_eq!(rolled.chain[..2], [ec2.clone(), ec.clone()], "meanwhile the chain carries the RA certificate's CA");
+
+    assert!(scep.refresh_ra_certificate().await.unwrap(), "the successor reissues the RA certificate");
+    let after = scep.ca_certs("default").await.unwrap();
+    assert_eq!(issuer_name(&after.ra), subject("ec-2"));
+    assert_eq!(spki(&after.ra), spki(&before.ra), "same RA key in the token");
+    assert!(!after.chain.contains(&ec), "the replaced CA has left the chain");
+    assert!(!scep.refresh_ra_certificate().await.unwrap(), "and is kept from then on");
+}
