@@ -293,6 +293,7 @@ impl WriteTx {
     /// With `single`, nothing is begun: the caller runs one statement, which is its own
     /// transaction.
     pub(super) async fn sqlite(kept: &Sqlite, single: bool) -> Result<WriteTx, sqlx::Error> {
+        kept.wal.check()?;
         let mut w = kept.lock_writer().await;
         if !single {
             sqlx::query("BEGIN IMMEDIATE").execute(&mut w.conn).await?;

@@ -193,8 +193,12 @@ impl Ledger {
         self.pool.close().await;
     }
 
-    /// Cheap liveness probe (`SELECT 1`).
+    /// Cheap liveness probe (`SELECT 1`); on SQLite also fails after a failed fsync of the
+    /// write-ahead log (`wal`), which stops all writes until a restart.
     pub async fn ping(&self) -> Result<(), LedgerError> {
+        if let Kept::Sqlite(kept) = &self.kept {
+            kept.wal.check()?;
+        }
         sqlx::query("SELECT 1").execute(&mut *self.conn().await?).await?;
         Ok(())
     }

@@ -10,10 +10,15 @@
 //! the same as with `synchronous = FULL` (a reservation is on disk before anything is signed,
 //! a certificate before it leaves the server); SQLite's own checkpoints sync the log before
 //! copying it and the database file after.
+//!
+//! A failed fsync is final for this process (fail-stop): after it, the kernel may have dropped
+//! the log's dirty pages and report the next fsync clean, so no later commit could be trusted
+//! durable. Every later unit of work fails before it starts and `/healthz` reports the ledger
+//! down until privca is restarted; SQLite's recovery then keeps what reached the disk.
 
 use std::{
     path::PathBuf,
-    sync::atomic::{AtomicU64, Ordering},
+    sync::atomic::{AtomicBool, AtomicU64, Ordering},
 };
 
 use tokio::sync::Mutex;
@@ -29,11 +34,29 @@ pub(crate) struct WalSync {
     durable: Mutex<u64>,
     /// fsyncs done.
     syncs: AtomicU64,
+    /// An fsync failed: nothing written after the last good one is known durable.
+    failed: AtomicBool,
 }
 
 impl WalSync {
     pub(crate) fn new(path: PathBuf) -> Self {
-        Self { path, committed: AtomicU64::new(0), durable: Mutex::new(0), syncs: AtomicU64::new(0) }
+        Self {
+            path,
+            committed: AtomicU64::new(0),
+            durable: Mutex::new(0),
+            syncs: AtomicU64::new(0),
+            failed: AtomicBool::new(false),
+        }
+    }
+
+    /// Fails once an fsync of the log has failed (see the module documentation).
+    pub(crate) fn check(&self) -> Result<(), sqlx::Error> {
+        if self.failed.load(Ordering::SeqCst) {
+            return Err(sqlx::Error::Io(std::io::Error::other(
+                "an fsync of the ledger's write-ahead log failed earlier; restart privca",
+            )));
+        }
+        Ok(())
     }
 
     /// Counts a commit that has just completed; returns its ticket.
@@ -44,6 +67,7 @@ impl WalSync {
     /// Returns once the commit with `ticket` is on disk.
     pub(crate) async fn wait_durable(&self, ticket: u64) -> Result<(), sqlx::Error> {
         let mut durable = self.durable.lock().await;
+        self.check()?;
         if *durable >= ticket {
             return Ok(());
         }
@@ -59,7 +83,8 @@ impl WalSync {
         .await
         .map_err(|e| sqlx::Error::Io(std::io::Error::other(e)))?;
         if let Err(e) = synced {
-            tracing::error!(error = %e, log = %self.path.display(), "fsync of the ledger's write-ahead log failed");
+            self.failed.store(true, Ordering::SeqCst);
+            tracing::error!(error = %e, log = %self.path.display(), "fsync of the ledger's write-ahead log failed: no further writes until privca is restarted");
             return Err(sqlx::Error::Io(e));
         }
         self.syncs.fetch_add(1, Ordering::SeqCst);
@@ -73,5 +98,25 @@ impl WalSync {
     pub(crate) async fn counts(&self) -> (u64, u64, u64) {
         let durable = *self.durable.lock().await;
         (self.committed.load(Ordering::SeqCst), self.syncs.load(Ordering::SeqCst), durable)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::WalSync;
+
+    #[tokio::test]
+    async fn a_failed_fsync_fails_every_later_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("file");
+        std::fs::write(&file, b"").unwrap();
+        // Opening "<regular file>/wal" fails with ENOTDIR, which is not "no log".
+        let wal = WalSync::new(file.join("wal"));
+        assert!(wal.check().is_ok());
+        let ticket = wal.committed();
+        assert!(wal.wait_durable(ticket).await.is_err());
+        assert!(wal.check().is_err(), "the ledger refuses new units of work");
+        assert!(wal.wait_durable(ticket).await.is_err(), "and never reports that commit durable");
+        assert_eq!(wal.counts().await.1, 0, "no fsync counted");
     }
 }
