@@ -1,9 +1,14 @@
 //! Keeps a pre-signed OCSP response for every live certificate: signs the first one right after
 //! commit (from the CA's change feed), re-signs at once when a revocation lands (revocations
 //! first), refreshes each response before `ocsp.refresh_before` of its nextUpdate, and rotates
-//! the delegated responders. A periodic ledger sweep catches whatever the feed missed
-//! (certificates committed by other processes or instances, a full feed). Signing is paced to
-//! `ocsp.presign_per_second`; work beyond a period's budget waits, and the backlog is a metric.
+//! the delegated responders. Each tick reads what changed through indexes (revocations after
+//! the last sequence handled, certificates committed in the last minutes without a response,
+//! responses about to expire), which also catches what other processes or instances commit; a
+//! full sweep of every live certificate runs every [`FULL_SWEEP_INTERVAL`] (and at start) as the
+//! safety net. Signing is paced to `ocsp.presign_per_second`; work beyond a period's budget
+//! waits, and the backlog is a metric.
+
+use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 
@@ -24,13 +29,14 @@ pub(crate) async fn run(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let budget = (f64::from(cfg.presign_per_second) * cfg.check_interval.as_secs_f64()).max(1.0) as i64;
     let mut spent = 0;
+    let mut sweeper = Sweeper::default();
     loop {
         tokio::select! {
             _ = tick.tick() => {
                 if let Err(e) = service.ensure_responders().await {
                     tracing::error!(error = %e, "OCSP responder rotation failed");
                 }
-                spent = sweep(&service, &ledger, &cfg, budget, &stop).await;
+                spent = sweeper.sweep(&service, &ledger, &cfg, budget, &stop).await;
             }
             Some(change) = changes.recv(), if spent < budget => match change {
                 LedgerChange::Committed { serial, issuer_id } => {
@@ -38,49 +44,93 @@ pub(crate) async fn run(
                     presign(&service, &work).await;
                     spent += 1;
                 }
-                LedgerChange::Revoked => spent += sweep(&service, &ledger, &cfg, budget - spent, &stop).await,
+                LedgerChange::Revoked => spent += sweeper.sweep(&service, &ledger, &cfg, budget - spent, &stop).await,
             },
             _ = stop.changed() => return,
         }
     }
 }
 
-/// Signs up to `budget` responses the ledger says are due (revocations first); returns how many.
-async fn sweep(
-    service: &OcspService,
-    ledger: &ledger::Ledger,
-    cfg: &crate::config::OcspConfig,
-    budget: i64,
-    stop: &watch::Receiver<bool>,
-) -> i64 {
-    let now = ledger::now();
-    let refresh = now + cfg.refresh_before.as_secs() as i64;
-    let work = match ledger.ocsp_work(now, refresh, budget).await {
-        Ok(w) => w,
-        Err(e) => {
-            tracing::error!(error = %e, "OCSP pre-signer cannot read the ledger");
-            return 0;
-        }
-    };
-    metrics::gauge!("privca_ocsp_presign_backlog").set(work.len() as f64);
-    if work.len() as i64 == budget {
-        tracing::info!(batch = budget, "OCSP pre-signing backlog: more work than this period's budget");
-    }
-    let started = tokio::time::Instant::now();
-    for w in &work {
-        if *stop.borrow() {
-            break;
-        }
-        presign(service, w).await;
-    }
-    if !work.is_empty() {
-        tracing::debug!(signed = work.len(), took = ?started.elapsed(), "OCSP responses pre-signed");
-    }
-    work.len() as i64
+/// How often every live certificate is read: the safety net for what a tick's indexed reads
+/// cannot see (a certificate committed minutes after its `created_at`, a response deleted by
+/// hand, a failed signature).
+pub(crate) const FULL_SWEEP_INTERVAL: Duration = Duration::from_secs(300);
+
+/// How far back a tick looks for certificates without a response (commits take far less).
+const RECENT_SECS: i64 = 120;
+
+/// Where the sweeps stand.
+#[derive(Default)]
+struct Sweeper {
+    /// When the last full sweep finished within its budget.
+    last_full: Option<tokio::time::Instant>,
+    /// Every revocation up to this sequence has its response signed.
+    revoked_after: i64,
 }
 
-async fn presign(service: &OcspService, work: &OcspWork) {
-    if let Err(e) = service.presign(work).await {
-        tracing::error!(serial = %work.serial, error = %e, "OCSP pre-signing failed");
+impl Sweeper {
+    /// Signs up to `budget` responses the ledger says are due (revocations first); returns how
+    /// many it tried.
+    async fn sweep(
+        &mut self,
+        service: &OcspService,
+        ledger: &ledger::Ledger,
+        cfg: &crate::config::OcspConfig,
+        budget: i64,
+        stop: &watch::Receiver<bool>,
+    ) -> i64 {
+        let now = ledger::now();
+        let refresh = now + cfg.refresh_before.as_secs() as i64;
+        let full = self.last_full.is_none_or(|t| t.elapsed() >= FULL_SWEEP_INTERVAL);
+        let read = async {
+            let counter = ledger.revocation_counter().await?;
+            let work = if full {
+                ledger.ocsp_work(now, refresh, budget).await?
+            } else {
+                ledger.ocsp_recent_work(now, refresh, self.revoked_after, now - RECENT_SECS, budget).await?
+            };
+            Ok::<_, ledger::LedgerError>((counter, work))
+        };
+        let (counter, work) = match read.await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, "OCSP pre-signer cannot read the ledger");
+                return 0;
+            }
+        };
+        metrics::gauge!("privca_ocsp_presign_backlog").set(work.len() as f64);
+        if work.len() as i64 == budget {
+            tracing::info!(batch = budget, "OCSP pre-signing backlog: more work than this period's budget");
+        }
+        let started = tokio::time::Instant::now();
+        let mut all_signed = true;
+        for w in &work {
+            if *stop.borrow() {
+                return work.len() as i64;
+            }
+            all_signed &= presign(service, w).await;
+        }
+        if !work.is_empty() {
+            tracing::debug!(signed = work.len(), full, took = ?started.elapsed(), "OCSP responses pre-signed");
+        }
+        if (work.len() as i64) < budget && all_signed {
+            // Nothing due was left behind: every revocation up to the counter is reflected.
+            self.revoked_after = self.revoked_after.max(counter);
+            if full {
+                self.last_full = Some(started);
+            }
+        }
+        work.len() as i64
+    }
+}
+
+/// Signs one response; false (logged) if that failed.
+async fn presign(service: &OcspService, work: &OcspWork) -> bool {
+    match service.presign(work).await {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::error!(serial = %work.serial, error = %e, "OCSP pre-signing failed");
+            false
+        }
     }
 }

@@ -18,6 +18,7 @@ const SQLITE: &[(i64, &str, &str)] = &[
     (6, "add renew early", include_str!("../../migrations/sqlite/0006_add_renew_early.sql")),
     (7, "create est", include_str!("../../migrations/sqlite/0007_create_est.sql")),
     (8, "create scep challenges", include_str!("../../migrations/sqlite/0008_create_scep_challenges.sql")),
+    (9, "add ocsp sweep indexes", include_str!("../../migrations/sqlite/0009_add_ocsp_sweep_indexes.sql")),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (1, "create ledger", include_str!("../../migrations/postgres/0001_create_ledger.sql")),
@@ -28,6 +29,7 @@ const POSTGRES: &[(i64, &str, &str)] = &[
     (6, "add renew early", include_str!("../../migrations/postgres/0006_add_renew_early.sql")),
     (7, "create est", include_str!("../../migrations/postgres/0007_create_est.sql")),
     (8, "create scep challenges", include_str!("../../migrations/postgres/0008_create_scep_challenges.sql")),
+    (9, "add ocsp sweep indexes", include_str!("../../migrations/postgres/0009_add_ocsp_sweep_indexes.sql")),
 ];
 
 /// Applies every migration of `dialect` that the database has not seen yet.

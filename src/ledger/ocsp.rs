@@ -84,6 +84,15 @@ pub(super) fn bind_response<'q>(q: AnyQuery<'q>, r: &'q OcspRecord) -> AnyQuery<
         .bind(r.der.clone())
 }
 
+/// The select list of the OCSP work queries (`pending`: a stored response misses a revocation).
+macro_rules! ocsp_work_columns {
+    () => {
+        "SELECT c.serial AS serial, COALESCE(o.hash_alg, 'sha1') AS hash_alg, c.issuer_id AS issuer_id, \
+         CASE WHEN o.serial IS NOT NULL AND COALESCE(c.revocation_seq, 0) > o.revocation_seq THEN 1 ELSE 0 END AS pending, \
+         c.not_after AS not_after "
+    };
+}
+
 impl Ledger {
     /// Inserts or replaces the stored response for (serial, hash algorithm).
     pub async fn store_ocsp_response(&self, r: &OcspRecord) -> Result<(), LedgerError> {
@@ -139,30 +148,71 @@ impl Ledger {
 
     /// Up to `limit` responses to (re)sign, revocations first: live certificates without a
     /// SHA-1 response, and stored responses that miss a revocation or expire before
-    /// `refresh_before`.
+    /// `refresh_before`. Reads every live certificate: the pre-signer's periodic full sweep.
     pub async fn ocsp_work(&self, now: i64, refresh_before: i64, limit: i64) -> Result<Vec<OcspWork>, LedgerError> {
-        let rows = sqlx::query(
-            "SELECT c.serial AS serial, COALESCE(o.hash_alg, 'sha1') AS hash_alg, c.issuer_id AS issuer_id, \
-             CASE WHEN o.serial IS NOT NULL AND COALESCE(c.revocation_seq, 0) > o.revocation_seq THEN 1 ELSE 0 END AS pending \
-             FROM certificates c LEFT JOIN ocsp_responses o ON o.serial = c.serial \
+        let rows = sqlx::query(concat!(
+            ocsp_work_columns!(),
+            "FROM certificates c LEFT JOIN ocsp_responses o ON o.serial = c.serial \
              WHERE c.not_after > $1 AND (o.serial IS NULL OR o.next_update < $2 OR COALESCE(c.revocation_seq, 0) > o.revocation_seq) \
-             ORDER BY pending DESC, c.not_after LIMIT $3",
-        )
+             ORDER BY pending DESC, not_after LIMIT $3"
+        ))
         .bind(now)
         .bind(refresh_before)
         .bind(limit)
         .fetch_all(&mut *self.conn().await?)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(OcspWork {
-                    serial: r.try_get("serial")?,
-                    hash_alg: r.try_get("hash_alg")?,
-                    issuer_id: r.try_get("issuer_id")?,
-                    revocation_pending: r.try_get::<i64, _>("pending")? == 1,
-                })
-            })
-            .collect()
+        rows.iter().map(ocsp_work_row).collect()
+    }
+
+    /// The revocation counter: the sequence of the latest revocation committed. A revocation
+    /// takes its sequence in its own transaction, under the counter's row lock, so revocations
+    /// become visible in sequence order: all those up to the value read are visible after it.
+    pub async fn revocation_counter(&self) -> Result<i64, LedgerError> {
+        Ok(sqlx::query("SELECT value FROM counters WHERE name = 'revocation'")
+            .fetch_optional(&mut *self.conn().await?)
+            .await?
+            .map(|r| r.try_get("value"))
+            .transpose()?
+            .unwrap_or(0))
+    }
+
+    /// The same work as [`Ledger::ocsp_work`] found through indexes, for every tick of the
+    /// pre-signer: revocations with a sequence above `revoked_after` whose response misses them,
+    /// certificates created at `created_since` or later without a response, and responses that
+    /// expire before `refresh_before`.
+    pub async fn ocsp_recent_work(
+        &self,
+        now: i64,
+        refresh_before: i64,
+        revoked_after: i64,
+        created_since: i64,
+        limit: i64,
+    ) -> Result<Vec<OcspWork>, LedgerError> {
+        let rows = sqlx::query(concat!(
+            "SELECT serial, hash_alg, issuer_id, pending, not_after FROM (",
+            ocsp_work_columns!(),
+            "FROM certificates c LEFT JOIN ocsp_responses o ON o.serial = c.serial \
+             WHERE c.revocation_seq > $1 AND c.not_after > $2 AND (o.serial IS NULL OR c.revocation_seq > o.revocation_seq) \
+             UNION ",
+            ocsp_work_columns!(),
+            "FROM certificates c LEFT JOIN ocsp_responses o ON o.serial = c.serial \
+             WHERE c.created_at >= $3 AND c.not_after > $4 AND o.serial IS NULL \
+             UNION ",
+            ocsp_work_columns!(),
+            "FROM ocsp_responses o JOIN certificates c ON c.serial = o.serial \
+             WHERE o.next_update < $5 AND c.not_after > $6) w \
+             ORDER BY pending DESC, not_after LIMIT $7"
+        ))
+        .bind(revoked_after)
+        .bind(now)
+        .bind(created_since)
+        .bind(now)
+        .bind(refresh_before)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&mut *self.conn().await?)
+        .await?;
+        rows.iter().map(ocsp_work_row).collect()
     }
 
     /// The newest certificate of `profile` under `issuer_id` (for the OCSP responder certificate).
@@ -184,4 +234,13 @@ impl Ledger {
             None => Ok(None),
         }
     }
+}
+
+fn ocsp_work_row(r: &sqlx::any::AnyRow) -> Result<OcspWork, LedgerError> {
+    Ok(OcspWork {
+        serial: r.try_get("serial")?,
+        hash_alg: r.try_get("hash_alg")?,
+        issuer_id: r.try_get("issuer_id")?,
+        revocation_pending: r.try_get::<i64, _>("pending")? == 1,
+    })
 }

@@ -68,3 +68,109 @@ mod signed_at_commit {
         super::signed_at_commit(Db::Postgres).await
     }
 }
+
+async fn issue(ca: &privca::ca::CertificateAuthority, t: &TestCa, name: &str) -> String {
+    let csr = t.csr("ec:P-256", &format!("/CN={name}"), Some(&format!("DNS:{name}")));
+    let req = IssuanceRequest::from_csr(&csr, "tls-server", Requester::cli()).unwrap();
+    match ca.issue(req).await.unwrap() {
+        IssueOutcome::Issued(c) => c.record.serial,
+        IssueOutcome::Pending(_) => panic!("pending"),
+    }
+}
+
+/// `ocsp_recent_work` finds each kind of due work through its index, and only what changed.
+async fn recent_work(db: Db) {
+    let Some(t) = TestCa::new(db).await else { return };
+    let ledger = &t.app.ledger;
+    let serials =
+        |w: Vec<privca::ledger::OcspWork>| w.into_iter().map(|w| (w.serial, w.revocation_pending)).collect::<Vec<_>>();
+    // No OCSP service runs: certificates are committed without a first response.
+    let bare = issue(&t.ca, &t, "bare.example.test").await;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let (far, soon) = (now + 86_400, now + 3_600);
+    assert_eq!(serials(ledger.ocsp_recent_work(now, soon, 0, now - 120, 10).await.unwrap()), [(bare.clone(), false)]);
+    assert!(ledger.ocsp_recent_work(now, soon, 0, now + 1, 10).await.unwrap().is_empty(), "only recent commits");
+
+    let answered = |serial: &str, seq: i64, next_update: i64| privca::ledger::OcspRecord {
+        serial: serial.to_owned(),
+        hash_alg: "sha1".into(),
+        issuer_id: "ec".into(),
+        revocation_seq: seq,
+        this_update: now,
+        next_update,
+        der: vec![0x30, 0x00],
+    };
+    ledger.store_ocsp_response(&answered(&bare, 0, far)).await.unwrap();
+    assert!(ledger.ocsp_recent_work(now, soon, 0, now - 120, 10).await.unwrap().is_empty(), "answered, fresh");
+    assert_eq!(serials(ledger.ocsp_work(now, soon, 10).await.unwrap()), [], "the full sweep agrees");
+
+    let before = ledger.revocation_counter().await.unwrap();
+    t.ca.revoke(&bare, RevocationReason::KeyCompromise, None, &Requester::cli()).await.unwrap();
+    let seq = ledger.revocation_counter().await.unwrap();
+    assert!(seq > before);
+    assert_eq!(serials(ledger.ocsp_recent_work(now, soon, before, now + 1, 10).await.unwrap()), [(bare.clone(), true)]);
+    assert!(
+        ledger.ocsp_recent_work(now, soon, seq, now + 1, 10).await.unwrap().is_empty(),
+        "handled revocations are skipped"
+    );
+    assert_eq!(serials(ledger.ocsp_work(now, soon, 10).await.unwrap()), [(bare.clone(), true)]);
+
+    ledger.store_ocsp_response(&answered(&bare, seq, now + 60)).await.unwrap();
+    assert_eq!(
+        serials(ledger.ocsp_recent_work(now, soon, seq, now + 1, 10).await.unwrap()),
+        [(bare.clone(), false)],
+        "a response that expires before the refresh point"
+    );
+}
+
+/// With the full sweep minutes apart, a revocation committed by another process (no change
+/// feed here) is re-signed by the next tick.
+async fn tick_finds_other_revocations(db: Db) {
+    let Some(t) = TestCa::with_config(db, "[ocsp]\ncheck_interval = \"100ms\"\n").await else { return };
+    let (feed, changes) = ChangeFeed::channel();
+    let ca = t.ca.clone().with_change_feed(feed);
+    let ocsp = OcspService::start(ca.clone()).await.unwrap();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let jobs = privca::jobs::spawn(&t.app, &ca, &ocsp, None, changes, stop_rx);
+    let serial = issue(&ca, &t, "tick.example.test").await;
+    let first = stored(&t, &serial, 0).await;
+    tokio::time::sleep(Duration::from_millis(300)).await; // past the first (full) sweep
+
+    t.ca.revoke(&serial, RevocationReason::Superseded, None, &Requester::cli()).await.unwrap();
+    let seq = t.app.ledger.certificate_status(&serial).await.unwrap().unwrap().revocation_seq;
+    let resigned = stored(&t, &serial, seq).await;
+    assert_ne!(resigned.der, first.der);
+
+    stop_tx.send(true).unwrap();
+    for j in jobs {
+        j.await.unwrap();
+    }
+}
+
+mod recent_work {
+    use crate::harness::Db;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        super::recent_work(Db::Sqlite).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        super::recent_work(Db::Postgres).await
+    }
+}
+
+mod tick_finds_other_revocations {
+    use crate::harness::Db;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        super::tick_finds_other_revocations(Db::Sqlite).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        super::tick_finds_other_revocations(Db::Postgres).await
+    }
+}
