@@ -209,13 +209,15 @@ impl ScepBackend for ScepAdapter {
 
     async fn ca_certs(&self, name: &str) -> Result<CaCerts, ScepError> {
         let issuer = self.issuer_of(&self.name(name)?.profile)?;
-        Ok(CaCerts { ra: self.ra().der.clone(), chain: self.chain(issuer) })
+        let ra = self.ra();
+        Ok(CaCerts { chain: self.chain(issuer, &ra), ra: ra.der.clone() })
     }
 
     async fn next_ca_certs(&self, name: &str) -> Result<Option<CaCerts>, ScepError> {
         let profile = &self.name(name)?.profile;
         let next = self.ca.config().profiles.get(profile).and_then(|p| self.ca.next_issuer(&p.issuer));
-        Ok(next.map(|(issuer, _)| CaCerts { ra: self.ra().der.clone(), chain: self.chain(issuer) }))
+        let ra = self.ra();
+        Ok(next.map(|(issuer, _)| CaCerts { chain: self.chain(issuer, &ra), ra: ra.der.clone() }))
     }
 
     async fn ra_decrypt(&self, encrypted_key: &[u8]) -> Result<Vec<u8>, ScepError> {
@@ -290,11 +292,11 @@ impl ScepBackend for ScepAdapter {
 }
 
 impl ScepAdapter {
-    /// `issuer`, the issuer of the RA certificate when that is another one (after a rollover,
-    /// until the RA certificate is renewed), and the root.
-    fn chain(&self, issuer: &Issuer) -> Vec<Vec<u8>> {
+    /// `issuer`, the issuer of the RA certificate `ra` when that is another one (after a
+    /// rollover, until the RA certificate is reissued), and the root.
+    fn chain(&self, issuer: &Issuer, ra: &RaCertificate) -> Vec<Vec<u8>> {
         let mut chain = vec![issuer.der.clone()];
-        if let Some(ra_issuer) = self.ca.issuer(&self.ra().issuer).filter(|i| i.id != issuer.id) {
+        if let Some(ra_issuer) = self.ca.issuer(&ra.issuer).filter(|i| i.id != issuer.id) {
             chain.push(ra_issuer.der.clone());
         }
         if let Some(root) = self.ca.root().filter(|r| r.id != issuer.id) {

@@ -4,7 +4,7 @@
 //! the delegated responders. Each tick reads what changed through indexes (revocations after
 //! the last sequence handled, certificates committed in the last minutes without a response,
 //! responses about to expire), which also catches what other processes or instances commit; a
-//! full sweep of every live certificate runs every [`FULL_SWEEP_INTERVAL`] (and at start) as the
+//! full sweep of every live certificate runs every five minutes (and at start) as the
 //! safety net. Signing is paced to `ocsp.presign_per_second`; work beyond a period's budget
 //! waits, and the backlog is a metric.
 
@@ -54,7 +54,7 @@ pub(crate) async fn run(
 /// How often every live certificate is read: the safety net for what a tick's indexed reads
 /// cannot see (a certificate committed minutes after its `created_at`, a response deleted by
 /// hand, a failed signature).
-pub(crate) const FULL_SWEEP_INTERVAL: Duration = Duration::from_secs(300);
+const FULL_SWEEP_INTERVAL: Duration = Duration::from_secs(300);
 
 /// How far back a tick looks for certificates without a response (commits take far less).
 const RECENT_SECS: i64 = 120;

@@ -231,3 +231,24 @@ pub fn openssl_csr(dir: &Path, key: &str, subject: &str, san: Option<&str>) -> V
     assert!(status.status.success(), "openssl req failed: {}", String::from_utf8_lossy(&status.stderr));
     std::fs::read(out).unwrap()
 }
+
+/// For each async `fn name(db: Db)` of the calling module, a module `name` with the tests
+/// `sqlite` and `postgres` (the latter returns early without a PostgreSQL server).
+macro_rules! both_databases {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                use crate::harness::Db;
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name(Db::Sqlite).await
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$name(Db::Postgres).await
+                }
+            }
+        )*
+    };
+}
+pub(crate) use both_databases;

@@ -15,23 +15,7 @@ use sqlx::{Connection, Row};
 
 use crate::harness::{Db, TestCa};
 
-macro_rules! battery {
-    ($($name:ident),* $(,)?) => {
-        $(
-            mod $name {
-                use crate::harness::Db;
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() {
-                    super::$name(Db::Sqlite).await
-                }
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn postgres() {
-                    super::$name(Db::Postgres).await
-                }
-            }
-        )*
-    };
-}
+use crate::harness::both_databases as battery;
 
 battery!(
     issue_commits_one_row,

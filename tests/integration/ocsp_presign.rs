@@ -1,14 +1,15 @@
 //! The OCSP pre-signer on both databases: with its periodic sweep an hour apart, a certificate
 //! committed in-process has its first response from the moment it exists (signed before and
 //! committed with the certificate), and a revocation is re-signed at once (the CA's change
-//! feed); the stored responses say `good`, then `revoked`.
+//! feed); the stored responses say `good`, then `revoked`. Each tick's indexed read finds only
+//! what changed, and with it a revocation made by another process.
 
 use std::time::Duration;
 
 use privca::ca::{changes::ChangeFeed, ocsp::OcspService, IssuanceRequest, IssueOutcome, Requester, RevocationReason};
 use tokio::sync::watch;
 
-use crate::harness::{Db, TestCa};
+use crate::harness::{both_databases, Db, TestCa};
 
 /// The stored SHA-1 response for `serial` once its revocation sequence reaches `min_seq`.
 async fn stored(t: &TestCa, serial: &str, min_seq: i64) -> privca::ledger::OcspRecord {
@@ -52,20 +53,6 @@ async fn signed_at_commit(db: Db) {
     stop_tx.send(true).unwrap();
     for j in jobs {
         j.await.unwrap();
-    }
-}
-
-mod signed_at_commit {
-    use crate::harness::Db;
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sqlite() {
-        super::signed_at_commit(Db::Sqlite).await
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn postgres() {
-        super::signed_at_commit(Db::Postgres).await
     }
 }
 
@@ -147,30 +134,4 @@ async fn tick_finds_other_revocations(db: Db) {
     }
 }
 
-mod recent_work {
-    use crate::harness::Db;
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sqlite() {
-        super::recent_work(Db::Sqlite).await
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn postgres() {
-        super::recent_work(Db::Postgres).await
-    }
-}
-
-mod tick_finds_other_revocations {
-    use crate::harness::Db;
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sqlite() {
-        super::tick_finds_other_revocations(Db::Sqlite).await
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn postgres() {
-        super::tick_finds_other_revocations(Db::Postgres).await
-    }
-}
+both_databases!(signed_at_commit, recent_work, tick_finds_other_revocations);
