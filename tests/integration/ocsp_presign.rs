@@ -24,13 +24,33 @@ async fn stored(t: &TestCa, serial: &str, min_seq: i64) -> privca::ledger::OcspR
     panic!("no pre-signed response for {serial} within 5 s");
 }
 
+/// The background jobs over a CA with a change feed and an OCSP service, as `serve` runs them.
+struct Jobs {
+    stop: watch::Sender<bool>,
+    handles: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Jobs {
+    async fn start(t: &TestCa) -> (privca::ca::CertificateAuthority, Jobs) {
+        let (feed, changes) = ChangeFeed::channel();
+        let ca = t.ca.clone().with_change_feed(feed);
+        let ocsp = OcspService::start(ca.clone()).await.unwrap();
+        let (stop, stop_rx) = watch::channel(false);
+        let handles = privca::jobs::spawn(&t.app, &ca, &ocsp, None, changes, stop_rx);
+        (ca, Jobs { stop, handles })
+    }
+
+    async fn stop(self) {
+        self.stop.send(true).unwrap();
+        for j in self.handles {
+            j.await.unwrap();
+        }
+    }
+}
+
 async fn signed_at_commit(db: Db) {
     let Some(t) = TestCa::with_config(db, "[ocsp]\ncheck_interval = \"1h\"\n").await else { return };
-    let (feed, changes) = ChangeFeed::channel();
-    let ca = t.ca.clone().with_change_feed(feed);
-    let ocsp = OcspService::start(ca.clone()).await.unwrap();
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let jobs = privca::jobs::spawn(&t.app, &ca, &ocsp, None, changes, stop_rx);
+    let (ca, jobs) = Jobs::start(&t).await;
     // Let the first (immediate) sweep pass; the next one is an hour away.
     tokio::time::sleep(Duration::from_millis(300)).await;
 
@@ -50,10 +70,7 @@ async fn signed_at_commit(db: Db) {
     let resigned = stored(&t, &serial, seq).await;
     assert_ne!(resigned.der, first.der, "the revocation was re-signed");
 
-    stop_tx.send(true).unwrap();
-    for j in jobs {
-        j.await.unwrap();
-    }
+    jobs.stop().await;
 }
 
 async fn issue(ca: &privca::ca::CertificateAuthority, t: &TestCa, name: &str) -> String {
@@ -114,11 +131,7 @@ async fn recent_work(db: Db) {
 /// feed here) is re-signed by the next tick.
 async fn tick_finds_other_revocations(db: Db) {
     let Some(t) = TestCa::with_config(db, "[ocsp]\ncheck_interval = \"100ms\"\n").await else { return };
-    let (feed, changes) = ChangeFeed::channel();
-    let ca = t.ca.clone().with_change_feed(feed);
-    let ocsp = OcspService::start(ca.clone()).await.unwrap();
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let jobs = privca::jobs::spawn(&t.app, &ca, &ocsp, None, changes, stop_rx);
+    let (ca, jobs) = Jobs::start(&t).await;
     let serial = issue(&ca, &t, "tick.example.test").await;
     let first = stored(&t, &serial, 0).await;
     tokio::time::sleep(Duration::from_millis(300)).await; // past the first (full) sweep
@@ -128,10 +141,7 @@ async fn tick_finds_other_revocations(db: Db) {
     let resigned = stored(&t, &serial, seq).await;
     assert_ne!(resigned.der, first.der);
 
-    stop_tx.send(true).unwrap();
-    for j in jobs {
-        j.await.unwrap();
-    }
+    jobs.stop().await;
 }
 
 both_databases!(signed_at_commit, recent_work, tick_finds_other_revocations);
