@@ -18,14 +18,18 @@ use privca_acme::{
     jws, AcmeBackend, AcmeError, ErrorType,
 };
 
-use super::{cache::Cache, redeemer::Redeemer};
+use super::{
+    batch::{Answer, Batcher},
+    cache::Cache,
+    redeemer::Redeemer,
+};
 use crate::{
     audit::{AuditEvent, AuditKind},
     ca::request::{IssuanceRequest, Requester},
     ca::{revoke::RevocationReason, x509, CertificateAuthority, IssueOutcome},
     config::acme::AcmeConfig,
     error::{CaError, ErrorKind},
-    ledger::{ApprovalStatus, CertRecord, CertStatus, LedgerError, RevokeOutcome},
+    ledger::{ApprovalStatus, CertRecord, CertStatus, Ledger, LedgerError, RevokeOutcome, IDS_PER_STATEMENT},
     policy::{identifiers, SanType},
 };
 
@@ -44,7 +48,78 @@ pub struct AcmeAdapter {
     accounts: Arc<Cache<Account>>,
     /// Nonce redemptions on a shared ledger, batched.
     redeemer: Arc<Redeemer>,
+    /// Reads of orders and authorizations by id (each client poll) and authorization
+    /// updates, batched.
+    batches: Arc<Batches>,
     local: Option<Arc<Local>>,
+}
+
+/// Statements that concurrent requests share: polls of many orders cost one read.
+struct Batches {
+    orders: Batcher<String, Option<Order>>,
+    authzs: Batcher<String, Option<Authz>>,
+    /// Authorization updates (a challenge handed to validation, its outcome).
+    authz_updates: Batcher<Authz, ()>,
+}
+
+impl Default for Batches {
+    fn default() -> Self {
+        Self {
+            orders: Batcher::new(IDS_PER_STATEMENT),
+            authzs: Batcher::new(IDS_PER_STATEMENT),
+            authz_updates: Batcher::new(IDS_PER_STATEMENT),
+        }
+    }
+}
+
+/// `answer` of a batched read, a ledger failure logged once per batch.
+fn read_answer<T>(answer: Answer<Option<T>>) -> Result<Option<T>, AcmeError> {
+    match answer {
+        Answer::Done(v) => Ok(v),
+        Answer::Conflict | Answer::Failed => Err(AcmeError::internal()),
+    }
+}
+
+/// Logs a failed batched read and turns it into "no answers".
+fn batch_result<T>(what: &str, result: Result<Vec<Option<T>>, LedgerError>) -> Option<Vec<Option<T>>> {
+    result.map_err(|e| tracing::error!(error = %e, "reading ACME {what} failed")).ok()
+}
+
+impl AcmeAdapter {
+    async fn read_order(&self, id: &str) -> Result<Option<Order>, AcmeError> {
+        let ledger: Ledger = self.ca.ledger().clone();
+        let run = move |ids: Vec<String>| async move { batch_result("orders", ledger.acme_orders(&ids).await) };
+        read_answer(self.batches.orders.run(id.to_owned(), |_| false, run).await)
+    }
+
+    async fn read_authz(&self, id: &str) -> Result<Option<Authz>, AcmeError> {
+        let ledger: Ledger = self.ca.ledger().clone();
+        let run = move |ids: Vec<String>| async move { batch_result("authorizations", ledger.acme_authzs(&ids).await) };
+        read_answer(self.batches.authzs.run(id.to_owned(), |_| false, run).await)
+    }
+
+    /// Stores `authz` (durable when this returns), sharing a statement with concurrent
+    /// updates of other authorizations. An update of an authorization that already waits in
+    /// the queue goes alone: one statement must not carry two rows for one authorization
+    /// (which of two concurrent updates stays is left open, as without batching).
+    async fn write_authz(&self, authz: &Authz) -> Result<(), AcmeError> {
+        let ledger: Ledger = self.ca.ledger().clone();
+        let run = move |authzs: Vec<Authz>| async move {
+            let n = authzs.len();
+            match ledger.update_acme_authzs(&authzs).await {
+                Ok(()) => Some(vec![(); n]),
+                Err(e) => {
+                    tracing::error!(error = %e, authorizations = n, "storing ACME authorizations failed");
+                    None
+                }
+            }
+        };
+        match self.batches.authz_updates.run(authz.clone(), |w| w.id == authz.id, run).await {
+            Answer::Done(()) => Ok(()),
+            Answer::Conflict => self.ca.ledger().update_acme_authz(authz).await.map_err(db),
+            Answer::Failed => Err(AcmeError::internal()),
+        }
+    }
 }
 
 impl AcmeAdapter {
@@ -53,7 +128,7 @@ impl AcmeAdapter {
     pub fn new(ca: CertificateAuthority, single_instance: bool) -> Self {
         let config = Arc::new(ca.config().acme.clone());
         let local = single_instance.then(Arc::default);
-        Self { ca, config, accounts: Arc::default(), redeemer: Arc::default(), local }
+        Self { ca, config, accounts: Arc::default(), redeemer: Arc::default(), batches: Arc::default(), local }
     }
 }
 
@@ -319,7 +394,7 @@ impl AcmeBackend for AcmeAdapter {
     }
 
     async fn order(&self, id: &str) -> Result<Option<Order>, AcmeError> {
-        self.ca.ledger().acme_order(id).await.map_err(db)
+        self.read_order(id).await
     }
 
     async fn update_order(&self, order: &Order) -> Result<(), AcmeError> {
@@ -332,14 +407,14 @@ impl AcmeBackend for AcmeAdapter {
 
     async fn authz(&self, id: &str) -> Result<Option<Authz>, AcmeError> {
         let Some(local) = &self.local else {
-            return self.ca.ledger().acme_authz(id).await.map_err(db);
+            return self.read_authz(id).await;
         };
-        local.authzs.get_or_read(id, || async { self.ca.ledger().acme_authz(id).await.map_err(db) }).await
+        local.authzs.get_or_read(id, || self.read_authz(id)).await
     }
 
     async fn update_authz(&self, authz: &Authz) -> Result<(), AcmeError> {
         let Some(local) = &self.local else {
-            return self.ca.ledger().update_acme_authz(authz).await.map_err(db);
+            return self.write_authz(authz).await;
         };
         if validation_started(authz) {
             local.authzs.put(&authz.id, authz.clone());
@@ -347,14 +422,14 @@ impl AcmeBackend for AcmeAdapter {
         }
         // The outcome (or a deactivation) is durable before the copy changes, so a reader
         // sees one or the other; after a failed write the ledger's `pending` shows.
-        match self.ca.ledger().update_acme_authz(authz).await {
+        match self.write_authz(authz).await {
             Ok(()) => {
                 local.authzs.put(&authz.id, authz.clone());
                 Ok(())
             }
             Err(e) => {
                 local.authzs.remove(&authz.id);
-                Err(db(e))
+                Err(e)
             }
         }
     }

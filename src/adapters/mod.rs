@@ -2,6 +2,7 @@
 //! `CaError` to the protocol's own error with an exhaustive match.
 
 pub mod acme;
+mod batch;
 mod cache;
 pub mod crl;
 pub mod est;

@@ -4,37 +4,32 @@
 //! being written wait and go together in the next statement (group commit): under a light load
 //! each goes alone and at once, under a heavy one a statement carries many.
 
-use std::sync::{Arc, Mutex};
-
 use privca_acme::{
     backend::{Account, Redeemed},
     AcmeError,
 };
-use tokio::sync::oneshot;
 
+use super::batch::{Answer, Batcher};
 use crate::ledger::{Ledger, NonceUse, NONCES_PER_STATEMENT};
 
-/// The redemptions waiting for a statement, and the right to write one.
-#[derive(Default)]
+/// The redemptions waiting for a statement.
 pub(crate) struct Redeemer {
-    waiting: Mutex<Vec<Waiting>>,
-    /// Held while a batch is written (by a task of its own, so a cancelled request never
-    /// leaves the others of its batch without an answer).
-    turn: Arc<tokio::sync::Mutex<()>>,
+    batcher: Batcher<Waiting, Redeemed>,
+}
+
+impl Default for Redeemer {
+    fn default() -> Self {
+        Self { batcher: Batcher::new(NONCES_PER_STATEMENT) }
+    }
 }
 
 struct Waiting {
     nonce: String,
     expires: i64,
     account: Option<Account>,
-    answer: oneshot::Sender<Option<Redeemed>>,
 }
 
 impl Redeemer {
-    fn waiting(&self) -> std::sync::MutexGuard<'_, Vec<Waiting>> {
-        self.waiting.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// Redeems `nonce` (see `Ledger::redeem_acme_nonce`); an internal error if the ledger
     /// failed (logged once per batch).
     pub(crate) async fn redeem(
@@ -44,62 +39,31 @@ impl Redeemer {
         expires: i64,
         account: Option<&Account>,
     ) -> Result<Redeemed, AcmeError> {
-        let (answer, mut rx) = oneshot::channel();
+        let waiting = Waiting { nonce: nonce.to_owned(), expires, account: account.cloned() };
+        let ledger = ledger.clone();
+        // The same nonce twice at once: at most one of the two may succeed.
+        match self
+            .batcher
+            .run(waiting, |w| w.nonce == nonce, move |batch| async move { write(&ledger, batch).await })
+            .await
         {
-            let mut waiting = self.waiting();
-            // The same nonce twice at once: at most one of the two may succeed.
-            if waiting.iter().any(|w| w.nonce == nonce) {
-                return Ok(Redeemed::Used);
-            }
-            waiting.push(Waiting { nonce: nonce.to_owned(), expires, account: account.cloned(), answer });
-        }
-        loop {
-            let turn = Arc::clone(&self.turn).lock_owned().await;
-            if let Some(answer) = Self::answered(&mut rx)? {
-                return Ok(answer);
-            }
-            let batch: Vec<Waiting> = {
-                let mut waiting = self.waiting();
-                let n = waiting.len().min(NONCES_PER_STATEMENT);
-                waiting.drain(..n).collect()
-            };
-            let ledger = ledger.clone();
-            let written = tokio::spawn(async move {
-                let _turn = turn;
-                write(&ledger, batch).await;
-            });
-            if written.await.is_err() {
-                tracing::error!("writing a batch of ACME nonce redemptions panicked");
-            }
-            if let Some(answer) = Self::answered(&mut rx)? {
-                return Ok(answer);
-            }
-        }
-    }
-
-    /// This request's answer if a batch carried it: `Ok(None)` while it still waits.
-    fn answered(rx: &mut oneshot::Receiver<Option<Redeemed>>) -> Result<Option<Redeemed>, AcmeError> {
-        match rx.try_recv() {
-            Ok(Some(answer)) => Ok(Some(answer)),
-            Ok(None) | Err(oneshot::error::TryRecvError::Closed) => Err(AcmeError::internal()),
-            Err(oneshot::error::TryRecvError::Empty) => Ok(None),
+            Answer::Done(redeemed) => Ok(redeemed),
+            Answer::Conflict => Ok(Redeemed::Used),
+            Answer::Failed => Err(AcmeError::internal()),
         }
     }
 }
 
-/// One statement for `batch`; every member gets its answer (or `None` if the ledger failed).
-async fn write(ledger: &Ledger, batch: Vec<Waiting>) {
+/// One statement for `batch`: an answer per member, or `None` if the ledger failed.
+async fn write(ledger: &Ledger, batch: Vec<Waiting>) -> Option<Vec<Redeemed>> {
     let uses: Vec<NonceUse<'_>> =
         batch.iter().map(|w| NonceUse { nonce: &w.nonce, expires: w.expires, account: w.account.as_ref() }).collect();
-    let answers = match ledger.redeem_acme_nonces(&uses).await {
-        Ok(answers) => answers.into_iter().map(Some).collect(),
+    match ledger.redeem_acme_nonces(&uses).await {
+        Ok(answers) => Some(answers),
         Err(e) => {
             tracing::error!(error = %e, nonces = batch.len(), "redeeming ACME nonces failed");
-            vec![None; batch.len()]
+            None
         }
-    };
-    for (w, answer) in batch.into_iter().zip(answers) {
-        let _ = w.answer.send(answer);
     }
 }
 

@@ -205,6 +205,9 @@ pub struct NonceUse<'a> {
 /// Nonces redeemed by one PostgreSQL statement at most.
 pub const NONCES_PER_STATEMENT: usize = 32;
 
+/// Rows read by one `IN` list at most (a power of two, see [`Ledger::rows_by_id`]).
+pub const IDS_PER_STATEMENT: usize = 32;
+
 /// PostgreSQL: inserts `n` nonces, returning those that were new with their account's key,
 /// status and contact (an INSERT inside a `WITH`, which SQLite lacks).
 fn redeem_statement(n: usize) -> String {
@@ -435,11 +438,12 @@ impl Ledger {
 
     /// The order `id`.
     pub async fn acme_order(&self, id: &str) -> Result<Option<Order>, LedgerError> {
-        let row = sqlx::query(concat!("SELECT ", order_columns!(), " FROM acme_orders WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&mut *self.reader().await?)
-            .await?;
-        row.as_ref().map(order).transpose()
+        Ok(self.acme_orders(&[id.to_owned()]).await?.pop().flatten())
+    }
+
+    /// The orders `ids` (answers in the same order; see [`Ledger::rows_by_id`]).
+    pub async fn acme_orders(&self, ids: &[String]) -> Result<Vec<Option<Order>>, LedgerError> {
+        self.rows_by_id(concat!("SELECT ", order_columns!(), " FROM acme_orders WHERE id IN "), ids, order).await
     }
 
     /// Stores an order's status, error, certificate and approval.
@@ -477,13 +481,36 @@ impl Ledger {
         Ok(row.try_get::<i64, _>("n")? > 0)
     }
 
-    /// The authorization `id`.
-    pub async fn acme_authz(&self, id: &str) -> Result<Option<Authz>, LedgerError> {
-        let row = sqlx::query(concat!("SELECT ", authz_columns!(), " FROM acme_authzs WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&mut *self.reader().await?)
-            .await?;
-        row.as_ref().map(authz).transpose()
+    /// The authorizations `ids` (answers in the same order; see [`Ledger::rows_by_id`]).
+    pub async fn acme_authzs(&self, ids: &[String]) -> Result<Vec<Option<Authz>>, LedgerError> {
+        self.rows_by_id(concat!("SELECT ", authz_columns!(), " FROM acme_authzs WHERE id IN "), ids, authz).await
+    }
+
+    /// Rows by primary key `id` in one statement (`select` ends in `IN `), at most
+    /// [`IDS_PER_STATEMENT`] per statement. The list is padded with its last id to a power of
+    /// two, so that each query has a handful of shapes in the prepared-statement cache.
+    async fn rows_by_id<T: Clone>(
+        &self,
+        select: &str,
+        ids: &[String],
+        parse: fn(&AnyRow) -> Result<T, LedgerError>,
+    ) -> Result<Vec<Option<T>>, LedgerError> {
+        let mut found = std::collections::HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(IDS_PER_STATEMENT) {
+            let Some(last) = chunk.last() else { continue };
+            let n = chunk.len().next_power_of_two();
+            let list: Vec<String> = (1..=n).map(|i| format!("${i}")).collect();
+            // The statement holds placeholders only; every value is bound.
+            let sql = format!("{select}({})", list.join(", "));
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for id in chunk.iter().chain(std::iter::repeat(last).take(n - chunk.len())) {
+                query = query.bind(id.as_str());
+            }
+            for row in query.fetch_all(&mut *self.reader().await?).await? {
+                found.insert(row.try_get::<String, _>("id")?, parse(&row)?);
+            }
+        }
+        Ok(ids.iter().map(|id| found.get(id).cloned()).collect())
     }
 
     /// A valid, unexpired authorization of `account_id` for `identifier`.
@@ -511,14 +538,33 @@ impl Ledger {
 
     /// Stores an authorization's status and challenges.
     pub async fn update_acme_authz(&self, a: &Authz) -> Result<(), LedgerError> {
-        let mut tx = self.begin_single().await?;
-        sqlx::query("UPDATE acme_authzs SET status = $1, challenges = $2 WHERE id = $3")
-            .bind(a.status.as_str())
-            .bind(to_text(&a.challenges))
-            .bind(&a.id)
-            .execute(&mut *tx)
-            .await?;
-        Ok(tx.commit().await?)
+        self.update_acme_authzs(std::slice::from_ref(a)).await
+    }
+
+    /// Stores the status and challenges of several distinct authorizations, one statement and
+    /// commit for up to [`IDS_PER_STATEMENT`] of them. The list is padded with its last member
+    /// to a power of two, as in [`Ledger::rows_by_id`].
+    pub async fn update_acme_authzs(&self, authzs: &[Authz]) -> Result<(), LedgerError> {
+        for chunk in authzs.chunks(IDS_PER_STATEMENT) {
+            let Some(last) = chunk.last() else { continue };
+            let n = chunk.len().next_power_of_two();
+            let values: Vec<String> =
+                (0..n).map(|i| format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3)).collect();
+            // The statement holds placeholders only; every value is bound.
+            let sql = format!(
+                "UPDATE acme_authzs SET status = v.column2, challenges = v.column3 FROM (VALUES {}) AS v \
+                 WHERE acme_authzs.id = v.column1",
+                values.join(", ")
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for a in chunk.iter().chain(std::iter::repeat(last).take(n - chunk.len())) {
+                query = query.bind(&a.id).bind(a.status.as_str()).bind(to_text(&a.challenges));
+            }
+            let mut tx = self.begin_single().await?;
+            query.execute(&mut *tx).await?;
+            tx.commit().await?;
+        }
+        Ok(())
     }
 
     /// Deletes redeemed nonces past expiry, and orders and authorizations expired more than

@@ -35,7 +35,7 @@ use self::wal::WalSync;
 
 pub(crate) use self::conn::{note_fault, WriteTx};
 
-pub use self::acme::{AcmeCleanup, NonceUse, NONCES_PER_STATEMENT};
+pub use self::acme::{AcmeCleanup, NonceUse, IDS_PER_STATEMENT, NONCES_PER_STATEMENT};
 pub use self::crls::{CrlKind, CrlRecord, CrlReservation, RevokedRow};
 pub use self::error::LedgerError;
 pub use self::model::*;

@@ -463,10 +463,15 @@ async fn an_order_and_its_authorizations_are_one_unit(db: Db) {
     ledger.create_acme_order(&pending_order("o-1", "a.example.test", &["az-1", "az-2"]), &two).await.unwrap();
     let stored = ledger.acme_order("o-1").await.unwrap().unwrap();
     assert_eq!(stored.authz_ids, ["az-1", "az-2"]);
-    for a in &two {
-        let got = ledger.acme_authz(&a.id).await.unwrap().unwrap();
-        assert_eq!((got.identifier, got.wildcard), (a.identifier.clone(), a.wildcard));
-    }
+    // One read for several ids: answers in the order asked, a missing id is `None`, an id
+    // asked twice is answered twice (five ids: the statement's list is padded to eight).
+    let ids = ["az-2", "az-9", "az-1", "az-2", "az-8"].map(String::from);
+    let got = ledger.acme_authzs(&ids).await.unwrap();
+    let names: Vec<Option<(String, bool)>> =
+        got.into_iter().map(|a| a.map(|a| (a.identifier.value, a.wildcard))).collect();
+    let some = |n: &str, w: bool| Some((n.to_owned(), w));
+    let wild = some("wild.example.test", true);
+    assert_eq!(names, [wild.clone(), None, some("a.example.test", false), wild, None]);
 
     let clash = [authz("az-3", "b.example.test"), authz("az-1", "c.example.test")];
     assert!(ledger
@@ -474,6 +479,16 @@ async fn an_order_and_its_authorizations_are_one_unit(db: Db) {
         .await
         .is_err());
     assert!(ledger.acme_order("o-2").await.unwrap().is_none());
-    assert!(ledger.acme_authz("az-3").await.unwrap().is_none());
-    assert_eq!(ledger.acme_authz("az-1").await.unwrap().unwrap().identifier.value, "a.example.test");
+    let after = ledger.acme_authzs(&["az-3".into(), "az-1".into()]).await.unwrap();
+    assert!(after[0].is_none());
+    assert_eq!(after[1].as_ref().unwrap().identifier.value, "a.example.test");
+
+    // Several authorizations updated by one statement; each keeps its own values.
+    let mut updated = two.clone();
+    updated[0].status = AuthzStatus::Valid;
+    updated[1].status = AuthzStatus::Invalid;
+    ledger.update_acme_authzs(&updated).await.unwrap();
+    let got = ledger.acme_authzs(&["az-1".into(), "az-2".into()]).await.unwrap();
+    let statuses: Vec<AuthzStatus> = got.into_iter().map(|a| a.unwrap().status).collect();
+    assert_eq!(statuses, [AuthzStatus::Valid, AuthzStatus::Invalid]);
 }
