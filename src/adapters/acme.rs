@@ -29,7 +29,7 @@ use crate::{
     ca::{revoke::RevocationReason, x509, CertificateAuthority, IssueOutcome},
     config::acme::AcmeConfig,
     error::{CaError, ErrorKind},
-    ledger::{ApprovalStatus, CertRecord, CertStatus, Ledger, LedgerError, RevokeOutcome, IDS_PER_STATEMENT},
+    ledger::{ApprovalStatus, CertRecord, CertStatus, LedgerError, RevokeOutcome, IDS_PER_STATEMENT},
     policy::{identifiers, SanType},
 };
 
@@ -87,13 +87,13 @@ fn batch_result<T>(what: &str, result: Result<Vec<Option<T>>, LedgerError>) -> O
 
 impl AcmeAdapter {
     async fn read_order(&self, id: &str) -> Result<Option<Order>, AcmeError> {
-        let ledger: Ledger = self.ca.ledger().clone();
+        let ledger = self.ca.ledger().clone();
         let run = move |ids: Vec<String>| async move { batch_result("orders", ledger.acme_orders(&ids).await) };
         read_answer(self.batches.orders.run(id.to_owned(), |_| false, run).await)
     }
 
     async fn read_authz(&self, id: &str) -> Result<Option<Authz>, AcmeError> {
-        let ledger: Ledger = self.ca.ledger().clone();
+        let ledger = self.ca.ledger().clone();
         let run = move |ids: Vec<String>| async move { batch_result("authorizations", ledger.acme_authzs(&ids).await) };
         read_answer(self.batches.authzs.run(id.to_owned(), |_| false, run).await)
     }
@@ -103,7 +103,7 @@ impl AcmeAdapter {
     /// the queue goes alone: one statement must not carry two rows for one authorization
     /// (which of two concurrent updates stays is left open, as without batching).
     async fn write_authz(&self, authz: &Authz) -> Result<(), AcmeError> {
-        let ledger: Ledger = self.ca.ledger().clone();
+        let ledger = self.ca.ledger().clone();
         let run = move |authzs: Vec<Authz>| async move {
             let n = authzs.len();
             match ledger.update_acme_authzs(&authzs).await {
@@ -120,9 +120,7 @@ impl AcmeAdapter {
             Answer::Failed => Err(AcmeError::internal()),
         }
     }
-}
 
-impl AcmeAdapter {
     /// An adapter over `ca`; `single_instance` keeps redeemed nonces and validation state in
     /// memory (SQLite deployments, where this process is the ledger's only ACME server).
     pub fn new(ca: CertificateAuthority, single_instance: bool) -> Self {
