@@ -60,6 +60,8 @@ struct Batches {
     authzs: Batcher<String, Option<Authz>>,
     /// Authorization updates (a challenge handed to validation, its outcome).
     authz_updates: Batcher<Authz, ()>,
+    /// Certificates by serial (downloads).
+    certificates: Batcher<String, Option<CertRecord>>,
 }
 
 impl Default for Batches {
@@ -68,6 +70,7 @@ impl Default for Batches {
             orders: Batcher::new(IDS_PER_STATEMENT),
             authzs: Batcher::new(IDS_PER_STATEMENT),
             authz_updates: Batcher::new(IDS_PER_STATEMENT),
+            certificates: Batcher::new(IDS_PER_STATEMENT),
         }
     }
 }
@@ -96,6 +99,14 @@ impl AcmeAdapter {
         let ledger = self.ca.ledger().clone();
         let run = move |ids: Vec<String>| async move { batch_result("authorizations", ledger.acme_authzs(&ids).await) };
         read_answer(self.batches.authzs.run(id.to_owned(), |_| false, run).await)
+    }
+
+    async fn read_certificate(&self, serial: &str) -> Result<Option<CertRecord>, AcmeError> {
+        let ledger = self.ca.ledger().clone();
+        let run = move |serials: Vec<String>| async move {
+            batch_result("certificates", ledger.certificates(&serials).await)
+        };
+        read_answer(self.batches.certificates.run(serial.to_owned(), |_| false, run).await)
     }
 
     /// Stores `authz` (durable when this returns), sharing a statement with concurrent
@@ -458,7 +469,7 @@ impl AcmeBackend for AcmeAdapter {
     }
 
     async fn certificate_chain(&self, serial: &str) -> Result<Option<(String, Option<String>)>, AcmeError> {
-        let Some(record) = self.ca.ledger().certificate(serial).await.map_err(db)? else {
+        let Some(record) = self.read_certificate(serial).await? else {
             return Ok(None);
         };
         let issuer = self.ca.issuer(&record.issuer_id).ok_or_else(AcmeError::internal)?;

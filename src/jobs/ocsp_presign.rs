@@ -56,8 +56,15 @@ pub(crate) async fn run(
 /// hand, a failed signature).
 const FULL_SWEEP_INTERVAL: Duration = Duration::from_secs(300);
 
-/// How far back a tick looks for certificates without a response (commits take far less).
+/// The furthest back a tick looks for certificates without a response (before the first
+/// clean tick, or after ticks that left work behind).
 const RECENT_SECS: i64 = 120;
+
+/// How much earlier than the last clean tick's read the next one starts looking: a
+/// certificate's `created_at` is stamped inside its commit (milliseconds before it becomes
+/// visible), so this covers slow commits and clock skew between instances; anything later
+/// still is the full sweep's.
+const COMMIT_LAG_SECS: i64 = 30;
 
 /// Where the sweeps stand.
 #[derive(Default)]
@@ -66,6 +73,10 @@ struct Sweeper {
     last_full: Option<tokio::time::Instant>,
     /// Every revocation up to this sequence has its response signed.
     revoked_after: i64,
+    /// Every certificate created before this (Unix seconds) and visible at the last clean
+    /// tick has a response: a tick reads certificates created since then, not every one of
+    /// the last [`RECENT_SECS`] (at a steady issuance rate, a quarter as many rows per tick).
+    created_since: Option<i64>,
 }
 
 impl Sweeper {
@@ -87,7 +98,8 @@ impl Sweeper {
             let work = if full {
                 ledger.ocsp_work(now, refresh, budget).await?
             } else {
-                ledger.ocsp_recent_work(now, refresh, self.revoked_after, now - RECENT_SECS, budget).await?
+                let since = self.created_since.map_or(now - RECENT_SECS, |s| s.max(now - RECENT_SECS));
+                ledger.ocsp_recent_work(now, refresh, self.revoked_after, since, budget).await?
             };
             Ok::<_, ledger::LedgerError>((counter, work))
         };
@@ -114,8 +126,10 @@ impl Sweeper {
             tracing::debug!(signed = work.len(), full, took = ?started.elapsed(), "OCSP responses pre-signed");
         }
         if (work.len() as i64) < budget && all_signed {
-            // Nothing due was left behind: every revocation up to the counter is reflected.
+            // Nothing due was left behind: every revocation up to the counter is reflected, and
+            // every certificate visible at this read has its response.
             self.revoked_after = self.revoked_after.max(counter);
+            self.created_since = Some(now - COMMIT_LAG_SECS);
             if full {
                 self.last_full = Some(started);
             }

@@ -7,7 +7,7 @@ use privca_acme::backend::{
 };
 use sqlx::{any::AnyRow, AnyConnection, Row};
 
-use super::{audit, now, AnyQuery, Ledger, LedgerError};
+use super::{audit, by_key::IDS_PER_STATEMENT, now, AnyQuery, Ledger, LedgerError};
 use crate::audit::AuditEvent;
 
 fn corrupt(what: &str, e: impl std::fmt::Display) -> LedgerError {
@@ -204,9 +204,6 @@ pub struct NonceUse<'a> {
 
 /// Nonces redeemed by one PostgreSQL statement at most.
 pub const NONCES_PER_STATEMENT: usize = 32;
-
-/// Rows read by one `IN` list at most (a power of two, see [`Ledger::rows_by_id`]).
-pub const IDS_PER_STATEMENT: usize = 32;
 
 /// PostgreSQL: inserts `n` nonces, returning those that were new with their account's key,
 /// status and contact (an INSERT inside a `WITH`, which SQLite lacks).
@@ -441,9 +438,9 @@ impl Ledger {
         Ok(self.acme_orders(&[id.to_owned()]).await?.pop().flatten())
     }
 
-    /// The orders `ids` (answers in the same order; see [`Ledger::rows_by_id`]).
+    /// The orders `ids` (answers in the same order; see [`Ledger::rows_by_key`]).
     pub async fn acme_orders(&self, ids: &[String]) -> Result<Vec<Option<Order>>, LedgerError> {
-        self.rows_by_id(concat!("SELECT ", order_columns!(), " FROM acme_orders WHERE id IN "), ids, order).await
+        self.rows_by_key(concat!("SELECT ", order_columns!(), " FROM acme_orders WHERE id IN "), "id", ids, order).await
     }
 
     /// Stores an order's status, error, certificate and approval.
@@ -481,36 +478,9 @@ impl Ledger {
         Ok(row.try_get::<i64, _>("n")? > 0)
     }
 
-    /// The authorizations `ids` (answers in the same order; see [`Ledger::rows_by_id`]).
+    /// The authorizations `ids` (answers in the same order; see [`Ledger::rows_by_key`]).
     pub async fn acme_authzs(&self, ids: &[String]) -> Result<Vec<Option<Authz>>, LedgerError> {
-        self.rows_by_id(concat!("SELECT ", authz_columns!(), " FROM acme_authzs WHERE id IN "), ids, authz).await
-    }
-
-    /// Rows by primary key `id` in one statement (`select` ends in `IN `), at most
-    /// [`IDS_PER_STATEMENT`] per statement. The list is padded with its last id to a power of
-    /// two, so that each query has a handful of shapes in the prepared-statement cache.
-    async fn rows_by_id<T: Clone>(
-        &self,
-        select: &str,
-        ids: &[String],
-        parse: fn(&AnyRow) -> Result<T, LedgerError>,
-    ) -> Result<Vec<Option<T>>, LedgerError> {
-        let mut found = std::collections::HashMap::with_capacity(ids.len());
-        for chunk in ids.chunks(IDS_PER_STATEMENT) {
-            let Some(last) = chunk.last() else { continue };
-            let n = chunk.len().next_power_of_two();
-            let list: Vec<String> = (1..=n).map(|i| format!("${i}")).collect();
-            // The statement holds placeholders only; every value is bound.
-            let sql = format!("{select}({})", list.join(", "));
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for id in chunk.iter().chain(std::iter::repeat(last).take(n - chunk.len())) {
-                query = query.bind(id.as_str());
-            }
-            for row in query.fetch_all(&mut *self.reader().await?).await? {
-                found.insert(row.try_get::<String, _>("id")?, parse(&row)?);
-            }
-        }
-        Ok(ids.iter().map(|id| found.get(id).cloned()).collect())
+        self.rows_by_key(concat!("SELECT ", authz_columns!(), " FROM acme_authzs WHERE id IN "), "id", ids, authz).await
     }
 
     /// A valid, unexpired authorization of `account_id` for `identifier`.
@@ -543,7 +513,7 @@ impl Ledger {
 
     /// Stores the status and challenges of several distinct authorizations, one statement and
     /// commit for up to [`IDS_PER_STATEMENT`] of them. The list is padded with its last member
-    /// to a power of two, as in [`Ledger::rows_by_id`].
+    /// to a power of two, as in [`Ledger::rows_by_key`].
     pub async fn update_acme_authzs(&self, authzs: &[Authz]) -> Result<(), LedgerError> {
         for chunk in authzs.chunks(IDS_PER_STATEMENT) {
             let Some(last) = chunk.last() else { continue };

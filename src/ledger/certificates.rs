@@ -161,11 +161,13 @@ impl Ledger {
 
     /// One certificate by serial.
     pub async fn certificate(&self, serial: &str) -> Result<Option<CertRecord>, LedgerError> {
-        let row = sqlx::query(concat!("SELECT ", cert_columns!(), " FROM certificates WHERE serial = $1"))
-            .bind(serial)
-            .fetch_optional(&mut *self.reader().await?)
-            .await?;
-        row.as_ref().map(cert_record).transpose()
+        Ok(self.certificates(&[serial.to_owned()]).await?.pop().flatten())
+    }
+
+    /// The certificates `serials` (answers in the same order; see [`Ledger::rows_by_key`]).
+    pub async fn certificates(&self, serials: &[String]) -> Result<Vec<Option<CertRecord>>, LedgerError> {
+        let select = concat!("SELECT ", cert_columns!(), " FROM certificates WHERE serial IN ");
+        self.rows_by_key(select, "serial", serials, cert_record).await
     }
 
     /// The certificate whose SHA-256 fingerprint (lower-case hex) is `fingerprint`.

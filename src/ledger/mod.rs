@@ -13,6 +13,7 @@
 mod acme;
 mod approvals;
 mod audit;
+mod by_key;
 mod certificates;
 mod conn;
 mod crls;
@@ -35,7 +36,8 @@ use self::wal::WalSync;
 
 pub(crate) use self::conn::{note_fault, WriteTx};
 
-pub use self::acme::{AcmeCleanup, NonceUse, IDS_PER_STATEMENT, NONCES_PER_STATEMENT};
+pub use self::acme::{AcmeCleanup, NonceUse, NONCES_PER_STATEMENT};
+pub use self::by_key::IDS_PER_STATEMENT;
 pub use self::crls::{CrlKind, CrlRecord, CrlReservation, RevokedRow};
 pub use self::error::LedgerError;
 pub use self::model::*;

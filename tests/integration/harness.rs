@@ -159,6 +159,12 @@ dir = "{}"
         Some(TestCa { app, ca, dir, db_url })
     }
 
+    /// A connection of its own to the test ledger, for edits the ledger's API does not make.
+    pub async fn raw(&self) -> sqlx::AnyConnection {
+        sqlx::any::install_default_drivers();
+        sqlx::AnyConnection::connect(&self.db_url).await.unwrap()
+    }
+
     /// `openssl req` CSR (DER) with `key` (`ec:P-256`, `rsa:2048`...) and extra arguments.
     pub fn csr(&self, key: &str, subject: &str, san: Option<&str>) -> Vec<u8> {
         openssl_csr(self.dir.path(), key, subject, san)

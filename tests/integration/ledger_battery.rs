@@ -11,7 +11,7 @@ use privca::{
     },
 };
 use privca_acme::backend::{Account, AccountStatus, Authz, AuthzStatus, Identifier, Order, OrderStatus, Redeemed};
-use sqlx::{Connection, Row};
+use sqlx::Row;
 
 use crate::harness::{Db, TestCa};
 
@@ -41,11 +41,6 @@ async fn issue(t: &TestCa, profile: &str) -> privca::ledger::CertRecord {
         IssueOutcome::Issued(c) => c.record,
         IssueOutcome::Pending(_) => panic!("unexpected approval"),
     }
-}
-
-async fn raw(t: &TestCa) -> sqlx::AnyConnection {
-    sqlx::any::install_default_drivers();
-    sqlx::AnyConnection::connect(&t.db_url).await.unwrap()
 }
 
 async fn issue_commits_one_row(db: Db) {
@@ -263,7 +258,7 @@ async fn audit_seal_links_more_rows_than_one_statement(db: Db) {
 async fn audit_edit_is_detected(db: Db) {
     let Some(t) = TestCa::new(db).await else { return };
     let spki = sealed_and_clean(&t).await;
-    let mut conn = raw(&t).await;
+    let mut conn = t.raw().await;
     sqlx::query("UPDATE audit_events SET actor = 'mallory' WHERE seq = 3").execute(&mut conn).await.unwrap();
     let report = audit::verify(&t.app.ledger, &spki).await.unwrap();
     assert!(report.findings.iter().any(|f| f.0.contains("seq 3") && f.0.contains("edited")), "{:?}", report.findings);
@@ -272,7 +267,7 @@ async fn audit_edit_is_detected(db: Db) {
 async fn audit_deleting_newest_rows_is_detected(db: Db) {
     let Some(t) = TestCa::new(db).await else { return };
     let spki = sealed_and_clean(&t).await;
-    let mut conn = raw(&t).await;
+    let mut conn = t.raw().await;
     let max: i64 = sqlx::query("SELECT MAX(seq) AS m FROM audit_events").fetch_one(&mut conn).await.unwrap().get("m");
     sqlx::query("DELETE FROM audit_events WHERE seq >= $1").bind(max - 1).execute(&mut conn).await.unwrap();
     let report = audit::verify(&t.app.ledger, &spki).await.unwrap();
@@ -302,7 +297,7 @@ async fn audit_deleting_newest_rows_is_detected(db: Db) {
 async fn audit_recomputed_chain_is_detected(db: Db) {
     let Some(t) = TestCa::new(db).await else { return };
     let spki = sealed_and_clean(&t).await;
-    let mut conn = raw(&t).await;
+    let mut conn = t.raw().await;
     sqlx::query("UPDATE audit_events SET actor = 'mallory' WHERE seq = 2").execute(&mut conn).await.unwrap();
     // Recompute every hash and the head, as an attacker without the HSM can.
     let rows = t.app.ledger.sealed_audit(0, 10_000).await.unwrap();
@@ -337,7 +332,7 @@ async fn connections_dropped_by_the_database_are_replaced(db: Db) {
     let ledger = t.ca.ledger();
     let first = issue(&t, "tls-server").await;
     if db == Db::Postgres {
-        let mut admin = raw(&t).await;
+        let mut admin = t.raw().await;
         let killed: i64 = sqlx::query(
             "SELECT COUNT(pg_terminate_backend(pid)) AS n FROM pg_stat_activity \
              WHERE datname = current_database() AND pid <> pg_backend_pid()",
@@ -365,7 +360,7 @@ async fn connections_dropped_by_the_database_are_replaced(db: Db) {
     let second = issue(&t, "tls-server").await;
     assert_ne!(second.serial, first.serial);
     let count: i64 = sqlx::query("SELECT COUNT(*) AS n FROM certificates")
-        .fetch_one(&mut raw(&t).await)
+        .fetch_one(&mut t.raw().await)
         .await
         .unwrap()
         .try_get("n")

@@ -144,4 +144,30 @@ async fn tick_finds_other_revocations(db: Db) {
     jobs.stop().await;
 }
 
-both_databases!(signed_at_commit, recent_work, tick_finds_other_revocations);
+/// A certificate without a response (here: its response deleted by hand, as after a commit by
+/// a process that could not sign one) gets one from the next tick, which looks back from the
+/// last clean tick rather than over a fixed window.
+async fn tick_finds_certificates_without_a_response(db: Db) {
+    let Some(t) = TestCa::with_config(db, "[ocsp]\ncheck_interval = \"100ms\"\n").await else { return };
+    let (ca, jobs) = Jobs::start(&t).await;
+    tokio::time::sleep(Duration::from_millis(300)).await; // past the first (full) sweep and a tick
+
+    let serial = issue(&ca, &t, "bare.example.test").await;
+    let first = stored(&t, &serial, 0).await;
+    sqlx::query("DELETE FROM ocsp_responses WHERE serial = $1")
+        .bind(&serial)
+        .execute(&mut t.raw().await)
+        .await
+        .unwrap();
+    let again = stored(&t, &serial, 0).await;
+    assert!(again.this_update >= first.this_update);
+
+    jobs.stop().await;
+}
+
+both_databases!(
+    signed_at_commit,
+    recent_work,
+    tick_finds_other_revocations,
+    tick_finds_certificates_without_a_response
+);
