@@ -48,9 +48,11 @@ pub struct AcmeAdapter {
     accounts: Arc<Cache<Account>>,
     /// Nonce redemptions on a shared ledger, batched.
     redeemer: Arc<Redeemer>,
-    /// Reads of orders and authorizations by id (each client poll) and authorization
-    /// updates, batched.
-    batches: Arc<Batches>,
+    /// On a shared (PostgreSQL) ledger: reads of orders, authorizations and certificates by
+    /// id (each client poll, each download) and authorization updates, batched. On SQLite
+    /// they go straight to the ledger: there a statement is a hand-off to sqlx's thread, not a
+    /// round trip, and batching cost more than it saved (two alternating c=32 pairs).
+    batches: Option<Arc<Batches>>,
     local: Option<Arc<Local>>,
 }
 
@@ -90,23 +92,32 @@ fn batch_result<T>(what: &str, result: Result<Vec<Option<T>>, LedgerError>) -> O
 
 impl AcmeAdapter {
     async fn read_order(&self, id: &str) -> Result<Option<Order>, AcmeError> {
+        let Some(batches) = &self.batches else {
+            return self.ca.ledger().acme_order(id).await.map_err(db);
+        };
         let ledger = self.ca.ledger().clone();
         let run = move |ids: Vec<String>| async move { batch_result("orders", ledger.acme_orders(&ids).await) };
-        read_answer(self.batches.orders.run(id.to_owned(), |_| false, run).await)
+        read_answer(batches.orders.run(id.to_owned(), |_| false, run).await)
     }
 
     async fn read_authz(&self, id: &str) -> Result<Option<Authz>, AcmeError> {
+        let Some(batches) = &self.batches else {
+            return Ok(self.ca.ledger().acme_authzs(&[id.to_owned()]).await.map_err(db)?.pop().flatten());
+        };
         let ledger = self.ca.ledger().clone();
         let run = move |ids: Vec<String>| async move { batch_result("authorizations", ledger.acme_authzs(&ids).await) };
-        read_answer(self.batches.authzs.run(id.to_owned(), |_| false, run).await)
+        read_answer(batches.authzs.run(id.to_owned(), |_| false, run).await)
     }
 
     async fn read_certificate(&self, serial: &str) -> Result<Option<CertRecord>, AcmeError> {
+        let Some(batches) = &self.batches else {
+            return self.ca.ledger().certificate(serial).await.map_err(db);
+        };
         let ledger = self.ca.ledger().clone();
         let run = move |serials: Vec<String>| async move {
             batch_result("certificates", ledger.certificates(&serials).await)
         };
-        read_answer(self.batches.certificates.run(serial.to_owned(), |_| false, run).await)
+        read_answer(batches.certificates.run(serial.to_owned(), |_| false, run).await)
     }
 
     /// Stores `authz` (durable when this returns), sharing a statement with concurrent
@@ -114,6 +125,9 @@ impl AcmeAdapter {
     /// the queue goes alone: one statement must not carry two rows for one authorization
     /// (which of two concurrent updates stays is left open, as without batching).
     async fn write_authz(&self, authz: &Authz) -> Result<(), AcmeError> {
+        let Some(batches) = &self.batches else {
+            return self.ca.ledger().update_acme_authz(authz).await.map_err(db);
+        };
         let ledger = self.ca.ledger().clone();
         let run = move |authzs: Vec<Authz>| async move {
             let n = authzs.len();
@@ -125,7 +139,7 @@ impl AcmeAdapter {
                 }
             }
         };
-        match self.batches.authz_updates.run(authz.clone(), |w| w.id == authz.id, run).await {
+        match batches.authz_updates.run(authz.clone(), |w| w.id == authz.id, run).await {
             Answer::Done(()) => Ok(()),
             Answer::Conflict => self.ca.ledger().update_acme_authz(authz).await.map_err(db),
             Answer::Failed => Err(AcmeError::internal()),
@@ -137,7 +151,8 @@ impl AcmeAdapter {
     pub fn new(ca: CertificateAuthority, single_instance: bool) -> Self {
         let config = Arc::new(ca.config().acme.clone());
         let local = single_instance.then(Arc::default);
-        Self { ca, config, accounts: Arc::default(), redeemer: Arc::default(), batches: Arc::default(), local }
+        let batches = (!single_instance).then(Arc::default);
+        Self { ca, config, accounts: Arc::default(), redeemer: Arc::default(), batches, local }
     }
 }
 
