@@ -527,7 +527,7 @@ impl Ledger {
                 values.join(", ")
             );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for a in chunk.iter().chain(std::iter::repeat(last).take(n - chunk.len())) {
+            for a in chunk.iter().chain(std::iter::repeat_n(last, n - chunk.len())) {
                 query = query.bind(&a.id).bind(a.status.as_str()).bind(to_text(&a.challenges));
             }
             let mut tx = self.begin_single().await?;

@@ -29,7 +29,7 @@ impl Ledger {
             // The statement holds placeholders only; every value is bound.
             let sql = format!("{select}({})", list.join(", "));
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for k in chunk.iter().chain(std::iter::repeat(last).take(n - chunk.len())) {
+            for k in chunk.iter().chain(std::iter::repeat_n(last, n - chunk.len())) {
                 query = query.bind(k.as_str());
             }
             for row in query.fetch_all(&mut *self.reader().await?).await? {
