@@ -5,6 +5,7 @@
 
 use std::{
     collections::HashMap,
+    future::Future,
     sync::{Arc, Mutex},
 };
 
@@ -29,7 +30,7 @@ use crate::{
     ca::{revoke::RevocationReason, x509, CertificateAuthority, IssueOutcome},
     config::acme::AcmeConfig,
     error::{CaError, ErrorKind},
-    ledger::{ApprovalStatus, CertRecord, CertStatus, LedgerError, RevokeOutcome, IDS_PER_STATEMENT},
+    ledger::{ApprovalStatus, CertRecord, CertStatus, Ledger, LedgerError, RevokeOutcome, IDS_PER_STATEMENT},
     policy::{identifiers, SanType},
 };
 
@@ -77,47 +78,43 @@ impl Default for Batches {
     }
 }
 
-/// `answer` of a batched read, a ledger failure logged once per batch.
-fn read_answer<T>(answer: Answer<Option<T>>) -> Result<Option<T>, AcmeError> {
-    match answer {
-        Answer::Done(v) => Ok(v),
-        Answer::Conflict | Answer::Failed => Err(AcmeError::internal()),
-    }
-}
-
-/// Logs a failed batched read and turns it into "no answers".
-fn batch_result<T>(what: &str, result: Result<Vec<Option<T>>, LedgerError>) -> Option<Vec<Option<T>>> {
-    result.map_err(|e| tracing::error!(error = %e, "reading ACME {what} failed")).ok()
-}
-
 impl AcmeAdapter {
-    async fn read_order(&self, id: &str) -> Result<Option<Order>, AcmeError> {
-        let Some(batches) = &self.batches else {
-            return self.ca.ledger().acme_order(id).await.map_err(db);
-        };
+    /// One row by key through `read` (the ledger's many-key form): on a shared ledger in the
+    /// `pick`ed batch, on SQLite straight away.
+    async fn read_by_key<T, R, F>(
+        &self,
+        pick: impl FnOnce(&Batches) -> &Batcher<String, Option<T>>,
+        key: &str,
+        read: R,
+    ) -> Result<Option<T>, AcmeError>
+    where
+        T: Send + 'static,
+        R: FnOnce(Ledger, Vec<String>) -> F + Send + 'static,
+        F: Future<Output = Result<Vec<Option<T>>, LedgerError>> + Send + 'static,
+    {
         let ledger = self.ca.ledger().clone();
-        let run = move |ids: Vec<String>| async move { batch_result("orders", ledger.acme_orders(&ids).await) };
-        read_answer(batches.orders.run(id.to_owned(), |_| false, run).await)
+        let Some(batches) = &self.batches else {
+            return Ok(read(ledger, vec![key.to_owned()]).await.map_err(db)?.pop().flatten());
+        };
+        let run = move |keys: Vec<String>| async move {
+            read(ledger, keys).await.map_err(|e| tracing::error!(error = %e, "a batched ACME read failed")).ok()
+        };
+        match pick(batches).run(key.to_owned(), |_| false, run).await {
+            Answer::Done(v) => Ok(v),
+            Answer::Conflict | Answer::Failed => Err(AcmeError::internal()),
+        }
+    }
+
+    async fn read_order(&self, id: &str) -> Result<Option<Order>, AcmeError> {
+        self.read_by_key(|b| &b.orders, id, |l, ids| async move { l.acme_orders(&ids).await }).await
     }
 
     async fn read_authz(&self, id: &str) -> Result<Option<Authz>, AcmeError> {
-        let Some(batches) = &self.batches else {
-            return Ok(self.ca.ledger().acme_authzs(&[id.to_owned()]).await.map_err(db)?.pop().flatten());
-        };
-        let ledger = self.ca.ledger().clone();
-        let run = move |ids: Vec<String>| async move { batch_result("authorizations", ledger.acme_authzs(&ids).await) };
-        read_answer(batches.authzs.run(id.to_owned(), |_| false, run).await)
+        self.read_by_key(|b| &b.authzs, id, |l, ids| async move { l.acme_authzs(&ids).await }).await
     }
 
     async fn read_certificate(&self, serial: &str) -> Result<Option<CertRecord>, AcmeError> {
-        let Some(batches) = &self.batches else {
-            return self.ca.ledger().certificate(serial).await.map_err(db);
-        };
-        let ledger = self.ca.ledger().clone();
-        let run = move |serials: Vec<String>| async move {
-            batch_result("certificates", ledger.certificates(&serials).await)
-        };
-        read_answer(batches.certificates.run(serial.to_owned(), |_| false, run).await)
+        self.read_by_key(|b| &b.certificates, serial, |l, serials| async move { l.certificates(&serials).await }).await
     }
 
     /// Stores `authz` (durable when this returns), sharing a statement with concurrent

@@ -98,7 +98,7 @@ impl Sweeper {
             let work = if full {
                 ledger.ocsp_work(now, refresh, budget).await?
             } else {
-                let since = self.created_since.map_or(now - RECENT_SECS, |s| s.max(now - RECENT_SECS));
+                let since = self.created_since.unwrap_or(i64::MIN).max(now - RECENT_SECS);
                 ledger.ocsp_recent_work(now, refresh, self.revoked_after, since, budget).await?
             };
             Ok::<_, ledger::LedgerError>((counter, work))

@@ -7,7 +7,7 @@ use privca_acme::backend::{
 };
 use sqlx::{any::AnyRow, AnyConnection, Row};
 
-use super::{audit, by_key::IDS_PER_STATEMENT, now, AnyQuery, Ledger, LedgerError};
+use super::{audit, by_key, by_key::IDS_PER_STATEMENT, now, AnyQuery, Ledger, LedgerError};
 use crate::audit::AuditEvent;
 
 fn corrupt(what: &str, e: impl std::fmt::Display) -> LedgerError {
@@ -516,8 +516,7 @@ impl Ledger {
     /// to a power of two, as in [`Ledger::rows_by_key`].
     pub async fn update_acme_authzs(&self, authzs: &[Authz]) -> Result<(), LedgerError> {
         for chunk in authzs.chunks(IDS_PER_STATEMENT) {
-            let Some(last) = chunk.last() else { continue };
-            let n = chunk.len().next_power_of_two();
+            let (n, members) = by_key::padded(chunk);
             let values: Vec<String> =
                 (0..n).map(|i| format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3)).collect();
             // The statement holds placeholders only; every value is bound.
@@ -527,7 +526,7 @@ impl Ledger {
                 values.join(", ")
             );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for a in chunk.iter().chain(std::iter::repeat_n(last, n - chunk.len())) {
+            for a in members {
                 query = query.bind(&a.id).bind(a.status.as_str()).bind(to_text(&a.challenges));
             }
             let mut tx = self.begin_single().await?;

@@ -8,6 +8,13 @@ use super::{Ledger, LedgerError};
 /// Keys in one `IN` list at most (a power of two, see [`Ledger::rows_by_key`]).
 pub const IDS_PER_STATEMENT: usize = 32;
 
+/// `chunk` (at most [`IDS_PER_STATEMENT`] long) padded with its last member to the next power
+/// of two, and that length: the members of one statement's list.
+pub(super) fn padded<T>(chunk: &[T]) -> (usize, impl Iterator<Item = &T>) {
+    let n = chunk.len().next_power_of_two();
+    (n, chunk.iter().chain(chunk.last().into_iter().cycle().take(n - chunk.len())))
+}
+
 impl Ledger {
     /// The rows whose `key` column is one of `keys`, answers in the order of `keys` (`None`
     /// for a key without a row, the same row twice for a key asked twice). `select` ends in
@@ -23,13 +30,12 @@ impl Ledger {
     ) -> Result<Vec<Option<T>>, LedgerError> {
         let mut found = std::collections::HashMap::with_capacity(keys.len());
         for chunk in keys.chunks(IDS_PER_STATEMENT) {
-            let Some(last) = chunk.last() else { continue };
-            let n = chunk.len().next_power_of_two();
+            let (n, members) = padded(chunk);
             let list: Vec<String> = (1..=n).map(|i| format!("${i}")).collect();
             // The statement holds placeholders only; every value is bound.
             let sql = format!("{select}({})", list.join(", "));
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for k in chunk.iter().chain(std::iter::repeat_n(last, n - chunk.len())) {
+            for k in members {
                 query = query.bind(k.as_str());
             }
             for row in query.fetch_all(&mut *self.reader().await?).await? {
