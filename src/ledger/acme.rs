@@ -7,7 +7,7 @@ use privca_acme::backend::{
 };
 use sqlx::{any::AnyRow, AnyConnection, Row};
 
-use super::{audit, by_key, by_key::IDS_PER_STATEMENT, now, AnyQuery, Ledger, LedgerError};
+use super::{audit, by_key, by_key::IDS_PER_STATEMENT, now, statement::Statement, AnyQuery, Ledger, LedgerError};
 use crate::audit::AuditEvent;
 
 fn corrupt(what: &str, e: impl std::fmt::Display) -> LedgerError {
@@ -110,17 +110,16 @@ pub struct AcmeCleanup {
 /// Claims ACME order `id` for one finalization (`pending` → `processing`, with the approval
 /// that now holds it); `Conflict` if it is not `pending`.
 pub(super) async fn claim_order(conn: &mut AnyConnection, id: &str, approval: Option<i64>) -> Result<(), LedgerError> {
-    let done = sqlx::query(
+    claim_order_statement(id, approval).execute(conn).await
+}
+
+/// [`claim_order`] as a statement of a unit of work.
+pub(super) fn claim_order_statement(id: &str, approval: Option<i64>) -> Statement {
+    Statement::new(
         "UPDATE acme_orders SET status = 'processing', approval_id = $1 WHERE id = $2 AND status = 'pending'",
+        vec![approval.into(), id.into()],
     )
-    .bind(approval)
-    .bind(id)
-    .execute(conn)
-    .await?;
-    if done.rows_affected() != 1 {
-        return Err(LedgerError::Conflict(format!("ACME order {id} is not pending")));
-    }
-    Ok(())
+    .one_row(format!("ACME order {id} is not pending"))
 }
 
 /// Hands a claimed ACME order back (`processing` → `pending`) after a failed issuance.
@@ -132,14 +131,12 @@ pub(super) async fn release_order(conn: &mut AnyConnection, id: &str) -> Result<
     Ok(())
 }
 
-/// Records the certificate of a claimed ACME order (`valid`).
-pub(super) async fn complete_order(conn: &mut AnyConnection, id: &str, serial: &str) -> Result<(), LedgerError> {
-    sqlx::query("UPDATE acme_orders SET status = 'valid', certificate_serial = $1 WHERE id = $2")
-        .bind(serial)
-        .bind(id)
-        .execute(conn)
-        .await?;
-    Ok(())
+/// Records the certificate of a claimed ACME order (`valid`), as a statement of a unit of work.
+pub(super) fn complete_order_statement(id: &str, serial: &str) -> Statement {
+    Statement::new(
+        "UPDATE acme_orders SET status = 'valid', certificate_serial = $1 WHERE id = $2",
+        vec![serial.into(), id.into()],
+    )
 }
 
 /// A new order; its parameters are [`bind_order`]'s.

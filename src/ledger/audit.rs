@@ -2,7 +2,11 @@
 
 use sqlx::{any::AnyRow, AnyConnection, Row};
 
-use super::{now, AnyQuery, AuditRow, Checkpoint, Ledger, LedgerError, SealedLink};
+use super::{
+    now,
+    statement::{bind_values, Statement, Value},
+    AnyQuery, AuditRow, Checkpoint, Ledger, LedgerError, SealedLink,
+};
 use crate::audit::AuditEvent;
 
 /// `INSERT INTO audit_events (…)` of the seven columns [`bind`] fills, without its rows.
@@ -15,21 +19,33 @@ pub(super) use audit_insert_sql;
 
 /// Inserts `event` (unsealed) on `conn`, inside the caller's transaction.
 pub(super) async fn insert(conn: &mut AnyConnection, event: &AuditEvent) -> Result<(), LedgerError> {
-    let sql = concat!(audit_insert_sql!(), " VALUES ($1, $2, $3, $4, $5, $6, $7)");
-    bind(sqlx::query(sql), event).execute(conn).await?;
+    insert_statement(event).execute(conn).await?;
     event.trace();
     Ok(())
 }
 
-/// Binds an audit row's seven values (`occurred_at` … `detail`, the time is now).
-pub(super) fn bind<'q>(q: AnyQuery<'q>, event: &'q AuditEvent) -> AnyQuery<'q> {
-    q.bind(now())
-        .bind(event.kind.as_str())
-        .bind(&event.actor)
-        .bind(event.serial.clone())
-        .bind(event.profile.clone())
-        .bind(event.issuer_id.clone())
-        .bind(event.detail.to_string())
+/// The insert of `event` (unsealed) as a statement of a unit of work; the caller traces the
+/// event once the unit has committed.
+pub(super) fn insert_statement(event: &AuditEvent) -> Statement {
+    Statement::new(concat!(audit_insert_sql!(), " VALUES ($1, $2, $3, $4, $5, $6, $7)"), values(event))
+}
+
+/// An audit row's seven values (`occurred_at` … `detail`, the time is now).
+fn values(event: &AuditEvent) -> Vec<Value> {
+    vec![
+        now().into(),
+        event.kind.as_str().into(),
+        (&event.actor).into(),
+        event.serial.clone().into(),
+        event.profile.clone().into(),
+        event.issuer_id.clone().into(),
+        event.detail.to_string().into(),
+    ]
+}
+
+/// Binds an audit row's seven values.
+pub(super) fn bind<'q>(q: AnyQuery<'q>, event: &AuditEvent) -> AnyQuery<'q> {
+    bind_values(q, values(event))
 }
 
 /// The columns [`audit_row`] reads, for `concat!` into static SQL.

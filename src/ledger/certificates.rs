@@ -3,8 +3,9 @@
 use sqlx::{any::AnyRow, Row};
 
 use super::{
-    audit, now, AnyQuery, CaCertificate, CertFilter, CertRecord, CertStatus, Ledger, LedgerError, Reservation,
-    RevokeOutcome,
+    audit, now,
+    statement::{bind_values, Statement, Value},
+    AnyQuery, CaCertificate, CertFilter, CertRecord, CertStatus, Ledger, LedgerError, Reservation, RevokeOutcome,
 };
 use crate::{audit::AuditEvent, policy::Tier};
 
@@ -51,23 +52,30 @@ macro_rules! certificate_insert_columns {
 }
 pub(super) use certificate_insert_columns;
 
+/// A new certificate row's fifteen values (`created_at` = `t`).
+fn certificate_values(c: &CertRecord, t: i64) -> Vec<Value> {
+    vec![
+        (&c.serial).into(),
+        (&c.issuer_id).into(),
+        (&c.subject).into(),
+        serde_json::to_string(&c.sans).unwrap_or_else(|_| "[]".into()).into(),
+        (&c.fingerprint_sha256).into(),
+        c.not_before.into(),
+        c.not_after.into(),
+        (&c.profile).into(),
+        (&c.requester).into(),
+        (&c.owner).into(),
+        c.tier.as_str().into(),
+        c.status.as_str().into(),
+        c.renews_serial.clone().into(),
+        c.der.as_slice().into(),
+        t.into(),
+    ]
+}
+
 /// Binds a new certificate row's fifteen values (`created_at` = `t`).
-pub(super) fn bind_certificate<'q>(q: AnyQuery<'q>, c: &'q CertRecord, t: i64) -> AnyQuery<'q> {
-    q.bind(&c.serial)
-        .bind(&c.issuer_id)
-        .bind(&c.subject)
-        .bind(serde_json::to_string(&c.sans).unwrap_or_else(|_| "[]".into()))
-        .bind(&c.fingerprint_sha256)
-        .bind(c.not_before)
-        .bind(c.not_after)
-        .bind(&c.profile)
-        .bind(&c.requester)
-        .bind(&c.owner)
-        .bind(c.tier.as_str())
-        .bind(c.status.as_str())
-        .bind(c.renews_serial.clone())
-        .bind(c.der.clone())
-        .bind(t)
+pub(super) fn bind_certificate<'q>(q: AnyQuery<'q>, c: &CertRecord, t: i64) -> AnyQuery<'q> {
+    bind_values(q, certificate_values(c, t))
 }
 
 impl Ledger {
@@ -78,26 +86,19 @@ impl Ledger {
         if self.dialect == super::Dialect::Postgres {
             return self.reserve_issuance_pg(r, event).await;
         }
-        let mut tx = self.begin().await?;
+        let mut unit = Vec::with_capacity(3);
         if let Some(order) = &r.acme_order {
-            super::acme::claim_order(&mut tx, order, None).await?;
+            unit.push(super::acme::claim_order_statement(order, None));
         }
         let t = now();
-        sqlx::query(
+        unit.push(Statement::new(
             "INSERT INTO reservations (serial, issuer_id, profile, requester, tbs_sha256, state, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, 'reserved', $6, $7)",
-        )
-        .bind(&r.serial)
-        .bind(&r.issuer_id)
-        .bind(&r.profile)
-        .bind(&r.requester)
-        .bind(&r.tbs_sha256)
-        .bind(t)
-        .bind(t)
-        .execute(&mut *tx)
-        .await?;
-        audit::insert(&mut tx, event).await?;
-        tx.commit().await?;
+             VALUES ($1, $2, $3, $4, $5, 'reserved', $6, $6)",
+            vec![(&r.serial).into(), (&r.issuer_id).into(), (&r.profile).into(), (&r.requester).into(), (&r.tbs_sha256).into(), t.into()],
+        ));
+        unit.push(audit::insert_statement(event));
+        self.run_unit(&unit).await?;
+        event.trace();
         Ok(())
     }
 
@@ -139,23 +140,26 @@ impl Ledger {
         if self.dialect == super::Dialect::Postgres {
             return self.record_issued_pg(c, event, acme_order, ocsp).await;
         }
-        let mut tx = self.begin().await?;
+        let mut unit = Vec::with_capacity(5);
         if let Some(r) = ocsp {
-            super::ocsp::upsert_response(&mut tx, r).await?;
+            unit.push(super::ocsp::upsert_statement(r));
         }
         if let Some(order) = acme_order {
-            super::acme::complete_order(&mut tx, order, &c.serial).await?;
+            unit.push(super::acme::complete_order_statement(order, &c.serial));
         }
-        commit_reservation(&mut tx, &c.serial).await?;
-        let sql = concat!(
-            "INSERT INTO certificates (",
-            certificate_insert_columns!(),
-            ") \
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
-        );
-        bind_certificate(sqlx::query(sql), c, now()).execute(&mut *tx).await?;
-        audit::insert(&mut tx, event).await?;
-        tx.commit().await?;
+        let t = now();
+        unit.push(commit_reservation(&c.serial, t));
+        unit.push(Statement::new(
+            concat!(
+                "INSERT INTO certificates (",
+                certificate_insert_columns!(),
+                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+            ),
+            certificate_values(c, t),
+        ));
+        unit.push(audit::insert_statement(event));
+        self.run_unit(&unit).await?;
+        event.trace();
         Ok(())
     }
 
@@ -335,7 +339,7 @@ impl Ledger {
     ) -> Result<(), LedgerError> {
         let mut tx = self.begin().await?;
         if let Some(serial) = serial {
-            commit_reservation(&mut tx, serial).await?;
+            commit_reservation(serial, now()).execute(&mut tx).await?;
         }
         sqlx::query(
             "INSERT INTO ca_certificates (id, key_label, subject, der, chain_pem, not_after, created_at) \
@@ -373,17 +377,11 @@ async fn next_revocation_seq(conn: &mut sqlx::AnyConnection) -> Result<i64, Ledg
         .try_get("value")?)
 }
 
-/// Moves a reservation from `reserved` to `committed`; `Conflict` if it is not open.
-async fn commit_reservation(conn: &mut sqlx::AnyConnection, serial: &str) -> Result<(), LedgerError> {
-    let moved = sqlx::query(
+/// Moves a reservation from `reserved` to `committed` at `t`; `Conflict` if it is not open.
+fn commit_reservation(serial: &str, t: i64) -> Statement {
+    Statement::new(
         "UPDATE reservations SET state = 'committed', updated_at = $1 WHERE serial = $2 AND state = 'reserved'",
+        vec![t.into(), serial.into()],
     )
-    .bind(now())
-    .bind(serial)
-    .execute(conn)
-    .await?;
-    if moved.rows_affected() != 1 {
-        return Err(LedgerError::Conflict(format!("reservation {serial} is not open")));
-    }
-    Ok(())
+    .one_row(format!("reservation {serial} is not open"))
 }

@@ -23,7 +23,7 @@ use std::{
 use sqlx::{pool::PoolConnection, AnyConnection, AnyPool, Connection};
 use tokio::sync::{Mutex, MutexGuard, OwnedMutexGuard, OwnedSemaphorePermit, Semaphore};
 
-use super::wal::WalSync;
+use super::{direct::Direct, statement::Statement, wal::WalSync, LedgerError};
 
 /// Connection-level driver failures seen by this process (I/O, TLS, protocol, a crashed
 /// worker). A kept PostgreSQL connection lent out before the latest one is pinged before it
@@ -56,6 +56,8 @@ pub(super) struct Sqlite {
     pub(super) writer: Arc<Mutex<WriteConn>>,
     /// Group fsync of the write-ahead log for the kept writer's commits.
     pub(super) wal: Arc<WalSync>,
+    /// The issuance units' connection, used under the write turn (`direct`).
+    pub(super) direct: Direct,
 }
 
 impl Sqlite {
@@ -64,6 +66,17 @@ impl Sqlite {
         let mut w = Arc::clone(&self.writer).lock_owned().await;
         w.settle().await;
         w
+    }
+
+    /// Runs `statements` as one unit of work on the direct writer while holding the write
+    /// turn; returns once its commit is durable.
+    pub(super) async fn run_direct(&self, statements: &[Statement]) -> Result<(), LedgerError> {
+        self.wal.check()?;
+        let turn = self.lock_writer().await;
+        self.direct.run(statements)?;
+        let ticket = self.wal.committed();
+        drop(turn);
+        Ok(self.wal.wait_durable(ticket).await?)
     }
 }
 

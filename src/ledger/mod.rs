@@ -17,6 +17,7 @@ mod by_key;
 mod certificates;
 mod conn;
 mod crls;
+mod direct;
 mod error;
 mod est;
 mod migrate;
@@ -24,6 +25,7 @@ pub mod model;
 mod ocsp;
 mod scep;
 mod single_statement;
+mod statement;
 mod wal;
 
 use std::{sync::Arc, time::Duration};
@@ -129,6 +131,7 @@ impl Ledger {
                     reader: Mutex::new(pool.acquire().await?.detach()),
                     writer: Arc::new(Mutex::new(WriteConn { conn: writer, open: false })),
                     wal: Arc::new(WalSync::new(format!("{file}-wal").into())),
+                    direct: direct::Direct::open(&file)?,
                 }))
             }
             Dialect::Postgres => Kept::Postgres(Arc::new(conn::Postgres::new(pool.clone(), max_connections))),
@@ -171,6 +174,21 @@ impl Ledger {
         match &self.kept {
             Kept::Sqlite(kept) => WriteTx::sqlite(kept, true).await,
             Kept::Postgres(kept) => WriteTx::postgres(kept, true).await,
+        }
+    }
+
+    /// Runs `unit` as one transaction and returns once it is durable: on SQLite in one step on
+    /// the direct writer (`direct`), on PostgreSQL statement by statement on a kept connection.
+    async fn run_unit(&self, unit: &[statement::Statement]) -> Result<(), LedgerError> {
+        match &self.kept {
+            Kept::Sqlite(kept) => kept.run_direct(unit).await,
+            Kept::Postgres(_) => {
+                let mut tx = self.begin().await?;
+                for s in unit {
+                    s.execute(&mut tx).await?;
+                }
+                Ok(tx.commit().await?)
+            }
         }
     }
 

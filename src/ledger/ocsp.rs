@@ -2,7 +2,10 @@
 
 use sqlx::{AnyConnection, Row};
 
-use super::{AnyQuery, Ledger, LedgerError};
+use super::{
+    statement::{bind_values, Statement},
+    AnyQuery, Ledger, LedgerError,
+};
 
 /// A stored OCSP response.
 #[derive(Debug, Clone)]
@@ -68,20 +71,30 @@ pub(super) use upsert_response_sql;
 
 /// Inserts or replaces the response for (serial, hash algorithm).
 pub(super) async fn upsert_response(conn: &mut AnyConnection, r: &OcspRecord) -> Result<(), LedgerError> {
-    let sql = upsert_response_sql!("VALUES ($1, $2, $3, $4, $5, $6, $7)");
-    bind_response(sqlx::query(sql), r).execute(conn).await?;
-    Ok(())
+    upsert_statement(r).execute(conn).await
 }
 
-/// Binds a response's seven values, in column order (`serial` … `der`).
-pub(super) fn bind_response<'q>(q: AnyQuery<'q>, r: &'q OcspRecord) -> AnyQuery<'q> {
-    q.bind(&r.serial)
-        .bind(&r.hash_alg)
-        .bind(&r.issuer_id)
-        .bind(r.revocation_seq)
-        .bind(r.this_update)
-        .bind(r.next_update)
-        .bind(r.der.clone())
+/// [`upsert_response`] as a statement of a unit of work.
+pub(super) fn upsert_statement(r: &OcspRecord) -> Statement {
+    Statement::new(upsert_response_sql!("VALUES ($1, $2, $3, $4, $5, $6, $7)"), response_values(r))
+}
+
+/// A response's seven values, in column order (`serial` … `der`).
+fn response_values(r: &OcspRecord) -> Vec<super::statement::Value> {
+    vec![
+        (&r.serial).into(),
+        (&r.hash_alg).into(),
+        (&r.issuer_id).into(),
+        r.revocation_seq.into(),
+        r.this_update.into(),
+        r.next_update.into(),
+        r.der.as_slice().into(),
+    ]
+}
+
+/// Binds a response's seven values.
+pub(super) fn bind_response<'q>(q: AnyQuery<'q>, r: &OcspRecord) -> AnyQuery<'q> {
+    bind_values(q, response_values(r))
 }
 
 /// The select list of the OCSP work queries (`pending`: a stored response misses a revocation).

@@ -1,0 +1,102 @@
+//! A statement of a unit of work as data: its SQL and its parameters as plain values, so that
+//! one definition runs through sqlx (PostgreSQL's and the less frequent SQLite units) or, for
+//! SQLite's issuance units, all at once on the direct writer (`direct`).
+
+use sqlx::AnyConnection;
+
+use super::{AnyQuery, LedgerError};
+
+/// A parameter value.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Value {
+    Int(i64),
+    Text(String),
+    Blob(Vec<u8>),
+    Null,
+}
+
+impl From<i64> for Value {
+    fn from(v: i64) -> Self {
+        Value::Int(v)
+    }
+}
+
+impl From<&str> for Value {
+    fn from(v: &str) -> Self {
+        Value::Text(v.to_owned())
+    }
+}
+
+impl From<&String> for Value {
+    fn from(v: &String) -> Self {
+        Value::Text(v.clone())
+    }
+}
+
+impl From<String> for Value {
+    fn from(v: String) -> Self {
+        Value::Text(v)
+    }
+}
+
+impl From<&[u8]> for Value {
+    fn from(v: &[u8]) -> Self {
+        Value::Blob(v.to_vec())
+    }
+}
+
+impl<T: Into<Value>> From<Option<T>> for Value {
+    fn from(v: Option<T>) -> Self {
+        v.map_or(Value::Null, Into::into)
+    }
+}
+
+/// Binds `values` in order (`$n` is `values[n - 1]`). A NULL is bound as a text NULL: the
+/// nullable columns written through here are text or integer, and both databases accept it.
+pub(super) fn bind_values<'q>(mut q: AnyQuery<'q>, values: Vec<Value>) -> AnyQuery<'q> {
+    for v in values {
+        q = match v {
+            Value::Int(i) => q.bind(i),
+            Value::Text(s) => q.bind(s),
+            Value::Blob(b) => q.bind(b),
+            Value::Null => q.bind(None::<String>),
+        };
+    }
+    q
+}
+
+/// One statement of a unit of work.
+#[derive(Debug)]
+pub(super) struct Statement {
+    pub(super) sql: &'static str,
+    pub(super) values: Vec<Value>,
+    /// The statement must change exactly one row, else the unit fails with this conflict.
+    pub(super) one_row: Option<String>,
+}
+
+impl Statement {
+    pub(super) fn new(sql: &'static str, values: Vec<Value>) -> Self {
+        Self { sql, values, one_row: None }
+    }
+
+    /// Fails the unit with `Conflict(conflict)` unless exactly one row changes.
+    pub(super) fn one_row(mut self, conflict: String) -> Self {
+        self.one_row = Some(conflict);
+        self
+    }
+
+    /// Checks the number of rows the statement changed.
+    pub(super) fn check(&self, changed: u64) -> Result<(), LedgerError> {
+        match &self.one_row {
+            Some(conflict) if changed != 1 => Err(LedgerError::Conflict(conflict.clone())),
+            _ => Ok(()),
+        }
+    }
+
+    /// Runs the statement on `conn` through sqlx (inside the caller's transaction, if any).
+    pub(super) async fn execute(&self, conn: &mut AnyConnection) -> Result<(), LedgerError> {
+        let q = bind_values(sqlx::query(self.sql), self.values.clone());
+        let done = q.execute(conn).await?;
+        self.check(done.rows_affected())
+    }
+}
