@@ -1,4 +1,5 @@
-//! SQLite's issuance units (the reservation, the commit) in one step on the write turn.
+//! SQLite's hot paths without sqlx's thread: the issuance units (the reservation, the
+//! commit) in one step on the write turn, and the SCEP transaction lookup.
 //!
 //! Through sqlx every statement is a hand-off to sqlx's SQLite thread and back: a reservation
 //! is four (`BEGIN`, two inserts, `COMMIT`), a commit six, all while the unit holds this
@@ -9,9 +10,12 @@
 //! and no hand-off. The commit joins the kept writer's group fsync (`wal`) and the unit returns
 //! once it is durable, as through sqlx.
 //!
+//! The lookup (one indexed read of a few microseconds) runs the same way on a read-only
+//! connection, instead of two hand-offs to the kept reader's sqlx thread.
+//!
 //! The cost of running on the task's thread: while another process (the CLI) holds SQLite's
 //! write lock, `BEGIN IMMEDIATE` waits for it (`busy_timeout`) on that thread, and a commit
-//! that fills the log checkpoints it there.
+//! that fills the log checkpoints it there; two lookups at once take turns on the reader.
 
 use std::sync::{Mutex, PoisonError};
 
@@ -28,10 +32,13 @@ use super::{
 /// How long `BEGIN IMMEDIATE` waits for another process's write lock (sqlx's default).
 const BUSY_TIMEOUT_MS: u32 = 5_000;
 
-/// The direct write connection (used only by the holder of the write turn).
+/// The direct connections.
 #[derive(Debug)]
 pub(super) struct Direct {
+    /// Writes, used only by the holder of the write turn.
     conn: Mutex<rusqlite::Connection>,
+    /// Reads by key (read-only).
+    reader: Mutex<rusqlite::Connection>,
 }
 
 impl Direct {
@@ -46,7 +53,33 @@ impl Direct {
         ))
         .map_err(from_sqlite)?;
         conn.set_prepared_statement_cache_capacity(32);
-        Ok(Self { conn: Mutex::new(conn) })
+        let reader = rusqlite::Connection::open_with_flags(
+            file,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(from_sqlite)?;
+        reader
+            .execute_batch(&format!("PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}; PRAGMA mmap_size = 268435456;"))
+            .map_err(from_sqlite)?;
+        Ok(Self { conn: Mutex::new(conn), reader: Mutex::new(reader) })
+    }
+
+    /// The first row of the read `sql` with `values` (bound as in [`Direct::run`]), mapped by
+    /// `map`; `None` if there is none.
+    pub(super) fn read_row<T>(
+        &self,
+        sql: &'static str,
+        values: &[Value],
+        map: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Option<T>, LedgerError> {
+        let reader = self.reader.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut stmt = reader.prepare_cached(sql).map_err(from_sqlite)?;
+        bind(&mut stmt, values).map_err(from_sqlite)?;
+        let mut rows = stmt.raw_query();
+        match rows.next().map_err(from_sqlite)? {
+            Some(row) => Ok(Some(map(row).map_err(from_sqlite)?)),
+            None => Ok(None),
+        }
     }
 
     /// Runs `statements` as one transaction (`BEGIN IMMEDIATE` … `COMMIT`); the first that
@@ -65,15 +98,21 @@ impl Direct {
 /// Runs one statement; returns the rows it changed. `$n` is bound to `values[n - 1]`.
 fn execute(tx: &rusqlite::Transaction<'_>, s: &Statement) -> Result<u64, rusqlite::Error> {
     let mut stmt = tx.prepare_cached(s.sql)?;
-    if stmt.parameter_count() != s.values.len() {
-        return Err(rusqlite::Error::InvalidParameterCount(s.values.len(), stmt.parameter_count()));
+    bind(&mut stmt, &s.values)?;
+    Ok(stmt.raw_execute()? as u64)
+}
+
+/// Binds `$n` to `values[n - 1]`; every parameter of the statement must have a value.
+fn bind(stmt: &mut rusqlite::Statement<'_>, values: &[Value]) -> Result<(), rusqlite::Error> {
+    if stmt.parameter_count() != values.len() {
+        return Err(rusqlite::Error::InvalidParameterCount(values.len(), stmt.parameter_count()));
     }
-    for (i, v) in s.values.iter().enumerate() {
+    for (i, v) in values.iter().enumerate() {
         let name = format!("${}", i + 1);
         let index = stmt.parameter_index(&name)?.ok_or(rusqlite::Error::InvalidParameterName(name))?;
         stmt.raw_bind_parameter(index, v)?;
     }
-    Ok(stmt.raw_execute()? as u64)
+    Ok(())
 }
 
 impl ToSql for Value {
@@ -82,7 +121,7 @@ impl ToSql for Value {
             Value::Int(i) => ValueRef::Integer(*i),
             Value::Text(s) => ValueRef::Text(s.as_bytes()),
             Value::Blob(b) => ValueRef::Blob(b),
-            Value::Null => ValueRef::Null,
+            Value::NullInt | Value::NullText => ValueRef::Null,
         }))
     }
 }
@@ -155,5 +194,16 @@ mod tests {
         assert_eq!(n, 3);
         let missing = Statement::new("INSERT INTO t (k, n) VALUES ($1, $2)", vec!["y".into()]);
         assert!(matches!(d.run(&[missing]), Err(LedgerError::Unavailable(_))));
+    }
+
+    #[test]
+    fn the_reader_sees_every_commit() {
+        let (_dir, d) = direct();
+        let read = |k: &str| d.read_row("SELECT n FROM t WHERE k = $1", &[k.into()], |r| r.get::<_, i64>(0)).unwrap();
+        assert_eq!(read("a"), None);
+        d.run(&[Statement::new("INSERT INTO t (k, n) VALUES ($1, $2)", vec!["a".into(), 5.into()])]).unwrap();
+        assert_eq!(read("a"), Some(5));
+        d.run(&[Statement::new("UPDATE t SET n = 6 WHERE k = $1", vec!["a".into()])]).unwrap();
+        assert_eq!(read("a"), Some(6));
     }
 }

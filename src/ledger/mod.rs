@@ -177,6 +177,14 @@ impl Ledger {
         }
     }
 
+    /// SQLite's direct connections (`direct`); `None` on PostgreSQL.
+    fn direct(&self) -> Option<&direct::Direct> {
+        match &self.kept {
+            Kept::Sqlite(kept) => Some(&kept.direct),
+            Kept::Postgres(_) => None,
+        }
+    }
+
     /// Runs `unit` as one transaction and returns once it is durable: on SQLite in one step on
     /// the direct writer (`direct`), on PostgreSQL statement by statement on a kept connection.
     async fn run_unit(&self, unit: &[statement::Statement]) -> Result<(), LedgerError> {

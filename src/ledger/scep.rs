@@ -15,20 +15,26 @@ pub enum TransactionRecord {
     Approval(Approval),
 }
 
+/// The newest certificate and the newest approval of a requester (each NULL when none).
+const TRANSACTION_MARKERS: &str =
+    "SELECT (SELECT serial FROM certificates WHERE requester = $1 ORDER BY not_before DESC LIMIT 1) AS serial, \
+     (SELECT id FROM approvals WHERE requester = $1 ORDER BY id DESC LIMIT 1) AS approval_id";
+
 impl Ledger {
     /// The newest certificate issued to `requester` (a SCEP transaction), else the newest
     /// approval it asked for. One statement finds both markers (a new transaction, the common
     /// case, costs one read); the row found is then read by key.
     pub async fn transaction_record(&self, requester: &str) -> Result<Option<TransactionRecord>, LedgerError> {
-        let marks = sqlx::query(
-            "SELECT (SELECT serial FROM certificates WHERE requester = $1 ORDER BY not_before DESC LIMIT 1) AS serial, \
-             (SELECT id FROM approvals WHERE requester = $1 ORDER BY id DESC LIMIT 1) AS approval_id",
-        )
-        .bind(requester)
-        .fetch_one(&mut *self.reader().await?)
-        .await?;
-        let serial: Option<String> = marks.try_get("serial")?;
-        let approval_id: Option<i64> = marks.try_get("approval_id")?;
+        let (serial, approval_id): (Option<String>, Option<i64>) = match self.direct() {
+            Some(direct) => direct
+                .read_row(TRANSACTION_MARKERS, &[requester.into()], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .unwrap_or_default(),
+            None => {
+                let marks =
+                    sqlx::query(TRANSACTION_MARKERS).bind(requester).fetch_one(&mut *self.reader().await?).await?;
+                (marks.try_get("serial")?, marks.try_get("approval_id")?)
+            }
+        };
         if let Some(serial) = serial {
             if let Some(cert) = self.certificate(&serial).await? {
                 return Ok(Some(TransactionRecord::Certificate(cert)));

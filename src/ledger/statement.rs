@@ -6,13 +6,15 @@ use sqlx::AnyConnection;
 
 use super::{AnyQuery, LedgerError};
 
-/// A parameter value.
+/// A parameter value. NULLs keep their column's type: PostgreSQL types each parameter from
+/// what the driver declares, and a text NULL where an integer goes is an error.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum Value {
     Int(i64),
     Text(String),
     Blob(Vec<u8>),
-    Null,
+    NullInt,
+    NullText,
 }
 
 impl From<i64> for Value {
@@ -45,21 +47,27 @@ impl From<&[u8]> for Value {
     }
 }
 
-impl<T: Into<Value>> From<Option<T>> for Value {
-    fn from(v: Option<T>) -> Self {
-        v.map_or(Value::Null, Into::into)
+impl From<Option<i64>> for Value {
+    fn from(v: Option<i64>) -> Self {
+        v.map_or(Value::NullInt, Value::Int)
     }
 }
 
-/// Binds `values` in order (`$n` is `values[n - 1]`). A NULL is bound as a text NULL: the
-/// nullable columns written through here are text or integer, and both databases accept it.
+impl From<Option<String>> for Value {
+    fn from(v: Option<String>) -> Self {
+        v.map_or(Value::NullText, Value::Text)
+    }
+}
+
+/// Binds `values` in order (`$n` is `values[n - 1]`).
 pub(super) fn bind_values<'q>(mut q: AnyQuery<'q>, values: Vec<Value>) -> AnyQuery<'q> {
     for v in values {
         q = match v {
             Value::Int(i) => q.bind(i),
             Value::Text(s) => q.bind(s),
             Value::Blob(b) => q.bind(b),
-            Value::Null => q.bind(None::<String>),
+            Value::NullInt => q.bind(None::<i64>),
+            Value::NullText => q.bind(None::<String>),
         };
     }
     q
