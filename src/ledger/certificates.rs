@@ -83,9 +83,9 @@ impl Ledger {
     /// claims its ACME order. A duplicate serial, or an order that is not `pending`, is a
     /// `Conflict`. (On PostgreSQL as one statement: `single_statement.rs`.)
     pub async fn reserve_issuance(&self, r: &Reservation, event: &AuditEvent) -> Result<(), LedgerError> {
-        if self.dialect == super::Dialect::Postgres {
+        let Some(kept) = self.sqlite() else {
             return self.reserve_issuance_pg(r, event).await;
-        }
+        };
         let mut unit = Vec::with_capacity(3);
         if let Some(order) = &r.acme_order {
             unit.push(super::acme::claim_order_statement(order, None));
@@ -97,7 +97,7 @@ impl Ledger {
             vec![(&r.serial).into(), (&r.issuer_id).into(), (&r.profile).into(), (&r.requester).into(), (&r.tbs_sha256).into(), t.into()],
         ));
         unit.push(audit::insert_statement(event));
-        self.run_unit(&unit).await?;
+        kept.run_direct(&unit).await?;
         event.trace();
         Ok(())
     }
@@ -137,9 +137,9 @@ impl Ledger {
         acme_order: Option<&str>,
         ocsp: Option<&super::OcspRecord>,
     ) -> Result<(), LedgerError> {
-        if self.dialect == super::Dialect::Postgres {
+        let Some(kept) = self.sqlite() else {
             return self.record_issued_pg(c, event, acme_order, ocsp).await;
-        }
+        };
         let mut unit = Vec::with_capacity(5);
         if let Some(r) = ocsp {
             unit.push(super::ocsp::upsert_statement(r));
@@ -158,7 +158,7 @@ impl Ledger {
             certificate_values(c, t),
         ));
         unit.push(audit::insert_statement(event));
-        self.run_unit(&unit).await?;
+        kept.run_direct(&unit).await?;
         event.trace();
         Ok(())
     }

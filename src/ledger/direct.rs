@@ -48,8 +48,8 @@ impl Direct {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = rusqlite::Connection::open_with_flags(file, flags).map_err(from_sqlite)?;
         conn.execute_batch(&format!(
-            "PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
-             PRAGMA mmap_size = 268435456;"
+            "PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; {};",
+            super::MMAP_PRAGMA
         ))
         .map_err(from_sqlite)?;
         conn.set_prepared_statement_cache_capacity(32);
@@ -59,7 +59,7 @@ impl Direct {
         )
         .map_err(from_sqlite)?;
         reader
-            .execute_batch(&format!("PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}; PRAGMA mmap_size = 268435456;"))
+            .execute_batch(&format!("PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}; {};", super::MMAP_PRAGMA))
             .map_err(from_sqlite)?;
         Ok(Self { conn: Mutex::new(conn), reader: Mutex::new(reader) })
     }

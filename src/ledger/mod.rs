@@ -72,6 +72,9 @@ enum Kept {
     Postgres(Arc<conn::Postgres>),
 }
 
+/// SQLite connections read the database file through a 256 MiB memory map.
+const MMAP_PRAGMA: &str = "PRAGMA mmap_size = 268435456";
+
 impl Ledger {
     /// Connects to `url` (`sqlite://…` or `postgres://…`) and runs the embedded migrations.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Ledger, LedgerError> {
@@ -95,7 +98,7 @@ impl Ledger {
                         // Pages of the database file are read through a memory map instead of
                         // a read(2) each time a connection's cache is emptied by another
                         // connection's commit.
-                        sqlx::query("PRAGMA mmap_size = 268435456").execute(conn).await?;
+                        sqlx::query(MMAP_PRAGMA).execute(conn).await?;
                     }
                     Ok(())
                 })
@@ -177,26 +180,11 @@ impl Ledger {
         }
     }
 
-    /// SQLite's direct connections (`direct`); `None` on PostgreSQL.
-    fn direct(&self) -> Option<&direct::Direct> {
+    /// The SQLite connections (with the direct ones, `direct`); `None` on PostgreSQL.
+    fn sqlite(&self) -> Option<&conn::Sqlite> {
         match &self.kept {
-            Kept::Sqlite(kept) => Some(&kept.direct),
+            Kept::Sqlite(kept) => Some(kept),
             Kept::Postgres(_) => None,
-        }
-    }
-
-    /// Runs `unit` as one transaction and returns once it is durable: on SQLite in one step on
-    /// the direct writer (`direct`), on PostgreSQL statement by statement on a kept connection.
-    async fn run_unit(&self, unit: &[statement::Statement]) -> Result<(), LedgerError> {
-        match &self.kept {
-            Kept::Sqlite(kept) => kept.run_direct(unit).await,
-            Kept::Postgres(_) => {
-                let mut tx = self.begin().await?;
-                for s in unit {
-                    s.execute(&mut tx).await?;
-                }
-                Ok(tx.commit().await?)
-            }
         }
     }
 

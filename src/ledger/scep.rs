@@ -25,8 +25,9 @@ impl Ledger {
     /// approval it asked for. One statement finds both markers (a new transaction, the common
     /// case, costs one read); the row found is then read by key.
     pub async fn transaction_record(&self, requester: &str) -> Result<Option<TransactionRecord>, LedgerError> {
-        let (serial, approval_id): (Option<String>, Option<i64>) = match self.direct() {
-            Some(direct) => direct
+        let (serial, approval_id): (Option<String>, Option<i64>) = match self.sqlite() {
+            Some(kept) => kept
+                .direct
                 .read_row(TRANSACTION_MARKERS, &[requester.into()], |r| Ok((r.get(0)?, r.get(1)?)))?
                 .unwrap_or_default(),
             None => {
