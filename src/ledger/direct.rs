@@ -1,5 +1,6 @@
 //! SQLite's hot paths without sqlx's thread: the issuance units (the reservation, the
-//! commit) in one step on the write turn, and the SCEP transaction lookup.
+//! commit) and the audit sealer's links in one step on the write turn, and the SCEP
+//! transaction lookup.
 //!
 //! Through sqlx every statement is a hand-off to sqlx's SQLite thread and back: a reservation
 //! is four (`BEGIN`, two inserts, `COMMIT`), a commit six, all while the unit holds this
@@ -11,7 +12,8 @@
 //! once it is durable, as through sqlx.
 //!
 //! The lookup (one indexed read of a few microseconds) runs the same way on a read-only
-//! connection, instead of two hand-offs to the kept reader's sqlx thread.
+//! connection, instead of two hand-offs to the kept reader's sqlx thread. The sealer's unit
+//! is one cached `UPDATE` per audit row it links (up to 500).
 //!
 //! The cost of running on the task's thread: while another process (the CLI) holds SQLite's
 //! write lock, `BEGIN IMMEDIATE` waits for it (`busy_timeout`) on that thread, and a commit
