@@ -79,13 +79,10 @@ impl Sqlite {
     pub(super) async fn run_direct(&self, statements: &[Statement]) -> Result<(), LedgerError> {
         self.wal.check()?;
         let turn = self.lock_writer().await;
-        let multi_thread = tokio::runtime::Handle::try_current()
-            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-        if statements.len() > LONG_UNIT && multi_thread {
-            tokio::task::block_in_place(|| self.direct.run(statements))?;
-        } else {
-            self.direct.run(statements)?;
-        }
+        let long = statements.len() > LONG_UNIT
+            && tokio::runtime::Handle::try_current()
+                .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        if long { tokio::task::block_in_place(|| self.direct.run(statements)) } else { self.direct.run(statements) }?;
         let ticket = self.wal.committed();
         drop(turn);
         Ok(self.wal.wait_durable(ticket).await?)
