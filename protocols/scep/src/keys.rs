@@ -7,7 +7,8 @@ use openssl::pkey::{PKey, Public};
 use x509_cert::Certificate;
 
 /// rsaEncryption (RFC 8017).
-const RSA_ENCRYPTION: der::oid::ObjectIdentifier = der::oid::ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+pub(crate) const RSA_ENCRYPTION: der::oid::ObjectIdentifier =
+    der::oid::ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
 
 /// The subject public key of `cert`; `None` if OpenSSL cannot use it.
 pub(crate) fn public_key(cert: &Certificate) -> Option<PKey<Public>> {

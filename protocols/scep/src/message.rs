@@ -140,12 +140,33 @@ fn signed_by(signer: &SignerInfo, cert: &Certificate) -> bool {
     }
 }
 
-/// The digest a SignerInfo names, as OpenSSL's.
-fn digest(oid: ObjectIdentifier) -> Option<MessageDigest> {
+/// A digest a SignerInfo may name (SHA-1, SHA-256, SHA-512): ring's for the messageDigest and
+/// the RSA check, OpenSSL's for the other key types.
+#[derive(Clone, Copy)]
+struct Digest {
+    ring: &'static ring::digest::Algorithm,
+    rsa: &'static ring::signature::RsaParameters,
+    openssl: fn() -> MessageDigest,
+}
+
+fn digest(oid: ObjectIdentifier) -> Option<Digest> {
+    use ring::{digest as d, signature as s};
     Some(match oid {
-        const_oid::db::rfc5912::ID_SHA_1 => MessageDigest::sha1(),
-        const_oid::db::rfc5912::ID_SHA_256 => MessageDigest::sha256(),
-        const_oid::db::rfc5912::ID_SHA_512 => MessageDigest::sha512(),
+        const_oid::db::rfc5912::ID_SHA_1 => Digest {
+            ring: &d::SHA1_FOR_LEGACY_USE_ONLY,
+            rsa: &s::RSA_PKCS1_1024_8192_SHA1_FOR_LEGACY_USE_ONLY,
+            openssl: MessageDigest::sha1,
+        },
+        const_oid::db::rfc5912::ID_SHA_256 => Digest {
+            ring: &d::SHA256,
+            rsa: &s::RSA_PKCS1_1024_8192_SHA256_FOR_LEGACY_USE_ONLY,
+            openssl: MessageDigest::sha256,
+        },
+        const_oid::db::rfc5912::ID_SHA_512 => Digest {
+            ring: &d::SHA512,
+            rsa: &s::RSA_PKCS1_1024_8192_SHA512_FOR_LEGACY_USE_ONLY,
+            openssl: MessageDigest::sha512,
+        },
         _ => return None,
     })
 }
@@ -162,7 +183,8 @@ impl Request {
     }
 
     /// Checks the signature over the signed attributes with the signer certificate's key and
-    /// the messageDigest over the envelope. SHA-1, SHA-256 and SHA-512; RSA or ECDSA.
+    /// the messageDigest over the envelope. SHA-1, SHA-256 and SHA-512; RSA (PKCS #1 v1.5,
+    /// 1024 to 8192 bits) or ECDSA.
     pub fn verify(&self) -> Result<(), ScepError> {
         let fail = |text: &str| ScepError::fail(FailInfo::BadMessageCheck, text);
         let md = digest(self.signer.digest_alg.oid).ok_or_else(|| {
@@ -175,19 +197,28 @@ impl Request {
             .and_then(|a| a.values.iter().next())
             .and_then(|v| v.decode_as::<OctetString>().ok())
             .ok_or_else(|| fail("no messageDigest"))?;
-        let actual =
-            openssl::hash::hash(md, self.envelope.as_deref().unwrap_or_default()).map_err(|_| fail("digest"))?;
-        if stated.as_bytes() != &*actual {
+        let actual = ring::digest::digest(md.ring, self.envelope.as_deref().unwrap_or_default());
+        if stated.as_bytes() != actual.as_ref() {
             return Err(fail("messageDigest does not match the content"));
         }
-        let key = self.signer_key().ok_or_else(|| fail("unusable signer key"))?;
         let signed = attrs.to_der().map_err(|_| fail("signed attributes"))?;
-        let mut verifier = openssl::sign::Verifier::new(md, key).map_err(|_| fail("verifier"))?;
-        verifier.update(&signed).map_err(|_| fail("verifier"))?;
-        match verifier.verify(self.signer.signature.as_bytes()) {
-            Ok(true) => Ok(()),
-            _ => Err(fail("the signature does not verify with the signer's certificate")),
+        let signature = self.signer.signature.as_bytes();
+        let spki = &self.signer_certificate.tbs_certificate.subject_public_key_info;
+        let verified = if spki.algorithm.oid == crate::keys::RSA_ENCRYPTION {
+            // PKCS #1 v1.5 with ring, from the RSAPublicKey: OpenSSL 3 fetches its algorithm
+            // implementations anew for every verifier, which cost more than the RSA operation.
+            let key = spki.subject_public_key.as_bytes().ok_or_else(|| fail("unusable signer key"))?;
+            ring::signature::UnparsedPublicKey::new(md.rsa, key).verify(&signed, signature).is_ok()
+        } else {
+            let key = self.signer_key().ok_or_else(|| fail("unusable signer key"))?;
+            let mut verifier = openssl::sign::Verifier::new((md.openssl)(), key).map_err(|_| fail("verifier"))?;
+            verifier.update(&signed).map_err(|_| fail("verifier"))?;
+            verifier.verify(signature).unwrap_or(false)
+        };
+        if !verified {
+            return Err(fail("the signature does not verify with the signer's certificate"));
         }
+        Ok(())
     }
 }
 

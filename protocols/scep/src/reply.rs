@@ -120,14 +120,13 @@ async fn signed_by_ra<B: ScepBackend>(
     attrs: Vec<Attribute>,
 ) -> Result<Vec<u8>, ScepError> {
     let internal = |e: der::Error| ScepError::Internal(format!("SignedData encoding: {e}"));
-    let digest = openssl::hash::hash(openssl::hash::MessageDigest::sha256(), &content)
-        .map_err(|_| ScepError::Internal("digest".into()))?;
+    let digest = ring::digest::digest(&ring::digest::SHA256, &content);
     let now = UtcTime::from_system_time(SystemTime::now()).map_err(internal)?;
     let mut all = vec![
         attribute(ID_CONTENT_TYPE, Any::encode_from(&ID_DATA).map_err(internal)?)?,
         attribute(
             ID_MESSAGE_DIGEST,
-            Any::encode_from(&OctetString::new(digest.to_vec()).map_err(internal)?).map_err(internal)?,
+            Any::encode_from(&OctetString::new(digest.as_ref().to_vec()).map_err(internal)?).map_err(internal)?,
         )?,
         attribute(ID_SIGNING_TIME, Any::encode_from(&now).map_err(internal)?)?,
     ];
@@ -256,6 +255,36 @@ mod tests {
         b.set_not_after(&openssl::asn1::Asn1Time::days_from_now(1).unwrap()).unwrap();
         b.sign(key, openssl::hash::MessageDigest::sha256()).unwrap();
         b.build()
+    }
+
+    /// A CertRep has every part `message::parse` needs (transactionID, messageType,
+    /// senderNonce, the signer's certificate, an envelope), so it exercises
+    /// `Request::verify`: RSA keys through ring (1024 and 2048 bits), EC keys through OpenSSL.
+    #[test]
+    fn a_signed_message_verifies_and_any_tampering_fails_the_check() {
+        let p256 = openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1).unwrap();
+        let keys = [
+            PKey::from_rsa(openssl::rsa::Rsa::generate(1024).unwrap()).unwrap(),
+            PKey::from_rsa(openssl::rsa::Rsa::generate(2048).unwrap()).unwrap(),
+            PKey::from_ec_key(openssl::ec::EcKey::generate(&p256).unwrap()).unwrap(),
+        ];
+        for key in keys {
+            let signer = RaCertificate::from_der(self_signed("client", &key).to_der().unwrap()).unwrap();
+            let envelope = b"pkcsPKIEnvelope stand-in".to_vec();
+            let der = ready(cert_rep(&Ra(key), &signer, "tx-1", b"nonce", Status::Success(envelope.clone()))).unwrap();
+            let request = crate::message::parse(&der).unwrap();
+            assert_eq!((request.transaction_id.as_str(), request.envelope.as_deref()), ("tx-1", Some(&envelope[..])));
+            request.verify().unwrap();
+
+            // The envelope (messageDigest) and the signed attributes (signature) are covered.
+            for target in [envelope.as_slice(), b"tx-1".as_slice()] {
+                let mut tampered = der.clone();
+                let at = tampered.windows(target.len()).position(|w| w == target).unwrap();
+                tampered[at] ^= 1;
+                let err = crate::message::parse(&tampered).unwrap().verify().unwrap_err();
+                assert!(matches!(err, ScepError::Fail(FailInfo::BadMessageCheck, _)), "{err:?}");
+            }
+        }
     }
 
     #[test]
