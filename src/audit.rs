@@ -200,16 +200,24 @@ pub enum SealError {
     Signer(#[from] crate::signer::SignerError),
 }
 
-/// Links every unsealed row into the chain and signs a checkpoint of the new head.
-/// Returns how many rows were sealed. Safe to run from several instances: a sealer that lost
-/// the race gets a conflict and leaves the rows to the winner.
+/// Rows linked per pass of [`seal`] (one transaction, one checkpoint signature).
+const SEAL_BATCH: usize = 500;
+
+/// Links every row that was unsealed when it started into the chain and signs a checkpoint of
+/// the new head. Returns how many rows were sealed. It takes passes of [`SEAL_BATCH`] rows
+/// and stops after a pass that was not full: rows written meanwhile wait for the next call (a
+/// tick of `audit.seal_interval` in `serve`), instead of each pass finding the few rows written
+/// during the last one, which under steady issuance kept the sealer looping with one checkpoint
+/// signature per handful of rows. Safe to run from several instances: a sealer that lost the
+/// race gets a conflict and leaves the rows to the winner.
 pub async fn seal(ledger: &Ledger, signing: &SigningService) -> Result<usize, SealError> {
     let mut total = 0;
     loop {
-        let rows = ledger.unsealed_audit(500).await?;
+        let rows = ledger.unsealed_audit(SEAL_BATCH as i64).await?;
         if rows.is_empty() {
             return Ok(total);
         }
+        let full = rows.len() == SEAL_BATCH;
         let (head_seq, head_hash) = ledger.audit_head().await?;
         let mut links = Vec::with_capacity(rows.len());
         let (mut seq, mut prev) = (head_seq, head_hash.clone());
@@ -227,6 +235,9 @@ pub async fn seal(ledger: &Ledger, signing: &SigningService) -> Result<usize, Se
             Ok(()) => total += links.len(),
             Err(crate::ledger::LedgerError::Conflict(_)) => return Ok(total),
             Err(e) => return Err(e.into()),
+        }
+        if !full {
+            return Ok(total);
         }
     }
 }
