@@ -203,13 +203,13 @@ pub enum SealError {
 /// Rows linked per pass of [`seal`] (one transaction, one checkpoint signature).
 const SEAL_BATCH: usize = 500;
 
-/// Links every row that was unsealed when it started into the chain and signs a checkpoint of
-/// the new head. Returns how many rows were sealed. It takes passes of [`SEAL_BATCH`] rows
-/// and stops after a pass that was not full: rows written meanwhile wait for the next call (a
-/// tick of `audit.seal_interval` in `serve`), instead of each pass finding the few rows written
-/// during the last one, which under steady issuance kept the sealer looping with one checkpoint
-/// signature per handful of rows. Safe to run from several instances: a sealer that lost the
-/// race gets a conflict and leaves the rows to the winner.
+/// Links unsealed rows into the chain in passes of up to [`SEAL_BATCH`] rows, each ending with
+/// a signed checkpoint of the new head, until a pass finds fewer than that; returns how many
+/// rows were sealed. Rows written during that last pass wait for the next call (a tick of
+/// `audit.seal_interval` in `serve`): looping until none were left had each pass find the few
+/// rows written during the one before, so under steady issuance the sealer never stopped and
+/// signed a checkpoint per handful of rows. Safe to run from several instances: a sealer that
+/// lost the race gets a conflict and leaves the rows to the winner.
 pub async fn seal(ledger: &Ledger, signing: &SigningService) -> Result<usize, SealError> {
     let mut total = 0;
     loop {
