@@ -7,16 +7,20 @@ use openssl::pkey::{PKey, Public};
 use x509_cert::Certificate;
 
 /// rsaEncryption (RFC 8017).
-pub(crate) const RSA_ENCRYPTION: der::oid::ObjectIdentifier =
-    der::oid::ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+const RSA_ENCRYPTION: der::oid::ObjectIdentifier = der::oid::ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+
+/// The DER RSAPublicKey of `cert`, if its key is rsaEncryption.
+pub(crate) fn rsa_public_key(cert: &Certificate) -> Option<&[u8]> {
+    let spki = &cert.tbs_certificate.subject_public_key_info;
+    (spki.algorithm.oid == RSA_ENCRYPTION).then(|| spki.subject_public_key.as_bytes()).flatten()
+}
 
 /// The subject public key of `cert`; `None` if OpenSSL cannot use it.
 pub(crate) fn public_key(cert: &Certificate) -> Option<PKey<Public>> {
-    let spki = &cert.tbs_certificate.subject_public_key_info;
-    if spki.algorithm.oid == RSA_ENCRYPTION {
-        let rsa = openssl::rsa::Rsa::public_key_from_der_pkcs1(spki.subject_public_key.as_bytes()?).ok()?;
-        return PKey::from_rsa(rsa).ok();
+    if let Some(der) = rsa_public_key(cert) {
+        return PKey::from_rsa(openssl::rsa::Rsa::public_key_from_der_pkcs1(der).ok()?).ok();
     }
+    let spki = &cert.tbs_certificate.subject_public_key_info;
     PKey::public_key_from_der(&spki.to_der().ok()?).ok()
 }
 

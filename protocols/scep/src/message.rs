@@ -142,7 +142,6 @@ fn signed_by(signer: &SignerInfo, cert: &Certificate) -> bool {
 
 /// A digest a SignerInfo may name (SHA-1, SHA-256, SHA-512): ring's for the messageDigest and
 /// the RSA check, OpenSSL's for the other key types.
-#[derive(Clone, Copy)]
 struct Digest {
     ring: &'static ring::digest::Algorithm,
     rsa: &'static ring::signature::RsaParameters,
@@ -203,11 +202,9 @@ impl Request {
         }
         let signed = attrs.to_der().map_err(|_| fail("signed attributes"))?;
         let signature = self.signer.signature.as_bytes();
-        let spki = &self.signer_certificate.tbs_certificate.subject_public_key_info;
-        let verified = if spki.algorithm.oid == crate::keys::RSA_ENCRYPTION {
+        let verified = if let Some(key) = crate::keys::rsa_public_key(&self.signer_certificate) {
             // PKCS #1 v1.5 with ring, from the RSAPublicKey: OpenSSL 3 fetches its algorithm
             // implementations anew for every verifier, which cost more than the RSA operation.
-            let key = spki.subject_public_key.as_bytes().ok_or_else(|| fail("unusable signer key"))?;
             ring::signature::UnparsedPublicKey::new(md.rsa, key).verify(&signed, signature).is_ok()
         } else {
             let key = self.signer_key().ok_or_else(|| fail("unusable signer key"))?;
