@@ -1,8 +1,9 @@
-"""SCEP checks that need the client library rather than its CLI: a repeated PKCSReq (same
-transactionID, new nonce) gets the same certificate back instead of a second one, and a
-tampered signature is answered with a signed CertRep FAILURE badMessageCheck.
+"""SCEP checks that need the client library rather than its CLI: a repeated PKCSReq or
+RenewalReq (same transactionID, new nonce) gets the same certificate back instead of a second
+one, and a tampered signature is answered with a signed CertRep FAILURE badMessageCheck.
 
-usage: checks.py URL DIR   (DIR: a directory `scep_client.py enroll` filled)
+usage: checks.py URL DIR [--renewal]   (DIR: a directory `scep_client.py enroll` filled;
+--renewal repeats a RenewalReq, signed by the certificate it renewed)
 Prints `SERIAL=<hex>` of the certificate the repeated request returned; exits 1 on failure.
 """
 import sys
@@ -13,6 +14,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 import scep_client as scep
 
 url, d = sys.argv[1], sys.argv[2]
+renewal = sys.argv[3:] == ["--renewal"]
 csr = x509.load_der_x509_csr(open(f"{d}/csr.der", "rb").read())
 key = load_pem_private_key(open(f"{d}/signer-key.pem", "rb").read(), None)
 signer = x509.load_pem_x509_certificate(open(f"{d}/signer.pem", "rb").read())
@@ -21,16 +23,16 @@ _, ca_certs = scep.get_ca_cert(url)
 ra, _ = scep.pick_ra(ca_certs)
 failed = 0
 
-req = scep.pkcs_req(csr, ra, signer, key, txid=txid)
+req = scep.pkcs_req(csr, ra, signer, key, renewal=renewal, txid=txid)
 status, media, body = scep.send(url, req.der, "post")
 rep = scep.parse_cert_rep(body, ca_certs, key, req.transaction_id, req.sender_nonce)
 if rep["status"] == "SUCCESS" and rep["certs"]:
     print(f"SERIAL={rep['certs'][0].serial_number:x}")
 else:
-    print(f"repeated PKCSReq: {rep['status']} {rep['fail_info']}")
+    print(f"repeated {'RenewalReq' if renewal else 'PKCSReq'}: {rep['status']} {rep['fail_info']}")
     failed += 1
 
-original = scep.pkcs_req(csr, ra, signer, key, txid=txid + "T")
+original = scep.pkcs_req(csr, ra, signer, key, renewal=renewal, txid=txid + "T")
 tampered = bytearray(original.der)
 tampered[-5] ^= 0x01  # inside the SignerInfo's signature
 status, media, body = scep.send(url, bytes(tampered), "post")

@@ -3,8 +3,8 @@
 # (scep_client.py: pyasn1-alt-modules + cryptography): caps and CA certificates, PKCSReq by
 # POST, GET (macOS style) and wrapped GET (Cisco style) with AES-128/256 and 3DES and
 # SHA-1/256/512, one-time and static challenges, refusals (wrong, reused challenge, tampered
-# signature, garbage, unknown operation), RenewalReq, the approval gate with CertPoll, a
-# repeated PKCSReq, GetCert, GetCRL, a PKCSReq submitted by certmonger, and a CA rollover
+# signature, garbage, unknown operation), RenewalReq, the approval gate with CertPoll,
+# repeated PKCSReqs and RenewalReq, GetCert, GetCRL, a PKCSReq submitted by certmonger, and a CA rollover
 # (GetNextCACert checked with openssl cms, then the switch while privca runs). Every certificate
 # is checked with openssl verify; the RA key is checked in the token with pkcs11-tool.
 set -uo pipefail
@@ -25,6 +25,21 @@ challenge() { privca_cli scep challenge new "$@" | tail -n 1; }
 verify() { openssl verify -CAfile "$DATA/root.pem" -untrusted "$W/ca.pem" "$1" 2>&1 | grep -q ': OK$'; }
 serial() { openssl x509 -in "$1" -noout -serial | cut -d= -f2 | tr 'A-F' 'a-f'; }
 ledger() { sql "SELECT $1 FROM certificates WHERE ltrim(serial, '0') = ltrim('$2', '0')"; }
+
+# repeated DIR URL WHAT [--renewal]: the request of DIR again (same transactionID) gets the
+# same certificate, and the transaction still has one certificate. (A static challenge and a
+# renewal write nothing before the reservation, which is what finds the transaction again.)
+repeated() {
+  local dir=$1 url=$2 what=$3 out rc s; shift 3
+  out=$(cd "$HERE" && "$PY" checks.py "$url" "$W/$dir" "$@")
+  rc=$?
+  echo "$out" | sed 's/^/      /'
+  s=$(serial "$W/$dir/cert.pem")
+  check "$what again (same transactionID): the same certificate" test "$rc" = 0 -a "$(sed -n 's/^SERIAL=//p' <<<"$out")" = "${s##0}"
+  check "  one certificate for the transaction" \
+    test "$(sql "SELECT COUNT(*) FROM reservations WHERE requester LIKE '%/$(cat "$W/$dir/txid")' AND state = 'committed'")" = 1
+}
+
 # enroll NAME EXPECTED-EXIT ARGS...: scep_client.py enroll into $W/NAME; checks the exit code
 # (0 SUCCESS, 2 FAILURE, 3 PENDING) and, optionally, the status line.
 enroll() {
@@ -83,6 +98,7 @@ check "--uses 2: a second enrollment with the same challenge: SUCCESS" \
 check "static challenge of the lab name: SUCCESS, owner lab" \
   enroll p7 0 "$BASE/lab/pkiclient.exe" --cn p7.example.test --san p7.example.test --challenge "$PRIVCA_SCEP_LAB_CHALLENGE"
 check "  owner lab in the ledger" test "$(ledger owner "$(serial "$W/p7/cert.pem")")" = lab
+repeated p7 "$BASE/lab/pkiclient.exe" "PKCSReq with the static challenge"
 CH=$(challenge --profile device --ttl 1s)
 sleep 2
 check "expired challenge: FAILURE badRequest" \
@@ -103,6 +119,7 @@ check "RenewalReq signed by the certificate being renewed: SUCCESS" \
   enroll r1 0 "$BASE" --cn p1.example.test --san p1.example.test --renew-cert "$W/p1/cert.pem" --renew-key "$W/p1/key.pem"
 check "  the new certificate renews the old one in the ledger" \
   test "$(ledger "ltrim(renews_serial, '0')" "$(serial "$W/r1/cert.pem")")" = "${S1##0}"
+repeated r1 "$BASE" "RenewalReq" --renewal
 privca_cli revoke --serial "$(serial "$W/p5/cert.pem")" --reason superseded >/dev/null
 check "RenewalReq signed by a revoked certificate: FAILURE badRequest" \
   enroll r2 2 "$BASE" --cn p5.example.test --san p5.example.test --renew-cert "$W/p5/cert.pem" --renew-key "$W/p5/key.pem"

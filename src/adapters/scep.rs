@@ -120,19 +120,23 @@ impl ScepAdapter {
         }))
     }
 
-    /// PKCSReq authorisation: the static challenge of the name, or a one-time challenge for
-    /// its profile. Returns the owner the challenge names, if any.
-    async fn check_challenge(&self, name: &ScepName, csr: &CertReq) -> Result<Option<String>, ScepError> {
-        let refused = || ScepError::fail(FailInfo::BadRequest, "wrong, expired or used challenge password");
-        let challenge = challenge_password(csr).ok_or_else(refused)?;
-        if let Some(secret) = &name.challenge {
-            match secret.read() {
-                Ok(s) if constant_time_eq(s.expose().as_bytes(), challenge.as_bytes()) => return Ok(None),
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "SCEP static challenge is configured but unreadable"),
+    /// Whether the CSR carries the static challenge of the name.
+    fn static_challenge(name: &ScepName, csr: &CertReq) -> bool {
+        let (Some(secret), Some(challenge)) = (&name.challenge, challenge_password(csr)) else { return false };
+        match secret.read() {
+            Ok(s) => constant_time_eq(s.expose().as_bytes(), challenge.as_bytes()),
+            Err(e) => {
+                tracing::warn!(error = %e, "SCEP static challenge is configured but unreadable");
+                false
             }
         }
-        let hash = challenge_hash(&challenge);
+    }
+
+    /// PKCSReq authorisation by a one-time challenge for the name's profile, used up here.
+    /// Returns the owner the challenge names, if any.
+    async fn use_challenge(&self, name: &ScepName, csr: &CertReq) -> Result<Option<String>, ScepError> {
+        let refused = || ScepError::fail(FailInfo::BadRequest, "wrong, expired or used challenge password");
+        let hash = challenge_hash(&challenge_password(csr).ok_or_else(refused)?);
         match self.ca.ledger().use_scep_challenge(&hash, &name.profile).await.map_err(db)? {
             Some(owner) => Ok(owner),
             None => Err(refused()),
@@ -237,25 +241,41 @@ impl ScepBackend for ScepAdapter {
             .map_err(|e| ScepError::Internal(format!("RA signature: {e}")))
     }
 
+    /// PKCSReq and RenewalReq. The same transaction again (quirk S13) gets what the first one
+    /// got, never a second certificate. The reservation makes sure of that
+    /// (`one_per_requester`): it is refused when the transaction has a certificate or an
+    /// approval request, and only then is the transaction looked up. The lookup comes first
+    /// where something would be written before the reservation: a one-time challenge (a
+    /// retransmission must not use it up) or an approval request.
     async fn enroll(&self, request: PkiRequest) -> Result<Outcome, ScepError> {
         let name = self.name(&request.name)?.clone();
         let requester = Self::requester(&request.name, &request.transaction_id);
-        if let Some(outcome) = self.earlier(&requester.to_string()).await? {
-            return Ok(outcome); // the same transaction again (quirk S13): no second certificate
-        }
-        let mut issuance = IssuanceRequest::from_csr(&request.csr_der, &name.profile, requester).map_err(map_ca)?;
+        let transaction = requester.to_string();
         let csr = CertReq::from_der(&request.csr_der)
             .map_err(|_| ScepError::fail(FailInfo::BadRequest, "the envelope does not hold a PKCS#10 request"))?;
+        let approval = self.ca.config().profiles.get(&name.profile).is_some_and(|p| p.approval);
+        let reservation_finds_it = !approval && (request.renewal || Self::static_challenge(&name, &csr));
+        if !reservation_finds_it {
+            if let Some(outcome) = self.earlier(&transaction).await? {
+                return Ok(outcome);
+            }
+        }
+        let mut issuance = IssuanceRequest::from_csr(&request.csr_der, &name.profile, requester).map_err(map_ca)?;
+        issuance.one_per_requester = true;
         let owner = if request.renewal {
             issuance.renews = Some(self.check_renewal(&name, &request.signer_cert_der).await?);
             None
+        } else if reservation_finds_it {
+            None
         } else {
-            self.check_challenge(&name, &csr).await?
+            self.use_challenge(&name, &csr).await?
         };
         issuance.owner = owner.or_else(|| name.owner.clone());
-        match self.ca.issue(issuance).await.map_err(map_ca)? {
-            IssueOutcome::Issued(cert) => self.success(cert.record),
-            IssueOutcome::Pending(_) => Ok(Outcome::Pending),
+        match self.ca.issue(issuance).await {
+            Ok(IssueOutcome::Issued(cert)) => self.success(cert.record),
+            Ok(IssueOutcome::Pending(_)) => Ok(Outcome::Pending),
+            Err(e) if e.kind() == ErrorKind::Conflict => self.earlier(&transaction).await?.ok_or_else(|| map_ca(e)),
+            Err(e) => Err(map_ca(e)),
         }
     }
 

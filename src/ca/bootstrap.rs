@@ -245,6 +245,7 @@ async fn sign_ca(
         requester: actor.into(),
         tbs_sha256: tbs_sha256.clone(),
         acme_order: None,
+        one_per_requester: false,
     };
     ledger
         .reserve_issuance(

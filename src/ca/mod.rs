@@ -310,7 +310,7 @@ impl CertificateAuthority {
             renew_early_at: None,
             der: Vec::new(),
         };
-        let record = self.reserve_sign_commit(issuer, prepared, record, request.acme_order.as_deref()).await?;
+        let record = self.reserve_sign_commit(issuer, prepared, record, &request).await?;
         if let Some(id) = request.approval_id {
             self.ledger.mark_approval_issued(id, &record.serial).await?;
         }
@@ -332,8 +332,9 @@ impl CertificateAuthority {
         issuer: &Issuer,
         prepared: prepare::PreparedCertificate,
         mut record: CertRecord,
-        acme_order: Option<&str>,
+        request: &IssuanceRequest,
     ) -> Result<CertRecord, CaError> {
+        let acme_order = request.acme_order.as_deref();
         let serial = prepared.serial.clone();
         let tbs_sha256 = x509::sha256_hex(&prepared.tbs_der);
         let event = |kind| {
@@ -349,6 +350,7 @@ impl CertificateAuthority {
             requester: record.requester.clone(),
             tbs_sha256: tbs_sha256.clone(),
             acme_order: acme_order.map(str::to_owned),
+            one_per_requester: request.one_per_requester,
         };
         self.ledger
             .reserve_issuance(

@@ -89,6 +89,8 @@ pub struct IssuanceRequest {
     /// The ACME order this request finalizes; the ledger moves it with the issuance (see
     /// `ledger::Reservation::acme_order`).
     pub acme_order: Option<String>,
+    /// See `ledger::Reservation::one_per_requester`.
+    pub one_per_requester: bool,
 }
 
 impl IssuanceRequest {
@@ -106,6 +108,7 @@ impl IssuanceRequest {
             csr_der: None,
             approval_id: None,
             acme_order: None,
+            one_per_requester: false,
         }
     }
 
@@ -123,6 +126,7 @@ impl IssuanceRequest {
             csr_der: Some(der.to_vec()),
             approval_id: None,
             acme_order: None,
+            one_per_requester: false,
         })
     }
 }

@@ -52,6 +52,21 @@ macro_rules! certificate_insert_columns {
 }
 pub(super) use certificate_insert_columns;
 
+/// The condition of a reservation with `one_per_requester` (`$4` is its requester): the
+/// requester has no committed reservation and no approval request yet.
+macro_rules! new_transaction {
+    () => {
+        "NOT EXISTS (SELECT 1 FROM reservations WHERE requester = $4 AND state = 'committed') \
+         AND NOT EXISTS (SELECT 1 FROM approvals WHERE requester = $4)"
+    };
+}
+pub(super) use new_transaction;
+
+/// The conflict of a reservation with `one_per_requester` that was refused.
+pub(super) fn not_new(r: &Reservation) -> String {
+    format!("{} already has a certificate or an approval request", r.requester)
+}
+
 /// A new certificate row's fifteen values (`created_at` = `t`).
 fn certificate_values(c: &CertRecord, t: i64) -> Vec<Value> {
     vec![
@@ -80,8 +95,9 @@ pub(super) fn bind_certificate<'q>(q: AnyQuery<'q>, c: &CertRecord, t: i64) -> A
 
 impl Ledger {
     /// Records the reservation (state `reserved`) and its audit row before any signature, and
-    /// claims its ACME order. A duplicate serial, or an order that is not `pending`, is a
-    /// `Conflict`. (On PostgreSQL as one statement: `single_statement.rs`.)
+    /// claims its ACME order. A duplicate serial, an order that is not `pending`, or a
+    /// requester that is not new when `one_per_requester` is set, is a `Conflict`. (On
+    /// PostgreSQL as one statement: `single_statement.rs`.)
     pub async fn reserve_issuance(&self, r: &Reservation, event: &AuditEvent) -> Result<(), LedgerError> {
         let Some(kept) = self.sqlite() else {
             return self.reserve_issuance_pg(r, event).await;
@@ -90,12 +106,31 @@ impl Ledger {
         if let Some(order) = &r.acme_order {
             unit.push(super::acme::claim_order_statement(order, None));
         }
-        let t = now();
-        unit.push(Statement::new(
-            "INSERT INTO reservations (serial, issuer_id, profile, requester, tbs_sha256, state, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, 'reserved', $6, $6)",
-            vec![(&r.serial).into(), (&r.issuer_id).into(), (&r.profile).into(), (&r.requester).into(), (&r.tbs_sha256).into(), t.into()],
-        ));
+        let values = vec![
+            (&r.serial).into(),
+            (&r.issuer_id).into(),
+            (&r.profile).into(),
+            (&r.requester).into(),
+            (&r.tbs_sha256).into(),
+            now().into(),
+        ];
+        unit.push(if r.one_per_requester {
+            Statement::new(
+                concat!(
+                    "INSERT INTO reservations (serial, issuer_id, profile, requester, tbs_sha256, state, created_at, updated_at) \
+                     SELECT $1, $2, $3, $4, $5, 'reserved', $6, $6 WHERE ",
+                    new_transaction!()
+                ),
+                values,
+            )
+            .one_row(not_new(r))
+        } else {
+            Statement::new(
+                "INSERT INTO reservations (serial, issuer_id, profile, requester, tbs_sha256, state, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, 'reserved', $6, $6)",
+                values,
+            )
+        });
         unit.push(audit::insert_statement(event));
         kept.run_direct(&unit).await?;
         event.trace();

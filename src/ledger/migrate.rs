@@ -19,6 +19,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
     (7, "create est", include_str!("../../migrations/sqlite/0007_create_est.sql")),
     (8, "create scep challenges", include_str!("../../migrations/sqlite/0008_create_scep_challenges.sql")),
     (9, "add ocsp sweep indexes", include_str!("../../migrations/sqlite/0009_add_ocsp_sweep_indexes.sql")),
+    (
+        10,
+        "index reservations by requester",
+        include_str!("../../migrations/sqlite/0010_index_reservations_by_requester.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (1, "create ledger", include_str!("../../migrations/postgres/0001_create_ledger.sql")),
@@ -30,6 +35,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
     (7, "create est", include_str!("../../migrations/postgres/0007_create_est.sql")),
     (8, "create scep challenges", include_str!("../../migrations/postgres/0008_create_scep_challenges.sql")),
     (9, "add ocsp sweep indexes", include_str!("../../migrations/postgres/0009_add_ocsp_sweep_indexes.sql")),
+    (
+        10,
+        "index reservations by requester",
+        include_str!("../../migrations/postgres/0010_index_reservations_by_requester.sql"),
+    ),
 ];
 
 /// Applies every migration of `dialect` that the database has not seen yet.

@@ -47,6 +47,10 @@ pub struct Reservation {
     /// The ACME order this issuance finalizes: claimed (`pending` → `processing`) with the
     /// reservation, `valid` with the commit, `pending` again on an abort.
     pub acme_order: Option<String>,
+    /// The requester names one transaction (a SCEP transactionID): the reservation is refused
+    /// (`Conflict`, nothing written) when the requester already has a committed reservation
+    /// or an approval request, so a transaction never gets a second certificate.
+    pub one_per_requester: bool,
 }
 
 /// An issued certificate with its inventory data.

@@ -15,15 +15,19 @@ pub enum TransactionRecord {
     Approval(Approval),
 }
 
-/// The newest certificate and the newest approval of a requester (each NULL when none).
+/// The newest certificate and the newest approval of a requester (each NULL when none). The
+/// certificate is found through its committed reservation (index `reservations_requester`),
+/// which is what a new transaction's reservation checks too
+/// (`Reservation::one_per_requester`).
 const TRANSACTION_MARKERS: &str =
-    "SELECT (SELECT serial FROM certificates WHERE requester = $1 ORDER BY not_before DESC LIMIT 1) AS serial, \
+    "SELECT (SELECT serial FROM reservations WHERE requester = $1 AND state = 'committed' \
+     ORDER BY created_at DESC LIMIT 1) AS serial, \
      (SELECT id FROM approvals WHERE requester = $1 ORDER BY id DESC LIMIT 1) AS approval_id";
 
 impl Ledger {
     /// The newest certificate issued to `requester` (a SCEP transaction), else the newest
-    /// approval it asked for. One statement finds both markers (a new transaction, the common
-    /// case, costs one read); the row found is then read by key.
+    /// approval it asked for. One statement finds both markers (a new transaction costs one
+    /// read); the row found is then read by key.
     pub async fn transaction_record(&self, requester: &str) -> Result<Option<TransactionRecord>, LedgerError> {
         let (serial, approval_id): (Option<String>, Option<i64>) = match self.sqlite() {
             Some(kept) => kept

@@ -6,8 +6,8 @@
 //! statement is spent around it (protocol, wake-ups, transaction start and end) rather than in
 //! the executor; these two units ran twelve of the thirty-odd statements of an ACME order. A
 //! statement is its own transaction, so each unit stays atomic. The condition that the
-//! multi-statement form checks between statements (the ACME order is `pending`; the
-//! reservation is `reserved`) gates every other part of the statement instead (`… FROM gate`),
+//! multi-statement form checks between statements (the ACME order is `pending`; the SCEP
+//! transaction is new; the reservation is `reserved`) gates every other part of the statement instead (`… FROM gate`),
 //! so when it does not hold nothing changes, and the row count the statement returns says so.
 //! SQLite has no data-modifying `WITH` and no round trips; it keeps the transaction in
 //! `certificates.rs`, which is the reference for what each unit writes.
@@ -16,7 +16,7 @@ use sqlx::{AssertSqlSafe, Row};
 
 use super::{
     audit,
-    certificates::{bind_certificate, certificate_insert_columns},
+    certificates::{bind_certificate, certificate_insert_columns, new_transaction, not_new},
     now, ocsp, CertRecord, Ledger, LedgerError, OcspRecord, Reservation,
 };
 use crate::audit::AuditEvent;
@@ -32,12 +32,14 @@ fn placeholders(first: usize, n: usize) -> String {
 }
 
 /// `$1..$6`: the reservation; `$7..$13`: its audit row; `$14`: the ACME order it claims.
-fn reserve_statement(claims_order: bool) -> String {
-    let gate = if claims_order {
-        "gate AS (UPDATE acme_orders SET status = 'processing', approval_id = NULL \
-         WHERE id = $14 AND status = 'pending' RETURNING id)"
-    } else {
-        "gate AS (SELECT 1)"
+fn reserve_statement(r: &Reservation) -> String {
+    let new_transaction = if r.one_per_requester { concat!(" AND ", new_transaction!()) } else { "" };
+    let gate = match r.acme_order {
+        Some(_) => format!(
+            "gate AS (UPDATE acme_orders SET status = 'processing', approval_id = NULL \
+             WHERE id = $14 AND status = 'pending'{new_transaction} RETURNING id)"
+        ),
+        None => format!("gate AS (SELECT 1 WHERE TRUE{new_transaction})"),
     };
     format!(
         "WITH {gate}, \
@@ -84,7 +86,7 @@ fn record_statement(first_ocsp: bool, order: bool) -> String {
 impl Ledger {
     /// [`Ledger::reserve_issuance`] on PostgreSQL.
     pub(super) async fn reserve_issuance_pg(&self, r: &Reservation, event: &AuditEvent) -> Result<(), LedgerError> {
-        let sql = reserve_statement(r.acme_order.is_some());
+        let sql = reserve_statement(r);
         let t = now();
         let q = sqlx::query(AssertSqlSafe(sql))
             .bind(&r.serial)
@@ -106,6 +108,7 @@ impl Ledger {
                 Ok(())
             }
             (_, Some(order)) => Err(LedgerError::Conflict(format!("ACME order {order} is not pending"))),
+            (_, None) if r.one_per_requester => Err(LedgerError::Conflict(not_new(r))),
             (_, None) => Err(LedgerError::Corrupt(format!("reservation {} was not written", r.serial))),
         }
     }
@@ -154,11 +157,25 @@ mod tests {
         seen
     }
 
+    fn reservation(order: bool, one_per_requester: bool) -> Reservation {
+        Reservation {
+            serial: "01".into(),
+            issuer_id: "ec".into(),
+            profile: "p".into(),
+            requester: "scep:lab/1".into(),
+            tbs_sha256: "00".into(),
+            acme_order: order.then(|| "o".to_owned()),
+            one_per_requester,
+        }
+    }
+
     #[test]
     fn statements_number_their_parameters_without_gaps() {
         for (sql, expected) in [
-            (reserve_statement(false), 13),
-            (reserve_statement(true), 14),
+            (reserve_statement(&reservation(false, false)), 13),
+            (reserve_statement(&reservation(false, true)), 13),
+            (reserve_statement(&reservation(true, false)), 14),
+            (reserve_statement(&reservation(true, true)), 14),
             (record_statement(false, false), 22),
             (record_statement(true, false), 29),
             (record_statement(false, true), 23),

@@ -161,6 +161,7 @@ pub async fn server_chain(ca: &CertificateAuthority) -> Result<Vec<CertificateDe
         csr_der: None,
         approval_id: None,
         acme_order: None,
+        one_per_requester: false,
     };
     let cert = match ca.issue(request).await? {
         IssueOutcome::Issued(c) => c,

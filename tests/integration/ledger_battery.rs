@@ -21,6 +21,7 @@ battery!(
     issue_commits_one_row,
     duplicate_serial_conflicts,
     aborted_reservation_keeps_serial,
+    a_transaction_gets_one_certificate,
     revoke_is_idempotent,
     approval_lifecycle,
     acme_order_moves_with_the_issuance,
@@ -76,6 +77,7 @@ fn reservation(serial: &str) -> Reservation {
         requester: "cli:test".into(),
         tbs_sha256: "00".into(),
         acme_order: None,
+        one_per_requester: false,
     }
 }
 
@@ -98,6 +100,67 @@ async fn aborted_reservation_keeps_serial(db: Db) {
     assert_eq!(t.app.ledger.count_certificates().await.unwrap(), before);
     let again = t.app.ledger.reserve_issuance(&reservation("0c0d"), &ev).await;
     assert!(matches!(again, Err(LedgerError::Conflict(_))), "a serial is never reused");
+}
+
+/// `one_per_requester` (SCEP transactions): a second reservation is refused once the requester
+/// has a committed one or an approval request, and writes nothing; an aborted one does not
+/// count, and reservations without the flag are not limited.
+async fn a_transaction_gets_one_certificate(db: Db) {
+    let Some(t) = TestCa::new(db).await else { return };
+    let csr = t.csr("ec:P-256", "/CN=tx.example.test", Some("DNS:tx.example.test"));
+    let scep = |tx: &str| Requester { protocol: "scep", identity: format!("lab/{tx}") };
+    let request = |tx: &str| IssuanceRequest {
+        one_per_requester: true,
+        ..IssuanceRequest::from_csr(&csr, "tls-server", scep(tx)).unwrap()
+    };
+    let IssueOutcome::Issued(first) = t.ca.issue(request("tx1")).await.unwrap() else { panic!("approval") };
+    let certificates = t.app.ledger.count_certificates().await.unwrap();
+    let audit_rows = || async {
+        let n: i64 =
+            sqlx::query("SELECT COUNT(*) AS n FROM audit_events").fetch_one(&mut t.raw().await).await.unwrap().get("n");
+        n
+    };
+    let audited = audit_rows().await;
+    let again = t.ca.issue(request("tx1")).await.expect_err("a second certificate for tx1");
+    assert_eq!(again.kind(), ErrorKind::Conflict, "{again}");
+    assert_eq!(t.app.ledger.count_certificates().await.unwrap(), certificates);
+    assert_eq!(audit_rows().await, audited, "the refused reservation wrote nothing");
+    match t.app.ledger.transaction_record("scep:lab/tx1").await.unwrap() {
+        Some(privca::ledger::TransactionRecord::Certificate(c)) => assert_eq!(c.serial, first.record.serial),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(t.ca.issue(request("tx2")).await.unwrap(), IssueOutcome::Issued(_)), "another transaction");
+
+    let once = |serial: &str, tx: &str| Reservation {
+        requester: format!("scep:lab/{tx}"),
+        one_per_requester: true,
+        ..reservation(serial)
+    };
+    let ev = AuditEvent::new(AuditKind::Reserve, "scep:lab/tx3");
+    t.app.ledger.reserve_issuance(&once("0e01", "tx3"), &ev).await.unwrap();
+    let failed = AuditEvent::new(AuditKind::Failed, "scep:lab/tx3");
+    t.app.ledger.abort_reservation("0e01", "HSM down", &failed, None).await.unwrap();
+    t.app.ledger.reserve_issuance(&once("0e02", "tx3"), &ev).await.expect("an aborted reservation does not count");
+    let unlimited = Reservation { requester: "scep:lab/tx1".into(), ..reservation("0e03") };
+    t.app.ledger.reserve_issuance(&unlimited, &ev).await.expect("without the flag");
+
+    let approval = NewApproval {
+        profile: "tls-server".into(),
+        requester: "scep:lab/tx4".into(),
+        owner: None,
+        subject: "CN=tx4".into(),
+        sans: Vec::new(),
+        csr_der: vec![1],
+        acme_order: None,
+    };
+    t.app
+        .ledger
+        .create_approval(&approval, &AuditEvent::new(AuditKind::ApprovalRequested, "scep:lab/tx4"))
+        .await
+        .unwrap();
+    let refused = t.app.ledger.reserve_issuance(&once("0e04", "tx4"), &ev).await;
+    assert!(matches!(refused, Err(LedgerError::Conflict(_))), "an approval request counts: {refused:?}");
+    assert_eq!(t.app.ledger.reservation_state("0e04").await.unwrap(), None);
 }
 
 async fn revoke_is_idempotent(db: Db) {
