@@ -16,7 +16,8 @@
 //! Exits non-zero if the signer layer reaches less than `PRIVCA_BENCH_MIN_RATIO` (default 0.8)
 //! of the raw rate in a full run.
 //! Raw rates only: `PRIVCA_BENCH_RAW_ONLY=ecdsa-p256,rsa-2048,rsa-2048-decrypt` prints
-//! `raw KEY THREADS RATE` lines (the protocol benchmarks compare against them in the same run).
+//! `raw KEY THREADS RATE` lines (the protocol benchmarks compare against them in the same run),
+//! for 1 and 2 threads or the counts in `PRIVCA_BENCH_RAW_THREADS` (e.g. `2`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -74,11 +75,14 @@ fn main() {
     };
     let token = Arc::new(Pkcs11Signer::open(&hsm).unwrap());
     if let Ok(keys) = std::env::var("PRIVCA_BENCH_RAW_ONLY") {
+        let thread_counts: Vec<usize> = std::env::var("PRIVCA_BENCH_RAW_THREADS")
+            .map(|s| s.split(',').filter_map(|t| t.trim().parse().ok()).collect())
+            .unwrap_or_else(|_| vec![1, 2]);
         for name in keys.split(',') {
             if name == "rsa-2048-decrypt" {
                 let label = "bench-rsa-decrypt";
                 token.generate_key(label, KeyAlgorithm::Rsa2048, KeyPurpose::SignAndDecrypt).unwrap();
-                for threads in [1usize, 2] {
+                for &threads in &thread_counts {
                     println!("raw {name} {threads} {:.0}", raw_decrypt_rate(label, threads, window));
                 }
                 continue;
@@ -89,7 +93,7 @@ fn main() {
             };
             let label = format!("bench-{name}");
             token.generate_key(&label, key, KeyPurpose::Sign).unwrap();
-            for threads in [1usize, 2] {
+            for &threads in &thread_counts {
                 println!("raw {name} {threads} {:.0}", raw_rate(&label, alg, threads, window));
             }
         }
