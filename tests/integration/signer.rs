@@ -43,6 +43,31 @@ async fn every_algorithm_signs_in_the_token_and_verifies_in_software() {
     assert!(token.sign("no-such-key", SigningAlgorithm::EcdsaSha256, b"x").is_err());
 }
 
+/// More callers at once than `hsm.sessions`: each extra caller gets a session of its own, and
+/// the pool keeps no more than `hsm.sessions` afterwards (the token stays logged in).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_session_pool_keeps_at_most_its_size() {
+    let t = TestCa::new(Db::Sqlite).await.unwrap();
+    let token: &Arc<Pkcs11Signer> = &t.app.token;
+    let size = t.ca.config().hsm.sessions;
+    let info = token.generate_key("test-pool", KeyAlgorithm::EcdsaP256, KeyPurpose::Sign).unwrap();
+    let spki = &info.spki_der;
+    std::thread::scope(|s| {
+        for i in 0..4 * size + 2 {
+            s.spawn(move || {
+                for j in 0..20 {
+                    let message = format!("{i}/{j}");
+                    let sig = token.sign("test-pool", SigningAlgorithm::EcdsaSha256, message.as_bytes()).unwrap();
+                    verify_spki(spki, SigningAlgorithm::EcdsaSha256, message.as_bytes(), &sig).unwrap();
+                }
+            });
+        }
+    });
+    assert!((1..=size).contains(&token.idle_sessions()), "{} idle, pool size {size}", token.idle_sessions());
+    let sig = token.sign("test-pool", SigningAlgorithm::EcdsaSha256, b"after").unwrap();
+    verify_spki(&info.spki_der, SigningAlgorithm::EcdsaSha256, b"after", &sig).unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rsa_decryption_happens_in_the_token() {
     let t = TestCa::new(Db::Sqlite).await.unwrap();

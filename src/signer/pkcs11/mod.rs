@@ -55,6 +55,10 @@ pub struct Pkcs11Signer {
     slot: Slot,
     pin: Secret,
     pool: Mutex<Vec<Session>>,
+    /// Sessions the pool keeps (`hsm.sessions`). A caller that finds the pool empty (more
+    /// callers at once than sessions: the signing threads plus TLS handshakes on the async
+    /// workers) opens one of its own, which is closed instead of kept when the pool is full.
+    capacity: usize,
     keys: RwLock<HashMap<String, LoadedKey>>,
 }
 
@@ -94,9 +98,10 @@ impl Pkcs11Signer {
             None => return Err(Pkcs11Error::TokenNotFound(hsm.token_label.clone())),
         };
         let pin = hsm.user_pin.read().map_err(Pkcs11Error::Pin)?;
-        let signer = Self { ctx, slot, pin, pool: Mutex::new(Vec::new()), keys: RwLock::new(HashMap::new()) };
-        let mut sessions = Vec::with_capacity(hsm.sessions);
-        for _ in 0..hsm.sessions.max(1) {
+        let capacity = hsm.sessions.max(1);
+        let signer = Self { ctx, slot, pin, pool: Mutex::new(Vec::new()), capacity, keys: RwLock::new(HashMap::new()) };
+        let mut sessions = Vec::with_capacity(capacity);
+        for _ in 0..capacity {
             sessions.push(signer.open_session()?);
         }
         if let Ok(mut pool) = signer.pool.lock() {
@@ -146,10 +151,22 @@ impl Pkcs11Signer {
         }
     }
 
+    /// Sessions in the pool, not in use now (at most `hsm.sessions`).
+    pub fn idle_sessions(&self) -> usize {
+        self.pool.lock().map(|p| p.len()).unwrap_or(0)
+    }
+
+    /// Returns `session` to the pool, or closes it when the pool is full (the pool's sessions
+    /// stay open, so the token stays logged in).
     fn give_back(&self, session: Session) {
-        if let Ok(mut pool) = self.pool.lock() {
-            pool.push(session);
-        }
+        let extra = match self.pool.lock() {
+            Ok(mut pool) if pool.len() < self.capacity => {
+                pool.push(session);
+                None
+            }
+            _ => Some(session),
+        };
+        drop(extra); // C_CloseSession, outside the pool's lock
     }
 
     /// Finds the private key labelled `label` and caches its handle and public key.
