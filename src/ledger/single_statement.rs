@@ -7,8 +7,9 @@
 //! the executor; these two units ran twelve of the thirty-odd statements of an ACME order. A
 //! statement is its own transaction, so each unit stays atomic. The condition that the
 //! multi-statement form checks between statements (the ACME order is `pending`; the SCEP
-//! transaction is new; the reservation is `reserved`) gates every other part of the statement instead (`… FROM gate`),
-//! so when it does not hold nothing changes, and the row count the statement returns says so.
+//! transaction is new; the reservation is `reserved`) gates every other part of the statement
+//! instead (`… FROM gate`), so when it does not hold nothing changes, and the row count the
+//! statement returns says so.
 //! SQLite has no data-modifying `WITH` and no round trips; it keeps the transaction in
 //! `certificates.rs`, which is the reference for what each unit writes.
 
