@@ -99,6 +99,20 @@ check "static challenge of the lab name: SUCCESS, owner lab" \
   enroll p7 0 "$BASE/lab/pkiclient.exe" --cn p7.example.test --san p7.example.test --challenge "$PRIVCA_SCEP_LAB_CHALLENGE"
 check "  owner lab in the ledger" test "$(ledger owner "$(serial "$W/p7/cert.pem")")" = lab
 repeated p7 "$BASE/lab/pkiclient.exe" "PKCSReq with the static challenge"
+# A copy of a transaction whose first copy is still being signed (a `reserved` reservation,
+# written here as the first copy's would be): PENDING; ten minutes later it counts as
+# interrupted, and the copy is issued.
+"${CLIENT[@]}" pkcsreq --ca-certs "$W/all.pem" --cn p9.example.test --san p9.example.test \
+  --challenge "$PRIVCA_SCEP_LAB_CHALLENGE" --dir "$W/p9" >/dev/null 2>&1
+now=$(date +%s)
+sql "INSERT INTO reservations (serial, issuer_id, profile, requester, tbs_sha256, state, created_at, updated_at) \
+  SELECT '0f0f0f0f', issuer_id, profile, 'scep:lab/$(cat "$W/p9/txid")', '00', 'reserved', $now, $now \
+  FROM certificates WHERE ltrim(serial, '0') = ltrim('$(serial "$W/p7/cert.pem")', '0')" >/dev/null
+out=$(cd "$HERE" && "$PY" checks.py "$BASE/lab/pkiclient.exe" "$W/p9" --pending)
+check "a copy of a transaction in flight: PENDING" test $? = 0
+sql "UPDATE reservations SET created_at = created_at - 601 WHERE serial = '0f0f0f0f'" >/dev/null
+out=$(cd "$HERE" && "$PY" checks.py "$BASE/lab/pkiclient.exe" "$W/p9")
+check "  the same after its reservation was left for ten minutes (interrupted): SUCCESS" test $? = 0
 CH=$(challenge --profile device --ttl 1s)
 sleep 2
 check "expired challenge: FAILURE badRequest" \

@@ -243,10 +243,11 @@ impl ScepBackend for ScepAdapter {
 
     /// PKCSReq and RenewalReq. The same transaction again (quirk S13) gets what the first one
     /// got, never a second certificate. The reservation makes sure of that
-    /// (`one_per_requester`): it is refused when the transaction has a certificate or an
-    /// approval request, and only then is the transaction looked up. The lookup comes first
-    /// where something would be written before the reservation: a one-time challenge (a
-    /// retransmission must not use it up) or an approval request.
+    /// (`one_per_requester`): it is refused when the transaction has a certificate, one in
+    /// flight or an approval request, and only then is the transaction looked up (PENDING
+    /// while the first copy is still being signed). The lookup comes first where something
+    /// would be written before the reservation: a one-time challenge (a retransmission must
+    /// not use it up) or an approval request.
     async fn enroll(&self, request: PkiRequest) -> Result<Outcome, ScepError> {
         let name = self.name(&request.name)?.clone();
         let requester = Self::requester(&request.name, &request.transaction_id);
@@ -274,7 +275,10 @@ impl ScepBackend for ScepAdapter {
         match self.ca.issue(issuance).await {
             Ok(IssueOutcome::Issued(cert)) => self.success(cert.record),
             Ok(IssueOutcome::Pending(_)) => Ok(Outcome::Pending),
-            Err(e) if e.kind() == ErrorKind::Conflict => self.earlier(&transaction).await?.ok_or_else(|| map_ca(e)),
+            // Refused by the reservation: the earlier outcome, or the first copy still in flight.
+            Err(e) if e.kind() == ErrorKind::Conflict => {
+                Ok(self.earlier(&transaction).await?.unwrap_or(Outcome::Pending))
+            }
             Err(e) => Err(map_ca(e)),
         }
     }

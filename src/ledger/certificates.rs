@@ -52,11 +52,14 @@ macro_rules! certificate_insert_columns {
 }
 pub(super) use certificate_insert_columns;
 
-/// The condition of a reservation with `one_per_requester` (`$4` is its requester): the
-/// requester has no committed reservation and no approval request yet.
+/// The condition of a reservation with `one_per_requester` (`$4` is its requester, `$6` the
+/// time of the reservation): the requester has no committed reservation, none in flight, and
+/// no approval request. A reservation still `reserved` after ten minutes was interrupted (the
+/// process stopped between reservation and commit) and no longer counts.
 macro_rules! new_transaction {
     () => {
-        "NOT EXISTS (SELECT 1 FROM reservations WHERE requester = $4 AND state = 'committed') \
+        "NOT EXISTS (SELECT 1 FROM reservations WHERE requester = $4 \
+         AND (state = 'committed' OR (state = 'reserved' AND created_at > $6 - 600))) \
          AND NOT EXISTS (SELECT 1 FROM approvals WHERE requester = $4)"
     };
 }
@@ -64,7 +67,7 @@ pub(super) use new_transaction;
 
 /// The conflict of a reservation with `one_per_requester` that was refused.
 pub(super) fn not_new(r: &Reservation) -> String {
-    format!("{} already has a certificate or an approval request", r.requester)
+    format!("{} already has a certificate, one in flight or an approval request", r.requester)
 }
 
 /// A new certificate row's fifteen values (`created_at` = `t`).

@@ -48,8 +48,10 @@ pub struct Reservation {
     /// reservation, `valid` with the commit, `pending` again on an abort.
     pub acme_order: Option<String>,
     /// The requester names one transaction (a SCEP transactionID): the reservation is refused
-    /// (`Conflict`, nothing written) when the requester already has a committed reservation
-    /// or an approval request, so a transaction never gets a second certificate.
+    /// (`Conflict`, nothing written) when the requester already has a committed reservation,
+    /// one in flight (`reserved`, for ten minutes) or an approval request, so a transaction
+    /// does not get a second certificate. (The check is not a lock: on PostgreSQL, two
+    /// reservations of one transaction in the same milliseconds can both pass it.)
     pub one_per_requester: bool,
 }
 

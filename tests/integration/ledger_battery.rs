@@ -102,9 +102,10 @@ async fn aborted_reservation_keeps_serial(db: Db) {
     assert!(matches!(again, Err(LedgerError::Conflict(_))), "a serial is never reused");
 }
 
-/// `one_per_requester` (SCEP transactions): a second reservation is refused once the requester
-/// has a committed one or an approval request, and writes nothing; an aborted one does not
-/// count, and reservations without the flag are not limited.
+/// `one_per_requester` (SCEP transactions): a second reservation is refused while the
+/// requester has a committed one, one in flight (for ten minutes) or an approval request, and
+/// writes nothing; an aborted one does not count, and reservations without the flag are not
+/// limited.
 async fn a_transaction_gets_one_certificate(db: Db) {
     let Some(t) = TestCa::new(db).await else { return };
     let csr = t.csr("ec:P-256", "/CN=tx.example.test", Some("DNS:tx.example.test"));
@@ -141,6 +142,13 @@ async fn a_transaction_gets_one_certificate(db: Db) {
     let failed = AuditEvent::new(AuditKind::Failed, "scep:lab/tx3");
     t.app.ledger.abort_reservation("0e01", "HSM down", &failed, None).await.unwrap();
     t.app.ledger.reserve_issuance(&once("0e02", "tx3"), &ev).await.expect("an aborted reservation does not count");
+    let in_flight = t.app.ledger.reserve_issuance(&once("0e05", "tx3"), &ev).await;
+    assert!(matches!(in_flight, Err(LedgerError::Conflict(_))), "0e02 is in flight: {in_flight:?}");
+    sqlx::query("UPDATE reservations SET created_at = created_at - 601 WHERE serial = '0e02'")
+        .execute(&mut t.raw().await)
+        .await
+        .unwrap();
+    t.app.ledger.reserve_issuance(&once("0e06", "tx3"), &ev).await.expect("an interrupted reservation does not count");
     let unlimited = Reservation { requester: "scep:lab/tx1".into(), ..reservation("0e03") };
     t.app.ledger.reserve_issuance(&unlimited, &ev).await.expect("without the flag");
 
