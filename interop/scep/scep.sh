@@ -56,18 +56,22 @@ echo "# GetCACaps and GetCACert"
 caps=$("$SUBMIT" -u "$BASE" -c 2>&1)
 check "certmonger scep-submit -c: every capability" bash -c "for c in Renewal SHA-1 SHA-256 SHA-512 AES DES3 GetNextCACert POSTPKIOperation SCEPStandard; do grep -qx \"\$c\" <<<'$caps' || exit 1; done"
 "$SUBMIT" -u "$BASE" -C >"$W/certmonger-ca.pem" 2>/dev/null
-check "certmonger scep-submit -C: RA certificate first, then the issuing CA" \
-  bash -c "openssl x509 -in '$W/certmonger-ca.pem' -noout -subject | grep -q 'SCEP RA'"
+check "certmonger scep-submit -C: the RA encryption certificate first" \
+  bash -c "openssl x509 -in '$W/certmonger-ca.pem' -noout -subject | grep -q 'SCEP RA encryption'"
 code=$(curl -s -o "$W/ca.der" -w '%{http_code} %{content_type}' "$BASE/pkiclient.exe?operation=GetCACert")
 check "GetCACert: application/x-x509-ca-ra-cert" test "$code" = "200 application/x-x509-ca-ra-cert"
 openssl pkcs7 -inform DER -in "$W/ca.der" -print_certs -out "$W/all.pem" 2>/dev/null
-check "GetCACert: RA, issuing CA, root in that order" \
-  bash -c "openssl pkcs7 -inform DER -in '$W/ca.der' -print_certs -noout | grep '^subject' | tr '\n' '|' | grep -q 'SCEP RA.*issuing CA.*root CA'"
-awk '/BEGIN/{n++} n>=2' "$W/all.pem" >"$W/ca.pem" # issuing CA + root, for openssl verify
+check "GetCACert: RA encryption, RA signing, issuing CA, root in that order" \
+  bash -c "openssl pkcs7 -inform DER -in '$W/ca.der' -print_certs -noout | grep '^subject' | tr '\n' '|' | grep -q 'SCEP RA encryption.*SCEP RA signing.*issuing CA.*root CA'"
+awk '/BEGIN/{n++} n>=3' "$W/all.pem" >"$W/ca.pem" # issuing CA + root, for openssl verify
 awk '/BEGIN/{n++} n==1' "$W/all.pem" >"$W/ra.pem"
-awk '/BEGIN/{n++} n==2' "$W/all.pem" >"$W/issuing.pem"
-check "RA certificate: keyEncipherment + digitalSignature, RSA-2048, verifies" \
-  bash -c "openssl x509 -in '$W/ra.pem' -noout -ext keyUsage | grep -q 'Digital Signature, Key Encipherment' && openssl x509 -in '$W/ra.pem' -noout -text | grep -q '(2048 bit)' && openssl verify -CAfile '$DATA/root.pem' -untrusted '$W/ca.pem' '$W/ra.pem' | grep -q OK"
+awk '/BEGIN/{n++} n==2' "$W/all.pem" >"$W/ra-signing.pem"
+awk '/BEGIN/{n++} n>=2' "$W/all.pem" >"$W/others.pem" # RA signing certificate, issuing CA, root
+awk '/BEGIN/{n++} n==3' "$W/all.pem" >"$W/issuing.pem"
+check "RA encryption certificate: keyEncipherment only, RSA-2048, verifies" \
+  bash -c "openssl x509 -in '$W/ra.pem' -noout -ext keyUsage | grep -qx ' *Key Encipherment' && openssl x509 -in '$W/ra.pem' -noout -text | grep -q '(2048 bit)' && openssl verify -CAfile '$DATA/root.pem' -untrusted '$W/ca.pem' '$W/ra.pem' | grep -q OK"
+check "RA signing certificate: digitalSignature only, another RSA-2048 key, verifies" \
+  bash -c "openssl x509 -in '$W/ra-signing.pem' -noout -ext keyUsage | grep -qx ' *Digital Signature' && [ \"\$(openssl x509 -in '$W/ra.pem' -noout -pubkey)\" != \"\$(openssl x509 -in '$W/ra-signing.pem' -noout -pubkey)\" ] && openssl verify -CAfile '$DATA/root.pem' -untrusted '$W/ca.pem' '$W/ra-signing.pem' | grep -q OK"
 check "GetCACaps over GET is text/plain" \
   test "$(curl -s -o /dev/null -w '%{content_type}' "$BASE?operation=GetCACaps")" = "text/plain; charset=us-ascii"
 
@@ -167,16 +171,16 @@ echo "# certmonger submits a PKCSReq built by the independent codec"
 # issuing CA and the root, so -N gets both.
 CH=$(challenge --profile device)
 "${CLIENT[@]}" pkcsreq --ca-certs "$W/all.pem" --cn cm1.example.test --san cm1.example.test --challenge "$CH" --dir "$W/cm" >/dev/null 2>&1
-"$SUBMIT" -u "$BASE" -r "$W/ra.pem" -N "$W/ca.pem" -p "$W/cm/pkcsreq.pem" >"$W/cm.out" 2>&1
+"$SUBMIT" -u "$BASE" -r "$W/ra.pem" -N "$W/others.pem" -p "$W/cm/pkcsreq.pem" >"$W/cm.out" 2>&1
 check "scep-submit -p: SUCCESS (exit 0)" test $? = 0
 "${CLIENT[@]}" decrypt --dir "$W/cm" "$W/cm.out" >/dev/null 2>&1
 check "  its certificate opens with the requester's key and verifies" verify "$W/cm/cert.pem"
-"$SUBMIT" -u "$BASE" -r "$W/ra.pem" -N "$W/ca.pem" -p "$W/cm/pkcsreq.pem" >"$W/cm2.out" 2>&1
+"$SUBMIT" -u "$BASE" -r "$W/ra.pem" -N "$W/others.pem" -p "$W/cm/pkcsreq.pem" >"$W/cm2.out" 2>&1
 check "scep-submit -p again (same transaction): SUCCESS, no second certificate" \
   test "$(sql "SELECT COUNT(*) FROM certificates WHERE requester LIKE 'scep:default/%' AND subject LIKE '%cm1.example.test%'")" = 1
 CH=$(challenge --profile device-gated)
 "${CLIENT[@]}" pkcsreq --ca-certs "$W/all.pem" --cn cm2.example.test --san cm2.example.test --challenge "$CH" --dir "$W/cm2" >/dev/null 2>&1
-"$SUBMIT" -u "$BASE/gated" -r "$W/ra.pem" -N "$W/ca.pem" -p "$W/cm2/pkcsreq.pem" >/dev/null 2>&1
+"$SUBMIT" -u "$BASE/gated" -r "$W/ra.pem" -N "$W/others.pem" -p "$W/cm2/pkcsreq.pem" >/dev/null 2>&1
 check "scep-submit on an approval profile: PENDING (exit 1)" test $? = 1
 
 echo "# CA rollover: GetNextCACert announces the successor, which signs from active_from on"
@@ -202,8 +206,8 @@ check "GetNextCACert: 200 application/x-x509-next-ca-cert" test "$code" = "200 a
 check "  signed by the RA key, whose certificate chains to the current CA (openssl cms -verify)" \
   openssl cms -verify -purpose any -inform DER -in "$W/next.der" -CAfile "$W/ca.pem" -out "$W/next-inner.der"
 openssl pkcs7 -inform DER -in "$W/next-inner.der" -print_certs -out "$W/next-all.pem" 2>/dev/null
-awk '/BEGIN/{n++} n==2' "$W/next-all.pem" >"$W/next-issuing.pem"
-check "  holds the RA certificate, then the new issuing CA, which chains to the root" \
+awk '/BEGIN/{n++} n==3' "$W/next-all.pem" >"$W/next-issuing.pem"
+check "  holds the RA certificates, then the new issuing CA, which chains to the root" \
   bash -c "openssl x509 -in '$W/next-issuing.pem' -noout -subject | grep -q 'EC next' && openssl verify -CAfile '$DATA/root.pem' '$W/next-issuing.pem' | grep -q OK"
 CH=$(challenge --profile device)
 check "before active_from: PKCSReq SUCCESS" \
@@ -213,20 +217,30 @@ while [ "$(date +%s)" -le "$SWITCH" ]; do sleep 1; done
 check "after active_from: GetNextCACert 404 (no rollover in progress)" \
   test "$(curl -s -o /dev/null -w '%{http_code}' "$BASE/pkiclient.exe?operation=GetNextCACert")" = 404
 curl -s -o "$W/ca2.der" "$BASE/pkiclient.exe?operation=GetCACert"
-check "  GetCACert: RA, new issuing CA, the RA's issuer (old CA), root" \
-  bash -c "openssl pkcs7 -inform DER -in '$W/ca2.der' -print_certs -noout | grep '^subject' | tr '\n' '|' | grep -q 'SCEP RA[^|]*|[^|]*EC next|[^|]*issuing CA EC|[^|]*root CA|$'"
+check "  GetCACert: RA encryption and signing, new issuing CA, the RA's issuer (old CA), root" \
+  bash -c "openssl pkcs7 -inform DER -in '$W/ca2.der' -print_certs -noout | grep '^subject' | tr '\n' '|' | grep -q 'SCEP RA encryption[^|]*|[^|]*SCEP RA signing[^|]*|[^|]*EC next|[^|]*issuing CA EC|[^|]*root CA|$'"
 CH=$(challenge --profile device)
 check "  PKCSReq SUCCESS" enroll r2 0 "$BASE" --cn r2.example.test --san r2.example.test --challenge "$CH"
 check "  signed by the new CA, verifies to the root" \
   bash -c "openssl x509 -in '$W/r2/cert.pem' -noout -issuer | grep -q 'EC next' && openssl verify -CAfile '$DATA/root.pem' -untrusted '$W/next-issuing.pem' '$W/r2/cert.pem' | grep -q OK"
 check "  the ledger records the new issuer" test "$(ledger issuer_id "$(serial "$W/r2/cert.pem")")" = ec-next
 
+echo "# the RA decryption key is no padding oracle; envelope failures are limited per address"
+# Last of the SCEP requests: the address stays limited for the rest of the minute.
+(cd "$HERE" && "$PY" oracle.py "$BASE/lab" "$PRIVCA_SCEP_LAB_CHALLENGE" 20) >"$W/oracle.out" 2>&1
+check "oracle.py: (b)-(e) answered alike, (a) served, the limit applies" test $? = 0
+sed 's/^/    /' "$W/oracle.out"
+check "  metrics: privca_scep_envelope_failures_total and privca_scep_limited_total count them" \
+  bash -c "m=\$(curl -sk https://127.0.0.1:9443/metrics); grep -Eq '^privca_scep_envelope_failures_total (1[2-9]|[2-9][0-9])' <<<\"\$m\" && grep -Eq '^privca_scep_limited_total [1-9]' <<<\"\$m\""
+
 echo "# keys"
 label=$(sed -n 's/^token_label *= *"\(.*\)"/\1/p' "$ROOT/conf/privca.dev.toml")
 objects=$(SOFTHSM2_CONF="$DATA/softhsm2.conf" pkcs11-tool --module /usr/lib/softhsm/libsofthsm2.so --token-label "$label" \
   --login --pin "$(cat "$DATA/secrets/user.pin")" --list-objects --type privkey 2>/dev/null)
-check "pkcs11-tool: the RA key is in the token, sensitive and never extractable" \
-  bash -c "grep -A8 'label: *privca-scep-ra' <<<'$objects' | grep -q 'always sensitive, never extractable'"
+check "pkcs11-tool: the RA signing key is in the token, sensitive, never extractable, signs only" \
+  bash -c "grep -A3 'label: *privca-scep-ra\$' <<<'$objects' | grep -q 'always sensitive, never extractable' && grep -A3 'label: *privca-scep-ra\$' <<<'$objects' | grep 'Usage:' | grep -q sign && ! grep -A3 'label: *privca-scep-ra\$' <<<'$objects' | grep 'Usage:' | grep -q decrypt"
+check "pkcs11-tool: the RA decryption key is in the token, sensitive, never extractable, decrypts only" \
+  bash -c "grep -A3 'label: *privca-scep-ra-encryption' <<<'$objects' | grep -q 'always sensitive, never extractable' && grep -A3 'label: *privca-scep-ra-encryption' <<<'$objects' | grep 'Usage:' | grep -q decrypt && ! grep -A3 'label: *privca-scep-ra-encryption' <<<'$objects' | grep 'Usage:' | grep -q sign"
 check "no RA or CA private key outside the token" bash -c "! grep -rl 'PRIVATE KEY' '$DATA' --exclude-dir=tokens --exclude-dir=scep"
 [ -n "${SCEP_KEEP:-}" ] && trap - EXIT
 finish

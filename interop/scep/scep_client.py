@@ -284,21 +284,33 @@ def _content_info(content_type, content):
     return encoder.encode(ci)
 
 
-def envelope(content, recipient, cipher="aes128"):
+def envelope(content, recipient, cipher="aes128", encrypted_key=None, padded=None):
     """ContentInfo(EnvelopedData) of `content` for the RSA key of `recipient` (PKCS#1 v1.5
-    key transport, issuerAndSerialNumber recipient id; CBC with the IV as OCTET STRING)."""
+    key transport, issuerAndSerialNumber recipient id; CBC with the IV as OCTET STRING).
+
+    For attack tests: `encrypted_key` replaces the key transport's output (bytes, or a function
+    of the content-encryption key), and `padded` the PKCS#7-padded plaintext (a function of
+    `content`)."""
     oid, algorithm, key_len = CIPHERS[cipher]
     cek = os.urandom(key_len)
     iv = os.urandom(algorithm.block_size // 8)
-    padder = padding.PKCS7(algorithm.block_size).padder()
+    if padded is None:
+        padder = padding.PKCS7(algorithm.block_size).padder()
+        plaintext = padder.update(content) + padder.finalize()
+    else:
+        plaintext = padded(content)
     encryptor = Cipher(algorithm(cek), modes.CBC(iv)).encryptor()
-    ciphertext = encryptor.update(padder.update(content) + padder.finalize()) + encryptor.finalize()
+    ciphertext = encryptor.update(plaintext) + encryptor.finalize()
+    if encrypted_key is None:
+        encrypted_key = recipient.public_key().encrypt(cek, PKCS1v15())
+    elif callable(encrypted_key):
+        encrypted_key = encrypted_key(cek)
 
     ktri = rfc5652.KeyTransRecipientInfo()
     ktri["version"] = 0
     ktri["rid"]["issuerAndSerialNumber"] = _issuer_and_serial(recipient.issuer, recipient.serial_number)
     ktri["keyEncryptionAlgorithm"] = _alg(RSA_ENCRYPTION, NULL)
-    ktri["encryptedKey"] = recipient.public_key().encrypt(cek, PKCS1v15())
+    ktri["encryptedKey"] = encrypted_key
     ri = rfc5652.RecipientInfo()
     ri["ktri"] = ktri
 
@@ -422,12 +434,14 @@ def sign_message(content, attributes, signer_cert, signer_key, digest="sha256", 
 
 
 def pki_message(message_type, content, ra_cert, signer_cert, signer_key, cipher="aes128", digest="sha256",
-                rsa_oid="rsaEncryption", signing_time=True, txid=None, sender_nonce=None):
-    """A client pkiMessage: `content` enveloped for `ra_cert`, then signed. The transactionID
-    defaults to a hash of the signer's public key, the senderNonce to 16 random bytes."""
+                rsa_oid="rsaEncryption", signing_time=True, txid=None, sender_nonce=None, envelope_opts=None):
+    """A client pkiMessage: `content` enveloped for `ra_cert` (`envelope_opts`: see
+    `envelope`), then signed. The transactionID defaults to a hash of the signer's public key,
+    the senderNonce to 16 random bytes."""
     txid = txid or transaction_id(signer_cert.public_key())
     sender_nonce = sender_nonce or os.urandom(16)
-    der = sign_message(envelope(content, ra_cert, cipher), scep_attributes(message_type, txid, sender_nonce),
+    der = sign_message(envelope(content, ra_cert, cipher, **(envelope_opts or {})),
+                       scep_attributes(message_type, txid, sender_nonce),
                        signer_cert, signer_key, digest, rsa_oid, signing_time)
     return Request(der, txid, sender_nonce)
 

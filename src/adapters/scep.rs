@@ -1,11 +1,12 @@
 //! `privca_scep::ScepBackend` over the HSM, the ledger and the issuance cycle; `CaError` →
 //! CertRep `failInfo`.
 //!
-//! The RA key (`privca-scep-ra`, RSA-2048, created by `init`) never leaves the token: it
-//! decrypts request envelopes (`C_Decrypt`) and signs CertReps. Its certificate comes from the
-//! issuing CA of the `default` name (else the first name) through the normal issuance cycle,
-//! and is reissued (at start-up, then by the `scep_ra_refresh` job) when a third of its
-//! lifetime is left or when that CA was replaced by an active successor. Every enrollment is
+//! The RA keys (RSA-2048, created by `init`) never leave the token: `privca-scep-ra` signs
+//! CertReps, and `privca-scep-ra-encryption` decrypts request envelopes (`C_Decrypt`); with
+//! `scep.ra_keys = "shared"` the first does both. Their certificates come from the issuing CA
+//! of the `default` name (else the first name) through the normal issuance cycle, and are
+//! reissued (at start-up, then by the `scep_ra_refresh` job) when a third of their lifetime is
+//! left or when that CA was replaced by an active successor. Every enrollment is
 //! recorded with requester `scep:<name>/<transactionID>`, which is how a repeated PKCSReq or a
 //! CertPoll finds the transaction again.
 
@@ -18,14 +19,14 @@ use x509_cert::request::CertReq;
 use crate::{
     audit::{AuditEvent, AuditKind},
     ca::{
-        bootstrap::SCEP_RA_KEY,
+        bootstrap::{SCEP_RA_ENCRYPTION_KEY, SCEP_RA_KEY},
         request::{IssuanceRequest, Requester},
         CertificateAuthority, IssueOutcome, Issuer,
     },
-    config::scep::ScepName,
+    config::scep::{RaKeys, ScepName},
     error::{CaError, ErrorKind},
     ledger::{ApprovalStatus, CertRecord, CertStatus, CrlKind, LedgerError, TransactionRecord},
-    policy::{Profile, SCEP_RA_PROFILE},
+    policy::{Profile, RaRole},
     signer::SigningAlgorithm,
 };
 
@@ -33,33 +34,42 @@ use crate::{
 #[derive(Clone)]
 pub struct ScepAdapter {
     ca: CertificateAuthority,
-    /// The RA certificate served now; replaced by [`ScepAdapter::refresh_ra_certificate`].
-    ra: Arc<RwLock<Arc<RaCertificate>>>,
+    /// The RA certificates served now; replaced by [`ScepAdapter::refresh_ra_certificate`].
+    ra: Arc<RwLock<Arc<RaCertificates>>>,
 }
 
-/// An RA certificate and the CA that issued it.
+/// The RA certificates and the CA that issued them.
 #[derive(Debug, PartialEq)]
-struct RaCertificate {
-    der: Vec<u8>,
+struct RaCertificates {
+    /// Of `privca-scep-ra`: signs CertReps (and decrypts with `ra_keys = "shared"`).
+    signing: Vec<u8>,
+    /// Of `privca-scep-ra-encryption`, with `ra_keys = "separate"`.
+    encryption: Option<Vec<u8>>,
     issuer: String,
 }
 
+impl RaCertificates {
+    fn ca_certs(&self, chain: Vec<Vec<u8>>) -> CaCerts {
+        CaCerts { ra_encryption: self.encryption.clone(), ra: self.signing.clone(), chain }
+    }
+}
+
 impl ScepAdapter {
-    /// An adapter over `ca`, issuing the RA certificate first if needed.
+    /// An adapter over `ca`, issuing the RA certificates first if needed.
     pub async fn start(ca: CertificateAuthority) -> Result<Self, CaError> {
-        let ra = ra_certificate(&ca).await?;
+        let ra = ra_certificates(&ca).await?;
         Ok(Self { ca, ra: Arc::new(RwLock::new(Arc::new(ra))) })
     }
 
-    fn ra(&self) -> Arc<RaCertificate> {
+    fn ra(&self) -> Arc<RaCertificates> {
         Arc::clone(&self.ra.read().unwrap_or_else(PoisonError::into_inner))
     }
 
-    /// Reissues the RA certificate if it has a third of its lifetime left or less, or if its CA
-    /// has been replaced by a successor that is active now; true if the certificate served
+    /// Reissues an RA certificate that has a third of its lifetime left or less, or whose CA
+    /// has been replaced by a successor that is active now; true if a certificate served
     /// changed. Requests encrypted to the previous certificate still decrypt (same RA key).
     pub async fn refresh_ra_certificate(&self) -> Result<bool, CaError> {
-        let fresh = ra_certificate(&self.ca).await?;
+        let fresh = ra_certificates(&self.ca).await?;
         if *self.ra() == fresh {
             return Ok(false);
         }
@@ -214,20 +224,24 @@ impl ScepBackend for ScepAdapter {
     async fn ca_certs(&self, name: &str) -> Result<CaCerts, ScepError> {
         let issuer = self.issuer_of(&self.name(name)?.profile)?;
         let ra = self.ra();
-        Ok(CaCerts { chain: self.chain(issuer, &ra), ra: ra.der.clone() })
+        Ok(ra.ca_certs(self.chain(issuer, &ra)))
     }
 
     async fn next_ca_certs(&self, name: &str) -> Result<Option<CaCerts>, ScepError> {
         let profile = &self.name(name)?.profile;
         let next = self.ca.config().profiles.get(profile).and_then(|p| self.ca.next_issuer(&p.issuer));
         let ra = self.ra();
-        Ok(next.map(|(issuer, _)| CaCerts { chain: self.chain(issuer, &ra), ra: ra.der.clone() }))
+        Ok(next.map(|(issuer, _)| ra.ca_certs(self.chain(issuer, &ra))))
     }
 
     async fn ra_decrypt(&self, encrypted_key: &[u8]) -> Result<Vec<u8>, ScepError> {
-        // A tampered ciphertext gives CKR_ENCRYPTED_DATA_INVALID or CKR_GENERAL_ERROR: both are
-        // the client's problem (badMessageCheck); the detail is logged only.
-        self.ca.signing().decrypt(SCEP_RA_KEY, encrypted_key.to_vec()).await.map_err(|e| {
+        // A tampered ciphertext gives CKR_ENCRYPTED_DATA_INVALID or CKR_GENERAL_ERROR; the
+        // router answers every error alike (implicit rejection); the detail is logged only.
+        let key = match self.ca.config().scep.ra_keys {
+            RaKeys::Separate => SCEP_RA_ENCRYPTION_KEY,
+            RaKeys::Shared => SCEP_RA_KEY,
+        };
+        self.ca.signing().decrypt(key, encrypted_key.to_vec()).await.map_err(|e| {
             tracing::debug!(error = %e, "SCEP envelope key did not decrypt");
             ScepError::fail(FailInfo::BadMessageCheck, "the envelope is not encrypted to the RA certificate")
         })
@@ -316,9 +330,9 @@ impl ScepBackend for ScepAdapter {
 }
 
 impl ScepAdapter {
-    /// `issuer`, the issuer of the RA certificate `ra` when that is another one (after a
-    /// rollover, until the RA certificate is reissued), and the root.
-    fn chain(&self, issuer: &Issuer, ra: &RaCertificate) -> Vec<Vec<u8>> {
+    /// `issuer`, the issuer of the RA certificates `ra` when that is another one (after a
+    /// rollover, until the RA certificates are reissued), and the root.
+    fn chain(&self, issuer: &Issuer, ra: &RaCertificates) -> Vec<Vec<u8>> {
         let mut chain = vec![issuer.der.clone()];
         if let Some(ra_issuer) = self.ca.issuer(&ra.issuer).filter(|i| i.id != issuer.id) {
             chain.push(ra_issuer.der.clone());
@@ -339,39 +353,61 @@ impl ScepAdapter {
     }
 }
 
-/// The RA certificate: the newest valid one for the RA key, or a new one from the issuing CA of
-/// the `default` name (else the first name) when none has more than a third of its life left.
-async fn ra_certificate(ca: &CertificateAuthority) -> Result<RaCertificate, CaError> {
+/// The RA certificates of `scep.ra_keys`, from the issuing CA of the `default` name (else the
+/// first name).
+async fn ra_certificates(ca: &CertificateAuthority) -> Result<RaCertificates, CaError> {
     let cfg = &ca.config().scep;
     let name = cfg
         .names
         .get("default")
         .or_else(|| cfg.names.values().next())
         .ok_or_else(|| CaError::internal("[scep] has no names"))?;
-    let issuer_id = ca
+    let issuer = ca
         .config()
         .profiles
         .get(&name.profile)
         .and_then(|p| ca.current_issuer(&p.issuer))
         .map(|i| i.id.clone())
         .ok_or_else(|| CaError::internal("the issuer of the SCEP profile is not installed"))?;
-    let spki_der = ca.signing().key_info(SCEP_RA_KEY)?.spki_der;
+    Ok(match cfg.ra_keys {
+        RaKeys::Separate => RaCertificates {
+            signing: ra_certificate(ca, &issuer, SCEP_RA_KEY, RaRole::Signing).await?,
+            encryption: Some(ra_certificate(ca, &issuer, SCEP_RA_ENCRYPTION_KEY, RaRole::Encryption).await?),
+            issuer,
+        },
+        RaKeys::Shared => RaCertificates {
+            signing: ra_certificate(ca, &issuer, SCEP_RA_KEY, RaRole::Both).await?,
+            encryption: None,
+            issuer,
+        },
+    })
+}
+
+/// The newest valid certificate of `role` for the token key `key` from `issuer_id`, or a new
+/// one when none has more than a third of its life left.
+async fn ra_certificate(
+    ca: &CertificateAuthority,
+    issuer_id: &str,
+    key: &str,
+    role: RaRole,
+) -> Result<Vec<u8>, CaError> {
+    let spki_der = ca.signing().key_info(key)?.spki_der;
     let now = crate::ledger::now();
-    if let Some(rec) = ca.ledger().latest_certificate(&issuer_id, SCEP_RA_PROFILE).await? {
+    if let Some(rec) = ca.ledger().latest_certificate(issuer_id, role.profile_name()).await? {
         let same_key = x509_cert::Certificate::from_der(&rec.der)
             .ok()
             .and_then(|c| c.tbs_certificate.subject_public_key_info.to_der().ok())
             .is_some_and(|k| k == spki_der);
         if same_key && (rec.not_after - now) * 3 > (rec.not_after - rec.not_before) {
-            return Ok(RaCertificate { der: rec.der, issuer: issuer_id });
+            return Ok(rec.der);
         }
     }
-    let request = IssuanceRequest::own_key(SCEP_RA_PROFILE, spki_der);
-    let profile = Profile::scep_ra(&issuer_id, cfg.ra_validity);
+    let request = IssuanceRequest::own_key(role.profile_name(), spki_der);
+    let profile = Profile::scep_ra(issuer_id, ca.config().scep.ra_validity, role);
     match ca.issue_with_profile(request, &profile).await? {
         IssueOutcome::Issued(cert) => {
-            tracing::info!(serial = %cert.record.serial, "issued the SCEP RA certificate");
-            Ok(RaCertificate { der: cert.record.der, issuer: issuer_id })
+            tracing::info!(serial = %cert.record.serial, profile = role.profile_name(), "issued a SCEP RA certificate");
+            Ok(cert.record.der)
         }
         IssueOutcome::Pending(_) => Err(CaError::internal("SCEP RA certificate held for approval")),
     }
@@ -412,7 +448,16 @@ pub async fn state(ca: &CertificateAuthority) -> Result<Option<(ScepAdapter, pri
         return Ok(None);
     }
     let adapter = ScepAdapter::start(ca.clone()).await?;
-    Ok(Some((adapter, privca_scep::ScepSettings { prefix: crate::server::routes::SCEP_PREFIX.to_owned() })))
+    let rejection = privca_scep::rejection::ImplicitRejection::new()
+        .map_err(|_| CaError::internal("no randomness for the SCEP implicit-rejection key"))?;
+    Ok(Some((
+        adapter,
+        privca_scep::ScepSettings {
+            prefix: crate::server::routes::SCEP_PREFIX.to_owned(),
+            envelope_failures_per_minute: ca.config().scep.envelope_failures_per_minute,
+            rejection: Arc::new(rejection),
+        },
+    )))
 }
 
 #[cfg(test)]

@@ -24,7 +24,7 @@ use x509_cert::{
 use super::{chain, key_label, prepare::random_serial, sign::sign_certificate, x509, Issuer};
 use crate::{
     audit::{AuditEvent, AuditKind, CHECKPOINT_KEY},
-    config::{CaKeyConfig, Config, IssuerConfig, NameConstraintsConfig},
+    config::{scep::RaKeys, CaKeyConfig, Config, IssuerConfig, NameConstraintsConfig},
     error::CaError,
     ledger::{CaCertificate, Ledger, Reservation},
     signer::{
@@ -41,8 +41,13 @@ pub fn ocsp_key_label(id: &str) -> String {
     format!("privca-ocsp-{id}")
 }
 
-/// Label of the SCEP RA key (RSA-2048, signs CertReps and decrypts request envelopes).
+/// Label of the SCEP RA key (RSA-2048): signs CertReps, and with `scep.ra_keys = "shared"`
+/// also decrypts request envelopes.
 pub const SCEP_RA_KEY: &str = "privca-scep-ra";
+
+/// Label of the SCEP RA decryption key (RSA-2048, `CKA_DECRYPT` only) with
+/// `scep.ra_keys = "separate"`.
+pub const SCEP_RA_ENCRYPTION_KEY: &str = "privca-scep-ra-encryption";
 
 /// What `init` found or did.
 #[derive(Debug, Default)]
@@ -100,7 +105,15 @@ pub async fn bootstrap(
     for id in std::iter::once("root").chain(config.issuers.iter().map(|i| i.id.as_str())) {
         ensure_key(token, &ocsp_key_label(id), KeyAlgorithm::EcdsaP256, KeyPurpose::Sign, &mut report)?;
     }
-    ensure_key(token, SCEP_RA_KEY, KeyAlgorithm::Rsa2048, KeyPurpose::SignAndDecrypt, &mut report)?;
+    match config.scep.ra_keys {
+        RaKeys::Separate => {
+            ensure_key(token, SCEP_RA_KEY, KeyAlgorithm::Rsa2048, KeyPurpose::Sign, &mut report)?;
+            ensure_key(token, SCEP_RA_ENCRYPTION_KEY, KeyAlgorithm::Rsa2048, KeyPurpose::Decrypt, &mut report)?;
+        }
+        RaKeys::Shared => {
+            ensure_key(token, SCEP_RA_KEY, KeyAlgorithm::Rsa2048, KeyPurpose::SignAndDecrypt, &mut report)?;
+        }
+    }
     report.root_pem = write_files(config, ledger).await?;
     Ok(report)
 }

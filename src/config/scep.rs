@@ -1,5 +1,6 @@
-//! `[scep]`: the SCEP server (mounted on the plain HTTP listener under `/scep`), the RA
-//! certificate's lifetime, the RenewalReq window, and the path names that select a profile
+//! `[scep]`: the SCEP server (mounted on the plain HTTP listener under `/scep`), the RA keys
+//! (one key per job by default, or one shared key) and their certificates' lifetime, the limit
+//! on envelopes that do not open, the RenewalReq window, and the path names that select a profile
 //! (`/scep/<name>/…`; `default` serves `/scep` itself and unknown device suffixes such as
 //! `/scep/pkiclient.exe`).
 
@@ -18,14 +19,23 @@ use crate::policy::Profile;
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct RawScep {
     enabled: bool,
+    ra_keys: RaKeys,
     ra_validity: String,
     renewal_window: String,
+    envelope_failures_per_minute: u32,
     names: BTreeMap<String, RawName>,
 }
 
 impl Default for RawScep {
     fn default() -> Self {
-        Self { enabled: false, ra_validity: "365d".into(), renewal_window: "30d".into(), names: BTreeMap::new() }
+        Self {
+            enabled: false,
+            ra_keys: RaKeys::Separate,
+            ra_validity: "365d".into(),
+            renewal_window: "30d".into(),
+            envelope_failures_per_minute: 20,
+            names: BTreeMap::new(),
+        }
     }
 }
 
@@ -39,15 +49,34 @@ struct RawName {
     owner: Option<String>,
 }
 
+/// How many RSA keys the RA uses (`scep.ra_keys`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RaKeys {
+    /// One key signs CertReps, another decrypts request envelopes; GetCACert returns both
+    /// certificates, the encryption one first. A padding oracle on the decryption key then
+    /// cannot forge RA signatures.
+    #[default]
+    Separate,
+    /// One key does both (keyEncipherment and digitalSignature), for devices that expect a
+    /// single RA certificate.
+    Shared,
+}
+
 /// `[scep]`, validated.
 #[derive(Debug, Clone, Default)]
 pub struct ScepConfig {
     /// Serve SCEP.
     pub enabled: bool,
-    /// Lifetime of the RA certificate (renewed at start-up when a third of it is left).
+    /// One RA key for each job, or one for both.
+    pub ra_keys: RaKeys,
+    /// Lifetime of the RA certificates (renewed when a third of it is left).
     pub ra_validity: Duration,
     /// A RenewalReq is accepted when the certificate that signs it expires within this window.
     pub renewal_window: Duration,
+    /// Envelopes that do not open, per client address and minute, before the address gets
+    /// HTTP 429 (0: no limit).
+    pub envelope_failures_per_minute: u32,
     /// Path names.
     pub names: BTreeMap<String, ScepName>,
 }
@@ -87,6 +116,8 @@ pub(crate) fn build(
     }
     Ok(ScepConfig {
         enabled: raw.enabled,
+        ra_keys: raw.ra_keys,
+        envelope_failures_per_minute: raw.envelope_failures_per_minute,
         ra_validity: d("ra_validity", &raw.ra_validity)?,
         renewal_window: d("renewal_window", &raw.renewal_window)?,
         names,

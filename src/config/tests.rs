@@ -24,6 +24,8 @@ fn dev_config_parses_with_the_documented_values() {
     for p in ["tls-server", "tls-client", "device", "vpn-gateway", "code-signing", "email"] {
         assert!(c.profiles.contains_key(p), "profile {p} missing");
     }
+    assert_eq!(c.scep.ra_keys, scep::RaKeys::Separate);
+    assert_eq!(c.scep.envelope_failures_per_minute, 20);
 }
 
 #[test]
@@ -34,6 +36,7 @@ fn example_config_parses_and_uses_postgres() {
     assert!(!c.hsm.auto_init);
     assert!(c.database.password.is_some());
     assert!(!format!("{:?}", c.database).contains("secret"));
+    assert_eq!(c.scep.ra_keys, scep::RaKeys::Separate);
 }
 
 fn write_config(dir: &Path, body: &str) -> PathBuf {

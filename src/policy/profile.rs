@@ -54,8 +54,27 @@ pub struct Profile {
 /// Name of the built-in profile of delegated OCSP responder certificates.
 pub const OCSP_RESPONDER_PROFILE: &str = "ocsp-responder";
 
-/// Name of the built-in SCEP RA profile.
-pub const SCEP_RA_PROFILE: &str = "scep-ra";
+/// What a SCEP RA certificate is for (`scep.ra_keys`), and the name of its built-in profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RaRole {
+    /// One key decrypts request envelopes and signs CertReps (`ra_keys = "shared"`).
+    Both,
+    /// The decryption key of `ra_keys = "separate"`.
+    Encryption,
+    /// The signing key of `ra_keys = "separate"`.
+    Signing,
+}
+
+impl RaRole {
+    /// The built-in profile's name.
+    pub fn profile_name(self) -> &'static str {
+        match self {
+            Self::Both => "scep-ra",
+            Self::Encryption => "scep-ra-encryption",
+            Self::Signing => "scep-ra-signing",
+        }
+    }
+}
 
 impl Profile {
     /// The built-in delegated OCSP responder profile (RFC 6960 §4.2.2.2): issued by `issuer`,
@@ -99,19 +118,24 @@ impl Profile {
 }
 
 impl Profile {
-    /// The built-in SCEP RA profile (RFC 8894 §2.2, quirks S5/S10): issued by `issuer` for the
-    /// RA's RSA key, keyUsage digitalSignature (CertRep signatures) and keyEncipherment
-    /// (request envelopes), not a CA, no SAN.
-    pub fn scep_ra(issuer: &str, validity: Duration) -> Profile {
+    /// The built-in SCEP RA profiles (RFC 8894 §2.2, quirks S5/S10): issued by `issuer` for
+    /// an RA RSA key, keyUsage digitalSignature (CertRep signatures), keyEncipherment (request
+    /// envelopes) or both, as `role` says; not a CA, no SAN.
+    pub fn scep_ra(issuer: &str, validity: Duration, role: RaRole) -> Profile {
         let mut profile = Profile::ocsp_responder(issuer, validity);
-        profile.name = SCEP_RA_PROFILE.into();
-        profile.description = "SCEP registration authority".into();
-        profile.key_usage = vec![KeyUsages::DigitalSignature, KeyUsages::KeyEncipherment];
+        profile.name = role.profile_name().into();
+        let (usage, key_usage) = match role {
+            RaRole::Both => ("", vec![KeyUsages::DigitalSignature, KeyUsages::KeyEncipherment]),
+            RaRole::Encryption => (" encryption", vec![KeyUsages::KeyEncipherment]),
+            RaRole::Signing => (" signing", vec![KeyUsages::DigitalSignature]),
+        };
+        profile.description = format!("SCEP registration authority{usage}");
+        profile.key_usage = key_usage;
         profile.extended_key_usage = Vec::new();
         profile.allowed_keys = vec![KeyAlgorithm::Rsa2048];
         profile.subject.force = vec![
             (SubjectAttribute::Organization, "privca".into()),
-            (SubjectAttribute::CommonName, format!("privca SCEP RA ({issuer})")),
+            (SubjectAttribute::CommonName, format!("privca SCEP RA{usage} ({issuer})")),
         ];
         profile.ocsp_nocheck = false;
         profile

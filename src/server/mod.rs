@@ -10,7 +10,7 @@ pub mod tls;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
-use axum::Router;
+use axum::{extract::ConnectInfo, Router};
 use hyper_util::{
     rt::{TokioExecutor, TokioIo},
     server::{conn::auto::Builder, graceful::GracefulShutdown},
@@ -197,6 +197,7 @@ async fn run_listener(
                     let service = TowerToHyperService::new(tower::ServiceExt::map_request(
                         router,
                         move |mut req: axum::http::Request<hyper::body::Incoming>| {
+                            req.extensions_mut().insert(ConnectInfo(peer));
                             if let Some(chain) = &chain {
                                 req.extensions_mut().insert(chain.clone());
                             }
@@ -209,7 +210,14 @@ async fn run_listener(
             }
             None => {
                 tokio::spawn(async move {
-                    let service = TowerToHyperService::new(router);
+                    let service = TowerToHyperService::new(tower::ServiceExt::map_request(
+                        router,
+                        move |mut req: axum::http::Request<hyper::body::Incoming>| {
+                            // The client's address, for per-address limits (SCEP envelopes).
+                            req.extensions_mut().insert(ConnectInfo(peer));
+                            req
+                        },
+                    ));
                     let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
                     let _ = watcher.watch(conn).await;
                 });

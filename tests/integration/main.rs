@@ -10,4 +10,5 @@ mod issuance_cycle;
 mod ledger_battery;
 mod ocsp_presign;
 mod rollover;
+mod scep_ra;
 mod signer;

@@ -79,7 +79,7 @@ async fn ra_follows_the_rollover(db: Db) {
     use privca::adapters::scep::ScepAdapter;
     use privca_scep::ScepBackend;
     // Far enough ahead for the set-up (token, keys, database) to finish before it.
-    let at = std::time::SystemTime::now() + std::time::Duration::from_secs(10);
+    let at = std::time::SystemTime::now() + std::time::Duration::from_secs(20);
     let active_from = der::DateTime::from_system_time(at).unwrap().to_string();
     let extra =
         format!("{}[scep]\nenabled = true\n[scep.names.default]\nprofile = \"device\"\n", successor(&active_from));
@@ -105,6 +105,9 @@ async fn ra_follows_the_rollover(db: Db) {
     let after = scep.ca_certs("default").await.unwrap();
     assert_eq!(issuer_name(&after.ra), subject("ec-2"));
     assert_eq!(spki(&after.ra), spki(&before.ra), "same RA key in the token");
+    let encryption = after.ra_encryption.as_deref().unwrap();
+    assert_eq!(issuer_name(encryption), subject("ec-2"), "the encryption certificate follows too");
+    assert_eq!(spki(encryption), spki(before.ra_encryption.as_deref().unwrap()));
     assert!(!after.chain.contains(&ec), "the replaced CA has left the chain");
     assert!(!scep.refresh_ra_certificate().await.unwrap(), "and is kept from then on");
 }

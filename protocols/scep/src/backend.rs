@@ -5,14 +5,26 @@ use std::future::Future;
 
 use crate::error::ScepError;
 
-/// What GetCACert returns for a path name: the RA certificate (RSA, keyEncipherment and
-/// digitalSignature; it decrypts requests and signs CertReps) and the CA chain above it.
+/// What GetCACert returns for a path name: the RA certificates and the CA chain above them.
+/// The RA either has one RSA key that decrypts requests and signs CertReps (keyEncipherment and
+/// digitalSignature), or one key for each (RFC 8894 §2.2; quirk S5).
 #[derive(Debug, Clone)]
 pub struct CaCerts {
-    /// RA certificate (DER).
+    /// The RA encryption certificate (RSA, keyEncipherment) when the RA decrypts with a key
+    /// that does not sign (DER).
+    pub ra_encryption: Option<Vec<u8>>,
+    /// The RA signing certificate, which CertReps carry (DER).
     pub ra: Vec<u8>,
     /// Issuing CA, then the root (DER).
     pub chain: Vec<Vec<u8>>,
+}
+
+impl CaCerts {
+    /// GetCACert's order: the encryption certificate first (quirk S5: many clients encrypt to
+    /// the first certificate), then the signing certificate, then the chain.
+    pub fn in_order(self) -> Vec<Vec<u8>> {
+        self.ra_encryption.into_iter().chain(std::iter::once(self.ra)).chain(self.chain).collect()
+    }
 }
 
 /// A decrypted, signature-checked PKCSReq or RenewalReq.
@@ -53,7 +65,9 @@ pub trait ScepBackend: Clone + Send + Sync + 'static {
     fn ca_certs(&self, name: &str) -> impl Future<Output = Result<CaCerts, ScepError>> + Send;
     /// The next CA's certificates during a rollover (GetNextCACert); `None` when none is planned.
     fn next_ca_certs(&self, name: &str) -> impl Future<Output = Result<Option<CaCerts>, ScepError>> + Send;
-    /// RSA PKCS#1 v1.5 decryption with the RA key (the envelope's content-encryption key).
+    /// RSA PKCS#1 v1.5 decryption with the RA decryption key (the envelope's content-encryption
+    /// key). Any error is answered by implicit rejection ([`crate::rejection`]): its cause must
+    /// not reach the client.
     fn ra_decrypt(&self, encrypted_key: &[u8]) -> impl Future<Output = Result<Vec<u8>, ScepError>> + Send;
     /// sha256WithRSAEncryption signature with the RA key over `data`.
     fn ra_sign(&self, data: &[u8]) -> impl Future<Output = Result<Vec<u8>, ScepError>> + Send;

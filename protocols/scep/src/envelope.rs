@@ -1,8 +1,9 @@
 //! `pkcsPKIEnvelope` (RFC 8894 §3.2.2): a CMS ContentInfo of type envelopedData holding an
 //! EnvelopedData with one KeyTransRecipientInfo
 //! (rsaEncryption, PKCS#1 v1.5) and AES-128/192/256-CBC or DES-EDE3-CBC content encryption.
-//! Opening one needs the RA key, whose decryption happens in the HSM through the port: this
-//! module only finds the encrypted key and decrypts the content once the key is known. Sealing
+//! Opening one needs the RA decryption key, which works in the HSM through the port: this
+//! module only finds the encrypted key and decrypts the content once the key is known, or with
+//! a synthetic key when it is not ([`crate::rejection`]: every failure looks the same). Sealing
 //! a CertRep encrypts to the requester's certificate (public key) in software.
 
 use cms::{
@@ -29,6 +30,7 @@ use x509_cert::{spki::AlgorithmIdentifierOwned, Certificate};
 use crate::{
     error::{FailInfo, ScepError},
     oids,
+    rejection::{self, ImplicitRejection},
 };
 
 /// A content-encryption algorithm SCEP clients use.
@@ -125,14 +127,16 @@ pub fn decode(der: &[u8]) -> Result<Sealed, ScepError> {
 }
 
 impl Sealed {
-    /// The plaintext, given the content-encryption key the RA key recovered.
-    pub fn open(&self, key: &[u8]) -> Result<Vec<u8>, ScepError> {
+    /// The plaintext, decrypted with the content-encryption key the RA key `recovered`, or
+    /// with the synthetic key of [`ImplicitRejection`] when it recovered none of the cipher's
+    /// size. Every failure is [`rejection::unopenable`], whatever its cause.
+    pub fn open(&self, recovered: Option<&[u8]>, rejection: &ImplicitRejection) -> Result<Vec<u8>, ScepError> {
         let cipher = self.cipher.openssl();
-        if key.len() != cipher.key_len() || Some(self.iv.len()) != cipher.iv_len() {
-            return Err(ScepError::fail(FailInfo::BadMessageCheck, "the envelope's key or IV has the wrong size"));
+        let key = rejection.content_key(&self.encrypted_key, recovered, cipher.key_len());
+        if Some(self.iv.len()) != cipher.iv_len() {
+            return Err(rejection::unopenable());
         }
-        openssl::symm::decrypt(cipher, key, Some(&self.iv), &self.ciphertext)
-            .map_err(|_| ScepError::fail(FailInfo::BadMessageCheck, "the envelope does not decrypt"))
+        openssl::symm::decrypt(cipher, &key, Some(&self.iv), &self.ciphertext).map_err(|_| rejection::unopenable())
     }
 }
 

@@ -57,6 +57,27 @@ impl MessageType {
     }
 }
 
+impl MessageType {
+    /// Whether `content`, the opened pkcsPKIEnvelope, decodes as this message's content
+    /// (§3.3.1–3.3.4): a PKCS#10 request, an IssuerAndSubject or an IssuerAndSerialNumber.
+    /// Content that does not is answered like an envelope that does not open
+    /// ([`crate::rejection`]).
+    pub fn content_decodes(self, content: &[u8]) -> bool {
+        match self {
+            Self::PkcsReq | Self::RenewalReq => x509_cert::request::CertReq::from_der(content).is_ok(),
+            Self::CertPoll => IssuerAndSubject::from_der(content).is_ok(),
+            Self::GetCert | Self::GetCrl => cms::cert::IssuerAndSerialNumber::from_der(content).is_ok(),
+        }
+    }
+}
+
+/// `IssuerAndSubject` (RFC 8894 §3.3.3), the content of a CertPoll.
+#[derive(der::Sequence)]
+struct IssuerAndSubject {
+    issuer: x509_cert::name::Name,
+    subject: x509_cert::name::Name,
+}
+
 /// A decoded request pkiMessage.
 #[derive(Debug, Clone)]
 pub struct Request {

@@ -4,15 +4,18 @@
 //! and GetCACert's `message` is never decoded (S4). Every PKIOperation answer that can be a
 //! CertRep is one (`application/x-pki-message`, HTTP 200, quirk S11).
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::{
+    net::{IpAddr, SocketAddr},
+    sync::{Arc, Mutex, PoisonError},
+};
 
 use axum::{
     body::{Body, Bytes},
-    extract::{OriginalUri, State},
+    extract::{ConnectInfo, OriginalUri, State},
     http::{header, HeaderValue, Method, StatusCode},
     response::{IntoResponse, Response},
     routing::any,
-    Router,
+    Extension, Router,
 };
 use base64ct::{Base64, Base64Url, Encoding};
 
@@ -21,6 +24,7 @@ use crate::{
     caps, certs, envelope,
     error::{FailInfo, ScepError},
     message::{self, MessageType},
+    rejection::{self, FailureLimiter, ImplicitRejection},
     reply::{self, RaCertificate, Status},
 };
 
@@ -32,6 +36,11 @@ pub const MAX_BODY: usize = 64 * 1024;
 pub struct ScepSettings {
     /// Where the router is mounted (e.g. `/scep`); the first segment after it names the profile.
     pub prefix: String,
+    /// Envelopes that do not open, per client address and minute, before the address is
+    /// answered HTTP 429 without any RA key operation (0: no limit).
+    pub envelope_failures_per_minute: u32,
+    /// Synthetic keys for envelopes that do not open.
+    pub rejection: Arc<ImplicitRejection>,
 }
 
 struct ScepState<B> {
@@ -39,6 +48,7 @@ struct ScepState<B> {
     settings: ScepSettings,
     /// The RA certificate last decoded.
     ra: Mutex<Option<Arc<RaCertificate>>>,
+    limiter: FailureLimiter,
 }
 
 impl<B: ScepBackend> ScepState<B> {
@@ -59,7 +69,8 @@ type St<B> = Arc<ScepState<B>>;
 
 /// The SCEP routes (mount with `nest_service(prefix, router(...))`).
 pub fn router<B: ScepBackend>(backend: B, settings: ScepSettings) -> Router {
-    let state = Arc::new(ScepState { backend, settings, ra: Mutex::new(None) });
+    let limiter = FailureLimiter::new(settings.envelope_failures_per_minute);
+    let state = Arc::new(ScepState { backend, settings, ra: Mutex::new(None), limiter });
     Router::new().route("/", any(handle::<B>)).route("/{*rest}", any(handle::<B>)).with_state(state)
 }
 
@@ -113,9 +124,11 @@ fn decode_message(raw: &[u8]) -> Result<Vec<u8>, ScepError> {
 async fn handle<B: ScepBackend>(
     State(s): State<St<B>>,
     OriginalUri(uri): OriginalUri,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     method: Method,
     body: Body,
 ) -> Response {
+    let peer = peer.map(|Extension(ConnectInfo(addr))| addr.ip());
     let name = name_of(uri.path(), &s.settings.prefix);
     let query = uri.query().unwrap_or_default();
     let operation = query_param(query, "operation").map(|o| String::from_utf8_lossy(&o).into_owned());
@@ -131,13 +144,19 @@ async fn handle<B: ScepBackend>(
             (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; charset=us-ascii")], caps::body()).into_response()
         }
         (Some("GetCACert"), &Method::GET) => match s.backend.ca_certs(&name).await {
-            Ok(c) => ca_certs(&[vec![c.ra], c.chain].concat(), "application/x-x509-ca-ra-cert"),
+            Ok(c) => ca_certs(&c.in_order(), "application/x-x509-ca-ra-cert"),
             Err(e) => error(e),
         },
         (Some("GetNextCACert"), &Method::GET) => next_ca_cert(&s, &name).await,
-        (Some("PKIOperation"), &Method::POST) => pki_operation(&s, &name, &body).await,
+        (Some("PKIOperation"), _) if s.limiter.exhausted(peer) => {
+            metrics::counter!("privca_scep_limited_total").increment(1);
+            let mut r = text(StatusCode::TOO_MANY_REQUESTS, "too many envelopes that do not open; retry later");
+            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+            r
+        }
+        (Some("PKIOperation"), &Method::POST) => pki_operation(&s, &name, &body, peer).await,
         (Some("PKIOperation"), &Method::GET) => match query_param(query, "message").map(|m| decode_message(&m)) {
-            Some(Ok(der)) => pki_operation(&s, &name, &der).await,
+            Some(Ok(der)) => pki_operation(&s, &name, &der, peer).await,
             Some(Err(e)) => error(e),
             None => text(StatusCode::BAD_REQUEST, "PKIOperation needs a message parameter"),
         },
@@ -157,7 +176,7 @@ async fn next_ca_cert<B: ScepBackend>(s: &St<B>, name: &str) -> Response {
         (_, Ok(None)) => return text(StatusCode::NOT_FOUND, "no CA rollover is in progress"),
         (Err(e), _) | (_, Err(e)) => return error(e),
     };
-    let inner = match certs::degenerate(&[vec![next.ra], next.chain].concat(), &[]) {
+    let inner = match certs::degenerate(&next.in_order(), &[]) {
         Ok(der) => der,
         Err(e) => return error(ScepError::Internal(e.to_string())),
     };
@@ -192,7 +211,7 @@ fn error(e: ScepError) -> Response {
 }
 
 /// One PKIOperation: decode, verify, decrypt, dispatch, answer with a signed CertRep.
-async fn pki_operation<B: ScepBackend>(s: &St<B>, name: &str, der: &[u8]) -> Response {
+async fn pki_operation<B: ScepBackend>(s: &St<B>, name: &str, der: &[u8], peer: Option<IpAddr>) -> Response {
     let request = match message::parse(der) {
         Ok(r) => r,
         Err(e) => return error(e),
@@ -201,7 +220,7 @@ async fn pki_operation<B: ScepBackend>(s: &St<B>, name: &str, der: &[u8]) -> Res
         Ok(ra) => ra,
         Err(e) => return error(e),
     };
-    let status = match process(s, name, &request).await {
+    let status = match process(s, name, &request, peer).await {
         Ok((outcome, cipher)) => match outcome {
             Outcome::Pending => Status::Pending,
             Outcome::Success { certs, crls } => {
@@ -237,6 +256,7 @@ async fn process<B: ScepBackend>(
     s: &St<B>,
     name: &str,
     request: &message::Request,
+    peer: Option<IpAddr>,
 ) -> Result<(Outcome, envelope::ContentCipher), ScepError> {
     let kind = request
         .message_type
@@ -246,8 +266,7 @@ async fn process<B: ScepBackend>(
     let sealed = envelope::decode(
         request.envelope.as_deref().ok_or_else(|| ScepError::fail(FailInfo::BadRequest, "no pkcsPKIEnvelope"))?,
     )?;
-    let key = s.backend.ra_decrypt(&sealed.encrypted_key).await?;
-    let content = sealed.open(&key)?;
+    let content = open(s, &sealed, kind, peer).await?;
     let outcome = match kind {
         MessageType::PkcsReq | MessageType::RenewalReq => {
             s.backend
@@ -271,6 +290,24 @@ async fn process<B: ScepBackend>(
         }
     };
     Ok((outcome, sealed.cipher))
+}
+
+/// The envelope's content, decoded as `kind`'s, or [`rejection::unopenable`] whatever the
+/// cause: the RA key's refusal, a key of the wrong size, a bad CBC padding or content that is
+/// not what `kind` carries all fail at the same step (implicit rejection).
+async fn open<B: ScepBackend>(
+    s: &St<B>,
+    sealed: &envelope::Sealed,
+    kind: MessageType,
+    peer: Option<IpAddr>,
+) -> Result<Vec<u8>, ScepError> {
+    let recovered = s.backend.ra_decrypt(&sealed.encrypted_key).await.ok();
+    let content = sealed.open(recovered.as_deref(), &s.settings.rejection).ok().filter(|c| kind.content_decodes(c));
+    content.ok_or_else(|| {
+        metrics::counter!("privca_scep_envelope_failures_total").increment(1);
+        s.limiter.failed(peer);
+        rejection::unopenable()
+    })
 }
 
 #[cfg(test)]

@@ -35,13 +35,26 @@ pub use self::public_key::ec_spki;
 use super::{KeyAlgorithm, KeyInfo, Signer, SignerError, SigningAlgorithm};
 use crate::config::{HsmConfig, Secret};
 
-/// What a generated key is for: signing only, or (SCEP RA) decryption as well.
+/// What a generated key is for: signing, decryption (the SCEP RA's envelope key) or both (a
+/// shared SCEP RA key).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyPurpose {
+    /// `CKA_DECRYPT` only (RSA only).
+    Decrypt,
     /// `CKA_SIGN` only.
     Sign,
     /// `CKA_SIGN` and `CKA_DECRYPT` (RSA only).
     SignAndDecrypt,
+}
+
+impl KeyPurpose {
+    fn signs(self) -> bool {
+        self != Self::Decrypt
+    }
+
+    fn decrypts(self) -> bool {
+        self != Self::Sign
+    }
 }
 
 struct LoadedKey {
@@ -199,12 +212,15 @@ impl Pkcs11Signer {
         let session = self.ctx.open_rw_session(self.slot).ctx("C_OpenSession(RW)")?;
         self.login(&session)?;
         let id = key_id(label);
-        let decrypt = purpose == KeyPurpose::SignAndDecrypt && algorithm.is_rsa();
+        if purpose.decrypts() && !algorithm.is_rsa() {
+            return Err(Pkcs11Error::Malformed("only RSA keys decrypt"));
+        }
+        let (sign, decrypt) = (purpose.signs(), purpose.decrypts());
         let (mechanism, key_type, mut public_template) = keygen_params(algorithm);
         public_template.extend([
             Attribute::Token(true),
             Attribute::Private(false),
-            Attribute::Verify(true),
+            Attribute::Verify(sign),
             Attribute::Encrypt(decrypt),
             Attribute::Id(id.clone()),
             Attribute::Label(label.as_bytes().to_vec()),
@@ -216,7 +232,7 @@ impl Pkcs11Signer {
             Attribute::Private(true),
             Attribute::Sensitive(true),
             Attribute::Extractable(false),
-            Attribute::Sign(true),
+            Attribute::Sign(sign),
             Attribute::Decrypt(decrypt),
             Attribute::Derive(false),
             Attribute::Unwrap(false),
@@ -238,10 +254,21 @@ impl Pkcs11Signer {
         };
         check_non_exportable(&session, private, label)?;
         let info = read_public(&session, public, label)?;
+        let probe = b"privca key generation self-test";
+        if decrypt {
+            let ciphertext = session.encrypt(&Mechanism::RsaPkcs, public, probe).ctx("C_Encrypt")?;
+            let plain = session.decrypt(&Mechanism::RsaPkcs, private, &ciphertext).ctx("C_Decrypt")?;
+            if plain != probe {
+                return Err(Pkcs11Error::Malformed("test decryption failed"));
+            }
+        }
         drop(session);
         self.cache(private, info.clone());
+        if !sign {
+            tracing::info!(key = label, algorithm = algorithm.name(), "generated decryption key in token");
+            return Ok(info);
+        }
         let alg = SigningAlgorithm::for_key(algorithm, false);
-        let probe = b"privca key generation self-test";
         let sig = self.sign(label, alg, probe).map_err(|_| Pkcs11Error::Malformed("test signature failed"))?;
         super::algorithm::verify_spki(&info.spki_der, alg, probe, &sig)
             .map_err(|_| Pkcs11Error::Malformed("test signature does not verify"))?;
