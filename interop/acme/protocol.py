@@ -229,6 +229,10 @@ if "--deny" in sys.argv[2:]:
     ch = http01(key, account, "denied-redirect.privca.test", redirect_to("http://127.0.0.2/target/"))
     check("deny list: a redirect to a denied IP literal (port 80, answering) fails with the same generic problem",
           generic(ch, "denied-redirect.privca.test", "127.0.0.2", "denied", ":80"))
+    add_a("denied-target.privca.test", "127.0.0.2")
+    ch = http01(key, account, "denied-by-name.privca.test", redirect_to("http://denied-target.privca.test/target/"))
+    check("deny list: a redirect to a name resolving into a denied range fails with the same generic problem",
+          generic(ch, "denied-by-name.privca.test", "127.0.0.2", "denied", "denied-target"))
     ch = http01(key, account, "allowed-address.privca.test", serve_key_authorization)
     check("deny list: an address outside the denied ranges still validates", ch.get("status") == "valid")
     print(f"protocol (deny list): {PASSED} passed, {FAILED} failed")

@@ -12,7 +12,8 @@
 //! tls-alpn-01 request from completing (a refused or timed-out connection, a denied address, a
 //! forbidden redirect, a broken connection), the client sees one `connection` problem whose
 //! detail names only the challenge type and the identifier ([`unreachable`]); the cause is
-//! logged at debug level.
+//! logged at debug level. (A tls-alpn-01 handshake that fails is a `tls` problem, a response
+//! that is not 200 `unauthorized`, a wrong answer `incorrectResponse`: none names an address.)
 
 pub mod deny;
 mod dns01;
