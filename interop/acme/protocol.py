@@ -1,9 +1,18 @@
 """Scripted ACME client for what no Debian client exercises: error cases (bad signature,
 replayed nonce, wrong url, unknown account, wrong content type, oversized body, alg none,
 CSR names != order, CSR key = account key, bad revocation reason, GET on a POST resource),
-profiles (meta.profiles, newOrder "profile"), and ARI (renewalInfo, "replaces", alreadyReplaced).
-Independent of privca's code: Python `cryptography` + urllib. Usage: protocol.py ROOT_PEM."""
-import base64, hashlib, json, ssl, sys, time, urllib.request, urllib.error
+profiles (meta.profiles, newOrder "profile"), ARI (renewalInfo, "replaces", alreadyReplaced), and
+http-01 validation as a port scanner would use it (redirects to other ports, denied addresses: one
+generic problem, no address, port or cause in it).
+Independent of privca's code: Python `cryptography` + urllib. Usage: protocol.py ROOT_PEM [--deny]
+(--deny: only the checks for a server whose [acme.validation] deny_ranges is ["127.0.0.2/32"]).
+
+http-01 responder: 127.0.0.1:5002 and 127.0.0.2:5002 (the dev config's validation port), plus
+127.0.0.2:80 and TLS on 127.0.0.2:443 as redirect targets (binding them needs root, as CI runs).
+DNS: pebble-challtestsrv answers 127.0.0.1 for every name unless told otherwise (/add-a)."""
+import base64, datetime, hashlib, json, os, socketserver, ssl, sys, tempfile, threading, time
+import urllib.request, urllib.error
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -91,6 +100,143 @@ def post(key, url, payload, kid=None, **kw):
 
 def problem(doc):
     return doc.get("type", "").rsplit(":", 1)[-1] if isinstance(doc, dict) else ""
+
+
+# --- http-01 responder: ANSWERS maps a path to (status, headers, body), whatever the host.
+ANSWERS = {}
+
+
+class Responder(BaseHTTPRequestHandler):
+    def do_GET(self):
+        status, headers, body = ANSWERS.get(self.path, (404, {}, b"not here"))
+        self.send_response(status)
+        for k, v in headers.items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+class Server(socketserver.ThreadingMixIn, HTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+def tls_context():
+    """A self-signed certificate for the https: redirect target (not verified by the validator)."""
+    from cryptography.hazmat.primitives.serialization import Encoding, PrivateFormat, NoEncryption
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "redirect-target.privca.test")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256()))
+    d = tempfile.mkdtemp()
+    with open(os.path.join(d, "c.pem"), "wb") as f:
+        f.write(cert.public_bytes(Encoding.PEM))
+        f.write(key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(os.path.join(d, "c.pem"))
+    return ctx
+
+
+def start_responders(redirect_targets):
+    """127.0.0.1:5002 and 127.0.0.2:5002; with redirect_targets also 127.0.0.2:80 and :443 (TLS).
+    Returns the addresses that could not be bound."""
+    failed = []
+    binds = [("127.0.0.1", 5002, None), ("127.0.0.2", 5002, None)]
+    if redirect_targets:
+        binds += [("127.0.0.2", 80, None), ("127.0.0.2", 443, tls_context())]
+    for host, port, ctx in binds:
+        try:
+            srv = Server((host, port), Responder)
+        except OSError as e:
+            failed.append(f"{host}:{port} ({e})")
+            continue
+        if ctx:
+            srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return failed
+
+
+def add_a(name, address):
+    urllib.request.urlopen(urllib.request.Request("http://127.0.0.1:8055/add-a", data=json.dumps(
+        {"host": f"{name}.", "addresses": [address]}).encode()))
+
+
+def http01(key, account, name, answer):
+    """Orders `name`, answers its http-01 challenge with answer(path, key_authorization) put in
+    ANSWERS, and returns the challenge object once validation has finished."""
+    s, _, order = post(key, directory["newOrder"], {"identifiers": [{"type": "dns", "value": name}]}, kid=account)
+    _, _, a = post(key, order["authorizations"][0], None, kid=account)
+    ch = next(c for c in a["challenges"] if c["type"] == "http-01")
+    path = f"/.well-known/acme-challenge/{ch['token']}"
+    answer(path, f"{ch['token']}.{key.thumbprint()}".encode())
+    post(key, ch["url"], {}, kid=account)
+    for _ in range(200):
+        _, _, a = post(key, order["authorizations"][0], None, kid=account)
+        if a["status"] != "pending":
+            break
+        time.sleep(0.1)
+    return next(c for c in a["challenges"] if c["type"] == "http-01")
+
+
+def serve_key_authorization(path, ka):
+    ANSWERS[path] = (200, {}, ka)
+
+
+def redirect_to(location):
+    """An answer that redirects the challenge path to location (+ the token), where the key
+    authorization is served too."""
+    def answer(path, ka):
+        token = path.rsplit("/", 1)[-1]
+        ANSWERS[path] = (302, {"Location": location + token}, b"")
+        ANSWERS["/target/" + token] = (200, {}, ka)
+    return answer
+
+
+def generic(ch, name, *leaks):
+    """The challenge failed with exactly the generic connection problem, naming nothing else."""
+    err = ch.get("error", {})
+    detail = err.get("detail", "")
+    rest = detail.replace(name, "")
+    ok = (ch.get("status") == "invalid" and problem(err) == "connection"
+          and detail == f"http-01: could not fetch the challenge response from {name}"
+          and not any(leak in rest for leak in leaks))
+    if not ok:
+        print("    challenge:", json.dumps(ch))
+    return ok
+
+
+def new_account():
+    key = Key()
+    _, h, _ = post(key, directory["newAccount"], {"termsOfServiceAgreed": True})
+    return key, h.get("Location")
+
+
+if "--deny" in sys.argv[2:]:
+    # The server runs with deny_ranges = ["127.0.0.2/32"]; the responders are as in the first run.
+    failed = start_responders(redirect_targets=True)
+    check(f"http-01 responders bound (unbound: {failed or 'none'})", not failed)
+    key, account = new_account()
+    add_a("denied-address.privca.test", "127.0.0.2")
+    ch = http01(key, account, "denied-address.privca.test", serve_key_authorization)
+    check("deny list: a name resolving into a denied range fails with the generic connection problem",
+          generic(ch, "denied-address.privca.test", "127.0.0.2", "denied", "5002"))
+    ch = http01(key, account, "denied-redirect.privca.test", redirect_to("http://127.0.0.2/target/"))
+    check("deny list: a redirect to a denied IP literal (port 80, answering) fails with the same generic problem",
+          generic(ch, "denied-redirect.privca.test", "127.0.0.2", "denied", ":80"))
+    add_a("denied-target.privca.test", "127.0.0.2")
+    ch = http01(key, account, "denied-by-name.privca.test", redirect_to("http://denied-target.privca.test/target/"))
+    check("deny list: a redirect to a name resolving into a denied range fails with the same generic problem",
+          generic(ch, "denied-by-name.privca.test", "127.0.0.2", "denied", "denied-target"))
+    ch = http01(key, account, "allowed-address.privca.test", serve_key_authorization)
+    check("deny list: an address outside the denied ranges still validates", ch.get("status") == "valid")
+    print(f"protocol (deny list): {PASSED} passed, {FAILED} failed")
+    sys.exit(1 if FAILED else 0)
 
 
 check("directory has renewalInfo", "renewalInfo" in directory)
@@ -219,6 +365,29 @@ s, _, doc = post(acct, directory["revokeCert"], {"certificate": b64(der)}, kid=k
 check("revoke again: alreadyRevoked", s == 400 and problem(doc) == "alreadyRevoked")
 s, h, b = http("GET", f"{directory['renewalInfo']}/{cert_id}")
 check("renewalInfo of a revoked certificate: window already open", s == 200 and json.loads(b)["suggestedWindow"]["start"] < time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+
+# http-01 as a port scanner would use it, on the dev config (no deny list).
+failed = start_responders(redirect_targets=True)
+check(f"http-01 responders bound (unbound: {failed or 'none'})", not failed)
+key, account = new_account()
+ch = http01(key, account, "redirect-ssh.privca.test", redirect_to("http://127.0.0.1:22/"))
+check("http-01 redirect to http://127.0.0.1:22/: the generic connection problem (no port, address or cause)",
+      generic(ch, "redirect-ssh.privca.test", "22", "127.0.0.1", "refused", "port"))
+ch = http01(key, account, "redirect-8080.privca.test", redirect_to("http://127.0.0.1:8080/"))
+check("http-01 redirect to port 8080 (privca's own listener): the same generic problem",
+      generic(ch, "redirect-8080.privca.test", "8080", "127.0.0.1", "port"))
+ch = http01(key, account, "redirect-ftp.privca.test", redirect_to("ftp://127.0.0.2/target/"))
+check("http-01 redirect to ftp: the same generic problem", generic(ch, "redirect-ftp.privca.test", "ftp", "127.0.0.2"))
+ch = http01(key, account, "redirect-80.privca.test", redirect_to("http://127.0.0.2/target/"))
+check("http-01 redirect to http://127.0.0.2/ (port 80) is followed: valid", ch.get("status") == "valid")
+ch = http01(key, account, "redirect-443.privca.test", redirect_to("https://127.0.0.2/target/"))
+check("http-01 redirect to https://127.0.0.2/ (443, self-signed) is followed: valid", ch.get("status") == "valid")
+add_a("other-address.privca.test", "127.0.0.2")
+ch = http01(key, account, "other-address.privca.test", serve_key_authorization)
+check("http-01 on 127.0.0.2 validates without a deny list (the --deny run refuses it)", ch.get("status") == "valid")
+ch = http01(key, account, "nothing-listens.privca.test", lambda path, ka: add_a("nothing-listens.privca.test", "127.0.0.3"))
+check("http-01 to an address where nothing listens: the same generic problem",
+      generic(ch, "nothing-listens.privca.test", "127.0.0.3", "refused", "5002"))
 print(f"protocol: {PASSED} passed, {FAILED} failed")
 print(f"REPLACED_SERIAL={leaf.serial_number:x}")
 print(f"REPLACEMENT_SERIAL={leaf2.serial_number:x}")

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# What no Debian ACME client exercises (error cases, profiles, ARI) with an independent Python
-# client (protocol.py: `cryptography` + urllib), then ledger checks: no certificate for the
-# refused requests, and the replacement linked to the certificate it renews.
+# What no Debian ACME client exercises (error cases, profiles, ARI, http-01 redirects to other
+# ports) with an independent Python client (protocol.py: `cryptography` + urllib), then ledger
+# checks: no certificate for the refused requests, and the replacement linked to the certificate
+# it renews. Last, the server restarted with `deny_ranges = ["127.0.0.2/32"]` and
+# `protocol.py --deny`: validation refuses that address with the same generic problem.
 set -uo pipefail
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/lib-acme.sh"
@@ -33,4 +35,14 @@ check "renew-early: ARI window now starts at the flag ($start_before -> $start_a
   moved_to_now "$start_before" "$start_after" "$now"
 check "renew-early: audited" test "$(sql "SELECT COUNT(*) FROM audit_events WHERE event = 'renew-early-flagged' AND ltrim(serial, '0') = ltrim('$replacement', '0')")" = 1
 check "renew-early of an unknown serial fails" bash -c "! \"$PRIVCA_BIN\" --config \"$CONFIG\" --data-dir \"$DATA\" renew-early --serial 0badc0de"
+
+# The validation deny list, on the same ledger: the first run validated http-01 on 127.0.0.2.
+stop_privca
+acme_config -e 's#^deny_ranges = \[\]#deny_ranges = ["127.0.0.2/32"]#'
+check "a config copy denies 127.0.0.2/32" grep -q '^deny_ranges = \["127.0.0.2/32"\]' "$CONFIG"
+start_privca || exit 1
+out=$("$PY" "$(dirname "$0")/protocol.py" "$DATA/root.pem" --deny)
+rc=$?
+echo "$out"
+check "protocol.py --deny passed" test "$rc" = 0
 finish

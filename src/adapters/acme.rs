@@ -591,6 +591,7 @@ pub async fn state(ca: &CertificateAuthority) -> Result<Option<privca_acme::Acme
         attempts: cfg.attempts,
         concurrency: cfg.concurrency,
         retry_delay: cfg.retry_delay,
+        deny_ranges: cfg.deny_ranges.clone(),
     };
     let validator = privca_acme::Validator::new(validation).map_err(CaError::internal)?;
     let profiles = cfg

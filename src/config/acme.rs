@@ -64,6 +64,7 @@ struct RawValidation {
     attempts: u32,
     retry_delay: String,
     concurrency: usize,
+    deny_ranges: Vec<String>,
 }
 
 impl Default for RawValidation {
@@ -76,6 +77,7 @@ impl Default for RawValidation {
             attempts: 2,
             retry_delay: "2s".into(),
             concurrency: 32,
+            deny_ranges: vec![],
         }
     }
 }
@@ -143,6 +145,9 @@ pub struct AcmeConfig {
     pub retry_delay: Duration,
     /// Validations at once.
     pub concurrency: usize,
+    /// Address ranges http-01 and tls-alpn-01 validation never connects to (nor follows a
+    /// redirect to); empty by default.
+    pub deny_ranges: Vec<privca_acme::validate::IpRange>,
     /// ARI windows per tier.
     pub ari: BTreeMap<Tier, AriWindow>,
 }
@@ -183,6 +188,11 @@ pub(crate) fn build(raw: RawAcme, dev: bool, profiles: &BTreeMap<String, Profile
     if v.concurrency == 0 {
         return Err(ConfigError::invalid("acme.validation.concurrency", "must be at least 1"));
     }
+    let deny_ranges = v
+        .deny_ranges
+        .iter()
+        .map(|r| r.parse().map_err(|e: String| ConfigError::invalid("acme.validation.deny_ranges", e)))
+        .collect::<Result<Vec<_>, _>>()?;
     let mut ari = BTreeMap::new();
     for tier in [Tier::CustomerFacing, Tier::NetworkCritical, Tier::Internal] {
         ari.insert(tier, default_window(tier));
@@ -222,6 +232,7 @@ pub(crate) fn build(raw: RawAcme, dev: bool, profiles: &BTreeMap<String, Profile
         attempts: v.attempts,
         retry_delay: d("validation.retry_delay", &v.retry_delay)?,
         concurrency: v.concurrency,
+        deny_ranges,
         ari,
     })
 }

@@ -26,6 +26,7 @@ fn dev_config_parses_with_the_documented_values() {
     }
     assert_eq!(c.scep.ra_keys, scep::RaKeys::Separate);
     assert_eq!(c.scep.envelope_failures_per_minute, 20);
+    assert!(c.acme.deny_ranges.is_empty(), "the interop clients answer challenges on loopback");
 }
 
 #[test]
@@ -37,6 +38,26 @@ fn example_config_parses_and_uses_postgres() {
     assert!(c.database.password.is_some());
     assert!(!format!("{:?}", c.database).contains("secret"));
     assert_eq!(c.scep.ra_keys, scep::RaKeys::Separate);
+    let denied = |ip: &str| c.acme.deny_ranges.iter().any(|r| r.contains(ip.parse().unwrap()));
+    for ip in [
+        "127.0.0.1",
+        "::1",
+        "169.254.169.254",
+        "fe80::1",
+        "10.2.3.4",
+        "172.16.0.1",
+        "192.168.1.1",
+        "fd00::1",
+        "0.0.0.0",
+        "100.64.0.1",
+        "::",
+        "::ffff:10.0.0.1",
+    ] {
+        assert!(denied(ip), "{ip} is not denied by the example config");
+    }
+    for ip in ["8.8.8.8", "2606:4700::1111", "172.32.0.1", "100.128.0.1"] {
+        assert!(!denied(ip), "{ip} is denied by the example config");
+    }
 }
 
 fn write_config(dir: &Path, body: &str) -> PathBuf {
@@ -86,6 +107,8 @@ fn errors_name_the_key() {
         (MINIMAL.replace("token_label = \"t\"", "token_label = \"t\"\nauto_init = true"), "hsm.auto_init"),
         (MINIMAL.replace("[profiles]", "[log]\nformat = \"xml\"\n[profiles]"), "log.format"),
         (MINIMAL.replace("id = \"ec\"", "id = \"e c\""), "issuer[0].id"),
+        (format!("{MINIMAL}[acme.validation]\ndeny_ranges = [\"10.0.0.0/8\", \"10.1.0.0/8\"]\n"), "10.0.0.0/8?"),
+        (format!("{MINIMAL}[acme.validation]\ndeny_ranges = [\"intranet\"]\n"), "acme.validation.deny_ranges"),
     ];
     for (body, key) in cases {
         let dir = tempfile::tempdir().unwrap();

@@ -3,12 +3,11 @@
 //! (ES256, ES384, RS256, PS256, EdDSA; HS256/384/512 only inside EAB), strict unpadded
 //! base64url. Account-key signatures are checked with `ring` straight from the JWK members
 //! (building an OpenSSL 3 key per request through `josekit` was a quarter of the server's CPU
-//! per order in the ACME benchmark); EAB MACs with `josekit`. RFC 7638 thumbprints and SPKI →
-//! JWK conversion live here too.
+//! per order in the ACME benchmark); EAB MACs with `ring::hmac::verify`, which compares in
+//! constant time. RFC 7638 thumbprints and SPKI → JWK conversion live here too.
 
 use base64ct::{Base64UrlUnpadded, Encoding};
 use der::{asn1::UintRef, Decode, Sequence};
-use josekit::jws::{JwsVerifier, HS256, HS384, HS512};
 use ring::signature as sig;
 use serde_json::{Map, Value};
 use spki::SubjectPublicKeyInfoRef;
@@ -161,16 +160,15 @@ impl Jws {
         let header: Map<String, Value> = serde_json::from_slice(&b64url(protected, "EAB protected header")?)
             .map_err(|_| AcmeError::malformed("EAB protected header is not a JSON object"))?;
         let alg = header.get("alg").and_then(Value::as_str).unwrap_or_default();
-        let unauthorized = |_| AcmeError::unauthorized("external account binding does not verify");
-        let verifier: Box<dyn JwsVerifier> = match alg {
-            "HS256" => Box::new(HS256.verifier_from_bytes(hmac_key).map_err(unauthorized)?),
-            "HS384" => Box::new(HS384.verifier_from_bytes(hmac_key).map_err(unauthorized)?),
-            "HS512" => Box::new(HS512.verifier_from_bytes(hmac_key).map_err(unauthorized)?),
+        let algorithm = match alg {
+            "HS256" => ring::hmac::HMAC_SHA256,
+            "HS384" => ring::hmac::HMAC_SHA384,
+            "HS512" => ring::hmac::HMAC_SHA512,
             _ => return Err(AcmeError::malformed("external account binding must use HS256, HS384 or HS512")),
         };
-        verifier
-            .verify(format!("{protected}.{payload}").as_bytes(), &b64url(signature, "EAB signature")?)
-            .map_err(unauthorized)
+        let key = ring::hmac::Key::new(algorithm, hmac_key);
+        ring::hmac::verify(&key, format!("{protected}.{payload}").as_bytes(), &b64url(signature, "EAB signature")?)
+            .map_err(|_| AcmeError::unauthorized("external account binding does not verify"))
     }
 }
 
@@ -339,50 +337,108 @@ mod tests {
         assert!(Jws::from_value(&general).is_err());
     }
 
+    /// A 2048-bit RSA key (PKCS#8 DER), made once with `openssl genpkey`: ring signs with RSA
+    /// keys but does not generate them.
+    const RSA_PKCS8: &[u8] = include_bytes!("../tests/data/rsa2048.pk8");
+
+    /// (alg, public JWK, signer) for every account-key algorithm, keys from ring.
+    #[allow(clippy::type_complexity)]
+    fn signers() -> Vec<(&'static str, Value, Box<dyn Fn(&[u8]) -> Vec<u8>>)> {
+        use ring::{rand::SystemRandom, signature::KeyPair};
+        let rng = SystemRandom::new();
+        let enc = Base64UrlUnpadded::encode_string;
+        let ec = |alg: &'static str, signing: &'static sig::EcdsaSigningAlgorithm, crv: &str| {
+            let pkcs8 = sig::EcdsaKeyPair::generate_pkcs8(signing, &rng).unwrap();
+            let key = sig::EcdsaKeyPair::from_pkcs8(signing, pkcs8.as_ref(), &rng).unwrap();
+            let point = key.public_key().as_ref().to_vec();
+            let len = (point.len() - 1) / 2;
+            let jwk =
+                serde_json::json!({"kty": "EC", "crv": crv, "x": enc(&point[1..=len]), "y": enc(&point[1 + len..])});
+            let signer: Box<dyn Fn(&[u8]) -> Vec<u8>> =
+                Box::new(move |m| key.sign(&SystemRandom::new(), m).unwrap().as_ref().to_vec());
+            (alg, jwk, signer)
+        };
+        let rsa = |alg: &'static str, padding: &'static dyn sig::RsaEncoding| {
+            let key = std::sync::Arc::new(sig::RsaKeyPair::from_pkcs8(RSA_PKCS8).unwrap());
+            let public = sig::RsaPublicKeyComponents::<Vec<u8>>::from(key.public());
+            let jwk = serde_json::json!({"kty": "RSA", "n": enc(&public.n), "e": enc(&public.e)});
+            let signer: Box<dyn Fn(&[u8]) -> Vec<u8>> = Box::new(move |m| {
+                let mut out = vec![0; key.public().modulus_len()];
+                key.sign(padding, &SystemRandom::new(), m, &mut out).unwrap();
+                out
+            });
+            (alg, jwk, signer)
+        };
+        let ed = sig::Ed25519KeyPair::from_pkcs8(sig::Ed25519KeyPair::generate_pkcs8(&rng).unwrap().as_ref()).unwrap();
+        let ed_jwk = serde_json::json!({"kty": "OKP", "crv": "Ed25519", "x": enc(ed.public_key().as_ref())});
+        vec![
+            ec("ES256", &sig::ECDSA_P256_SHA256_FIXED_SIGNING, "P-256"),
+            ec("ES384", &sig::ECDSA_P384_SHA384_FIXED_SIGNING, "P-384"),
+            rsa("RS256", &sig::RSA_PKCS1_SHA256),
+            rsa("PS256", &sig::RSA_PSS_SHA256),
+            ("EdDSA", ed_jwk, Box::new(move |m| ed.sign(m).as_ref().to_vec())),
+        ]
+    }
+
     #[test]
     fn signatures_of_every_algorithm_verify_and_tampering_is_caught() {
-        use josekit::jws::{EdDSA, JwsSigner, ES256, ES384, PS256, RS256};
-        let boxed = |s: Box<dyn JwsSigner>, public: josekit::jwk::Jwk| (s, public);
-        let ec = |alg: &'static str, k: josekit::jwk::alg::ec::EcKeyPair| {
-            let private = k.to_jwk_private_key();
-            let signer: Box<dyn JwsSigner> = if alg == "ES256" {
-                Box::new(ES256.signer_from_jwk(&private).unwrap())
-            } else {
-                Box::new(ES384.signer_from_jwk(&private).unwrap())
-            };
-            (alg, boxed(signer, k.to_jwk_public_key()))
-        };
-        let rsa = |alg: &'static str| {
-            let k = josekit::jwk::Jwk::generate_rsa_key(2048).unwrap();
-            let signer: Box<dyn JwsSigner> = if alg == "RS256" {
-                Box::new(RS256.signer_from_jwk(&k).unwrap())
-            } else {
-                Box::new(PS256.signer_from_jwk(&k).unwrap())
-            };
-            (alg, boxed(signer, k.to_public_key().unwrap()))
-        };
-        let ed = EdDSA.generate_key_pair(josekit::jwk::alg::ed::EdCurve::Ed25519).unwrap();
-        let cases = vec![
-            ec("ES256", ES256.generate_key_pair().unwrap()),
-            ec("ES384", ES384.generate_key_pair().unwrap()),
-            rsa("RS256"),
-            rsa("PS256"),
-            (
-                "EdDSA",
-                boxed(Box::new(EdDSA.signer_from_jwk(&ed.to_jwk_private_key()).unwrap()), ed.to_jwk_public_key()),
-            ),
-        ];
-        for (alg, (signer, public)) in cases {
-            let jwk = public_jwk(&Value::Object(public.as_ref().clone())).unwrap();
+        for (alg, public, sign) in signers() {
+            let jwk = public_jwk(&public).unwrap();
             let header = serde_json::json!({"alg": alg, "nonce": "n", "url": "https://x/acme/new-order", "jwk": jwk});
             let protected = Base64UrlUnpadded::encode_string(header.to_string().as_bytes());
             let payload = Base64UrlUnpadded::encode_string(b"{}");
-            let signature = signer.sign(format!("{protected}.{payload}").as_bytes()).unwrap();
+            let signature = sign(format!("{protected}.{payload}").as_bytes());
             let body = |sig: &[u8]| serde_json::json!({"protected": protected, "payload": payload, "signature": Base64UrlUnpadded::encode_string(sig)});
             Jws::from_value(&body(&signature)).unwrap().verify(&jwk).unwrap_or_else(|e| panic!("{alg}: {e:?}"));
             let mut bad = signature.clone();
             bad[5] ^= 1;
             assert!(Jws::from_value(&body(&bad)).unwrap().verify(&jwk).is_err(), "{alg}: tampered signature accepted");
+        }
+    }
+
+    /// An EAB JWS over `jwk` with `alg`, MACed with `key` by `mac_alg` (independent of
+    /// `verify_eab`: ring's HMAC signing).
+    fn eab(alg: &str, mac_alg: ring::hmac::Algorithm, key: &[u8], jwk: &Value) -> Value {
+        let header = serde_json::json!({"alg": alg, "kid": "kid-1", "url": "https://x/acme/new-account"});
+        let protected = Base64UrlUnpadded::encode_string(header.to_string().as_bytes());
+        let payload = Base64UrlUnpadded::encode_string(jwk.to_string().as_bytes());
+        let mac = ring::hmac::sign(&ring::hmac::Key::new(mac_alg, key), format!("{protected}.{payload}").as_bytes());
+        serde_json::json!({"protected": protected, "payload": payload, "signature": Base64UrlUnpadded::encode_string(mac.as_ref())})
+    }
+
+    #[test]
+    fn external_account_binding_mac() {
+        use ring::hmac::{HMAC_SHA256, HMAC_SHA384, HMAC_SHA512};
+        let key = [0x5au8; 32];
+        let jwk =
+            serde_json::json!({"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"});
+        for (alg, mac_alg) in [("HS256", HMAC_SHA256), ("HS384", HMAC_SHA384), ("HS512", HMAC_SHA512)] {
+            let good = eab(alg, mac_alg, &key, &jwk);
+            Jws::verify_eab(&good, &key).unwrap_or_else(|e| panic!("{alg}: {e:?}"));
+            let (kid, url, payload) = eab_header(&good).unwrap();
+            assert_eq!((kid.as_str(), url.as_str(), payload), ("kid-1", "https://x/acme/new-account", jwk.clone()));
+            // One flipped MAC byte, anywhere.
+            let mac = b64url(good["signature"].as_str().unwrap(), "mac").unwrap();
+            for i in [0, mac.len() / 2, mac.len() - 1] {
+                let mut flipped = mac.clone();
+                flipped[i] ^= 0x01;
+                let mut bad = good.clone();
+                bad["signature"] = Value::String(Base64UrlUnpadded::encode_string(&flipped));
+                assert_eq!(Jws::verify_eab(&bad, &key).unwrap_err().kind, ErrorType::Unauthorized, "{alg} byte {i}");
+            }
+            // A truncated MAC and the wrong key.
+            let mut short = good.clone();
+            short["signature"] = Value::String(Base64UrlUnpadded::encode_string(&mac[..mac.len() - 1]));
+            assert_eq!(Jws::verify_eab(&short, &key).unwrap_err().kind, ErrorType::Unauthorized);
+            assert_eq!(Jws::verify_eab(&good, &[0x5b; 32]).unwrap_err().kind, ErrorType::Unauthorized);
+        }
+        // The header names one algorithm, the MAC was made with another: it does not verify.
+        let mismatched = eab("HS384", HMAC_SHA256, &key, &jwk);
+        assert_eq!(Jws::verify_eab(&mismatched, &key).unwrap_err().kind, ErrorType::Unauthorized);
+        // Algorithms other than HS256/384/512 are refused outright.
+        for alg in ["none", "ES256", "HS1", ""] {
+            let bad = eab(alg, HMAC_SHA256, &key, &jwk);
+            assert_eq!(Jws::verify_eab(&bad, &key).unwrap_err().kind, ErrorType::Malformed, "{alg}");
         }
     }
 

@@ -2,14 +2,25 @@
 //!
 //! Every lookup goes through one configured resolver (`hickory-resolver`; the dev config points
 //! it at pebble-challtestsrv), and http-01/tls-alpn-01 connect only to the addresses it returned,
-//! on the configured ports. A semaphore bounds how many validations run at once; each attempt
+//! on the configured ports (http-01 redirects: ports 80 and 443 only, §8.3). No outbound
+//! validation connection goes to an address in the configured deny list ([`deny`]): it is
+//! applied to every resolved address, IP identifier and redirect target. dns-01 talks only to
+//! the resolver and is exempt. A semaphore bounds how many validations run at once; each attempt
 //! has a timeout, and failed attempts are retried a configured number of times.
+//!
+//! Validation must not turn the CA into a port scanner: whatever stopped an http-01 or
+//! tls-alpn-01 request from completing (a refused or timed-out connection, a denied address, a
+//! forbidden redirect, a broken connection), the client sees one `connection` problem whose
+//! detail names only the challenge type and the identifier ([`unreachable`]); the cause is
+//! logged at debug level. (A tls-alpn-01 handshake that fails is a `tls` problem, a response
+//! that is not 200 `unauthorized`, a wrong answer `incorrectResponse`: none names an address.)
 
+pub mod deny;
 mod dns01;
 mod http01;
 mod tlsalpn01;
 
-use std::{net::IpAddr, sync::Arc, time::Duration};
+use std::{fmt::Display, net::IpAddr, sync::Arc, time::Duration};
 
 use hickory_resolver::{
     config::{NameServerConfig, ResolverConfig, ResolverOpts},
@@ -18,6 +29,8 @@ use hickory_resolver::{
 };
 use tokio::sync::Semaphore;
 
+use self::deny::DenyList;
+pub use self::deny::IpRange;
 use crate::{
     backend::{ChallengeType, Identifier},
     error::{AcmeError, ErrorType},
@@ -40,6 +53,8 @@ pub struct ValidationSettings {
     pub concurrency: usize,
     /// Pause between attempts.
     pub retry_delay: Duration,
+    /// Address ranges never connected to (http-01, tls-alpn-01 and their redirects).
+    pub deny_ranges: Vec<IpRange>,
 }
 
 /// Runs validations.
@@ -48,7 +63,11 @@ pub struct Validator {
     resolver: Arc<TokioResolver>,
     settings: ValidationSettings,
     permits: Arc<Semaphore>,
+    deny: DenyList,
+    /// tls-alpn-01: ALPN `acme-tls/1` only.
     tls: Arc<rustls::ClientConfig>,
+    /// http-01 redirects to `https:` (ALPN `http/1.1`; certificates not verified, as boulder).
+    https: Arc<rustls::ClientConfig>,
 }
 
 impl std::fmt::Debug for Validator {
@@ -82,7 +101,9 @@ impl Validator {
         Ok(Self {
             resolver: Arc::new(resolver),
             permits: Arc::new(Semaphore::new(settings.concurrency.max(1))),
-            tls: Arc::new(tlsalpn01::client_config()?),
+            deny: DenyList::new(settings.deny_ranges.clone()),
+            tls: Arc::new(tlsalpn01::client_config(tlsalpn01::ALPN)?),
+            https: Arc::new(tlsalpn01::client_config(b"http/1.1")?),
             settings,
         })
     }
@@ -116,7 +137,12 @@ impl Validator {
                 Ok(Ok(())) => return Ok(()),
                 Ok(Err(e)) => last = e,
                 Err(_) => {
-                    last = AcmeError::new(ErrorType::Connection, format!("{} validation timed out", kind.as_str()))
+                    last = match kind {
+                        ChallengeType::Dns01 => {
+                            AcmeError::new(ErrorType::Dns, format!("dns-01: no answer for {}", identifier.value))
+                        }
+                        _ => unreachable(kind, identifier, &"the attempt timed out"),
+                    }
                 }
             }
             tracing::debug!(challenge = kind.as_str(), identifier = %identifier.value, attempt, error = %last.detail, "validation attempt failed");
@@ -124,31 +150,75 @@ impl Validator {
         Err(last)
     }
 
-    /// The addresses of `identifier`: an IP identifier is itself; a DNS name is resolved (A and
-    /// AAAA) through the configured resolver, and nothing else is ever dialled.
-    async fn addresses(&self, identifier: &Identifier) -> Result<Vec<IpAddr>, AcmeError> {
-        if identifier.kind == "ip" {
-            return identifier
-                .value
-                .parse()
-                .map(|ip| vec![ip])
-                .map_err(|_| AcmeError::malformed("invalid IP identifier"));
+    /// Where to connect for the identifier being validated: an IP identifier is itself; a DNS
+    /// name is resolved (A and AAAA) through the configured resolver, and nothing else is ever
+    /// dialled. A name that does not resolve is a `dns` problem; addresses in the deny list are
+    /// dropped, and if none is left the problem is the generic [`unreachable`] one.
+    async fn addresses(&self, kind: ChallengeType, identifier: &Identifier) -> Result<Vec<IpAddr>, AcmeError> {
+        if identifier.kind == "ip" && identifier.value.parse::<IpAddr>().is_err() {
+            return Err(AcmeError::malformed("invalid IP identifier"));
         }
-        let name = format!("{}.", identifier.value);
-        let lookup =
-            self.resolver.lookup_ip(name.as_str()).await.map_err(|e| {
-                AcmeError::new(ErrorType::Dns, format!("no A/AAAA record for {}: {e}", identifier.value))
-            })?;
+        let ips = self.lookup(identifier).await.map_err(|cause| {
+            tracing::debug!(challenge = kind.as_str(), identifier = %identifier.value, %cause, "validation lookup failed");
+            AcmeError::new(ErrorType::Dns, format!("{}: no A/AAAA record for {}", kind.as_str(), identifier.value))
+        })?;
+        self.permitted(&identifier.value, ips).map_err(|cause| unreachable(kind, identifier, &cause))
+    }
+
+    /// The addresses of `host` (an IP literal is itself), or why there are none (for the log).
+    async fn lookup(&self, host: &Identifier) -> Result<Vec<IpAddr>, String> {
+        if let Ok(ip) = host.value.parse::<IpAddr>() {
+            return Ok(vec![ip]);
+        }
+        if host.kind == "ip" {
+            return Err(format!("`{}` is not an IP address", host.value));
+        }
+        let name = format!("{}.", host.value);
+        let lookup = self.resolver.lookup_ip(name.as_str()).await.map_err(|e| format!("{}: {e}", host.value))?;
         let ips: Vec<IpAddr> = lookup.iter().collect();
         if ips.is_empty() {
-            return Err(AcmeError::new(ErrorType::Dns, format!("no A/AAAA record for {}", identifier.value)));
+            return Err(format!("{}: no A/AAAA record", host.value));
         }
         Ok(ips)
+    }
+
+    /// `ips` less those in the deny list; an error (for the log) when none is left.
+    fn permitted(&self, host: &str, ips: Vec<IpAddr>) -> Result<Vec<IpAddr>, String> {
+        let mut denied = Vec::new();
+        let allowed: Vec<IpAddr> = ips
+            .into_iter()
+            .filter(|ip| match self.deny.matching(*ip) {
+                Some(range) => {
+                    denied.push(format!("{ip} (in {range})"));
+                    false
+                }
+                None => true,
+            })
+            .collect();
+        if !denied.is_empty() {
+            tracing::debug!(host, denied = %denied.join(", "), "validation skips denied addresses");
+        }
+        if allowed.is_empty() {
+            return Err(format!("every address of {host} is in a denied range: {}", denied.join(", ")));
+        }
+        Ok(allowed)
     }
 
     fn resolver(&self) -> &TokioResolver {
         &self.resolver
     }
+}
+
+/// The one problem a client gets when an http-01 or tls-alpn-01 request could not be completed,
+/// whatever the cause (refused, timed out, denied address, forbidden redirect, broken
+/// connection): type `connection`, a detail naming only the challenge type and the identifier.
+/// `cause` goes to the debug log.
+pub(crate) fn unreachable(kind: ChallengeType, identifier: &Identifier, cause: &dyn Display) -> AcmeError {
+    tracing::debug!(challenge = kind.as_str(), identifier = %identifier.value, %cause, "validation could not reach the client");
+    AcmeError::new(
+        ErrorType::Connection,
+        format!("{}: could not fetch the challenge response from {}", kind.as_str(), identifier.value),
+    )
 }
 
 /// base64url(SHA-256(key authorization)): the dns-01 TXT value (§8.4).

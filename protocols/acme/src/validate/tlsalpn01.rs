@@ -3,6 +3,8 @@
 //! exactly the identifier in its subjectAltName and a critical id-pe-acmeIdentifier extension
 //! holding SHA-256 of the key authorization. Extra non-critical extensions are tolerated
 //! (quirk A10: the RFC does not forbid them; boulder's stricter shape is not required).
+//! Connection failures and denied addresses give the generic problem of
+//! [`super::unreachable`]; a failed handshake is a `tls` problem that names no address or cause.
 
 use std::{net::IpAddr, sync::Arc};
 
@@ -20,21 +22,18 @@ use x509_cert::{
 
 use super::Validator;
 use crate::{
-    backend::Identifier,
+    backend::{ChallengeType, Identifier},
     error::{AcmeError, ErrorType},
 };
 
 /// id-pe-acmeIdentifier.
 const ACME_IDENTIFIER: der::asn1::ObjectIdentifier = der::asn1::ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.1.31");
 const SUBJECT_ALT_NAME: der::asn1::ObjectIdentifier = der::asn1::ObjectIdentifier::new_unwrap("2.5.29.17");
-const ALPN: &[u8] = b"acme-tls/1";
-
-fn tls_error(detail: String) -> AcmeError {
-    AcmeError::new(ErrorType::Tls, detail)
-}
+pub(super) const ALPN: &[u8] = b"acme-tls/1";
 
 /// Accepts any certificate chain (the challenge certificate is self-signed by design, and its
-/// critical acmeIdentifier extension is unknown to webpki) but still checks the handshake
+/// critical acmeIdentifier extension is unknown to webpki; http-01 redirects to `https:` are
+/// followed without certificate validation, as boulder does) but still checks the handshake
 /// signature against the certificate's key.
 #[derive(Debug)]
 struct ChallengeCertificate(Arc<rustls::crypto::CryptoProvider>);
@@ -108,7 +107,9 @@ impl ServerCertVerifier for ChallengeCertificate {
     }
 }
 
-pub(super) fn client_config() -> Result<rustls::ClientConfig, String> {
+/// A TLS client (1.2 and 1.3, ring) that offers only the ALPN protocol `alpn` and accepts any
+/// certificate ([`ChallengeCertificate`]).
+pub(super) fn client_config(alpn: &[u8]) -> Result<rustls::ClientConfig, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
@@ -116,7 +117,7 @@ pub(super) fn client_config() -> Result<rustls::ClientConfig, String> {
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(ChallengeCertificate(provider)))
         .with_no_client_auth();
-    config.alpn_protocols = vec![ALPN.to_vec()];
+    config.alpn_protocols = vec![alpn.to_vec()];
     config.enable_sni = true;
     Ok(config)
 }
@@ -140,34 +141,34 @@ fn server_name(identifier: &Identifier) -> Result<ServerName<'static>, AcmeError
 }
 
 pub(super) async fn validate(v: &Validator, identifier: &Identifier, key_authorization: &str) -> Result<(), AcmeError> {
-    let ips = v.addresses(identifier).await?;
+    const KIND: ChallengeType = ChallengeType::TlsAlpn01;
+    let ips = v.addresses(KIND, identifier).await?;
     let sni = server_name(identifier)?;
     let connector = tokio_rustls::TlsConnector::from(Arc::clone(&v.tls));
-    let mut last = AcmeError::new(ErrorType::Connection, format!("cannot connect to {}", identifier.value));
+    let mut causes = Vec::new();
     for ip in ips {
         let addr = std::net::SocketAddr::new(ip, v.settings.tlsalpn01_port);
         let tcp = match TcpStream::connect(addr).await {
             Ok(s) => s,
             Err(e) => {
-                last = AcmeError::new(ErrorType::Connection, format!("tls-alpn-01: cannot connect to {addr}: {e}"));
+                causes.push(format!("{addr}: {e}"));
                 continue;
             }
         };
-        let tls = connector
-            .connect(sni.clone(), tcp)
-            .await
-            .map_err(|e| tls_error(format!("tls-alpn-01: handshake with {addr} failed: {e}")))?;
+        let tls = connector.connect(sni.clone(), tcp).await.map_err(|e| {
+            tracing::debug!(identifier = %identifier.value, %addr, error = %e, "tls-alpn-01 handshake failed");
+            AcmeError::new(ErrorType::Tls, format!("tls-alpn-01: the TLS handshake with {} failed", identifier.value))
+        })?;
         let (_, session) = tls.get_ref();
         if session.alpn_protocol() != Some(ALPN) {
             return Err(AcmeError::unauthorized("tls-alpn-01: the server did not negotiate acme-tls/1"));
         }
-        let cert = session
-            .peer_certificates()
-            .and_then(|c| c.first())
-            .ok_or_else(|| tls_error("tls-alpn-01: no certificate presented".into()))?;
+        let cert = session.peer_certificates().and_then(|c| c.first()).ok_or_else(|| {
+            AcmeError::new(ErrorType::Tls, format!("tls-alpn-01: {} presented no certificate", identifier.value))
+        })?;
         return check_certificate(cert.as_ref(), identifier, key_authorization);
     }
-    Err(last)
+    Err(super::unreachable(KIND, identifier, &format!("cannot connect: {}", causes.join("; "))))
 }
 
 /// RFC 8737 §3 checks on the presented certificate.
