@@ -10,4 +10,5 @@ mod issuance_cycle;
 mod ledger_battery;
 mod ocsp_presign;
 mod rollover;
+mod server_tls;
 mod signer;
