@@ -107,8 +107,18 @@ pub struct ServerConfig {
     pub tls_profile: String,
     /// How long in-flight requests may finish after SIGTERM.
     pub shutdown_grace: Duration,
-    /// Per-request timeout.
+    /// Whole-request deadline: from the end of the request headers to the response, the request
+    /// body included (a body that trickles in is cut by it).
     pub request_timeout: Duration,
+    /// How long a connection may take to send a request's headers, counted from the moment it
+    /// is ready for a request (after accept or the TLS handshake, and after each response).
+    pub header_read_timeout: Duration,
+    /// A connection with no request in flight and nothing received for this long is closed.
+    pub idle_timeout: Duration,
+    /// How long a TLS handshake may take.
+    pub tls_handshake_timeout: Duration,
+    /// Open connections per listener; `None`: derived at start-up from the open-file limit.
+    pub max_connections: Option<usize>,
 }
 
 /// `[urls]`: bases without a trailing slash.
@@ -467,8 +477,33 @@ fn server(raw: &raw::RawServer) -> Result<ServerConfig, ConfigError> {
         tls_names: raw.tls_names.clone(),
         tls_profile: raw.tls_profile.clone(),
         shutdown_grace: duration::parse("server.shutdown_grace", &raw.shutdown_grace)?,
-        request_timeout: duration::parse("server.request_timeout", &raw.request_timeout)?,
+        request_timeout: positive("server.request_timeout", &raw.request_timeout)?,
+        header_read_timeout: positive("server.header_read_timeout", &raw.header_read_timeout)?,
+        idle_timeout: positive("server.idle_timeout", &raw.idle_timeout)?,
+        tls_handshake_timeout: positive("server.tls_handshake_timeout", &raw.tls_handshake_timeout)?,
+        max_connections: match raw.max_connections {
+            None => None,
+            Some(n @ 1..=MAX_CONNECTIONS_LIMIT) => Some(n as usize),
+            Some(n) => {
+                return Err(ConfigError::invalid(
+                    "server.max_connections",
+                    format!("{n} is not between 1 and {MAX_CONNECTIONS_LIMIT} (leave it out to derive it from the open-file limit)"),
+                ))
+            }
+        },
     })
+}
+
+/// Largest accepted `server.max_connections` (per listener).
+const MAX_CONNECTIONS_LIMIT: u64 = 1_000_000;
+
+/// A duration of at least one millisecond and at most a day (a server timeout).
+fn positive(key: &str, value: &str) -> Result<Duration, ConfigError> {
+    let d = duration::parse(key, value)?;
+    if d.is_zero() || d > Duration::from_secs(86_400) {
+        return Err(ConfigError::invalid(key, format!("`{value}` must be more than 0 and at most 1d")));
+    }
+    Ok(d)
 }
 
 fn base_url(key: &str, v: &str) -> Result<String, ConfigError> {

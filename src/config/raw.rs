@@ -56,6 +56,15 @@ pub(crate) struct RawServer {
     pub(crate) shutdown_grace: String,
     #[serde(default = "default_request_timeout")]
     pub(crate) request_timeout: String,
+    #[serde(default = "default_header_read_timeout")]
+    pub(crate) header_read_timeout: String,
+    #[serde(default = "default_idle_timeout")]
+    pub(crate) idle_timeout: String,
+    #[serde(default = "default_tls_handshake_timeout")]
+    pub(crate) tls_handshake_timeout: String,
+    /// Absent: derived from the open-file limit at start-up.
+    #[serde(default)]
+    pub(crate) max_connections: Option<u64>,
 }
 
 impl Default for RawServer {
@@ -68,6 +77,10 @@ impl Default for RawServer {
             tls_profile: default_tls_profile(),
             shutdown_grace: default_grace(),
             request_timeout: default_request_timeout(),
+            header_read_timeout: default_header_read_timeout(),
+            idle_timeout: default_idle_timeout(),
+            tls_handshake_timeout: default_tls_handshake_timeout(),
+            max_connections: None,
         }
     }
 }
@@ -92,6 +105,15 @@ fn default_grace() -> String {
 }
 fn default_request_timeout() -> String {
     "30s".into()
+}
+fn default_header_read_timeout() -> String {
+    "10s".into()
+}
+fn default_idle_timeout() -> String {
+    "30s".into()
+}
+fn default_tls_handshake_timeout() -> String {
+    "10s".into()
 }
 
 #[derive(Debug, Deserialize)]

@@ -146,6 +146,41 @@ fn a_rollover_names_an_earlier_issuer_and_a_time() {
 }
 
 #[test]
+fn server_limits_have_defaults_and_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Config::load(&write_config(dir.path(), MINIMAL), None).unwrap();
+    assert_eq!(c.server.header_read_timeout, Duration::from_secs(10));
+    assert_eq!(c.server.idle_timeout, Duration::from_secs(30));
+    assert_eq!(c.server.tls_handshake_timeout, Duration::from_secs(10));
+    assert_eq!(c.server.max_connections, None);
+    let with = |lines: &str| MINIMAL.replace("[urls]", &format!("[server]\n{lines}\n[urls]"));
+    let c = Config::load(
+        &write_config(
+            dir.path(),
+            &with("header_read_timeout = \"5s\"\nidle_timeout = \"500ms\"\nmax_connections = 3000"),
+        ),
+        None,
+    )
+    .unwrap();
+    assert_eq!(c.server.header_read_timeout, Duration::from_secs(5));
+    assert_eq!(c.server.idle_timeout, Duration::from_millis(500));
+    assert_eq!(c.server.max_connections, Some(3000));
+    let cases = [
+        (with("header_read_timeout = \"0s\""), "server.header_read_timeout"),
+        (with("idle_timeout = \"2d\""), "server.idle_timeout"),
+        (with("tls_handshake_timeout = \"soon\""), "server.tls_handshake_timeout"),
+        (with("request_timeout = \"0ms\""), "server.request_timeout"),
+        (with("max_connections = 0"), "server.max_connections"),
+        (with("max_connections = 2000000"), "server.max_connections"),
+    ];
+    for (body, key) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let e = Config::load(&write_config(dir.path(), &body), None).unwrap_err().to_string();
+        assert!(e.contains(key), "expected `{key}` in: {e}");
+    }
+}
+
+#[test]
 fn unknown_keys_are_rejected() {
     let dir = tempfile::tempdir().unwrap();
     let body = MINIMAL.replace("[database]", "[database]\nmax_conections = 3");

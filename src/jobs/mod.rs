@@ -1,7 +1,9 @@
 //! Background jobs of `privca serve`, each stopped by the shutdown signal: ACME cleanup, the audit sealer
 //! (links new audit rows into the hash chain and signs a checkpoint every
 //! `audit.seal_interval`), the CRL publisher ([`crl_publish`]), the OCSP pre-signer
-//! ([`ocsp_presign`]) and, with SCEP enabled, the RA certificate's renewal.
+//! ([`ocsp_presign`]), with SCEP enabled the RA certificate's renewal, and (started by
+//! `server::serve` with the listeners) the renewal of privca's own TLS certificate
+//! ([`tls_refresh`]).
 
 pub mod crl_publish;
 pub mod ocsp_presign;
@@ -17,12 +19,34 @@ use crate::{
     adapters::scep::ScepAdapter,
     app::App,
     ca::{changes::LedgerChange, ocsp::OcspService, CertificateAuthority},
+    server::tls::ServerCert,
 };
 
 /// How often the SCEP RA certificate is checked. It is reissued once a third of its lifetime is
 /// left (four months of the default 365 days), and after an issuer rollover the replaced CA
 /// stays in the GetCACert chain until the reissued one is served, so an hour is never late.
 const SCEP_RA_CHECK_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// How often privca's own TLS certificate is checked. It is reissued once a third of its
+/// lifetime is left (30 days of the default 90), so an hour is never late.
+const TLS_CHECK_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// Keeps the server's TLS certificate current ([`ServerCert::refresh`]): new handshakes get a
+/// reissued certificate at once.
+pub async fn tls_refresh(cert: ServerCert, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + TLS_CHECK_INTERVAL, TLS_CHECK_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => match cert.refresh().await {
+                Ok(true) => tracing::info!(serial = ?cert.serial(), "the server's TLS certificate was reissued"),
+                Ok(false) => {}
+                Err(e) => tracing::warn!(error = %e, "checking the server's TLS certificate failed"),
+            },
+            _ = stop.changed() => return,
+        }
+    }
+}
 
 /// Starts every job; the handles finish after `stop` flips to `true`.
 pub fn spawn(

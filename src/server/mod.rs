@@ -1,21 +1,20 @@
 //! `privca serve`: bind the listeners, run the background jobs, shut down gracefully.
 //!
-//! Three listeners: plain HTTP (relying parties: AIA, later CRL/OCSP/SCEP), HTTPS (enrollment
-//! protocols) and the admin listener (HTTPS). On SIGTERM or SIGINT the listeners stop
-//! accepting, in-flight requests get `server.shutdown_grace` to finish, the audit log is sealed
-//! one last time and the ledger is closed (by the caller).
+//! Three listeners: plain HTTP (relying parties: AIA, CRL, OCSP, SCEP), HTTPS (ACME, EST) and
+//! the admin listener (HTTPS). Each runs [`listener::run`] under the same limits (connection
+//! cap, TLS handshake, header read, idle and whole-request timeouts, body size); at start-up
+//! the soft open-file limit is raised to the hard one and the connection cap checked against
+//! it (or derived from it). On SIGTERM or SIGINT the listeners stop accepting, in-flight
+//! requests get `server.shutdown_grace` to finish, the audit log is sealed one last time and
+//! the ledger is closed (by the caller).
 
+pub mod listener;
 pub mod routes;
 pub mod tls;
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{net::SocketAddr, sync::Arc};
 
-use axum::{extract::ConnectInfo, Router};
-use hyper_util::{
-    rt::{TokioExecutor, TokioIo},
-    server::{conn::auto::Builder, graceful::GracefulShutdown},
-    service::TowerToHyperService,
-};
+use axum::Router;
 use tokio::{net::TcpListener, sync::watch};
 use tokio_rustls::TlsAcceptor;
 use tower_http::{limit::RequestBodyLimitLayer, timeout::TimeoutLayer, trace::TraceLayer};
@@ -24,8 +23,16 @@ use crate::{app::App, error::CaError};
 
 /// Largest request body any endpoint accepts.
 const MAX_BODY: usize = 1 << 20;
-/// How long a TLS handshake may take.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The whole-request deadline, body size limit and request tracing every listener's router
+/// gets: a request that is not answered within `request_timeout` (reading its body included)
+/// gets 408.
+pub fn layered(router: Router, request_timeout: std::time::Duration) -> Router {
+    router
+        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, request_timeout))
+        .layer(RequestBodyLimitLayer::new(MAX_BODY))
+        .layer(TraceLayer::new_for_http())
+}
 
 /// Installs the global tracing subscriber (human or JSON lines on stderr). `RUST_LOG` wins
 /// over `default_filter`.
@@ -44,10 +51,12 @@ pub fn init_tracing(json: bool, default_filter: &str) {
 /// Runs the servers until SIGTERM/SIGINT.
 pub async fn serve(app: App) -> Result<(), CaError> {
     let metrics = crate::metrics::install();
+    let nofile = listener::raise_open_file_limit();
+    let cap = listener::connection_cap(app.config.server.max_connections, nofile)?;
     let report = app.bootstrap(false).await?;
     let (feed, changes) = crate::ca::changes::ChangeFeed::channel();
     let ca = app.ca().await?.with_change_feed(feed);
-    let chain = tls::server_chain(&ca).await?;
+    let server_cert = tls::ServerCert::load(&ca).await?;
     let ocsp = crate::ca::ocsp::OcspService::start(ca.clone()).await?;
     let acme = crate::adapters::acme::state(&ca).await?;
     let acme_enabled = acme.is_some();
@@ -64,8 +73,8 @@ pub async fn serve(app: App) -> Result<(), CaError> {
     let scep_adapter = scep.as_ref().map(|(adapter, _)| adapter.clone());
     app.seal().await;
     // Client certificates are asked for (optionally) on the enrollment listener only.
-    let admin_tls = TlsAcceptor::from(Arc::new(tls::server_config(&ca, chain.clone(), None)?));
-    let tls = TlsAcceptor::from(Arc::new(tls::server_config(&ca, chain, client_roots)?));
+    let admin_tls = TlsAcceptor::from(Arc::new(tls::server_config(&server_cert, None)?));
+    let tls = TlsAcceptor::from(Arc::new(tls::server_config(&server_cert, client_roots)?));
     let cfg = &app.config.server;
     let bind = |addr: SocketAddr| async move {
         TcpListener::bind(addr).await.map_err(|e| CaError::internal(format!("cannot listen on {addr}")).with_source(e))
@@ -73,38 +82,36 @@ pub async fn serve(app: App) -> Result<(), CaError> {
     let http = bind(cfg.http_listen).await?;
     let https = bind(cfg.https_listen).await?;
     let admin = bind(cfg.admin_listen).await?;
-    let layered = |router: Router| {
-        router
-            .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, cfg.request_timeout))
-            .layer(RequestBodyLimitLayer::new(MAX_BODY))
-            .layer(TraceLayer::new_for_http())
-    };
+    let limits = listener::Limits::new(cfg, cap);
     let (stop_tx, stop_rx) = watch::channel(false);
-    let grace = cfg.shutdown_grace;
     let listeners = vec![
-        tokio::spawn(run_listener(
+        tokio::spawn(listener::run(
+            "http",
             http,
             None,
-            layered(routes::http(ca.clone(), ocsp.clone(), scep)),
+            layered(routes::http(ca.clone(), ocsp.clone(), scep), cfg.request_timeout),
+            limits.clone(),
             stop_rx.clone(),
-            grace,
         )),
-        tokio::spawn(run_listener(
+        tokio::spawn(listener::run(
+            "https",
             https,
-            Some(tls.clone()),
-            layered(routes::https(ca.clone(), acme, est)),
+            Some(tls),
+            layered(routes::https(ca.clone(), acme, est), cfg.request_timeout),
+            limits.clone(),
             stop_rx.clone(),
-            grace,
         )),
-        tokio::spawn(run_listener(
+        tokio::spawn(listener::run(
+            "admin",
             admin,
             Some(admin_tls),
-            layered(routes::admin(ca.clone(), metrics)),
+            layered(routes::admin(ca.clone(), metrics), cfg.request_timeout),
+            limits,
             stop_rx.clone(),
-            grace,
         )),
     ];
-    let jobs = crate::jobs::spawn(&app, &ca, &ocsp, scep_adapter, changes, stop_rx.clone());
+    let mut jobs = crate::jobs::spawn(&app, &ca, &ocsp, scep_adapter, changes, stop_rx.clone());
+    jobs.push(tokio::spawn(crate::jobs::tls_refresh(server_cert, stop_rx.clone())));
     let urls = &app.config.urls;
     println!("privca is serving");
     println!("  HTTPS:      {}/healthz", urls.https_base);
@@ -120,7 +127,14 @@ pub async fn serve(app: App) -> Result<(), CaError> {
         println!("  EST:        {}{}/cacerts", urls.https_base.trim_end_matches('/'), routes::EST_PREFIX);
     }
     println!("  root CA:    {}", report.root_pem.display());
-    tracing::info!(http = %cfg.http_listen, https = %cfg.https_listen, admin = %cfg.admin_listen, "listening");
+    tracing::info!(
+        http = %cfg.http_listen,
+        https = %cfg.https_listen,
+        admin = %cfg.admin_listen,
+        max_connections = cap,
+        open_file_limit = nofile,
+        "listening"
+    );
     shutdown_signal().await;
     tracing::info!("shutting down");
     let _ = stop_tx.send(true);
@@ -146,86 +160,5 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term => {}
-    }
-}
-
-async fn run_listener(
-    listener: TcpListener,
-    tls: Option<TlsAcceptor>,
-    router: Router,
-    mut stop: watch::Receiver<bool>,
-    grace: Duration,
-) {
-    let graceful = GracefulShutdown::new();
-    let builder = Builder::new(TokioExecutor::new());
-    loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(x) => x,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            _ = stop.changed() => break,
-        };
-        // Responses are written in one go; without TCP_NODELAY a client that delays ACKs
-        // would add ~40 ms (Nagle) to every request on a kept-alive connection.
-        if let Err(e) = stream.set_nodelay(true) {
-            tracing::debug!(%peer, error = %e, "cannot set TCP_NODELAY");
-        }
-        let router = router.clone();
-        let builder = builder.clone();
-        let watcher = graceful.watcher();
-        match tls.clone() {
-            Some(acceptor) => {
-                tokio::spawn(async move {
-                    let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                        Ok(Ok(s)) => s,
-                        Ok(Err(e)) => {
-                            tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                            return;
-                        }
-                        Err(_) => return,
-                    };
-                    // A verified client certificate chain (EST) travels with every request of the
-                    // connection.
-                    let chain = stream.get_ref().1.peer_certificates().map(|certs| {
-                        privca_est::auth::TlsClientChain(Arc::new(certs.iter().map(|c| c.to_vec()).collect()))
-                    });
-                    let service = TowerToHyperService::new(tower::ServiceExt::map_request(
-                        router,
-                        move |mut req: axum::http::Request<hyper::body::Incoming>| {
-                            req.extensions_mut().insert(ConnectInfo(peer));
-                            if let Some(chain) = &chain {
-                                req.extensions_mut().insert(chain.clone());
-                            }
-                            req
-                        },
-                    ));
-                    let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
-                    let _ = watcher.watch(conn).await;
-                });
-            }
-            None => {
-                tokio::spawn(async move {
-                    let service = TowerToHyperService::new(tower::ServiceExt::map_request(
-                        router,
-                        move |mut req: axum::http::Request<hyper::body::Incoming>| {
-                            // The client's address, for per-address limits (SCEP envelopes).
-                            req.extensions_mut().insert(ConnectInfo(peer));
-                            req
-                        },
-                    ));
-                    let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
-                    let _ = watcher.watch(conn).await;
-                });
-            }
-        }
-    }
-    drop(listener);
-    if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
-        tracing::warn!("grace period over; closing remaining connections");
     }
 }

@@ -1,9 +1,18 @@
 //! TLS for privca's own listeners: a rustls configuration whose private key stays in the HSM
-//! (a `rustls::sign::SigningKey` that calls the signer), and the server certificate, issued
-//! by privca itself through the normal issuance cycle and renewed when a third of its lifetime
-//! is left. TLS 1.2 and 1.3 only.
+//! (a `rustls::sign::SigningKey` that calls the signer), and the server certificate
+//! ([`ServerCert`]), issued by privca itself through the normal issuance cycle (ledger row,
+//! audit events; a renewal records the serial it renews). At start-up the chain saved in the
+//! data directory is reused unless it is for another key, no longer valid in the ledger
+//! (revoked) or down to a third of its lifetime; while serving, the `tls_refresh` job (see
+//! `jobs`) applies the same test every hour and swaps a reissued certificate in place: new
+//! handshakes on every HTTPS listener get it, open connections keep theirs, nothing restarts.
+//! TLS 1.2 and 1.3 only.
 
-use std::{net::IpAddr, path::PathBuf, sync::Arc};
+use std::{
+    net::IpAddr,
+    path::PathBuf,
+    sync::{Arc, PoisonError, RwLock},
+};
 
 use der::Decode;
 use rustls::{
@@ -53,13 +62,79 @@ impl TlsSigner for HsmKey {
     }
 }
 
-#[derive(Debug)]
-struct Resolver(Arc<CertifiedKey>);
+/// privca's own TLS certificate as the listeners serve it (cheap to clone; clones share it).
+#[derive(Clone)]
+pub struct ServerCert {
+    ca: CertificateAuthority,
+    key: Arc<HsmKey>,
+    current: Arc<RwLock<Arc<CertifiedKey>>>,
+}
 
-impl ResolvesServerCert for Resolver {
-    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        Some(self.0.clone())
+impl std::fmt::Debug for ServerCert {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerCert").field("serial", &self.serial()).finish()
     }
+}
+
+impl ServerCert {
+    /// The saved certificate, or a new one (see [`server_chain`]).
+    pub async fn load(ca: &CertificateAuthority) -> Result<Self, CaError> {
+        let chain = server_chain(ca).await?;
+        let key = Arc::new(HsmKey { signer: ca.signing().signer().clone() });
+        let certified = Arc::new(CertifiedKey::new(chain, key.clone()));
+        Ok(Self { ca: ca.clone(), key, current: Arc::new(RwLock::new(certified)) })
+    }
+
+    fn current(&self) -> Arc<CertifiedKey> {
+        Arc::clone(&self.current.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// The chain served now, leaf first.
+    pub fn chain(&self) -> Vec<CertificateDer<'static>> {
+        self.current().cert.clone()
+    }
+
+    /// The serial (ledger form: lowercase hex) of the certificate served now.
+    pub fn serial(&self) -> Option<String> {
+        let current = self.current();
+        let leaf = x509_cert::Certificate::from_der(current.cert.first()?).ok()?;
+        Some(hex::encode(leaf.tbs_certificate.serial_number.as_bytes()))
+    }
+
+    /// Reissues the certificate if, at unix time `now`, it is down to a third of its lifetime,
+    /// no longer valid in the ledger or for another key; true if the certificate served
+    /// changed. The job calls it with the current time; tests may pass a later one.
+    pub async fn refresh_at(&self, now: i64) -> Result<bool, CaError> {
+        let spki = self.ca.signing().key_info(TLS_KEY)?.spki_der;
+        let current = self.current();
+        let leaf = current.cert.first().map(|c| c.as_ref().to_vec());
+        if let Some(leaf) = &leaf {
+            if still_good(&self.ca, leaf, &spki, now).await {
+                return Ok(false);
+            }
+        }
+        let renews = leaf.as_deref().and_then(serial_of);
+        let chain = issue(&self.ca, spki, renews).await?;
+        let fresh = Arc::new(CertifiedKey::new(chain, self.key.clone()));
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = fresh;
+        Ok(true)
+    }
+
+    /// [`ServerCert::refresh_at`] now.
+    pub async fn refresh(&self) -> Result<bool, CaError> {
+        self.refresh_at(crate::ledger::now()).await
+    }
+}
+
+impl ResolvesServerCert for ServerCert {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.current())
+    }
+}
+
+fn serial_of(leaf: &[u8]) -> Option<String> {
+    let cert = x509_cert::Certificate::from_der(leaf).ok()?;
+    Some(hex::encode(cert.tbs_certificate.serial_number.as_bytes()))
 }
 
 /// Trust anchors for TLS client certificates (EST): the root, every issuer (so a device may
@@ -99,13 +174,11 @@ pub fn client_trust(ca: &CertificateAuthority) -> Result<(rustls::RootCertStore,
 /// Builds the rustls server configuration for the HTTPS listeners. With `client_roots`, clients
 /// may (not must) present a certificate chaining to them (EST); it is verified here and handed
 /// to the request handlers.
+/// The certificate comes from `cert`, read at every handshake.
 pub fn server_config(
-    ca: &CertificateAuthority,
-    chain: Vec<CertificateDer<'static>>,
+    cert: &ServerCert,
     client_roots: Option<rustls::RootCertStore>,
 ) -> Result<rustls::ServerConfig, CaError> {
-    let key = Arc::new(HsmKey { signer: ca.signing().signer().clone() });
-    let certified = Arc::new(CertifiedKey::new(chain, key));
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
@@ -120,7 +193,7 @@ pub fn server_config(
         }
         None => builder.with_no_client_auth(),
     };
-    let mut config = builder.with_cert_resolver(Arc::new(Resolver(certified)));
+    let mut config = builder.with_cert_resolver(Arc::new(cert.clone()));
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(config)
 }
@@ -130,19 +203,32 @@ fn chain_path(ca: &CertificateAuthority) -> PathBuf {
     ca.config().data_dir.join("tls").join("server-chain.pem")
 }
 
-/// Returns the server certificate chain, issuing a new one when there is none, when it does
-/// not match the token key or the configured names, or when a third of its lifetime is left.
-pub async fn server_chain(ca: &CertificateAuthority) -> Result<Vec<CertificateDer<'static>>, CaError> {
+/// Returns the saved server certificate chain, or issues a new one when there is none, when
+/// it is for another key, no longer valid in the ledger, or down to a third of its lifetime.
+async fn server_chain(ca: &CertificateAuthority) -> Result<Vec<CertificateDer<'static>>, CaError> {
     let path = chain_path(ca);
     let spki = ca.signing().key_info(TLS_KEY)?.spki_der;
+    let mut renews = None;
     if let Ok(text) = std::fs::read_to_string(&path) {
         let ders = x509::pem_certificates(&text)?;
         if let Some(leaf) = ders.first() {
-            if still_good(ca, leaf, &spki).await {
+            if still_good(ca, leaf, &spki, crate::ledger::now()).await {
                 return Ok(ders.into_iter().map(CertificateDer::from).collect());
             }
+            renews = serial_of(leaf);
         }
     }
+    issue(ca, spki, renews).await
+}
+
+/// Issues the server certificate for the token key `spki` through the issuance cycle, saves
+/// the chain in the data directory and returns it.
+async fn issue(
+    ca: &CertificateAuthority,
+    spki: Vec<u8>,
+    renews: Option<String>,
+) -> Result<Vec<CertificateDer<'static>>, CaError> {
+    let path = chain_path(ca);
     let sans = ca
         .config()
         .server
@@ -157,7 +243,7 @@ pub async fn server_chain(ca: &CertificateAuthority) -> Result<Vec<CertificateDe
         sans,
         requester: Requester::system(),
         owner: Some("privca".into()),
-        renews: None,
+        renews,
         csr_der: None,
         approval_id: None,
         acme_order: None,
@@ -174,15 +260,16 @@ pub async fn server_chain(ca: &CertificateAuthority) -> Result<Vec<CertificateDe
     }
     crate::ca::chain::write_if_changed(&path, &cert.chain_pem)
         .map_err(|e| CaError::internal("cannot write the server chain").with_source(e))?;
-    tracing::info!(serial = %cert.record.serial, "issued the server's TLS certificate");
+    tracing::info!(serial = %cert.record.serial, renews = ?cert.record.renews_serial, "issued the server's TLS certificate");
     Ok(x509::pem_certificates(&cert.chain_pem)?.into_iter().map(CertificateDer::from).collect())
 }
 
-async fn still_good(ca: &CertificateAuthority, leaf: &[u8], spki: &[u8]) -> bool {
+/// For the token key, valid in the ledger, and more than a third of its lifetime left at `now`.
+async fn still_good(ca: &CertificateAuthority, leaf: &[u8], spki: &[u8], now: i64) -> bool {
     let Ok(cert) = x509_cert::Certificate::from_der(leaf) else { return false };
     let Ok(leaf_spki) = der::Encode::to_der(&cert.tbs_certificate.subject_public_key_info) else { return false };
     let v = &cert.tbs_certificate.validity;
-    let (nb, na, now) = (x509::unix(&v.not_before), x509::unix(&v.not_after), crate::ledger::now());
+    let (nb, na) = (x509::unix(&v.not_before), x509::unix(&v.not_after));
     let serial = hex::encode(cert.tbs_certificate.serial_number.as_bytes());
     let valid_in_ledger = matches!(
         ca.ledger().certificate(&serial).await,

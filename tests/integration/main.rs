@@ -11,4 +11,5 @@ mod ledger_battery;
 mod ocsp_presign;
 mod rollover;
 mod scep_ra;
+mod server_tls;
 mod signer;
