@@ -175,13 +175,37 @@ fn database_tls_errors_are_clear() {
     std::fs::write(dir.path().join("empty.pem"), "no certificate here\n").unwrap();
     let missing = dir.path().join("missing-ca.pem");
     let cases = [
-        (pg("postgres://p@db.example.com/p", "ca_file = \"missing-ca.pem\""), "database.ca_file", format!("cannot read the CA file {}", missing.display())),
-        (pg("postgres://p@db.example.com/p", "ca_file = \"empty.pem\""), "database.ca_file", "holds no PEM certificate".into()),
-        (MINIMAL.replace("url = \"sqlite://x.db\"", "url = \"sqlite://x.db\"\nca_file = \"db-ca.pem\""), "database.ca_file", "only for a postgres:// url".into()),
-        (pg("postgres://p@db.example.com/p?sslmode=require", "ca_file = \"db-ca.pem\""), "database.ca_file", "sslmode=require".into()),
-        (pg(&format!("postgres://p@db.example.com/p?sslrootcert={}", ca.display()), "ca_file = \"db-ca.pem\""), "database.ca_file", "sslrootcert too".into()),
+        (
+            pg("postgres://p@db.example.com/p", "ca_file = \"missing-ca.pem\""),
+            "database.ca_file",
+            format!("cannot read the CA file {}", missing.display()),
+        ),
+        (
+            pg("postgres://p@db.example.com/p", "ca_file = \"empty.pem\""),
+            "database.ca_file",
+            "holds no PEM certificate".into(),
+        ),
+        (
+            MINIMAL.replace("url = \"sqlite://x.db\"", "url = \"sqlite://x.db\"\nca_file = \"db-ca.pem\""),
+            "database.ca_file",
+            "only for a postgres:// url".into(),
+        ),
+        (
+            pg("postgres://p@db.example.com/p?sslmode=require", "ca_file = \"db-ca.pem\""),
+            "database.ca_file",
+            "sslmode=require".into(),
+        ),
+        (
+            pg(&format!("postgres://p@db.example.com/p?sslrootcert={}", ca.display()), "ca_file = \"db-ca.pem\""),
+            "database.ca_file",
+            "sslrootcert too".into(),
+        ),
         (pg("postgres://p@db.example.com/p?sslmode=verify_full", ""), "database.url", "sslmode `verify_full`".into()),
-        (pg(&format!("postgres://p@db.example.com/p?sslrootcert={}", missing.display()), ""), "database.url", format!("cannot read the CA file {}", missing.display())),
+        (
+            pg(&format!("postgres://p@db.example.com/p?sslrootcert={}", missing.display()), ""),
+            "database.url",
+            format!("cannot read the CA file {}", missing.display()),
+        ),
     ];
     for (body, key, text) in cases {
         let path = write_config(dir.path(), &body);

@@ -115,7 +115,7 @@ impl Ledger {
             .connect(url)
             .await
             .map_err(|e| match (e, &tls) {
-                (e @ sqlx::Error::Tls(_), Some((mode, root))) => LedgerError::Tls {
+                (e, Some((mode, root))) if pg_tls::is_handshake_failure(&e) => LedgerError::Tls {
                     mode: pg_tls::mode_name(*mode),
                     roots: root.as_ref().map_or("the webpki roots".to_owned(), |r| format!("CA file {}", r.display())),
                     source: e,
@@ -173,9 +173,8 @@ impl Ledger {
             return Ok(false);
         }
         let mut conn = self.conn().await?;
-        let row = sqlx::query("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
-            .fetch_optional(&mut *conn)
-            .await?;
+        let row =
+            sqlx::query("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()").fetch_optional(&mut *conn).await?;
         Ok(row.map(|r| r.try_get::<bool, _>(0)).transpose()?.unwrap_or(false))
     }
 

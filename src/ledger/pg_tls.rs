@@ -71,6 +71,16 @@ pub fn tls_of(url: &str) -> Result<(PgSslMode, Option<PathBuf>), sqlx::Error> {
     Ok((PgConnectOptions::from_str(url)?.get_ssl_mode(), root))
 }
 
+/// True if `e` is a failed TLS handshake: sqlx reports a refused certificate as an I/O error
+/// wrapping rustls's error, and a server without TLS as `Error::Tls`.
+pub(crate) fn is_handshake_failure(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Tls(_) => true,
+        sqlx::Error::Io(io) => io.get_ref().is_some_and(|inner| inner.is::<rustls::Error>()),
+        _ => false,
+    }
+}
+
 /// A Unix socket or a loopback host: the connection never leaves the machine.
 fn is_local(options: &PgConnectOptions) -> bool {
     if options.get_socket().is_some() {

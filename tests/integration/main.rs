@@ -9,5 +9,6 @@ mod harness;
 mod issuance_cycle;
 mod ledger_battery;
 mod ocsp_presign;
+mod pg_tls;
 mod rollover;
 mod signer;
