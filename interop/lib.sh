@@ -99,6 +99,55 @@ make_csr() {
     -keyout "$out/$name.key" -out "$out/$name.csr" 2>/dev/null
 }
 
+# tls_handshake VERSION HOST:PORT: true when an OpenSSL client held to exactly that protocol
+# version (tls1, tls1_1, tls1_2, tls1_3) completes a handshake. Debian's OpenSSL offers neither
+# TLS 1.0 nor 1.1 (nor their SHA-1 signatures) at its default security level 2, so a plain
+# `s_client -tls1` fails against any server: SECLEVEL=0 makes it offer them for real.
+tls_handshake() {
+  local out want
+  case $1 in
+    tls1) want=TLSv1 ;; tls1_1) want=TLSv1.1 ;; tls1_2) want=TLSv1.2 ;; tls1_3) want=TLSv1.3 ;;
+    *) return 2 ;;
+  esac
+  out=$(timeout 10 openssl s_client -connect "$2" "-$1" -cipher 'DEFAULT@SECLEVEL=0' </dev/null 2>&1) || return 1
+  # A cipher was agreed ("New, …" names the cipher's own version) and the session's protocol is $want.
+  grep -q '^New, .*, Cipher is [A-Z]' <<<"$out" && grep -qx " *Protocol *: *$want" <<<"$out"
+}
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# check_old_tls_refused VERSION PORT (tls1 or tls1_1): first a self-test that the probe can fail,
+# against a throwaway `openssl s_server` on a free loopback port that accepts only that version;
+# then that privca on PORT completes a TLS 1.2 handshake with the same client (so a refusal below
+# is the handshake's, not a closed port's) and refuses VERSION.
+check_old_tls_refused() {
+  local v=$1 port=$2 name dir p pid up=1
+  case $v in tls1) name="TLS 1.0" ;; tls1_1) name="TLS 1.1" ;; *) fail "check_old_tls_refused: $v"; return ;; esac
+  dir=$(mktemp -d /tmp/privca-tls-selftest.XXXXXX)
+  CLEANUP+=("$dir")
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=localhost -days 1 \
+    -keyout "$dir/key.pem" -out "$dir/cert.pem" 2>/dev/null
+  p=$(free_port)
+  openssl s_server -accept "127.0.0.1:$p" -cert "$dir/cert.pem" -key "$dir/key.pem" "-$v" \
+    -cipher 'DEFAULT@SECLEVEL=0' -quiet </dev/null >"$dir/s_server.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 1 50); do
+    if tls_handshake "$v" "127.0.0.1:$p"; then up=0; break; fi
+    sleep 0.1
+  done
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  if [ "$up" = 0 ]; then
+    ok "self-test: the $name probe connects to an openssl s_server that accepts $name"
+  else
+    fail "self-test: the $name probe did not connect to an openssl s_server that accepts $name"
+  fi
+  check "the same client completes TLS 1.2 with privca on :$port" tls_handshake tls1_2 "127.0.0.1:$port"
+  if tls_handshake "$v" "127.0.0.1:$port"; then fail "$name refused on :$port"; else ok "$name refused on :$port"; fi
+}
+
 cert_count() {
   privca_cli list --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))'
 }

@@ -66,9 +66,10 @@ impl App {
         let url = config
             .database_url()
             .map_err(|e| CaError::new(ErrorKind::Unavailable, "cannot read the database password").with_source(e))?;
-        let ledger = Ledger::connect(url.expose(), config.database.max_connections)
-            .await
-            .map_err(|e| CaError::new(ErrorKind::Unavailable, "cannot open the ledger").with_source(e))?;
+        let ledger =
+            Ledger::connect_with(url.expose(), config.database.ca_file.as_deref(), config.database.max_connections)
+                .await
+                .map_err(|e| CaError::new(ErrorKind::Unavailable, "cannot open the ledger").with_source(e))?;
         Ok(App { config, token, signing, ledger })
     }
 

@@ -88,7 +88,7 @@ impl From<crate::ledger::LedgerError> for CaError {
         let kind = match &e {
             L::NotFound(_) => ErrorKind::NotFound,
             L::Conflict(_) => ErrorKind::Conflict,
-            L::Unavailable(_) => ErrorKind::Unavailable,
+            L::Unavailable(_) | L::Tls { .. } => ErrorKind::Unavailable,
             L::Corrupt(_) => ErrorKind::Internal,
         };
         Self::new(kind, "ledger operation failed").with_source(e)

@@ -225,7 +225,7 @@ code=$("${CURL[@]}" -o /dev/null -w '%{http_code}' "$EST/nosuchop")
 check "unknown operation: 404" test "$code" = 404
 before=$(cert_count)
 check "refusals issued nothing" test "$(cert_count)" = "$before"
-if "${CURL[@]/--tlsv1.2/}" --tls-max 1.1 -o /dev/null "$EST/cacerts" 2>/dev/null; then fail "TLS 1.1 refused"; else ok "TLS 1.1 refused"; fi
+check_old_tls_refused tls1_1 8443
 
 echo "# re-enrollment with a revoked client certificate"
 privca_cli revoke --serial "$S2" --reason keyCompromise >/dev/null

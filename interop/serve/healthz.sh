@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `privca serve` on a fresh data dir initialises itself, answers /healthz on HTTPS (with a
 # certificate privca issued for localhost/127.0.0.1, verified against root.pem), plain HTTP and
-# the admin listener, serves the CA certificates for AIA, stops on SIGTERM, and restarts with
+# the admin listener, refuses TLS 1.0 (with a self-test that the probe connects to a server
+# that accepts it), serves the CA certificates for AIA, stops on SIGTERM, and restarts with
 # the same keys and certificates.
 set -euo pipefail
 source "$(dirname "$0")/../lib.sh"
@@ -13,7 +14,7 @@ check "HTTPS by name localhost" curl -sf --cacert "$DATA/root.pem" https://local
 check "HTTP /healthz" curl -sf http://127.0.0.1:8080/healthz
 check "admin /healthz" curl -sf --cacert "$DATA/root.pem" https://127.0.0.1:9443/healthz
 check "admin /metrics (Prometheus text with HSM and OCSP counters)" bash -c "curl -sf --cacert '$DATA/root.pem' https://127.0.0.1:9443/metrics | grep -q '^privca_hsm_operations_total{op=\"sign\",result=\"ok\"}'"
-check "TLS 1.0 refused" bash -c "! openssl s_client -connect 127.0.0.1:8443 -tls1 </dev/null"
+check_old_tls_refused tls1 8443
 curl -sf http://127.0.0.1:8080/ca/root.der -o "$DATA/root.der"
 check "/ca/root.der is the root" cmp <(openssl x509 -inform DER -in "$DATA/root.der") <(openssl x509 -in "$DATA/root.pem")
 curl -sf http://127.0.0.1:8080/ca/ec-chain.pem -o "$DATA/ec-chain-served.pem"

@@ -137,6 +137,9 @@ pub struct DatabaseConfig {
     pub url: String,
     /// Where the password comes from, if the URL needs one.
     pub password: Option<SecretRef>,
+    /// Root CA file (PEM) for TLS to PostgreSQL (`sslrootcert`); it also makes `verify-full`
+    /// the default mode. See [`crate::ledger::pg_tls`].
+    pub ca_file: Option<PathBuf>,
     /// Pool size.
     pub max_connections: u32,
 }
@@ -153,6 +156,7 @@ impl fmt::Debug for DatabaseConfig {
         f.debug_struct("DatabaseConfig")
             .field("url", &redact_url(&self.url))
             .field("password", &self.password.as_ref().map(|_| "[redacted]"))
+            .field("ca_file", &self.ca_file)
             .field("max_connections", &self.max_connections)
             .finish()
     }
@@ -532,7 +536,68 @@ fn database(raw: &raw::RawDatabase, data_dir: &Path) -> Result<DatabaseConfig, C
         return Err(ConfigError::invalid("database.max_connections", "must be at least 1"));
     }
     let password = raw.password.as_ref().map(|p| p.resolve("database.password", data_dir)).transpose()?;
-    Ok(DatabaseConfig { url, password, max_connections: raw.max_connections })
+    let ca_file = database_tls(&url, raw.ca_file.as_deref(), data_dir)?;
+    Ok(DatabaseConfig { url, password, ca_file, max_connections: raw.max_connections })
+}
+
+/// Checks the TLS settings of a PostgreSQL URL and `database.ca_file` (resolved against the data
+/// directory): a known `sslmode`, root CA files that exist and hold PEM certificates, not both a
+/// CA file and `sslrootcert`, and no CA file with a mode that would ignore it.
+fn database_tls(url: &str, ca_file: Option<&Path>, data_dir: &Path) -> Result<Option<PathBuf>, ConfigError> {
+    let is_postgres = crate::ledger::pg_tls::is_postgres(url);
+    if !is_postgres {
+        return match ca_file {
+            Some(_) => Err(ConfigError::invalid("database.ca_file", "only for a postgres:// url")),
+            None => Ok(None),
+        };
+    }
+    let parsed =
+        url::Url::parse(url).map_err(|e| ConfigError::invalid("database.url", format!("not a valid URL: {e}")))?;
+    let mut mode = None;
+    let mut url_root = None;
+    for (k, v) in parsed.query_pairs() {
+        if k == "sslmode" || k == "ssl-mode" {
+            if !["disable", "allow", "prefer", "require", "verify-ca", "verify-full"].contains(&&*v) {
+                return Err(ConfigError::invalid(
+                    "database.url",
+                    format!("sslmode `{v}`: use disable, allow, prefer, require, verify-ca or verify-full"),
+                ));
+            }
+            mode = Some(v.into_owned());
+        } else if crate::ledger::pg_tls::SSLROOTCERT_KEYS.contains(&&*k) {
+            url_root = Some(PathBuf::from(&*v));
+        }
+    }
+    if let Some(root) = &url_root {
+        check_ca_file("database.url", root)?;
+    }
+    let Some(ca_file) = ca_file else { return Ok(None) };
+    let ca_file = data_dir.join(ca_file);
+    if url_root.is_some() {
+        return Err(ConfigError::invalid("database.ca_file", "the url sets sslrootcert too: keep one of them"));
+    }
+    if let Some(mode) = mode.filter(|m| m != "verify-ca" && m != "verify-full") {
+        return Err(ConfigError::invalid(
+            "database.ca_file",
+            format!("the url sets sslmode={mode}, which does not check the server's certificate: use verify-full"),
+        ));
+    }
+    check_ca_file("database.ca_file", &ca_file)?;
+    Ok(Some(ca_file))
+}
+
+/// `path` can be read and holds at least one PEM certificate, all of which parse.
+fn check_ca_file(key: &str, path: &Path) -> Result<(), ConfigError> {
+    use rustls_pki_types::{pem::PemObject, CertificateDer};
+    let pem = std::fs::read(path)
+        .map_err(|e| ConfigError::invalid(key, format!("cannot read the CA file {}: {e}", path.display())))?;
+    let certs = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ConfigError::invalid(key, format!("the CA file {} is not valid PEM: {e}", path.display())))?;
+    if certs.is_empty() {
+        return Err(ConfigError::invalid(key, format!("the CA file {} holds no PEM certificate", path.display())));
+    }
+    Ok(())
 }
 
 fn hsm(raw: &raw::RawHsm, data_dir: &Path, dev: bool) -> Result<HsmConfig, ConfigError> {

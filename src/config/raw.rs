@@ -128,6 +128,7 @@ pub(crate) struct RawUrls {
 pub(crate) struct RawDatabase {
     pub(crate) url: String,
     pub(crate) password: Option<SecretSource>,
+    pub(crate) ca_file: Option<PathBuf>,
     #[serde(default = "default_max_connections")]
     pub(crate) max_connections: u32,
 }

@@ -193,3 +193,84 @@ fn redacts_database_passwords() {
     assert_eq!(redact_url("postgres://u:pw@h/db"), "postgres://u:***@h/db");
     assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
 }
+
+/// A self-signed certificate in PEM (any certificate will do for the CA file checks).
+fn write_ca(dir: &Path) -> PathBuf {
+    let out = dir.join("db-ca.pem");
+    let ok = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=db ca"])
+        .args(["-days", "1", "-keyout", "/dev/null", "-out"])
+        .arg(&out)
+        .output()
+        .unwrap()
+        .status
+        .success();
+    assert!(ok, "openssl req -x509");
+    out
+}
+
+fn pg(url: &str, extra: &str) -> String {
+    MINIMAL.replace("url = \"sqlite://x.db\"", &format!("url = \"{url}\"\n{extra}"))
+}
+
+#[test]
+fn database_ca_file_is_resolved_against_the_data_dir_and_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    write_ca(dir.path());
+    let path = write_config(dir.path(), &pg("postgres://privca@db.example.com/privca", "ca_file = \"db-ca.pem\""));
+    let c = Config::load(&path, Some(dir.path().to_owned())).unwrap();
+    assert_eq!(c.database.ca_file.as_deref(), Some(dir.path().join("db-ca.pem").as_path()));
+    // With an explicit verify mode in the URL too.
+    let body = pg("postgres://privca@db.example.com/privca?sslmode=verify-ca", "ca_file = \"db-ca.pem\"");
+    Config::load(&write_config(dir.path(), &body), Some(dir.path().to_owned())).unwrap();
+    // And the URL's own sslrootcert, alone.
+    let root = dir.path().join("db-ca.pem");
+    let body = pg(&format!("postgres://privca@db.example.com/privca?sslrootcert={}", root.display()), "");
+    Config::load(&write_config(dir.path(), &body), Some(dir.path().to_owned())).unwrap();
+}
+
+#[test]
+fn database_tls_errors_are_clear() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = write_ca(dir.path());
+    std::fs::write(dir.path().join("empty.pem"), "no certificate here\n").unwrap();
+    let missing = dir.path().join("missing-ca.pem");
+    let cases = [
+        (
+            pg("postgres://p@db.example.com/p", "ca_file = \"missing-ca.pem\""),
+            "database.ca_file",
+            format!("cannot read the CA file {}", missing.display()),
+        ),
+        (
+            pg("postgres://p@db.example.com/p", "ca_file = \"empty.pem\""),
+            "database.ca_file",
+            "holds no PEM certificate".into(),
+        ),
+        (
+            MINIMAL.replace("url = \"sqlite://x.db\"", "url = \"sqlite://x.db\"\nca_file = \"db-ca.pem\""),
+            "database.ca_file",
+            "only for a postgres:// url".into(),
+        ),
+        (
+            pg("postgres://p@db.example.com/p?sslmode=require", "ca_file = \"db-ca.pem\""),
+            "database.ca_file",
+            "sslmode=require".into(),
+        ),
+        (
+            pg(&format!("postgres://p@db.example.com/p?sslrootcert={}", ca.display()), "ca_file = \"db-ca.pem\""),
+            "database.ca_file",
+            "sslrootcert too".into(),
+        ),
+        (pg("postgres://p@db.example.com/p?sslmode=verify_full", ""), "database.url", "sslmode `verify_full`".into()),
+        (
+            pg(&format!("postgres://p@db.example.com/p?sslrootcert={}", missing.display()), ""),
+            "database.url",
+            format!("cannot read the CA file {}", missing.display()),
+        ),
+    ];
+    for (body, key, text) in cases {
+        let path = write_config(dir.path(), &body);
+        let e = Config::load(&path, Some(dir.path().to_owned())).unwrap_err().to_string();
+        assert!(e.contains(&format!("`{key}`")) && e.contains(&text), "{key}: {e}");
+    }
+}

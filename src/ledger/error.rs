@@ -15,6 +15,18 @@ pub enum LedgerError {
     /// The database cannot be reached or the operation failed in the driver.
     #[error("database unavailable: {0}")]
     Unavailable(#[source] sqlx::Error),
+    /// The TLS handshake with PostgreSQL failed: the server's certificate is not trusted or not
+    /// for its host name, or the server does not offer TLS.
+    #[error("TLS to PostgreSQL failed (sslmode={mode}, trusting {roots}): {source}")]
+    Tls {
+        /// The `sslmode` in force.
+        mode: &'static str,
+        /// The roots the server's certificate was checked against.
+        roots: String,
+        /// The driver's error.
+        #[source]
+        source: sqlx::Error,
+    },
     /// Stored data does not decode (bad enum value, schema drift).
     #[error("corrupt ledger data: {0}")]
     Corrupt(String),

@@ -23,6 +23,7 @@ mod est;
 mod migrate;
 pub mod model;
 mod ocsp;
+pub mod pg_tls;
 mod scep;
 mod single_statement;
 mod statement;
@@ -78,12 +79,20 @@ const MMAP_PRAGMA: &str = "PRAGMA mmap_size = 268435456";
 impl Ledger {
     /// Connects to `url` (`sqlite://…` or `postgres://…`) and runs the embedded migrations.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Ledger, LedgerError> {
+        Self::connect_with(url, None, max_connections).await
+    }
+
+    /// Same, with PostgreSQL's TLS settled by [`pg_tls::connect_url`]: `verify-full` unless the
+    /// URL says otherwise or the host is loopback, `ca_file` as the root CA file.
+    pub async fn connect_with(
+        url: &str,
+        ca_file: Option<&std::path::Path>,
+        max_connections: u32,
+    ) -> Result<Ledger, LedgerError> {
         sqlx::any::install_default_drivers();
-        let dialect = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Dialect::Postgres
-        } else {
-            Dialect::Sqlite
-        };
+        let dialect = if pg_tls::is_postgres(url) { Dialect::Postgres } else { Dialect::Sqlite };
+        let url = &pg_tls::connect_url(url, ca_file)?;
+        let tls = if dialect == Dialect::Postgres { Some(pg_tls::tls_of(url)?) } else { None };
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(10))
@@ -104,7 +113,15 @@ impl Ledger {
                 })
             })
             .connect(url)
-            .await?;
+            .await
+            .map_err(|e| match (e, &tls) {
+                (e, Some((mode, root))) if pg_tls::is_handshake_failure(&e) => LedgerError::Tls {
+                    mode: pg_tls::mode_name(*mode),
+                    roots: root.as_ref().map_or("the webpki roots".to_owned(), |r| format!("CA file {}", r.display())),
+                    source: e,
+                },
+                (e, _) => e.into(),
+            })?;
         if dialect == Dialect::Sqlite {
             // Write-ahead log: readers never block the writer, and a commit is one fsync of the
             // log instead of the rollback journal's three — shared between concurrent commits
@@ -139,7 +156,26 @@ impl Ledger {
             }
             Dialect::Postgres => Kept::Postgres(Arc::new(conn::Postgres::new(pool.clone(), max_connections))),
         };
-        Ok(Ledger { pool, dialect, kept })
+        let ledger = Ledger { pool, dialect, kept };
+        if let Some((mode, _)) = tls {
+            match ledger.tls_in_use().await {
+                Ok(tls) => tracing::info!(sslmode = pg_tls::mode_name(mode), tls, "ledger: connected to PostgreSQL"),
+                Err(e) => tracing::warn!(error = %e, "ledger: cannot tell whether PostgreSQL connections use TLS"),
+            }
+        }
+        Ok(ledger)
+    }
+
+    /// Whether this process's connection to PostgreSQL is encrypted (`pg_stat_ssl`); false on
+    /// SQLite, which has no connection to encrypt.
+    pub async fn tls_in_use(&self) -> Result<bool, LedgerError> {
+        if self.dialect != Dialect::Postgres {
+            return Ok(false);
+        }
+        let mut conn = self.conn().await?;
+        let row =
+            sqlx::query("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()").fetch_optional(&mut *conn).await?;
+        Ok(row.map(|r| r.try_get::<bool, _>(0)).transpose()?.unwrap_or(false))
     }
 
     /// A connection for a single-row read by key (orders, authorizations, certificates by

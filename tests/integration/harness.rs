@@ -72,6 +72,27 @@ pub fn pg_url() -> Option<String> {
     }
 }
 
+/// The CA file that verifies the test PostgreSQL server's TLS certificate
+/// (`PRIVCA_TEST_PG_TLS_CA`, exported by `.ci/test`), or `None` to skip (never `None` with
+/// `CI=true`).
+pub fn pg_tls_ca() -> Option<PathBuf> {
+    match std::env::var("PRIVCA_TEST_PG_TLS_CA") {
+        Ok(ca) if !ca.is_empty() => Some(PathBuf::from(ca)),
+        _ if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("CI=true but PRIVCA_TEST_PG_TLS_CA is not set: the PostgreSQL TLS test must run in CI")
+        }
+        _ => {
+            eprintln!("PRIVCA_TEST_PG_TLS_CA not set: skipping the PostgreSQL TLS test");
+            None
+        }
+    }
+}
+
+/// A fresh PostgreSQL database on the server at `admin_url`; its URL.
+pub async fn fresh_pg_db(admin_url: &str) -> String {
+    fresh_pg_database(admin_url, COUNTER.fetch_add(1, Ordering::SeqCst)).await
+}
+
 /// A fresh CA.
 pub struct TestCa {
     pub app: App,
@@ -88,15 +109,24 @@ impl TestCa {
 
     /// Same, with another profile directory.
     pub async fn with_profiles(db: Db, profiles: &Path) -> Option<TestCa> {
-        Self::build(db, profiles, "").await
+        Self::build(db, profiles, ("", ""), "").await
     }
 
     /// The default profiles, with `extra` appended to the configuration.
     pub async fn with_config(db: Db, extra: &str) -> Option<TestCa> {
-        Self::build(db, &Path::new(env!("CARGO_MANIFEST_DIR")).join("conf/profiles"), extra).await
+        Self::build(db, &Path::new(env!("CARGO_MANIFEST_DIR")).join("conf/profiles"), ("", ""), extra).await
     }
 
-    async fn build(db: Db, profiles: &Path, extra: &str) -> Option<TestCa> {
+    /// A CA on a fresh PostgreSQL database whose URL ends in `url_suffix` (e.g.
+    /// `?sslmode=verify-full`), with `database` appended to the `[database]` section.
+    pub async fn on_postgres(url_suffix: &str, database: &str) -> Option<TestCa> {
+        let profiles = Path::new(env!("CARGO_MANIFEST_DIR")).join("conf/profiles");
+        Self::build(Db::Postgres, &profiles, (url_suffix, database), "").await
+    }
+
+    /// `(url_suffix, lines)`: appended to the database URL and to the `[database]` section.
+    async fn build(db: Db, profiles: &Path, database: (&str, &str), extra: &str) -> Option<TestCa> {
+        let (url_suffix, database_lines) = database;
         token_dir();
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let dir = tempfile::tempdir().unwrap();
@@ -115,8 +145,9 @@ impl TestCa {
 http_base = "http://127.0.0.1:8080"
 https_base = "https://127.0.0.1:8443"
 [database]
-url = "{db_url}"
+url = "{db_url}{url_suffix}"
 max_connections = 4
+{database_lines}
 [hsm]
 token_label = "{label}"
 user_pin = {{ file = "secrets/user.pin" }}

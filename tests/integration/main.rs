@@ -9,6 +9,7 @@ mod harness;
 mod issuance_cycle;
 mod ledger_battery;
 mod ocsp_presign;
+mod pg_tls;
 mod rollover;
 mod scep_ra;
 mod server_tls;
