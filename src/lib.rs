@@ -11,6 +11,7 @@
 //! * [`ca`] runs the issuance cycle prepare → reserve → sign → verify → commit, the approval
 //!   gate, revocation and first-run bootstrap.
 //! * [`audit`] defines audit events and the signed hash chain over them.
+//! * [`limit`] keeps failure budgets per client address or account.
 //! * [`server`] and [`jobs`] run `privca serve`; [`cli`] is the command line; [`app`] wires
 //!   everything together.
 //!
@@ -26,6 +27,7 @@ pub mod config;
 pub mod error;
 pub mod jobs;
 pub mod ledger;
+pub mod limit;
 pub mod metrics;
 pub mod policy;
 pub mod server;

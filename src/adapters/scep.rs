@@ -10,7 +10,10 @@
 //! recorded with requester `scep:<name>/<transactionID>`, which is how a repeated PKCSReq or a
 //! CertPoll finds the transaction again.
 
-use std::sync::{Arc, PoisonError, RwLock};
+use std::{
+    net::IpAddr,
+    sync::{Arc, PoisonError, RwLock},
+};
 
 use der::{Decode, Encode};
 use privca_scep::{CaCerts, FailInfo, Outcome, PkiRequest, ScepBackend, ScepError};
@@ -26,6 +29,7 @@ use crate::{
     config::scep::{RaKeys, ScepName},
     error::{CaError, ErrorKind},
     ledger::{ApprovalStatus, CertRecord, CertStatus, CrlKind, LedgerError, TransactionRecord},
+    limit::{address_key, FailureBudget},
     policy::{Profile, RaRole},
     signer::SigningAlgorithm,
 };
@@ -36,6 +40,8 @@ pub struct ScepAdapter {
     ca: CertificateAuthority,
     /// The RA certificates served now; replaced by [`ScepAdapter::refresh_ra_certificate`].
     ra: Arc<RwLock<Arc<RaCertificates>>>,
+    /// Envelopes that did not open, per client address (`scep.envelope_failures_per_minute`).
+    envelope_failures: Arc<FailureBudget<IpAddr>>,
 }
 
 /// The RA certificates and the CA that issued them.
@@ -58,7 +64,8 @@ impl ScepAdapter {
     /// An adapter over `ca`, issuing the RA certificates first if needed.
     pub async fn start(ca: CertificateAuthority) -> Result<Self, CaError> {
         let ra = ra_certificates(&ca).await?;
-        Ok(Self { ca, ra: Arc::new(RwLock::new(Arc::new(ra))) })
+        let envelope_failures = Arc::new(FailureBudget::new(ca.config().scep.envelope_failures_per_minute));
+        Ok(Self { ca, ra: Arc::new(RwLock::new(Arc::new(ra))), envelope_failures })
     }
 
     fn ra(&self) -> Arc<RaCertificates> {
@@ -245,6 +252,16 @@ impl ScepBackend for ScepAdapter {
             tracing::debug!(error = %e, "SCEP envelope key did not decrypt");
             ScepError::fail(FailInfo::BadMessageCheck, "the envelope is not encrypted to the RA certificate")
         })
+    }
+
+    fn envelope_failed(&self, peer: Option<IpAddr>) {
+        if let Some(peer) = peer {
+            self.envelope_failures.failed(address_key(peer));
+        }
+    }
+
+    fn envelopes_limited(&self, peer: Option<IpAddr>) -> bool {
+        peer.is_some_and(|p| self.envelope_failures.exhausted(&address_key(p)))
     }
 
     async fn ra_sign(&self, data: &[u8]) -> Result<Vec<u8>, ScepError> {
@@ -454,7 +471,6 @@ pub async fn state(ca: &CertificateAuthority) -> Result<Option<(ScepAdapter, pri
         adapter,
         privca_scep::ScepSettings {
             prefix: crate::server::routes::SCEP_PREFIX.to_owned(),
-            envelope_failures_per_minute: ca.config().scep.envelope_failures_per_minute,
             rejection: Arc::new(rejection),
         },
     )))

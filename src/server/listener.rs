@@ -448,7 +448,7 @@ mod tests {
 
     /// A plain HTTP listener on an ephemeral port with a GET `/` and a POST `/echo` (reads its
     /// body), under `limits` and a 1 s request deadline.
-    async fn start(limits: Limits) -> (std::net::SocketAddr, watch::Sender<bool>, tokio::task::JoinHandle<()>) {
+    async fn start(limits: Limits) -> (SocketAddr, watch::Sender<bool>, tokio::task::JoinHandle<()>) {
         let socket = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = socket.local_addr().unwrap();
         let router =
@@ -484,7 +484,7 @@ mod tests {
         (String::from_utf8_lossy(&all).into_owned(), start.elapsed())
     }
 
-    async fn fetch(addr: std::net::SocketAddr) -> String {
+    async fn fetch(addr: SocketAddr) -> String {
         let mut s = TcpStream::connect(addr).await.unwrap();
         s.write_all(b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").await.unwrap();
         until_closed(&mut s).await.0
@@ -513,7 +513,7 @@ mod tests {
     }
 
     /// Sends `bytes` one per 100 ms; how long until the server closed the connection.
-    async fn trickle(addr: std::net::SocketAddr, bytes: &[u8]) -> Option<Duration> {
+    async fn trickle(addr: SocketAddr, bytes: &[u8]) -> Option<Duration> {
         let mut s = TcpStream::connect(addr).await.unwrap();
         let start = Instant::now();
         for byte in bytes {

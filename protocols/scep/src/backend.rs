@@ -1,7 +1,7 @@
 //! The port: what the SCEP server needs from the core (the RA key in the HSM, challenge checks,
 //! issuance and lookups in the ledger).
 
-use std::future::Future;
+use std::{future::Future, net::IpAddr};
 
 use crate::error::ScepError;
 
@@ -69,6 +69,11 @@ pub trait ScepBackend: Clone + Send + Sync + 'static {
     /// key). Any error is answered by implicit rejection ([`crate::rejection`]): its cause must
     /// not reach the client.
     fn ra_decrypt(&self, encrypted_key: &[u8]) -> impl Future<Output = Result<Vec<u8>, ScepError>> + Send;
+    /// Records that an envelope from `peer` did not open ([`crate::rejection`]).
+    fn envelope_failed(&self, peer: Option<IpAddr>);
+    /// True when `peer` has had too many envelopes that did not open lately: its PKIOperations
+    /// get HTTP 429 without any RA key work.
+    fn envelopes_limited(&self, peer: Option<IpAddr>) -> bool;
     /// sha256WithRSAEncryption signature with the RA key over `data`.
     fn ra_sign(&self, data: &[u8]) -> impl Future<Output = Result<Vec<u8>, ScepError>> + Send;
     /// PKCSReq / RenewalReq: issue, queue for approval, or refuse. A repeated transactionID

@@ -10,15 +10,9 @@
 //! the same work, with [`unopenable`]. The synthetic key is deterministic per ciphertext: a
 //! resent ciphertext gives the same result, so repeating a probe teaches nothing.
 //!
-//! [`FailureLimiter`] counts such failures per client address (IPv6 per /64) in one-minute
-//! windows; an address over its budget is answered HTTP 429 before any HSM work.
-
-use std::{
-    collections::HashMap,
-    net::IpAddr,
-    sync::{Mutex, PoisonError},
-    time::{Duration, Instant},
-};
+//! Such failures are reported to the backend ([`crate::ScepBackend::envelope_failed`]), which
+//! keeps a budget per client address; an address over it is answered HTTP 429 before any HSM
+//! work.
 
 use ring::{
     hmac,
@@ -75,64 +69,6 @@ impl ImplicitRejection {
     }
 }
 
-/// Envelope failures per client address and minute; bounded memory.
-pub struct FailureLimiter {
-    per_minute: u32,
-    windows: Mutex<HashMap<IpAddr, (Instant, u32)>>,
-}
-
-/// Addresses tracked at most; past that, expired windows are dropped and new addresses are not
-/// tracked until there is room.
-const MAX_TRACKED: usize = 65_536;
-const WINDOW: Duration = Duration::from_secs(60);
-
-impl FailureLimiter {
-    /// A limiter allowing `per_minute` failures per address (0: no limit).
-    pub fn new(per_minute: u32) -> Self {
-        Self { per_minute, windows: Mutex::new(HashMap::new()) }
-    }
-
-    /// True when `addr` has used up its failures for the current minute.
-    pub fn exhausted(&self, addr: Option<IpAddr>) -> bool {
-        let (Some(addr), true) = (addr, self.per_minute > 0) else { return false };
-        let windows = self.windows.lock().unwrap_or_else(PoisonError::into_inner);
-        windows.get(&bucket(addr)).is_some_and(|(start, n)| start.elapsed() < WINDOW && *n >= self.per_minute)
-    }
-
-    /// Counts a failure of `addr`.
-    pub fn failed(&self, addr: Option<IpAddr>) {
-        let (Some(addr), true) = (addr, self.per_minute > 0) else { return };
-        let now = Instant::now();
-        let mut windows = self.windows.lock().unwrap_or_else(PoisonError::into_inner);
-        if windows.len() >= MAX_TRACKED && !windows.contains_key(&bucket(addr)) {
-            windows.retain(|_, (start, _)| now.duration_since(*start) < WINDOW);
-            if windows.len() >= MAX_TRACKED {
-                return;
-            }
-        }
-        let entry = windows.entry(bucket(addr)).or_insert((now, 0));
-        if now.duration_since(entry.0) >= WINDOW {
-            *entry = (now, 0);
-        }
-        entry.1 = entry.1.saturating_add(1);
-    }
-}
-
-/// The unit an address is counted under: IPv4 (also IPv4-mapped IPv6) itself, IPv6 its /64.
-fn bucket(addr: IpAddr) -> IpAddr {
-    match addr {
-        IpAddr::V4(_) => addr,
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => {
-                let mut octets = v6.octets();
-                octets[8..].fill(0);
-                IpAddr::V6(octets.into())
-            }
-        },
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,28 +88,5 @@ mod tests {
         assert_ne!(ImplicitRejection::new().unwrap().content_key(b"ct", None, 16), synthetic);
         assert_eq!(r.content_key(b"ct", None, 24).len(), 24);
         assert_eq!(r.content_key(b"ct", None, 32).len(), 32);
-    }
-
-    #[test]
-    fn failures_are_limited_per_address_and_ipv6_per_64() {
-        let l = FailureLimiter::new(2);
-        let a: IpAddr = "192.0.2.1".parse().unwrap();
-        let b: IpAddr = "192.0.2.2".parse().unwrap();
-        l.failed(Some(a));
-        assert!(!l.exhausted(Some(a)));
-        l.failed(Some(a));
-        assert!(l.exhausted(Some(a)));
-        assert!(!l.exhausted(Some(b)));
-        assert!(l.exhausted(Some("::ffff:192.0.2.1".parse().unwrap())));
-        let v6: IpAddr = "2001:db8::1".parse().unwrap();
-        l.failed(Some(v6));
-        l.failed(Some("2001:db8::2".parse().unwrap()));
-        assert!(l.exhausted(Some("2001:db8::ffff".parse().unwrap())));
-        assert!(!l.exhausted(Some("2001:db8:0:1::1".parse().unwrap())));
-        assert!(!l.exhausted(None));
-        let off = FailureLimiter::new(0);
-        off.failed(Some(a));
-        off.failed(Some(a));
-        assert!(!off.exhausted(Some(a)));
     }
 }

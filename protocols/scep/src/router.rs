@@ -24,7 +24,7 @@ use crate::{
     caps, certs, envelope,
     error::{FailInfo, ScepError},
     message::{self, MessageType},
-    rejection::{self, FailureLimiter, ImplicitRejection},
+    rejection::{self, ImplicitRejection},
     reply::{self, RaCertificate, Status},
 };
 
@@ -36,9 +36,6 @@ pub const MAX_BODY: usize = 64 * 1024;
 pub struct ScepSettings {
     /// Where the router is mounted (e.g. `/scep`); the first segment after it names the profile.
     pub prefix: String,
-    /// Envelopes that do not open, per client address and minute, before the address is
-    /// answered HTTP 429 without any RA key operation (0: no limit).
-    pub envelope_failures_per_minute: u32,
     /// Synthetic keys for envelopes that do not open.
     pub rejection: Arc<ImplicitRejection>,
 }
@@ -48,7 +45,6 @@ struct ScepState<B> {
     settings: ScepSettings,
     /// The RA certificate last decoded.
     ra: Mutex<Option<Arc<RaCertificate>>>,
-    limiter: FailureLimiter,
 }
 
 impl<B: ScepBackend> ScepState<B> {
@@ -69,8 +65,7 @@ type St<B> = Arc<ScepState<B>>;
 
 /// The SCEP routes (mount with `nest_service(prefix, router(...))`).
 pub fn router<B: ScepBackend>(backend: B, settings: ScepSettings) -> Router {
-    let limiter = FailureLimiter::new(settings.envelope_failures_per_minute);
-    let state = Arc::new(ScepState { backend, settings, ra: Mutex::new(None), limiter });
+    let state = Arc::new(ScepState { backend, settings, ra: Mutex::new(None) });
     Router::new().route("/", any(handle::<B>)).route("/{*rest}", any(handle::<B>)).with_state(state)
 }
 
@@ -148,7 +143,7 @@ async fn handle<B: ScepBackend>(
             Err(e) => error(e),
         },
         (Some("GetNextCACert"), &Method::GET) => next_ca_cert(&s, &name).await,
-        (Some("PKIOperation"), _) if s.limiter.exhausted(peer) => {
+        (Some("PKIOperation"), _) if s.backend.envelopes_limited(peer) => {
             metrics::counter!("privca_scep_limited_total").increment(1);
             let mut r = text(StatusCode::TOO_MANY_REQUESTS, "too many envelopes that do not open; retry later");
             r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
@@ -305,7 +300,7 @@ async fn open<B: ScepBackend>(
     let content = sealed.open(recovered.as_deref(), &s.settings.rejection).ok().filter(|c| kind.content_decodes(c));
     content.ok_or_else(|| {
         metrics::counter!("privca_scep_envelope_failures_total").increment(1);
-        s.limiter.failed(peer);
+        s.backend.envelope_failed(peer);
         rejection::unopenable()
     })
 }
