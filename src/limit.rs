@@ -38,8 +38,31 @@ impl<K: Hash + Eq> FailureBudget<K> {
         windows.get(key).is_some_and(|(start, n)| start.elapsed() < WINDOW && *n >= self.per_minute)
     }
 
+    /// Spends one failure of `key` before an attempt whose outcome is not known yet (so that
+    /// attempts running at once cannot overspend); false, spending nothing, when the budget is
+    /// used up. Give it back with [`FailureBudget::refund`] when the attempt succeeds.
+    pub fn try_spend(&self, key: &K) -> bool
+    where
+        K: Clone,
+    {
+        self.count(key.clone(), false)
+    }
+
+    /// Returns a failure spent by [`FailureBudget::try_spend`] for an attempt that succeeded.
+    pub fn refund(&self, key: &K) {
+        let mut windows = self.windows.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(entry) = windows.get_mut(key) {
+            entry.1 = entry.1.saturating_sub(1);
+        }
+    }
+
     /// Counts a failure of `key`; true while it was still within its budget.
     pub fn failed(&self, key: K) -> bool {
+        self.count(key, true)
+    }
+
+    /// Adds one to `key`'s count if it is within the budget (or `always`); true if it was.
+    fn count(&self, key: K, always: bool) -> bool {
         if self.per_minute == 0 {
             return true;
         }
@@ -55,8 +78,11 @@ impl<K: Hash + Eq> FailureBudget<K> {
         if now.duration_since(entry.0) >= WINDOW {
             *entry = (now, 0);
         }
-        entry.1 = entry.1.saturating_add(1);
-        entry.1 <= self.per_minute
+        let within = entry.1 < self.per_minute;
+        if within || always {
+            entry.1 = entry.1.saturating_add(1);
+        }
+        within
     }
 }
 
@@ -99,6 +125,16 @@ mod tests {
         off.failed(key("192.0.2.1"));
         off.failed(key("192.0.2.1"));
         assert!(!off.exhausted(&key("192.0.2.1")));
+    }
+
+    #[test]
+    fn attempts_spend_before_they_run_and_successes_are_refunded() {
+        let l = FailureBudget::new(2);
+        assert!(l.try_spend(&"u"));
+        assert!(l.try_spend(&"u"));
+        assert!(!l.try_spend(&"u"), "two attempts in flight use up a budget of two");
+        l.refund(&"u");
+        assert!(l.try_spend(&"u"), "a success gives its failure back");
     }
 
     #[test]

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # EST (RFC 7030 / RFC 8951) with curl + openssl: all six operations with HTTP Basic and TLS
-# client-certificate authentication, labels, the approval gate, re-enrollment (and its refusal
-# with a revoked certificate), and the negative cases. /fullcmc is driven by cmc.py, an
+# client-certificate authentication, labels and which client certificates each accepts for what
+# (re-enrollment only, own names, an IDevID's serial number), the approval gate, re-enrollment
+# (and its refusal with a revoked certificate), the negative cases, and Basic under attack
+# (a burst of wrong passwords; unknown and known users timed alike). /fullcmc is driven by cmc.py, an
 # independent client on pyasn1-alt-modules + cryptography.
 set -uo pipefail
 source "$(dirname "$0")/../lib.sh"
@@ -99,13 +101,26 @@ check "simplereenroll with another subject/SAN: 403" test "$code" = 403
 code=$(post simplereenroll "$W/dev1.example.test.b64" "$W/re3.p7" -u "dev1:$PW")
 check "simplereenroll without a client certificate: 403" test "$code" = 403
 
-echo "# /simpleenroll authenticated by a client certificate"
+echo "# client certificates: which labels accept them, and for what"
+CERT=(--cert "$W/re1.pem" --key "$W/dev1.example.test.key")
 csr dev2.example.test
-code=$(post simpleenroll "$W/dev2.example.test.b64" "$W/dev2.p7" --cert "$W/re1.pem" --key "$W/dev1.example.test.key")
-check "simpleenroll (client certificate): 200" test "$code" = 200
-p7 "$W/dev2.p7" "$W/dev2.pem"
-check "  owner is the client certificate's subject" \
-  test "$(sql "SELECT owner FROM certificates WHERE ltrim(serial, '0') = ltrim('$(serial "$W/dev2.pem")', '0')")" = "CN=dev1.example.test"
+code=$(post simpleenroll "$W/dev2.example.test.b64" "$W/dev2.p7" "${CERT[@]}")
+check "label default (auth basic + reenroll): a client certificate does not authenticate simpleenroll (401)" \
+  test "$code" = 401
+code=$(post router/simpleenroll "$W/dev2.example.test.b64" "$W/dev2.p7" "${CERT[@]}")
+check "label router (cert_names own): a name outside the certificate's own: 403" test "$code" = 403
+openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 -subj /CN=dev1.example.test \
+  -addext "subjectAltName=DNS:dev1.example.test" -keyout "$W/dev1b.key" -outform DER -out "$W/dev1b.der" 2>/dev/null
+base64 "$W/dev1b.der" >"$W/dev1b.b64"
+code=$(post router/simpleenroll "$W/dev1b.b64" "$W/dev1b.p7" "${CERT[@]}")
+check "label router: the certificate's own names with a new key: 200" test "$code" = 200
+p7 "$W/dev1b.p7" "$W/dev1b.pem"
+check "  owner is the label's (network-team), requester the certificate's subject" \
+  test "$(sql "SELECT owner || ' ' || requester FROM certificates WHERE ltrim(serial, '0') = ltrim('$(serial "$W/dev1b.pem")', '0')")" = "network-team est:router/CN=dev1.example.test"
+code=$(post vpn/simpleenroll "$W/dev1b.b64" "$W/vpnc.p7" "${CERT[@]}")
+check "label vpn (cert_profiles: vpn-gateway): a clientAuth certificate of the device profile: 403" test "$code" = 403
+check "  refusal audited" \
+  test "$(sql "SELECT COUNT(*) FROM audit_events WHERE event = 'failed' AND detail LIKE '%profile is not one this label accepts%'")" = 1
 
 echo "# /serverkeygen"
 csr kg.example.test
@@ -227,10 +242,67 @@ before=$(cert_count)
 check "refusals issued nothing" test "$(cert_count)" = "$before"
 check_old_tls_refused tls1_1 8443
 
+echo "# Basic: 1,000 wrong passwords from another address leave memory bounded and the device enrolling"
+VPW=$(user victim default)
+csr victim.example.test
+code=$(post simpleenroll "$W/victim.example.test.b64" "$W/victim.p7" -u "victim:$VPW")
+check "the device enrolls (its password is remembered)" test "$code" = 200
+"$PY" "$(dirname "$0")/basic_auth.py" burst "$EST" "$DATA/root.pem" victim "$VPW" "$W/victim.example.test.b64" "$SERVE_PID" 20 \
+  >"$W/burst.out" 2>&1
+check "basic_auth.py burst" test $? = 0
+sed 's/^/    /' "$W/burst.out"
+check "  failed checks audited within the budgets only (at most 20 for the address)" \
+  test "$(sql "SELECT COUNT(*) FROM audit_events WHERE event = 'failed' AND actor = 'est:default/victim'")" -le 20
+
 echo "# re-enrollment with a revoked client certificate"
 privca_cli revoke --serial "$S2" --reason keyCompromise >/dev/null
 code=$(post simplereenroll "$W/dev1.example.test.b64" "$W/rv.p7" --cert "$W/re1.pem" --key "$W/dev1.example.test.key")
 check "revoked client certificate: 403" test "$code" = 403
 check "  refusal audited" \
   test "$(sql "SELECT COUNT(*) FROM audit_events WHERE event = 'failed' AND detail LIKE '%revoked%' AND ltrim(serial, '0') = ltrim('$S2', '0')")" = 1
+
+echo "# an IDevID (bootstrap CA) certificate enrolls its own serial number as CN, nothing else"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 -subj "/CN=Acme IDevID CA" \
+  -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign \
+  -keyout "$W/idevid-ca.key" -out "$DATA/idevid-ca.pem" 2>/dev/null
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/serialNumber=SN-4711/CN=Acme router" \
+  -keyout "$W/idevid.key" -out "$W/idevid.csr" 2>/dev/null
+printf 'extendedKeyUsage=clientAuth\nkeyUsage=critical,digitalSignature\n' >"$W/idevid.ext"
+openssl x509 -req -in "$W/idevid.csr" -CA "$DATA/idevid-ca.pem" -CAkey "$W/idevid-ca.key" -CAcreateserial -days 30 \
+  -extfile "$W/idevid.ext" -out "$W/idevid.pem" 2>/dev/null
+stop_privca
+[ "$CONFIG" = "$ROOT/conf/privca.dev.toml" ] &&
+  sed -e "s#^dir = \"profiles\"#dir = \"$ROOT/conf/profiles\"#" "$CONFIG" >"$DATA/privca.toml" && CONFIG="$DATA/privca.toml"
+# The bootstrap CA, a label for it, and no failure budgets (the timing check below makes 400
+# failed checks).
+sed -i -e '/^\[est\]$/a bootstrap_ca = ["idevid-ca.pem"]\naddress_failures_per_minute = 0\nuser_failures_per_minute = 0' "$CONFIG"
+cat >>"$CONFIG" <<'TOML'
+
+[est.labels.idevid]
+profile = "tls-client"
+auth = ["cert"]
+cert_issuers = ["bootstrap"]
+cert_names = "serial-number"
+TOML
+start_privca || exit 1
+IDEV=(--cert "$W/idevid.pem" --key "$W/idevid.key")
+enroll_as() { # SUBJ [SAN] → HTTP status of idevid/simpleenroll with the IDevID
+  openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 -subj "$1" ${2:+-addext "subjectAltName=$2"} \
+    -keyout "$W/ld.key" -outform DER -out "$W/ld.der" 2>/dev/null
+  base64 "$W/ld.der" >"$W/ld.b64"
+  post idevid/simpleenroll "$W/ld.b64" "$W/ld.p7" "${IDEV[@]}"
+}
+check "IDevID enrolls CN=<its serialNumber>: 200" test "$(enroll_as /CN=SN-4711)" = 200
+p7 "$W/ld.p7" "$W/ldevid.pem"
+check "  the LDevID verifies and names SN-4711" \
+  bash -c "openssl verify -CAfile '$DATA/root.pem' -untrusted '$W/cacerts.pem' '$W/ldevid.pem' | grep -q OK && openssl x509 -in '$W/ldevid.pem' -noout -subject | grep -q SN-4711"
+check "IDevID enrolling another CN: 403" test "$(enroll_as /CN=SN-4712)" = 403
+check "IDevID adding a SAN: 403" test "$(enroll_as /CN=SN-4711 DNS:evil.example.test)" = 403
+code=$(post router/simpleenroll "$W/ld.b64" "$W/ld2.p7" "${IDEV[@]}")
+check "IDevID on a label without \"bootstrap\" in cert_issuers: 403" test "$code" = 403
+
+echo "# Basic: an unknown user costs the same argon2 work as a known one"
+"$PY" "$(dirname "$0")/basic_auth.py" timing "$EST" "$DATA/root.pem" dev1 unused 200 >"$W/timing.out" 2>&1
+check "basic_auth.py timing (200 tries each)" test $? = 0
+sed 's/^/    /' "$W/timing.out"
 finish

@@ -2,27 +2,25 @@
 //!
 //! Certificates enrolled over EST carry the requester `est:<label>/<identity>` (the Basic user
 //! or the client certificate's subject) and, unless the label names an owner, that identity as
-//! their CLM owner. Basic passwords are argon2id PHC strings in the ledger; a successful check is
-//! remembered for `est.password_cache` (keyed by an HMAC of the password under a per-process
-//! key) so that a device's next request does not pay argon2 again.
+//! their CLM owner. Basic passwords are argon2id PHC strings in the ledger, checked by
+//! [`super::est_auth`]. A client certificate authenticates to a label only as the label's rules
+//! say ([`crate::config::est::CertRules`]): for `/simplereenroll` of itself when it was issued
+//! under the label's profile, otherwise when its issuer, profile and subject are listed, and
+//! then it enrolls only the names `cert_names` allows ([`crate::policy::client_cert`]).
 
-use std::{
-    collections::{BTreeMap, HashMap},
-    sync::{Arc, Mutex},
-    time::Instant,
-};
+use std::{collections::BTreeMap, net::IpAddr, sync::Arc};
 
 use argon2::{
-    password_hash::{phc::PasswordHash, PasswordHasher, PasswordVerifier},
+    password_hash::{phc::PasswordHash, PasswordHasher},
     Argon2,
 };
 use der::{asn1::BitString, Any, Decode, Encode};
 use privca_est::{
     backend::{CmsDigest, CmsSigner, KeygenOutcome},
     csrattrs::{self, CsrAttrsSpec, KeyRequest},
-    ClientCertificate, EnrollOutcome, EnrollRequest, EstBackend, EstError, LabelPolicy,
+    CertAuth, ClientCertificate, EnrollOutcome, EnrollRequest, EstBackend, EstError, Identity, LabelPolicy,
 };
-use ring::{hmac, rand::SecureRandom, signature::KeyPair};
+use ring::{rand::SecureRandom, signature::KeyPair};
 use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
 
 use crate::{
@@ -31,9 +29,10 @@ use crate::{
         request::{IssuanceRequest, Requester},
         CertificateAuthority, IssueOutcome, Issuer,
     },
-    config::est::{EstConfig, EstLabel},
+    config::est::{EstConfig, EstLabel, BOOTSTRAP_ISSUER},
     error::{CaError, ErrorKind},
-    ledger::{ApprovalStatus, CertStatus, LedgerError},
+    ledger::{ApprovalStatus, CertRecord, CertStatus, LedgerError},
+    policy::client_cert,
     signer::{KeyAlgorithm, SigningAlgorithm},
 };
 
@@ -42,60 +41,17 @@ use crate::{
 pub struct EstAdapter {
     ca: CertificateAuthority,
     config: Arc<EstConfig>,
-    passwords: Arc<PasswordCache>,
+    basic: Arc<super::est_auth::BasicAuth>,
     /// Subjects (DER) of the configured bootstrap CAs.
     bootstrap_subjects: Arc<Vec<Vec<u8>>>,
-}
-
-/// Remembered successful Basic checks: `(label, user)` → (HMAC of the password, expiry).
-struct PasswordCache {
-    key: hmac::Key,
-    entries: Mutex<HashMap<LabelUser, (Vec<u8>, Instant)>>,
-}
-
-/// `(label, user name)`.
-type LabelUser = (String, String);
-
-impl PasswordCache {
-    fn tag(&self, password: &str) -> Vec<u8> {
-        hmac::sign(&self.key, password.as_bytes()).as_ref().to_vec()
-    }
-
-    fn hit(&self, label: &str, user: &str, password: &str) -> bool {
-        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        matches!(entries.get(&(label.to_owned(), user.to_owned())),
-            Some((tag, until)) if *until > Instant::now() && hmac::verify(&self.key, password.as_bytes(), tag).is_ok())
-    }
-
-    fn remember(&self, label: &str, user: &str, password: &str, ttl: std::time::Duration) {
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        let now = Instant::now();
-        if entries.len() > 10_000 {
-            entries.retain(|_, (_, until)| *until > now);
-        }
-        entries.insert((label.to_owned(), user.to_owned()), (self.tag(password), now + ttl));
-    }
-
-    fn forget(&self, label: &str, user: &str) {
-        self.entries.lock().unwrap_or_else(|p| p.into_inner()).remove(&(label.to_owned(), user.to_owned()));
-    }
 }
 
 impl EstAdapter {
     /// An adapter over `ca`; `bootstrap_subjects` are the DER subjects of the bootstrap CAs.
     pub fn new(ca: CertificateAuthority, bootstrap_subjects: Vec<Vec<u8>>) -> Result<Self, CaError> {
-        let mut key = [0u8; 32];
-        ring::rand::SystemRandom::new().fill(&mut key).map_err(|_| CaError::internal("no randomness"))?;
         let config = Arc::new(ca.config().est.clone());
-        Ok(Self {
-            ca,
-            config,
-            passwords: Arc::new(PasswordCache {
-                key: hmac::Key::new(hmac::HMAC_SHA256, &key),
-                entries: Mutex::default(),
-            }),
-            bootstrap_subjects: Arc::new(bootstrap_subjects),
-        })
+        let basic = Arc::new(super::est_auth::BasicAuth::new(&config)?);
+        Ok(Self { ca, config, basic, bootstrap_subjects: Arc::new(bootstrap_subjects) })
     }
 
     fn label(&self, label: &str) -> Result<&EstLabel, EstError> {
@@ -116,9 +72,17 @@ impl EstAdapter {
         Requester { protocol: "est", identity: format!("{}/{}", request.label, request.identity.name()) }
     }
 
-    /// A request for the label's profile, owned by the label's owner or the identity.
+    /// A request for the label's profile, owned by the label's owner or the identity. A client
+    /// certificate enrolls (other than renewing itself) only the names the label allows it.
     fn issuance(&self, request: &EnrollRequest) -> Result<IssuanceRequest, EstError> {
         let label = self.label(&request.label)?;
+        if let (Identity::Certificate(client), None) = (&request.identity, &request.renews) {
+            let cert = x509_cert::Certificate::from_der(&client.der)
+                .map_err(|e| EstError::Internal(format!("client certificate: {e}")))?;
+            let csr = x509_cert::request::CertReq::from_der(&request.csr_der)
+                .map_err(|_| EstError::bad("the body is not a PKCS#10 request"))?;
+            client_cert::names_allowed(label.cert_rules.names, &cert, &csr).map_err(EstError::Forbidden)?;
+        }
         let mut issuance =
             IssuanceRequest::from_csr(&request.csr_der, &label.profile, Self::requester(request)).map_err(map_ca)?;
         issuance.owner = Some(label.owner.clone().unwrap_or_else(|| request.identity.name().to_owned()));
@@ -148,6 +112,68 @@ impl EstAdapter {
         })
     }
 
+    /// Whether the label accepts a certificate from where `cert` comes from: for
+    /// `/simplereenroll`, one privca issued under the label's profile; otherwise one of a
+    /// listed issuer (or successor) and, if privca issued it, of a listed profile.
+    fn admits(
+        &self,
+        label: &str,
+        cert: &x509_cert::Certificate,
+        record: Option<&CertRecord>,
+        reenroll: bool,
+    ) -> Result<(), &'static str> {
+        let label = self.label(label).map_err(|_| "unknown label")?;
+        let rules = &label.cert_rules;
+        match record {
+            Some(r) if reenroll => {
+                if r.profile == label.profile {
+                    Ok(())
+                } else {
+                    Err("the client certificate was issued under another profile than this label's")
+                }
+            }
+            None if reenroll => Err("the client certificate was not issued by this CA"),
+            Some(r) => {
+                if !rules.issuers.iter().any(|i| self.issued_by_or_successor(&r.issuer_id, i)) {
+                    return Err("the client certificate's issuer is not one this label accepts");
+                }
+                if !rules.profiles.contains(&r.profile) {
+                    return Err("the client certificate's profile is not one this label accepts");
+                }
+                Ok(())
+            }
+            None => {
+                let issuer = cert.tbs_certificate.issuer.to_der().map_err(|_| "unreadable client certificate")?;
+                if !self.bootstrap_subjects.contains(&issuer) {
+                    return Err("the client certificate is not in the ledger");
+                }
+                if !rules.issuers.iter().any(|i| i == BOOTSTRAP_ISSUER) {
+                    return Err("this label does not accept bootstrap (IDevID) certificates");
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Whether issuer `issuer_id` is `listed` or one of its successors (`replaces` chain).
+    fn issued_by_or_successor(&self, issuer_id: &str, listed: &str) -> bool {
+        let issuers = &self.ca.config().issuers;
+        let mut current = Some(issuer_id);
+        for _ in 0..=issuers.len() {
+            match current {
+                Some(id) if id == listed => return true,
+                Some(id) => {
+                    current = issuers
+                        .iter()
+                        .find(|i| i.id == id)
+                        .and_then(|i| i.rollover.as_ref().map(|r| r.replaces.as_str()))
+                }
+                None => return false,
+            }
+        }
+        false
+    }
+
     async fn refuse_client_cert(&self, label: &str, serial: Option<&str>, reason: &str) -> EstError {
         let mut event = AuditEvent::new(AuditKind::Failed, format!("est:{label}"))
             .detail(serde_json::json!({ "stage": "est-client-certificate", "error": reason }));
@@ -163,7 +189,7 @@ impl EstAdapter {
 
 /// `CaError` → `EstError`: client-caused kinds are 400 (bad CSR) or 403 (policy), the rest is
 /// logged and answered without detail.
-fn map_ca(e: CaError) -> EstError {
+pub(super) fn map_ca(e: CaError) -> EstError {
     match e.kind() {
         ErrorKind::BadRequest => EstError::BadRequest(e.detail().to_owned()),
         ErrorKind::PolicyViolation | ErrorKind::Conflict => EstError::Forbidden(e.detail().to_owned()),
@@ -190,55 +216,47 @@ impl EstBackend for EstAdapter {
         Ok(certs)
     }
 
-    async fn check_password(&self, label: &str, user: &str, password: &str) -> Result<bool, EstError> {
-        if self.passwords.hit(label, user, password) {
-            return Ok(true);
-        }
-        let Some(hash) = self.ca.ledger().est_password_hash(label, user).await.map_err(db)? else {
-            return Ok(false);
-        };
-        let candidate = password.to_owned();
-        let ok = tokio::task::spawn_blocking(move || {
-            PasswordHash::new(&hash).is_ok_and(|h| Argon2::default().verify_password(candidate.as_bytes(), &h).is_ok())
-        })
-        .await
-        .map_err(|e| EstError::Internal(format!("password check: {e}")))?;
-        if ok {
-            self.passwords.remember(label, user, password, self.config.password_cache);
-        } else {
-            self.passwords.forget(label, user);
-        }
-        Ok(ok)
+    async fn check_password(
+        &self,
+        label: &str,
+        user: &str,
+        password: &str,
+        peer: Option<IpAddr>,
+    ) -> Result<bool, EstError> {
+        self.label(label)?;
+        self.basic.check(&self.ca, label, user, password, peer).await
     }
 
-    async fn check_client_cert(&self, label: &str, chain: &[Vec<u8>]) -> Result<ClientCertificate, EstError> {
+    async fn check_client_cert(
+        &self,
+        label: &str,
+        chain: &[Vec<u8>],
+        reenroll: bool,
+    ) -> Result<ClientCertificate, EstError> {
+        let rules = &self.label(label)?.cert_rules;
         let leaf = chain.first().ok_or_else(|| EstError::Forbidden("no client certificate".into()))?;
         let fingerprint = hex::encode(ring::digest::digest(&ring::digest::SHA256, leaf));
         let cert = x509_cert::Certificate::from_der(leaf)
             .map_err(|_| EstError::Forbidden("unreadable client certificate".into()))?;
-        match self.ca.ledger().certificate_by_fingerprint(&fingerprint).await.map_err(db)? {
-            Some(record) if record.status == CertStatus::Revoked => {
-                Err(self.refuse_client_cert(label, Some(&record.serial), "the client certificate is revoked").await)
+        let record = self.ca.ledger().certificate_by_fingerprint(&fingerprint).await.map_err(db)?;
+        let (subject, serial) = match &record {
+            Some(r) if r.status == CertStatus::Revoked => {
+                return Err(self.refuse_client_cert(label, Some(&r.serial), "the client certificate is revoked").await)
             }
-            Some(record) if record.not_after <= crate::ledger::now() => {
-                Err(self.refuse_client_cert(label, Some(&record.serial), "the client certificate has expired").await)
+            Some(r) if r.not_after <= crate::ledger::now() => {
+                return Err(self.refuse_client_cert(label, Some(&r.serial), "the client certificate has expired").await)
             }
-            Some(record) => {
-                Ok(ClientCertificate { der: leaf.clone(), subject: record.subject, serial: Some(record.serial) })
-            }
-            None => {
-                let issuer = cert.tbs_certificate.issuer.to_der().map_err(|e| EstError::Internal(e.to_string()))?;
-                if self.bootstrap_subjects.contains(&issuer) {
-                    Ok(ClientCertificate {
-                        der: leaf.clone(),
-                        subject: cert.tbs_certificate.subject.to_string(),
-                        serial: None,
-                    })
-                } else {
-                    Err(self.refuse_client_cert(label, None, "the client certificate is not in the ledger").await)
-                }
-            }
+            Some(r) => (r.subject.clone(), Some(r.serial.clone())),
+            None => (cert.tbs_certificate.subject.to_string(), None),
+        };
+        if let Err(reason) = self.admits(label, &cert, record.as_ref(), reenroll) {
+            return Err(self.refuse_client_cert(label, serial.as_deref(), reason).await);
         }
+        if !reenroll && !client_cert::subject_allowed(&rules.subjects, &subject) {
+            let reason = "the client certificate's subject is not one this label accepts";
+            return Err(self.refuse_client_cert(label, serial.as_deref(), reason).await);
+        }
+        Ok(ClientCertificate { der: leaf.clone(), subject, serial })
     }
 
     async fn enroll(&self, request: EnrollRequest) -> Result<EnrollOutcome, EstError> {
@@ -384,7 +402,8 @@ pub fn settings(ca: &CertificateAuthority) -> Result<Option<privca_est::EstSetti
             if profile.san.required { vec![const_oid::db::rfc5280::ID_CE_SUBJECT_ALT_NAME] } else { Vec::new() };
         let spec = CsrAttrsSpec { key, signature_algorithm, extensions };
         let csr_attrs = csrattrs::encode(&spec).map_err(|e| CaError::internal(format!("csrattrs: {e}")))?;
-        labels.insert(name.clone(), LabelPolicy { basic: label.basic, client_cert: label.client_cert, csr_attrs });
+        let client_cert: CertAuth = label.client_cert;
+        labels.insert(name.clone(), LabelPolicy { basic: label.basic, client_cert, csr_attrs });
     }
     Ok(Some(privca_est::EstSettings {
         realm: cfg.realm.clone(),
@@ -398,18 +417,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn hashed_passwords_verify_and_the_cache_expires() {
+    fn hashed_passwords_verify() {
         let hash = hash_password("correct horse battery").unwrap();
         let parsed = PasswordHash::new(&hash).unwrap();
+        use argon2::password_hash::PasswordVerifier;
         assert!(Argon2::default().verify_password(b"correct horse battery", &parsed).is_ok());
         assert!(Argon2::default().verify_password(b"wrong", &parsed).is_err());
-        let cache = PasswordCache { key: hmac::Key::new(hmac::HMAC_SHA256, b"k"), entries: Mutex::default() };
-        cache.remember("default", "u", "pw", std::time::Duration::from_secs(60));
-        assert!(cache.hit("default", "u", "pw"));
-        assert!(!cache.hit("default", "u", "other"));
-        assert!(!cache.hit("vpn", "u", "pw"));
-        cache.remember("default", "v", "pw", std::time::Duration::ZERO);
-        assert!(!cache.hit("default", "v", "pw"));
     }
 
     #[test]

@@ -6,6 +6,7 @@ mod batch;
 mod cache;
 pub mod crl;
 pub mod est;
+mod est_auth;
 pub mod ocsp;
 mod redeemer;
 pub mod scep;

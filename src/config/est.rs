@@ -1,9 +1,12 @@
 //! `[est]`: the EST server (mounted on the HTTPS listener under `/.well-known/est`), its labels
-//! (each one a profile, the ways it authenticates, an optional CLM owner and the key type
-//! `/serverkeygen` generates) and the bootstrap CAs whose client certificates may enroll.
+//! (each one a profile, the ways it authenticates and which client certificates it accepts for
+//! what, an optional CLM owner and the key type `/serverkeygen` generates), the bootstrap CAs
+//! whose client certificates may enroll where a label says so, and the budgets of failed
+//! password checks.
 
 use std::{collections::BTreeMap, path::PathBuf, time::Duration};
 
+pub use privca_est::CertAuth;
 use serde::Deserialize;
 
 use super::{duration, ConfigError};
@@ -16,6 +19,9 @@ pub(crate) struct RawEst {
     realm: String,
     retry_after: String,
     password_cache: String,
+    password_checks: usize,
+    address_failures_per_minute: u32,
+    user_failures_per_minute: u32,
     bootstrap_ca: Vec<PathBuf>,
     labels: BTreeMap<String, RawLabel>,
 }
@@ -27,6 +33,9 @@ impl Default for RawEst {
             realm: "privca EST".into(),
             retry_after: "30s".into(),
             password_cache: "5m".into(),
+            password_checks: 2,
+            address_failures_per_minute: 20,
+            user_failures_per_minute: 10,
             bootstrap_ca: Vec::new(),
             labels: BTreeMap::new(),
         }
@@ -43,11 +52,51 @@ struct RawLabel {
     owner: Option<String>,
     #[serde(default = "default_keygen")]
     serverkeygen_key: String,
+    #[serde(default)]
+    cert_issuers: Option<Vec<String>>,
+    #[serde(default)]
+    cert_profiles: Option<Vec<String>>,
+    #[serde(default)]
+    cert_subjects: Option<Vec<String>>,
+    #[serde(default)]
+    cert_names: CertNames,
 }
 
 fn default_auth() -> Vec<String> {
-    vec!["basic".into(), "cert".into()]
+    vec!["basic".into(), "reenroll".into()]
 }
+
+/// What a client certificate may ask for with `/simpleenroll` (and `/serverkeygen`,
+/// `/fullcmc`) on a label that accepts it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CertNames {
+    /// The certificate's own subject and subjectAltNames, nothing else (a new key).
+    #[default]
+    Own,
+    /// CN = the certificate subject's serialNumber attribute and no subjectAltName: a device
+    /// with a manufacturer's IDevID enrolls its own serial number.
+    SerialNumber,
+    /// Whatever the label's profile allows.
+    Any,
+}
+
+/// Where a client certificate must come from to authenticate to a label.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CertRules {
+    /// privca issuer ids whose certificates are accepted; `"bootstrap"` stands for the
+    /// certificates of `est.bootstrap_ca`.
+    pub issuers: Vec<String>,
+    /// The profiles a privca-issued certificate must have been issued under.
+    pub profiles: Vec<String>,
+    /// Subject patterns (RFC 4514 text; `*` matches any run of characters); one must match.
+    pub subjects: Vec<String>,
+    /// What the certificate may enroll.
+    pub names: CertNames,
+}
+
+/// The issuer id that stands for the bootstrap CAs in `cert_issuers`.
+pub const BOOTSTRAP_ISSUER: &str = "bootstrap";
 
 fn default_keygen() -> String {
     "ecdsa-p256".into()
@@ -64,6 +113,15 @@ pub struct EstConfig {
     pub retry_after: Duration,
     /// How long a verified Basic password is remembered (argon2 is deliberately slow).
     pub password_cache: Duration,
+    /// argon2 checks run at once (each takes ~19 MiB and a core for a few tens of ms); more
+    /// wait, and past eight waiters per check a request gets 503.
+    pub password_checks: usize,
+    /// Failed Basic checks per client address and minute before the address gets 429 without
+    /// any check (0: no limit).
+    pub address_failures_per_minute: u32,
+    /// Failed Basic checks per user and minute before that user's passwords are no longer
+    /// checked with argon2 for the minute (429; a remembered password still works).
+    pub user_failures_per_minute: u32,
     /// PEM files of CAs whose client certificates may enroll (e.g. a manufacturer's IDevID CA);
     /// relative paths are under the data directory.
     pub bootstrap_ca: Vec<PathBuf>,
@@ -78,8 +136,10 @@ pub struct EstLabel {
     pub profile: String,
     /// HTTP Basic allowed.
     pub basic: bool,
-    /// TLS client certificates allowed.
-    pub client_cert: bool,
+    /// TLS client certificates accepted, and for what.
+    pub client_cert: CertAuth,
+    /// Which client certificates authenticate (with `client_cert = On`).
+    pub cert_rules: CertRules,
     /// CLM owner of its certificates (else the enrolling identity).
     pub owner: Option<String>,
     /// Key `/serverkeygen` generates.
@@ -109,22 +169,25 @@ pub(crate) fn build(raw: RawEst, profiles: &BTreeMap<String, Profile>) -> Result
         let Some(profile) = profiles.get(&l.profile) else {
             return Err(ConfigError::invalid(format!("{key}.profile"), format!("unknown profile `{}`", l.profile)));
         };
-        let (mut basic, mut client_cert) = (false, false);
+        let (mut basic, mut client_cert) = (false, CertAuth::Off);
         for a in &l.auth {
             match a.as_str() {
                 "basic" => basic = true,
-                "cert" => client_cert = true,
+                "cert" => client_cert = CertAuth::On,
+                "reenroll" if client_cert == CertAuth::Off => client_cert = CertAuth::Reenroll,
+                "reenroll" => {}
                 other => {
                     return Err(ConfigError::invalid(
                         format!("{key}.auth"),
-                        format!("`{other}`: use basic and/or cert"),
+                        format!("`{other}`: use basic, reenroll and/or cert"),
                     ))
                 }
             }
         }
-        if !basic && !client_cert {
-            return Err(ConfigError::invalid(format!("{key}.auth"), "name at least one of basic, cert"));
+        if !basic && client_cert == CertAuth::Off {
+            return Err(ConfigError::invalid(format!("{key}.auth"), "name at least one of basic, reenroll, cert"));
         }
+        let cert_rules = cert_rules(&key, &l, profile, profiles, &raw.bootstrap_ca, client_cert)?;
         let serverkeygen_key: KeyAlgorithm = l
             .serverkeygen_key
             .parse()
@@ -138,14 +201,51 @@ pub(crate) fn build(raw: RawEst, profiles: &BTreeMap<String, Profile>) -> Result
             ));
         }
         let owner = l.owner.filter(|o| !o.is_empty());
-        labels.insert(name, EstLabel { profile: l.profile, basic, client_cert, owner, serverkeygen_key });
+        labels.insert(name, EstLabel { profile: l.profile, basic, client_cert, cert_rules, owner, serverkeygen_key });
+    }
+    if raw.password_checks == 0 {
+        return Err(ConfigError::invalid("est.password_checks", "at least 1"));
     }
     Ok(EstConfig {
         enabled: raw.enabled,
         realm: raw.realm,
         retry_after: d("retry_after", &raw.retry_after)?,
         password_cache: d("password_cache", &raw.password_cache)?,
+        password_checks: raw.password_checks,
+        address_failures_per_minute: raw.address_failures_per_minute,
+        user_failures_per_minute: raw.user_failures_per_minute,
         bootstrap_ca: raw.bootstrap_ca,
         labels,
     })
+}
+
+/// The label's client-certificate rules: by default the issuer and the profile of the label's
+/// own profile, any subject, the certificate's own names.
+fn cert_rules(
+    key: &str,
+    l: &RawLabel,
+    profile: &Profile,
+    profiles: &BTreeMap<String, Profile>,
+    bootstrap_ca: &[PathBuf],
+    client_cert: CertAuth,
+) -> Result<CertRules, ConfigError> {
+    let given = l.cert_issuers.is_some() || l.cert_profiles.is_some() || l.cert_subjects.is_some();
+    if given && client_cert != CertAuth::On {
+        return Err(ConfigError::invalid(format!("{key}.auth"), "cert_* keys need \"cert\" in auth"));
+    }
+    let issuers = l.cert_issuers.clone().unwrap_or_else(|| vec![profile.issuer.clone()]);
+    for i in &issuers {
+        if i == BOOTSTRAP_ISSUER && bootstrap_ca.is_empty() {
+            return Err(ConfigError::invalid(format!("{key}.cert_issuers"), "\"bootstrap\" needs est.bootstrap_ca"));
+        }
+    }
+    let profile_names = l.cert_profiles.clone().unwrap_or_else(|| vec![profile.name.clone()]);
+    if let Some(unknown) = profile_names.iter().find(|p| !profiles.contains_key(*p)) {
+        return Err(ConfigError::invalid(format!("{key}.cert_profiles"), format!("unknown profile `{unknown}`")));
+    }
+    let subjects = l.cert_subjects.clone().unwrap_or_else(|| vec!["*".into()]);
+    if subjects.is_empty() {
+        return Err(ConfigError::invalid(format!("{key}.cert_subjects"), "name at least one pattern (\"*\": any)"));
+    }
+    Ok(CertRules { issuers, profiles: profile_names, subjects, names: l.cert_names })
 }

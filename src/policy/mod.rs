@@ -1,7 +1,9 @@
-//! Policy: certificate profiles, identifier rules and key rules. Pure functions over data
+//! Policy: certificate profiles, identifier rules, key rules and what an EST client
+//! certificate may do. Pure functions over data
 //! loaded from `conf/profiles/*.toml`; `ca::prepare` applies them. Every refusal names the
 //! rule that failed.
 
+pub mod client_cert;
 pub mod identifiers;
 pub mod keys;
 pub mod profile;

@@ -1,7 +1,7 @@
 //! The port: what the EST server needs from the core (authentication against the ledger,
 //! issuance through the reserve → sign → commit cycle, CMS signatures in the HSM).
 
-use std::future::Future;
+use std::{future::Future, net::IpAddr};
 
 use crate::error::EstError;
 
@@ -96,13 +96,25 @@ pub struct CmsSigner {
     pub signature_algorithm_der: Vec<u8>,
 }
 
+/// Which TLS client certificates a label accepts, and for what.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CertAuth {
+    /// None.
+    #[default]
+    Off,
+    /// Only for `/simplereenroll` of the certificate itself (RFC 7030 §4.2.2).
+    Reenroll,
+    /// For every operation, as far as the backend's rules for the label allow.
+    On,
+}
+
 /// How a label authenticates and what it tells clients.
 #[derive(Debug, Clone, Default)]
 pub struct LabelPolicy {
     /// HTTP Basic with `privca est user` credentials.
     pub basic: bool,
-    /// TLS client certificates (privca-issued or a bootstrap CA's).
-    pub client_cert: bool,
+    /// TLS client certificates (privca-issued or a bootstrap CA's), and for what.
+    pub client_cert: CertAuth,
     /// DER CsrAttrs for `/csrattrs` (`None`: 204).
     pub csr_attrs: Option<Vec<u8>>,
 }
@@ -111,19 +123,24 @@ pub struct LabelPolicy {
 pub trait EstBackend: Clone + Send + Sync + 'static {
     /// DER certificates for `/cacerts` of `label`: its issuing CA and the root.
     fn ca_certs(&self, label: &str) -> impl Future<Output = Result<Vec<Vec<u8>>, EstError>> + Send;
-    /// Checks HTTP Basic credentials of a user of `label`.
+    /// Checks HTTP Basic credentials of a user of `label`, sent from `peer`: `false` for a
+    /// wrong user or password alike, `TooManyRequests` past the failure budgets.
     fn check_password(
         &self,
         label: &str,
         user: &str,
         password: &str,
+        peer: Option<IpAddr>,
     ) -> impl Future<Output = Result<bool, EstError>> + Send;
     /// Accepts (or refuses, `Forbidden`, audited) the TLS client chain (leaf first, already
-    /// verified by TLS) for `label`: a revoked or unknown privca certificate is refused.
+    /// verified by TLS) for `label`: a revoked, expired or unknown privca certificate is
+    /// refused, and so is one the label's rules do not admit. `reenroll`: the certificate
+    /// authenticates `/simplereenroll` of itself only.
     fn check_client_cert(
         &self,
         label: &str,
         chain: &[Vec<u8>],
+        reenroll: bool,
     ) -> impl Future<Output = Result<ClientCertificate, EstError>> + Send;
     /// Issues (or queues for approval) the certificate for `request`.
     fn enroll(&self, request: EnrollRequest) -> impl Future<Output = Result<EnrollOutcome, EstError>> + Send;

@@ -33,9 +33,17 @@ pub enum EstError {
     /// Something failed inside privca (500); the detail is only logged.
     #[error("internal error")]
     Internal(String),
-    /// A dependency (database, HSM) is unavailable (503).
+    /// A dependency (database, HSM) is unavailable, or too many password checks are waiting
+    /// (503 with Retry-After).
     #[error("service unavailable")]
     Unavailable,
+    /// Too many failed authentications from this client or for this user lately (429 with
+    /// Retry-After, seconds).
+    #[error("too many failed attempts; retry later")]
+    TooManyRequests {
+        /// Retry-After, seconds.
+        retry_after: u64,
+    },
 }
 
 impl EstError {
@@ -50,6 +58,7 @@ impl EstError {
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -70,6 +79,15 @@ impl IntoResponse for EstError {
         let mut response = (status, body).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+        match &self {
+            Self::TooManyRequests { retry_after } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
+            }
+            Self::Unavailable => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            }
+            _ => {}
+        }
         if let Self::Unauthorized { realm } = &self {
             let value = format!("Basic realm=\"{}\", charset=\"UTF-8\"", realm.replace('"', ""));
             if let Ok(v) = HeaderValue::from_str(&value) {

@@ -22,14 +22,15 @@ pub mod cmc;
 pub mod csrattrs;
 pub mod error;
 pub mod multipart;
+pub mod names;
 pub mod router;
 pub mod serverkey;
 pub mod signed;
 pub mod wire;
 
 pub use backend::{
-    ClientCertificate, CmsDigest, CmsSigner, EnrollOutcome, EnrollRequest, EstBackend, Identity, KeygenOutcome,
-    LabelPolicy,
+    CertAuth, ClientCertificate, CmsDigest, CmsSigner, EnrollOutcome, EnrollRequest, EstBackend, Identity,
+    KeygenOutcome, LabelPolicy,
 };
 pub use error::EstError;
 pub use router::{router, EstSettings};

@@ -2,22 +2,26 @@
 //! over the core's [`EstBackend`]. Mount with `nest("/.well-known/est", router(...))` on the
 //! HTTPS listener. Every answer has a Content-Length (quirk E4).
 
-use std::{collections::BTreeMap, sync::Arc};
+use std::{
+    collections::BTreeMap,
+    net::{IpAddr, SocketAddr},
+    sync::Arc,
+};
 
 use axum::{
     body::{Body, Bytes},
-    extract::{Path, State},
+    extract::{ConnectInfo, Path, State},
     http::{header, HeaderMap, HeaderValue, Method, StatusCode},
     response::{IntoResponse, Response},
     routing::any,
     Extension, Router,
 };
 use der::Decode;
-use x509_cert::{ext::pkix::SubjectAltName, request::CertReq, Certificate};
+use x509_cert::{request::CertReq, Certificate};
 
 use crate::{
     auth::{basic_credentials, TlsClientChain},
-    backend::{EnrollOutcome, EnrollRequest, EstBackend, Identity, KeygenOutcome, LabelPolicy},
+    backend::{CertAuth, EnrollOutcome, EnrollRequest, EstBackend, Identity, KeygenOutcome, LabelPolicy},
     cmc,
     error::EstError,
     multipart, serverkey,
@@ -92,9 +96,23 @@ async fn unlabelled<B: EstBackend>(
     method: Method,
     headers: HeaderMap,
     chain: Option<Extension<TlsClientChain>>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     body: Body,
 ) -> Response {
-    dispatch(s, DEFAULT_LABEL.to_owned(), op, method, headers, chain.map(|c| c.0), body).await
+    let client = Client::new(chain, peer);
+    dispatch(s, DEFAULT_LABEL.to_owned(), op, method, headers, client, body).await
+}
+
+/// Who is on the other end of the connection: its verified TLS client chain and its address.
+struct Client {
+    chain: Option<TlsClientChain>,
+    peer: Option<IpAddr>,
+}
+
+impl Client {
+    fn new(chain: Option<Extension<TlsClientChain>>, peer: Option<Extension<ConnectInfo<SocketAddr>>>) -> Self {
+        Self { chain: chain.map(|c| c.0), peer: peer.map(|Extension(ConnectInfo(addr))| addr.ip()) }
+    }
 }
 
 async fn labelled<B: EstBackend>(
@@ -103,9 +121,10 @@ async fn labelled<B: EstBackend>(
     method: Method,
     headers: HeaderMap,
     chain: Option<Extension<TlsClientChain>>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     body: Body,
 ) -> Response {
-    dispatch(s, label, op, method, headers, chain.map(|c| c.0), body).await
+    dispatch(s, label, op, method, headers, Client::new(chain, peer), body).await
 }
 
 async fn dispatch<B: EstBackend>(
@@ -114,10 +133,10 @@ async fn dispatch<B: EstBackend>(
     op: String,
     method: Method,
     headers: HeaderMap,
-    chain: Option<TlsClientChain>,
+    client: Client,
     body: Body,
 ) -> Response {
-    let result = handle(&s, &label, &op, &method, &headers, chain, body).await;
+    let result = handle(&s, &label, &op, &method, &headers, client, body).await;
     match result {
         Ok(r) => r,
         Err(e) => {
@@ -135,7 +154,7 @@ async fn handle<B: EstBackend>(
     op: &str,
     method: &Method,
     headers: &HeaderMap,
-    chain: Option<TlsClientChain>,
+    client: Client,
     body: Body,
 ) -> Result<Response, EstError> {
     let op = Operation::parse(op).ok_or(EstError::NotFound)?;
@@ -157,7 +176,7 @@ async fn handle<B: EstBackend>(
         }),
         Operation::SimpleEnroll | Operation::SimpleReenroll | Operation::ServerKeygen => {
             wire::require_media_type(headers, PKCS10)?;
-            let identity = authenticate(s, label, policy, headers, chain.as_ref()).await?;
+            let identity = authenticate(s, label, policy, headers, &client, op).await?;
             let csr_der = wire::decode_body(&body)?;
             let csr = CertReq::from_der(&csr_der).map_err(|_| EstError::bad("the body is not a PKCS#10 request"))?;
             let renews = if op == Operation::SimpleReenroll { Some(reenrolled_serial(&identity, &csr)?) } else { None };
@@ -196,7 +215,7 @@ async fn handle<B: EstBackend>(
         }
         Operation::FullCmc => {
             wire::require_media_type(headers, PKCS7_MIME)?;
-            let identity = authenticate(s, label, policy, headers, chain.as_ref()).await?;
+            let identity = authenticate(s, label, policy, headers, &client, op).await?;
             let der = wire::decode_body(&body)?;
             let (status, response) = cmc::handle(&s.backend, label, identity, &der).await?;
             Ok(respond(
@@ -210,16 +229,25 @@ async fn handle<B: EstBackend>(
 }
 
 /// The requester: a TLS client certificate the label accepts, else HTTP Basic credentials.
+/// The identity of the request: its TLS client certificate where the label accepts one for
+/// `op` (every operation, or `/simplereenroll` only), else its Basic credentials.
 async fn authenticate<B: EstBackend>(
     s: &St<B>,
     label: &str,
     policy: &LabelPolicy,
     headers: &HeaderMap,
-    chain: Option<&TlsClientChain>,
+    client: &Client,
+    op: Operation,
 ) -> Result<Identity, EstError> {
-    if let (true, Some(chain)) = (policy.client_cert, chain) {
+    let reenroll = op == Operation::SimpleReenroll;
+    let accepted = match policy.client_cert {
+        CertAuth::On => true,
+        CertAuth::Reenroll => reenroll,
+        CertAuth::Off => false,
+    };
+    if let (true, Some(chain)) = (accepted, &client.chain) {
         if !chain.0.is_empty() {
-            return Ok(Identity::Certificate(s.backend.check_client_cert(label, &chain.0).await?));
+            return Ok(Identity::Certificate(s.backend.check_client_cert(label, &chain.0, reenroll).await?));
         }
     }
     let unauthorized = || EstError::Unauthorized { realm: s.settings.realm.clone() };
@@ -227,7 +255,7 @@ async fn authenticate<B: EstBackend>(
         return Err(EstError::Forbidden("this label requires a TLS client certificate".into()));
     }
     let (user, password) = basic_credentials(headers).ok_or_else(unauthorized)?;
-    if s.backend.check_password(label, &user, &password).await? {
+    if s.backend.check_password(label, &user, &password, client.peer).await? {
         Ok(Identity::Basic { user })
     } else {
         Err(unauthorized())
@@ -246,46 +274,9 @@ fn reenrolled_serial(identity: &Identity, csr: &CertReq) -> Result<String, EstEr
         .ok_or_else(|| EstError::Forbidden("the client certificate was not issued by this CA".into()))?;
     let cert =
         Certificate::from_der(&client.der).map_err(|e| EstError::Internal(format!("client certificate: {e}")))?;
-    if cert.tbs_certificate.subject.to_string() != csr.info.subject.to_string() {
-        return Err(EstError::Forbidden("the CSR subject differs from the certificate being renewed".into()));
-    }
-    if sans_of_cert(&cert) != sans_of_csr(csr) {
-        return Err(EstError::Forbidden("the CSR subjectAltName differs from the certificate being renewed".into()));
-    }
+    crate::names::same_names(&cert, csr)
+        .map_err(|what| EstError::Forbidden(format!("the CSR {what} differs from the certificate being renewed")))?;
     Ok(serial)
-}
-
-fn sans_of_cert(cert: &Certificate) -> Vec<String> {
-    let mut sans: Vec<String> = cert
-        .tbs_certificate
-        .get::<SubjectAltName>()
-        .ok()
-        .flatten()
-        .map(|(_, san)| san.0.iter().map(|n| format!("{n:?}")).collect())
-        .unwrap_or_default();
-    sans.sort();
-    sans
-}
-
-fn sans_of_csr(csr: &CertReq) -> Vec<String> {
-    let mut sans = Vec::new();
-    for attr in csr.info.attributes.iter() {
-        if attr.oid != const_oid::db::rfc5912::ID_EXTENSION_REQ {
-            continue;
-        }
-        for value in attr.values.iter() {
-            let Ok(exts) = value.decode_as::<x509_cert::request::ExtensionReq>() else { continue };
-            for ext in exts.0 {
-                if ext.extn_id == const_oid::db::rfc5280::ID_CE_SUBJECT_ALT_NAME {
-                    if let Ok(san) = SubjectAltName::from_der(ext.extn_value.as_bytes()) {
-                        sans.extend(san.0.iter().map(|n| format!("{n:?}")));
-                    }
-                }
-            }
-        }
-    }
-    sans.sort();
-    sans
 }
 
 async fn read_body(body: Body) -> Result<Bytes, EstError> {

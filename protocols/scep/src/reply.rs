@@ -215,6 +215,10 @@ mod tests {
         async fn ra_decrypt(&self, _: &[u8]) -> Result<Vec<u8>, ScepError> {
             Err(ScepError::Internal("unused".into()))
         }
+        fn envelope_failed(&self, _: Option<std::net::IpAddr>) {}
+        fn envelopes_limited(&self, _: Option<std::net::IpAddr>) -> bool {
+            false
+        }
         async fn ra_sign(&self, data: &[u8]) -> Result<Vec<u8>, ScepError> {
             let mut s = openssl::sign::Signer::new(openssl::hash::MessageDigest::sha256(), &self.0).unwrap();
             Ok(s.sign_oneshot_to_vec(data).unwrap())
