@@ -32,12 +32,20 @@ for i in $(seq 1 32); do
 done
 
 run_backend() { # run_backend sqlite|postgres
-  local data="$WORK/privca-$1" est=https://127.0.0.1:8443/.well-known/est
+  local data="$WORK/privca-$1" est=https://127.0.0.1:8443/.well-known/est/bench
   bench_config "$1" "$data"
+  # A label on which the load's client certificate may enroll any name of the profile.
+  cat >>"$data/privca.toml" <<'TOML'
+
+[est.labels.bench]
+profile = "device"
+auth = ["basic", "cert"]
+cert_names = "any"
+TOML
   local cli=("$PRIVCA_BIN" --config "$data/privca.toml" --data-dir "$data")
   bench_serve "$data"
   local pw
-  pw=$("${cli[@]}" est user add bench --label default | tail -n 1)
+  pw=$("${cli[@]}" est user add bench --label bench | tail -n 1)
   # The client certificate every load connection authenticates with.
   openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 -keyout "$data/client.key" \
     -subj /CN=client.bench.test -addext "subjectAltName=DNS:client.bench.test" -outform DER 2>/dev/null | base64 >"$data/client.b64"
