@@ -3,14 +3,17 @@
 //!
 //! The RA keys (RSA-2048, created by `init`) never leave the token: `privca-scep-ra` signs
 //! CertReps, and `privca-scep-ra-encryption` decrypts request envelopes (`C_Decrypt`); with
-//! `scep.ra_keys = "shared"` the first does both. Their certificates come from the issuing CA
-//! of the `default` name (else the first name) through the normal issuance cycle, and are
-//! reissued (at start-up, then by the `scep_ra_refresh` job) when a third of their lifetime is
-//! left or when that CA was replaced by an active successor. Every enrollment is
+//! `scep.ra_keys = "shared"` the first does both. Each issuing CA that a SCEP name's profile
+//! issues from certifies the RA keys itself (through the normal issuance cycle), so that a name
+//! on an RSA issuer presents an all-RSA chain; the certificates are reissued (at start-up, then
+//! by the `scep_ra_refresh` job) when a third of their lifetime is left or when their CA was
+//! replaced by an active successor. GetCACert of a name returns its RA certificates, its
+//! issuing CA and, unless the name says `ca_certs = "issuer"`, the root. Every enrollment is
 //! recorded with requester `scep:<name>/<transactionID>`, which is how a repeated PKCSReq or a
 //! CertPoll finds the transaction again.
 
 use std::{
+    collections::BTreeMap,
     net::IpAddr,
     sync::{Arc, PoisonError, RwLock},
 };
@@ -38,8 +41,9 @@ use crate::{
 #[derive(Clone)]
 pub struct ScepAdapter {
     ca: CertificateAuthority,
-    /// The RA certificates served now; replaced by [`ScepAdapter::refresh_ra_certificate`].
-    ra: Arc<RwLock<Arc<RaCertificates>>>,
+    /// The RA certificates served now, by the configured issuer of the names' profiles;
+    /// replaced by [`ScepAdapter::refresh_ra_certificate`].
+    ra: Arc<RwLock<Arc<RaSet>>>,
     /// Envelopes that did not open, per client address (`scep.envelope_failures_per_minute`).
     envelope_failures: Arc<FailureBudget<IpAddr>>,
 }
@@ -53,6 +57,9 @@ struct RaCertificates {
     encryption: Option<Vec<u8>>,
     issuer: String,
 }
+
+/// RA certificates by the issuer id a profile names (its current successor issues them).
+type RaSet = BTreeMap<String, Arc<RaCertificates>>;
 
 impl RaCertificates {
     fn ca_certs(&self, chain: Vec<Vec<u8>>) -> CaCerts {
@@ -68,8 +75,16 @@ impl ScepAdapter {
         Ok(Self { ca, ra: Arc::new(RwLock::new(Arc::new(ra))), envelope_failures })
     }
 
-    fn ra(&self) -> Arc<RaCertificates> {
-        Arc::clone(&self.ra.read().unwrap_or_else(PoisonError::into_inner))
+    /// The RA certificates of `name`'s issuer.
+    fn ra(&self, name: &ScepName) -> Result<Arc<RaCertificates>, ScepError> {
+        let set = Arc::clone(&self.ra.read().unwrap_or_else(PoisonError::into_inner));
+        self.ca
+            .config()
+            .profiles
+            .get(&name.profile)
+            .and_then(|p| set.get(&p.issuer))
+            .cloned()
+            .ok_or_else(|| ScepError::Internal(format!("no RA certificate for profile {}", name.profile)))
     }
 
     /// Reissues an RA certificate that has a third of its lifetime left or less, or whose CA
@@ -77,7 +92,7 @@ impl ScepAdapter {
     /// changed. Requests encrypted to the previous certificate still decrypt (same RA key).
     pub async fn refresh_ra_certificate(&self) -> Result<bool, CaError> {
         let fresh = ra_certificates(&self.ca).await?;
-        if *self.ra() == fresh {
+        if **self.ra.read().unwrap_or_else(PoisonError::into_inner) == fresh {
             return Ok(false);
         }
         *self.ra.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(fresh);
@@ -229,16 +244,17 @@ impl ScepBackend for ScepAdapter {
     }
 
     async fn ca_certs(&self, name: &str) -> Result<CaCerts, ScepError> {
-        let issuer = self.issuer_of(&self.name(name)?.profile)?;
-        let ra = self.ra();
-        Ok(ra.ca_certs(self.chain(issuer, &ra)))
+        let name = self.name(name)?;
+        let issuer = self.issuer_of(&name.profile)?;
+        let ra = self.ra(name)?;
+        Ok(ra.ca_certs(self.chain(issuer, &ra, name.include_root)))
     }
 
     async fn next_ca_certs(&self, name: &str) -> Result<Option<CaCerts>, ScepError> {
-        let profile = &self.name(name)?.profile;
-        let next = self.ca.config().profiles.get(profile).and_then(|p| self.ca.next_issuer(&p.issuer));
-        let ra = self.ra();
-        Ok(next.map(|(issuer, _)| ra.ca_certs(self.chain(issuer, &ra))))
+        let name = self.name(name)?;
+        let next = self.ca.config().profiles.get(&name.profile).and_then(|p| self.ca.next_issuer(&p.issuer));
+        let ra = self.ra(name)?;
+        Ok(next.map(|(issuer, _)| ra.ca_certs(self.chain(issuer, &ra, name.include_root))))
     }
 
     async fn ra_decrypt(&self, encrypted_key: &[u8]) -> Result<Vec<u8>, ScepError> {
@@ -348,13 +364,13 @@ impl ScepBackend for ScepAdapter {
 
 impl ScepAdapter {
     /// `issuer`, the issuer of the RA certificates `ra` when that is another one (after a
-    /// rollover, until the RA certificates are reissued), and the root.
-    fn chain(&self, issuer: &Issuer, ra: &RaCertificates) -> Vec<Vec<u8>> {
+    /// rollover, until the RA certificates are reissued), and the root if `include_root`.
+    fn chain(&self, issuer: &Issuer, ra: &RaCertificates, include_root: bool) -> Vec<Vec<u8>> {
         let mut chain = vec![issuer.der.clone()];
         if let Some(ra_issuer) = self.ca.issuer(&ra.issuer).filter(|i| i.id != issuer.id) {
             chain.push(ra_issuer.der.clone());
         }
-        if let Some(root) = self.ca.root().filter(|r| r.id != issuer.id) {
+        if let Some(root) = self.ca.root().filter(|r| include_root && r.id != issuer.id) {
             chain.push(root.der.clone());
         }
         chain
@@ -370,34 +386,40 @@ impl ScepAdapter {
     }
 }
 
-/// The RA certificates of `scep.ra_keys`, from the issuing CA of the `default` name (else the
-/// first name).
-async fn ra_certificates(ca: &CertificateAuthority) -> Result<RaCertificates, CaError> {
+/// The RA certificates of `scep.ra_keys` for every issuer a SCEP name's profile names, each
+/// from that issuer's current successor.
+async fn ra_certificates(ca: &CertificateAuthority) -> Result<RaSet, CaError> {
     let cfg = &ca.config().scep;
-    let name = cfg
-        .names
-        .get("default")
-        .or_else(|| cfg.names.values().next())
-        .ok_or_else(|| CaError::internal("[scep] has no names"))?;
-    let issuer = ca
-        .config()
-        .profiles
-        .get(&name.profile)
-        .and_then(|p| ca.current_issuer(&p.issuer))
-        .map(|i| i.id.clone())
-        .ok_or_else(|| CaError::internal("the issuer of the SCEP profile is not installed"))?;
-    Ok(match cfg.ra_keys {
-        RaKeys::Separate => RaCertificates {
-            signing: ra_certificate(ca, &issuer, SCEP_RA_KEY, RaRole::Signing).await?,
-            encryption: Some(ra_certificate(ca, &issuer, SCEP_RA_ENCRYPTION_KEY, RaRole::Encryption).await?),
-            issuer,
-        },
-        RaKeys::Shared => RaCertificates {
-            signing: ra_certificate(ca, &issuer, SCEP_RA_KEY, RaRole::Both).await?,
-            encryption: None,
-            issuer,
-        },
-    })
+    let mut set = RaSet::new();
+    for name in cfg.names.values() {
+        let configured = &ca
+            .config()
+            .profiles
+            .get(&name.profile)
+            .ok_or_else(|| CaError::internal(format!("unknown profile {}", name.profile)))?
+            .issuer;
+        if set.contains_key(configured) {
+            continue;
+        }
+        let issuer = ca
+            .current_issuer(configured)
+            .map(|i| i.id.clone())
+            .ok_or_else(|| CaError::internal(format!("issuer {configured} of a SCEP profile is not installed")))?;
+        let certs = match cfg.ra_keys {
+            RaKeys::Separate => RaCertificates {
+                signing: ra_certificate(ca, &issuer, SCEP_RA_KEY, RaRole::Signing).await?,
+                encryption: Some(ra_certificate(ca, &issuer, SCEP_RA_ENCRYPTION_KEY, RaRole::Encryption).await?),
+                issuer,
+            },
+            RaKeys::Shared => RaCertificates {
+                signing: ra_certificate(ca, &issuer, SCEP_RA_KEY, RaRole::Both).await?,
+                encryption: None,
+                issuer,
+            },
+        };
+        set.insert(configured.clone(), Arc::new(certs));
+    }
+    Ok(set)
 }
 
 /// The newest valid certificate of `role` for the token key `key` from `issuer_id`, or a new
@@ -471,6 +493,14 @@ pub async fn state(ca: &CertificateAuthority) -> Result<Option<(ScepAdapter, pri
         adapter,
         privca_scep::ScepSettings {
             prefix: crate::server::routes::SCEP_PREFIX.to_owned(),
+            single_des: ca
+                .config()
+                .scep
+                .names
+                .iter()
+                .filter(|(_, n)| n.allow_single_des)
+                .map(|(name, _)| name.clone())
+                .collect(),
             rejection: Arc::new(rejection),
         },
     )))

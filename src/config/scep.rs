@@ -44,6 +44,10 @@ impl Default for RawScep {
 struct RawName {
     profile: String,
     #[serde(default)]
+    ca_certs: CaCertsContent,
+    #[serde(default)]
+    allow_single_des: bool,
+    #[serde(default)]
     challenge: Option<SecretSource>,
     #[serde(default)]
     owner: Option<String>,
@@ -81,11 +85,28 @@ pub struct ScepConfig {
     pub names: BTreeMap<String, ScepName>,
 }
 
+/// What GetCACert returns besides the RA certificates (`ca_certs`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum CaCertsContent {
+    /// The issuing CA and the root.
+    #[default]
+    IssuerAndRoot,
+    /// The issuing CA only (clients that encrypt to every certificate they get and cannot use
+    /// the root's key type, quirk S6).
+    Issuer,
+}
+
 /// `[scep.names.<name>]`.
 #[derive(Debug, Clone)]
 pub struct ScepName {
-    /// Profile of the certificates.
+    /// Profile of the certificates; its issuer issues them and certifies the RA keys this name
+    /// presents.
     pub profile: String,
+    /// GetCACert carries the root after the issuing CA.
+    pub include_root: bool,
+    /// Requests encrypted with single DES (56-bit keys) are accepted (replies use AES-128).
+    pub allow_single_des: bool,
     /// A static challenge password (labs); one-time challenges from `privca scep challenge new`
     /// are accepted besides it.
     pub challenge: Option<SecretRef>,
@@ -112,7 +133,16 @@ pub(crate) fn build(
             return Err(ConfigError::invalid(format!("{key}.profile"), format!("unknown profile `{}`", n.profile)));
         }
         let challenge = n.challenge.map(|c| c.resolve(&format!("{key}.challenge"), data_dir)).transpose()?;
-        names.insert(name, ScepName { profile: n.profile, challenge, owner: n.owner.filter(|o| !o.is_empty()) });
+        names.insert(
+            name,
+            ScepName {
+                profile: n.profile,
+                include_root: n.ca_certs == CaCertsContent::IssuerAndRoot,
+                allow_single_des: n.allow_single_des,
+                challenge,
+                owner: n.owner.filter(|o| !o.is_empty()),
+            },
+        );
     }
     Ok(ScepConfig {
         enabled: raw.enabled,

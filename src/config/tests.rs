@@ -21,7 +21,7 @@ fn dev_config_parses_with_the_documented_values() {
     assert_eq!(c.hsm.user_pin, SecretRef::File("/tmp/privca-test/secrets/user.pin".into()));
     assert_eq!(c.issuers[0].id, "ec");
     assert_eq!(c.issuers[0].ca.key, KeyAlgorithm::EcdsaP256);
-    for p in ["tls-server", "tls-client", "device", "vpn-gateway", "code-signing", "email"] {
+    for p in ["tls-server", "tls-client", "device", "device-rsa", "vpn-gateway", "code-signing", "email"] {
         assert!(c.profiles.contains_key(p), "profile {p} missing");
     }
     assert_eq!(c.scep.ra_keys, scep::RaKeys::Separate);

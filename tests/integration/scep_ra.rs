@@ -35,7 +35,7 @@ async fn round_trip(scep: &ScepAdapter, recipient: &[u8]) -> Result<Vec<u8>, pri
     let cert = Certificate::from_der(recipient).unwrap();
     let key = openssl::x509::X509::from_der(recipient).unwrap().public_key().unwrap();
     let sealed = envelope::seal(b"a PKCS#10 request", &cert, Some(&key), envelope::ContentCipher::Aes128).unwrap();
-    let sealed = envelope::decode(&sealed).unwrap();
+    let sealed = envelope::decode(&sealed, &cert, false).unwrap();
     let recovered = scep.ra_decrypt(&sealed.encrypted_key).await?;
     sealed.open(Some(&recovered), &ImplicitRejection::new().unwrap())
 }

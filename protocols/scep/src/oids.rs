@@ -27,3 +27,5 @@ pub const AES192_CBC: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.
 pub const AES256_CBC: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.1.42");
 /// des-ede3-cbc.
 pub const DES_EDE3_CBC: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.3.7");
+/// desCBC (OIW, single DES: 56-bit keys; only where a name allows it).
+pub const DES_CBC: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.14.3.2.7");

@@ -45,6 +45,11 @@ impl RaCertificate {
     pub fn der(&self) -> &[u8] {
         &self.der
     }
+
+    /// The decoded certificate.
+    pub fn certificate(&self) -> &Certificate {
+        &self.cert
+    }
 }
 
 /// pkiStatus of a CertRep.

@@ -5,6 +5,7 @@
 //! CertRep is one (`application/x-pki-message`, HTTP 200, quirk S11).
 
 use std::{
+    collections::HashMap,
     net::{IpAddr, SocketAddr},
     sync::{Arc, Mutex, PoisonError},
 };
@@ -38,25 +39,46 @@ pub struct ScepSettings {
     pub prefix: String,
     /// Synthetic keys for envelopes that do not open.
     pub rejection: Arc<ImplicitRejection>,
+    /// Names that accept requests encrypted with single DES (56-bit keys).
+    pub single_des: std::collections::BTreeSet<String>,
 }
 
 struct ScepState<B> {
     backend: B,
     settings: ScepSettings,
-    /// The RA certificate last decoded.
-    ra: Mutex<Option<Arc<RaCertificate>>>,
+    /// RA certificates decoded so far, by DER.
+    ra: Mutex<HashMap<Vec<u8>, Arc<RaCertificate>>>,
+}
+
+/// The RA certificates a name presents: the one that signs CertReps, and the one requests are
+/// encrypted to (the same one with a shared RA key).
+struct RaPair {
+    signing: Arc<RaCertificate>,
+    encryption: Arc<RaCertificate>,
 }
 
 impl<B: ScepBackend> ScepState<B> {
-    /// The RA certificate the backend serves for `name`, decoded once per distinct DER.
-    async fn ra_certificate(&self, name: &str) -> Result<Arc<RaCertificate>, ScepError> {
-        let der = self.backend.ca_certs(name).await?.ra;
-        let mut last = self.ra.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(ra) = last.as_ref().filter(|ra| ra.der() == der) {
+    /// The RA certificates the backend serves for `name`, each decoded once per distinct DER.
+    async fn ra_certificates(&self, name: &str) -> Result<RaPair, ScepError> {
+        let certs = self.backend.ca_certs(name).await?;
+        let signing = self.decoded(certs.ra)?;
+        let encryption = match certs.ra_encryption {
+            Some(der) => self.decoded(der)?,
+            None => Arc::clone(&signing),
+        };
+        Ok(RaPair { signing, encryption })
+    }
+
+    fn decoded(&self, der: Vec<u8>) -> Result<Arc<RaCertificate>, ScepError> {
+        let mut cache = self.ra.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(ra) = cache.get(&der) {
             return Ok(Arc::clone(ra));
         }
-        let ra = Arc::new(RaCertificate::from_der(der)?);
-        *last = Some(Arc::clone(&ra));
+        if cache.len() >= 64 {
+            cache.clear(); // RA certificates change yearly; only renewals pile up here
+        }
+        let ra = Arc::new(RaCertificate::from_der(der.clone())?);
+        cache.insert(der, Arc::clone(&ra));
         Ok(ra)
     }
 }
@@ -65,7 +87,7 @@ type St<B> = Arc<ScepState<B>>;
 
 /// The SCEP routes (mount with `nest_service(prefix, router(...))`).
 pub fn router<B: ScepBackend>(backend: B, settings: ScepSettings) -> Router {
-    let state = Arc::new(ScepState { backend, settings, ra: Mutex::new(None) });
+    let state = Arc::new(ScepState { backend, settings, ra: Mutex::new(HashMap::new()) });
     Router::new().route("/", any(handle::<B>)).route("/{*rest}", any(handle::<B>)).with_state(state)
 }
 
@@ -166,8 +188,8 @@ async fn handle<B: ScepBackend>(
 /// GetNextCACert: the next CA's certificates in a SignedData signed by the RA key, or 404
 /// when no rollover is planned.
 async fn next_ca_cert<B: ScepBackend>(s: &St<B>, name: &str) -> Response {
-    let (current, next) = match (s.ra_certificate(name).await, s.backend.next_ca_certs(name).await) {
-        (Ok(current), Ok(Some(next))) => (current, next),
+    let (current, next) = match (s.ra_certificates(name).await, s.backend.next_ca_certs(name).await) {
+        (Ok(current), Ok(Some(next))) => (current.signing, next),
         (_, Ok(None)) => return text(StatusCode::NOT_FOUND, "no CA rollover is in progress"),
         (Err(e), _) | (_, Err(e)) => return error(e),
     };
@@ -211,11 +233,11 @@ async fn pki_operation<B: ScepBackend>(s: &St<B>, name: &str, der: &[u8], peer: 
         Ok(r) => r,
         Err(e) => return error(e),
     };
-    let ra = match s.ra_certificate(name).await {
+    let ra = match s.ra_certificates(name).await {
         Ok(ra) => ra,
         Err(e) => return error(e),
     };
-    let status = match process(s, name, &request, peer).await {
+    let status = match process(s, name, &request, &ra.encryption, peer).await {
         Ok((outcome, cipher)) => match outcome {
             Outcome::Pending => Status::Pending,
             Outcome::Success { certs, crls } => {
@@ -239,7 +261,7 @@ async fn pki_operation<B: ScepBackend>(s: &St<B>, name: &str, der: &[u8], peer: 
         }
         Err(e) => return error(e),
     };
-    match reply::cert_rep(&s.backend, &ra, &request.transaction_id, &request.sender_nonce, status).await {
+    match reply::cert_rep(&s.backend, &ra.signing, &request.transaction_id, &request.sender_nonce, status).await {
         Ok(der) => {
             (StatusCode::OK, [(header::CONTENT_TYPE, "application/x-pki-message")], Bytes::from(der)).into_response()
         }
@@ -251,6 +273,7 @@ async fn process<B: ScepBackend>(
     s: &St<B>,
     name: &str,
     request: &message::Request,
+    recipient: &RaCertificate,
     peer: Option<IpAddr>,
 ) -> Result<(Outcome, envelope::ContentCipher), ScepError> {
     let kind = request
@@ -260,6 +283,8 @@ async fn process<B: ScepBackend>(
     request.verify()?;
     let sealed = envelope::decode(
         request.envelope.as_deref().ok_or_else(|| ScepError::fail(FailInfo::BadRequest, "no pkcsPKIEnvelope"))?,
+        recipient.certificate(),
+        s.settings.single_des.contains(name),
     )?;
     let content = open(s, &sealed, kind, peer).await?;
     let outcome = match kind {
