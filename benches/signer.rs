@@ -63,13 +63,17 @@ fn main() {
     )
     .unwrap();
     std::env::set_var("SOFTHSM2_CONF", &conf);
-    std::fs::write(dir.path().join("user.pin"), "1234").unwrap();
-    std::fs::write(dir.path().join("so.pin"), "12345678").unwrap();
+    for (pin, value) in [("user.pin", "1234"), ("so.pin", "12345678")] {
+        let path = dir.path().join(pin);
+        std::fs::write(&path, value).unwrap();
+        // Secret files open to group or others are refused.
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    }
     let hsm = HsmConfig {
         module: MODULE.into(),
         token_label: LABEL.into(),
-        user_pin: SecretRef::File(dir.path().join("user.pin")),
-        so_pin: Some(SecretRef::File(dir.path().join("so.pin"))),
+        user_pin: SecretRef::File { key: "hsm.user_pin".into(), path: dir.path().join("user.pin") },
+        so_pin: Some(SecretRef::File { key: "hsm.so_pin".into(), path: dir.path().join("so.pin") }),
         auto_init: true,
         sessions: 2,
     };

@@ -12,6 +12,7 @@ use crate::{
     config::Config,
     error::{CaError, ErrorKind},
     ledger::Ledger,
+    sealing::SECRETS_WRAP_KEY,
     signer::{pkcs11::Pkcs11Signer, SigningService},
 };
 
@@ -47,6 +48,9 @@ impl App {
                 .load_key(label)
                 .map_err(|e| CaError::new(ErrorKind::Unavailable, format!("cannot read key {label}")).with_source(e))?;
         }
+        token.load_secret_key(SECRETS_WRAP_KEY).map_err(|e| {
+            CaError::new(ErrorKind::Unavailable, format!("cannot read key {SECRETS_WRAP_KEY}")).with_source(e)
+        })?;
         let mut algorithms = vec![config.root.signature];
         algorithms.extend(config.issuers.iter().map(|i| i.ca.signature));
         algorithms.push(crate::signer::SigningAlgorithm::for_key(config.audit.checkpoint_key, false));
@@ -73,9 +77,11 @@ impl App {
         Ok(App { config, token, signing, ledger })
     }
 
-    /// Creates missing keys and CA certificates (idempotent).
+    /// Creates missing keys and CA certificates (idempotent), and seals the EAB keys an
+    /// earlier version stored in the clear.
     pub async fn bootstrap(&self, write_csrs: bool) -> Result<BootstrapReport, CaError> {
         let report = bootstrap::bootstrap(&self.config, &self.ledger, &self.token, &self.signing, write_csrs).await?;
+        crate::sealing::seal_clear_eab_keys(&self.ledger, &self.signing).await?;
         self.seal().await;
         Ok(report)
     }

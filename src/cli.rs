@@ -208,7 +208,8 @@ pub enum EstUserCommand {
         /// EST label the user may enroll on.
         #[arg(long, default_value = "default")]
         label: String,
-        /// Read the password from this file instead of generating one (at least 12 characters).
+        /// Read the password from this file instead of generating one (at least 12 characters;
+        /// mode 0600 or stricter).
         #[arg(long)]
         password_file: Option<PathBuf>,
     },
@@ -357,14 +358,18 @@ async fn dispatch(config: Config, command: Command) -> Result<ExitCode, CaError>
             Ok(ExitCode::SUCCESS)
         }
         Command::Est { command: EstCommand::User { command: EstUserCommand::Add { name, label, password_file } } } => {
+            // Read as a secret file: refused when group or others may read it.
             let password = match password_file {
-                Some(path) => {
-                    Some(String::from_utf8_lossy(&read_file(&path)?).trim_end_matches(['\r', '\n']).to_owned())
-                }
+                Some(path) => Some(
+                    crate::config::SecretRef::File { key: "--password-file".into(), path }
+                        .read()
+                        .map_err(|e| CaError::bad_request(e.to_string()))?,
+                ),
                 None => None,
             };
             let generated = password.is_none();
             let ca = app.ca().await?;
+            let password = password.map(|p| p.expose().to_owned());
             let password = crate::adapters::est::add_user(&ca, &label, &name, password, &Requester::cli()).await?;
             if generated {
                 println!("EST user `{name}` on label `{label}`; the password is shown only now:");

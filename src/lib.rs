@@ -7,6 +7,8 @@
 //!   synchronous [`signer::Signer`] trait, fronted by [`signer::SigningService`] for async code.
 //! * [`ledger`] is the single source of truth and the only module with SQL (SQLite or
 //!   PostgreSQL through one implementation).
+//! * [`sealing`] encrypts the secrets the ledger keeps (EAB HMAC keys) under an AES key that
+//!   never leaves the token.
 //! * [`policy`] holds profiles and the identifier and key rules.
 //! * [`ca`] runs the issuance cycle prepare → reserve → sign → verify → commit, the approval
 //!   gate, revocation and first-run bootstrap.
@@ -30,5 +32,6 @@ pub mod ledger;
 pub mod limit;
 pub mod metrics;
 pub mod policy;
+pub mod sealing;
 pub mod server;
 pub mod signer;

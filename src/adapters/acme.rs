@@ -13,8 +13,8 @@ use base64ct::{Base64UrlUnpadded, Encoding};
 use der::{Decode, Encode};
 use privca_acme::{
     backend::{
-        Account, ApprovalState, Authz, AuthzStatus, CertInfo, ChallengeStatus, EabKey, FinalizeOutcome, Identifier,
-        Order, Redeemed,
+        Account, ApprovalState, Authz, AuthzStatus, CertInfo, ChallengeStatus, EabKey, FinalizeOutcome, HmacKey,
+        Identifier, Order, Redeemed,
     },
     jws, AcmeBackend, AcmeError, ErrorType,
 };
@@ -32,7 +32,9 @@ use crate::{
     error::{CaError, ErrorKind},
     ledger::{ApprovalStatus, CertRecord, CertStatus, Ledger, LedgerError, RevokeOutcome, IDS_PER_STATEMENT},
     policy::{identifiers, SanType},
+    sealing::{self, Purpose},
 };
+use zeroize::{Zeroize, Zeroizing};
 
 /// The ACME backend of `privca serve`.
 #[derive(Clone)]
@@ -305,13 +307,18 @@ impl AcmeBackend for AcmeAdapter {
     }
 
     async fn eab_key(&self, kid: &str) -> Result<Option<EabKey>, AcmeError> {
-        let Some((mut key, encoded)) = self.ca.ledger().eab_key(kid).await.map_err(db)? else {
+        let Some((mut key, sealed)) = self.ca.ledger().eab_key(kid).await.map_err(db)? else {
             return Ok(None);
         };
-        key.hmac_key = Base64UrlUnpadded::decode_vec(&encoded).map_err(|_| {
-            tracing::error!(kid, "stored EAB key is not base64url");
+        let Some(sealed) = sealed else {
+            tracing::error!(kid, "EAB key is still stored in the clear (restart privca to seal it)");
+            return Err(AcmeError::internal());
+        };
+        let hmac_key = sealing::open(self.ca.signing(), Purpose::EabKey(kid), &sealed).await.map_err(|e| {
+            tracing::error!(kid, error = %e, "stored EAB key does not open");
             AcmeError::internal()
         })?;
+        key.hmac_key = HmacKey::new(hmac_key);
         Ok(Some(key))
     }
 
@@ -531,7 +538,7 @@ impl AcmeBackend for AcmeAdapter {
 }
 
 /// Creates an EAB key for `owner` (optionally bound to `profile`): returns (kid, base64url
-/// HMAC key of 32 random octets).
+/// HMAC key of 32 random octets). The ledger gets the HMAC key sealed by the token only.
 pub async fn create_eab_key(
     ca: &CertificateAuthority,
     owner: &str,
@@ -544,29 +551,31 @@ pub async fn create_eab_key(
         }
     }
     let rng = ring::rand::SystemRandom::new();
-    let mut secret = [0u8; 32];
+    let mut secret = Zeroizing::new([0u8; 32]);
     let mut id = [0u8; 12];
-    ring::rand::SecureRandom::fill(&rng, &mut secret).map_err(|_| CaError::internal("no randomness"))?;
+    ring::rand::SecureRandom::fill(&rng, &mut *secret).map_err(|_| CaError::internal("no randomness"))?;
     ring::rand::SecureRandom::fill(&rng, &mut id).map_err(|_| CaError::internal("no randomness"))?;
     let kid = format!("kid-{}", Base64UrlUnpadded::encode_string(&id));
-    let encoded = Base64UrlUnpadded::encode_string(&secret);
+    let encoded = Base64UrlUnpadded::encode_string(&*secret);
+    let sealed = sealing::seal(ca.signing(), Purpose::EabKey(&kid), &*secret).await?;
     let key = EabKey {
         kid: kid.clone(),
-        hmac_key: Vec::new(),
+        hmac_key: HmacKey::default(),
         owner: owner.to_owned(),
         profile: profile.map(str::to_owned),
         bound_account: None,
     };
     let event = AuditEvent::new(AuditKind::AcmeEabKeyCreated, by.to_string())
         .detail(serde_json::json!({ "kid": kid, "owner": owner, "profile": profile }));
-    ca.ledger().create_eab_key(&key, &encoded, &event).await?;
+    ca.ledger().create_eab_key(&key, &sealed, &event).await?;
     Ok((kid, encoded))
 }
 
 /// The ACME router state for `privca serve`, or `None` when `[acme] enabled = false`.
 ///
 /// On PostgreSQL (possibly several instances) the nonce key is created in the ledger on first
-/// start and shared by every instance, and redeemed nonces are ledger rows. SQLite serves one
+/// start (sealed by the token, [`sealing`]) and shared by every instance, and redeemed nonces
+/// are ledger rows. SQLite serves one
 /// instance: the key is fresh per process and redeemed nonces are kept in memory.
 pub async fn state(ca: &CertificateAuthority) -> Result<Option<privca_acme::AcmeState<AcmeAdapter>>, CaError> {
     let cfg = &ca.config().acme;
@@ -578,11 +587,13 @@ pub async fn state(ca: &CertificateAuthority) -> Result<Option<privca_acme::Acme
         .map_err(|_| CaError::internal("no randomness"))?;
     let single_instance = ca.ledger().dialect() == crate::ledger::Dialect::Sqlite;
     let key = if single_instance {
-        fresh.to_vec()
+        Zeroizing::new(fresh.to_vec())
     } else {
-        let encoded = ca.ledger().acme_nonce_key(&Base64UrlUnpadded::encode_string(&fresh)).await?;
-        Base64UrlUnpadded::decode_vec(&encoded).map_err(|_| CaError::internal("stored ACME nonce key is corrupt"))?
+        let sealed = sealing::seal(ca.signing(), Purpose::AcmeNonceKey, &fresh).await?;
+        let stored = ca.ledger().acme_nonce_key(&sealed).await?;
+        sealing::open(ca.signing(), Purpose::AcmeNonceKey, &stored).await?
     };
+    fresh.zeroize();
     let validation = privca_acme::ValidationSettings {
         resolver: cfg.resolver,
         http01_port: cfg.http01_port,

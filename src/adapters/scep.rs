@@ -11,15 +11,20 @@
 //! issuing CA and, unless the name says `ca_certs = "issuer"`, the root. Every enrollment is
 //! recorded with requester `scep:<name>/<transactionID>`, which is how a repeated PKCSReq or a
 //! CertPoll finds the transaction again.
+//!
+//! A name's static challenge (labs) is read once, when the adapter starts, kept in a [`Secret`]
+//! (wiped on drop) and compared in constant time; one-time challenges are stored as SHA-256
+//! hashes only.
 
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, HashMap},
     net::IpAddr,
     sync::{Arc, PoisonError, RwLock},
 };
 
 use der::{Decode, Encode};
 use privca_scep::{CaCerts, FailInfo, Outcome, PkiRequest, ScepBackend, ScepError};
+use subtle::ConstantTimeEq;
 use x509_cert::request::CertReq;
 
 use crate::{
@@ -29,7 +34,10 @@ use crate::{
         request::{IssuanceRequest, Requester},
         CertificateAuthority, IssueOutcome, Issuer,
     },
-    config::scep::{RaKeys, ScepName},
+    config::{
+        scep::{RaKeys, ScepName},
+        Secret,
+    },
     error::{CaError, ErrorKind},
     ledger::{ApprovalStatus, CertRecord, CertStatus, CrlKind, LedgerError, TransactionRecord},
     limit::{address_key, FailureBudget},
@@ -41,6 +49,10 @@ use crate::{
 #[derive(Clone)]
 pub struct ScepAdapter {
     ca: CertificateAuthority,
+    /// The static challenges of the names that have one, read once at start (a name whose
+    /// challenge cannot be read has none: a warning is logged and only one-time challenges
+    /// work there).
+    static_challenges: Arc<HashMap<String, Secret>>,
     /// The RA certificates served now, by the configured issuer of the names' profiles;
     /// replaced by [`ScepAdapter::refresh_ra_certificate`].
     ra: Arc<RwLock<Arc<RaSet>>>,
@@ -71,8 +83,23 @@ impl ScepAdapter {
     /// An adapter over `ca`, issuing the RA certificates first if needed.
     pub async fn start(ca: CertificateAuthority) -> Result<Self, CaError> {
         let ra = ra_certificates(&ca).await?;
+        let mut static_challenges = HashMap::new();
+        for (name, n) in &ca.config().scep.names {
+            let Some(source) = &n.challenge else { continue };
+            match source.read() {
+                Ok(secret) => {
+                    static_challenges.insert(name.clone(), secret);
+                }
+                Err(e) => tracing::warn!(name, error = %e, "SCEP static challenge is configured but unreadable"),
+            }
+        }
         let envelope_failures = Arc::new(FailureBudget::new(ca.config().scep.envelope_failures_per_minute));
-        Ok(Self { ca, ra: Arc::new(RwLock::new(Arc::new(ra))), envelope_failures })
+        Ok(Self {
+            ca,
+            static_challenges: Arc::new(static_challenges),
+            ra: Arc::new(RwLock::new(Arc::new(ra))),
+            envelope_failures,
+        })
     }
 
     /// The RA certificates of `name`'s issuer.
@@ -152,16 +179,12 @@ impl ScepAdapter {
         }))
     }
 
-    /// Whether the CSR carries the static challenge of the name.
-    fn static_challenge(name: &ScepName, csr: &CertReq) -> bool {
-        let (Some(secret), Some(challenge)) = (&name.challenge, challenge_password(csr)) else { return false };
-        match secret.read() {
-            Ok(s) => constant_time_eq(s.expose().as_bytes(), challenge.as_bytes()),
-            Err(e) => {
-                tracing::warn!(error = %e, "SCEP static challenge is configured but unreadable");
-                false
-            }
-        }
+    /// Whether the CSR carries the static challenge of name `name`.
+    fn static_challenge(&self, name: &str, csr: &CertReq) -> bool {
+        let (Some(secret), Some(challenge)) = (self.static_challenges.get(name), challenge_password(csr)) else {
+            return false;
+        };
+        constant_time_eq(secret.expose().as_bytes(), challenge.as_bytes())
     }
 
     /// PKCSReq authorisation by a one-time challenge for the name's profile, used up here.
@@ -234,8 +257,11 @@ pub fn challenge_hash(challenge: &str) -> String {
     hex::encode(ring::digest::digest(&ring::digest::SHA256, challenge.as_bytes()))
 }
 
+/// Compares two secrets in time that depends on neither (nor on their lengths): SHA-256 of
+/// each, compared with `subtle`.
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    let (a, b) = (ring::digest::digest(&ring::digest::SHA256, a), ring::digest::digest(&ring::digest::SHA256, b));
+    bool::from(a.as_ref().ct_eq(b.as_ref()))
 }
 
 impl ScepBackend for ScepAdapter {
@@ -302,7 +328,7 @@ impl ScepBackend for ScepAdapter {
         let csr = CertReq::from_der(&request.csr_der)
             .map_err(|_| ScepError::fail(FailInfo::BadRequest, "the envelope does not hold a PKCS#10 request"))?;
         let approval = self.ca.config().profiles.get(&name.profile).is_some_and(|p| p.approval);
-        let reservation_finds_it = !approval && (request.renewal || Self::static_challenge(&name, &csr));
+        let reservation_finds_it = !approval && (request.renewal || self.static_challenge(&request.name, &csr));
         if !reservation_finds_it {
             if let Some(outcome) = self.earlier(&transaction).await? {
                 return Ok(outcome);

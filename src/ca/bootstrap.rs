@@ -1,4 +1,5 @@
-//! First-run initialisation (`privca init`, also run by `privca serve`): keys in the token,
+//! First-run initialisation (`privca init`, also run by `privca serve`): keys in the token
+//! (the AES key that seals the ledger's secrets, [`SECRETS_WRAP_KEY`], among them),
 //! the self-signed root, the intermediates signed by the root (all signed in the HSM, each with
 //! a reservation row), and the PEM files in the data directory. Idempotent: a second run finds
 //! every key and certificate and changes nothing. External issuers get a CSR instead
@@ -27,6 +28,7 @@ use crate::{
     config::{scep::RaKeys, CaKeyConfig, Config, IssuerConfig, NameConstraintsConfig},
     error::CaError,
     ledger::{CaCertificate, Ledger, Reservation},
+    sealing::SECRETS_WRAP_KEY,
     signer::{
         pkcs11::{KeyPurpose, Pkcs11Signer},
         KeyAlgorithm, SigningService,
@@ -72,6 +74,9 @@ pub async fn bootstrap(
 ) -> Result<BootstrapReport, CaError> {
     let mut report = BootstrapReport::default();
     ensure_key(token, CHECKPOINT_KEY, config.audit.checkpoint_key, KeyPurpose::Sign, &mut report)?;
+    if token.ensure_secret_key(SECRETS_WRAP_KEY).map_err(crate::signer::SignerError::from)? {
+        report.generated_keys.push(SECRETS_WRAP_KEY.to_owned());
+    }
     ensure_key(token, TLS_KEY, KeyAlgorithm::EcdsaP256, KeyPurpose::Sign, &mut report)?;
     ensure_key(token, &key_label("root"), config.root.key, KeyPurpose::Sign, &mut report)?;
     let root = match ledger.ca_certificate("root").await? {

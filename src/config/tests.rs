@@ -18,7 +18,10 @@ fn dev_config_parses_with_the_documented_values() {
     assert_eq!(c.urls.http_base, "http://127.0.0.1:8080");
     assert_eq!(c.database.url, "sqlite:///tmp/privca-test/privca.db?mode=rwc");
     assert!(c.hsm.auto_init && c.hsm.is_softhsm());
-    assert_eq!(c.hsm.user_pin, SecretRef::File("/tmp/privca-test/secrets/user.pin".into()));
+    assert_eq!(
+        c.hsm.user_pin,
+        SecretRef::File { key: "hsm.user_pin".into(), path: "/tmp/privca-test/secrets/user.pin".into() }
+    );
     assert_eq!(c.issuers[0].id, "ec");
     assert_eq!(c.issuers[0].ca.key, KeyAlgorithm::EcdsaP256);
     for p in ["tls-server", "tls-client", "device", "device-rsa", "vpn-gateway", "code-signing", "email"] {

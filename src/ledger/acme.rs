@@ -1,11 +1,14 @@
 //! Units of work on ACME objects: accounts, EAB keys, orders, authorizations, redeemed nonces
 //! and the shared nonce key. The objects are `privca_acme::backend` types; the ledger only
-//! stores them.
+//! stores them. Secrets (EAB HMAC keys, the nonce key) come and go sealed by the token
+//! ([`crate::sealing`]); the ledger never sees them in the clear, except EAB keys written before
+//! migration 11, which [`Ledger::clear_eab_keys`] finds for sealing at start-up.
 
 use privca_acme::backend::{
     Account, AccountStatus, Authz, AuthzStatus, EabKey, Identifier, Order, OrderStatus, Redeemed,
 };
 use sqlx::{any::AnyRow, AnyConnection, Row};
+use zeroize::Zeroizing;
 
 use super::{audit, by_key, by_key::IDS_PER_STATEMENT, now, statement::Statement, AnyQuery, Ledger, LedgerError};
 use crate::audit::AuditEvent;
@@ -228,14 +231,16 @@ fn redeemed(row: &AnyRow, account: Option<&Account>) -> Result<Redeemed, LedgerE
 }
 
 impl Ledger {
-    /// The ACME nonce MAC key (base64url), created on first use; every instance on this ledger
-    /// reads the same value.
+    /// The ACME nonce MAC key as sealed by the token (`sealing::seal`), stored as `fresh` on
+    /// first use; every instance on this ledger reads the same value.
     pub async fn acme_nonce_key(&self, fresh: &str) -> Result<String, LedgerError> {
-        sqlx::query("INSERT INTO acme_settings (name, value) VALUES ('nonce_key', $1) ON CONFLICT (name) DO NOTHING")
-            .bind(fresh)
-            .execute(&mut *self.conn().await?)
-            .await?;
-        let row = sqlx::query("SELECT value FROM acme_settings WHERE name = 'nonce_key'")
+        sqlx::query(
+            "INSERT INTO acme_settings (name, value) VALUES ('nonce_key_sealed', $1) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(fresh)
+        .execute(&mut *self.conn().await?)
+        .await?;
+        let row = sqlx::query("SELECT value FROM acme_settings WHERE name = 'nonce_key_sealed'")
             .fetch_one(&mut *self.conn().await?)
             .await?;
         Ok(row.try_get("value")?)
@@ -374,14 +379,16 @@ impl Ledger {
         Ok(())
     }
 
-    /// Stores a new EAB key, with an audit row.
-    pub async fn create_eab_key(&self, key: &EabKey, encoded: &str, event: &AuditEvent) -> Result<(), LedgerError> {
+    /// Stores a new EAB key (its HMAC key as sealed by the token, `sealing::seal`), with an
+    /// audit row.
+    pub async fn create_eab_key(&self, key: &EabKey, sealed: &str, event: &AuditEvent) -> Result<(), LedgerError> {
         let mut tx = self.begin().await?;
         sqlx::query(
-            "INSERT INTO acme_eab_keys (kid, hmac_key, owner, profile, created_at) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO acme_eab_keys (kid, hmac_key, sealed_key, owner, profile, created_at) \
+             VALUES ($1, '', $2, $3, $4, $5)",
         )
         .bind(&key.kid)
-        .bind(encoded)
+        .bind(sealed)
         .bind(&key.owner)
         .bind(key.profile.clone())
         .bind(now())
@@ -392,21 +399,54 @@ impl Ledger {
         Ok(())
     }
 
-    /// The EAB key `kid`: (key, base64url HMAC key).
-    pub async fn eab_key(&self, kid: &str) -> Result<Option<(EabKey, String)>, LedgerError> {
-        let row = sqlx::query("SELECT kid, hmac_key, owner, profile, account_id FROM acme_eab_keys WHERE kid = $1")
+    /// The EAB key `kid` and its sealed HMAC key (`None` for a key stored in the clear before
+    /// migration 11 and not sealed yet).
+    pub async fn eab_key(&self, kid: &str) -> Result<Option<(EabKey, Option<String>)>, LedgerError> {
+        let row = sqlx::query("SELECT kid, sealed_key, owner, profile, account_id FROM acme_eab_keys WHERE kid = $1")
             .bind(kid)
             .fetch_optional(&mut *self.conn().await?)
             .await?;
         let Some(r) = row else { return Ok(None) };
         let key = EabKey {
             kid: r.try_get("kid")?,
-            hmac_key: Vec::new(),
+            hmac_key: Default::default(),
             owner: r.try_get("owner")?,
             profile: r.try_get("profile")?,
             bound_account: r.try_get("account_id")?,
         };
-        Ok(Some((key, r.try_get("hmac_key")?)))
+        Ok(Some((key, r.try_get("sealed_key")?)))
+    }
+
+    /// EAB keys still stored in the clear (created before migration 11): (kid, base64url HMAC
+    /// key).
+    pub async fn clear_eab_keys(&self) -> Result<Vec<(String, Zeroizing<String>)>, LedgerError> {
+        let rows = sqlx::query("SELECT kid, hmac_key FROM acme_eab_keys WHERE hmac_key <> '' ORDER BY kid")
+            .fetch_all(&mut *self.conn().await?)
+            .await?;
+        rows.iter().map(|r| Ok((r.try_get("kid")?, Zeroizing::new(r.try_get("hmac_key")?)))).collect()
+    }
+
+    /// Replaces the clear HMAC key of EAB key `kid` by `sealed`, if the row still holds
+    /// `clear` (another instance may have sealed it meanwhile); true if this call did. On
+    /// SQLite the old value is overwritten in the file too (`secure_delete`).
+    pub async fn seal_eab_key(&self, kid: &str, clear: &str, sealed: &str) -> Result<bool, LedgerError> {
+        let mut tx = self.begin().await?;
+        let sqlite = self.dialect == super::Dialect::Sqlite;
+        if sqlite {
+            sqlx::query("PRAGMA secure_delete = ON").execute(&mut *tx).await?;
+        }
+        let done =
+            sqlx::query("UPDATE acme_eab_keys SET sealed_key = $1, hmac_key = '' WHERE kid = $2 AND hmac_key = $3")
+                .bind(sealed)
+                .bind(kid)
+                .bind(clear)
+                .execute(&mut *tx)
+                .await?;
+        if sqlite {
+            sqlx::query("PRAGMA secure_delete = OFF").execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
     }
 
     /// Stores an order and its new authorizations in one transaction (on PostgreSQL in one

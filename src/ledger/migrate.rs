@@ -24,6 +24,7 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "index reservations by requester",
         include_str!("../../migrations/sqlite/0010_index_reservations_by_requester.sql"),
     ),
+    (11, "seal acme secrets", include_str!("../../migrations/sqlite/0011_seal_acme_secrets.sql")),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (1, "create ledger", include_str!("../../migrations/postgres/0001_create_ledger.sql")),
@@ -40,6 +41,7 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         "index reservations by requester",
         include_str!("../../migrations/postgres/0010_index_reservations_by_requester.sql"),
     ),
+    (11, "seal acme secrets", include_str!("../../migrations/postgres/0011_seal_acme_secrets.sql")),
 ];
 
 /// Applies every migration of `dialect` that the database has not seen yet.

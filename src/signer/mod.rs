@@ -5,6 +5,8 @@
 //! blocking pool under a semaphore sized to the PKCS#11 session pool, so no more operations are
 //! in flight than the token has sessions for. Production keys live in a PKCS#11 token
 //! ([`pkcs11::Pkcs11Signer`]); nothing here ever reads a private key's value or wraps it out.
+//! The same front seals and opens small secrets with an AES-256-GCM key that stays in the
+//! token ([`crate::sealing`]).
 
 mod algorithm;
 pub mod pkcs11;
@@ -12,6 +14,7 @@ pub mod pkcs11;
 use std::sync::{mpsc, Arc, Mutex};
 
 use tokio::sync::oneshot;
+use zeroize::Zeroizing;
 
 pub use self::algorithm::{rsa_modulus_bits, verify_spki, KeyAlgorithm, SigningAlgorithm, VerifyError};
 pub use self::pkcs11::Pkcs11Error;
@@ -54,6 +57,16 @@ pub trait Signer: Send + Sync {
     fn key_info(&self, key: &str) -> Result<KeyInfo, SignerError>;
     /// RSA PKCS#1 v1.5 decryption (SCEP content-encryption key unwrapping).
     fn decrypt(&self, key: &str, ciphertext: &[u8]) -> Result<Vec<u8>, SignerError>;
+    /// AES-GCM encryption with secret key `key`: ciphertext with the 16-byte tag appended.
+    fn encrypt_secret(&self, key: &str, iv: &[u8], aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, SignerError>;
+    /// AES-GCM decryption with secret key `key` (fails when the tag does not verify).
+    fn decrypt_secret(
+        &self,
+        key: &str,
+        iv: &[u8],
+        aad: &[u8],
+        ciphertext: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, SignerError>;
 }
 
 /// Async front of a [`Signer`]: a fixed pool of signing threads (one per PKCS#11 session)
@@ -144,6 +157,34 @@ impl SigningService {
         let key = key.to_owned();
         let out = self.run(move |s| s.decrypt(&key, &ciphertext)).await;
         count("decrypt", out.is_ok());
+        out
+    }
+
+    /// AES-GCM-encrypts `plaintext` with secret key `key` on a signing thread.
+    pub async fn encrypt_secret(
+        &self,
+        key: &str,
+        iv: Vec<u8>,
+        aad: Vec<u8>,
+        plaintext: Zeroizing<Vec<u8>>,
+    ) -> Result<Vec<u8>, SignerError> {
+        let key = key.to_owned();
+        let out = self.run(move |s| s.encrypt_secret(&key, &iv, &aad, &plaintext)).await;
+        count("encrypt_secret", out.is_ok());
+        out
+    }
+
+    /// AES-GCM-decrypts `ciphertext` with secret key `key` on a signing thread.
+    pub async fn decrypt_secret(
+        &self,
+        key: &str,
+        iv: Vec<u8>,
+        aad: Vec<u8>,
+        ciphertext: Vec<u8>,
+    ) -> Result<Zeroizing<Vec<u8>>, SignerError> {
+        let key = key.to_owned();
+        let out = self.run(move |s| s.decrypt_secret(&key, &iv, &aad, &ciphertext)).await;
+        count("decrypt_secret", out.is_ok());
         out
     }
 

@@ -93,6 +93,13 @@ pub async fn fresh_pg_db(admin_url: &str) -> String {
     fresh_pg_database(admin_url, COUNTER.fetch_add(1, Ordering::SeqCst)).await
 }
 
+/// Writes a secret file with mode 0600 (privca refuses one open to group or others).
+pub fn write_private(path: &Path, contents: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, contents).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
 /// A fresh CA.
 pub struct TestCa {
     pub app: App,
@@ -132,8 +139,10 @@ impl TestCa {
         let dir = tempfile::tempdir().unwrap();
         let secrets = dir.path().join("secrets");
         std::fs::create_dir_all(&secrets).unwrap();
-        std::fs::write(secrets.join("user.pin"), "1234").unwrap();
-        std::fs::write(secrets.join("so.pin"), "12345678").unwrap();
+        for (pin, value) in [("user.pin", "1234"), ("so.pin", "12345678")] {
+            // privca refuses secret files that group or others may read.
+            write_private(&secrets.join(pin), value);
+        }
         let db_url = match db {
             Db::Sqlite => "sqlite://privca.db".to_owned(),
             Db::Postgres => fresh_pg_database(&pg_url()?, n).await,

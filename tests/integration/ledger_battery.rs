@@ -33,6 +33,7 @@ battery!(
     connections_dropped_by_the_database_are_replaced,
     nonce_redemption_sees_account_changes,
     an_order_and_its_authorizations_are_one_unit,
+    acme_secrets_are_sealed_by_the_token,
 );
 
 async fn issue(t: &TestCa, profile: &str) -> privca::ledger::CertRecord {
@@ -557,4 +558,82 @@ async fn an_order_and_its_authorizations_are_one_unit(db: Db) {
     let got = ledger.acme_authzs(&["az-1".into(), "az-2".into()]).await.unwrap();
     let statuses: Vec<AuthzStatus> = got.into_iter().map(|a| a.unwrap().status).collect();
     assert_eq!(statuses, [AuthzStatus::Valid, AuthzStatus::Invalid]);
+}
+
+/// EAB HMAC keys reach the ledger sealed by the token only, open again for the EAB check, and
+/// do not open under another key id; a key stored in the clear by an earlier version is sealed
+/// at start-up and its clear column emptied. On PostgreSQL the shared nonce key is sealed too.
+async fn acme_secrets_are_sealed_by_the_token(db: Db) {
+    use base64ct::{Base64UrlUnpadded, Encoding};
+    use privca::{adapters::acme::AcmeAdapter, sealing};
+    use privca_acme::AcmeBackend;
+
+    let Some(t) = TestCa::new(db).await else { return };
+    let ledger = t.ca.ledger();
+    let adapter = AcmeAdapter::new(t.ca.clone(), db == Db::Sqlite);
+    let (kid, key) = privca::adapters::acme::create_eab_key(&t.ca, "team-a", None, &Requester::cli()).await.unwrap();
+    let hex_key = hex::encode(Base64UrlUnpadded::decode_vec(&key).unwrap());
+    let mut raw = t.raw().await;
+    let row = sqlx::query("SELECT hmac_key, sealed_key FROM acme_eab_keys WHERE kid = $1")
+        .bind(&kid)
+        .fetch_one(&mut raw)
+        .await
+        .unwrap();
+    let (clear, sealed): (String, String) = (row.get(0), row.get(1));
+    assert_eq!(clear, "");
+    assert!(sealed.starts_with("v1.") && !sealed.contains(&key) && !sealed.contains(&hex_key), "{sealed}");
+    let opened = adapter.eab_key(&kid).await.unwrap().unwrap();
+    assert_eq!(Base64UrlUnpadded::encode_string(opened.hmac_key.expose()), key);
+    assert!(!format!("{opened:?}").contains(&hex_key[..8]));
+
+    // The sealed value of one key moved to another key id does not open.
+    let (other, _) = privca::adapters::acme::create_eab_key(&t.ca, "team-b", None, &Requester::cli()).await.unwrap();
+    sqlx::query("UPDATE acme_eab_keys SET sealed_key = $1 WHERE kid = $2")
+        .bind(&sealed)
+        .bind(&other)
+        .execute(&mut raw)
+        .await
+        .unwrap();
+    assert!(adapter.eab_key(&other).await.is_err());
+
+    // A key stored in the clear (before migration 11): refused until sealed, then it opens.
+    let legacy = Base64UrlUnpadded::encode_string(&[0x5a; 32]);
+    sqlx::query(
+        "INSERT INTO acme_eab_keys (kid, hmac_key, owner, profile, account_id, created_at) \
+         VALUES ('kid-legacy', $1, 'team-c', NULL, NULL, 0)",
+    )
+    .bind(&legacy)
+    .execute(&mut raw)
+    .await
+    .unwrap();
+    assert!(adapter.eab_key("kid-legacy").await.is_err());
+    assert_eq!(sealing::seal_clear_eab_keys(ledger, t.ca.signing()).await.unwrap(), 1);
+    assert_eq!(sealing::seal_clear_eab_keys(ledger, t.ca.signing()).await.unwrap(), 0);
+    let clear: String = sqlx::query("SELECT hmac_key FROM acme_eab_keys WHERE kid = 'kid-legacy'")
+        .fetch_one(&mut raw)
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(clear, "");
+    assert_eq!(adapter.eab_key("kid-legacy").await.unwrap().unwrap().hmac_key.expose(), [0x5a; 32]);
+
+    // The shared nonce key (PostgreSQL): stored sealed, the same for every instance.
+    if db == Db::Postgres {
+        privca::adapters::acme::state(&t.ca).await.unwrap().unwrap();
+        let first: String = sqlx::query("SELECT value FROM acme_settings WHERE name = 'nonce_key_sealed'")
+            .fetch_one(&mut raw)
+            .await
+            .unwrap()
+            .get(0);
+        assert!(first.starts_with("v1."));
+        privca::adapters::acme::state(&t.ca).await.unwrap().unwrap();
+        let names: Vec<String> = sqlx::query("SELECT name FROM acme_settings")
+            .fetch_all(&mut raw)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        assert_eq!(names, ["nonce_key_sealed"]);
+    }
 }

@@ -6,6 +6,7 @@ use std::future::Future;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use zeroize::Zeroizing;
 
 use crate::AcmeError;
 
@@ -107,13 +108,35 @@ pub struct EabKey {
     /// Key id.
     pub kid: String,
     /// HMAC key.
-    pub hmac_key: Vec<u8>,
+    pub hmac_key: HmacKey,
     /// Owner of every certificate issued to the bound account.
     pub owner: String,
     /// Profile forced on the bound account.
     pub profile: Option<String>,
     /// The account it is bound to, once used.
     pub bound_account: Option<String>,
+}
+
+/// An EAB HMAC key in memory: wiped when dropped, redacted by `Debug`.
+#[derive(Clone, Default)]
+pub struct HmacKey(Zeroizing<Vec<u8>>);
+
+impl HmacKey {
+    /// Wraps the key's octets.
+    pub fn new(key: Zeroizing<Vec<u8>>) -> Self {
+        Self(key)
+    }
+
+    /// The key's octets, for the MAC check only.
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for HmacKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HmacKey([redacted])")
+    }
 }
 
 /// An order (§7.1.3).

@@ -7,6 +7,10 @@
 //! `CKA_SENSITIVE=true`, `CKA_EXTRACTABLE=false` and checked for `CKA_ALWAYS_SENSITIVE` and
 //! `CKA_NEVER_EXTRACTABLE` afterwards. This module never reads `CKA_VALUE` of a private key and
 //! never calls `C_WrapKey`.
+//!
+//! Besides key pairs, the token holds AES-256 secret keys (`CKO_SECRET_KEY`, generated in the
+//! token, sensitive, never extractable, `CKA_ENCRYPT`/`CKA_DECRYPT` only) that seal secrets
+//! the ledger keeps with `CKM_AES_GCM` (see [`crate::sealing`]).
 
 mod error;
 mod mechanism;
@@ -21,12 +25,13 @@ use std::{
 use cryptoki::{
     context::{CInitializeArgs, CInitializeFlags, Pkcs11},
     error::{Error as CkError, RvError},
-    mechanism::{Mechanism, MechanismType},
+    mechanism::{aead::GcmParams, Mechanism, MechanismType},
     object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle},
     session::{Session, UserType},
     slot::Slot,
-    types::AuthPin,
+    types::{AuthPin, Ulong},
 };
+use zeroize::Zeroizing;
 
 use self::error::CallContext;
 pub use self::error::Pkcs11Error;
@@ -73,6 +78,8 @@ pub struct Pkcs11Signer {
     /// workers) opens one of its own, which is closed instead of kept when the pool is full.
     capacity: usize,
     keys: RwLock<HashMap<String, LoadedKey>>,
+    /// AES secret keys by label (see [`Pkcs11Signer::ensure_secret_key`]).
+    secret_keys: RwLock<HashMap<String, ObjectHandle>>,
 }
 
 /// Every module context loaded by this process. Holding them keeps the modules mapped until
@@ -112,7 +119,15 @@ impl Pkcs11Signer {
         };
         let pin = hsm.user_pin.read().map_err(Pkcs11Error::Pin)?;
         let capacity = hsm.sessions.max(1);
-        let signer = Self { ctx, slot, pin, pool: Mutex::new(Vec::new()), capacity, keys: RwLock::new(HashMap::new()) };
+        let signer = Self {
+            ctx,
+            slot,
+            pin,
+            pool: Mutex::new(Vec::new()),
+            capacity,
+            keys: RwLock::new(HashMap::new()),
+            secret_keys: RwLock::new(HashMap::new()),
+        };
         let mut sessions = Vec::with_capacity(capacity);
         for _ in 0..capacity {
             sessions.push(signer.open_session()?);
@@ -276,6 +291,78 @@ impl Pkcs11Signer {
         Ok(info)
     }
 
+    /// Finds the AES secret key labelled `label` and caches its handle; `false` when the token
+    /// has none. A key that is not AES, or that is or was ever extractable, is refused.
+    pub fn load_secret_key(&self, label: &str) -> Result<bool, Pkcs11Error> {
+        let session = self.open_session()?;
+        let Some(handle) = find_one(&session, ObjectClass::SECRET_KEY, label)? else { return Ok(false) };
+        let attrs = session.get_attributes(handle, &[AttributeType::KeyType]).ctx("C_GetAttributeValue(KEY_TYPE)")?;
+        if !attrs.iter().any(|a| matches!(a, Attribute::KeyType(t) if *t == KeyType::AES)) {
+            return Err(Pkcs11Error::Malformed("the secrets key is not an AES key"));
+        }
+        check_non_exportable(&session, handle, label)?;
+        if let Ok(mut keys) = self.secret_keys.write() {
+            keys.insert(label.to_owned(), handle);
+        }
+        Ok(true)
+    }
+
+    /// Loads the AES-256 secret key labelled `label`, generating it in the token first when
+    /// there is none (`CKM_AES_KEY_GEN`; sensitive, never extractable, encrypt and decrypt
+    /// only), and test-seals with it. Returns whether it was generated.
+    pub fn ensure_secret_key(&self, label: &str) -> Result<bool, Pkcs11Error> {
+        if self.load_secret_key(label)? {
+            return Ok(false);
+        }
+        let offered = self.ctx.get_mechanism_list(self.slot).ctx("C_GetMechanismList")?;
+        for needed in [MechanismType::AES_KEY_GEN, MechanismType::AES_GCM] {
+            if !offered.contains(&needed) {
+                return Err(Pkcs11Error::MechanismMissing(format!("{needed} (needed to seal secrets)")));
+            }
+        }
+        let session = self.ctx.open_rw_session(self.slot).ctx("C_OpenSession(RW)")?;
+        self.login(&session)?;
+        let template = [
+            Attribute::Class(ObjectClass::SECRET_KEY),
+            Attribute::KeyType(KeyType::AES),
+            Attribute::ValueLen(Ulong::from(AES_KEY_LEN)),
+            Attribute::Token(true),
+            Attribute::Private(true),
+            Attribute::Sensitive(true),
+            Attribute::Extractable(false),
+            Attribute::Encrypt(true),
+            Attribute::Decrypt(true),
+            Attribute::Wrap(false),
+            Attribute::Unwrap(false),
+            Attribute::Sign(false),
+            Attribute::Verify(false),
+            Attribute::Derive(false),
+            Attribute::Id(key_id(label)),
+            Attribute::Label(label.as_bytes().to_vec()),
+        ];
+        let handle = session.generate_key(&Mechanism::AesKeyGen, &template).ctx("C_GenerateKey")?;
+        check_non_exportable(&session, handle, label)?;
+        drop(session);
+        if let Ok(mut keys) = self.secret_keys.write() {
+            keys.insert(label.to_owned(), handle);
+        }
+        let (iv, aad, probe) = ([7u8; GCM_IV_LEN], b"privca self-test", b"privca secret key generation self-test");
+        let sealed =
+            self.encrypt_secret(label, &iv, aad, probe).map_err(|_| Pkcs11Error::Malformed("test sealing failed"))?;
+        let opened =
+            self.decrypt_secret(label, &iv, aad, &sealed).map_err(|_| Pkcs11Error::Malformed("test opening failed"))?;
+        if sealed.len() != probe.len() + GCM_TAG_LEN || opened.as_slice() != probe {
+            return Err(Pkcs11Error::Malformed("test sealing gave a wrong answer"));
+        }
+        tracing::info!(key = label, "generated AES-256 secret key in token");
+        Ok(true)
+    }
+
+    fn secret_handle(&self, label: &str) -> Result<ObjectHandle, SignerError> {
+        let keys = self.secret_keys.read().map_err(|_| SignerError::KeyNotFound(label.to_owned()))?;
+        keys.get(label).copied().ok_or_else(|| SignerError::KeyNotFound(label.to_owned()))
+    }
+
     /// Fails, naming the mechanism, unless the token offers everything `algorithms` need
     /// (key generation and signing; pkcs11.md MUST 10).
     pub fn require_mechanisms(&self, algorithms: &[SigningAlgorithm]) -> Result<(), Pkcs11Error> {
@@ -342,7 +429,38 @@ impl Signer for Pkcs11Signer {
         }
         Ok(self.with_session(|s| s.decrypt(&Mechanism::RsaPkcs, handle, ciphertext))?)
     }
+
+    fn encrypt_secret(&self, key: &str, iv: &[u8], aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, SignerError> {
+        let handle = self.secret_handle(key)?;
+        Ok(self.with_session(|s| {
+            let mut iv = iv.to_vec();
+            let params = GcmParams::new(&mut iv, aad, Ulong::from(GCM_TAG_LEN as u64 * 8))?;
+            s.encrypt(&Mechanism::AesGcm(params), handle, plaintext)
+        })?)
+    }
+
+    fn decrypt_secret(
+        &self,
+        key: &str,
+        iv: &[u8],
+        aad: &[u8],
+        ciphertext: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, SignerError> {
+        let handle = self.secret_handle(key)?;
+        Ok(self.with_session(|s| {
+            let mut iv = iv.to_vec();
+            let params = GcmParams::new(&mut iv, aad, Ulong::from(GCM_TAG_LEN as u64 * 8))?;
+            s.decrypt(&Mechanism::AesGcm(params), handle, ciphertext).map(Zeroizing::new)
+        })?)
+    }
 }
+
+/// AES-256 key length in bytes.
+const AES_KEY_LEN: u64 = 32;
+/// AES-GCM IV length in bytes (96 bits, the recommended size).
+pub const GCM_IV_LEN: usize = 12;
+/// AES-GCM tag length in bytes (128 bits), appended to the ciphertext.
+pub const GCM_TAG_LEN: usize = 16;
 
 /// DER OID 1.3.101.112 (RFC 8410) as `CKA_EC_PARAMS`.
 const ED25519_PARAMS_OID: [u8; 5] = [0x06, 0x03, 0x2b, 0x65, 0x70];

@@ -37,7 +37,7 @@ pub fn prepare_softhsm(hsm: &HsmConfig, data_dir: &Path) -> std::io::Result<()> 
     }
     std::env::set_var("SOFTHSM2_CONF", &conf);
     for pin in [Some(&hsm.user_pin), hsm.so_pin.as_ref()].into_iter().flatten() {
-        if let SecretRef::File(path) = pin {
+        if let SecretRef::File { path, .. } = pin {
             if !path.exists() {
                 write_private(path, random_pin()?.as_bytes())?;
             }

@@ -103,7 +103,7 @@ pub async fn new_account<B: AcmeBackend>(state: &AcmeState<B>, req: Signed) -> R
             if stored.bound_account.is_some() {
                 return Err(AcmeError::unauthorized("this external account key is already bound to an account"));
             }
-            Jws::verify_eab(eab, &stored.hmac_key)?;
+            Jws::verify_eab(eab, stored.hmac_key.expose())?;
             account.eab = Some(eab.clone());
             account.owner = Some(stored.owner.clone());
             account.profile = stored.profile.clone();
