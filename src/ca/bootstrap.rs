@@ -29,7 +29,7 @@ use crate::{
     ledger::{CaCertificate, Ledger, Reservation},
     signer::{
         pkcs11::{KeyPurpose, Pkcs11Signer},
-        KeyAlgorithm, SigningService,
+        JobClass, KeyAlgorithm, SigningService,
     },
 };
 
@@ -356,7 +356,7 @@ async fn issuer_csr(ic: &IssuerConfig, signing: &SigningService) -> Result<Strin
         attributes: Default::default(),
     };
     let info_der = info.to_der().map_err(|e| CaError::internal("CSR encoding").with_source(e))?;
-    let signature = signing.sign(&label, ic.ca.signature, info_der).await?;
+    let signature = signing.sign(JobClass::Issuance, &label, ic.ca.signature, info_der).await?;
     let csr = CertReq {
         info,
         algorithm: ic.ca.signature.algorithm_identifier(),

@@ -36,7 +36,14 @@ pub enum EstError {
     /// A dependency (database, HSM) is unavailable (503).
     #[error("service unavailable")]
     Unavailable,
+    /// The server is overloaded (its signing queue is full): 503 with `Retry-After:`
+    /// [`BUSY_RETRY_AFTER`] seconds (RFC 9110 §15.6.4, §10.2.3).
+    #[error("service busy, retry later")]
+    Busy,
 }
+
+/// Seconds in the `Retry-After` of a [`EstError::Busy`] answer.
+pub const BUSY_RETRY_AFTER: u32 = 1;
 
 impl EstError {
     /// HTTP status.
@@ -49,7 +56,7 @@ impl EstError {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable | Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -70,6 +77,9 @@ impl IntoResponse for EstError {
         let mut response = (status, body).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+        if let Self::Busy = &self {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(BUSY_RETRY_AFTER));
+        }
         if let Self::Unauthorized { realm } = &self {
             let value = format!("Basic realm=\"{}\", charset=\"UTF-8\"", realm.replace('"', ""));
             if let Ok(v) = HeaderValue::from_str(&value) {
