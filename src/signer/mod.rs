@@ -225,6 +225,12 @@ impl SigningService {
         out
     }
 
+    /// Publishes the queue's gauges (depth and capacity per class) to the metrics recorder
+    /// installed now.
+    pub fn publish_metrics(&self) {
+        self.queue.0.publish_metrics();
+    }
+
     /// The key's algorithm and public key (cached by the signer; no token round trip).
     pub fn key_info(&self, key: &str) -> Result<KeyInfo, SignerError> {
         self.signer.key_info(key)

@@ -8,7 +8,8 @@
 //! caller has gone (its request timed out or was cancelled: the oneshot receiver is dropped) is
 //! skipped, never sent to the token; full classes are swept of such jobs before a refusal.
 //!
-//! Metrics: `privca_hsm_queue_depth{class}` (jobs waiting; never above the class's capacity),
+//! Metrics: `privca_hsm_queue_depth{class}` (jobs waiting; never above the class's capacity,
+//! `privca_hsm_queue_capacity{class}`),
 //! `privca_hsm_queue_rejected_total{class}` and `privca_hsm_jobs_skipped_total`.
 //! This module owns no key and makes no PKCS#11 call: the job closures do.
 
@@ -113,13 +114,22 @@ pub(super) struct Queue {
 
 impl Queue {
     pub(super) fn new(capacity: QueueCapacity) -> Self {
-        for class in JobClass::ALL {
-            metrics::gauge!("privca_hsm_queue_depth", "class" => class.name()).set(0.0);
-        }
-        Self {
+        let queue = Self {
             state: Mutex::new(State { waiting: Default::default(), closed: false }),
             ready: Condvar::new(),
             capacity,
+        };
+        queue.publish_metrics();
+        queue
+    }
+
+    /// Sets every class's depth and capacity gauges (again: for a recorder installed after
+    /// the queue was built).
+    pub(super) fn publish_metrics(&self) {
+        let state = self.lock();
+        for class in JobClass::ALL {
+            depth(class, state.waiting[class.index()].len());
+            metrics::gauge!("privca_hsm_queue_capacity", "class" => class.name()).set(self.capacity.of(class) as f64);
         }
     }
 

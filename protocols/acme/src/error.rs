@@ -214,5 +214,8 @@ mod tests {
         assert_eq!(json["type"], "urn:ietf:params:acme:error:badSignatureAlgorithm");
         assert!(json["algorithms"].as_array().is_some_and(|a| a.len() == ALGORITHMS.len()));
         assert_eq!(AcmeError::not_found("order").to_json()["type"], "urn:ietf:params:acme:error:malformed");
+        let busy = AcmeError::busy();
+        assert_eq!(busy.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(busy.to_json()["type"], "urn:ietf:params:acme:error:serverInternal");
     }
 }

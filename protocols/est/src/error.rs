@@ -95,6 +95,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn busy_is_a_503_with_retry_after() {
+        let r = EstError::Busy.into_response();
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(r.headers()[header::RETRY_AFTER], "1");
+    }
+
+    #[test]
     fn unauthorized_asks_for_basic_credentials() {
         let r = EstError::Unauthorized { realm: "privca EST".into() }.into_response();
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);

@@ -334,6 +334,13 @@ mod tests {
     }
 
     #[test]
+    fn busy_is_a_503_with_retry_after() {
+        let r = error(ScepError::Busy);
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(r.headers()[header::RETRY_AFTER], "1");
+    }
+
+    #[test]
     fn any_sub_path_names_the_profile() {
         assert_eq!(name_of("/scep", "/scep"), "default");
         assert_eq!(name_of("/scep/pkiclient.exe", "/scep"), "default");
