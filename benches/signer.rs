@@ -40,7 +40,7 @@ use privca::{
     config::{HsmConfig, SecretRef},
     signer::{
         pkcs11::{KeyPurpose, Pkcs11Signer},
-        KeyAlgorithm, Signer, SigningAlgorithm, SigningService,
+        JobClass, KeyAlgorithm, QueueCapacity, Signer, SigningAlgorithm, SigningService,
     },
 };
 
@@ -76,6 +76,7 @@ fn main() {
         so_pin: Some(SecretRef::File { key: "hsm.so_pin".into(), path: dir.path().join("so.pin") }),
         auto_init: true,
         sessions: 2,
+        queue_capacity: QueueCapacity::derived(2),
     };
     let token = Arc::new(Pkcs11Signer::open(&hsm).unwrap());
     if let Ok(keys) = std::env::var("PRIVCA_BENCH_RAW_ONLY") {
@@ -234,7 +235,7 @@ async fn service_rate(
         let (service, count, label) = (service.clone(), count.clone(), label.to_owned());
         tasks.push(tokio::spawn(async move {
             while Instant::now() < deadline {
-                service.sign(&label, alg, vec![7u8; 400]).await.unwrap();
+                service.sign(JobClass::Issuance, &label, alg, vec![7u8; 400]).await.unwrap();
                 count.fetch_add(1, Ordering::Relaxed);
             }
         }));

@@ -62,7 +62,7 @@ impl App {
         // of them while the main thread exits the process crashes SoftHSM2. The main thread
         // finalises the module instead (`signer::pkcs11::finalize`).
         std::mem::forget(Arc::clone(&token));
-        let signing = SigningService::new(token.clone(), config.hsm.sessions);
+        let signing = SigningService::with_capacity(token.clone(), config.hsm.sessions, config.hsm.queue_capacity);
         if !config.database.is_postgres() {
             std::fs::create_dir_all(&config.data_dir)
                 .map_err(|e| CaError::internal("cannot create the data directory").with_source(e))?;

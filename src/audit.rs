@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use crate::{
     ledger::{AuditRow, Checkpoint, Ledger, SealedLink},
-    signer::{SigningAlgorithm, SigningService},
+    signer::{JobClass, SigningAlgorithm, SigningService},
 };
 
 /// The hash of the (virtual) row 0.
@@ -229,7 +229,9 @@ pub async fn seal(ledger: &Ledger, signing: &SigningService) -> Result<usize, Se
         }
         let signed_at = crate::ledger::now();
         let algorithm = SigningAlgorithm::for_key(signing.key_info(CHECKPOINT_KEY)?.algorithm, false);
-        let signature = signing.sign(CHECKPOINT_KEY, algorithm, checkpoint_message(seq, &prev, signed_at)).await?;
+        let signature = signing
+            .sign(JobClass::Issuance, CHECKPOINT_KEY, algorithm, checkpoint_message(seq, &prev, signed_at))
+            .await?;
         let checkpoint = Checkpoint { seq, head_hash: prev, signed_at, key_label: CHECKPOINT_KEY.into(), signature };
         match ledger.seal_audit(head_seq, &links, &checkpoint).await {
             Ok(()) => total += links.len(),

@@ -2,7 +2,8 @@
 //!
 //! Every core service returns `CaError`. Protocol adapters map its [`ErrorKind`] to their wire
 //! errors with an exhaustive `match`; `detail` is safe to show to the requester only for the
-//! client-caused kinds (`BadRequest`, `PolicyViolation`, `NotFound`, `Conflict`). The `source`
+//! client-caused kinds (`BadRequest`, `PolicyViolation`, `NotFound`, `Conflict`); `Busy` is
+//! an overload refusal that carries no detail to the client either. The `source`
 //! chain is for logs only.
 
 use std::fmt;
@@ -13,6 +14,9 @@ use std::fmt;
 pub enum ErrorKind {
     /// The request could not be parsed or its signature did not verify.
     BadRequest,
+    /// The HSM queue of the work's class is full (overload, see `signer::JobClass`): refused
+    /// at once, before any work; each protocol answers with its own "try again shortly".
+    Busy,
     /// The object is in a state that forbids the operation (already revoked, duplicate).
     Conflict,
     /// A bug or an invariant violation inside privca.
@@ -97,6 +101,10 @@ impl From<crate::ledger::LedgerError> for CaError {
 
 impl From<crate::signer::SignerError> for CaError {
     fn from(e: crate::signer::SignerError) -> Self {
-        Self::new(ErrorKind::Unavailable, "signing failed").with_source(e)
+        let kind = match e {
+            crate::signer::SignerError::Busy(_) => ErrorKind::Busy,
+            _ => ErrorKind::Unavailable,
+        };
+        Self::new(kind, "signing failed").with_source(e)
     }
 }

@@ -4,6 +4,12 @@
 //! recorder (CLI commands) those calls do nothing. Names:
 //!
 //! * `privca_hsm_operations_total{op, result}`: signatures and decryptions through the signer.
+//! * `privca_hsm_queue_depth{class}`, `privca_hsm_queue_capacity{class}`: signing jobs waiting
+//!   per priority class, and how many may; `privca_hsm_queue_rejected_total{class}`: jobs
+//!   refused as busy; `privca_hsm_jobs_skipped_total`: jobs dropped because their caller had
+//!   gone (see `signer`'s queue).
+//! * `privca_ocsp_nonce_fallback_total{reason}`: nonces left out ("rate": over
+//!   `ocsp.nonce_signatures_per_second`; "busy": the Nonce queue was full).
 //! * `privca_certificates_issued_total{profile}`, `privca_issuance_refused_total`.
 //! * `privca_crls_published_total{ca, kind}`, `privca_crl_number{ca, kind}`.
 //! * `privca_ocsp_responses_total{source}`: memory, ledger, signed (cache miss), fresh (nonce or

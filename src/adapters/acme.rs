@@ -204,6 +204,10 @@ fn map_ca(e: CaError, bad_input: ErrorType) -> AcmeError {
         ErrorKind::BadRequest | ErrorKind::PolicyViolation => AcmeError::new(bad_input, e.detail().to_owned()),
         ErrorKind::NotFound => AcmeError::not_found("object"),
         ErrorKind::Conflict => AcmeError::malformed(e.detail().to_owned()),
+        ErrorKind::Busy => {
+            tracing::debug!(error = %e, "ACME request refused: the HSM queue is full (counted in privca_hsm_queue_rejected_total)");
+            AcmeError::busy()
+        }
         ErrorKind::Unavailable | ErrorKind::Internal => {
             tracing::error!(error = %e, "ACME request failed in the core");
             AcmeError::internal()

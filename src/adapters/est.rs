@@ -33,7 +33,7 @@ use crate::{
     error::{CaError, ErrorKind},
     ledger::{ApprovalStatus, CertRecord, CertStatus, LedgerError},
     policy::client_cert,
-    signer::{KeyAlgorithm, SigningAlgorithm},
+    signer::{JobClass, KeyAlgorithm, SigningAlgorithm},
 };
 
 /// The EST backend of `privca serve`.
@@ -199,6 +199,10 @@ pub(super) fn map_ca(e: CaError) -> EstError {
             EstError::Unavailable
         }
         ErrorKind::Internal => EstError::Internal(e.to_string()),
+        ErrorKind::Busy => {
+            tracing::debug!(error = %e, "EST request refused: the HSM queue is full (counted in privca_hsm_queue_rejected_total)");
+            EstError::Busy
+        }
     }
 }
 
@@ -305,9 +309,9 @@ impl EstBackend for EstAdapter {
         let issuer = self.issuer(label)?;
         self.ca
             .signing()
-            .sign(&issuer.key_label, issuer.signature, signed_attrs.to_vec())
+            .sign(JobClass::Issuance, &issuer.key_label, issuer.signature, signed_attrs.to_vec())
             .await
-            .map_err(|e| EstError::Internal(format!("CMS signature: {e}")))
+            .map_err(|e| map_ca(e.into()))
     }
 }
 

@@ -11,7 +11,7 @@
 //!   checked; a user over its budget gets 429 instead of an argon2 check (a remembered
 //!   password still works). Failures within the budgets are audited;
 //! * argon2 runs on `est.password_checks` threads of its own, fed by a bounded queue (eight
-//!   waiting per thread, past that 503): ~19 MiB of working memory per thread, never one
+//!   waiting per thread, past that 503 busy): ~19 MiB of working memory per thread, never one
 //!   blocking thread (and one allocator arena keeping its 19 MiB) per request.
 
 use std::{
@@ -149,7 +149,7 @@ impl BasicAuth {
         let (tx, rx) = oneshot::channel();
         self.checks.try_send((hash, password.to_owned(), tx)).map_err(|_| {
             metrics::counter!("privca_est_password_checks_refused_total").increment(1);
-            EstError::Unavailable
+            EstError::Busy
         })?;
         rx.await.map_err(|_| EstError::Internal("the password check pool stopped".into()))
     }
@@ -237,7 +237,7 @@ mod tests {
         for t in tasks {
             match t.await.unwrap() {
                 Ok(ok) => assert!(!ok),
-                Err(EstError::Unavailable) => refused += 1,
+                Err(EstError::Busy) => refused += 1,
                 Err(e) => panic!("unexpected {e:?}"),
             }
         }

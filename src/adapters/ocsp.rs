@@ -14,11 +14,15 @@ impl OcspBackend for OcspAdapter {
             let status = match e.kind() {
                 ErrorKind::BadRequest => OcspError::MalformedRequest,
                 ErrorKind::NotFound | ErrorKind::PolicyViolation => OcspError::Unauthorized,
-                ErrorKind::Unavailable => OcspError::TryLater,
+                ErrorKind::Busy | ErrorKind::Unavailable => OcspError::TryLater,
                 ErrorKind::Conflict | ErrorKind::Internal => OcspError::InternalError,
             };
-            match status {
-                OcspError::TryLater | OcspError::InternalError => tracing::error!(error = %e, "OCSP answer failed"),
+            match (e.kind(), &status) {
+                // Counted in privca_hsm_queue_rejected_total; a log line each would flood the log.
+                (ErrorKind::Busy, _) => tracing::debug!(error = %e, "OCSP request refused: the HSM queue is full"),
+                (_, OcspError::TryLater | OcspError::InternalError) => {
+                    tracing::error!(error = %e, "OCSP answer failed")
+                }
                 _ => tracing::debug!(error = %e, "OCSP request refused"),
             }
             status

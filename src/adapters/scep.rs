@@ -42,7 +42,7 @@ use crate::{
     ledger::{ApprovalStatus, CertRecord, CertStatus, CrlKind, LedgerError, TransactionRecord},
     limit::{address_key, FailureBudget},
     policy::{Profile, RaRole},
-    signer::SigningAlgorithm,
+    signer::{JobClass, SignerError, SigningAlgorithm},
 };
 
 /// The SCEP backend of `privca serve`.
@@ -233,6 +233,10 @@ fn map_ca(e: CaError) -> ScepError {
         }
         ErrorKind::NotFound => ScepError::fail(FailInfo::BadCertId, e.detail().to_owned()),
         ErrorKind::Unavailable | ErrorKind::Internal => ScepError::Internal(e.to_string()),
+        ErrorKind::Busy => {
+            tracing::debug!(error = %e, "SCEP request refused: the HSM queue is full (counted in privca_hsm_queue_rejected_total)");
+            ScepError::Busy
+        }
     }
 }
 
@@ -290,9 +294,13 @@ impl ScepBackend for ScepAdapter {
             RaKeys::Separate => SCEP_RA_ENCRYPTION_KEY,
             RaKeys::Shared => SCEP_RA_KEY,
         };
-        self.ca.signing().decrypt(key, encrypted_key.to_vec()).await.map_err(|e| {
-            tracing::debug!(error = %e, "SCEP envelope key did not decrypt");
-            ScepError::fail(FailInfo::BadMessageCheck, "the envelope is not encrypted to the RA certificate")
+        self.ca.signing().decrypt(JobClass::Protocol, key, encrypted_key.to_vec()).await.map_err(|e| match e {
+            // Refused by the queue before any decryption: load, not the ciphertext, decides it.
+            SignerError::Busy(_) => ScepError::Busy,
+            e => {
+                tracing::debug!(error = %e, "SCEP envelope key did not decrypt");
+                ScepError::fail(FailInfo::BadMessageCheck, "the envelope is not encrypted to the RA certificate")
+            }
         })
     }
 
@@ -309,9 +317,9 @@ impl ScepBackend for ScepAdapter {
     async fn ra_sign(&self, data: &[u8]) -> Result<Vec<u8>, ScepError> {
         self.ca
             .signing()
-            .sign(SCEP_RA_KEY, SigningAlgorithm::RsaPkcs1Sha256, data.to_vec())
+            .sign(JobClass::Protocol, SCEP_RA_KEY, SigningAlgorithm::RsaPkcs1Sha256, data.to_vec())
             .await
-            .map_err(|e| ScepError::Internal(format!("RA signature: {e}")))
+            .map_err(|e| map_ca(e.into()))
     }
 
     /// PKCSReq and RenewalReq. The same transaction again (quirk S13) gets what the first one

@@ -31,7 +31,7 @@ use crate::{
     sealing::SECRETS_WRAP_KEY,
     signer::{
         pkcs11::{KeyPurpose, Pkcs11Signer},
-        KeyAlgorithm, SigningService,
+        JobClass, KeyAlgorithm, SigningService,
     },
 };
 
@@ -361,7 +361,7 @@ async fn issuer_csr(ic: &IssuerConfig, signing: &SigningService) -> Result<Strin
         attributes: Default::default(),
     };
     let info_der = info.to_der().map_err(|e| CaError::internal("CSR encoding").with_source(e))?;
-    let signature = signing.sign(&label, ic.ca.signature, info_der).await?;
+    let signature = signing.sign(JobClass::Issuance, &label, ic.ca.signature, info_der).await?;
     let csr = CertReq {
         info,
         algorithm: ic.ca.signature.algorithm_identifier(),

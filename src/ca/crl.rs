@@ -14,7 +14,7 @@ use crate::{
     audit::{AuditEvent, AuditKind},
     error::{CaError, ErrorKind},
     ledger::{self, LedgerError},
-    signer::verify_spki,
+    signer::{verify_spki, JobClass},
 };
 
 /// What was published.
@@ -133,7 +133,8 @@ impl CertificateAuthority {
         ledger.stream_revoked(id, after, upto, not_after_min, !delta, |row| push(&mut builder, delta, &row)).await?;
         let entries = builder.len();
         let tbs = builder.finish().map_err(|e| CaError::internal("CRL encoding").with_source(e))?;
-        let signature = self.signing().sign(&issuer.key_label, issuer.signature, tbs.clone()).await?;
+        let signature =
+            self.signing().sign(JobClass::Issuance, &issuer.key_label, issuer.signature, tbs.clone()).await?;
         verify_spki(&issuer.spki_der, issuer.signature, &tbs, &signature)
             .map_err(|e| CaError::internal("HSM CRL signature does not verify").with_source(e))?;
         let der = certificate_list(&tbs, &issuer.signature.algorithm_identifier(), &signature)

@@ -9,11 +9,18 @@
 //! after a revocation. Requests with a nonce (when `ocsp.sign_nonce`) or several CertIDs are
 //! signed on demand. Unknown serials are answered `unknown` and cached in memory, so a flood of
 //! them cannot keep the HSM busy.
+//!
+//! Nonces are unauthenticated work, so they are the first to shed: at most
+//! `ocsp.nonce_signatures_per_second` responses echo a nonce (a token bucket), queued as
+//! [`JobClass::Nonce`], the lowest class. A request over that rate, or refused by a full Nonce
+//! queue, gets the response it would get without a nonce (the pre-signed one, normally): RFC
+//! 9654 lets a responder leave the nonce out, and the client decides whether to accept that. On-demand signatures without a nonce are [`JobClass::Protocol`]; pre-signing and the
+//! first response committed with a certificate are [`JobClass::Issuance`].
 
 use std::{
     collections::HashMap,
-    sync::{Arc, RwLock, Weak},
-    time::{Duration, SystemTime, UNIX_EPOCH},
+    sync::{Arc, Mutex, PoisonError, RwLock, Weak},
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
 use der::{asn1::OctetString, Decode, Encode};
@@ -29,7 +36,7 @@ use crate::{
     error::{CaError, ErrorKind},
     ledger::{self, OcspRecord, OcspWork},
     policy::{Profile, OCSP_RESPONDER_PROFILE},
-    signer::{verify_spki, SigningAlgorithm},
+    signer::{verify_spki, JobClass, SigningAlgorithm},
 };
 
 /// Cached answers kept at most; beyond it the cache starts over.
@@ -65,6 +72,35 @@ struct Inner {
     idents: Vec<IssuerIdent>,
     responders: RwLock<HashMap<String, Arc<Responder>>>,
     cache: RwLock<HashMap<(String, HashAlgorithm), OcspReply>>,
+    nonce_budget: TokenBucket,
+}
+
+/// A token bucket: `rate` tokens a second, at most one second's worth saved up.
+struct TokenBucket {
+    rate: f64,
+    state: Mutex<(f64, Instant)>,
+}
+
+impl TokenBucket {
+    fn new(rate: u32) -> Self {
+        let rate = f64::from(rate);
+        Self { rate, state: Mutex::new((rate, Instant::now())) }
+    }
+
+    /// Takes a token if one is left.
+    fn take(&self) -> bool {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let (tokens, last) = &mut *state;
+        let now = Instant::now();
+        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * self.rate).min(self.rate);
+        *last = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
 }
 
 fn digest(alg: HashAlgorithm, data: &[u8]) -> Vec<u8> {
@@ -104,12 +140,14 @@ impl OcspService {
                 key_hash: HashAlgorithm::ALL.iter().map(|h| (*h, digest(*h, key))).collect(),
             });
         }
+        let nonce_budget = TokenBucket::new(ca.config().ocsp.nonce_signatures_per_second);
         let service = OcspService {
             inner: Arc::new(Inner {
                 ca,
                 idents,
                 responders: RwLock::new(HashMap::new()),
                 cache: RwLock::new(HashMap::new()),
+                nonce_budget,
             }),
         };
         service.ensure_responders().await?;
@@ -197,19 +235,42 @@ impl OcspService {
             })?;
             issuers.push(id.to_owned());
         }
-        let nonce = request.nonce.as_deref().filter(|_| self.ca().config().ocsp.sign_nonce);
-        if request.requests.len() == 1 && nonce.is_none() {
+        if let Some(nonce) = request.nonce.as_deref().filter(|_| self.config().sign_nonce) {
+            if !self.inner.nonce_budget.take() {
+                nonce_fallback("rate");
+            } else {
+                match self.fresh(&request, &issuers, Some(nonce), JobClass::Nonce).await {
+                    Err(e) if e.kind() == ErrorKind::Busy => nonce_fallback("busy"),
+                    other => return other,
+                }
+            }
+        }
+        if request.requests.len() == 1 {
             return self.single(&request.requests[0], &issuers[0]).await;
         }
-        if issuers.iter().any(|i| *i != issuers[0]) {
+        self.fresh(&request, &issuers, None, JobClass::Protocol).await
+    }
+
+    /// A response signed now for every CertID of `request` (one issuer), echoing `nonce`.
+    async fn fresh(
+        &self,
+        request: &ParsedRequest,
+        issuers: &[String],
+        nonce: Option<&[u8]>,
+        class: JobClass,
+    ) -> Result<OcspReply, CaError> {
+        let Some(issuer) = issuers.first() else {
+            return Err(CaError::bad_request("no CertID in the request"));
+        };
+        if issuers.iter().any(|i| i != issuer) {
             return Err(CaError::bad_request("CertIDs of several issuers in one request"));
         }
         let mut answers = Vec::with_capacity(request.requests.len());
         for r in &request.requests {
-            let (status, _) = self.status(&issuers[0], &hex::encode(&r.serial)).await?;
+            let (status, _) = self.status(issuer, &hex::encode(&r.serial)).await?;
             answers.push((r.cert_id.clone(), status));
         }
-        let reply = self.sign(&issuers[0], answers, nonce).await?;
+        let reply = self.sign(issuer, answers, nonce, class).await?;
         served("fresh");
         Ok(OcspReply { cacheable: false, ..reply })
     }
@@ -232,7 +293,7 @@ impl OcspService {
             }
         }
         let (status, seq) = self.status(issuer, &serial).await?;
-        let reply = self.sign(issuer, vec![(r.cert_id.clone(), status)], None).await?;
+        let reply = self.sign(issuer, vec![(r.cert_id.clone(), status)], None, JobClass::Protocol).await?;
         if status != Status::Unknown {
             self.ca().ledger().store_ocsp_response(&record(issuer, &serial, r.hash, seq, &reply)).await?;
         }
@@ -246,7 +307,7 @@ impl OcspService {
         let hash = hash_alg(&work.hash_alg).ok_or_else(|| CaError::internal(format!("hash {}", work.hash_alg)))?;
         let cert_id = self.cert_id(&work.issuer_id, &work.serial, hash)?;
         let (status, seq) = self.status(&work.issuer_id, &work.serial).await?;
-        let reply = self.sign(&work.issuer_id, vec![(cert_id, status)], None).await?;
+        let reply = self.sign(&work.issuer_id, vec![(cert_id, status)], None, JobClass::Issuance).await?;
         let record = record(&work.issuer_id, &work.serial, hash, seq, &reply);
         self.ca().ledger().store_ocsp_response(&record).await?;
         self.remember(&work.serial, hash, &reply);
@@ -260,7 +321,7 @@ impl OcspService {
     async fn first_response(&self, issuer: &str, serial: &str) -> Result<OcspRecord, CaError> {
         let hash = HashAlgorithm::Sha1;
         let cert_id = self.cert_id(issuer, serial, hash)?;
-        let reply = self.sign(issuer, vec![(cert_id, Status::Good)], None).await?;
+        let reply = self.sign(issuer, vec![(cert_id, Status::Good)], None, JobClass::Issuance).await?;
         Ok(record(issuer, serial, hash, 0, &reply))
     }
 
@@ -303,6 +364,7 @@ impl OcspService {
         issuer: &str,
         answers: Vec<(CertId, Status)>,
         nonce: Option<&[u8]>,
+        class: JobClass,
     ) -> Result<OcspReply, CaError> {
         let responder = self.responder(issuer)?;
         let now = SystemTime::now();
@@ -314,7 +376,7 @@ impl OcspService {
         let internal = |e: privca_ocsp::OcspError| CaError::internal(format!("OCSP encoding: {e}"));
         let data = response_data(&responder.key_hash, now, answers, nonce).map_err(internal)?;
         let algorithm = SigningAlgorithm::EcdsaSha256;
-        let signature = self.ca().signing().sign(&responder.key_label, algorithm, data.clone()).await?;
+        let signature = self.ca().signing().sign(class, &responder.key_label, algorithm, data.clone()).await?;
         verify_spki(&responder.spki_der, algorithm, &data, &signature)
             .map_err(|e| CaError::internal("HSM OCSP signature does not verify").with_source(e))?;
         let der = signed_response(&data, &algorithm.algorithm_identifier(), &signature, &responder.cert_der)
@@ -371,6 +433,12 @@ impl FirstResponder {
     }
 }
 
+/// A request's nonce not echoed: over `ocsp.nonce_signatures_per_second` ("rate") or the
+/// Nonce queue full ("busy"); the response comes from the nonce-less path instead.
+fn nonce_fallback(reason: &'static str) {
+    metrics::counter!("privca_ocsp_nonce_fallback_total", "reason" => reason).increment(1);
+}
+
 fn served(source: &'static str) {
     metrics::counter!("privca_ocsp_responses_total", "source" => source).increment(1);
 }
@@ -399,4 +467,22 @@ fn responder_from(key_label: &str, cert_der: &[u8]) -> Result<Responder, CaError
         not_before: super::x509::unix(&validity.not_before),
         not_after: super::x509::unix(&validity.not_after),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_nonce_budget_allows_its_rate_and_refills_with_time() {
+        let bucket = TokenBucket::new(5);
+        assert_eq!((0..20).filter(|_| bucket.take()).count(), 5, "one second's worth, then none");
+        // A fifth of a second later: one more token.
+        bucket.state.lock().unwrap().1 -= Duration::from_millis(200);
+        assert!(bucket.take());
+        assert!(!bucket.take());
+        // Long idle saves up one second's worth, no more.
+        bucket.state.lock().unwrap().1 -= Duration::from_secs(60);
+        assert_eq!((0..20).filter(|_| bucket.take()).count(), 5);
+    }
 }

@@ -6,7 +6,7 @@ use x509_cert::{certificate::TbsCertificate, Certificate};
 
 use crate::{
     error::CaError,
-    signer::{verify_spki, SigningAlgorithm, SigningService},
+    signer::{verify_spki, JobClass, SigningAlgorithm, SigningService},
 };
 
 /// Signs `tbs` (whose DER is `tbs_der`) with `key_label` and returns the DER certificate.
@@ -18,7 +18,7 @@ pub async fn sign_certificate(
     tbs: TbsCertificate,
     tbs_der: Vec<u8>,
 ) -> Result<Vec<u8>, CaError> {
-    let signature = signing.sign(key_label, algorithm, tbs_der.clone()).await?;
+    let signature = signing.sign(JobClass::Issuance, key_label, algorithm, tbs_der.clone()).await?;
     verify_spki(issuer_spki_der, algorithm, &tbs_der, &signature)
         .map_err(|e| CaError::internal("HSM signature does not verify with the issuer's public key").with_source(e))?;
     let cert = Certificate {

@@ -25,7 +25,7 @@ use x509_cert::name::Name;
 pub use self::secrets::{Secret, SecretRef};
 use crate::{
     policy::Profile,
-    signer::{KeyAlgorithm, SigningAlgorithm},
+    signer::{KeyAlgorithm, QueueCapacity, SigningAlgorithm},
 };
 
 /// Debian's SoftHSM2 module, the default PKCS#11 module.
@@ -189,6 +189,8 @@ pub struct HsmConfig {
     pub auto_init: bool,
     /// Session pool size (= concurrent HSM operations).
     pub sessions: usize,
+    /// Signing jobs that may wait, per priority class (beyond them: refused as busy).
+    pub queue_capacity: QueueCapacity,
 }
 
 impl HsmConfig {
@@ -298,6 +300,8 @@ pub struct OcspConfig {
     pub presign_per_second: u32,
     /// Sign requests carrying a nonce on demand (echoing it) instead of answering from cache.
     pub sign_nonce: bool,
+    /// At most this many nonce-echoing responses a second; beyond, the nonce is left out.
+    pub nonce_signatures_per_second: u32,
     /// How long a malformedRequest answer is held back, so that a flood of garbage cannot
     /// take the CPU from valid requests.
     pub malformed_delay: Duration,
@@ -429,6 +433,7 @@ fn build(raw: raw::RawConfig, base: &Path, data_dir: PathBuf) -> Result<Config, 
         check_interval: duration::parse("ocsp.check_interval", &raw.ocsp.check_interval)?,
         presign_per_second: raw.ocsp.presign_per_second,
         sign_nonce: raw.ocsp.sign_nonce,
+        nonce_signatures_per_second: raw.ocsp.nonce_signatures_per_second,
         malformed_delay: duration::parse("ocsp.malformed_delay", &raw.ocsp.malformed_delay)?,
     };
     if ocsp.refresh_before >= ocsp.validity {
@@ -436,6 +441,12 @@ fn build(raw: raw::RawConfig, base: &Path, data_dir: PathBuf) -> Result<Config, 
     }
     if ocsp.presign_per_second == 0 {
         return Err(ConfigError::invalid("ocsp.presign_per_second", "must be at least 1"));
+    }
+    if ocsp.nonce_signatures_per_second == 0 {
+        return Err(ConfigError::invalid(
+            "ocsp.nonce_signatures_per_second",
+            "must be at least 1 (sign_nonce = false turns nonce signing off)",
+        ));
     }
     let json = match raw.log.format.as_deref() {
         None | Some("human") => false,
@@ -612,6 +623,15 @@ fn hsm(raw: &raw::RawHsm, data_dir: &Path, dev: bool) -> Result<HsmConfig, Confi
     } else {
         raw.sessions
     };
+    let derived = QueueCapacity::derived(sessions);
+    let or = |v: usize, d: usize| if v == 0 { d } else { v };
+    let q = &raw.queue_capacity;
+    let queue_capacity = QueueCapacity {
+        issuance: or(q.issuance, derived.issuance),
+        handshake: or(q.handshake, derived.handshake),
+        protocol: or(q.protocol, derived.protocol),
+        nonce: or(q.nonce, derived.nonce),
+    };
     Ok(HsmConfig {
         module: raw.module.clone(),
         token_label: raw.token_label.clone(),
@@ -619,6 +639,7 @@ fn hsm(raw: &raw::RawHsm, data_dir: &Path, dev: bool) -> Result<HsmConfig, Confi
         so_pin: raw.so_pin.as_ref().map(|p| p.resolve("hsm.so_pin", data_dir)).transpose()?,
         auto_init: raw.auto_init,
         sessions,
+        queue_capacity,
     })
 }
 

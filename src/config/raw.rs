@@ -149,6 +149,18 @@ pub(crate) struct RawHsm {
     pub(crate) auto_init: bool,
     #[serde(default)]
     pub(crate) sessions: usize,
+    #[serde(default)]
+    pub(crate) queue_capacity: RawQueueCapacity,
+}
+
+/// `[hsm] queue_capacity`: jobs waiting per class; 0 = derived from the session count.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawQueueCapacity {
+    pub(crate) issuance: usize,
+    pub(crate) handshake: usize,
+    pub(crate) protocol: usize,
+    pub(crate) nonce: usize,
 }
 
 fn default_module() -> PathBuf {
@@ -262,6 +274,7 @@ pub(crate) struct RawOcsp {
     pub(crate) check_interval: String,
     pub(crate) presign_per_second: u32,
     pub(crate) sign_nonce: bool,
+    pub(crate) nonce_signatures_per_second: u32,
     pub(crate) malformed_delay: String,
 }
 
@@ -274,6 +287,7 @@ impl Default for RawOcsp {
             check_interval: "1s".into(),
             presign_per_second: 500,
             sign_nonce: true,
+            nonce_signatures_per_second: 200,
             malformed_delay: "20ms".into(),
         }
     }

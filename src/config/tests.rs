@@ -35,6 +35,8 @@ fn dev_config_parses_with_the_documented_values() {
 #[test]
 fn example_config_parses_and_uses_postgres() {
     let c = Config::load(&conf("privca.example.toml"), None).unwrap();
+    assert_eq!(c.hsm.queue_capacity, QueueCapacity::derived(c.hsm.sessions));
+    assert_eq!(c.ocsp.nonce_signatures_per_second, 200);
     assert!(!c.dev);
     assert!(c.database.is_postgres());
     assert!(!c.hsm.auto_init);
@@ -181,6 +183,27 @@ fn server_limits_have_defaults_and_are_checked() {
         let e = Config::load(&write_config(dir.path(), &body), None).unwrap_err().to_string();
         assert!(e.contains(key), "expected `{key}` in: {e}");
     }
+}
+
+#[test]
+fn hsm_queue_and_nonce_budget_have_defaults_and_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Config::load(&write_config(dir.path(), MINIMAL), None).unwrap();
+    assert_eq!(c.hsm.queue_capacity, QueueCapacity::derived(c.hsm.sessions));
+    assert_eq!(c.ocsp.nonce_signatures_per_second, 200);
+    let body = MINIMAL.replace(
+        "user_pin = { env = \"PIN\" }",
+        "user_pin = { env = \"PIN\" }\nsessions = 2\nqueue_capacity = { protocol = 5, nonce = 3 }",
+    ) + "[ocsp]\nnonce_signatures_per_second = 50\n";
+    let c = Config::load(&write_config(dir.path(), &body), None).unwrap();
+    let q = c.hsm.queue_capacity;
+    assert_eq!((q.issuance, q.handshake, q.protocol, q.nonce), (512, 32, 5, 3));
+    assert_eq!(c.ocsp.nonce_signatures_per_second, 50);
+    let e =
+        Config::load(&write_config(dir.path(), &format!("{MINIMAL}[ocsp]\nnonce_signatures_per_second = 0\n")), None)
+            .unwrap_err()
+            .to_string();
+    assert!(e.contains("ocsp.nonce_signatures_per_second"), "{e}");
 }
 
 #[test]

@@ -51,6 +51,7 @@ pub fn init_tracing(json: bool, default_filter: &str) {
 /// Runs the servers until SIGTERM/SIGINT.
 pub async fn serve(app: App) -> Result<(), CaError> {
     let metrics = crate::metrics::install();
+    app.signing.publish_metrics();
     let nofile = listener::raise_open_file_limit();
     let cap = listener::connection_cap(app.config.server.max_connections, nofile)?;
     let report = app.bootstrap(false).await?;

@@ -7,6 +7,16 @@
 //! `jobs`) applies the same test every hour and swaps a reissued certificate in place: new
 //! handshakes on every HTTPS listener get it, open connections keep theirs, nothing restarts.
 //! TLS 1.2 and 1.3 only.
+//!
+//! Handshake signatures off the async workers: rustls calls `Signer::sign` synchronously, on
+//! the tokio worker that polls the handshake. `HsmKey` queues the signature on the
+//! [`SigningService`] as [`JobClass::Handshake`] and waits for it inside
+//! `tokio::task::block_in_place` (see [`SigningService::sign_blocking`]): the worker hands its
+//! other tasks to another thread while this one waits, and the handshakes waiting for the
+//! token are bounded by the class's queue capacity; beyond it the handshake fails at once
+//! (the client sees an alert and may reconnect). A `LazyConfigAcceptor` would not help: the
+//! signature covers the handshake transcript, so it cannot be made before rustls asks for it,
+//! and rustls has no asynchronous signer.
 
 use std::{
     net::IpAddr,
@@ -25,13 +35,13 @@ use rustls_pki_types::CertificateDer;
 use crate::{
     ca::{bootstrap::TLS_KEY, x509, CertificateAuthority, IssuanceRequest, IssueOutcome, Requester, San},
     error::CaError,
-    signer::{Signer, SigningAlgorithm},
+    signer::{JobClass, SignerError, SigningAlgorithm, SigningService},
 };
 
 /// The ECDSA P-256 TLS key, held in the token.
 #[derive(Clone)]
 struct HsmKey {
-    signer: Arc<dyn Signer>,
+    signing: SigningService,
 }
 
 impl std::fmt::Debug for HsmKey {
@@ -52,9 +62,12 @@ impl SigningKey for HsmKey {
 
 impl TlsSigner for HsmKey {
     fn sign(&self, message: &[u8]) -> Result<Vec<u8>, rustls::Error> {
-        self.signer
-            .sign(TLS_KEY, SigningAlgorithm::EcdsaSha256, message)
-            .map_err(|e| rustls::Error::General(format!("HSM signature failed: {e}")))
+        self.signing.sign_blocking(JobClass::Handshake, TLS_KEY, SigningAlgorithm::EcdsaSha256, message).map_err(|e| {
+            if !matches!(e, SignerError::Busy(_)) {
+                tracing::warn!(error = %e, "TLS handshake signature failed");
+            }
+            rustls::Error::General("handshake signature unavailable".into())
+        })
     }
 
     fn scheme(&self) -> SignatureScheme {
@@ -80,7 +93,7 @@ impl ServerCert {
     /// The saved certificate, or a new one (see [`server_chain`]).
     pub async fn load(ca: &CertificateAuthority) -> Result<Self, CaError> {
         let chain = server_chain(ca).await?;
-        let key = Arc::new(HsmKey { signer: ca.signing().signer().clone() });
+        let key = Arc::new(HsmKey { signing: ca.signing().clone() });
         let certified = Arc::new(CertifiedKey::new(chain, key.clone()));
         Ok(Self { ca: ca.clone(), key, current: Arc::new(RwLock::new(certified)) })
     }

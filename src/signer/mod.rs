@@ -1,23 +1,28 @@
 //! Signing: the only module that touches key material.
 //!
 //! [`Signer`] is a small synchronous trait (PKCS#11 calls block): sign, read a public key,
-//! decrypt. [`SigningService`] is the only caller in async code: it runs each call on the
-//! blocking pool under a semaphore sized to the PKCS#11 session pool, so no more operations are
-//! in flight than the token has sessions for. Production keys live in a PKCS#11 token
+//! decrypt. [`SigningService`] is the only caller: it runs each call on one of its signing
+//! threads (as many as the PKCS#11 session pool has sessions, so no more operations are in
+//! flight than the token has sessions for), fed by a bounded queue with priority classes
+//! ([`JobClass`]; see the `queue` module) that refuses work beyond its capacity at once
+//! ([`SignerError::Busy`]) and skips jobs whose caller has gone. Production keys live in a PKCS#11 token
 //! ([`pkcs11::Pkcs11Signer`]); nothing here ever reads a private key's value or wraps it out.
 //! The same front seals and opens small secrets with an AES-256-GCM key that stays in the
 //! token ([`crate::sealing`]).
 
 mod algorithm;
 pub mod pkcs11;
+mod queue;
 
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::Arc;
 
 use tokio::sync::oneshot;
 use zeroize::Zeroizing;
 
 pub use self::algorithm::{rsa_modulus_bits, verify_spki, KeyAlgorithm, SigningAlgorithm, VerifyError};
 pub use self::pkcs11::Pkcs11Error;
+use self::queue::{Job, Queue};
+pub use self::queue::{JobClass, QueueCapacity};
 
 /// Errors from the signing layer. PKCS#11 return codes are kept as data for logs and never
 /// shown to clients.
@@ -36,6 +41,9 @@ pub enum SignerError {
     /// The blocking task was cancelled (shutdown).
     #[error("signing task was cancelled")]
     Cancelled,
+    /// The class's queue is full: refused at once, retrying later may succeed.
+    #[error("the HSM queue for {} work is full", .0.name())]
+    Busy(JobClass),
 }
 
 /// A key the signer can use: label, algorithm and public key (SPKI DER).
@@ -70,16 +78,26 @@ pub trait Signer: Send + Sync {
 }
 
 /// Async front of a [`Signer`]: a fixed pool of signing threads (one per PKCS#11 session)
-/// fed by a queue. A worker that finishes a job takes the next queued one without a thread
-/// hand-off, so under load the token runs back to back; the caller is woken through a oneshot
-/// channel. Dropping the last clone of the service stops the threads.
+/// fed by the bounded priority [`queue`](self::queue). A worker that finishes a job takes the
+/// next queued one without a thread hand-off, so under load the token runs back to back; the
+/// caller is woken through a oneshot channel, and a job whose caller dropped that channel's
+/// receiver (a timed-out request) is skipped. Dropping the last clone of the service stops the
+/// threads.
 #[derive(Clone)]
 pub struct SigningService {
     signer: Arc<dyn Signer>,
-    jobs: mpsc::Sender<Job>,
+    queue: Arc<Closer>,
 }
 
-type Job = Box<dyn FnOnce(&dyn Signer) + Send>;
+/// Closes the queue when the last [`SigningService`] clone goes (the threads hold the queue,
+/// not this).
+struct Closer(Arc<Queue>);
+
+impl Drop for Closer {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
 
 /// Nice value of the signing threads.
 const SIGNER_NICE: i32 = 10;
@@ -99,65 +117,131 @@ fn lower_priority() {
     }
 }
 
+/// A job answered through a tokio oneshot channel (async callers).
+struct AsyncJob<T, F> {
+    reply: oneshot::Sender<Result<T, SignerError>>,
+    work: F,
+}
+
+impl<T, F> Job for AsyncJob<T, F>
+where
+    T: Send,
+    F: FnOnce(&dyn Signer) -> Result<T, SignerError> + Send,
+{
+    fn caller_gone(&self) -> bool {
+        self.reply.is_closed()
+    }
+
+    fn run(self: Box<Self>, signer: &dyn Signer) {
+        let _ = self.reply.send((self.work)(signer));
+    }
+}
+
+/// A job answered through a std channel (a synchronous caller, blocked until it is done).
+struct BlockingJob<T, F> {
+    reply: std::sync::mpsc::SyncSender<Result<T, SignerError>>,
+    work: F,
+}
+
+impl<T, F> Job for BlockingJob<T, F>
+where
+    T: Send,
+    F: FnOnce(&dyn Signer) -> Result<T, SignerError> + Send,
+{
+    fn caller_gone(&self) -> bool {
+        false
+    }
+
+    fn run(self: Box<Self>, signer: &dyn Signer) {
+        let _ = self.reply.send((self.work)(signer));
+    }
+}
+
 impl SigningService {
-    /// Wraps `signer` with `threads` signing threads (use the session pool size).
+    /// Wraps `signer` with `threads` signing threads (use the session pool size) and the
+    /// default queue capacities for that many.
     pub fn new(signer: Arc<dyn Signer>, threads: usize) -> Self {
-        let (jobs, queue) = mpsc::channel::<Job>();
-        let queue = Arc::new(Mutex::new(queue));
+        Self::with_capacity(signer, threads, QueueCapacity::derived(threads))
+    }
+
+    /// Wraps `signer` with `threads` signing threads and a queue of `capacity`.
+    pub fn with_capacity(signer: Arc<dyn Signer>, threads: usize, capacity: QueueCapacity) -> Self {
+        let queue = Arc::new(Queue::new(capacity));
         for i in 0..threads.max(1) {
             let (queue, signer) = (Arc::clone(&queue), Arc::clone(&signer));
             let spawned = std::thread::Builder::new().name(format!("privca-signer-{i}")).spawn(move || {
                 lower_priority();
-                loop {
-                    let job = match queue.lock() {
-                        Ok(q) => q.recv(),
-                        Err(_) => return,
-                    };
-                    match job {
-                        Ok(job) => job(signer.as_ref()),
-                        Err(_) => return,
-                    }
+                while let Some(job) = queue.next() {
+                    job.run(signer.as_ref());
                 }
             });
             if let Err(e) = spawned {
                 tracing::error!(error = %e, "cannot start a signing thread");
             }
         }
-        Self { signer, jobs }
-    }
-
-    /// The underlying signer, for synchronous callers (TLS handshakes).
-    pub fn signer(&self) -> &Arc<dyn Signer> {
-        &self.signer
+        Self { signer, queue: Arc::new(Closer(queue)) }
     }
 
     async fn run<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&dyn Signer) -> Result<T, SignerError> + Send + 'static,
+        class: JobClass,
+        work: impl FnOnce(&dyn Signer) -> Result<T, SignerError> + Send + 'static,
     ) -> Result<T, SignerError> {
-        let (tx, rx) = oneshot::channel();
-        self.jobs
-            .send(Box::new(move |signer| {
-                let _ = tx.send(f(signer));
-            }))
-            .map_err(|_| SignerError::Cancelled)?;
+        let (reply, rx) = oneshot::channel();
+        self.queue.0.push(class, Box::new(AsyncJob { reply, work }))?;
         rx.await.map_err(|_| SignerError::Cancelled)?
     }
 
-    /// Signs `message` with `key` on a signing thread.
-    pub async fn sign(&self, key: &str, algorithm: SigningAlgorithm, message: Vec<u8>) -> Result<Vec<u8>, SignerError> {
+    /// Signs `message` with `key` on a signing thread, queued as `class`.
+    pub async fn sign(
+        &self,
+        class: JobClass,
+        key: &str,
+        algorithm: SigningAlgorithm,
+        message: Vec<u8>,
+    ) -> Result<Vec<u8>, SignerError> {
         let key = key.to_owned();
-        let out = self.run(move |s| s.sign(&key, algorithm, &message)).await;
-        count("sign", out.is_ok());
+        let out = self.run(class, move |s| s.sign(&key, algorithm, &message)).await;
+        count("sign", &out);
         out
     }
 
-    /// Decrypts `ciphertext` with `key` on a signing thread.
-    pub async fn decrypt(&self, key: &str, ciphertext: Vec<u8>) -> Result<Vec<u8>, SignerError> {
-        let key = key.to_owned();
-        let out = self.run(move |s| s.decrypt(&key, &ciphertext)).await;
-        count("decrypt", out.is_ok());
+    /// Signs from synchronous code (rustls' `Signer::sign` in a TLS handshake), queued as
+    /// `class` like any other job, and blocks until it is done. On a worker of a multi-thread
+    /// tokio runtime the wait runs in [`tokio::task::block_in_place`], so the worker's other
+    /// tasks move to another thread meanwhile; elsewhere (no runtime, a current-thread
+    /// runtime) it blocks the calling thread, as any synchronous call there does.
+    pub fn sign_blocking(
+        &self,
+        class: JobClass,
+        key: &str,
+        algorithm: SigningAlgorithm,
+        message: &[u8],
+    ) -> Result<Vec<u8>, SignerError> {
+        let (key, message) = (key.to_owned(), message.to_vec());
+        let (reply, rx) = std::sync::mpsc::sync_channel(1);
+        let work = move |s: &dyn Signer| s.sign(&key, algorithm, &message);
+        self.queue.0.push(class, Box::new(BlockingJob { reply, work }))?;
+        let wait = || rx.recv().map_err(|_| SignerError::Cancelled).and_then(|r| r);
+        let on_multi_thread_runtime = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        let out = if on_multi_thread_runtime { tokio::task::block_in_place(wait) } else { wait() };
+        count("sign", &out);
         out
+    }
+
+    /// Decrypts `ciphertext` with `key` on a signing thread, queued as `class`.
+    pub async fn decrypt(&self, class: JobClass, key: &str, ciphertext: Vec<u8>) -> Result<Vec<u8>, SignerError> {
+        let key = key.to_owned();
+        let out = self.run(class, move |s| s.decrypt(&key, &ciphertext)).await;
+        count("decrypt", &out);
+        out
+    }
+
+    /// Publishes the queue's gauges (depth and capacity per class) to the metrics recorder
+    /// installed now.
+    pub fn publish_metrics(&self) {
+        self.queue.0.publish_metrics();
     }
 
     /// AES-GCM-encrypts `plaintext` with secret key `key` on a signing thread.
@@ -169,8 +253,9 @@ impl SigningService {
         plaintext: Zeroizing<Vec<u8>>,
     ) -> Result<Vec<u8>, SignerError> {
         let key = key.to_owned();
-        let out = self.run(move |s| s.encrypt_secret(&key, &iv, &aad, &plaintext)).await;
-        count("encrypt_secret", out.is_ok());
+        // Sealing happens when an operator adds a secret or at start-up: issuance class.
+        let out = self.run(JobClass::Issuance, move |s| s.encrypt_secret(&key, &iv, &aad, &plaintext)).await;
+        count("encrypt_secret", &out);
         out
     }
 
@@ -183,8 +268,9 @@ impl SigningService {
         ciphertext: Vec<u8>,
     ) -> Result<Zeroizing<Vec<u8>>, SignerError> {
         let key = key.to_owned();
-        let out = self.run(move |s| s.decrypt_secret(&key, &iv, &aad, &ciphertext)).await;
-        count("decrypt_secret", out.is_ok());
+        // Opening serves protocol requests (an ACME newAccount with EAB): protocol class.
+        let out = self.run(JobClass::Protocol, move |s| s.decrypt_secret(&key, &iv, &aad, &ciphertext)).await;
+        count("decrypt_secret", &out);
         out
     }
 
@@ -194,7 +280,15 @@ impl SigningService {
     }
 }
 
-fn count(op: &'static str, ok: bool) {
-    metrics::counter!("privca_hsm_operations_total", "op" => op, "result" => if ok { "ok" } else { "error" })
-        .increment(1);
+/// Counts operations that reached the token (a refusal by the queue or a skipped job did not).
+fn count<T>(op: &'static str, out: &Result<T, SignerError>) {
+    let result = match out {
+        Ok(_) => "ok",
+        Err(SignerError::Busy(_) | SignerError::Cancelled) => return,
+        Err(_) => "error",
+    };
+    metrics::counter!("privca_hsm_operations_total", "op" => op, "result" => result).increment(1);
 }
+
+#[cfg(test)]
+mod tests;

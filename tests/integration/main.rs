@@ -8,6 +8,7 @@ mod crl;
 mod harness;
 mod issuance_cycle;
 mod ledger_battery;
+mod ocsp_nonce;
 mod ocsp_presign;
 mod pg_tls;
 mod rollover;

@@ -6,7 +6,7 @@ use der::{Decode, Encode};
 use privca::{
     adapters::scep::ScepAdapter,
     ca::bootstrap::{SCEP_RA_ENCRYPTION_KEY, SCEP_RA_KEY},
-    signer::SigningAlgorithm,
+    signer::{JobClass, SigningAlgorithm},
 };
 use privca_scep::{envelope, rejection::ImplicitRejection, ScepBackend};
 use x509_cert::{
@@ -55,9 +55,15 @@ async fn separate_keys_sign_and_decrypt_apart(db: Db) {
     assert_eq!(round_trip(&scep, &encryption).await.unwrap(), b"a PKCS#10 request");
     assert!(round_trip(&scep, &certs.ra).await.is_err(), "the signing key does not decrypt");
     let signing = t.ca.signing();
-    assert!(signing.sign(SCEP_RA_KEY, SigningAlgorithm::RsaPkcs1Sha256, b"x".to_vec()).await.is_ok());
+    assert!(signing
+        .sign(JobClass::Protocol, SCEP_RA_KEY, SigningAlgorithm::RsaPkcs1Sha256, b"x".to_vec())
+        .await
+        .is_ok());
     assert!(
-        signing.sign(SCEP_RA_ENCRYPTION_KEY, SigningAlgorithm::RsaPkcs1Sha256, b"x".to_vec()).await.is_err(),
+        signing
+            .sign(JobClass::Protocol, SCEP_RA_ENCRYPTION_KEY, SigningAlgorithm::RsaPkcs1Sha256, b"x".to_vec())
+            .await
+            .is_err(),
         "the decryption key does not sign"
     );
     assert!(!scep.refresh_ra_certificate().await.unwrap(), "both certificates are kept while fresh");

@@ -6,7 +6,7 @@ use std::{process::Command, sync::Arc};
 
 use privca::signer::{
     pkcs11::{KeyPurpose, Pkcs11Signer},
-    verify_spki, KeyAlgorithm, Signer, SigningAlgorithm, SigningService,
+    verify_spki, JobClass, KeyAlgorithm, Signer, SigningAlgorithm, SigningService,
 };
 
 use crate::harness::{Db, TestCa};
@@ -31,7 +31,7 @@ async fn every_algorithm_signs_in_the_token_and_verifies_in_software() {
         assert_eq!(info.algorithm, key);
         assert_eq!(token.key_protection(&label).unwrap(), (true, true), "{label}");
         for message in [&b""[..], b"short", &[0xa5u8; 5000][..]] {
-            let sig = service.sign(&label, alg, message.to_vec()).await.unwrap();
+            let sig = service.sign(JobClass::Issuance, &label, alg, message.to_vec()).await.unwrap();
             verify_spki(&info.spki_der, alg, message, &sig).unwrap_or_else(|e| panic!("{label} {alg:?}: {e}"));
             assert!(verify_spki(&info.spki_der, alg, b"tampered", &sig).is_err());
         }
@@ -87,10 +87,13 @@ async fn rsa_decryption_happens_in_the_token() {
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let ciphertext = std::fs::read(dir.join("cek.enc")).unwrap();
-    let plain = t.app.signing.decrypt("test-ra", ciphertext.clone()).await.unwrap();
+    let plain = t.app.signing.decrypt(JobClass::Protocol, "test-ra", ciphertext.clone()).await.unwrap();
     assert_eq!(plain, vec![0x42u8; 32]);
     let mut tampered = ciphertext;
     tampered[10] ^= 0xff;
-    assert!(t.app.signing.decrypt("test-ra", tampered).await.is_err());
-    assert!(t.app.signing.decrypt("privca-issuer-ec", vec![0; 256]).await.is_err(), "EC keys cannot decrypt");
+    assert!(t.app.signing.decrypt(JobClass::Protocol, "test-ra", tampered).await.is_err());
+    assert!(
+        t.app.signing.decrypt(JobClass::Protocol, "privca-issuer-ec", vec![0; 256]).await.is_err(),
+        "EC keys cannot decrypt"
+    );
 }

@@ -77,7 +77,14 @@ pub enum ErrorType {
     PayloadTooLarge,
     /// Not an RFC 8555 type: wrong Content-Type (415 + `malformed`, §6.2).
     UnsupportedMediaType,
+    /// Not an RFC 8555 type: the server is overloaded (its signing queue is full). Sent as
+    /// `serverInternal` with 503 and `Retry-After:` [`BUSY_RETRY_AFTER`] seconds (RFC 9110
+    /// §15.6.4): not `rateLimited`, which tells a client that it asked too much.
+    ServerBusy,
 }
+
+/// Seconds in the `Retry-After` of a [`ErrorType::ServerBusy`] answer.
+pub const BUSY_RETRY_AFTER: u64 = 1;
 
 impl ErrorType {
     /// The name after the namespace.
@@ -106,7 +113,7 @@ impl ErrorType {
             Self::OrderNotReady => "orderNotReady",
             Self::RateLimited => "rateLimited",
             Self::RejectedIdentifier => "rejectedIdentifier",
-            Self::ServerInternal => "serverInternal",
+            Self::ServerInternal | Self::ServerBusy => "serverInternal",
             Self::Tls => "tls",
             Self::Unauthorized | Self::AccountDeactivated => "unauthorized",
             Self::UnsupportedContact => "unsupportedContact",
@@ -125,6 +132,7 @@ impl ErrorType {
             Self::AccountDeactivated => StatusCode::UNAUTHORIZED,
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Self::ServerInternal => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::ServerBusy => StatusCode::SERVICE_UNAVAILABLE,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -153,6 +161,11 @@ impl AcmeError {
     /// `serverInternal` with a fixed text; the cause is for the log only.
     pub fn internal() -> Self {
         Self::new(ErrorType::ServerInternal, "the server could not complete the request")
+    }
+
+    /// `serverInternal` (503, Retry-After) for an overloaded server.
+    pub fn busy() -> Self {
+        Self::new(ErrorType::ServerBusy, "the server is busy; retry shortly")
     }
 
     /// 404.
@@ -201,5 +214,8 @@ mod tests {
         assert_eq!(json["type"], "urn:ietf:params:acme:error:badSignatureAlgorithm");
         assert!(json["algorithms"].as_array().is_some_and(|a| a.len() == ALGORITHMS.len()));
         assert_eq!(AcmeError::not_found("order").to_json()["type"], "urn:ietf:params:acme:error:malformed");
+        let busy = AcmeError::busy();
+        assert_eq!(busy.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(busy.to_json()["type"], "urn:ietf:params:acme:error:serverInternal");
     }
 }

@@ -84,8 +84,10 @@ pub fn render(result: Result<Reply, AcmeError>, links: &Links, nonce: Option<Str
                 links: vec![],
                 retry_after: None,
             };
-            if e.kind == crate::error::ErrorType::RateLimited {
-                r.retry_after = Some(3600);
+            match e.kind {
+                crate::error::ErrorType::RateLimited => r.retry_after = Some(3600),
+                crate::error::ErrorType::ServerBusy => r.retry_after = Some(crate::error::BUSY_RETRY_AFTER),
+                _ => {}
             }
             let mut response = build(r, links, nonce);
             response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));

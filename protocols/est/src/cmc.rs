@@ -121,7 +121,7 @@ pub async fn handle<B: EstBackend>(
                 Err(e) => {
                     let fail = match &e {
                         EstError::Forbidden(_) | EstError::Unauthorized { .. } => FailInfo::BadIdentity,
-                        EstError::Internal(_) | EstError::Unavailable => FailInfo::InternalCaError,
+                        EstError::Internal(_) | EstError::Unavailable | EstError::Busy => FailInfo::InternalCaError,
                         _ => FailInfo::BadRequest,
                     };
                     if let EstError::Internal(detail) = &e {

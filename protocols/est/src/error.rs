@@ -33,8 +33,7 @@ pub enum EstError {
     /// Something failed inside privca (500); the detail is only logged.
     #[error("internal error")]
     Internal(String),
-    /// A dependency (database, HSM) is unavailable, or too many password checks are waiting
-    /// (503 with Retry-After).
+    /// A dependency (database, HSM) is unavailable (503).
     #[error("service unavailable")]
     Unavailable,
     /// Too many failed authentications from this client or for this user lately (429 with
@@ -44,7 +43,14 @@ pub enum EstError {
         /// Retry-After, seconds.
         retry_after: u64,
     },
+    /// The server is overloaded (its signing queue is full): 503 with `Retry-After:`
+    /// [`BUSY_RETRY_AFTER`] seconds (RFC 9110 §15.6.4, §10.2.3).
+    #[error("service busy, retry later")]
+    Busy,
 }
+
+/// Seconds in the `Retry-After` of a [`EstError::Busy`] answer.
+pub const BUSY_RETRY_AFTER: u32 = 1;
 
 impl EstError {
     /// HTTP status.
@@ -57,7 +63,7 @@ impl EstError {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable | Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
         }
     }
@@ -83,8 +89,8 @@ impl IntoResponse for EstError {
             Self::TooManyRequests { retry_after } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
             }
-            Self::Unavailable => {
-                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            Self::Busy => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(BUSY_RETRY_AFTER));
             }
             _ => {}
         }
@@ -101,6 +107,13 @@ impl IntoResponse for EstError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn busy_is_a_503_with_retry_after() {
+        let r = EstError::Busy.into_response();
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(r.headers()[header::RETRY_AFTER], "1");
+    }
 
     #[test]
     fn unauthorized_asks_for_basic_credentials() {

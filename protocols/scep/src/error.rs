@@ -1,6 +1,7 @@
 //! `FailInfo` (RFC 8894 §3.2.1.4) and `ScepError`: what goes wrong, and how it is answered.
-//! Undecodable input is an HTTP 400; everything else is a signed CertRep FAILURE (HTTP 200)
-//! with the transactionID and nonces echoed.
+//! Undecodable input is an HTTP 400; an overloaded server (`Busy`) an HTTP 503 with
+//! Retry-After; everything else is a signed CertRep FAILURE (HTTP 200) with the transactionID
+//! and nonces echoed.
 
 /// CertRep `failInfo` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,7 +43,17 @@ pub enum ScepError {
     /// Something failed inside privca (HSM, database): HTTP 500, logged.
     #[error("internal error")]
     Internal(String),
+    /// The server is overloaded (its signing queue is full): HTTP 503 with `Retry-After:`
+    /// [`BUSY_RETRY_AFTER`] seconds, not a signed CertRep. A CertRep FAILURE would itself
+    /// need an RA signature, the very work that was refused, and its failInfo values all mean
+    /// "this request is wrong", which a client would not retry; an HTTP error is what clients
+    /// retry (certmonger, sscep and the Windows client treat a 5xx as temporary).
+    #[error("service busy, retry later")]
+    Busy,
 }
+
+/// Seconds in the `Retry-After` of a [`ScepError::Busy`] answer.
+pub const BUSY_RETRY_AFTER: u32 = 1;
 
 impl ScepError {
     /// A FAILURE with `info` and `text`.

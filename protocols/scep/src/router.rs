@@ -224,6 +224,11 @@ fn error(e: ScepError) -> Response {
             tracing::error!(detail = %detail, "SCEP request failed inside privca");
             text(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
         }
+        ScepError::Busy => {
+            let mut r = text(StatusCode::SERVICE_UNAVAILABLE, "busy, retry later");
+            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(crate::error::BUSY_RETRY_AFTER));
+            r
+        }
     }
 }
 
@@ -321,7 +326,13 @@ async fn open<B: ScepBackend>(
     kind: MessageType,
     peer: Option<IpAddr>,
 ) -> Result<Vec<u8>, ScepError> {
-    let recovered = s.backend.ra_decrypt(&sealed.encrypted_key).await.ok();
+    // Busy is the queue's refusal before any decryption: it depends on the load, never on the
+    // ciphertext, so answering it apart (HTTP 503) tells nothing about the padding.
+    let recovered = match s.backend.ra_decrypt(&sealed.encrypted_key).await {
+        Ok(key) => Some(key),
+        Err(ScepError::Busy) => return Err(ScepError::Busy),
+        Err(_) => None,
+    };
     let content = sealed.open(recovered.as_deref(), &s.settings.rejection).ok().filter(|c| kind.content_decodes(c));
     content.ok_or_else(|| {
         metrics::counter!("privca_scep_envelope_failures_total").increment(1);
@@ -340,6 +351,13 @@ mod tests {
         assert_eq!(query_param(q, "message").unwrap(), b"MII+a/b==\ncd");
         assert_eq!(query_param(q, "operation").unwrap(), b"PKIOperation");
         assert_eq!(decode_message(b"AQID\nBA==").unwrap(), vec![1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn busy_is_a_503_with_retry_after() {
+        let r = error(ScepError::Busy);
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(r.headers()[header::RETRY_AFTER], "1");
     }
 
     #[test]
