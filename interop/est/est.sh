@@ -3,8 +3,9 @@
 # client-certificate authentication, labels and which client certificates each accepts for what
 # (re-enrollment only, own names, an IDevID's serial number), the approval gate, re-enrollment
 # (and its refusal with a revoked certificate), the negative cases, and Basic under attack
-# (a burst of wrong passwords; unknown and known users timed alike). /fullcmc is driven by cmc.py, an
-# independent client on pyasn1-alt-modules + cryptography.
+# (a burst of wrong passwords; unknown and known users timed alike), CN-only requests (the SAN
+# copied from a host-name CN, none for a serial number; the refusal of a profile that requires
+# one). /fullcmc is driven by cmc.py, an independent client on pyasn1-alt-modules + cryptography.
 set -uo pipefail
 source "$(dirname "$0")/../lib.sh"
 PY="$ROOT/.venv-tools/bin/python"
@@ -200,6 +201,53 @@ check "  owner set by the label (network-team)" \
 code=$("${CURL[@]}" -o /dev/null -w '%{http_code}' "$EST/nosuchlabel/cacerts")
 check "unknown label: 404" test "$code" = 404
 
+echo "# CN-only requests on the default label (profile device: san.from_cn = \"dns-if-hostname\")"
+# cnreq NAME SUBJ: key + base64 PKCS#10 with a subject and nothing else, in $W/NAME.{key,b64}.
+cnreq() {
+  openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 -subj "$2" -keyout "$W/$1.key" \
+    -outform DER -out "$W/$1.der" 2>/dev/null
+  base64 "$W/$1.der" >"$W/$1.b64"
+}
+# cn_cert CERT SUBJECT SAN: verifies; subject (RFC 2253) and subjectAltName (as openssl prints
+# it, spaces removed; "" for none) as given.
+cn_cert() {
+  verify "$1" &&
+    [ "$(openssl x509 -in "$1" -noout -subject -nameopt RFC2253 | sed 's/^subject=//')" = "$2" ] &&
+    [ "$(openssl x509 -in "$1" -noout -ext subjectAltName 2>/dev/null | tail -n +2 | tr -d ' ')" = "$3" ]
+}
+cnreq cn1 /CN=cn1.example.test
+check "openssl req: the CSR has no subjectAltName" \
+  bash -c "! openssl req -inform DER -in '$W/cn1.der' -noout -text | grep -q 'Alternative Name'"
+code=$(post simpleenroll "$W/cn1.b64" "$W/cn1.p7" -u "dev1:$PW")
+check "simpleenroll (Basic), CN-only host name: 200" test "$code" = 200
+p7 "$W/cn1.p7" "$W/cn1.pem"
+check "  verifies; subjectAltName DNS:cn1.example.test copied from the CN" \
+  cn_cert "$W/cn1.pem" CN=cn1.example.test DNS:cn1.example.test
+cnreq cn2 /CN=SN-0042-AB
+code=$(post simpleenroll "$W/cn2.b64" "$W/cn2.p7" -u "dev1:$PW")
+check "simpleenroll, CN-only serial number: 200" test "$code" = 200
+p7 "$W/cn2.p7" "$W/cn2.pem"
+check "  verifies; CN-only certificate, no subjectAltName" cn_cert "$W/cn2.pem" CN=SN-0042-AB ""
+code=$(post simplereenroll "$W/cn1.b64" "$W/cn1re.p7" --cert "$W/cn1.pem" --key "$W/cn1.key")
+check "simplereenroll with the same CN-only CSR (the certificate's SAN is its CN's): 200" test "$code" = 200
+p7 "$W/cn1re.p7" "$W/cn1re.pem"
+check "  verifies, same names" cn_cert "$W/cn1re.pem" CN=cn1.example.test DNS:cn1.example.test
+cnreq cnkg /CN=cnkg.example.test
+code=$(post serverkeygen "$W/cnkg.b64" "$W/cnkg.mp" -u "dev1:$PW")
+check "serverkeygen, CN-only host name: 200" test "$code" = 200
+"$PY" - "$W/cnkg.mp" "$(header "$W/cnkg.mp" content-type)" "$W" <<'PY'
+import base64, email, sys
+body, ctype, out = open(sys.argv[1], "rb").read(), sys.argv[2], sys.argv[3]
+parts = email.message_from_bytes(b"Content-Type: " + ctype.encode() + b"\r\n\r\n" + body).get_payload()
+open(out + "/cnkg.key.der", "wb").write(base64.b64decode(parts[0].get_payload()))
+open(out + "/cnkg.p7b64", "wb").write(parts[1].get_payload().encode())
+PY
+p7 "$W/cnkg.p7b64" "$W/cnkg.pem"
+check "  verifies; subjectAltName DNS:cnkg.example.test copied from the CN" \
+  cn_cert "$W/cnkg.pem" CN=cnkg.example.test DNS:cnkg.example.test
+check "  the returned key matches the certificate" \
+  test "$(openssl x509 -in "$W/cnkg.pem" -noout -pubkey)" = "$(openssl pkey -inform DER -in "$W/cnkg.key.der" -pubout)"
+
 echo "# approval gate (label gated)"
 GPW=$(user g1 gated)
 csr gated1.example.test
@@ -283,6 +331,9 @@ profile = "tls-client"
 auth = ["cert"]
 cert_issuers = ["bootstrap"]
 cert_names = "serial-number"
+
+[est.labels.servers]
+profile = "tls-server"
 TOML
 start_privca || exit 1
 IDEV=(--cert "$W/idevid.pem" --key "$W/idevid.key")
@@ -300,6 +351,13 @@ check "IDevID enrolling another CN: 403" test "$(enroll_as /CN=SN-4712)" = 403
 check "IDevID adding a SAN: 403" test "$(enroll_as /CN=SN-4711 DNS:evil.example.test)" = 403
 code=$(post router/simpleenroll "$W/ld.b64" "$W/ld2.p7" "${IDEV[@]}")
 check "IDevID on a label without \"bootstrap\" in cert_issuers: 403" test "$code" = 403
+
+echo "# a label on tls-server, which still requires a SAN: the refusal names the rule and the way out"
+SPW=$(user s1 servers)
+code=$(post servers/simpleenroll "$W/cn1.b64" "$W/srv.out" -u "s1:$SPW")
+check "CN-only simpleenroll on label servers (tls-server): 403" test "$code" = 403
+check "  body: profile tls-server requires at least one subjectAltName (dns or ip) (san.required): add one" \
+  grep -qx '403 profile tls-server requires at least one subjectAltName (dns or ip) (san.required): add one to the request' "$W/srv.out"
 
 echo "# Basic: an unknown user costs the same argon2 work as a known one"
 "$PY" "$(dirname "$0")/basic_auth.py" timing "$EST" "$DATA/root.pem" dev1 unused 200 >"$W/timing.out" 2>&1

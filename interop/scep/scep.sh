@@ -225,6 +225,66 @@ check "  signed by the new CA, verifies to the root" \
   bash -c "openssl x509 -in '$W/r2/cert.pem' -noout -issuer | grep -q 'EC next' && openssl verify -CAfile '$DATA/root.pem' -untrusted '$W/next-issuing.pem' '$W/r2/cert.pem' | grep -q OK"
 check "  the ledger records the new issuer" test "$(ledger issuer_id "$(serial "$W/r2/cert.pem")")" = ec-next
 
+echo "# CN-only requests on the default name (profile device: san.from_cn = \"dns-if-hostname\")"
+# What devices send: a subject CN and no subjectAltName. A host-name CN also becomes a DNS SAN, an
+# IP address an IP SAN; a serial number stays a CN-only identity. The issuer is ec-next by now.
+curl -s -o "$W/cn-ca.der" "$BASE/pkiclient.exe?operation=GetCACert"
+openssl pkcs7 -inform DER -in "$W/cn-ca.der" -print_certs -out "$W/cn-all.pem" 2>/dev/null
+awk '/BEGIN/{n++} n==1' "$W/cn-all.pem" >"$W/cn-ra.pem"
+awk '/BEGIN/{n++} n>=2' "$W/cn-all.pem" >"$W/cn-others.pem" # RA signing, issuing CAs, root
+cnverify() { openssl verify -CAfile "$DATA/root.pem" -untrusted "$W/cn-others.pem" "$1" 2>&1 | grep -q ': OK$'; }
+# cn_cert CERT SUBJECT SAN: verifies; subject (RFC 2253) and subjectAltName (as openssl prints
+# it, spaces removed; "" for none) as given.
+cn_cert() {
+  cnverify "$1" &&
+    [ "$(openssl x509 -in "$1" -noout -subject -nameopt RFC2253 | sed 's/^subject=//')" = "$2" ] &&
+    [ "$(openssl x509 -in "$1" -noout -ext subjectAltName 2>/dev/null | tail -n +2 | tr -d ' ')" = "$3" ]
+}
+CH=$(challenge --profile device)
+"${CLIENT[@]}" pkcsreq --ca-certs "$W/cn-all.pem" --style certmonger --cn cmcn.example.test --challenge "$CH" \
+  --dir "$W/cmcn" >/dev/null 2>&1
+openssl req -inform DER -in "$W/cmcn/csr.der" -noout -text >"$W/cmcn-csr.txt" 2>&1
+check "certmonger-style CSR: subject CN only, challengePassword, extensionRequest without subjectAltName" \
+  bash -c "grep -q 'Subject: CN *= *cmcn.example.test$' '$W/cmcn-csr.txt' && grep -q challengePassword '$W/cmcn-csr.txt' && grep -q 'Basic Constraints' '$W/cmcn-csr.txt' && ! grep -q 'Alternative Name' '$W/cmcn-csr.txt'"
+"$SUBMIT" -u "$BASE" -r "$W/cn-ra.pem" -N "$W/cn-others.pem" -p "$W/cmcn/pkcsreq.pem" >"$W/cmcn.out" 2>&1
+check "  certmonger scep-submit -p with it: SUCCESS (exit 0)" test $? = 0
+"${CLIENT[@]}" decrypt --dir "$W/cmcn" "$W/cmcn.out" >/dev/null 2>&1
+check "  certificate verifies; subjectAltName DNS:cmcn.example.test copied from the CN" \
+  cn_cert "$W/cmcn/cert.pem" CN=cmcn.example.test DNS:cmcn.example.test
+CH=$(challenge --profile device)
+check "sscep-style CN-only request (serial number), 3DES, SHA-1: SUCCESS" \
+  enroll sscep1 0 "$BASE" --style sscep --cn FTX1234W0AB --challenge "$CH" --cipher 3des --digest sha1
+check "  certificate verifies, CN=FTX1234W0AB, no subjectAltName" cn_cert "$W/sscep1/cert.pem" CN=FTX1234W0AB ""
+CH=$(challenge --profile device)
+check "sscep-style CN-only request (IP address), 3DES, SHA-1: SUCCESS" \
+  enroll sscep2 0 "$BASE" --style sscep --cn 192.0.2.10 --challenge "$CH" --cipher 3des --digest sha1
+check "  certificate verifies, subjectAltName IP Address:192.0.2.10" \
+  cn_cert "$W/sscep2/cert.pem" CN=192.0.2.10 IPAddress:192.0.2.10
+CH=$(challenge --profile device)
+check "Cisco-IOS-style request (CN + unstructuredName), GET wrapped, 3DES, SHA-1: SUCCESS" \
+  enroll ios1 0 "$BASE/pkiclient.exe" --style ios --cn ios1.example.test --challenge "$CH" --method get-wrapped \
+  --cipher 3des --digest sha1
+check "  certificate verifies, subject CN only, subjectAltName DNS:ios1.example.test" \
+  cn_cert "$W/ios1/cert.pem" CN=ios1.example.test DNS:ios1.example.test
+CH=$(challenge --profile device)
+check "Cisco-IOS-style request with a MAC address as CN (001a.2b3c.4d5e): SUCCESS" \
+  enroll ios2 0 "$BASE/pkiclient.exe" --style ios --cn 001a.2b3c.4d5e --challenge "$CH" --method get-wrapped \
+  --cipher 3des --digest sha1
+check "  certificate verifies, no subjectAltName" cn_cert "$W/ios2/cert.pem" CN=001a.2b3c.4d5e ""
+# A name on tls-server, which still requires a SAN: the refusal names the rule and the way out.
+stop_privca
+cat >>"$CONFIG" <<'TOML'
+
+[scep.names.servers]
+profile = "tls-server"
+TOML
+start_privca || exit 1
+CH=$(challenge --profile tls-server)
+check "CN-only request on a tls-server name: FAILURE badRequest" \
+  enroll srv1 2 "$BASE/servers" --style sscep --cn www.example.test --challenge "$CH"
+check "  failInfoText: profile tls-server requires at least one subjectAltName (dns or ip) (san.required): add one" \
+  grep -q "failInfo=badRequest text='profile tls-server requires at least one subjectAltName (dns or ip) (san.required): add one to the request'" "$W/srv1.out"
+
 echo "# the RA decryption key is no padding oracle; envelope failures are limited per address"
 # Last of the SCEP requests: the address stays limited for the rest of the minute.
 (cd "$HERE" && "$PY" oracle.py "$BASE/lab" "$PRIVCA_SCEP_LAB_CHALLENGE" 20) >"$W/oracle.out" 2>&1

@@ -11,7 +11,8 @@ It owns the client side of SCEP, written against the RFC with pyasn1-alt-modules
     like Cisco IOS,
   * CertRep checking: the RA's signature, messageDigest, messageType, transactionID, nonces,
     pkiStatus/failInfo, and the decrypted certs-only reply (certificates and CRLs),
-  * writing a PKCSReq for certmonger's scep-submit and decoding what scep-submit prints.
+  * writing a PKCSReq for certmonger's scep-submit and decoding what scep-submit prints,
+  * CSRs without subjectAltName built the way certmonger, sscep and Cisco IOS build them (--style).
 
 certmonger's scep-submit (Debian 12 package certmonger 0.79.17, /usr/lib/certmonger/scep-submit),
 from its man page and source, and checked against a loopback mock server by selftest.py:
@@ -209,6 +210,43 @@ def make_csr(key, common_name, sans=(), challenge=None):
         builder = builder.add_extension(x509.SubjectAlternativeName([_general_name(s) for s in sans]), critical=False)
     if challenge is not None:
         builder = builder.add_attribute(AttributeOID.CHALLENGE_PASSWORD, challenge.encode())
+    return builder.sign(key, hashes.SHA256())
+
+
+# How some clients build a request without subjectAltName (--style): the subject CN and the
+# attributes each sends, from their sources and packet captures.
+#   certmonger  its daemon (csrgen-o.c / certext.c): CN as PrintableString, an extensionRequest
+#               with keyUsage, basicConstraints CA:FALSE (critical) and subjectKeyIdentifier, a
+#               friendlyName (BMPString, the tracking nickname) and challengePassword
+#               (PrintableString); no SAN unless the request names hosts.
+#   sscep       its mkrequest (openssl req): CN only, challengePassword, no extensions.
+#   ios         Cisco IOS: CN=<hostname.domain> plus unstructuredName (1.2.840.113549.1.9.2,
+#               IA5String) in the subject, challengePassword, an extensionRequest with keyUsage.
+CSR_STYLES = ("plain", "certmonger", "sscep", "ios")
+UNSTRUCTURED_NAME = x509.ObjectIdentifier("1.2.840.113549.1.9.2")
+FRIENDLY_NAME = x509.ObjectIdentifier("1.2.840.113549.1.9.20")
+
+
+def make_device_csr(key, common_name, challenge, style):
+    """A PKCS#10 request without subjectAltName, built like the client `style` builds it."""
+    from cryptography.x509.name import _ASN1Type
+    cn_type = _ASN1Type.PrintableString if style in ("certmonger", "ios") else _ASN1Type.UTF8String
+    attrs = [x509.NameAttribute(NameOID.COMMON_NAME, common_name, _type=cn_type)]
+    if style == "ios":
+        attrs.append(x509.NameAttribute(UNSTRUCTURED_NAME, common_name, _type=_ASN1Type.IA5String))
+    builder = x509.CertificateSigningRequestBuilder().subject_name(x509.Name(attrs))
+    ku = dict(digital_signature=True, key_encipherment=True, content_commitment=False, data_encipherment=False,
+              key_agreement=False, key_cert_sign=False, crl_sign=False, encipher_only=False, decipher_only=False)
+    if style == "certmonger":
+        builder = (builder.add_extension(x509.KeyUsage(**ku), critical=False)
+                   .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+                   .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+                   .add_attribute(FRIENDLY_NAME, "20260101000000".encode("utf-16-be"), _tag=_ASN1Type.BMPString))
+    elif style == "ios":
+        builder = builder.add_extension(x509.KeyUsage(**ku), critical=True)
+    if challenge is not None:
+        tag = _ASN1Type.PrintableString if style in ("certmonger", "ios") else _ASN1Type.UTF8String
+        builder = builder.add_attribute(AttributeOID.CHALLENGE_PASSWORD, challenge.encode(), _tag=tag)
     return builder.sign(key, hashes.SHA256())
 
 
@@ -682,7 +720,10 @@ def _new_request(args, ca_certs):
     os.makedirs(args.dir, exist_ok=True)
     ra, _ = pick_ra(ca_certs)
     key = new_rsa_key()
-    csr = make_csr(key, args.cn, args.san, args.challenge)
+    if args.style == "plain":
+        csr = make_csr(key, args.cn, args.san, args.challenge)
+    else:
+        csr = make_device_csr(key, args.cn, args.challenge, args.style)
     if args.renew_cert:
         signer_cert, signer_key = _load_certs(args.renew_cert)[0], _load_key(args.renew_key)
     else:
@@ -794,6 +835,8 @@ def main(argv=None):
     request.add_argument("--cn", required=True)
     request.add_argument("--san", action="append", default=[], help="DNS name or IP address (repeatable)")
     request.add_argument("--challenge", help="challengePassword")
+    request.add_argument("--style", choices=CSR_STYLES, default="plain",
+                         help="build the CSR like this client does, without subjectAltName (see CSR_STYLES)")
     request.add_argument("--renew-cert", help="RenewalReq signed by this certificate (PEM) ...")
     request.add_argument("--renew-key", help="... and its key (PEM)")
     request.add_argument("--dir", required=True, help="state directory (keys, txid, request, results)")

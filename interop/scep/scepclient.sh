@@ -33,6 +33,8 @@ check "scepclient: exit 0" test $? = 0
 sed 's/^/      /' "$W/out.txt" | tail -n 3
 check "  the certificate it wrote verifies to the root through the RSA issuing CA" \
   bash -c "openssl verify -CAfile '$DATA/root.pem' -untrusted '$DATA/rsa.pem' '$W/cert.pem' | grep -q ': OK$'"
+check "  its CN, a host name, is copied into a DNS SAN (from_cn)" \
+  bash -c "openssl x509 -in '$W/cert.pem' -noout -ext subjectAltName | grep -q 'DNS:scepclient.example.test'"
 check "  its key is scepclient's" \
   test "$(openssl x509 -in "$W/cert.pem" -noout -pubkey 2>/dev/null)" = "$(openssl pkey -in "$W/key.pem" -pubout 2>/dev/null)"
 serial=$(openssl x509 -in "$W/cert.pem" -noout -serial 2>/dev/null | cut -d= -f2 | tr 'A-F' 'a-f')

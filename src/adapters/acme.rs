@@ -639,7 +639,14 @@ pub async fn state(ca: &CertificateAuthority) -> Result<Option<privca_acme::Acme
 
 #[cfg(test)]
 mod tests {
-    use super::UsedNonces;
+    use super::{map_ca, CaError, ErrorType, UsedNonces};
+
+    #[test]
+    fn a_profile_refusal_of_a_finalize_is_a_bad_csr_problem_with_the_rule() {
+        let detail = "profile tls-server requires at least one subjectAltName (dns or ip) (san.required): add one";
+        let e = map_ca(CaError::policy(detail), ErrorType::BadCsr);
+        assert_eq!((e.kind, e.detail.as_str()), (ErrorType::BadCsr, detail));
+    }
 
     #[test]
     fn a_nonce_is_redeemed_once_and_expired_ones_are_pruned() {

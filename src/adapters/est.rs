@@ -32,7 +32,7 @@ use crate::{
     config::est::{EstConfig, EstLabel, BOOTSTRAP_ISSUER},
     error::{CaError, ErrorKind},
     ledger::{ApprovalStatus, CertRecord, CertStatus, LedgerError},
-    policy::client_cert,
+    policy::{client_cert, CnToSan},
     signer::{JobClass, KeyAlgorithm, SigningAlgorithm},
 };
 
@@ -402,8 +402,10 @@ pub fn settings(ca: &CertificateAuthority) -> Result<Option<privca_est::EstSetti
             k if k.is_rsa() => const_oid::db::rfc5912::SHA_256_WITH_RSA_ENCRYPTION,
             _ => const_oid::db::rfc5912::ECDSA_WITH_SHA_256,
         });
-        let extensions =
-            if profile.san.required { vec![const_oid::db::rfc5280::ID_CE_SUBJECT_ALT_NAME] } else { Vec::new() };
+        // A subjectAltName is asked for where the profile wants one: required, or copied from a
+        // host-name CN when the request has none (san.from_cn).
+        let wants_san = profile.san.required || profile.san.from_cn != CnToSan::Never;
+        let extensions = if wants_san { vec![const_oid::db::rfc5280::ID_CE_SUBJECT_ALT_NAME] } else { Vec::new() };
         let spec = CsrAttrsSpec { key, signature_algorithm, extensions };
         let csr_attrs = csrattrs::encode(&spec).map_err(|e| CaError::internal(format!("csrattrs: {e}")))?;
         let client_cert: CertAuth = label.client_cert;
@@ -427,6 +429,16 @@ mod tests {
         use argon2::password_hash::PasswordVerifier;
         assert!(Argon2::default().verify_password(b"correct horse battery", &parsed).is_ok());
         assert!(Argon2::default().verify_password(b"wrong", &parsed).is_err());
+    }
+
+    #[test]
+    fn core_refusals_keep_their_rule_in_the_body() {
+        let detail = "profile tls-server requires at least one subjectAltName (dns or ip) (san.required): add one";
+        let e = map_ca(CaError::policy(detail));
+        assert_eq!(e.status(), axum::http::StatusCode::FORBIDDEN);
+        assert_eq!(e.to_string(), detail);
+        let e = map_ca(CaError::bad_request("CSR: not a DER PKCS#10 request"));
+        assert_eq!((e.status().as_u16(), e.to_string().as_str()), (400, "CSR: not a DER PKCS#10 request"));
     }
 
     #[test]

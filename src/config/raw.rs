@@ -345,6 +345,12 @@ pub(crate) struct RawSanRules {
     pub(crate) dns_allow: Vec<String>,
     #[serde(default)]
     pub(crate) dns_deny: Vec<String>,
+    #[serde(default = "default_from_cn")]
+    pub(crate) from_cn: String,
+}
+
+fn default_from_cn() -> String {
+    "never".into()
 }
 
 impl Default for RawSanRules {
@@ -356,6 +362,7 @@ impl Default for RawSanRules {
             wildcards: false,
             dns_allow: default_allow_all(),
             dns_deny: Vec::new(),
+            from_cn: default_from_cn(),
         }
     }
 }

@@ -29,6 +29,13 @@ fn dev_config_parses_with_the_documented_values() {
     }
     assert_eq!(c.scep.ra_keys, scep::RaKeys::Separate);
     assert_eq!(c.scep.envelope_failures_per_minute, 20);
+    // The profiles EST and SCEP enroll into by default accept a CN-only request; tls-server not.
+    for p in ["device", "device-gated", "vpn-gateway"] {
+        let san = &c.profiles[p].san;
+        assert!(!san.required && san.from_cn == crate::policy::CnToSan::DnsIfHostname, "profile {p}");
+    }
+    let san = &c.profiles["tls-server"].san;
+    assert!(san.required && san.from_cn == crate::policy::CnToSan::Never);
     assert!(c.acme.deny_ranges.is_empty(), "the interop clients answer challenges on loopback");
 }
 
@@ -204,6 +211,24 @@ fn hsm_queue_and_nonce_budget_have_defaults_and_are_checked() {
             .unwrap_err()
             .to_string();
     assert!(e.contains("ocsp.nonce_signatures_per_second"), "{e}");
+}
+
+#[test]
+fn san_from_cn_is_checked() {
+    let with = |lines: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_config(dir.path(), MINIMAL);
+        let profile = dir.path().join("profiles/tls-server.toml");
+        let text = std::fs::read_to_string(&profile).unwrap().replace("types = [\"dns\", \"ip\"]", lines);
+        std::fs::write(&profile, text).unwrap();
+        Config::load(&path, None).map(|c| c.profiles["tls-server"].san.from_cn).map_err(|e| e.to_string())
+    };
+    assert_eq!(with("types = [\"dns\", \"ip\"]"), Ok(crate::policy::CnToSan::Never));
+    assert_eq!(with("types = [\"dns\"]\nfrom_cn = \"dns-if-hostname\""), Ok(crate::policy::CnToSan::DnsIfHostname));
+    let e = with("types = [\"dns\"]\nfrom_cn = \"always\"").unwrap_err();
+    assert!(e.contains("san.from_cn") && e.contains("never or dns-if-hostname"), "{e}");
+    let e = with("types = [\"ip\"]\nfrom_cn = \"dns-if-hostname\"").unwrap_err();
+    assert!(e.contains("san.from_cn") && e.contains("san.types"), "{e}");
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! Identifier rules: DNS name syntax (RFC 1034 LDH labels, RFC 5280 §4.2.1.6 preferred name
-//! syntax), wildcards, allow/deny patterns, IP addresses and email addresses.
+//! syntax), wildcards, allow/deny patterns, IP addresses and email addresses, and which subject
+//! CNs are host names (`san.from_cn`).
 
 use crate::error::CaError;
 
@@ -34,6 +35,25 @@ pub fn check_dns_syntax(name: &str, wildcards: bool) -> Result<(), CaError> {
         return Err(bad("the top-level label must not be all digits"));
     }
     Ok(())
+}
+
+/// Whether a subject CN is a host name that `san.from_cn = "dns-if-hostname"` copies into a
+/// dNSName: DNS syntax (a leftmost `*` label included, so that the profile's wildcard rule
+/// decides), at least two labels, and a top-level label of letters (RFC 3696 §2) or an IDNA
+/// `xn--` label. Device identities that are not host names fail this: a serial number
+/// (`FTX1234W0AB`, one label), a MAC address (`00:1a:2b:3c:4d:5e`, `00-1A-…`, and Cisco's
+/// dotted `001a.2b3c.4d5e`, refused by name), a bare device name (`router1`).
+pub fn is_hostname(cn: &str) -> bool {
+    let labels: Vec<&str> = cn.split('.').collect();
+    let Some(top) = labels.last() else { return false };
+    let alphabetic_top =
+        top.bytes().all(|b| b.is_ascii_alphabetic()) || (top.len() > 4 && top[..4].eq_ignore_ascii_case("xn--"));
+    labels.len() >= 2 && alphabetic_top && !is_dotted_mac(&labels) && check_dns_syntax(cn, true).is_ok()
+}
+
+/// Cisco's MAC address notation: three groups of four hex digits.
+fn is_dotted_mac(labels: &[&str]) -> bool {
+    labels.len() == 3 && labels.iter().all(|l| l.len() == 4 && l.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// True when `name` matches `pattern`: `*` (anything), `example.com` (exactly) or
@@ -87,6 +107,31 @@ mod tests {
         assert!(check_dns_syntax("a_b.c", false).is_err());
         assert!(check_dns_syntax("1.2.3.4", false).is_err());
         assert!(check_dns_syntax("*.com", true).is_err());
+    }
+
+    #[test]
+    fn host_names_among_device_cns() {
+        for cn in ["router1.example.test", "R1.Example.Test", "a.b", "*.example.test", "host.xn--p1ai", "vpn-1.corp"] {
+            assert!(is_hostname(cn), "{cn}");
+        }
+        let not = [
+            "FTX1234W0AB",
+            "router1",
+            "SN-4711",
+            "00:1a:2b:3c:4d:5e",
+            "00-1A-2B-3C-4D-5E",
+            "001a.2b3c.4d5e",
+            "DEAD.BEEF.CAFE",
+            "10.0.0.1",
+            "host.example.123",
+            "Acme router",
+            "host.example.test.",
+            "a..b",
+            "",
+        ];
+        for cn in not {
+            assert!(!is_hostname(cn), "{cn}");
+        }
     }
 
     #[test]

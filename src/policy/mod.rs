@@ -10,7 +10,7 @@ pub mod profile;
 
 use serde::Serialize;
 
-pub use self::profile::{Profile, RaRole, SanType, SubjectAttribute, OCSP_RESPONDER_PROFILE};
+pub use self::profile::{CnToSan, Profile, RaRole, SanType, SubjectAttribute, OCSP_RESPONDER_PROFILE};
 
 /// CLM tier of a certificate: drives expiry policy and escalation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]

@@ -96,6 +96,7 @@ impl Profile {
                 wildcards: false,
                 dns_allow: Vec::new(),
                 dns_deny: Vec::new(),
+                from_cn: CnToSan::Never,
             },
             subject: SubjectTemplate {
                 copy: Vec::new(),
@@ -182,6 +183,43 @@ pub struct SanRules {
     pub dns_allow: Vec<String>,
     /// DNS deny patterns.
     pub dns_deny: Vec<String>,
+    /// Whether the request's subject CN also becomes a SAN.
+    pub from_cn: CnToSan,
+}
+
+/// `san.from_cn`: whether a request's subject CN is copied into a SAN (so that a CN-only
+/// request from a device still gets a certificate a TLS client matches by name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CnToSan {
+    /// `"never"` (the default): the CN stays in the subject only.
+    Never,
+    /// `"dns-if-hostname"`: a CN that is a host name (at least two labels, see
+    /// [`crate::policy::identifiers::is_hostname`]) becomes a dNSName, one that is an IP address
+    /// an iPAddress, when `san.types` allows that type; any other CN (a serial number, a MAC
+    /// address) stays in the subject only. The copied name passes the same rules as a requested
+    /// one (wildcards, dns_allow/dns_deny, max_names).
+    DnsIfHostname,
+}
+
+impl CnToSan {
+    /// Config spellings.
+    pub const NAMES: [&'static str; 2] = ["never", "dns-if-hostname"];
+
+    /// Config spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Never => "never",
+            Self::DnsIfHostname => "dns-if-hostname",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "never" => Some(Self::Never),
+            "dns-if-hostname" => Some(Self::DnsIfHostname),
+            _ => None,
+        }
+    }
 }
 
 /// Subject attributes a profile can copy, force or require.
@@ -331,6 +369,18 @@ impl Profile {
         if raw.san.required && types.is_empty() {
             return Err(ConfigError::invalid(key("san.required"), "SANs are required but no san.types are allowed"));
         }
+        let from_cn = CnToSan::parse(&raw.san.from_cn).ok_or_else(|| {
+            ConfigError::invalid(
+                key("san.from_cn"),
+                format!("`{}`: use {}", raw.san.from_cn, CnToSan::NAMES.join(" or ")),
+            )
+        })?;
+        if from_cn != CnToSan::Never && !types.contains(&SanType::Dns) {
+            return Err(ConfigError::invalid(
+                key("san.from_cn"),
+                "copying the CN to a dNSName needs \"dns\" in san.types",
+            ));
+        }
         let attr = |k: &str, s: &str| {
             SubjectAttribute::parse(s)
                 .ok_or_else(|| ConfigError::invalid(key(k), format!("`{s}`: use CN, O, OU, C, ST, L or serialNumber")))
@@ -375,6 +425,7 @@ impl Profile {
                 wildcards: raw.san.wildcards,
                 dns_allow: raw.san.dns_allow,
                 dns_deny: raw.san.dns_deny,
+                from_cn,
             },
             subject,
             renewal_reuse_key: raw.renewal_reuse_key,

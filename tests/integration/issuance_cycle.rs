@@ -10,7 +10,7 @@ use privca::{
 };
 use x509_cert::Certificate;
 
-use crate::harness::{Db, TestCa};
+use crate::harness::{both_databases, Db, TestCa};
 
 const PROFILES: [(&str, &str, Option<&str>); 6] = [
     ("tls-server", "/CN=www.example.test", Some("DNS:www.example.test,DNS:api.example.test,IP:127.0.0.1")),
@@ -86,6 +86,54 @@ async fn weak_key_and_forbidden_names_are_refused_with_the_rule() {
     }
     assert_eq!(t.app.ledger.count_certificates().await.unwrap(), before);
     assert_eq!(failed_audit_rows(&t).await, failed_before + cases.len());
+}
+
+/// The leaf's subjectAltName as openssl prints it (empty without one).
+fn openssl_san(t: &TestCa, der: &[u8]) -> String {
+    let path = t.dir.path().join("leaf.der");
+    std::fs::write(&path, der).unwrap();
+    let out = std::process::Command::new("openssl")
+        .args(["x509", "-inform", "DER", "-noout", "-ext", "subjectAltName", "-in"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).lines().skip(1).map(str::trim).collect::<Vec<_>>().join(",")
+}
+
+both_databases!(cn_only_device_requests);
+
+/// What devices send (a subject CN and nothing else) on the device profiles: a host-name CN gets
+/// a DNS SAN, an IP address an IP SAN, a serial number or MAC address none; tls-server still
+/// refuses, naming the rule and the way out, and changes nothing but the audit log.
+async fn cn_only_device_requests(db: Db) {
+    let Some(t) = TestCa::new(db).await else { return };
+    let cases = [
+        ("device", "/CN=router7.example.test", "DNS:router7.example.test"),
+        ("vpn-gateway", "/CN=192.0.2.7", "IP Address:192.0.2.7"),
+        ("device", "/CN=FTX1234W0AB", ""),
+        ("device", "/CN=00:1a:2b:3c:4d:5e", ""),
+    ];
+    for (profile, subject, san) in cases {
+        for key in ["ec:P-256", "rsa:2048"] {
+            let req = IssuanceRequest::from_csr(&t.csr(key, subject, None), profile, Requester::cli()).unwrap();
+            let IssueOutcome::Issued(cert) = t.ca.issue(req).await.unwrap() else { panic!("pending") };
+            let (ok, out) = t.openssl_verify(&cert.chain_pem);
+            assert!(ok, "{profile} {subject} {key}: {out}");
+            assert_eq!(openssl_san(&t, &cert.record.der), san, "{profile} {subject}");
+            assert_eq!(cert.record.subject, format!("CN={}", &subject[4..]));
+        }
+    }
+    let before = t.app.ledger.count_certificates().await.unwrap();
+    let failed_before = failed_audit_rows(&t).await;
+    let csr = t.csr("ec:P-256", "/CN=www.example.test", None);
+    let err = t.ca.issue(IssuanceRequest::from_csr(&csr, "tls-server", Requester::cli()).unwrap()).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PolicyViolation);
+    assert_eq!(
+        err.detail(),
+        "profile tls-server requires at least one subjectAltName (dns or ip) (san.required): add one to the request"
+    );
+    assert_eq!(t.app.ledger.count_certificates().await.unwrap(), before);
+    assert_eq!(failed_audit_rows(&t).await, failed_before + 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
