@@ -501,6 +501,11 @@ pub async fn new_challenge(
     if uses == 0 {
         return Err(CaError::bad_request("--uses must be at least 1"));
     }
+    if uses > 1 && ca.config().profiles.get(profile).is_some_and(|p| p.approval) {
+        // The approval queue keeps the request, challengePassword included, in the ledger: a
+        // challenge that still works after its first request must not sit there.
+        return Err(CaError::bad_request(format!("profile `{profile}` needs approval: its challenges are single-use")));
+    }
     let mut raw = [0u8; 16];
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut raw)
         .map_err(|_| CaError::internal("no randomness"))?;

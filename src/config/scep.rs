@@ -129,8 +129,16 @@ pub(crate) fn build(
         if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
             return Err(ConfigError::invalid(key, "names are letters, digits, - and _"));
         }
-        if !profiles.contains_key(&n.profile) {
+        let Some(profile) = profiles.get(&n.profile) else {
             return Err(ConfigError::invalid(format!("{key}.profile"), format!("unknown profile `{}`", n.profile)));
+        };
+        if profile.approval && n.challenge.is_some() {
+            // The approval queue keeps the whole request, challengePassword included, until an
+            // operator decides: a static challenge would sit in the ledger in the clear.
+            return Err(ConfigError::invalid(
+                format!("{key}.challenge"),
+                format!("profile `{}` needs approval; use one-time challenges there", n.profile),
+            ));
         }
         let challenge = n.challenge.map(|c| c.resolve(&format!("{key}.challenge"), data_dir)).transpose()?;
         names.insert(

@@ -325,3 +325,20 @@ fn database_tls_errors_are_clear() {
         assert!(e.contains(&format!("`{key}`")) && e.contains(&text), "{key}: {e}");
     }
 }
+
+#[test]
+fn a_static_scep_challenge_is_refused_on_an_approval_profile() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(conf("privca.dev.toml"))
+        .unwrap()
+        .replace("dir = \"profiles\"", &format!("dir = \"{}\"", conf("profiles").display()));
+    let gated = text.replace(
+        "profile = \"device-gated\"\n\n[log]",
+        "profile = \"device-gated\"\nchallenge = { env = \"X\" }\n\n[log]",
+    );
+    assert_ne!(gated, text, "the dev config's gated SCEP name moved");
+    let path = dir.path().join("c.toml");
+    std::fs::write(&path, gated).unwrap();
+    let e = Config::load(&path, Some(dir.path().to_owned())).unwrap_err().to_string();
+    assert!(e.contains("scep.names.gated.challenge") && e.contains("one-time"), "{e}");
+}
