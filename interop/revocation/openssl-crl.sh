@@ -4,7 +4,9 @@
 # `openssl crl` (signature, CRL number grows between fetches, the revoked serial and reason
 # present, the good one absent, the delta holds only the newer revocation, hold and
 # removeFromCRL), `openssl verify -crl_check` (revoked rejected, good accepted), conditional
-# GET, and pkilint's CRL linter. Then SIGKILL the CLI during CRL generation repeatedly: CRL
+# GET, and pkilint's CRL linter. A certificate revoked through the CLI is rejected by
+# `openssl verify -crl_check` with only the complete CRL from the certificate's CDP URL within
+# crl.full_after_revocation + 5 s (accepted before), with no `crl publish`. Then SIGKILL the CLI during CRL generation repeatedly: CRL
 # numbers stay unique and increasing.
 set -euo pipefail
 source "$(dirname "$0")/../lib.sh"
@@ -80,6 +82,31 @@ if [ -x "$LINT" ]; then
   for f in full2 delta2; do check "pkilint CRL $f" "$LINT" lint -t CRL -p PKIX -s ERROR "$DATA/$f.der"; done
   check "pkilint root CRL (ARL)" "$LINT" lint -t ARL -p PKIX -s ERROR "$DATA/root.der"
 fi
+
+# The complete CRL follows a revocation by itself: a relying party that reads only the CRL at the
+# certificate's CDP (openssl -crl_check, nginx ssl_crl) rejects it within full_after_revocation.
+make_csr late tls-server ec "$DATA"
+privca_cli issue --csr "$DATA/late.csr" --profile tls-server --out "$DATA/late-chain.pem" 2>/dev/null
+openssl x509 -in "$DATA/late-chain.pem" -out "$DATA/late.pem"
+cdp=$(openssl x509 -in "$DATA/late.pem" -noout -ext crlDistributionPoints | grep -o 'URI:[^ ]*' | head -1 | cut -d: -f2-)
+delay=$(sed -n 's/^full_after_revocation = "\([0-9]*\)s"/\1/p' "$CONFIG")
+check "the certificate names its CDP ($cdp) and the config a delay (${delay}s)" test -n "$cdp" -a -n "$delay"
+cdp_verify() { # cdp_verify OUT: fetch the CDP's CRL only, then openssl verify -crl_check the certificate
+  curl -sf "$cdp" -o "$DATA/cdp.der" && openssl crl -inform DER -in "$DATA/cdp.der" -out "$DATA/cdp.pem" &&
+    openssl verify -crl_check -CAfile "$DATA/trust.pem" -CRLfile "$DATA/cdp.pem" "$DATA/late.pem" >"$1" 2>&1
+}
+check "before the revocation the CDP's complete CRL accepts it" cdp_verify "$DATA/late-before.out"
+privca_cli revoke --serial "$(serial_of "$DATA/late.pem")" --reason keyCompromise >/dev/null
+t0=$(date +%s%N)
+limit=$(( (${delay:-0} + 5) * 1000 ))
+rejected=""
+while elapsed=$(( ($(date +%s%N) - t0) / 1000000 )); [ "$elapsed" -le "$limit" ]; do
+  if ! cdp_verify "$DATA/late-after.out" && grep -q "certificate revoked" "$DATA/late-after.out"; then rejected=$elapsed; break; fi
+  sleep 0.2
+done
+check "openssl -crl_check with only the CDP's complete CRL rejects a CLI revocation after ${rejected:-never} ms (limit $limit ms)" test -n "$rejected"
+check "no CLI publish: the job re-signed the complete CRL (keyCompromise listed)" \
+  bash -c "openssl crl -inform DER -in '$DATA/cdp.der' -noout -text | grep -A5 'Serial Number: $(serial_of "$DATA/late.pem")' | grep -q 'Key Compromise'"
 stop_privca
 
 # Crash safety: SIGKILL the publisher at random points of CRL generation (after its first CRL

@@ -265,8 +265,9 @@ pub struct AuditConfig {
     pub checkpoint_key: KeyAlgorithm,
 }
 
-/// `[crl]`: complete CRLs are re-signed every `full_interval` and valid for `full_validity`;
-/// delta CRLs every `delta_interval` or within `check_interval` of a revocation.
+/// `[crl]`: complete CRLs are re-signed every `full_interval` and valid for `full_validity`, and
+/// `full_after_revocation` after the publisher first sees a revocation they do not list; delta
+/// CRLs every `delta_interval` or within `check_interval` of a revocation.
 #[derive(Debug, Clone)]
 pub struct CrlConfig {
     /// nextUpdate − thisUpdate of complete CRLs.
@@ -279,6 +280,10 @@ pub struct CrlConfig {
     pub delta_interval: Duration,
     /// How often the publisher looks for new revocations.
     pub check_interval: Duration,
+    /// How long after the publisher first sees a revocation missing from the complete CRL it
+    /// re-signs the complete CRL (revocations seen meanwhile join that one CRL); `None` (`"off"`):
+    /// complete CRLs follow `full_interval` only.
+    pub full_after_revocation: Option<Duration>,
     /// Keep expired certificates on CRLs (default: drop them once expired).
     pub keep_expired: bool,
 }
@@ -418,8 +423,18 @@ fn build(raw: raw::RawConfig, base: &Path, data_dir: PathBuf) -> Result<Config, 
         delta_validity: duration::parse("crl.delta_validity", &raw.crl.delta_validity)?,
         delta_interval: duration::parse("crl.delta_interval", &raw.crl.delta_interval)?,
         check_interval: duration::parse("crl.check_interval", &raw.crl.check_interval)?,
+        full_after_revocation: match raw.crl.full_after_revocation.trim() {
+            "off" => None,
+            v => Some(duration::parse("crl.full_after_revocation", v)?),
+        },
         keep_expired: raw.crl.keep_expired,
     };
+    if crl.full_after_revocation.is_some_and(|d| d >= crl.full_interval) {
+        return Err(ConfigError::invalid(
+            "crl.full_after_revocation",
+            "must be shorter than crl.full_interval (or \"off\")",
+        ));
+    }
     if crl.full_interval >= crl.full_validity {
         return Err(ConfigError::invalid("crl.full_interval", "must be shorter than crl.full_validity"));
     }

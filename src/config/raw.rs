@@ -249,6 +249,7 @@ pub(crate) struct RawCrl {
     pub(crate) delta_validity: String,
     pub(crate) delta_interval: String,
     pub(crate) check_interval: String,
+    pub(crate) full_after_revocation: String,
     pub(crate) keep_expired: bool,
 }
 
@@ -260,6 +261,7 @@ impl Default for RawCrl {
             delta_validity: "1d".into(),
             delta_interval: "1h".into(),
             check_interval: "2s".into(),
+            full_after_revocation: "5s".into(),
             keep_expired: false,
         }
     }

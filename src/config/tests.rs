@@ -37,6 +37,7 @@ fn dev_config_parses_with_the_documented_values() {
     let san = &c.profiles["tls-server"].san;
     assert!(san.required && san.from_cn == crate::policy::CnToSan::Never);
     assert!(c.acme.deny_ranges.is_empty(), "the interop clients answer challenges on loopback");
+    assert_eq!(c.crl.full_after_revocation, Some(Duration::from_secs(5)));
 }
 
 #[test]
@@ -229,6 +230,24 @@ fn san_from_cn_is_checked() {
     assert!(e.contains("san.from_cn") && e.contains("never or dns-if-hostname"), "{e}");
     let e = with("types = [\"ip\"]\nfrom_cn = \"dns-if-hostname\"").unwrap_err();
     assert!(e.contains("san.from_cn") && e.contains("san.types"), "{e}");
+}
+
+#[test]
+fn full_crl_after_revocation_defaults_on_and_is_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Config::load(&write_config(dir.path(), MINIMAL), None).unwrap();
+    assert_eq!(c.crl.full_after_revocation, Some(Duration::from_secs(5)));
+    let with = |line: &str| format!("{MINIMAL}[crl]\n{line}\n");
+    let c = Config::load(&write_config(dir.path(), &with("full_after_revocation = \"off\"")), None).unwrap();
+    assert_eq!(c.crl.full_after_revocation, None);
+    let c = Config::load(&write_config(dir.path(), &with("full_after_revocation = \"0s\"")), None).unwrap();
+    assert_eq!(c.crl.full_after_revocation, Some(Duration::ZERO));
+    let c = Config::load(&write_config(dir.path(), &with("full_after_revocation = \"750ms\"")), None).unwrap();
+    assert_eq!(c.crl.full_after_revocation, Some(Duration::from_millis(750)));
+    for bad in ["full_after_revocation = \"soon\"", "full_after_revocation = \"2d\"", "full_after_revocation = 5"] {
+        let e = Config::load(&write_config(dir.path(), &with(bad)), None).unwrap_err().to_string();
+        assert!(e.contains("full_after_revocation"), "expected the key in: {e}");
+    }
 }
 
 #[test]
