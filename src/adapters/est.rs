@@ -7,6 +7,9 @@
 //! say ([`crate::config::est::CertRules`]): for `/simplereenroll` of itself when it was issued
 //! under the label's profile, otherwise when its issuer, profile and subject are listed, and
 //! then it enrolls only the names `cert_names` allows ([`crate::policy::client_cert`]).
+//! A `/serverkeygen` certificate whose answer could not be built is revoked through
+//! [`CertificateAuthority::revoke`] (cessationOfOperation, by `system:privca`) with a `failed`
+//! audit row saying why.
 
 use std::{collections::BTreeMap, net::IpAddr, sync::Arc};
 
@@ -27,6 +30,7 @@ use crate::{
     audit::{AuditEvent, AuditKind},
     ca::{
         request::{IssuanceRequest, Requester},
+        revoke::RevocationReason,
         CertificateAuthority, IssueOutcome, Issuer,
     },
     config::est::{EstConfig, EstLabel, BOOTSTRAP_ISSUER},
@@ -292,6 +296,33 @@ impl EstBackend for EstAdapter {
                 Err(EstError::Internal("a server-keygen request was queued for approval".into()))
             }
         }
+    }
+
+    /// Revokes the certificate with reason cessationOfOperation: it will never be used, because
+    /// its key was dropped undelivered (RFC 5280 §5.3.1: no longer needed for its purpose).
+    /// Not keyCompromise (the key was never stored nor sent), and not superseded (no replacement
+    /// exists unless the client asks again). A `failed` audit row records why, then the
+    /// revocation writes its own `revoked` row; `privca` itself is the revoker.
+    async fn undeliverable(&self, label: &str, cert_der: &[u8], reason: &str) -> Result<(), EstError> {
+        let fingerprint = hex::encode(ring::digest::digest(&ring::digest::SHA256, cert_der));
+        let record = self.ca.ledger().certificate_by_fingerprint(&fingerprint).await.map_err(db)?.ok_or_else(|| {
+            EstError::Internal("an undelivered /serverkeygen certificate is not in the ledger".into())
+        })?;
+        let by = Requester::system();
+        let failed = AuditEvent::new(AuditKind::Failed, by.to_string()).serial(record.serial.clone()).detail(
+            serde_json::json!({
+                "stage": "est-serverkeygen-delivery",
+                "label": label,
+                "error": reason,
+                "action": "revoked (cessationOfOperation)",
+            }),
+        );
+        if let Err(e) = self.ca.ledger().record_event(&failed).await {
+            tracing::error!(error = %e, serial = %record.serial, "could not record audit row for an undelivered /serverkeygen certificate");
+        }
+        self.ca.revoke(&record.serial, RevocationReason::CessationOfOperation, None, &by).await.map_err(map_ca)?;
+        tracing::warn!(%label, serial = %record.serial, %reason, "revoked a /serverkeygen certificate whose answer could not be built");
+        Ok(())
     }
 
     async fn cms_signer(&self, label: &str) -> Result<CmsSigner, EstError> {

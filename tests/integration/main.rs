@@ -5,6 +5,7 @@
 
 mod architecture;
 mod crl;
+mod est_keygen;
 mod harness;
 mod issuance_cycle;
 mod ledger_battery;

@@ -147,6 +147,17 @@ pub trait EstBackend: Clone + Send + Sync + 'static {
     /// Generates a key for the label's profile, issues its certificate with the CSR's subject
     /// and SANs, and returns both; the key is never stored.
     fn server_keygen(&self, request: EnrollRequest) -> impl Future<Output = Result<KeygenOutcome, EstError>> + Send;
+    /// `/serverkeygen` of `label` issued `cert_der`, but its answer could not be built
+    /// (`reason`: signing or encrypting the key package, or encoding the certificate failed), so
+    /// no client holds the certificate or its key, which exists nowhere else. The backend makes
+    /// sure the certificate is no longer valid (revoked, audited); the client gets the error and
+    /// may ask again.
+    fn undeliverable(
+        &self,
+        label: &str,
+        cert_der: &[u8],
+        reason: &str,
+    ) -> impl Future<Output = Result<(), EstError>> + Send;
     /// The signer of Full PKI Responses for `label`.
     fn cms_signer(&self, label: &str) -> impl Future<Output = Result<CmsSigner, EstError>> + Send;
     /// Signs the DER `signed_attrs` (a SET OF Attribute) with that signer's key.

@@ -194,16 +194,13 @@ async fn handle<B: EstBackend>(
             if op == Operation::ServerKeygen {
                 return match s.backend.server_keygen(request).await? {
                     KeygenOutcome::Issued { key_pkcs8, cert_der } => {
-                        let (key_type, key) = match &recipient {
-                            Some(r) => (
-                                multipart::SERVER_GENERATED_KEY,
-                                serverkey::encrypted_key(&s.backend, label, &key_pkcs8, r).await?,
-                            ),
-                            None => (multipart::PKCS8, key_pkcs8),
-                        };
-                        let (content_type, body) =
-                            multipart::server_keygen_body(key_type, &key, &wire::certs_only(&[cert_der])?);
-                        Ok(respond(StatusCode::OK, &content_type, body, false))
+                        match keygen_response(s, label, key_pkcs8, &cert_der, recipient.as_ref()).await {
+                            Ok(response) => Ok(response),
+                            Err(e) => {
+                                undeliverable(s, label, &cert_der, &e).await;
+                                Err(e)
+                            }
+                        }
                     }
                     KeygenOutcome::Pending => Ok(accepted(s.settings.retry_after)),
                 };
@@ -225,6 +222,35 @@ async fn handle<B: EstBackend>(
                 true,
             ))
         }
+    }
+}
+
+/// The `/serverkeygen` answer (§4.4.2): the key, in clear or encrypted to `recipient` (signed
+/// by the label's CA through the port), then the certificate.
+async fn keygen_response<B: EstBackend>(
+    s: &St<B>,
+    label: &str,
+    key_pkcs8: Vec<u8>,
+    cert_der: &[u8],
+    recipient: Option<&serverkey::Recipient>,
+) -> Result<Response, EstError> {
+    let (key_type, key) = match recipient {
+        Some(r) => (multipart::SERVER_GENERATED_KEY, serverkey::encrypted_key(&s.backend, label, &key_pkcs8, r).await?),
+        None => (multipart::PKCS8, key_pkcs8),
+    };
+    let (content_type, body) = multipart::server_keygen_body(key_type, &key, &wire::certs_only(&[cert_der.to_vec()])?);
+    Ok(respond(StatusCode::OK, &content_type, body, false))
+}
+
+/// The certificate was issued but its answer could not be built: its key exists nowhere else
+/// now, so the backend revokes it ([`EstBackend::undeliverable`]). The client gets `error`.
+async fn undeliverable<B: EstBackend>(s: &St<B>, label: &str, cert_der: &[u8], error: &EstError) {
+    let reason = match error {
+        EstError::Internal(detail) => detail.clone(),
+        other => other.to_string(),
+    };
+    if let Err(e) = s.backend.undeliverable(label, cert_der, &reason).await {
+        tracing::error!(%label, error = %e, %reason, "a /serverkeygen certificate nobody received could not be revoked");
     }
 }
 
@@ -307,4 +333,177 @@ fn respond(status: StatusCode, content_type: &str, body: Vec<u8>, base64: bool) 
         h.insert("content-transfer-encoding", HeaderValue::from_static("base64"));
     }
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use base64ct::Encoding;
+    use der::{asn1::OctetString, Any, Encode};
+    use tower::ServiceExt;
+    use x509_cert::{
+        request::CertReqInfo,
+        spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned},
+    };
+
+    use super::*;
+    use crate::backend::{ClientCertificate, CmsDigest, CmsSigner};
+
+    /// `(label, cert_der, reason)` of an [`EstBackend::undeliverable`] call.
+    type Undelivered = (String, Vec<u8>, String);
+
+    /// Issues `cert_der` with `key_pkcs8`; signing the key package fails as an HSM outage would;
+    /// records what was declared undeliverable.
+    #[derive(Clone)]
+    struct Fake {
+        key_pkcs8: Vec<u8>,
+        cert_der: Vec<u8>,
+        undelivered: Arc<Mutex<Vec<Undelivered>>>,
+    }
+
+    impl EstBackend for Fake {
+        async fn ca_certs(&self, _: &str) -> Result<Vec<Vec<u8>>, EstError> {
+            Ok(Vec::new())
+        }
+        async fn check_password(
+            &self,
+            _: &str,
+            user: &str,
+            password: &str,
+            _: Option<IpAddr>,
+        ) -> Result<bool, EstError> {
+            Ok(user == "u" && password == "p")
+        }
+        async fn check_client_cert(&self, _: &str, _: &[Vec<u8>], _: bool) -> Result<ClientCertificate, EstError> {
+            Err(EstError::Forbidden("no".into()))
+        }
+        async fn enroll(&self, _: EnrollRequest) -> Result<EnrollOutcome, EstError> {
+            Err(EstError::Internal("not used".into()))
+        }
+        async fn server_keygen(&self, _: EnrollRequest) -> Result<KeygenOutcome, EstError> {
+            Ok(KeygenOutcome::Issued { key_pkcs8: self.key_pkcs8.clone(), cert_der: self.cert_der.clone() })
+        }
+        async fn undeliverable(&self, label: &str, cert_der: &[u8], reason: &str) -> Result<(), EstError> {
+            self.undelivered.lock().unwrap().push((label.to_owned(), cert_der.to_vec(), reason.to_owned()));
+            Ok(())
+        }
+        async fn cms_signer(&self, _: &str) -> Result<CmsSigner, EstError> {
+            Ok(CmsSigner {
+                cert_der: self.cert_der.clone(),
+                digest: CmsDigest::Sha256,
+                signature_algorithm_der: Vec::new(),
+            })
+        }
+        async fn cms_sign(&self, _: &str, _: &[u8]) -> Result<Vec<u8>, EstError> {
+            Err(EstError::Unavailable)
+        }
+    }
+
+    fn rsa_spki() -> Vec<u8> {
+        openssl::pkey::PKey::from_rsa(openssl::rsa::Rsa::generate(2048).unwrap()).unwrap().public_key_to_der().unwrap()
+    }
+
+    /// A self-signed certificate standing for the one the backend issued.
+    fn certificate() -> Vec<u8> {
+        let key = openssl::pkey::PKey::from_rsa(openssl::rsa::Rsa::generate(2048).unwrap()).unwrap();
+        let mut name = openssl::x509::X509NameBuilder::new().unwrap();
+        name.append_entry_by_text("CN", "device").unwrap();
+        let name = name.build();
+        let mut b = openssl::x509::X509Builder::new().unwrap();
+        b.set_version(2).unwrap();
+        b.set_subject_name(&name).unwrap();
+        b.set_issuer_name(&name).unwrap();
+        b.set_pubkey(&key).unwrap();
+        b.set_not_before(&openssl::asn1::Asn1Time::days_from_now(0).unwrap()).unwrap();
+        b.set_not_after(&openssl::asn1::Asn1Time::days_from_now(1).unwrap()).unwrap();
+        b.sign(&key, openssl::hash::MessageDigest::sha256()).unwrap();
+        b.build().to_der().unwrap()
+    }
+
+    /// A `/serverkeygen` CSR (its signature is the backend's to check), asking for the key
+    /// encrypted to its own RSA key when `encrypted`.
+    fn csr(encrypted: bool) -> Vec<u8> {
+        let spki_der = rsa_spki();
+        let public_key = SubjectPublicKeyInfoOwned::from_der(&spki_der).unwrap();
+        let mut attributes = der::asn1::SetOfVec::new();
+        if encrypted {
+            let id = OctetString::new(serverkey::key_identifier(&public_key)).unwrap();
+            let attr = crate::signed::attribute(serverkey::ID_AA_ASYMM_DECRYPT_KEY_ID, Any::encode_from(&id).unwrap())
+                .unwrap();
+            attributes.insert(attr).unwrap();
+        }
+        CertReq {
+            info: CertReqInfo {
+                version: x509_cert::request::Version::V1,
+                subject: Default::default(),
+                public_key,
+                attributes,
+            },
+            algorithm: AlgorithmIdentifierOwned {
+                oid: const_oid::db::rfc5912::SHA_256_WITH_RSA_ENCRYPTION,
+                parameters: None,
+            },
+            signature: der::asn1::BitString::from_bytes(&[0]).unwrap(),
+        }
+        .to_der()
+        .unwrap()
+    }
+
+    async fn serverkeygen(fake: Fake, csr_der: &[u8]) -> (StatusCode, String) {
+        let settings = EstSettings {
+            realm: "test".into(),
+            retry_after: 1,
+            labels: BTreeMap::from([(DEFAULT_LABEL.to_owned(), LabelPolicy { basic: true, ..Default::default() })]),
+        };
+        let request = axum::http::Request::post("/serverkeygen")
+            .header(header::CONTENT_TYPE, PKCS10)
+            .header(header::AUTHORIZATION, format!("Basic {}", base64ct::Base64::encode_string(b"u:p")))
+            .body(Body::from(wire::encode_body(csr_der)))
+            .unwrap();
+        let response = router(fake, settings).oneshot(request).await.unwrap();
+        let status = response.status();
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    fn fake(cert_der: Vec<u8>) -> Fake {
+        let rng = ring::rand::SystemRandom::new();
+        let key = ring::signature::EcdsaKeyPair::generate_pkcs8(&ring::signature::ECDSA_P256_SHA256_ASN1_SIGNING, &rng);
+        Fake { key_pkcs8: key.unwrap().as_ref().to_vec(), cert_der, undelivered: Arc::default() }
+    }
+
+    #[tokio::test]
+    async fn a_key_package_that_cannot_be_signed_undoes_the_issuance() {
+        let fake = fake(certificate());
+        let (status, body) = serverkeygen(fake.clone(), &csr(true)).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+        assert!(!body.contains(wire::encode_body(&fake.key_pkcs8).trim()), "{body}");
+        let undelivered = fake.undelivered.lock().unwrap().clone();
+        assert_eq!(undelivered.len(), 1);
+        assert_eq!((undelivered[0].0.as_str(), &undelivered[0].1), (DEFAULT_LABEL, &fake.cert_der));
+    }
+
+    #[tokio::test]
+    async fn a_plain_answer_that_cannot_be_built_undoes_the_issuance() {
+        // A certificate certs-only cannot encode: the answer fails after issuance.
+        let fake = fake(b"not a certificate".to_vec());
+        let (status, body) = serverkeygen(fake.clone(), &csr(false)).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
+        assert!(!body.contains(wire::encode_body(&fake.key_pkcs8).trim()), "{body}");
+        let undelivered = fake.undelivered.lock().unwrap().clone();
+        assert_eq!(undelivered.len(), 1);
+        assert_eq!(undelivered[0].1, b"not a certificate");
+        assert!(undelivered[0].2.contains("certs-only"), "{}", undelivered[0].2);
+    }
+
+    #[tokio::test]
+    async fn a_delivered_answer_undoes_nothing() {
+        let fake = fake(certificate());
+        let (status, body) = serverkeygen(fake.clone(), &csr(false)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert!(body.contains("application/pkcs8"), "{body}");
+        assert!(body.contains(wire::encode_body(&fake.key_pkcs8).trim()), "{body}");
+        assert!(fake.undelivered.lock().unwrap().is_empty());
+    }
 }
