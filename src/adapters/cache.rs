@@ -116,6 +116,15 @@ mod tests {
         assert_eq!(cache.get("b"), Ok("written"));
         cache.remove("a");
         assert!(cache.get("a").is_err());
+        // A read of the ledger forced past a copy replaces it; one that began before does not.
+        let Err(before) = cache.get("c") else { panic!("empty entry") };
+        cache.put("c", "stale");
+        let epoch = cache.invalidate("c");
+        assert!(cache.get("c").is_err(), "invalidate keeps the copy");
+        cache.fill("c", &"older read", before);
+        assert!(cache.get("c").is_err());
+        cache.fill("c", &"ledger", epoch);
+        assert_eq!(cache.get("c"), Ok("ledger"));
     }
 
     #[test]
