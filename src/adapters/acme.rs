@@ -44,10 +44,13 @@ pub struct AcmeAdapter {
     /// Accounts by id: every JWS request after newAccount names its account by `kid` (§6.2),
     /// so each order would read the same account row once per request. This process drops a
     /// copy after each change it makes. Other instances sharing a PostgreSQL ledger may change
-    /// an account too: the nonce redemption of every request reads the account's key, status
-    /// and contact in the same statement (`Ledger::redeem_acme_nonce`), and a copy that differs
-    /// is dropped and read again before the request goes on. (On SQLite this process is the
-    /// only writer of accounts.)
+    /// an account too: a signature that does not verify against the copy's key is checked
+    /// again against the ledger's (`account_from_ledger`, which replaces the copy: a key
+    /// rollover answered elsewhere), and the nonce redemption of every request reads the
+    /// account's key, status and contact in the same statement (`Ledger::redeem_acme_nonce`),
+    /// so a copy that differs (a deactivation or contact change elsewhere) is dropped and read
+    /// again before the request goes on. (On SQLite this process is the only writer of
+    /// accounts.)
     accounts: Arc<Cache<Account>>,
     /// Nonce redemptions on a shared ledger, batched.
     redeemer: Arc<Redeemer>,
@@ -308,6 +311,15 @@ impl AcmeBackend for AcmeAdapter {
 
     async fn account(&self, id: &str) -> Result<Option<Account>, AcmeError> {
         self.accounts.get_or_read(id, || async { self.ca.ledger().acme_account(id).await.map_err(db) }).await
+    }
+
+    async fn account_from_ledger(&self, id: &str) -> Result<Option<Account>, AcmeError> {
+        let epoch = self.accounts.invalidate(id);
+        let account = self.ca.ledger().acme_account(id).await.map_err(db)?;
+        if let Some(a) = &account {
+            self.accounts.fill(id, a, epoch);
+        }
+        Ok(account)
     }
 
     async fn eab_key(&self, kid: &str) -> Result<Option<EabKey>, AcmeError> {

@@ -78,6 +78,15 @@ impl<T: Clone> Cache<T> {
         map.by_id.remove(id);
     }
 
+    /// Drops the copy of `id` and returns the epoch to pass to [`Cache::fill`] after reading
+    /// the ledger (the copy may be stale: the caller reads the ledger whatever the cache holds).
+    pub(crate) fn invalidate(&self, id: &str) -> u64 {
+        let mut map = self.lock();
+        map.epoch += 1;
+        map.by_id.remove(id);
+        map.epoch
+    }
+
     fn insert(map: &mut Map<T>, id: &str, value: T) {
         if map.by_id.len() >= Self::CAPACITY && !map.by_id.contains_key(id) {
             map.by_id.clear();
@@ -107,6 +116,15 @@ mod tests {
         assert_eq!(cache.get("b"), Ok("written"));
         cache.remove("a");
         assert!(cache.get("a").is_err());
+        // A read of the ledger forced past a copy replaces it; one that began before does not.
+        let Err(before) = cache.get("c") else { panic!("empty entry") };
+        cache.put("c", "stale");
+        let epoch = cache.invalidate("c");
+        assert!(cache.get("c").is_err(), "invalidate keeps the copy");
+        cache.fill("c", &"older read", before);
+        assert!(cache.get("c").is_err());
+        cache.fill("c", &"ledger", epoch);
+        assert_eq!(cache.get("c"), Ok("ledger"));
     }
 
     #[test]

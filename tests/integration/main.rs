@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, unreachable_pub)]
 
+mod acme_cluster;
 mod architecture;
 mod crl;
 mod est_keygen;

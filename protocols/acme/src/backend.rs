@@ -273,6 +273,10 @@ pub trait AcmeBackend: Clone + Send + Sync + 'static {
     /// The account `id` (may be a copy kept in memory: `redeem_nonce` tells whether it is
     /// still current).
     fn account(&self, id: &str) -> impl Future<Output = Result<Option<Account>, AcmeError>> + Send;
+    /// The account `id` as the ledger holds it now, never a copy kept in memory (which this
+    /// replaces): asked when a signature does not verify against the key of the copy, since
+    /// another instance sharing the ledger may have rolled the key over.
+    fn account_from_ledger(&self, id: &str) -> impl Future<Output = Result<Option<Account>, AcmeError>> + Send;
     /// The EAB key `kid`.
     fn eab_key(&self, kid: &str) -> impl Future<Output = Result<Option<EabKey>, AcmeError>> + Send;
     /// Stores a new account (binding its EAB key, if any, in the same transaction; fails if the

@@ -1,5 +1,11 @@
 //! The shared state of the ACME router and authentication of JWS POSTs (§6.2–§6.5): content
 //! type, JWS shape, `url` binding, key or account, signature, then the nonce.
+//!
+//! The account of a `kid` request may come from a copy kept in memory, which another instance
+//! sharing the ledger can make stale. A signature that fails against the copy's key is checked
+//! again against the ledger's key before it is refused (a key rollover answered elsewhere),
+//! and the nonce redemption reports a copy whose key, status or contact differ from the
+//! ledger's (then read again: a deactivation elsewhere is refused on the next request).
 
 use std::{
     collections::HashMap,
@@ -109,7 +115,7 @@ impl<B: AcmeBackend> AcmeState<B> {
         };
         let expires =
             self.nonces.check(&nonce).ok_or_else(|| AcmeError::new(ErrorType::BadNonce, "unknown or expired nonce"))?;
-        let (jwk, mut account) = match (&jws.key, signer) {
+        let (jwk, account) = match (&jws.key, signer) {
             (KeyRef::Jwk(jwk), Signer::Jwk | Signer::Either) => (jwk.clone(), None),
             (KeyRef::Kid(kid), Signer::Kid | Signer::Either) => {
                 let account = self.account_for_kid(kid).await?;
@@ -122,7 +128,10 @@ impl<B: AcmeBackend> AcmeState<B> {
                 return Err(AcmeError::malformed("this request must be signed with `jwk`"))
             }
         };
-        jws.verify(&jwk)?;
+        let (jwk, mut account) = match jws.verify(&jwk) {
+            Ok(()) => (jwk, account),
+            Err(e) => self.verify_with_ledger_key(&jws, account, e).await?,
+        };
         match self.backend.redeem_nonce(&nonce, expires, account.as_ref()).await? {
             Redeemed::Fresh => {}
             Redeemed::Used => return Err(AcmeError::new(ErrorType::BadNonce, "nonce already used")),
@@ -139,10 +148,45 @@ impl<B: AcmeBackend> AcmeState<B> {
         Ok(Signed { jws, jwk, account })
     }
 
+    /// A `kid` request whose signature does not verify against the account's key as this
+    /// instance had it (`refused`): another instance sharing the ledger may have rolled the
+    /// key over (§7.3.5) since that copy was made. The signature is checked once more
+    /// against the key the ledger holds now before the request is refused; an account the
+    /// ledger shows deactivated is then refused as such. Returns the key and account the
+    /// request verified against.
+    async fn verify_with_ledger_key(
+        &self,
+        jws: &Jws,
+        seen: Option<Account>,
+        refused: AcmeError,
+    ) -> Result<(Value, Option<Account>), AcmeError> {
+        let (KeyRef::Kid(kid), Some(seen)) = (&jws.key, seen) else {
+            return Err(refused);
+        };
+        let Some(current) = self.backend.account_from_ledger(&seen.id).await? else {
+            return Err(refused);
+        };
+        if current.thumbprint == seen.thumbprint {
+            return Err(refused);
+        }
+        jws.verify(&current.jwk)?;
+        // Only the holder of the account's key learns its status.
+        let current = Self::usable(Some(current))?;
+        tracing::debug!(kid = %kid, "JWS verified against the account key the ledger holds (rolled over elsewhere)");
+        Ok((current.jwk.clone(), Some(current)))
+    }
+
     async fn account_for_kid(&self, kid: &str) -> Result<Account, AcmeError> {
         let missing = || AcmeError::new(ErrorType::AccountDoesNotExist, "no account with this `kid`");
         let id = self.links.account_id(kid).ok_or_else(missing)?;
-        let account = self.backend.account(id).await?.ok_or_else(missing)?;
+        Self::usable(self.backend.account(id).await?)
+    }
+
+    /// The account if it exists and is valid; `accountDoesNotExist`, or the deactivated
+    /// account problem (deactivated or revoked), otherwise.
+    fn usable(account: Option<Account>) -> Result<Account, AcmeError> {
+        let account =
+            account.ok_or_else(|| AcmeError::new(ErrorType::AccountDoesNotExist, "no account with this `kid`"))?;
         if account.status != AccountStatus::Valid {
             return Err(AcmeError::new(
                 ErrorType::AccountDeactivated,
