@@ -25,6 +25,7 @@ const SQLITE: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0010_index_reservations_by_requester.sql"),
     ),
     (11, "seal acme secrets", include_str!("../../migrations/sqlite/0011_seal_acme_secrets.sql")),
+    (12, "create clm", include_str!("../../migrations/sqlite/0012_create_clm.sql")),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (1, "create ledger", include_str!("../../migrations/postgres/0001_create_ledger.sql")),
@@ -42,6 +43,7 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/postgres/0010_index_reservations_by_requester.sql"),
     ),
     (11, "seal acme secrets", include_str!("../../migrations/postgres/0011_seal_acme_secrets.sql")),
+    (12, "create clm", include_str!("../../migrations/postgres/0012_create_clm.sql")),
 ];
 
 /// Applies every migration of `dialect` that the database has not seen yet.
