@@ -114,6 +114,21 @@ pub enum Command {
         #[command(subcommand)]
         command: CrlCommand,
     },
+    /// CLM owners: people and teams with contacts.
+    Owner {
+        #[command(subcommand)]
+        command: crate::clm::cli::OwnerCommand,
+    },
+    /// The CLM inventory: every certificate with owner, tier and status.
+    Inventory {
+        #[command(subcommand)]
+        command: crate::clm::cli::InventoryCommand,
+    },
+    /// CLM expiry policy and notifications.
+    Clm {
+        #[command(subcommand)]
+        command: crate::clm::cli::ClmCommand,
+    },
     /// Install the certificate an external root signed for an `external = true` issuer.
     ImportIssuer {
         /// PEM file: the issuer certificate first, then the chain above it.
@@ -391,6 +406,9 @@ async fn dispatch(config: Config, command: Command) -> Result<ExitCode, CaError>
             Ok(ExitCode::SUCCESS)
         }
         Command::Crl { command: CrlCommand::Publish { issuer, delta } } => crl_publish(&app, issuer, delta).await,
+        Command::Owner { command } => crate::clm::cli::owner(&app, command).await,
+        Command::Inventory { command } => crate::clm::cli::inventory(&app, command).await,
+        Command::Clm { command } => crate::clm::cli::clm(&app, command).await,
         Command::ImportIssuer { cert, issuer } => {
             let pem = read_file(&cert)?;
             crate::ca::bootstrap::import_issuer(

@@ -24,6 +24,7 @@ pub mod adapters;
 pub mod app;
 pub mod audit;
 pub mod ca;
+pub mod clm;
 pub mod cli;
 pub mod config;
 pub mod error;

@@ -36,6 +36,8 @@ pub(crate) struct RawConfig {
     #[serde(default)]
     pub(crate) scep: super::scep::RawScep,
     #[serde(default)]
+    pub(crate) clm: super::clm::RawClm,
+    #[serde(default)]
     pub(crate) log: RawLog,
 }
 

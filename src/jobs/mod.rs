@@ -3,8 +3,10 @@
 //! `audit.seal_interval`), the CRL publisher ([`crl_publish`]), the OCSP pre-signer
 //! ([`ocsp_presign`]), with SCEP enabled the RA certificate's renewal, and (started by
 //! `server::serve` with the listeners) the renewal of privca's own TLS certificate
-//! ([`tls_refresh`]).
+//! ([`tls_refresh`]), and with `clm.enabled` the CLM expiry policy and notification delivery
+//! ([`clm`]).
 
+pub mod clm;
 pub mod crl_publish;
 pub mod ocsp_presign;
 
@@ -64,6 +66,16 @@ pub fn spawn(
     ];
     if let Some(scep) = scep {
         jobs.push(tokio::spawn(scep_ra_refresh(scep, stop.clone())));
+    }
+    if app.config.clm.enabled {
+        match crate::clm::templates::Templates::load(app.config.clm.templates_dir.as_deref()) {
+            Ok(templates) => jobs.push(tokio::spawn(clm::policy(app.clone(), templates, stop.clone()))),
+            Err(e) => tracing::error!(error = %e, "CLM: cannot read clm.templates_dir; the policy job is not running"),
+        }
+        match crate::clm::notify::Notifier::new(&app.config.clm) {
+            Ok(notifier) => jobs.push(tokio::spawn(clm::delivery(app.clone(), notifier, stop.clone()))),
+            Err(e) => tracing::error!(error = %e, "CLM: notifications are not delivered"),
+        }
     }
     jobs.push(tokio::spawn(ocsp_presign::run(
         ocsp.clone(),
