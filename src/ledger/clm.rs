@@ -119,10 +119,10 @@ pub struct OutboxMessage {
 /// The candidate columns of privca's certificates (`$1` now, `$2` end of the notice window).
 const PRIVCA_CANDIDATES: &str = "SELECT c.fingerprint_sha256 AS fingerprint, c.serial, c.subject, c.sans, \
      c.issuer_id AS issuer, c.not_after, c.owner, c.tier, c.renew_early_at, \
-     COALESCE((SELECT s.serial FROM certificates s WHERE s.renews_serial = c.serial AND s.status = 'valid' \
-       AND s.not_after > c.not_after LIMIT 1), \
-      (SELECT s.serial FROM certificates s WHERE s.sans = c.sans AND s.not_before > c.not_before \
-       AND s.owner = c.owner AND s.status = 'valid' AND s.not_after > c.not_after LIMIT 1)) AS successor, \
+     COALESCE((SELECT s.serial FROM certificates s WHERE s.renews_serial = c.serial AND s.status = 'valid' LIMIT 1), \
+      (SELECT s.serial FROM certificates s WHERE s.sans = c.sans AND s.owner = c.owner AND s.status = 'valid' \
+       AND (s.not_before > c.not_before OR (s.not_before = c.not_before AND s.serial > c.serial)) LIMIT 1)) \
+       AS successor, \
      CAST(CASE WHEN EXISTS (SELECT 1 FROM endpoints e WHERE e.fingerprint_sha256 = c.fingerprint_sha256) \
        THEN 1 ELSE 0 END AS BIGINT) AS served, \
      (SELECT m.until_at FROM clm_mutes m WHERE m.fingerprint = c.fingerprint_sha256) AS muted_until, \
