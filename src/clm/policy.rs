@@ -107,7 +107,8 @@ pub fn webhook_kind(format: &str) -> &'static str {
 
 /// The decision about `c` at `now`: [`plan`], and one outbox row per due event and channel of
 /// the tier that the recipient has a contact for. A due event no contact can receive becomes
-/// one dead row on channel `none`, so that the outbox shows it.
+/// one dead row on channel `none`, so that the outbox shows it, and the certificate is looked
+/// at again at the next run: once the owner has a contact, the message goes out.
 pub fn decide(
     c: &PolicyCandidate,
     config: &ClmConfig,
@@ -118,6 +119,7 @@ pub fn decide(
     let policy = config.tier(c.tier);
     let p = plan(c, &policy, now);
     let mut messages = Vec::new();
+    let mut unreachable = false;
     for due in &p.due {
         let (event, key, send, recipient, threshold) = match *due {
             Due::Expiry { threshold, send } => (
@@ -161,6 +163,7 @@ pub fn decide(
             .unwrap_or_default();
         if reachable.is_empty() {
             if send {
+                unreachable = true;
                 let who = recipient.map_or(config.security_lead.as_str(), |o| o.name.as_str());
                 let error = format!("owner `{who}` has no contact for the tier's channels");
                 messages.push(new("none", "", "dead", Some(error)));
@@ -180,7 +183,7 @@ pub fn decide(
     Decision {
         fingerprint: c.fingerprint.clone(),
         external: c.external,
-        next_at: p.next_at,
+        next_at: if unreachable { now + 1 } else { p.next_at },
         superseded_by: p.superseded_by,
         messages,
     }
@@ -325,5 +328,6 @@ mod tests {
         let d = decide(&c, &config, &HashMap::new(), &Templates::default(), NOW);
         assert_eq!(d.messages.len(), 1);
         assert_eq!((d.messages[0].channel.as_str(), d.messages[0].state), ("none", "dead"));
+        assert_eq!(d.next_at, NOW + 1, "looked at again at the next run");
     }
 }
