@@ -101,6 +101,23 @@ pub async fn run_policy(
     Ok(run)
 }
 
+/// Publishes the inventory gauges (a scan of the inventory: run after each policy run):
+/// `privca_clm_certificates{status, tier, issuer}`, `privca_clm_earliest_expiry_seconds{tier}`
+/// and `privca_clm_outbox_messages{channel, state}`.
+pub async fn publish_metrics(ledger: &Ledger, config: &ClmConfig, now: i64) -> Result<(), LedgerError> {
+    let stats = ledger.inventory_stats(first_threshold(config)).await?;
+    for (status, tier, issuer, n) in stats.counts {
+        metrics::gauge!("privca_clm_certificates", "status" => status, "tier" => tier, "issuer" => issuer).set(n as f64);
+    }
+    for (tier, first) in stats.earliest_expiry {
+        metrics::gauge!("privca_clm_earliest_expiry_seconds", "tier" => tier).set((first - now) as f64);
+    }
+    for (channel, state, n) in ledger.outbox_counts().await? {
+        metrics::gauge!("privca_clm_outbox_messages", "channel" => channel, "state" => state).set(n as f64);
+    }
+    Ok(())
+}
+
 /// Sends the outbox messages due at `now`, one batch at a time, until none is due.
 pub async fn deliver(
     ledger: &Ledger,

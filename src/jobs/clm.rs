@@ -25,6 +25,9 @@ pub async fn policy(app: App, templates: Templates, mut stop: watch::Receiver<bo
                     ),
                     Err(e) => tracing::warn!(error = %e, "CLM policy run failed"),
                 }
+                if let Err(e) = clm::publish_metrics(&app.ledger, &app.config.clm, crate::ledger::now()).await {
+                    tracing::warn!(error = %e, "CLM metrics not updated");
+                }
             }
             _ = stop.changed() => return,
         }

@@ -428,3 +428,46 @@ impl Ledger {
             .collect()
     }
 }
+
+/// Inventory counts for metrics: certificates by status, tier and issuer, and each tier's
+/// earliest expiry among its live certificates.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct InventoryStats {
+    /// (status, tier, issuer, count).
+    pub counts: Vec<(String, String, String, i64)>,
+    /// (tier, earliest notAfter of a valid, unsuperseded, unexpired certificate).
+    pub earliest_expiry: Vec<(String, i64)>,
+}
+
+impl Ledger {
+    /// Counts of the whole inventory (a scan: for the policy job's schedule, not per request).
+    pub async fn inventory_stats(&self, first_threshold: impl Fn(Tier) -> i64) -> Result<InventoryStats, LedgerError> {
+        let t = now();
+        let sql = format!(
+            "SELECT inv_status, tier, issuer, COUNT(*) AS n FROM (SELECT tier, issuer, {STATUS_SQL} AS inv_status FROM {}) i \
+             GROUP BY inv_status, tier, issuer ORDER BY inv_status, tier, issuer",
+            inventory_relation!()
+        );
+        let mut conn = self.conn().await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(t)
+            .bind(first_threshold(Tier::CustomerFacing))
+            .bind(first_threshold(Tier::NetworkCritical))
+            .bind(first_threshold(Tier::Internal))
+            .fetch_all(&mut *conn)
+            .await?;
+        let counts = rows
+            .iter()
+            .map(|r| Ok((r.try_get("inv_status")?, r.try_get("tier")?, r.try_get("issuer")?, r.try_get("n")?)))
+            .collect::<Result<Vec<_>, LedgerError>>()?;
+        let sql = format!(
+            "SELECT tier, MIN(not_after) AS first FROM {} WHERE status = 'valid' AND superseded_by IS NULL \
+             AND not_after > $1 GROUP BY tier ORDER BY tier",
+            inventory_relation!()
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(t).fetch_all(&mut *conn).await?;
+        let earliest_expiry =
+            rows.iter().map(|r| Ok((r.try_get("tier")?, r.try_get("first")?))).collect::<Result<Vec<_>, LedgerError>>()?;
+        Ok(InventoryStats { counts, earliest_expiry })
+    }
+}

@@ -47,7 +47,9 @@ pub use self::clm::{Decision, NewMessage, OutboxMessage, PolicyCandidate};
 pub use self::by_key::IDS_PER_STATEMENT;
 pub use self::crls::{CrlKind, CrlRecord, CrlReservation, RevokedRow};
 pub use self::error::LedgerError;
-pub use self::inventory::{default_renewal_method, Endpoint, InventoryChange, InventoryFilter, InventoryItem, InventoryStatus};
+pub use self::inventory::{
+    default_renewal_method, Endpoint, InventoryChange, InventoryFilter, InventoryItem, InventoryStats, InventoryStatus,
+};
 pub use self::model::*;
 pub use self::ocsp::{CertStatusRow, OcspRecord, OcspWork};
 pub use self::owners::{Owner, UnclaimedOwner};

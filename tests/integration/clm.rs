@@ -306,6 +306,14 @@ async fn exactly_once_escalation_and_renewal_chains(db: Db) {
         .unwrap();
     assert_eq!(mine.iter().map(|i| i.fingerprint.as_str()).collect::<Vec<_>>(), [b.as_str()]);
     assert_eq!((mine[0].source.as_str(), mine[0].renewal_method.as_str(), mine[0].owner.as_str()), ("cli", "manual", "web-team"));
+    // The metrics' counts: six certificates, two superseded, the rest by tier.
+    let stats = ledger.inventory_stats(&first_threshold).await.unwrap();
+    let total: i64 = stats.counts.iter().map(|c| c.3).sum();
+    assert_eq!(total, 6, "{stats:?}");
+    let superseded: i64 = stats.counts.iter().filter(|c| c.0 == "superseded").map(|c| c.3).sum();
+    assert_eq!(superseded, 2, "{stats:?}");
+    let tiers: Vec<&str> = stats.earliest_expiry.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(tiers, ["customer-facing", "internal"], "{stats:?}");
     ledger.close().await;
 }
 
