@@ -33,7 +33,15 @@ fn the_check_catches_renamed_commands_options_keys_and_paths() {
               `privca audit check`, set `crl.full_intervall` and `[acme.validaton]`, read \
               `conf/privca.prod.toml`.\n\n```sh\nprivca est user remove dev1\n```\n";
     let found = problems(md, &root);
-    for needle in ["revoke-cert", "--why", "audit check", "crl.full_intervall", "acme.validaton", "conf/privca.prod.toml", "remove"] {
+    for needle in [
+        "revoke-cert",
+        "--why",
+        "audit check",
+        "crl.full_intervall",
+        "acme.validaton",
+        "conf/privca.prod.toml",
+        "remove",
+    ] {
         assert!(found.iter().any(|p| p.contains(needle)), "`{needle}` not reported: {found:?}");
     }
     let fine = "`privca revoke --serial 1 --reason keyCompromise`, `privca --config c.toml list --json`, \
@@ -196,7 +204,8 @@ fn is_key_line(line: &str) -> bool {
             !key.is_empty()
                 && key.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
                 && key.starts_with(|c: char| c.is_ascii_lowercase())
-                && value.starts_with(|c: char| matches!(c, '"' | '[' | '{') || c.is_ascii_digit() || c == 't' || c == 'f')
+                && value
+                    .starts_with(|c: char| matches!(c, '"' | '[' | '{') || c.is_ascii_digit() || c == 't' || c == 'f')
         }
         None => false,
     }
@@ -313,8 +322,7 @@ fn matches_wildcard(pattern: &str, name: &str) -> bool {
         None => pattern == name,
         Some((head, tail)) => {
             name.starts_with(head)
-                && (head.len()..=name.len())
-                    .any(|i| name.is_char_boundary(i) && matches_wildcard(tail, &name[i..]))
+                && (head.len()..=name.len()).any(|i| name.is_char_boundary(i) && matches_wildcard(tail, &name[i..]))
         }
     }
 }
