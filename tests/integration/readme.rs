@@ -30,7 +30,7 @@ fn readme_names_only_commands_keys_and_paths_that_exist() {
 fn the_check_catches_renamed_commands_options_keys_and_paths() {
     let root = repo_root();
     let md = "Run `privca revoke-cert --serial 1`, `privca revoke --serial 1 --why x`, \
-              `privca audit check`, set `crl.full_intervall` and `[acme.validaton]`, read \
+              `privca audit check`, set `crl.full_intervall`, `[acme.validaton]` and `[acmee]`, read \
               `conf/privca.prod.toml`.\n\n```sh\nprivca est user remove dev1\n```\n";
     let found = problems(md, &root);
     for needle in [
@@ -39,6 +39,7 @@ fn the_check_catches_renamed_commands_options_keys_and_paths() {
         "audit check",
         "crl.full_intervall",
         "acme.validaton",
+        "`acmee`",
         "conf/privca.prod.toml",
         "remove",
     ] {
@@ -211,11 +212,14 @@ fn is_key_line(line: &str) -> bool {
     }
 }
 
-/// The config key a code span names, split at dots: `[a.b]`, `[[a]]`, `a.b` or `a.b = value`,
-/// when `a` is one of the example's top-level tables and the span is not a file name.
+/// The config key a code span names, split at dots: any `[a.b]` or `[[a]]`, and `a.b` or
+/// `a.b = value` when `a` is one of the example's top-level tables (so `meta.profiles` or
+/// `san.from_cn`, which are not privca config keys, are left alone) and the span is not a file
+/// name.
 fn config_key(span: &str, example: &toml::Table) -> Option<Vec<String>> {
     let span = span.trim();
-    let key = if span.starts_with('[') && span.ends_with(']') {
+    let header = span.starts_with('[') && span.ends_with(']');
+    let key = if header {
         span.trim_start_matches('[').trim_end_matches(']')
     } else {
         let key = span.split('=').next().unwrap_or("").trim();
@@ -231,7 +235,7 @@ fn config_key(span: &str, example: &toml::Table) -> Option<Vec<String>> {
     let parts: Vec<String> = key.split('.').map(str::to_owned).collect();
     let first_is_table = matches!(example.get(&parts[0]), Some(toml::Value::Table(_) | toml::Value::Array(_)));
     let last = parts.last().map(String::as_str).unwrap_or("");
-    (first_is_table && !(parts.len() > 1 && FILE_EXTENSIONS.contains(&last))).then_some(parts)
+    (header || (first_is_table && !FILE_EXTENSIONS.contains(&last))).then_some(parts)
 }
 
 /// True if `path` leads somewhere in `table` (`<…>` and `*` match any key; an array of tables
