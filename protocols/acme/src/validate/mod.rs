@@ -8,8 +8,8 @@
 //! and a relative redirect keeps the port of the request it answers (see `http01`). No
 //! outbound validation connection goes to an address in the configured deny list ([`deny`]):
 //! it is applied to every resolved address, IP identifier and redirect target. dns-01 talks
-//! only to the resolver and is exempt. A semaphore bounds how many validations run at once; each attempt
-//! has a timeout, and failed attempts are retried a configured number of times.
+//! only to the resolver and is exempt. A semaphore bounds how many validations run at once;
+//! each attempt has a timeout, and failed attempts are retried a configured number of times.
 //!
 //! Validation must not turn the CA into a port scanner: whatever stopped an http-01 or
 //! tls-alpn-01 request from completing (a refused or timed-out connection, a denied address, a
