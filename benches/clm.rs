@@ -125,8 +125,8 @@ async fn run(name: &str, url: &str, count: i64) {
     let second = clm::run_policy(&ledger, &config, &templates, t + 60).await.unwrap();
     let second_s = started.elapsed().as_secs_f64();
     println!(
-        "{name}: policy sweep, first: {first_s:.2} s ({} evaluated, {} queued, {} undeliverable); next: {second_s:.2} s ({} evaluated) [goal < 10 s]",
-        first.evaluated, first.queued, first.undeliverable, second.evaluated
+        "{name}: policy sweep, first: {first_s:.2} s ({} evaluated, {} queued; reading {:.1} s, writing {:.1} s); next: {second_s:.2} s ({} evaluated) [goal < 10 s]",
+        first.evaluated, first.queued, first.read.as_secs_f64(), first.write.as_secs_f64(), second.evaluated
     );
     let ft = clm::first_threshold(&config);
     let filters: Vec<(&str, InventoryFilter)> = vec![

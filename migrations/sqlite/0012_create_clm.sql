@@ -30,10 +30,12 @@ ALTER TABLE certificates ADD COLUMN clm_next_at BIGINT;
 CREATE INDEX certificates_renews ON certificates (renews_serial) WHERE renews_serial IS NOT NULL;
 CREATE INDEX certificates_sans ON certificates (sans, not_before);
 -- The inventory lists and the policy job's pages are in (not_after, fingerprint) order: these
--- indexes serve them without sorting (the first replaces the index on not_after alone).
+-- indexes serve them without sorting (they replace those on not_after and on owner alone).
 DROP INDEX certificates_not_after;
 CREATE INDEX certificates_not_after_fp ON certificates (not_after, fingerprint_sha256);
 CREATE INDEX certificates_tier_not_after ON certificates (tier, not_after, fingerprint_sha256);
+DROP INDEX certificates_owner;
+CREATE INDEX certificates_owner ON certificates (owner, not_after, fingerprint_sha256);
 
 -- Certificates privca did not issue: imported from files or found by discovery scans.
 CREATE TABLE external_certificates (
@@ -57,7 +59,7 @@ CREATE TABLE external_certificates (
 );
 CREATE INDEX external_certificates_not_after ON external_certificates (not_after, fingerprint_sha256);
 CREATE INDEX external_certificates_tier ON external_certificates (tier, not_after, fingerprint_sha256);
-CREATE INDEX external_certificates_owner ON external_certificates (owner);
+CREATE INDEX external_certificates_owner ON external_certificates (owner, not_after, fingerprint_sha256);
 
 -- Where a certificate was seen served: one row per endpoint, with what it serves now.
 CREATE TABLE endpoints (

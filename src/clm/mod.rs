@@ -31,7 +31,7 @@ const DELIVERY_BATCH: i64 = 50;
 const DELIVERY_LEASE: i64 = 300;
 
 /// What one run of the policy job did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct PolicyRun {
     /// Certificates looked at.
     pub evaluated: u64,
@@ -41,6 +41,10 @@ pub struct PolicyRun {
     pub undeliverable: u64,
     /// Certificates found superseded.
     pub superseded: u64,
+    /// Time spent reading candidates.
+    pub read: std::time::Duration,
+    /// Time spent recording decisions.
+    pub write: std::time::Duration,
 }
 
 /// What one delivery round did.
@@ -79,9 +83,13 @@ pub async fn run_policy(
     for external in [false, true] {
         let mut after = None;
         loop {
+            let started = std::time::Instant::now();
             let batch = ledger.policy_candidates(external, now, window_end, after.take(), POLICY_BATCH).await?;
+            run.read += started.elapsed();
             let decisions: Vec<_> = batch.iter().map(|c| policy::decide(c, config, &owners, templates, now)).collect();
+            let started = std::time::Instant::now();
             ledger.record_decisions(&decisions).await?;
+            run.write += started.elapsed();
             for d in &decisions {
                 run.evaluated += 1;
                 run.superseded += u64::from(d.superseded_by.is_some() && d.messages.is_empty());

@@ -138,7 +138,7 @@ const PRIVCA_CANDIDATES: &str = "SELECT c.fingerprint_sha256 AS fingerprint, c.s
      CAST(0 AS BIGINT) AS external \
      FROM certificates c WHERE c.status = 'valid' AND c.not_after > $1 AND c.not_after <= $2 \
      AND (c.clm_next_at IS NULL OR c.clm_next_at <= $1) \
-     AND (c.not_after > $4 OR (c.not_after = $4 AND c.fingerprint_sha256 > $5)) \
+     AND (c.not_after, c.fingerprint_sha256) > ($4, $5) \
      ORDER BY c.not_after, c.fingerprint_sha256 LIMIT $3";
 
 /// The same for external certificates.
@@ -151,7 +151,7 @@ const EXTERNAL_CANDIDATES: &str = "SELECT x.fingerprint_sha256 AS fingerprint, x
      CAST(1 AS BIGINT) AS external \
      FROM external_certificates x WHERE x.not_after > $1 AND x.not_after <= $2 \
      AND (x.clm_next_at IS NULL OR x.clm_next_at <= $1) \
-     AND (x.not_after > $4 OR (x.not_after = $4 AND x.fingerprint_sha256 > $5)) \
+     AND (x.not_after, x.fingerprint_sha256) > ($4, $5) \
      ORDER BY x.not_after, x.fingerprint_sha256 LIMIT $3";
 
 fn candidate(r: &AnyRow) -> Result<PolicyCandidate, LedgerError> {

@@ -292,10 +292,7 @@ impl Ledger {
             );
         }
         if let Some((not_after, fp)) = &filter.after {
-            w.push(
-                "(not_after > ? OR (not_after = ? AND fingerprint > ?))",
-                vec![(*not_after).into(), (*not_after).into(), fp.into()],
-            );
+            w.push("(not_after, fingerprint) > (?, ?)", vec![(*not_after).into(), fp.into()]);
         }
         w.values.push(filter.limit.max(0).into());
         let limit = w.values.len();
