@@ -114,6 +114,14 @@ pub enum Command {
         #[command(subcommand)]
         command: CrlCommand,
     },
+    /// Scan TLS endpoints and merge what they serve into the inventory.
+    Discover(crate::clm::discover::DiscoverArgs),
+    /// The certificate inventory.
+    Inventory {
+        /// Which one.
+        #[command(subcommand)]
+        command: InventoryCommand,
+    },
     /// Install the certificate an external root signed for an `external = true` issuer.
     ImportIssuer {
         /// PEM file: the issuer certificate first, then the chain above it.
@@ -139,6 +147,23 @@ pub struct IssueArgs {
     /// CLM owner (default: the profile's).
     #[arg(long)]
     pub owner: Option<String>,
+}
+
+/// `privca inventory …`.
+#[derive(Debug, Subcommand)]
+pub enum InventoryCommand {
+    /// Import certificates privca did not issue (PEM bundles and chains, DER files).
+    Import {
+        /// Files to import.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Owner of the imported certificates (default: unowned).
+        #[arg(long)]
+        owner: Option<String>,
+        /// Tier of the imported certificates (default: internal).
+        #[arg(long)]
+        tier: Option<String>,
+    },
 }
 
 /// `privca audit …`.
@@ -391,6 +416,10 @@ async fn dispatch(config: Config, command: Command) -> Result<ExitCode, CaError>
             Ok(ExitCode::SUCCESS)
         }
         Command::Crl { command: CrlCommand::Publish { issuer, delta } } => crl_publish(&app, issuer, delta).await,
+        Command::Discover(args) => crate::clm::discover::command::run(&app, args).await,
+        Command::Inventory { command: InventoryCommand::Import { files, owner, tier } } => {
+            crate::clm::import::run(&app, &files, owner.as_deref(), tier.as_deref()).await
+        }
         Command::ImportIssuer { cert, issuer } => {
             let pem = read_file(&cert)?;
             crate::ca::bootstrap::import_issuer(

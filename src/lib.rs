@@ -14,6 +14,7 @@
 //!   gate, revocation and first-run bootstrap.
 //! * [`audit`] defines audit events and the signed hash chain over them.
 //! * [`limit`] keeps failure budgets per client address or account.
+//! * [`clm`] is certificate lifecycle management: discovery scans and imports into the inventory.
 //! * [`server`] and [`jobs`] run `privca serve`; [`cli`] is the command line; [`app`] wires
 //!   everything together.
 //!
@@ -25,6 +26,7 @@ pub mod app;
 pub mod audit;
 pub mod ca;
 pub mod cli;
+pub mod clm;
 pub mod config;
 pub mod error;
 pub mod jobs;

@@ -20,6 +20,7 @@ mod crls;
 mod direct;
 mod error;
 mod est;
+mod external;
 mod migrate;
 pub mod model;
 mod ocsp;
@@ -43,6 +44,9 @@ pub use self::acme::{AcmeCleanup, NonceUse, NONCES_PER_STATEMENT};
 pub use self::by_key::IDS_PER_STATEMENT;
 pub use self::crls::{CrlKind, CrlRecord, CrlReservation, RevokedRow};
 pub use self::error::LedgerError;
+pub use self::external::{
+    EndpointChange, EndpointRecorded, EndpointRow, EndpointScan, ExternalCertificate, ExternalSource, ImportOutcome,
+};
 pub use self::model::*;
 pub use self::ocsp::{CertStatusRow, OcspRecord, OcspWork};
 pub use self::scep::TransactionRecord;

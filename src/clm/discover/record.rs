@@ -1,0 +1,150 @@
+//! From a served chain to the inventory: parse the chain, judge it, and record the endpoint
+//! (one ledger unit of work per endpoint).
+
+use serde::Serialize;
+
+use super::{
+    certinfo::CertInfo,
+    chain::TrustStore,
+    findings::{evaluate, Context, Finding},
+    scan::Served,
+    DiscoverError, Target,
+};
+use crate::{
+    audit::{AuditEvent, AuditKind},
+    ledger::{EndpointRecorded, EndpointScan, ExternalSource, Ledger, LedgerError},
+};
+
+/// The owner of certificates nobody has claimed yet.
+pub const UNOWNED: &str = "unowned";
+
+/// The tier of certificates nobody has classified yet.
+pub const DEFAULT_TIER: &str = "internal";
+
+/// privca's own CA certificates (and the chains above them) plus the public webpki roots.
+pub async fn trust_store(ledger: &Ledger) -> Result<TrustStore, LedgerError> {
+    let mut trust = TrustStore::webpki();
+    let mut own = Vec::new();
+    for (der, chain_pem) in ledger.ca_certificate_chains().await? {
+        own.extend(CertInfo::from_der(&der).ok());
+        for block in crate::clm::import::pem_blocks(&chain_pem) {
+            if let Ok(("CERTIFICATE", der)) = der::pem::decode_vec(block.as_bytes()).as_ref().map(|(l, d)| (*l, d)) {
+                own.extend(CertInfo::from_der(der).ok());
+            }
+        }
+    }
+    trust.add_own(own);
+    Ok(trust)
+}
+
+/// The leaf, as the summary shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Leaf {
+    /// SHA-256 fingerprint.
+    pub fingerprint_sha256: String,
+    /// Subject DN.
+    pub subject: String,
+    /// Issuer DN.
+    pub issuer: String,
+    /// Serial, hex.
+    pub serial: String,
+    /// Subject alternative names.
+    pub sans: Vec<String>,
+    /// Key type and size.
+    pub key_type: String,
+    /// Signature algorithm.
+    pub signature_algorithm: String,
+    /// notBefore, Unix seconds.
+    pub not_before: i64,
+    /// notAfter, Unix seconds.
+    pub not_after: i64,
+}
+
+/// What one endpoint served and what was made of it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Observation {
+    /// The address connected to.
+    pub address: String,
+    /// Negotiated protocol version.
+    pub tls_version: String,
+    /// Read by the legacy probe.
+    pub legacy_probe: bool,
+    /// The leaf.
+    pub leaf: Leaf,
+    /// Chain fingerprints, leaf first.
+    pub chain: Vec<String>,
+    /// Findings, sorted.
+    pub findings: Vec<Finding>,
+}
+
+/// What to judge against and who records.
+#[derive(Debug, Clone)]
+pub struct Judge<'a> {
+    /// Roots and known intermediates.
+    pub trust: &'a TrustStore,
+    /// A leaf expiring within this many seconds is `expiring`.
+    pub expiring_within: i64,
+    /// Audit actor (`cli:…`, `system`).
+    pub actor: &'a str,
+}
+
+/// Parses and judges what `target` served (pure but for the clock).
+pub fn observe(target: &Target, served: &Served, judge: &Judge<'_>) -> Result<(Observation, CertInfo), DiscoverError> {
+    let chain = served
+        .chain
+        .iter()
+        .enumerate()
+        .map(|(index, der)| CertInfo::from_der(der).map_err(|e| DiscoverError::BadCertificate { index, reason: e.to_string() }))
+        .collect::<Result<Vec<_>, _>>()?;
+    let Some(leaf) = chain.first().cloned() else {
+        return Err(DiscoverError::NoCertificate);
+    };
+    let ctx = Context { now: crate::ledger::now(), expiring_within: judge.expiring_within, name: target.name(), trust: judge.trust };
+    let findings = evaluate(&chain, &served.tls_version, &ctx);
+    let observation = Observation {
+        address: served.address.to_string(),
+        tls_version: served.tls_version.clone(),
+        legacy_probe: served.legacy,
+        leaf: Leaf {
+            fingerprint_sha256: leaf.fingerprint_sha256.clone(),
+            subject: leaf.subject.clone(),
+            issuer: leaf.issuer.clone(),
+            serial: leaf.serial.clone(),
+            sans: leaf.sans.clone(),
+            key_type: leaf.key_type.clone(),
+            signature_algorithm: leaf.signature_algorithm.clone(),
+            not_before: leaf.not_before,
+            not_after: leaf.not_after,
+        },
+        chain: chain.iter().map(|c| c.fingerprint_sha256.clone()).collect(),
+        findings,
+    };
+    Ok((observation, leaf))
+}
+
+/// Records one observed endpoint in the ledger (one unit of work).
+pub async fn record(
+    ledger: &Ledger,
+    target: &Target,
+    observation: &Observation,
+    leaf: &CertInfo,
+    actor: &str,
+) -> Result<EndpointRecorded, DiscoverError> {
+    let scan = EndpointScan {
+        host: target.host.clone(),
+        port: target.port,
+        sni: target.sni.clone().unwrap_or_default(),
+        chain: observation.chain.clone(),
+        tls_version: Some(observation.tls_version.clone()),
+        findings: observation.findings.iter().map(|f| f.as_str().to_owned()).collect(),
+    };
+    let event = AuditEvent::new(AuditKind::EndpointSeen, actor).detail(serde_json::json!({
+        "endpoint": target.label(),
+        "fingerprint_sha256": observation.leaf.fingerprint_sha256,
+        "subject": observation.leaf.subject,
+        "tls_version": observation.tls_version,
+        "findings": scan.findings,
+    }));
+    let external = leaf.external(ExternalSource::Discovery, UNOWNED, DEFAULT_TIER);
+    Ok(ledger.record_endpoint(&scan, &external, &event).await?)
+}

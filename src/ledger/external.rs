@@ -1,0 +1,500 @@
+//! Units of work on the certificates privca did not issue (`external_certificates`, filled by
+//! imports and discovery scans) and on the endpoints scans saw serving certificates
+//! (`endpoints`). A certificate whose fingerprint is one of privca's own (`certificates`)
+//! never gets an external row: the endpoint points at the issued certificate instead.
+//!
+//! An audit row is written with every change to the inventory: a new external certificate, a
+//! new endpoint, or an endpoint serving another leaf. A rescan that finds the same leaf only
+//! moves `last_seen` and the endpoint's findings, and is not audited.
+
+use serde::Serialize;
+use sqlx::{any::AnyRow, AnyConnection, Row};
+
+use super::{audit, now, Ledger, LedgerError};
+use crate::audit::AuditEvent;
+
+/// Where an external certificate came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExternalSource {
+    /// Found by a discovery scan.
+    Discovery,
+    /// Imported from a file.
+    Import,
+}
+
+impl ExternalSource {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Discovery => "discovery",
+            Self::Import => "import",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "discovery" => Some(Self::Discovery),
+            "import" => Some(Self::Import),
+            _ => None,
+        }
+    }
+}
+
+/// A certificate privca did not issue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExternalCertificate {
+    /// SHA-256 of the DER, lower-case hex.
+    pub fingerprint_sha256: String,
+    /// Import or discovery.
+    pub source: ExternalSource,
+    /// Subject DN.
+    pub subject: String,
+    /// Issuer DN.
+    pub issuer: String,
+    /// Serial, lower-case hex.
+    pub serial: String,
+    /// `dns:…`, `ip:…`, `email:…`, `uri:…`.
+    pub sans: Vec<String>,
+    /// `rsa-2048`, `ec-p256`, …
+    pub key_type: String,
+    /// Signature algorithm name.
+    pub signature_algorithm: String,
+    /// Unix seconds.
+    pub not_before: i64,
+    /// Unix seconds.
+    pub not_after: i64,
+    /// CLM owner (`unowned` until claimed).
+    pub owner: String,
+    /// Tier.
+    pub tier: String,
+    /// DER.
+    #[serde(skip)]
+    pub der: Vec<u8>,
+}
+
+/// What one scan saw at an endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointScan {
+    /// Host name or address as scanned.
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+    /// SNI name sent ("" for none).
+    pub sni: String,
+    /// The served chain's fingerprints, leaf first.
+    pub chain: Vec<String>,
+    /// Negotiated protocol version.
+    pub tls_version: Option<String>,
+    /// Finding names.
+    pub findings: Vec<String>,
+}
+
+/// How an endpoint row changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "change", content = "previous")]
+pub enum EndpointChange {
+    /// First time this endpoint was seen.
+    New,
+    /// Same leaf as the last scan.
+    Unchanged,
+    /// Another leaf than at the last scan (the previous fingerprint).
+    LeafChanged(String),
+}
+
+/// What [`Ledger::record_endpoint`] did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EndpointRecorded {
+    /// The endpoint row's change.
+    pub endpoint: EndpointChange,
+    /// The serial of privca's certificate, when the leaf is privca's own.
+    pub own_serial: Option<String>,
+    /// An external row was created for the leaf.
+    pub new_external: bool,
+}
+
+/// What [`Ledger::import_certificates`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ImportOutcome {
+    /// External rows created.
+    pub new: usize,
+    /// Certificates already in the inventory as external ones.
+    pub known: usize,
+    /// Serials of certificates privca issued (no row written).
+    pub own: Vec<String>,
+}
+
+/// An endpoint row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EndpointRow {
+    /// Host.
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// SNI ("" for none).
+    pub sni: String,
+    /// Leaf fingerprint.
+    pub fingerprint_sha256: String,
+    /// Chain fingerprints, leaf first.
+    pub chain: Vec<String>,
+    /// Protocol version.
+    pub tls_version: Option<String>,
+    /// Finding names.
+    pub findings: Vec<String>,
+    /// First scan that saw this leaf here.
+    pub first_seen: i64,
+    /// Latest scan.
+    pub last_seen: i64,
+    /// When this leaf was deployed here (as far as scans can tell).
+    pub deployed_at: Option<i64>,
+}
+
+fn json(v: &[String]) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "[]".into())
+}
+
+fn json_list(r: &AnyRow, column: &str) -> Result<Vec<String>, LedgerError> {
+    let s: String = r.try_get(column)?;
+    serde_json::from_str(&s).map_err(|e| LedgerError::Corrupt(format!("{column}: {e}")))
+}
+
+/// The serial of privca's certificate with this fingerprint, if any.
+async fn own_serial(conn: &mut AnyConnection, fingerprint: &str) -> Result<Option<String>, LedgerError> {
+    let row = sqlx::query("SELECT serial FROM certificates WHERE fingerprint_sha256 = $1")
+        .bind(fingerprint)
+        .fetch_optional(conn)
+        .await?;
+    Ok(row.map(|r| r.try_get("serial")).transpose()?)
+}
+
+/// Inserts `c` unless its fingerprint is already there; true if inserted.
+async fn insert_external(conn: &mut AnyConnection, c: &ExternalCertificate, t: i64) -> Result<bool, LedgerError> {
+    let done = sqlx::query(
+        "INSERT INTO external_certificates (fingerprint_sha256, source, subject, issuer, serial, sans, key_type, \
+         signature_algorithm, not_before, not_after, owner, tier, der, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+         ON CONFLICT (fingerprint_sha256) DO NOTHING",
+    )
+    .bind(&c.fingerprint_sha256)
+    .bind(c.source.as_str())
+    .bind(&c.subject)
+    .bind(&c.issuer)
+    .bind(&c.serial)
+    .bind(json(&c.sans))
+    .bind(&c.key_type)
+    .bind(&c.signature_algorithm)
+    .bind(c.not_before)
+    .bind(c.not_after)
+    .bind(&c.owner)
+    .bind(&c.tier)
+    .bind(c.der.clone())
+    .bind(t)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+impl Ledger {
+    /// Records one endpoint's scan in one transaction: the leaf `leaf` as an external
+    /// certificate unless privca issued it (or it is already inventoried), and the endpoint
+    /// row. `first_seen` and `deployed_at` restart when the served leaf changes. `event` (with
+    /// the outcome added to its detail) is written only when the inventory changed.
+    pub async fn record_endpoint(
+        &self,
+        scan: &EndpointScan,
+        leaf: &ExternalCertificate,
+        event: &AuditEvent,
+    ) -> Result<EndpointRecorded, LedgerError> {
+        let t = now();
+        let mut tx = self.begin().await?;
+        let own = own_serial(&mut tx, &leaf.fingerprint_sha256).await?;
+        let new_external = match own {
+            Some(_) => false,
+            None => insert_external(&mut tx, leaf, t).await?,
+        };
+        let previous = sqlx::query("SELECT fingerprint_sha256 FROM endpoints WHERE host = $1 AND port = $2 AND sni = $3")
+            .bind(&scan.host)
+            .bind(i64::from(scan.port))
+            .bind(&scan.sni)
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|r| r.try_get::<String, _>("fingerprint_sha256"))
+            .transpose()?;
+        let endpoint = match previous {
+            None => EndpointChange::New,
+            Some(p) if p == leaf.fingerprint_sha256 => EndpointChange::Unchanged,
+            Some(p) => EndpointChange::LeafChanged(p),
+        };
+        sqlx::query(
+            "INSERT INTO endpoints (host, port, sni, fingerprint_sha256, chain, tls_version, findings, first_seen, \
+             last_seen, deployed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $8) \
+             ON CONFLICT (host, port, sni) DO UPDATE SET \
+             first_seen = CASE WHEN endpoints.fingerprint_sha256 = excluded.fingerprint_sha256 \
+               THEN endpoints.first_seen ELSE excluded.first_seen END, \
+             deployed_at = CASE WHEN endpoints.fingerprint_sha256 = excluded.fingerprint_sha256 \
+               THEN endpoints.deployed_at ELSE excluded.deployed_at END, \
+             fingerprint_sha256 = excluded.fingerprint_sha256, chain = excluded.chain, \
+             tls_version = excluded.tls_version, findings = excluded.findings, last_seen = excluded.last_seen",
+        )
+        .bind(&scan.host)
+        .bind(i64::from(scan.port))
+        .bind(&scan.sni)
+        .bind(&leaf.fingerprint_sha256)
+        .bind(json(&scan.chain))
+        .bind(scan.tls_version.clone())
+        .bind(json(&scan.findings))
+        .bind(t)
+        .execute(&mut *tx)
+        .await?;
+        let recorded = EndpointRecorded { endpoint, own_serial: own, new_external };
+        let audited = recorded.new_external || recorded.endpoint != EndpointChange::Unchanged;
+        if audited {
+            let mut event = event.clone();
+            event.serial = recorded.own_serial.clone();
+            event.detail["outcome"] = serde_json::to_value(&recorded).unwrap_or_default();
+            audit::insert(&mut tx, &event).await?;
+        }
+        tx.commit().await?;
+        Ok(recorded)
+    }
+
+    /// Imports the certificates of one file in one transaction: an external row for each one
+    /// that is neither privca's nor already inventoried, and `event` (with the outcome added
+    /// to its detail) when at least one row was written.
+    pub async fn import_certificates(
+        &self,
+        certs: &[ExternalCertificate],
+        event: &AuditEvent,
+    ) -> Result<ImportOutcome, LedgerError> {
+        let t = now();
+        let mut tx = self.begin().await?;
+        let mut outcome = ImportOutcome::default();
+        let mut fingerprints = Vec::new();
+        for c in certs {
+            if let Some(serial) = own_serial(&mut tx, &c.fingerprint_sha256).await? {
+                outcome.own.push(serial);
+            } else if insert_external(&mut tx, c, t).await? {
+                outcome.new += 1;
+                fingerprints.push(c.fingerprint_sha256.clone());
+            } else {
+                outcome.known += 1;
+            }
+        }
+        if outcome.new > 0 {
+            let mut event = event.clone();
+            event.detail["fingerprints"] = serde_json::json!(fingerprints);
+            event.detail["outcome"] = serde_json::to_value(&outcome).unwrap_or_default();
+            audit::insert(&mut tx, &event).await?;
+        }
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    /// Every CA certificate privca holds: its DER and the PEM chain above it.
+    pub async fn ca_certificate_chains(&self) -> Result<Vec<(Vec<u8>, String)>, LedgerError> {
+        let rows = sqlx::query("SELECT der, chain_pem FROM ca_certificates ORDER BY id")
+            .fetch_all(&mut *self.conn().await?)
+            .await?;
+        rows.iter().map(|r| Ok((r.try_get("der")?, r.try_get("chain_pem")?))).collect()
+    }
+
+    /// One external certificate by fingerprint.
+    pub async fn external_certificate(&self, fingerprint: &str) -> Result<Option<ExternalCertificate>, LedgerError> {
+        let row = sqlx::query(
+            "SELECT fingerprint_sha256, source, subject, issuer, serial, sans, key_type, signature_algorithm, \
+             not_before, not_after, owner, tier, der FROM external_certificates WHERE fingerprint_sha256 = $1",
+        )
+        .bind(fingerprint)
+        .fetch_optional(&mut *self.conn().await?)
+        .await?;
+        row.map(|r| {
+            let source: String = r.try_get("source")?;
+            Ok(ExternalCertificate {
+                fingerprint_sha256: r.try_get("fingerprint_sha256")?,
+                source: ExternalSource::parse(&source)
+                    .ok_or_else(|| LedgerError::Corrupt(format!("source `{source}`")))?,
+                subject: r.try_get("subject")?,
+                issuer: r.try_get("issuer")?,
+                serial: r.try_get("serial")?,
+                sans: json_list(&r, "sans")?,
+                key_type: r.try_get("key_type")?,
+                signature_algorithm: r.try_get("signature_algorithm")?,
+                not_before: r.try_get("not_before")?,
+                not_after: r.try_get("not_after")?,
+                owner: r.try_get("owner")?,
+                tier: r.try_get("tier")?,
+                der: r.try_get("der")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Endpoint rows, by host, port and SNI name.
+    pub async fn endpoints(&self) -> Result<Vec<EndpointRow>, LedgerError> {
+        let rows = sqlx::query(
+            "SELECT host, port, sni, fingerprint_sha256, chain, tls_version, findings, first_seen, last_seen, \
+             deployed_at FROM endpoints ORDER BY host, port, sni",
+        )
+        .fetch_all(&mut *self.conn().await?)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let port: i64 = r.try_get("port")?;
+                Ok(EndpointRow {
+                    host: r.try_get("host")?,
+                    port: u16::try_from(port).map_err(|_| LedgerError::Corrupt(format!("port {port}")))?,
+                    sni: r.try_get("sni")?,
+                    fingerprint_sha256: r.try_get("fingerprint_sha256")?,
+                    chain: json_list(r, "chain")?,
+                    tls_version: r.try_get("tls_version")?,
+                    findings: json_list(r, "findings")?,
+                    first_seen: r.try_get("first_seen")?,
+                    last_seen: r.try_get("last_seen")?,
+                    deployed_at: r.try_get("deployed_at")?,
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sqlx::Connection;
+
+    use super::*;
+    use crate::audit::AuditKind;
+
+    fn cert(fingerprint: &str, source: ExternalSource) -> ExternalCertificate {
+        ExternalCertificate {
+            fingerprint_sha256: fingerprint.into(),
+            source,
+            subject: "CN=www.example.test".into(),
+            issuer: "CN=Other CA".into(),
+            serial: "01".into(),
+            sans: vec!["dns:www.example.test".into()],
+            key_type: "ec-p256".into(),
+            signature_algorithm: "ecdsa-with-SHA256".into(),
+            not_before: 1,
+            not_after: 2,
+            owner: "unowned".into(),
+            tier: "internal".into(),
+            der: vec![0x30, 0x00],
+        }
+    }
+
+    fn scan(leaf: &str) -> EndpointScan {
+        EndpointScan {
+            host: "127.0.0.1".into(),
+            port: 8443,
+            sni: String::new(),
+            chain: vec![leaf.into()],
+            tls_version: Some("TLSv1.3".into()),
+            findings: vec!["self-signed".into()],
+        }
+    }
+
+    async fn audit_rows(ledger: &Ledger, kind: &str) -> i64 {
+        sqlx::query("SELECT COUNT(*) AS n FROM audit_events WHERE event = $1")
+            .bind(kind)
+            .fetch_one(&mut *ledger.conn().await.unwrap())
+            .await
+            .unwrap()
+            .try_get("n")
+            .unwrap()
+    }
+
+    async fn battery(ledger: &Ledger) {
+        let event = AuditEvent::new(AuditKind::EndpointSeen, "test");
+        let a = cert("aa", ExternalSource::Discovery);
+        let r = ledger.record_endpoint(&scan("aa"), &a, &event).await.unwrap();
+        assert_eq!(r, EndpointRecorded { endpoint: EndpointChange::New, own_serial: None, new_external: true });
+        let first = ledger.endpoints().await.unwrap().remove(0);
+        assert_eq!((first.port, first.deployed_at), (8443, Some(first.first_seen)));
+        assert_eq!(ledger.external_certificate("aa").await.unwrap().unwrap(), a);
+
+        // The same leaf again: nothing but last_seen moves, and no audit row.
+        let r = ledger.record_endpoint(&scan("aa"), &a, &event).await.unwrap();
+        assert_eq!(r.endpoint, EndpointChange::Unchanged);
+        assert!(!r.new_external);
+        assert_eq!(audit_rows(ledger, "endpoint-seen").await, 1);
+
+        // Another leaf: first_seen and deployed_at restart.
+        let mut tx = ledger.begin().await.unwrap();
+        sqlx::query("UPDATE endpoints SET first_seen = 5, deployed_at = 5").execute(&mut *tx).await.unwrap();
+        tx.commit().await.unwrap();
+        let b = cert("bb", ExternalSource::Discovery);
+        let r = ledger.record_endpoint(&scan("bb"), &b, &event).await.unwrap();
+        assert_eq!(r.endpoint, EndpointChange::LeafChanged("aa".into()));
+        let row = ledger.endpoints().await.unwrap().remove(0);
+        assert_eq!(row.fingerprint_sha256, "bb");
+        assert!(row.first_seen > 5 && row.deployed_at == Some(row.first_seen));
+        assert_eq!(audit_rows(ledger, "endpoint-seen").await, 2);
+
+        // Imports: new, known, and privca's own certificate (no external row).
+        let mut tx = ledger.begin().await.unwrap();
+        sqlx::query(
+            "INSERT INTO reservations (serial, issuer_id, profile, requester, tbs_sha256, state, created_at, updated_at) \
+             VALUES ('0a', 'i', 'p', 'cli:t', 'x', 'committed', 1, 1)",
+        )
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO certificates (serial, issuer_id, subject, sans, fingerprint_sha256, not_before, not_after, \
+             profile, requester, owner, tier, status, der, created_at) \
+             VALUES ('0a', 'i', 'CN=own', '[]', 'cc', 1, 2, 'p', 'cli:t', 'o', 'internal', 'valid', $1, 1)",
+        )
+        .bind(vec![0x30u8, 0x00])
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        let imported = AuditEvent::new(AuditKind::InventoryImported, "test");
+        let out = ledger
+            .import_certificates(
+                &[cert("bb", ExternalSource::Import), cert("dd", ExternalSource::Import), cert("cc", ExternalSource::Import)],
+                &imported,
+            )
+            .await
+            .unwrap();
+        assert_eq!(out, ImportOutcome { new: 1, known: 1, own: vec!["0a".into()] });
+        assert!(ledger.external_certificate("cc").await.unwrap().is_none());
+        assert_eq!(ledger.external_certificate("dd").await.unwrap().unwrap().source, ExternalSource::Import);
+
+        // privca's own leaf at an endpoint: no external row, the serial is reported.
+        let mut own_scan = scan("cc");
+        own_scan.port = 9443;
+        let r = ledger.record_endpoint(&own_scan, &cert("cc", ExternalSource::Discovery), &event).await.unwrap();
+        assert_eq!(r.own_serial.as_deref(), Some("0a"));
+        assert!(!r.new_external);
+        assert!(ledger.external_certificate("cc").await.unwrap().is_none());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn endpoints_and_imports_on_sqlite() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/ledger.db?mode=rwc", dir.path().display());
+        battery(&Ledger::connect(&url, 4).await.unwrap()).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn endpoints_and_imports_on_postgres() {
+        let Some(admin) = std::env::var("PRIVCA_TEST_PG_URL").ok().filter(|u| !u.is_empty()) else {
+            assert_ne!(std::env::var("CI").as_deref(), Ok("true"), "CI=true but PRIVCA_TEST_PG_URL is not set");
+            eprintln!("PRIVCA_TEST_PG_URL not set: skipping");
+            return;
+        };
+        let name = format!("privca_tx{}", std::process::id());
+        let mut server = sqlx::PgConnection::connect(&admin).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name}"))).execute(&mut server).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut server).await.unwrap();
+        let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
+        let ledger = Ledger::connect(&url, 2).await.unwrap();
+        battery(&ledger).await;
+        ledger.close().await;
+        sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE {name} WITH (FORCE)")))
+            .execute(&mut server)
+            .await
+            .unwrap();
+    }
+}
