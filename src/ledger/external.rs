@@ -107,7 +107,8 @@ pub enum EndpointChange {
 pub struct EndpointRecorded {
     /// The endpoint row's change.
     pub endpoint: EndpointChange,
-    /// The serial of privca's certificate, when the leaf is privca's own.
+    /// The serial of privca's certificate (`ca:<id>` for a CA certificate), when the leaf is
+    /// privca's own.
     pub own_serial: Option<String>,
     /// An external row was created for the leaf.
     pub new_external: bool,
@@ -120,7 +121,8 @@ pub struct ImportOutcome {
     pub new: usize,
     /// Certificates already in the inventory as external ones.
     pub known: usize,
-    /// Serials of certificates privca issued (no row written).
+    /// Serials of certificates privca issued, `ca:<id>` for its CA certificates (no row
+    /// written).
     pub own: Vec<String>,
 }
 
@@ -158,13 +160,18 @@ fn json_list(r: &AnyRow, column: &str) -> Result<Vec<String>, LedgerError> {
     serde_json::from_str(&s).map_err(|e| LedgerError::Corrupt(format!("{column}: {e}")))
 }
 
-/// The serial of privca's certificate with this fingerprint, if any.
-async fn own_serial(conn: &mut AnyConnection, fingerprint: &str) -> Result<Option<String>, LedgerError> {
+/// privca's own certificate with this fingerprint and DER: an issued certificate's serial, or
+/// `ca:<id>` for one of its CA certificates.
+async fn own_certificate(conn: &mut AnyConnection, fingerprint: &str, der: &[u8]) -> Result<Option<String>, LedgerError> {
     let row = sqlx::query("SELECT serial FROM certificates WHERE fingerprint_sha256 = $1")
         .bind(fingerprint)
-        .fetch_optional(conn)
+        .fetch_optional(&mut *conn)
         .await?;
-    Ok(row.map(|r| r.try_get("serial")).transpose()?)
+    if let Some(r) = row {
+        return Ok(Some(r.try_get("serial")?));
+    }
+    let row = sqlx::query("SELECT id FROM ca_certificates WHERE der = $1").bind(der.to_vec()).fetch_optional(conn).await?;
+    Ok(row.map(|r| r.try_get::<String, _>("id").map(|id| format!("ca:{id}"))).transpose()?)
 }
 
 /// Inserts `c` unless its fingerprint is already there; true if inserted.
@@ -207,7 +214,7 @@ impl Ledger {
     ) -> Result<EndpointRecorded, LedgerError> {
         let t = now();
         let mut tx = self.begin().await?;
-        let own = own_serial(&mut tx, &leaf.fingerprint_sha256).await?;
+        let own = own_certificate(&mut tx, &leaf.fingerprint_sha256, &leaf.der).await?;
         let new_external = match own {
             Some(_) => false,
             None => insert_external(&mut tx, leaf, t).await?,
@@ -271,7 +278,7 @@ impl Ledger {
         let mut outcome = ImportOutcome::default();
         let mut fingerprints = Vec::new();
         for c in certs {
-            if let Some(serial) = own_serial(&mut tx, &c.fingerprint_sha256).await? {
+            if let Some(serial) = own_certificate(&mut tx, &c.fingerprint_sha256, &c.der).await? {
                 outcome.own.push(serial);
             } else if insert_external(&mut tx, c, t).await? {
                 outcome.new += 1;

@@ -103,7 +103,7 @@ pub enum DiscoverError {
     #[error("TLS handshake failed: {0}")]
     Handshake(String),
     /// The legacy probe failed.
-    #[error("legacy probe: {0}")]
+    #[error(transparent)]
     Probe(#[from] legacy::ProbeError),
     /// Neither rustls nor the legacy probe read a certificate.
     #[error("no TLS certificate: handshake failed ({tls}); legacy probe: {probe}")]
