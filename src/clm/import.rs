@@ -100,7 +100,12 @@ pub fn read(path: &Path) -> Result<Vec<CertInfo>, ImportError> {
 }
 
 /// Imports each of `files`; exit status 1 if any file failed.
-pub async fn run(app: &App, files: &[std::path::PathBuf], owner: Option<&str>, tier: Option<&str>) -> Result<ExitCode, CaError> {
+pub async fn run(
+    app: &App,
+    files: &[std::path::PathBuf],
+    owner: Option<&str>,
+    tier: Option<&str>,
+) -> Result<ExitCode, CaError> {
     let owner = owner.unwrap_or(UNOWNED);
     let tier = tier.unwrap_or(DEFAULT_TIER);
     if crate::policy::Tier::parse(tier).is_none() {
@@ -123,7 +128,8 @@ pub async fn run(app: &App, files: &[std::path::PathBuf], owner: Option<&str>, t
             .detail(serde_json::json!({ "file": file, "certificates": rows.len(), "owner": owner, "tier": tier }));
         match app.ledger.import_certificates(&rows, &event).await {
             Ok(ImportOutcome { new, known, own }) => {
-                let mut line = format!("{file}: {} certificate(s): {new} imported, {known} already in the inventory", rows.len());
+                let mut line =
+                    format!("{file}: {} certificate(s): {new} imported, {known} already in the inventory", rows.len());
                 if !own.is_empty() {
                     line.push_str(&format!(", {} issued by privca (serial {})", own.len(), own.join(", ")));
                 }
@@ -147,7 +153,9 @@ mod tests {
         let text = "junk\n-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\nmore\n-----BEGIN PRIVATE KEY-----\nBBBB\n-----END PRIVATE KEY-----\n";
         let blocks = pem_blocks(text);
         assert_eq!(blocks.len(), 2);
-        assert!(blocks[0].starts_with("-----BEGIN CERTIFICATE-----") && blocks[0].ends_with("-----END CERTIFICATE-----"));
+        assert!(
+            blocks[0].starts_with("-----BEGIN CERTIFICATE-----") && blocks[0].ends_with("-----END CERTIFICATE-----")
+        );
         assert!(blocks[1].ends_with("-----END PRIVATE KEY-----"));
     }
 

@@ -162,7 +162,11 @@ fn json_list(r: &AnyRow, column: &str) -> Result<Vec<String>, LedgerError> {
 
 /// privca's own certificate with this fingerprint and DER: an issued certificate's serial, or
 /// `ca:<id>` for one of its CA certificates.
-async fn own_certificate(conn: &mut AnyConnection, fingerprint: &str, der: &[u8]) -> Result<Option<String>, LedgerError> {
+async fn own_certificate(
+    conn: &mut AnyConnection,
+    fingerprint: &str,
+    der: &[u8],
+) -> Result<Option<String>, LedgerError> {
     let row = sqlx::query("SELECT serial FROM certificates WHERE fingerprint_sha256 = $1")
         .bind(fingerprint)
         .fetch_optional(&mut *conn)
@@ -170,7 +174,8 @@ async fn own_certificate(conn: &mut AnyConnection, fingerprint: &str, der: &[u8]
     if let Some(r) = row {
         return Ok(Some(r.try_get("serial")?));
     }
-    let row = sqlx::query("SELECT id FROM ca_certificates WHERE der = $1").bind(der.to_vec()).fetch_optional(conn).await?;
+    let row =
+        sqlx::query("SELECT id FROM ca_certificates WHERE der = $1").bind(der.to_vec()).fetch_optional(conn).await?;
     Ok(row.map(|r| r.try_get::<String, _>("id").map(|id| format!("ca:{id}"))).transpose()?)
 }
 
@@ -219,14 +224,15 @@ impl Ledger {
             Some(_) => false,
             None => insert_external(&mut tx, leaf, t).await?,
         };
-        let previous = sqlx::query("SELECT fingerprint_sha256 FROM endpoints WHERE host = $1 AND port = $2 AND sni = $3")
-            .bind(&scan.host)
-            .bind(i64::from(scan.port))
-            .bind(&scan.sni)
-            .fetch_optional(&mut *tx)
-            .await?
-            .map(|r| r.try_get::<String, _>("fingerprint_sha256"))
-            .transpose()?;
+        let previous =
+            sqlx::query("SELECT fingerprint_sha256 FROM endpoints WHERE host = $1 AND port = $2 AND sni = $3")
+                .bind(&scan.host)
+                .bind(i64::from(scan.port))
+                .bind(&scan.sni)
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|r| r.try_get::<String, _>("fingerprint_sha256"))
+                .transpose()?;
         let endpoint = match previous {
             None => EndpointChange::New,
             Some(p) if p == leaf.fingerprint_sha256 => EndpointChange::Unchanged,
@@ -459,7 +465,11 @@ mod tests {
         let imported = AuditEvent::new(AuditKind::InventoryImported, "test");
         let out = ledger
             .import_certificates(
-                &[cert("bb", ExternalSource::Import), cert("dd", ExternalSource::Import), cert("cc", ExternalSource::Import)],
+                &[
+                    cert("bb", ExternalSource::Import),
+                    cert("dd", ExternalSource::Import),
+                    cert("cc", ExternalSource::Import),
+                ],
                 &imported,
             )
             .await

@@ -96,7 +96,13 @@ impl CertInfo {
             spki_der: spki.to_der()?,
             tbs_der: tbs.to_der()?,
             signature: cert.signature.raw_bytes().to_vec(),
-            signature_params: cert.signature_algorithm.parameters.as_ref().map(|p| p.to_der()).transpose()?.unwrap_or_default(),
+            signature_params: cert
+                .signature_algorithm
+                .parameters
+                .as_ref()
+                .map(|p| p.to_der())
+                .transpose()?
+                .unwrap_or_default(),
         })
     }
 

@@ -30,7 +30,9 @@ impl TrustStore {
     pub fn webpki() -> TrustStore {
         let anchors = webpki_roots::TLS_SERVER_ROOTS
             .iter()
-            .filter_map(|a| Some(Anchor { subject: sequence(&a.subject)?, spki: sequence(&a.subject_public_key_info)? }))
+            .filter_map(|a| {
+                Some(Anchor { subject: sequence(&a.subject)?, spki: sequence(&a.subject_public_key_info)? })
+            })
             .collect();
         TrustStore { anchors, intermediates: Vec::new(), own: Vec::new() }
     }
@@ -97,13 +99,18 @@ pub fn analyse(chain: &[CertInfo], trust: &TrustStore) -> ChainVerdict {
         if trust.anchor_for(current) {
             return ChainVerdict { incomplete: borrowed, ..ChainVerdict::default() };
         }
-        let issues = |c: &CertInfo| c.subject_der == current.issuer_der && signed_by(current, &c.spki_der) != Signature::Invalid;
+        let issues =
+            |c: &CertInfo| c.subject_der == current.issuer_der && signed_by(current, &c.spki_der) != Signature::Invalid;
         if let Some(i) = (0..chain.len()).find(|&i| !used[i] && issues(&chain[i])) {
             used[i] = true;
             current = &chain[i];
             if current.self_issued() {
                 // A served root that is not trusted.
-                return ChainVerdict { unknown_issuer: !trust.is_anchor(current), incomplete: borrowed, ..ChainVerdict::default() };
+                return ChainVerdict {
+                    unknown_issuer: !trust.is_anchor(current),
+                    incomplete: borrowed,
+                    ..ChainVerdict::default()
+                };
             }
             continue;
         }
@@ -171,7 +178,9 @@ pub fn signed_by(cert: &CertInfo, issuer_spki: &[u8]) -> Signature {
         }
         _ => return Signature::Unsupported,
     };
-    match rs::UnparsedPublicKey::new(verifier, spki.subject_public_key.raw_bytes()).verify(&cert.tbs_der, &cert.signature) {
+    match rs::UnparsedPublicKey::new(verifier, spki.subject_public_key.raw_bytes())
+        .verify(&cert.tbs_der, &cert.signature)
+    {
         Ok(()) => Signature::Valid,
         Err(_) => Signature::Invalid,
     }

@@ -133,8 +133,13 @@ pub async fn run(app: &App, args: DiscoverArgs) -> Result<ExitCode, CaError> {
 
     let mut reports = Vec::with_capacity(results.len());
     for (target, result) in results {
-        let mut report =
-            EndpointReport { target: target.clone(), observation: None, recorded: None, error: None, no_listener: false };
+        let mut report = EndpointReport {
+            target: target.clone(),
+            observation: None,
+            recorded: None,
+            error: None,
+            no_listener: false,
+        };
         match result.and_then(|served| observe(&target, &served, &judge)) {
             Ok((observation, leaf)) => {
                 match record(&app.ledger, &target, &observation, &leaf, judge.actor).await {

@@ -94,12 +94,19 @@ pub fn observe(target: &Target, served: &Served, judge: &Judge<'_>) -> Result<(O
         .chain
         .iter()
         .enumerate()
-        .map(|(index, der)| CertInfo::from_der(der).map_err(|e| DiscoverError::BadCertificate { index, reason: e.to_string() }))
+        .map(|(index, der)| {
+            CertInfo::from_der(der).map_err(|e| DiscoverError::BadCertificate { index, reason: e.to_string() })
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let Some(leaf) = chain.first().cloned() else {
         return Err(DiscoverError::NoCertificate);
     };
-    let ctx = Context { now: crate::ledger::now(), expiring_within: judge.expiring_within, name: target.name(), trust: judge.trust };
+    let ctx = Context {
+        now: crate::ledger::now(),
+        expiring_within: judge.expiring_within,
+        name: target.name(),
+        trust: judge.trust,
+    };
     let findings = evaluate(&chain, &served.tls_version, &ctx);
     let observation = Observation {
         address: served.address.to_string(),

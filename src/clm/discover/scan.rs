@@ -216,7 +216,8 @@ async fn legacy_probe(
         }
         legacy::probe(&mut stream, name.as_deref()).await.map_err(DiscoverError::Probe)
     };
-    let hello = tokio::time::timeout(options.handshake_timeout, probe).await.map_err(|_| DiscoverError::Timeout("probe"))??;
+    let hello =
+        tokio::time::timeout(options.handshake_timeout, probe).await.map_err(|_| DiscoverError::Timeout("probe"))??;
     Ok(Served { tls_version: hello.version.into(), chain: hello.chain, legacy: true, address })
 }
 

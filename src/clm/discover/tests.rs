@@ -218,7 +218,12 @@ fn targets_and_ranges() {
     let t = parse_targets(&["a.example.test:8443, 127.0.0.1:443".into(), "[::1]:993,b.example.test".into()]).unwrap();
     assert_eq!(
         t,
-        [("a.example.test".into(), 8443), ("127.0.0.1".into(), 443), ("::1".into(), 993), ("b.example.test".into(), 443)]
+        [
+            ("a.example.test".into(), 8443),
+            ("127.0.0.1".into(), 443),
+            ("::1".into(), 993),
+            ("b.example.test".into(), 443)
+        ]
     );
     assert!(matches!(parse_targets(&["host:0".into()]), Err(DiscoverError::Target(_))));
     assert!(matches!(parse_targets(&["host:http".into()]), Err(DiscoverError::Target(_))));
@@ -228,7 +233,10 @@ fn targets_and_ranges() {
     assert_eq!(r[0], ("127.0.0.1".into(), 443));
     assert_eq!(expand_cidr("10.0.0.0/20", &[443], 4096).unwrap().len(), 4094);
     let e = expand_cidr("10.0.0.0/16", &[443], 4096).unwrap_err();
-    assert_eq!(e.to_string(), "CIDR 10.0.0.0/16 has 65536 addresses, more than the maximum of 4096 (raise it with --max-addresses)");
+    assert_eq!(
+        e.to_string(),
+        "CIDR 10.0.0.0/16 has 65536 addresses, more than the maximum of 4096 (raise it with --max-addresses)"
+    );
     assert!(expand_cidr("2001:db8::/64", &[443], 4096).is_err());
     assert!(matches!(expand_cidr("10.0.0.300/24", &[443], 4096), Err(DiscoverError::Target(_))));
 
