@@ -16,6 +16,8 @@
 //!   several CertIDs).
 //! * `privca_ocsp_presigned_total`, `privca_ocsp_presign_backlog`: responses waiting at the
 //!   start of the pre-signer's last period (at most its budget; equal to it means behind).
+//! * `privca_discovery_endpoints_total{result}`: endpoints scanned ("certificate", "closed",
+//!   "error"); `privca_discovery_findings_total{finding}`: findings reported.
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 

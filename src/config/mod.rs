@@ -6,6 +6,7 @@
 //! Secrets never live in the file: see [`secrets`].
 
 pub mod acme;
+pub mod discovery;
 pub(crate) mod duration;
 pub mod est;
 pub(crate) mod raw;
@@ -88,6 +89,8 @@ pub struct Config {
     pub est: est::EstConfig,
     /// The SCEP server.
     pub scep: scep::ScepConfig,
+    /// Scheduled discovery scans (`[clm.discovery]`).
+    pub discovery: discovery::DiscoveryConfig,
     /// Logging.
     pub log: LogConfig,
 }
@@ -472,6 +475,7 @@ fn build(raw: raw::RawConfig, base: &Path, data_dir: PathBuf) -> Result<Config, 
     let acme = acme::build(raw.acme, raw.dev, &profiles)?;
     let est = est::build(raw.est, &profiles)?;
     let scep = scep::build(raw.scep, &profiles, &data_dir)?;
+    let discovery = discovery::build(&raw.clm.discovery)?;
     Ok(Config {
         dev: raw.dev,
         data_dir,
@@ -488,6 +492,7 @@ fn build(raw: raw::RawConfig, base: &Path, data_dir: PathBuf) -> Result<Config, 
         acme,
         est,
         scep,
+        discovery,
         log,
     })
 }

@@ -1,11 +1,12 @@
 //! Background jobs of `privca serve`, each stopped by the shutdown signal: ACME cleanup, the audit sealer
 //! (links new audit rows into the hash chain and signs a checkpoint every
 //! `audit.seal_interval`), the CRL publisher ([`crl_publish`]), the OCSP pre-signer
-//! ([`ocsp_presign`]), with SCEP enabled the RA certificate's renewal, and (started by
-//! `server::serve` with the listeners) the renewal of privca's own TLS certificate
-//! ([`tls_refresh`]).
+//! ([`ocsp_presign`]), scheduled discovery scans ([`discovery`], when enabled), with SCEP
+//! enabled the RA certificate's renewal, and (started by `server::serve` with the listeners)
+//! the renewal of privca's own TLS certificate ([`tls_refresh`]).
 
 pub mod crl_publish;
+pub mod discovery;
 pub mod ocsp_presign;
 
 use std::time::Duration;
@@ -61,6 +62,7 @@ pub fn spawn(
         tokio::spawn(acme_cleanup(app.clone(), stop.clone())),
         tokio::spawn(audit_sealer(app.clone(), stop.clone())),
         tokio::spawn(crl_publish::run(ca.clone(), stop.clone())),
+        tokio::spawn(discovery::run(app.clone(), stop.clone())),
     ];
     if let Some(scep) = scep {
         jobs.push(tokio::spawn(scep_ra_refresh(scep, stop.clone())));

@@ -5,16 +5,15 @@
 use std::{io::IsTerminal, process::ExitCode, time::Instant};
 
 use clap::Args;
-use serde::Serialize;
 
 use super::{
     expand_cidr, parse_ports, parse_targets,
-    record::{observe, record, trust_store, Judge, Observation},
-    scan::{scan_all, ScanOptions},
+    record::{scan_and_record, trust_store, EndpointReport, Judge},
+    scan::ScanOptions,
     starttls::Starttls,
     with_sni, DiscoverError, Target, DEFAULT_MAX_ADDRESSES,
 };
-use crate::{app::App, error::CaError, ledger::EndpointRecorded};
+use crate::{app::App, error::CaError};
 
 /// `privca discover` arguments.
 #[derive(Debug, Args)]
@@ -54,21 +53,6 @@ pub struct DiscoverArgs {
     /// JSON output (one object per endpoint).
     #[arg(long)]
     pub json: bool,
-}
-
-/// One line of the output.
-#[derive(Debug, Serialize)]
-struct EndpointReport {
-    #[serde(flatten)]
-    target: Target,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    observation: Option<Observation>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    recorded: Option<EndpointRecorded>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<String>,
-    #[serde(skip)]
-    no_listener: bool,
 }
 
 fn bad(e: DiscoverError) -> CaError {
@@ -118,7 +102,7 @@ pub async fn run(app: &App, args: DiscoverArgs) -> Result<ExitCode, CaError> {
     };
     let started = Instant::now();
     let count = targets.len();
-    let results = scan_all(targets, &options, |t, r| {
+    let reports = scan_and_record(&app.ledger, targets, &options, &judge, |t, r| {
         bar.inc(1);
         if let Err(e) = r {
             if !e.no_listener() {
@@ -130,33 +114,12 @@ pub async fn run(app: &App, args: DiscoverArgs) -> Result<ExitCode, CaError> {
     .map_err(bad)?;
     bar.finish_and_clear();
     let scanned = started.elapsed();
-
-    let mut reports = Vec::with_capacity(results.len());
-    for (target, result) in results {
-        let mut report = EndpointReport {
-            target: target.clone(),
-            observation: None,
-            recorded: None,
-            error: None,
-            no_listener: false,
-        };
-        match result.and_then(|served| observe(&target, &served, &judge)) {
-            Ok((observation, leaf)) => {
-                match record(&app.ledger, &target, &observation, &leaf, judge.actor).await {
-                    Ok(r) => report.recorded = Some(r),
-                    Err(e) => report.error = Some(e.to_string()),
-                }
-                report.observation = Some(observation);
-            }
-            Err(e) => {
-                report.no_listener = e.no_listener();
-                report.error = Some(e.to_string());
-            }
-        }
-        reports.push(report);
-    }
     let secs = scanned.as_secs_f64().max(1e-9);
-    eprintln!("scanned {count} endpoints in {:.2} s ({:.1} endpoints/s)", scanned.as_secs_f64(), count as f64 / secs);
+    eprintln!(
+        "scanned and recorded {count} endpoints in {:.2} s ({:.1} endpoints/s)",
+        scanned.as_secs_f64(),
+        count as f64 / secs
+    );
     if args.json {
         let text = serde_json::to_string_pretty(&reports).map_err(|e| CaError::internal("JSON").with_source(e))?;
         println!("{text}");

@@ -7,13 +7,82 @@ use super::{
     certinfo::CertInfo,
     chain::TrustStore,
     findings::{evaluate, Context, Finding},
-    scan::Served,
+    scan::{scan_all, ScanOptions, Served},
     DiscoverError, Target,
 };
 use crate::{
     audit::{AuditEvent, AuditKind},
     ledger::{EndpointRecorded, EndpointScan, ExternalSource, Ledger, LedgerError},
 };
+
+/// One endpoint's outcome: what it served and how the inventory took it, or its error.
+#[derive(Debug, Serialize)]
+pub struct EndpointReport {
+    /// The endpoint.
+    #[serde(flatten)]
+    pub target: Target,
+    /// What it served.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub observation: Option<Observation>,
+    /// What the ledger made of it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recorded: Option<EndpointRecorded>,
+    /// Why it could not be scanned or recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Nothing listens there (connect refused or timed out).
+    #[serde(skip)]
+    pub no_listener: bool,
+}
+
+/// Scans `targets` and records every endpoint that served a certificate (one unit of work
+/// each); `done` is called as each scan finishes. Endpoints that fail keep their error in the
+/// report and the others go on.
+pub async fn scan_and_record(
+    ledger: &Ledger,
+    targets: Vec<Target>,
+    options: &ScanOptions,
+    judge: &Judge<'_>,
+    done: impl FnMut(&Target, &Result<Served, DiscoverError>),
+) -> Result<Vec<EndpointReport>, DiscoverError> {
+    let results = scan_all(targets, options, done).await?;
+    let mut reports = Vec::with_capacity(results.len());
+    for (target, result) in results {
+        let mut report = EndpointReport {
+            target: target.clone(),
+            observation: None,
+            recorded: None,
+            error: None,
+            no_listener: false,
+        };
+        match result.and_then(|served| observe(&target, &served, judge)) {
+            Ok((observation, leaf)) => {
+                match record(ledger, &target, &observation, &leaf, judge.actor).await {
+                    Ok(r) => report.recorded = Some(r),
+                    Err(e) => report.error = Some(e.to_string()),
+                }
+                for f in &observation.findings {
+                    metrics::counter!("privca_discovery_findings_total", "finding" => f.as_str()).increment(1);
+                }
+                report.observation = Some(observation);
+            }
+            Err(e) => {
+                report.no_listener = e.no_listener();
+                report.error = Some(e.to_string());
+            }
+        }
+        let result = if report.observation.is_some() {
+            "certificate"
+        } else if report.no_listener {
+            "closed"
+        } else {
+            "error"
+        };
+        metrics::counter!("privca_discovery_endpoints_total", "result" => result).increment(1);
+        reports.push(report);
+    }
+    Ok(reports)
+}
 
 /// The owner of certificates nobody has claimed yet.
 pub const UNOWNED: &str = "unowned";
