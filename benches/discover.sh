@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # Discovery benchmark: N loopback TLS endpoints (default 1,000 ports on 127.0.0.1 from 31000,
-# served by one asyncio process, benches/discover_targets.py, with a leaf + intermediate of a
-# test CA), scanned by `privca discover` (first scan, which writes every endpoint and
+# served by one process, `tls-targets` of benches/load (tokio + rustls), with a leaf +
+# intermediate of a test CA), scanned by `privca discover` (first scan, which writes every endpoint and
 # certificate row, then a rescan) and by `nmap --script ssl-cert` (Debian nmap) in the same run;
 # prints endpoints/s of each (whole process, start to exit) and privca's rate over nmap's (goal
 # >= 5x), and checks both read the certificate of every endpoint. No fixed privca port is bound.
 #
 #   bash benches/discover.sh            full run (release build, 1,000 endpoints)
-#   bash benches/discover.sh --quick    smoke run (50 endpoints; PRIVCA_BIN=… to use a debug build)
+#   bash benches/discover.sh --quick    smoke run (50 endpoints; PRIVCA_BIN=… TLS_TARGETS_BIN=… to
+#                                       use debug builds)
 #
 # Environment: BENCH_ENDPOINTS, BENCH_CONCURRENCY (privca --concurrency, default 64),
-# BENCH_FIRST_PORT, PRIVCA_BIN.
+# BENCH_FIRST_PORT, PRIVCA_BIN, TLS_TARGETS_BIN.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/privca-target}"
@@ -19,12 +20,13 @@ QUICK="${BENCH_SMOKE:-}"
 N="${BENCH_ENDPOINTS:-$([ -n "$QUICK" ] && echo 50 || echo 1000)}"
 FIRST="${BENCH_FIRST_PORT:-31000}"
 CONCURRENCY="${BENCH_CONCURRENCY:-64}"
-if [ -z "${PRIVCA_BIN:-}" ]; then
-  (cd "$ROOT" && cargo build --release --bin privca >/dev/null)
-  PRIVCA_BIN="$CARGO_TARGET_DIR/release/privca"
+if [ -z "${PRIVCA_BIN:-}" ] || [ -z "${TLS_TARGETS_BIN:-}" ]; then
+  (cd "$ROOT" && cargo build --release -p privca -p privca-load --bin privca --bin tls-targets >/dev/null)
+  PRIVCA_BIN="${PRIVCA_BIN:-$CARGO_TARGET_DIR/release/privca}"
+  TLS_TARGETS_BIN="${TLS_TARGETS_BIN:-$CARGO_TARGET_DIR/release/tls-targets}"
 fi
-for tool in nmap openssl jq python3; do
-  command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install nmap openssl jq python3)" >&2; exit 1; }
+for tool in nmap openssl jq python3 sqlite3; do
+  command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install nmap openssl jq python3 sqlite3)" >&2; exit 1; }
 done
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 DATA=$(mktemp -d /tmp/privca-bench-discover.XXXXXX)
@@ -51,7 +53,7 @@ openssl x509 -req -in "$T/leaf.csr" -CA "$T/inter.pem" -CAkey "$T/inter.key" -da
   -extfile <(printf 'subjectAltName=DNS:bench.discovery.test,IP:127.0.0.1\n') -out "$T/leaf.pem" 2>/dev/null
 cat "$T/leaf.pem" "$T/inter.pem" >"$T/chain.pem"
 
-python3 "$ROOT/benches/discover_targets.py" 127.0.0.1 "$FIRST" "$N" "$T/chain.pem" "$T/leaf.key" >"$DATA/targets.log" 2>&1 &
+"$TLS_TARGETS_BIN" --first-port "$FIRST" --ports "$N" --cert "$T/chain.pem" --key "$T/leaf.key" >"$DATA/targets.log" 2>&1 &
 TARGETS_PID=$!
 for _ in $(seq 1 300); do
   grep -q ready "$DATA/targets.log" && break
@@ -78,7 +80,7 @@ privca_scan() { # privca_scan LABEL OUT
   PRIVCA_SECS=$(secs "$t0" "$t1")
 }
 
-echo "discovery benchmark: $N loopback TLS endpoints, privca --concurrency $CONCURRENCY ($PRIVCA_BIN), $(nmap --version | head -n 1)"
+echo "discovery benchmark: $N loopback TLS endpoints ($TLS_TARGETS_BIN), privca --concurrency $CONCURRENCY ($PRIVCA_BIN), $(nmap --version | head -n 1)"
 privca_scan "privca (first scan)" "$DATA/scan1.json"
 privca_scan "privca (rescan)" "$DATA/scan2.json"
 t0=$(now)

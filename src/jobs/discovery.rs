@@ -38,9 +38,12 @@ async fn scan(app: &App, cfg: &crate::config::discovery::DiscoveryConfig) {
             return;
         }
     };
-    let judge =
-        record::Judge { trust: &trust, expiring_within: i64::from(cfg.expiring_days) * 86_400, actor: "system" };
-    match record::scan_and_record(&app.ledger, cfg.targets.clone(), &cfg.options, &judge, |_, _| {}).await {
+    let judge = record::Judge {
+        trust: std::sync::Arc::new(trust),
+        expiring_within: i64::from(cfg.expiring_days) * 86_400,
+        actor: "system".into(),
+    };
+    match record::scan_and_record(&app.ledger, cfg.targets.clone(), &cfg.options, &judge, |_| {}).await {
         Ok(reports) => {
             let served = reports.iter().filter(|r| r.observation.is_some()).count();
             let closed = reports.iter().filter(|r| r.no_listener).count();

@@ -85,9 +85,11 @@ pub async fn run(app: &App, args: DiscoverArgs) -> Result<ExitCode, CaError> {
         handshake_timeout: duration("--handshake-timeout", &args.handshake_timeout)?,
         starttls: args.starttls,
     };
-    let trust = trust_store(&app.ledger).await?;
-    let actor = crate::ca::Requester::cli().to_string();
-    let judge = Judge { trust: &trust, expiring_within: i64::from(args.expiring_days) * 86_400, actor: &actor };
+    let judge = Judge {
+        trust: std::sync::Arc::new(trust_store(&app.ledger).await?),
+        expiring_within: i64::from(args.expiring_days) * 86_400,
+        actor: crate::ca::Requester::cli().to_string(),
+    };
 
     let bar = if !args.json && std::io::stderr().is_terminal() {
         let bar = indicatif::ProgressBar::new(targets.len() as u64);
@@ -102,12 +104,10 @@ pub async fn run(app: &App, args: DiscoverArgs) -> Result<ExitCode, CaError> {
     };
     let started = Instant::now();
     let count = targets.len();
-    let reports = scan_and_record(&app.ledger, targets, &options, &judge, |t, r| {
+    let reports = scan_and_record(&app.ledger, targets, &options, &judge, |r| {
         bar.inc(1);
-        if let Err(e) = r {
-            if !e.no_listener() {
-                bar.set_message(format!("{}: {e}", t.label()));
-            }
+        if let (Some(e), false) = (&r.error, r.no_listener) {
+            bar.set_message(format!("{}: {e}", r.target.label()));
         }
     })
     .await

@@ -1,6 +1,8 @@
 //! From a served chain to the inventory: parse the chain, judge it, and record the endpoint
 //! (one ledger unit of work per endpoint).
 
+use std::sync::Arc;
+
 use serde::Serialize;
 
 use super::{
@@ -36,52 +38,57 @@ pub struct EndpointReport {
 }
 
 /// Scans `targets` and records every endpoint that served a certificate (one unit of work
-/// each); `done` is called as each scan finishes. Endpoints that fail keep their error in the
-/// report and the others go on.
+/// each, as soon as its scan is done); `done` is called with each report as it is made.
+/// Endpoints that fail keep their error in the report and the others go on.
 pub async fn scan_and_record(
     ledger: &Ledger,
     targets: Vec<Target>,
     options: &ScanOptions,
-    judge: &Judge<'_>,
-    done: impl FnMut(&Target, &Result<Served, DiscoverError>),
+    judge: &Judge,
+    done: impl FnMut(&EndpointReport),
 ) -> Result<Vec<EndpointReport>, DiscoverError> {
-    let results = scan_all(targets, options, done).await?;
-    let mut reports = Vec::with_capacity(results.len());
-    for (target, result) in results {
-        let mut report = EndpointReport {
-            target: target.clone(),
-            observation: None,
-            recorded: None,
-            error: None,
-            no_listener: false,
-        };
-        match result.and_then(|served| observe(&target, &served, judge)) {
-            Ok((observation, leaf)) => {
-                match record(ledger, &target, &observation, &leaf, judge.actor).await {
-                    Ok(r) => report.recorded = Some(r),
-                    Err(e) => report.error = Some(e.to_string()),
-                }
-                for f in &observation.findings {
-                    metrics::counter!("privca_discovery_findings_total", "finding" => f.as_str()).increment(1);
-                }
-                report.observation = Some(observation);
+    let (ledger, judge) = (ledger.clone(), judge.clone());
+    let then = move |target: Target, result: Result<Served, DiscoverError>| {
+        let (ledger, judge) = (ledger.clone(), judge.clone());
+        async move { report(&ledger, &judge, target, result).await }
+    };
+    Ok(scan_all(targets, options, then, done).await?.into_iter().map(|(_, r)| r).collect())
+}
+
+/// Judges and records one scan result.
+async fn report(
+    ledger: &Ledger,
+    judge: &Judge,
+    target: Target,
+    result: Result<Served, DiscoverError>,
+) -> EndpointReport {
+    let mut report =
+        EndpointReport { target: target.clone(), observation: None, recorded: None, error: None, no_listener: false };
+    match result.and_then(|served| observe(&target, &served, judge)) {
+        Ok((observation, leaf)) => {
+            match record(ledger, &target, &observation, &leaf, &judge.actor).await {
+                Ok(r) => report.recorded = Some(r),
+                Err(e) => report.error = Some(e.to_string()),
             }
-            Err(e) => {
-                report.no_listener = e.no_listener();
-                report.error = Some(e.to_string());
+            for f in &observation.findings {
+                metrics::counter!("privca_discovery_findings_total", "finding" => f.as_str()).increment(1);
             }
+            report.observation = Some(observation);
         }
-        let result = if report.observation.is_some() {
-            "certificate"
-        } else if report.no_listener {
-            "closed"
-        } else {
-            "error"
-        };
-        metrics::counter!("privca_discovery_endpoints_total", "result" => result).increment(1);
-        reports.push(report);
+        Err(e) => {
+            report.no_listener = e.no_listener();
+            report.error = Some(e.to_string());
+        }
     }
-    Ok(reports)
+    let result = if report.observation.is_some() {
+        "certificate"
+    } else if report.no_listener {
+        "closed"
+    } else {
+        "error"
+    };
+    metrics::counter!("privca_discovery_endpoints_total", "result" => result).increment(1);
+    report
 }
 
 /// The owner of certificates nobody has claimed yet.
@@ -148,17 +155,17 @@ pub struct Observation {
 
 /// What to judge against and who records.
 #[derive(Debug, Clone)]
-pub struct Judge<'a> {
+pub struct Judge {
     /// Roots and known intermediates.
-    pub trust: &'a TrustStore,
+    pub trust: Arc<TrustStore>,
     /// A leaf expiring within this many seconds is `expiring`.
     pub expiring_within: i64,
     /// Audit actor (`cli:…`, `system`).
-    pub actor: &'a str,
+    pub actor: String,
 }
 
 /// Parses and judges what `target` served (pure but for the clock).
-pub fn observe(target: &Target, served: &Served, judge: &Judge<'_>) -> Result<(Observation, CertInfo), DiscoverError> {
+pub fn observe(target: &Target, served: &Served, judge: &Judge) -> Result<(Observation, CertInfo), DiscoverError> {
     let chain = served
         .chain
         .iter()
@@ -174,7 +181,7 @@ pub fn observe(target: &Target, served: &Served, judge: &Judge<'_>) -> Result<(O
         now: crate::ledger::now(),
         expiring_within: judge.expiring_within,
         name: target.name(),
-        trust: judge.trust,
+        trust: &judge.trust,
     };
     let findings = evaluate(&chain, &served.tls_version, &ctx);
     let observation = Observation {

@@ -5,7 +5,7 @@
 //! or suites rustls does not implement), a second connection runs the [`super::legacy`] probe.
 //! At most `concurrency` targets are in flight (a semaphore).
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use rustls::{
     client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier},
@@ -119,44 +119,54 @@ pub fn client_config() -> Result<Arc<rustls::ClientConfig>, DiscoverError> {
     Ok(Arc::new(config))
 }
 
-/// Scans `targets`, at most `options.concurrency` at once; `done` is called as each one
-/// finishes. Results come back in the order of `targets`.
-pub async fn scan_all(
+/// Scans `targets`, at most `options.concurrency` connections at once, and hands each result
+/// to `then` (in the scan's task, once its connection is closed: recording one endpoint
+/// overlaps with scanning the next ones); `done` is called with each outcome as it arrives.
+/// Outcomes come back in the order of `targets`.
+pub async fn scan_all<T, F, Fut>(
     targets: Vec<Target>,
     options: &ScanOptions,
-    mut done: impl FnMut(&Target, &Result<Served, DiscoverError>),
-) -> Result<Vec<(Target, Result<Served, DiscoverError>)>, DiscoverError> {
+    then: F,
+    mut done: impl FnMut(&T),
+) -> Result<Vec<(Target, T)>, DiscoverError>
+where
+    T: Send + 'static,
+    F: Fn(Target, Result<Served, DiscoverError>) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = T> + Send,
+{
     let config = client_config()?;
     let permits = Arc::new(Semaphore::new(options.concurrency.max(1)));
     let mut tasks = JoinSet::new();
-    let mut results: Vec<Option<Result<Served, DiscoverError>>> = (0..targets.len()).map(|_| None).collect();
+    let mut results: Vec<Option<T>> = (0..targets.len()).map(|_| None).collect();
+    let task_error = |e: tokio::task::JoinError| DiscoverError::Task(e.to_string());
     for (i, target) in targets.iter().enumerate() {
-        // Waiting here keeps at most `concurrency` tasks alive, not only in flight.
-        while permits.available_permits() == 0 {
-            if let Some(joined) = tasks.join_next().await {
-                let (j, r) = joined.map_err(|e| DiscoverError::Task(e.to_string()))?;
-                done(&targets[j], &r);
-                results[j] = Some(r);
+        let permit = loop {
+            tokio::select! {
+                permit = Arc::clone(&permits).acquire_owned() => break permit.map_err(|e| DiscoverError::Task(e.to_string()))?,
+                Some(joined) = tasks.join_next() => {
+                    let (j, out) = joined.map_err(task_error)?;
+                    done(&out);
+                    results[j] = Some(out);
+                }
             }
-        }
-        let permit = Arc::clone(&permits).acquire_owned().await.map_err(|e| DiscoverError::Task(e.to_string()))?;
-        let (target, options, config) = (target.clone(), options.clone(), Arc::clone(&config));
+        };
+        let (target, options, config, then) = (target.clone(), options.clone(), Arc::clone(&config), then.clone());
         tasks.spawn(async move {
             let r = scan_one(&target, &options, &config).await;
             drop(permit);
-            (i, r)
+            (i, then(target, r).await)
         });
     }
     while let Some(joined) = tasks.join_next().await {
-        let (j, r) = joined.map_err(|e| DiscoverError::Task(e.to_string()))?;
-        done(&targets[j], &r);
-        results[j] = Some(r);
+        let (j, out) = joined.map_err(task_error)?;
+        done(&out);
+        results[j] = Some(out);
     }
-    Ok(targets
+    targets
         .into_iter()
         .zip(results)
-        .map(|(t, r)| (t, r.unwrap_or_else(|| Err(DiscoverError::Task("not scanned".into())))))
-        .collect())
+        .map(|(t, r)| r.map(|r| (t, r)).ok_or_else(|| DiscoverError::Task("a target was not scanned".into())))
+        .collect()
 }
 
 /// Scans one target.
