@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# `privca discover` against loopback servers started here: `openssl s_server` on 127.0.0.17-.26
-# port 19443 serving an expired certificate, a self-signed one, an incomplete chain, a wrong
-# name, RSA-1024, a SHA-1 signature, TLS 1.0 only, something that is not TLS, and a certificate
-# privca issued; aiosmtpd with STARTTLS on 127.0.0.27:2587 serving one that expires soon. Every
-# finding must be reported (--json), every certificate be in the inventory with its endpoint
-# (SQL on the ledger), privca's own certificate be matched (no external row), a rescan change
-# nothing, and a CIDR above the maximum be refused. Then `privca inventory import`: a PEM chain,
-# a DER file, privca's own chain (recognised), and a malformed file (named, nothing written).
+# `privca discover` against loopback servers started here, on 127.0.0.17-.29 port 19443
+# (`openssl s_server` unless noted): an expired certificate, a self-signed one, an incomplete
+# chain, a wrong name, RSA-1024, a SHA-1 signature, TLS 1.0 only, something that is not TLS
+# (Python), a server that never answers (Python), and a certificate privca issued, with and
+# without its issuing CA; aiosmtpd with STARTTLS on 127.0.0.27:2587 serving one that expires
+# soon. Every finding must be reported (--json), every certificate be in the inventory with its
+# endpoint (SQL on the ledger), privca's own certificate be matched (no external row), a rescan
+# change nothing, and a CIDR above the maximum be refused. Then `privca inventory import`: a PEM
+# chain, a DER file, privca's own chain (recognised), and a malformed file (named, nothing
+# written). Binds none of privca's ports.
 set -euo pipefail
 source "$(dirname "$0")/../lib.sh"
 fresh_data_dir
@@ -110,6 +112,16 @@ while True:
     c.close()
 PY
 PIDS+=($!)
+# Accepts and never says a word.
+/usr/bin/python3 - "127.0.0.29" "$PORT" >"$T/silent.log" 2>&1 <<'PY' &
+import socket, sys, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(16)
+held = []
+while True:
+    c, _ = s.accept(); held.append(c)
+PY
+PIDS+=($!)
 /usr/bin/python3 -m aiosmtpd -n -l 127.0.0.27:2587 --tlscert "$T/smtp-chain.pem" --tlskey "$T/smtp.key" \
   >"$T/smtp.log" 2>&1 &
 PIDS+=($!)
@@ -121,13 +133,13 @@ wait_port() { # wait_port IP PORT
   done
   return 1
 }
-for ip in 17 18 19 20 21 22 23 24 25 28; do
+for ip in 17 18 19 20 21 22 23 24 25 28 29; do
   wait_port "127.0.0.$ip" "$PORT" || fail "server on 127.0.0.$ip:$PORT did not start: $(cat "$T"/*.log | tail -5)"
 done
 wait_port 127.0.0.27 2587 || fail "aiosmtpd did not start: $(tail -5 "$T/smtp.log")"
 
 # 1. The range: 127.0.0.16/28 (14 addresses) on one port; the unused addresses refuse.
-privca_cli discover --cidr 127.0.0.16/28 --ports "$PORT" --json >"$T/scan.json" 2>"$T/scan.err" \
+privca_cli discover --cidr 127.0.0.16/28 --ports "$PORT" --handshake-timeout 2s --json >"$T/scan.json" 2>"$T/scan.err" \
   || fail "discover --cidr: $(cat "$T/scan.err")"
 # 2. STARTTLS SMTP, and privca's own certificate by name.
 privca_cli discover --targets 127.0.0.27:2587 --starttls smtp --json >"$T/smtp.json" 2>"$T/smtp.err" \
@@ -160,6 +172,8 @@ expect "STARTTLS SMTP, expiring in 10 days" 127.0.0.27 2587 "$T/smtp.json" "expi
 expect "privca's own, by SNI name" 127.0.0.24 "$PORT" "$T/own.json" ""
 got=$(findings 127.0.0.25 "$PORT" "$T/scan.json")
 case $got in "error: no TLS certificate"*) ok "not TLS: per-endpoint error ($got)" ;; *) fail "not TLS: $got" ;; esac
+got=$(findings 127.0.0.29 "$PORT" "$T/scan.json")
+if [ "$got" = "error: handshake timed out" ]; then ok "silent server: per-endpoint timeout"; else fail "silent server: $got"; fi
 got=$(findings 127.0.0.26 "$PORT" "$T/scan.json")
 case $got in "error: cannot connect"*) ok "nothing listening: per-endpoint error" ;; *) fail "closed port: $got" ;; esac
 if [ "$(jq length "$T/scan.json")" = 14 ]; then ok "14 endpoints in the /28"; else fail "$(jq length "$T/scan.json") endpoints in the /28"; fi
@@ -204,7 +218,7 @@ if [ "$f" = '["unknown-issuer","weak-key"]' ]; then ok "findings stored with the
 audits=$(sql "SELECT COUNT(*) FROM audit_events WHERE event = 'endpoint-seen'")
 deployed=$(sql "SELECT deployed_at FROM endpoints WHERE host = '127.0.0.17'")
 sleep 1
-privca_cli discover --cidr 127.0.0.16/28 --ports "$PORT" >/dev/null 2>&1
+privca_cli discover --cidr 127.0.0.16/28 --ports "$PORT" --handshake-timeout 2s >/dev/null 2>&1
 if [ "$(sql "SELECT COUNT(*) FROM audit_events WHERE event = 'endpoint-seen'")" = "$audits" ] \
   && [ "$(sql "SELECT deployed_at FROM endpoints WHERE host = '127.0.0.17'")" = "$deployed" ] \
   && [ "$(sql "SELECT COUNT(*) FROM endpoints")" = 11 ] \

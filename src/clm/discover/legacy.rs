@@ -138,7 +138,7 @@ impl FlightParser {
         self.records.extend_from_slice(bytes);
         while self.records.len() >= 5 {
             let kind = self.records[0];
-            if self.records[1] != 3 && !(self.records[1] == 2 && kind == 21) {
+            if self.records[1] != 3 {
                 return Err(ProbeError::Malformed("record version"));
             }
             let len = usize::from(u16::from_be_bytes([self.records[3], self.records[4]]));
