@@ -10,7 +10,11 @@
 use serde::Serialize;
 use sqlx::{any::AnyRow, AnyConnection, Row};
 
-use super::{audit, now, Ledger, LedgerError};
+use super::{
+    audit, now,
+    statement::{bind_values, Statement, Value},
+    Ledger, LedgerError,
+};
 use crate::audit::AuditEvent;
 
 /// Where an external certificate came from.
@@ -160,57 +164,129 @@ fn json_list(r: &AnyRow, column: &str) -> Result<Vec<String>, LedgerError> {
     serde_json::from_str(&s).map_err(|e| LedgerError::Corrupt(format!("{column}: {e}")))
 }
 
-/// privca's own certificate with this fingerprint and DER: an issued certificate's serial, or
-/// `ca:<id>` for one of its CA certificates.
-async fn own_certificate(
+/// What a unit reads before it writes, in one statement (`$1` fingerprint, `$2` DER, `$3`-`$5`
+/// the endpoint's host, port and SNI name): privca's own certificate with this fingerprint and
+/// DER (an issued certificate's serial, or `ca:<id>` for one of its CA certificates), whether
+/// an external row exists, and the leaf the endpoint served at its last scan.
+const FACTS: &str = "SELECT (SELECT serial FROM certificates WHERE fingerprint_sha256 = $1) AS own_serial, \
+     (SELECT 'ca:' || id FROM ca_certificates WHERE der = $2) AS own_ca, \
+     (SELECT fingerprint_sha256 FROM external_certificates WHERE fingerprint_sha256 = $1) AS known, \
+     (SELECT fingerprint_sha256 FROM endpoints WHERE host = $3 AND port = $4 AND sni = $5) AS previous";
+
+/// The answer to [`FACTS`].
+#[derive(Debug, Default)]
+struct Facts {
+    own: Option<String>,
+    known: bool,
+    previous: Option<String>,
+}
+
+fn facts_values(fingerprint: &str, der: &[u8], endpoint: (&str, u16, &str)) -> Vec<Value> {
+    vec![fingerprint.into(), der.into(), endpoint.0.into(), i64::from(endpoint.1).into(), endpoint.2.into()]
+}
+
+/// [`FACTS`] inside the caller's transaction (sqlx).
+async fn facts(
     conn: &mut AnyConnection,
     fingerprint: &str,
     der: &[u8],
-) -> Result<Option<String>, LedgerError> {
-    let row = sqlx::query("SELECT serial FROM certificates WHERE fingerprint_sha256 = $1")
-        .bind(fingerprint)
-        .fetch_optional(&mut *conn)
-        .await?;
-    if let Some(r) = row {
-        return Ok(Some(r.try_get("serial")?));
-    }
-    let row =
-        sqlx::query("SELECT id FROM ca_certificates WHERE der = $1").bind(der.to_vec()).fetch_optional(conn).await?;
-    Ok(row.map(|r| r.try_get::<String, _>("id").map(|id| format!("ca:{id}"))).transpose()?)
+    endpoint: (&str, u16, &str),
+) -> Result<Facts, LedgerError> {
+    let row = bind_values(sqlx::query(FACTS), facts_values(fingerprint, der, endpoint)).fetch_one(conn).await?;
+    let own_serial: Option<String> = row.try_get("own_serial")?;
+    let own_ca: Option<String> = row.try_get("own_ca")?;
+    let known: Option<String> = row.try_get("known")?;
+    Ok(Facts { own: own_serial.or(own_ca), known: known.is_some(), previous: row.try_get("previous")? })
 }
 
-/// Inserts `c` unless its fingerprint is already there; true if inserted.
-async fn insert_external(conn: &mut AnyConnection, c: &ExternalCertificate, t: i64) -> Result<bool, LedgerError> {
-    let done = sqlx::query(
+/// The insert of `c` (`created_at` = `t`); a row already there is left alone.
+fn insert_external(c: &ExternalCertificate, t: i64) -> Statement {
+    Statement::new(
         "INSERT INTO external_certificates (fingerprint_sha256, source, subject, issuer, serial, sans, key_type, \
          signature_algorithm, not_before, not_after, owner, tier, der, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
          ON CONFLICT (fingerprint_sha256) DO NOTHING",
+        vec![
+            (&c.fingerprint_sha256).into(),
+            c.source.as_str().into(),
+            (&c.subject).into(),
+            (&c.issuer).into(),
+            (&c.serial).into(),
+            json(&c.sans).into(),
+            (&c.key_type).into(),
+            (&c.signature_algorithm).into(),
+            c.not_before.into(),
+            c.not_after.into(),
+            (&c.owner).into(),
+            (&c.tier).into(),
+            c.der.as_slice().into(),
+            t.into(),
+        ],
     )
-    .bind(&c.fingerprint_sha256)
-    .bind(c.source.as_str())
-    .bind(&c.subject)
-    .bind(&c.issuer)
-    .bind(&c.serial)
-    .bind(json(&c.sans))
-    .bind(&c.key_type)
-    .bind(&c.signature_algorithm)
-    .bind(c.not_before)
-    .bind(c.not_after)
-    .bind(&c.owner)
-    .bind(&c.tier)
-    .bind(c.der.clone())
-    .bind(t)
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected() == 1)
+}
+
+/// The upsert of the endpoint row (`first_seen` and `deployed_at` restart with another leaf).
+fn upsert_endpoint(scan: &EndpointScan, leaf: &str, t: i64) -> Statement {
+    Statement::new(
+        "INSERT INTO endpoints (host, port, sni, fingerprint_sha256, chain, tls_version, findings, first_seen, \
+         last_seen, deployed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $8) \
+         ON CONFLICT (host, port, sni) DO UPDATE SET \
+         first_seen = CASE WHEN endpoints.fingerprint_sha256 = excluded.fingerprint_sha256 \
+           THEN endpoints.first_seen ELSE excluded.first_seen END, \
+         deployed_at = CASE WHEN endpoints.fingerprint_sha256 = excluded.fingerprint_sha256 \
+           THEN endpoints.deployed_at ELSE excluded.deployed_at END, \
+         fingerprint_sha256 = excluded.fingerprint_sha256, chain = excluded.chain, \
+         tls_version = excluded.tls_version, findings = excluded.findings, last_seen = excluded.last_seen",
+        vec![
+            (&scan.host).into(),
+            i64::from(scan.port).into(),
+            (&scan.sni).into(),
+            leaf.into(),
+            json(&scan.chain).into(),
+            scan.tls_version.clone().into(),
+            json(&scan.findings).into(),
+            t.into(),
+        ],
+    )
+}
+
+/// An endpoint unit's outcome and statements, from what it read.
+fn plan_endpoint(
+    scan: &EndpointScan,
+    leaf: &ExternalCertificate,
+    facts: Facts,
+    event: &AuditEvent,
+    t: i64,
+) -> (EndpointRecorded, Vec<Statement>, Option<AuditEvent>) {
+    let endpoint = match facts.previous {
+        None => EndpointChange::New,
+        Some(p) if p == leaf.fingerprint_sha256 => EndpointChange::Unchanged,
+        Some(p) => EndpointChange::LeafChanged(p),
+    };
+    let new_external = facts.own.is_none() && !facts.known;
+    let recorded = EndpointRecorded { endpoint, own_serial: facts.own, new_external };
+    let mut unit = Vec::with_capacity(3);
+    if new_external {
+        unit.push(insert_external(leaf, t));
+    }
+    unit.push(upsert_endpoint(scan, &leaf.fingerprint_sha256, t));
+    let audit = (recorded.new_external || recorded.endpoint != EndpointChange::Unchanged).then(|| {
+        let mut event = event.clone();
+        event.serial = recorded.own_serial.clone();
+        event.detail["outcome"] = serde_json::to_value(&recorded).unwrap_or_default();
+        unit.push(audit::insert_statement(&event));
+        event
+    });
+    (recorded, unit, audit)
 }
 
 impl Ledger {
     /// Records one endpoint's scan in one transaction: the leaf `leaf` as an external
     /// certificate unless privca issued it (or it is already inventoried), and the endpoint
     /// row. `first_seen` and `deployed_at` restart when the served leaf changes. `event` (with
-    /// the outcome added to its detail) is written only when the inventory changed.
+    /// the outcome added to its detail) is written only when the inventory changed. On SQLite
+    /// the unit runs on the direct connections (`direct`), its read just before the write
+    /// turn, so that a scan's many small units do not queue behind sqlx's thread.
     pub async fn record_endpoint(
         &self,
         scan: &EndpointScan,
@@ -218,56 +294,34 @@ impl Ledger {
         event: &AuditEvent,
     ) -> Result<EndpointRecorded, LedgerError> {
         let t = now();
+        let endpoint = (scan.host.as_str(), scan.port, scan.sni.as_str());
+        if let Some(kept) = self.sqlite() {
+            let facts = kept
+                .direct
+                .read_row(FACTS, &facts_values(&leaf.fingerprint_sha256, &leaf.der, endpoint), |r| {
+                    let own: Option<String> = r.get(0)?;
+                    let own_ca: Option<String> = r.get(1)?;
+                    let known: Option<String> = r.get(2)?;
+                    Ok(Facts { own: own.or(own_ca), known: known.is_some(), previous: r.get(3)? })
+                })?
+                .unwrap_or_default();
+            let (recorded, unit, audit) = plan_endpoint(scan, leaf, facts, event, t);
+            kept.run_direct(&unit).await?;
+            if let Some(e) = audit {
+                e.trace();
+            }
+            return Ok(recorded);
+        }
         let mut tx = self.begin().await?;
-        let own = own_certificate(&mut tx, &leaf.fingerprint_sha256, &leaf.der).await?;
-        let new_external = match own {
-            Some(_) => false,
-            None => insert_external(&mut tx, leaf, t).await?,
-        };
-        let previous =
-            sqlx::query("SELECT fingerprint_sha256 FROM endpoints WHERE host = $1 AND port = $2 AND sni = $3")
-                .bind(&scan.host)
-                .bind(i64::from(scan.port))
-                .bind(&scan.sni)
-                .fetch_optional(&mut *tx)
-                .await?
-                .map(|r| r.try_get::<String, _>("fingerprint_sha256"))
-                .transpose()?;
-        let endpoint = match previous {
-            None => EndpointChange::New,
-            Some(p) if p == leaf.fingerprint_sha256 => EndpointChange::Unchanged,
-            Some(p) => EndpointChange::LeafChanged(p),
-        };
-        sqlx::query(
-            "INSERT INTO endpoints (host, port, sni, fingerprint_sha256, chain, tls_version, findings, first_seen, \
-             last_seen, deployed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $8) \
-             ON CONFLICT (host, port, sni) DO UPDATE SET \
-             first_seen = CASE WHEN endpoints.fingerprint_sha256 = excluded.fingerprint_sha256 \
-               THEN endpoints.first_seen ELSE excluded.first_seen END, \
-             deployed_at = CASE WHEN endpoints.fingerprint_sha256 = excluded.fingerprint_sha256 \
-               THEN endpoints.deployed_at ELSE excluded.deployed_at END, \
-             fingerprint_sha256 = excluded.fingerprint_sha256, chain = excluded.chain, \
-             tls_version = excluded.tls_version, findings = excluded.findings, last_seen = excluded.last_seen",
-        )
-        .bind(&scan.host)
-        .bind(i64::from(scan.port))
-        .bind(&scan.sni)
-        .bind(&leaf.fingerprint_sha256)
-        .bind(json(&scan.chain))
-        .bind(scan.tls_version.clone())
-        .bind(json(&scan.findings))
-        .bind(t)
-        .execute(&mut *tx)
-        .await?;
-        let recorded = EndpointRecorded { endpoint, own_serial: own, new_external };
-        let audited = recorded.new_external || recorded.endpoint != EndpointChange::Unchanged;
-        if audited {
-            let mut event = event.clone();
-            event.serial = recorded.own_serial.clone();
-            event.detail["outcome"] = serde_json::to_value(&recorded).unwrap_or_default();
-            audit::insert(&mut tx, &event).await?;
+        let facts = facts(&mut tx, &leaf.fingerprint_sha256, &leaf.der, endpoint).await?;
+        let (recorded, unit, audit) = plan_endpoint(scan, leaf, facts, event, t);
+        for s in &unit {
+            s.execute(&mut tx).await?;
         }
         tx.commit().await?;
+        if let Some(e) = audit {
+            e.trace();
+        }
         Ok(recorded)
     }
 
@@ -284,13 +338,15 @@ impl Ledger {
         let mut outcome = ImportOutcome::default();
         let mut fingerprints = Vec::new();
         for c in certs {
-            if let Some(serial) = own_certificate(&mut tx, &c.fingerprint_sha256, &c.der).await? {
+            let facts = facts(&mut tx, &c.fingerprint_sha256, &c.der, ("", 0, "")).await?;
+            if let Some(serial) = facts.own {
                 outcome.own.push(serial);
-            } else if insert_external(&mut tx, c, t).await? {
+            } else if facts.known || fingerprints.contains(&c.fingerprint_sha256) {
+                outcome.known += 1;
+            } else {
+                insert_external(c, t).execute(&mut tx).await?;
                 outcome.new += 1;
                 fingerprints.push(c.fingerprint_sha256.clone());
-            } else {
-                outcome.known += 1;
             }
         }
         if outcome.new > 0 {
