@@ -8,7 +8,8 @@
 # endpoint (SQL on the ledger), privca's own certificate be matched (no external row), a rescan
 # change nothing, and a CIDR above the maximum be refused. Then `privca inventory import`: a PEM
 # chain, a DER file, privca's own chain (recognised), and a malformed file (named, nothing
-# written). Binds none of privca's ports.
+# written). Finally `privca serve` with [clm.discovery] records an endpoint on its own. Binds
+# none of the dev config's addresses (privca serve listens on 127.0.0.30).
 set -euo pipefail
 source "$(dirname "$0")/../lib.sh"
 fresh_data_dir
@@ -265,5 +266,37 @@ if [ "$(sql "SELECT COUNT(*) FROM audit_events WHERE event = 'inventory-imported
 else
   fail "$(sql "SELECT COUNT(*) FROM audit_events WHERE event = 'inventory-imported'") inventory-imported audit rows"
 fi
+
+# Scheduled scans: `privca serve` with [clm.discovery] (listeners on 127.0.0.30, so no address of
+# the dev config is taken) records a new endpoint on its own, as actor `system`.
+leaf scheduled "$EC" "DNS:scheduled.discovery.test,IP:127.0.0.31" -days 60
+serve 127.0.0.31 scheduled -cert_chain "$T/inter.pem"
+wait_port 127.0.0.31 "$PORT" || fail "server on 127.0.0.31 did not start"
+sed -e 's#^dir = "profiles"#dir = "'"$ROOT"'/conf/profiles"#' -e 's#"127\.0\.0\.1:\(8443\|8080\|9443\)"#"127.0.0.30:\1"#' \
+  "$CONFIG" >"$DATA/scheduled.toml"
+printf '\n[clm.discovery]\nenabled = true\ninterval = "1h"\ntargets = ["127.0.0.31:%s", "127.0.0.26:%s"]\nhandshake_timeout = "2s"\n' \
+  "$PORT" "$PORT" >>"$DATA/scheduled.toml"
+"$PRIVCA_BIN" --config "$DATA/scheduled.toml" --data-dir "$DATA" serve >"$DATA/serve.log" 2>&1 &
+SERVE_PID=$!
+seen=""
+for _ in $(seq 1 60); do
+  seen=$(sql "SELECT findings FROM endpoints WHERE host = '127.0.0.31'")
+  [ -n "$seen" ] && break
+  sleep 0.5
+done
+actor=$(sql "SELECT actor FROM audit_events WHERE event = 'endpoint-seen' AND detail LIKE '%127.0.0.31%'")
+if [ "$seen" = '["unknown-issuer"]' ] && [ "$actor" = system ]; then
+  ok "scheduled scan by privca serve recorded 127.0.0.31 ($seen, audit actor $actor)"
+else
+  fail "scheduled scan: endpoint [$seen], actor [$actor]; $(grep -i discovery "$DATA/serve.log" | tail -3)"
+fi
+for _ in $(seq 1 20); do grep -q "discovery scan done" "$DATA/serve.log" && break; sleep 0.25; done
+if grep -q "discovery scan done" "$DATA/serve.log"; then
+  ok "serve logged the scan: $(grep -o 'discovery scan done.*' "$DATA/serve.log" | head -c 200)"
+else
+  fail "no scan log line"
+fi
+stop_privca
+
 check "audit chain verifies" privca_cli audit verify
 finish
