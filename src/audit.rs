@@ -46,6 +46,14 @@ pub enum AuditKind {
     CaCertificate,
     /// A certificate was committed to the ledger.
     Committed,
+    /// CLM notices for a certificate were acknowledged or muted.
+    ClmMuted,
+    /// Dead-lettered CLM notifications were queued again.
+    ClmOutboxRetried,
+    /// A certificate's inventory fields (owner, tier, application, renewal method, tags) changed.
+    InventoryChanged,
+    /// A CLM owner record was created or changed.
+    OwnerChanged,
     /// A signed CRL was published.
     CrlPublished,
     /// A cRLNumber was reserved before signing.
@@ -81,6 +89,10 @@ impl AuditKind {
             Self::RenewEarlyFlagged => "renew-early-flagged",
             Self::CaCertificate => "ca-certificate",
             Self::Committed => "committed",
+            Self::ClmMuted => "clm-muted",
+            Self::ClmOutboxRetried => "clm-outbox-retried",
+            Self::InventoryChanged => "inventory-changed",
+            Self::OwnerChanged => "owner-changed",
             Self::CrlPublished => "crl-published",
             Self::CrlReserve => "crl-reserve",
             Self::EndpointSeen => "endpoint-seen",

@@ -116,11 +116,20 @@ pub enum Command {
     },
     /// Scan TLS endpoints and merge what they serve into the inventory.
     Discover(crate::clm::discover::DiscoverArgs),
-    /// The certificate inventory.
-    Inventory {
-        /// Which one.
+    /// CLM owners: people and teams with contacts.
+    Owner {
         #[command(subcommand)]
-        command: InventoryCommand,
+        command: crate::clm::cli::OwnerCommand,
+    },
+    /// The CLM inventory: every certificate with owner, tier and status.
+    Inventory {
+        #[command(subcommand)]
+        command: crate::clm::cli::InventoryCommand,
+    },
+    /// CLM expiry policy and notifications.
+    Clm {
+        #[command(subcommand)]
+        command: crate::clm::cli::ClmCommand,
     },
     /// Install the certificate an external root signed for an `external = true` issuer.
     ImportIssuer {
@@ -147,23 +156,6 @@ pub struct IssueArgs {
     /// CLM owner (default: the profile's).
     #[arg(long)]
     pub owner: Option<String>,
-}
-
-/// `privca inventory …`.
-#[derive(Debug, Subcommand)]
-pub enum InventoryCommand {
-    /// Import certificates privca did not issue (PEM bundles and chains, DER files).
-    Import {
-        /// Files to import.
-        #[arg(required = true)]
-        files: Vec<PathBuf>,
-        /// Owner of the imported certificates (default: unowned).
-        #[arg(long)]
-        owner: Option<String>,
-        /// Tier of the imported certificates (default: internal).
-        #[arg(long)]
-        tier: Option<String>,
-    },
 }
 
 /// `privca audit …`.
@@ -417,9 +409,9 @@ async fn dispatch(config: Config, command: Command) -> Result<ExitCode, CaError>
         }
         Command::Crl { command: CrlCommand::Publish { issuer, delta } } => crl_publish(&app, issuer, delta).await,
         Command::Discover(args) => crate::clm::discover::command::run(&app, args).await,
-        Command::Inventory { command: InventoryCommand::Import { files, owner, tier } } => {
-            crate::clm::import::run(&app, &files, owner.as_deref(), tier.as_deref()).await
-        }
+        Command::Owner { command } => crate::clm::cli::owner(&app, command).await,
+        Command::Inventory { command } => crate::clm::cli::inventory(&app, command).await,
+        Command::Clm { command } => crate::clm::cli::clm(&app, command).await,
         Command::ImportIssuer { cert, issuer } => {
             let pem = read_file(&cert)?;
             crate::ca::bootstrap::import_issuer(

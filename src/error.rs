@@ -60,6 +60,11 @@ impl CaError {
         Self::new(ErrorKind::PolicyViolation, detail)
     }
 
+    /// Shorthand for [`ErrorKind::NotFound`].
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(ErrorKind::NotFound, detail)
+    }
+
     /// Shorthand for [`ErrorKind::Internal`].
     pub fn internal(detail: impl Into<String>) -> Self {
         Self::new(ErrorKind::Internal, detail)

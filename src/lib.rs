@@ -14,7 +14,8 @@
 //!   gate, revocation and first-run bootstrap.
 //! * [`audit`] defines audit events and the signed hash chain over them.
 //! * [`limit`] keeps failure budgets per client address or account.
-//! * [`clm`] is certificate lifecycle management: discovery scans and imports into the inventory.
+//! * [`clm`] is certificate lifecycle management: the inventory, expiry policy and notifications,
+//!   discovery scans and imports.
 //! * [`server`] and [`jobs`] run `privca serve`; [`cli`] is the command line; [`app`] wires
 //!   everything together.
 //!

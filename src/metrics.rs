@@ -16,6 +16,10 @@
 //!   several CertIDs).
 //! * `privca_ocsp_presigned_total`, `privca_ocsp_presign_backlog`: responses waiting at the
 //!   start of the pre-signer's last period (at most its budget; equal to it means behind).
+//! * CLM, refreshed after each policy run: `privca_clm_certificates{status, tier, issuer}`,
+//!   `privca_clm_earliest_expiry_seconds{tier}`, `privca_clm_outbox_messages{channel, state}`;
+//!   and `privca_clm_notifications_total{channel, result}` (sent, failed, dead) per delivery,
+//!   `privca_clm_policy_evaluated_total`.
 //! * `privca_discovery_endpoints_total{result}`: endpoints scanned ("certificate", "closed",
 //!   "error"); `privca_discovery_findings_total{finding}`: findings reported.
 

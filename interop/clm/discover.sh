@@ -64,13 +64,13 @@ leaf() {
 }
 EC="-newkey ec -pkeyopt ec_paramgen_curve:P-256"
 leaf expired "$EC" "DNS:expired.discovery.test,IP:127.0.0.17" -startdate 20200101000000Z -enddate 20210101000000Z
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=self.discovery.test -days 90 \
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=self.discovery.test -days 200 \
   -addext "subjectAltName=DNS:self.discovery.test,IP:127.0.0.18" -keyout "$T/self.key" -out "$T/self.pem" 2>/dev/null
-leaf incomplete "$EC" "DNS:incomplete.discovery.test,IP:127.0.0.19" -days 60
-leaf wrongname "$EC" "DNS:www.elsewhere.test,IP:127.0.0.99" -days 60
-leaf rsa1024 "-newkey rsa:1024" "DNS:rsa1024.discovery.test,IP:127.0.0.21" -days 60
-leaf sha1 "$EC" "DNS:sha1.discovery.test,IP:127.0.0.22" -days 60 -md sha1
-leaf tls10 "$EC" "DNS:tls10.discovery.test,IP:127.0.0.23" -days 60
+leaf incomplete "$EC" "DNS:incomplete.discovery.test,IP:127.0.0.19" -days 200
+leaf wrongname "$EC" "DNS:www.elsewhere.test,IP:127.0.0.99" -days 200
+leaf rsa1024 "-newkey rsa:1024" "DNS:rsa1024.discovery.test,IP:127.0.0.21" -days 200
+leaf sha1 "$EC" "DNS:sha1.discovery.test,IP:127.0.0.22" -days 200 -md sha1
+leaf tls10 "$EC" "DNS:tls10.discovery.test,IP:127.0.0.23" -days 200
 leaf smtp "$EC" "DNS:smtp.discovery.test,IP:127.0.0.27" -days 10
 cat "$T/smtp.pem" "$T/inter.pem" >"$T/smtp-chain.pem"
 
@@ -208,6 +208,23 @@ if [ -n "$own_serial" ] && [ "$(sql "SELECT COUNT(*) FROM external_certificates 
 else
   fail "privca's own certificate not matched"
 fi
+# The same through `privca inventory show --json`: source, owner and the endpoints.
+declare -A host=([expired]=127.0.0.17 [self]=127.0.0.18 [incomplete]=127.0.0.19 [wrongname]=127.0.0.20
+  [rsa1024]=127.0.0.21 [sha1]=127.0.0.22 [tls10]=127.0.0.23 [smtp]=127.0.0.27)
+shown=0
+for name in "${!host[@]}"; do
+  got=$(privca_cli inventory show "$(fp "$T/$name.pem")" --json 2>/dev/null \
+    | jq -r '"\(.certificate.source) \(.certificate.owner) \([.endpoints[].host] | join(","))"')
+  if [ "$got" = "discovery unowned ${host[$name]}" ]; then shown=$((shown + 1)); else fail "inventory show $name: $got"; fi
+done
+[ "$shown" = 8 ] && ok "inventory show: the 8 discovered certificates, each with its endpoint"
+got=$(privca_cli inventory show "$(fp "$T/own.pem")" --json 2>/dev/null \
+  | jq -r '"\(.certificate.source) \(.endpoints | length)"')
+case $got in
+  "discovery "*) fail "privca's own certificate shown as discovered: $got" ;;
+  *" 3") ok "inventory show: privca's own certificate ($got endpoints)" ;;
+  *) fail "inventory show own: $got" ;;
+esac
 reported=$(jq -r '.[] | select(.host == "127.0.0.24") | .recorded.own_serial' "$T/scan.json")
 if [ "$reported" = "$own_serial" ]; then ok "scan output names privca's serial"; else fail "scan output: [$reported]"; fi
 n=$(sql "SELECT COUNT(*) FROM external_certificates")
@@ -269,7 +286,7 @@ fi
 
 # Scheduled scans: `privca serve` with [clm.discovery] (listeners on 127.0.0.30, so no address of
 # the dev config is taken) records a new endpoint on its own, as actor `system`.
-leaf scheduled "$EC" "DNS:scheduled.discovery.test,IP:127.0.0.31" -days 60
+leaf scheduled "$EC" "DNS:scheduled.discovery.test,IP:127.0.0.31" -days 200
 serve 127.0.0.31 scheduled -cert_chain "$T/inter.pem"
 wait_port 127.0.0.31 "$PORT" || fail "server on 127.0.0.31 did not start"
 sed -e 's#^dir = "profiles"#dir = "'"$ROOT"'/conf/profiles"#' -e 's#"127\.0\.0\.1:\(8443\|8080\|9443\)"#"127.0.0.30:\1"#' \

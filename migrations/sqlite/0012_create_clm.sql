@@ -20,7 +20,8 @@ CREATE TABLE owners (
 ALTER TABLE certificates ADD COLUMN application TEXT;
 ALTER TABLE certificates ADD COLUMN renewal_method TEXT;
 ALTER TABLE certificates ADD COLUMN tags TEXT NOT NULL DEFAULT '[]';  -- JSON array of strings
--- The certificate that replaced this one (set by the policy job), and when the policy job has
+-- The certificate that replaced this one (found by the policy job once the certificate is inside
+-- its tier's notice window), and when the policy job has
 -- to look at this certificate again (the next threshold's time; NULL = not evaluated yet).
 ALTER TABLE certificates ADD COLUMN superseded_by TEXT;
 ALTER TABLE certificates ADD COLUMN clm_next_at BIGINT;
@@ -99,9 +100,5 @@ CREATE TABLE clm_mutes (
     created_at      BIGINT NOT NULL
 );
 
--- Small CLM state (e.g. the policy job's watermark of certificates already linked to their
--- predecessors).
-CREATE TABLE clm_state (
-    name    TEXT PRIMARY KEY,
-    value   BIGINT NOT NULL
-);
+-- When the policy job has to look at an external certificate again (as for certificates).
+ALTER TABLE external_certificates ADD COLUMN clm_next_at BIGINT;

@@ -1,6 +1,166 @@
-//! Certificate lifecycle management: the inventory over the issuance ledger, plus the
-//! certificates privca did not issue, found by discovery scans ([`discover`]) or imported from
-//! files ([`import`]). CLM reads and writes the ledger only through its units of work.
+//! Certificate lifecycle management on the ledger: the inventory (privca's certificates and
+//! the imported or discovered ones, with owner, tier, application, renewal method and tags),
+//! the expiry policy per tier ([`policy`]), the notification outbox and its delivery
+//! ([`notify`], [`templates`]), and the certificates privca did not issue, found by discovery
+//! scans ([`discover`]) or imported from files ([`import`]). Everything is read from and written
+//! to the ledger in units of work; the jobs that run it on a schedule are in `jobs::clm` and
+//! `jobs::discovery`.
 
+pub mod cli;
 pub mod discover;
 pub mod import;
+pub mod inventory;
+pub mod notify;
+pub mod policy;
+pub mod templates;
+
+use std::collections::HashMap;
+
+use crate::{
+    config::clm::ClmConfig,
+    ledger::{Ledger, LedgerError},
+    policy::Tier,
+};
+
+use self::{notify::Notifier, templates::Templates};
+
+/// Certificates looked at per unit of work.
+const POLICY_BATCH: i64 = 1000;
+
+/// Outbox messages claimed per delivery round.
+const DELIVERY_BATCH: i64 = 50;
+
+/// How long a claimed message stays with its sender before another may claim it.
+const DELIVERY_LEASE: i64 = 300;
+
+/// What one run of the policy job did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PolicyRun {
+    /// Certificates looked at.
+    pub evaluated: u64,
+    /// Messages queued (pending).
+    pub queued: u64,
+    /// Messages recorded as skipped or undeliverable.
+    pub skipped: u64,
+    /// Certificates found superseded.
+    pub superseded: u64,
+}
+
+/// What one delivery round did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeliveryRun {
+    /// Delivered.
+    pub sent: u64,
+    /// Failed, to be retried.
+    pub retried: u64,
+    /// Failed for the last time (dead-lettered).
+    pub dead: u64,
+}
+
+/// Each tier's first notice threshold, in seconds: what "expiring" means in the inventory.
+pub fn first_threshold(config: &ClmConfig) -> impl Fn(Tier) -> i64 + '_ {
+    move |t| i64::from(config.tier(t).thresholds.first().copied().unwrap_or(30)) * 86_400
+}
+
+/// Evaluates every certificate due for a look at `now` and records the decisions (outbox rows
+/// and next looks) one batch per unit of work. A crash between batches loses nothing: the
+/// certificates of an unrecorded batch are still due, and a decision recorded twice is one row.
+pub async fn run_policy(
+    ledger: &Ledger,
+    config: &ClmConfig,
+    templates: &Templates,
+    now: i64,
+) -> Result<PolicyRun, LedgerError> {
+    let owners: HashMap<_, _> = ledger.owners().await?.into_iter().map(|o| (o.name.clone(), o)).collect();
+    let window = [Tier::CustomerFacing, Tier::Internal, Tier::NetworkCritical]
+        .into_iter()
+        .flat_map(|t| config.tier(t).thresholds.first().copied().into_iter().chain(config.tier(t).escalate_within))
+        .max()
+        .unwrap_or(0);
+    let window_end = now + i64::from(window) * 86_400;
+    let mut run = PolicyRun::default();
+    loop {
+        let batch = ledger.policy_candidates(now, window_end, POLICY_BATCH).await?;
+        if batch.is_empty() {
+            break;
+        }
+        let decisions: Vec<_> = batch.iter().map(|c| policy::decide(c, config, &owners, templates, now)).collect();
+        ledger.record_decisions(&decisions).await?;
+        for d in &decisions {
+            run.evaluated += 1;
+            run.superseded += u64::from(d.superseded_by.is_some() && d.messages.is_empty());
+            for m in &d.messages {
+                if m.state == "pending" {
+                    run.queued += 1;
+                } else {
+                    run.skipped += 1;
+                }
+            }
+        }
+        if (batch.len() as i64) < POLICY_BATCH {
+            break;
+        }
+    }
+    metrics::counter!("privca_clm_policy_evaluated_total").increment(run.evaluated);
+    Ok(run)
+}
+
+/// Publishes the inventory gauges (a scan of the inventory: run after each policy run):
+/// `privca_clm_certificates{status, tier, issuer}`, `privca_clm_earliest_expiry_seconds{tier}`
+/// and `privca_clm_outbox_messages{channel, state}`.
+pub async fn publish_metrics(ledger: &Ledger, config: &ClmConfig, now: i64) -> Result<(), LedgerError> {
+    let stats = ledger.inventory_stats(first_threshold(config)).await?;
+    for (status, tier, issuer, n) in stats.counts {
+        metrics::gauge!("privca_clm_certificates", "status" => status, "tier" => tier, "issuer" => issuer)
+            .set(n as f64);
+    }
+    for (tier, first) in stats.earliest_expiry {
+        metrics::gauge!("privca_clm_earliest_expiry_seconds", "tier" => tier).set((first - now) as f64);
+    }
+    for (channel, state, n) in ledger.outbox_counts().await? {
+        metrics::gauge!("privca_clm_outbox_messages", "channel" => channel, "state" => state).set(n as f64);
+    }
+    Ok(())
+}
+
+/// Sends the outbox messages due at `now`, one batch at a time, until none is due.
+pub async fn deliver(
+    ledger: &Ledger,
+    notifier: &Notifier,
+    config: &ClmConfig,
+    now: i64,
+) -> Result<DeliveryRun, LedgerError> {
+    let mut run = DeliveryRun::default();
+    loop {
+        let batch = ledger.claim_outbox(now, now + DELIVERY_LEASE, DELIVERY_BATCH).await?;
+        for m in &batch {
+            match notifier.send(m).await {
+                Ok(()) => {
+                    ledger.outbox_sent(m.id).await?;
+                    run.sent += 1;
+                    metrics::counter!("privca_clm_notifications_total", "channel" => m.channel.clone(), "result" => "sent")
+                        .increment(1);
+                }
+                Err(e) => {
+                    let error = e.to_string();
+                    let last = m.attempts + 1 >= i64::from(config.delivery.max_attempts);
+                    let wait = notify::backoff(m.attempts, config.delivery.backoff, config.delivery.max_backoff);
+                    let retry_at = (!last).then(|| now + wait.as_secs() as i64);
+                    ledger.outbox_failed(m.id, &error, retry_at).await?;
+                    let result = if last { "dead" } else { "failed" };
+                    tracing::warn!(id = m.id, channel = %m.channel, attempts = m.attempts + 1, result, error, "CLM notification not delivered");
+                    metrics::counter!("privca_clm_notifications_total", "channel" => m.channel.clone(), "result" => result)
+                        .increment(1);
+                    if last {
+                        run.dead += 1;
+                    } else {
+                        run.retried += 1;
+                    }
+                }
+            }
+        }
+        if (batch.len() as i64) < DELIVERY_BATCH {
+            return Ok(run);
+        }
+    }
+}

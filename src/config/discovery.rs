@@ -25,7 +25,7 @@ pub(crate) struct RawDiscovery {
     connect_timeout: String,
     handshake_timeout: String,
     max_addresses: u64,
-    expiring_days: u32,
+    expiring_days: Option<u32>,
 }
 
 impl Default for RawDiscovery {
@@ -42,7 +42,7 @@ impl Default for RawDiscovery {
             connect_timeout: "3s".into(),
             handshake_timeout: "5s".into(),
             max_addresses: DEFAULT_MAX_ADDRESSES,
-            expiring_days: 30,
+            expiring_days: None,
         }
     }
 }
@@ -58,8 +58,22 @@ pub struct DiscoveryConfig {
     pub targets: Vec<Target>,
     /// Concurrency, timeouts, STARTTLS.
     pub options: ScanOptions,
-    /// A leaf expiring within this many days is reported as expiring.
-    pub expiring_days: u32,
+    /// A leaf expiring within this many days is reported as expiring (default: the first
+    /// notice threshold of the `internal` tier, the tier discovered certificates get).
+    pub expiring_days: Option<u32>,
+}
+
+impl Default for DiscoveryConfig {
+    /// Off, as without a `[clm.discovery]` section.
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            interval: Duration::from_secs(86_400),
+            targets: Vec::new(),
+            options: ScanOptions::default(),
+            expiring_days: None,
+        }
+    }
 }
 
 /// Validates `[clm.discovery]`.

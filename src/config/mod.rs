@@ -6,6 +6,7 @@
 //! Secrets never live in the file: see [`secrets`].
 
 pub mod acme;
+pub mod clm;
 pub mod discovery;
 pub(crate) mod duration;
 pub mod est;
@@ -89,8 +90,8 @@ pub struct Config {
     pub est: est::EstConfig,
     /// The SCEP server.
     pub scep: scep::ScepConfig,
-    /// Scheduled discovery scans (`[clm.discovery]`).
-    pub discovery: discovery::DiscoveryConfig,
+    /// Certificate lifecycle management.
+    pub clm: clm::ClmConfig,
     /// Logging.
     pub log: LogConfig,
 }
@@ -475,7 +476,7 @@ fn build(raw: raw::RawConfig, base: &Path, data_dir: PathBuf) -> Result<Config, 
     let acme = acme::build(raw.acme, raw.dev, &profiles)?;
     let est = est::build(raw.est, &profiles)?;
     let scep = scep::build(raw.scep, &profiles, &data_dir)?;
-    let discovery = discovery::build(&raw.clm.discovery)?;
+    let clm = clm::build(raw.clm, &data_dir)?;
     Ok(Config {
         dev: raw.dev,
         data_dir,
@@ -492,7 +493,7 @@ fn build(raw: raw::RawConfig, base: &Path, data_dir: PathBuf) -> Result<Config, 
         acme,
         est,
         scep,
-        discovery,
+        clm,
         log,
     })
 }

@@ -36,17 +36,9 @@ pub(crate) struct RawConfig {
     #[serde(default)]
     pub(crate) scep: super::scep::RawScep,
     #[serde(default)]
-    pub(crate) clm: RawClm,
+    pub(crate) clm: super::clm::RawClm,
     #[serde(default)]
     pub(crate) log: RawLog,
-}
-
-/// `[clm]`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawClm {
-    #[serde(default)]
-    pub(crate) discovery: super::discovery::RawDiscovery,
 }
 
 #[derive(Debug, Deserialize)]

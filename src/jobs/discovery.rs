@@ -9,7 +9,7 @@ use crate::{app::App, clm::discover::record};
 
 /// Runs until `stop` flips.
 pub async fn run(app: App, mut stop: watch::Receiver<bool>) {
-    let cfg = app.config.discovery.clone();
+    let cfg = app.config.clm.discovery.clone();
     if !cfg.enabled {
         return;
     }
@@ -40,7 +40,7 @@ async fn scan(app: &App, cfg: &crate::config::discovery::DiscoveryConfig) {
     };
     let judge = record::Judge {
         trust: std::sync::Arc::new(trust),
-        expiring_within: i64::from(cfg.expiring_days) * 86_400,
+        expiring_within: record::expiring_within(&app.config.clm, cfg.expiring_days),
         actor: "system".into(),
     };
     match record::scan_and_record(&app.ledger, cfg.targets.clone(), &cfg.options, &judge, |_| {}).await {

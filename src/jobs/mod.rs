@@ -1,10 +1,12 @@
 //! Background jobs of `privca serve`, each stopped by the shutdown signal: ACME cleanup, the audit sealer
 //! (links new audit rows into the hash chain and signs a checkpoint every
 //! `audit.seal_interval`), the CRL publisher ([`crl_publish`]), the OCSP pre-signer
-//! ([`ocsp_presign`]), scheduled discovery scans ([`discovery`], when enabled), with SCEP
-//! enabled the RA certificate's renewal, and (started by `server::serve` with the listeners)
-//! the renewal of privca's own TLS certificate ([`tls_refresh`]).
+//! ([`ocsp_presign`]), with SCEP enabled the RA certificate's renewal, and (started by
+//! `server::serve` with the listeners) the renewal of privca's own TLS certificate
+//! ([`tls_refresh`]), with `clm.enabled` the CLM expiry policy and notification delivery
+//! ([`clm`]), and with `clm.discovery.enabled` scheduled discovery scans ([`discovery`]).
 
+pub mod clm;
 pub mod crl_publish;
 pub mod discovery;
 pub mod ocsp_presign;
@@ -66,6 +68,16 @@ pub fn spawn(
     ];
     if let Some(scep) = scep {
         jobs.push(tokio::spawn(scep_ra_refresh(scep, stop.clone())));
+    }
+    if app.config.clm.enabled {
+        match crate::clm::templates::Templates::load(app.config.clm.templates_dir.as_deref()) {
+            Ok(templates) => jobs.push(tokio::spawn(clm::policy(app.clone(), templates, stop.clone()))),
+            Err(e) => tracing::error!(error = %e, "CLM: cannot read clm.templates_dir; the policy job is not running"),
+        }
+        match crate::clm::notify::Notifier::new(&app.config.clm) {
+            Ok(notifier) => jobs.push(tokio::spawn(clm::delivery(app.clone(), notifier, stop.clone()))),
+            Err(e) => tracing::error!(error = %e, "CLM: notifications are not delivered"),
+        }
     }
     jobs.push(tokio::spawn(ocsp_presign::run(
         ocsp.clone(),

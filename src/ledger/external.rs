@@ -130,31 +130,6 @@ pub struct ImportOutcome {
     pub own: Vec<String>,
 }
 
-/// An endpoint row.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct EndpointRow {
-    /// Host.
-    pub host: String,
-    /// Port.
-    pub port: u16,
-    /// SNI ("" for none).
-    pub sni: String,
-    /// Leaf fingerprint.
-    pub fingerprint_sha256: String,
-    /// Chain fingerprints, leaf first.
-    pub chain: Vec<String>,
-    /// Protocol version.
-    pub tls_version: Option<String>,
-    /// Finding names.
-    pub findings: Vec<String>,
-    /// First scan that saw this leaf here.
-    pub first_seen: i64,
-    /// Latest scan.
-    pub last_seen: i64,
-    /// When this leaf was deployed here (as far as scans can tell).
-    pub deployed_at: Option<i64>,
-}
-
 fn json(v: &[String]) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "[]".into())
 }
@@ -397,33 +372,6 @@ impl Ledger {
         })
         .transpose()
     }
-
-    /// Endpoint rows, by host, port and SNI name.
-    pub async fn endpoints(&self) -> Result<Vec<EndpointRow>, LedgerError> {
-        let rows = sqlx::query(
-            "SELECT host, port, sni, fingerprint_sha256, chain, tls_version, findings, first_seen, last_seen, \
-             deployed_at FROM endpoints ORDER BY host, port, sni",
-        )
-        .fetch_all(&mut *self.conn().await?)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                let port: i64 = r.try_get("port")?;
-                Ok(EndpointRow {
-                    host: r.try_get("host")?,
-                    port: u16::try_from(port).map_err(|_| LedgerError::Corrupt(format!("port {port}")))?,
-                    sni: r.try_get("sni")?,
-                    fingerprint_sha256: r.try_get("fingerprint_sha256")?,
-                    chain: json_list(r, "chain")?,
-                    tls_version: r.try_get("tls_version")?,
-                    findings: json_list(r, "findings")?,
-                    first_seen: r.try_get("first_seen")?,
-                    last_seen: r.try_get("last_seen")?,
-                    deployed_at: r.try_get("deployed_at")?,
-                })
-            })
-            .collect()
-    }
 }
 
 #[cfg(test)]
@@ -477,7 +425,7 @@ mod tests {
         let a = cert("aa", ExternalSource::Discovery);
         let r = ledger.record_endpoint(&scan("aa"), &a, &event).await.unwrap();
         assert_eq!(r, EndpointRecorded { endpoint: EndpointChange::New, own_serial: None, new_external: true });
-        let first = ledger.endpoints().await.unwrap().remove(0);
+        let first = ledger.endpoints_of("aa").await.unwrap().remove(0);
         assert_eq!((first.port, first.deployed_at), (8443, Some(first.first_seen)));
         assert_eq!(ledger.external_certificate("aa").await.unwrap().unwrap(), a);
 
@@ -494,8 +442,8 @@ mod tests {
         let b = cert("bb", ExternalSource::Discovery);
         let r = ledger.record_endpoint(&scan("bb"), &b, &event).await.unwrap();
         assert_eq!(r.endpoint, EndpointChange::LeafChanged("aa".into()));
-        let row = ledger.endpoints().await.unwrap().remove(0);
-        assert_eq!(row.fingerprint_sha256, "bb");
+        assert!(ledger.endpoints_of("aa").await.unwrap().is_empty());
+        let row = ledger.endpoints_of("bb").await.unwrap().remove(0);
         assert!(row.first_seen > 5 && row.deployed_at == Some(row.first_seen));
         assert_eq!(audit_rows(ledger, "endpoint-seen").await, 2);
 

@@ -15,15 +15,18 @@ mod approvals;
 mod audit;
 mod by_key;
 mod certificates;
+mod clm;
 mod conn;
 mod crls;
 mod direct;
 mod error;
 mod est;
 mod external;
+mod inventory;
 mod migrate;
 pub mod model;
 mod ocsp;
+mod owners;
 pub mod pg_tls;
 mod scep;
 mod single_statement;
@@ -42,13 +45,18 @@ pub(crate) use self::conn::{note_fault, WriteTx};
 
 pub use self::acme::{AcmeCleanup, NonceUse, NONCES_PER_STATEMENT};
 pub use self::by_key::IDS_PER_STATEMENT;
+pub use self::clm::{Decision, NewMessage, OutboxMessage, PolicyCandidate};
 pub use self::crls::{CrlKind, CrlRecord, CrlReservation, RevokedRow};
 pub use self::error::LedgerError;
 pub use self::external::{
-    EndpointChange, EndpointRecorded, EndpointRow, EndpointScan, ExternalCertificate, ExternalSource, ImportOutcome,
+    EndpointChange, EndpointRecorded, EndpointScan, ExternalCertificate, ExternalSource, ImportOutcome,
+};
+pub use self::inventory::{
+    default_renewal_method, Endpoint, InventoryChange, InventoryFilter, InventoryItem, InventoryStats, InventoryStatus,
 };
 pub use self::model::*;
 pub use self::ocsp::{CertStatusRow, OcspRecord, OcspWork};
+pub use self::owners::{Owner, UnclaimedOwner};
 pub use self::scep::TransactionRecord;
 
 /// Which SQL dialect the pool speaks.

@@ -5,6 +5,7 @@
 
 mod acme_cluster;
 mod architecture;
+mod clm;
 mod crl;
 mod est_keygen;
 mod harness;

@@ -8,7 +8,7 @@ use clap::Args;
 
 use super::{
     expand_cidr, parse_ports, parse_targets,
-    record::{scan_and_record, trust_store, EndpointReport, Judge},
+    record::{expiring_within, scan_and_record, trust_store, EndpointReport, Judge},
     scan::ScanOptions,
     starttls::Starttls,
     with_sni, DiscoverError, Target, DEFAULT_MAX_ADDRESSES,
@@ -47,9 +47,10 @@ pub struct DiscoverArgs {
     /// Largest CIDR range accepted, in addresses.
     #[arg(long, default_value_t = DEFAULT_MAX_ADDRESSES)]
     pub max_addresses: u64,
-    /// A leaf expiring within this many days is reported as expiring.
-    #[arg(long, default_value_t = 30)]
-    pub expiring_days: u32,
+    /// A leaf expiring within this many days is reported as expiring (default: the first
+    /// notice threshold of the `internal` tier, which discovered certificates get).
+    #[arg(long)]
+    pub expiring_days: Option<u32>,
     /// JSON output (one object per endpoint).
     #[arg(long)]
     pub json: bool,
@@ -87,7 +88,7 @@ pub async fn run(app: &App, args: DiscoverArgs) -> Result<ExitCode, CaError> {
     };
     let judge = Judge {
         trust: std::sync::Arc::new(trust_store(&app.ledger).await?),
-        expiring_within: i64::from(args.expiring_days) * 86_400,
+        expiring_within: expiring_within(&app.config.clm, args.expiring_days),
         actor: crate::ca::Requester::cli().to_string(),
     };
 

@@ -97,6 +97,16 @@ pub const UNOWNED: &str = "unowned";
 /// The tier of certificates nobody has classified yet.
 pub const DEFAULT_TIER: &str = "internal";
 
+/// Seconds before expiry from which a leaf is `expiring`: `days` when given, else the first
+/// notice threshold of the tier discovered certificates get ([`DEFAULT_TIER`]), so that a scan
+/// and the inventory call the same certificates expiring.
+pub fn expiring_within(clm: &crate::config::clm::ClmConfig, days: Option<u32>) -> i64 {
+    match days {
+        Some(d) => i64::from(d) * 86_400,
+        None => crate::clm::first_threshold(clm)(crate::policy::Tier::Internal),
+    }
+}
+
 /// privca's own CA certificates (and the chains above them) plus the public webpki roots.
 pub async fn trust_store(ledger: &Ledger) -> Result<TrustStore, LedgerError> {
     let mut trust = TrustStore::webpki();

@@ -1,0 +1,337 @@
+//! The expiry policy engine: pure functions from a certificate, its tier's policy and the time
+//! to what is due (notices at each threshold crossed, the escalation, a requested renewal),
+//! whether it is superseded, and when to look at it again. [`decide`] turns that into the
+//! outbox rows for the owner's contacts. No I/O and no clock of its own: the caller passes
+//! `now`, so tests drive it with any time.
+
+use std::collections::HashMap;
+
+use crate::{
+    config::clm::{Channel, ClmConfig, TierPolicy},
+    ledger::{Decision, NewMessage, Owner, PolicyCandidate},
+};
+
+use super::templates::{Templates, Vars};
+
+const DAY: i64 = 86_400;
+
+/// What is due for a certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Due {
+    /// The notice at `threshold` days before expiry; `send` is false for a threshold passed
+    /// before the certificate was first looked at (only the most urgent one is sent) or while
+    /// it was muted.
+    Expiry {
+        /// Days.
+        threshold: u32,
+        /// Sent, or recorded as skipped.
+        send: bool,
+    },
+    /// Still not renewed inside the tier's escalation window.
+    Escalation {
+        /// Sent, or recorded as skipped (muted).
+        send: bool,
+    },
+    /// An operator flagged it for early renewal at this time.
+    RenewalRequested {
+        /// When it was flagged.
+        at: i64,
+        /// Sent, or recorded as skipped (muted).
+        send: bool,
+    },
+}
+
+/// The engine's verdict on one certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// What is due now.
+    pub due: Vec<Due>,
+    /// When something new can become due (the next threshold's time, else the expiry).
+    pub next_at: i64,
+    /// The successor, when the certificate is superseded.
+    pub superseded_by: Option<String>,
+}
+
+/// Evaluates `c` at `now` under `policy`.
+pub fn plan(c: &PolicyCandidate, policy: &TierPolicy, now: i64) -> Plan {
+    let at = |days: u32| c.not_after - i64::from(days) * DAY;
+    let marks = policy.thresholds.iter().copied().chain(policy.escalate_within);
+    let next_at = marks.map(at).filter(|&t| t > now).min().unwrap_or(c.not_after).max(now + 1);
+    // A superseded certificate raises nothing, unless an endpoint still serves it.
+    if c.successor.is_some() && !c.served {
+        return Plan { due: Vec::new(), next_at: c.not_after.max(now + 1), superseded_by: c.successor.clone() };
+    }
+    let live = c.muted_until.is_none_or(|until| until <= now);
+    let crossed: Vec<u32> = policy.thresholds.iter().copied().filter(|&d| at(d) <= now).collect();
+    let most_urgent = crossed.iter().copied().min();
+    let mut due: Vec<Due> =
+        crossed.iter().map(|&d| Due::Expiry { threshold: d, send: live && Some(d) == most_urgent }).collect();
+    if policy.escalate_within.is_some_and(|d| at(d) <= now) {
+        due.push(Due::Escalation { send: live });
+    }
+    if let Some(flagged) = c.renew_early_at.filter(|&t| t <= now) {
+        due.push(Due::RenewalRequested { at: flagged, send: live });
+    }
+    Plan { due, next_at, superseded_by: c.successor.clone() }
+}
+
+/// Where a message about a certificate of `owner` goes: the owner's record, else (unclaimed)
+/// the security lead's.
+fn owner_record<'a>(owners: &'a HashMap<String, Owner>, owner: &str, lead: &str) -> Option<&'a Owner> {
+    owners.get(owner).or_else(|| owners.get(lead))
+}
+
+/// Where an escalation goes: the owner's escalation contact, else the security lead.
+fn escalation_record<'a>(owners: &'a HashMap<String, Owner>, owner: &str, lead: &str) -> Option<&'a Owner> {
+    owners.get(owner).and_then(|o| o.escalation.as_deref()).and_then(|e| owners.get(e)).or_else(|| owners.get(lead))
+}
+
+/// The address of `channel` in `o`'s contacts.
+fn address(o: &Owner, channel: Channel) -> Option<&str> {
+    match channel {
+        Channel::Email => o.email.as_deref(),
+        Channel::Webhook => o.webhook.as_deref(),
+        Channel::Sms => o.phone.as_deref(),
+    }
+    .filter(|a| !a.is_empty())
+}
+
+/// The outbox channel of a webhook of `format`: `webhook` (signed JSON), `slack` or `teams`.
+pub fn webhook_kind(format: &str) -> &'static str {
+    match format {
+        "slack" => "slack",
+        "teams" => "teams",
+        _ => "webhook",
+    }
+}
+
+/// The decision about `c` at `now`: [`plan`], and one outbox row per due event and channel of
+/// the tier that the recipient has a contact for. A due event no contact can receive becomes
+/// one dead row on channel `none`, so that the outbox shows it, and the certificate is looked
+/// at again at the next run: once the owner has a contact, the message goes out.
+pub fn decide(
+    c: &PolicyCandidate,
+    config: &ClmConfig,
+    owners: &HashMap<String, Owner>,
+    templates: &Templates,
+    now: i64,
+) -> Decision {
+    let policy = config.tier(c.tier);
+    let p = plan(c, &policy, now);
+    let mut messages = Vec::new();
+    let mut unreachable = false;
+    for due in &p.due {
+        let (event, key, send, recipient, threshold) = match *due {
+            Due::Expiry { threshold, send } => (
+                "expiry",
+                format!("expiry:{}:{threshold}", c.fingerprint),
+                send,
+                owner_record(owners, &c.owner, &config.security_lead),
+                Some(threshold),
+            ),
+            Due::Escalation { send } => (
+                "escalation",
+                format!("escalation:{}", c.fingerprint),
+                send,
+                escalation_record(owners, &c.owner, &config.security_lead),
+                None,
+            ),
+            Due::RenewalRequested { at, send } => (
+                "renewal-requested",
+                format!("renewal-requested:{}:{at}", c.fingerprint),
+                send,
+                owner_record(owners, &c.owner, &config.security_lead),
+                None,
+            ),
+        };
+        let vars = Vars::of(c, now, threshold, p.superseded_by.as_deref());
+        let (subject, body) = templates.render(event, &vars);
+        let new = |channel: &str, recipient: &str, state: &'static str, error: Option<String>| NewMessage {
+            dedup_key: format!("{key}:{channel}"),
+            event: event.to_owned(),
+            fingerprint: Some(c.fingerprint.clone()),
+            owner: c.owner.clone(),
+            channel: channel.to_owned(),
+            recipient: recipient.to_owned(),
+            subject: subject.clone(),
+            body: body.clone(),
+            state,
+            error,
+        };
+        let reachable: Vec<(Channel, &str)> = recipient
+            .map(|o| policy.channels.iter().filter_map(|&ch| address(o, ch).map(|a| (ch, a))).collect())
+            .unwrap_or_default();
+        if reachable.is_empty() {
+            if send {
+                unreachable = true;
+                let who = recipient.map_or(config.security_lead.as_str(), |o| o.name.as_str());
+                let error = format!("owner `{who}` has no contact for the tier's channels");
+                messages.push(new("none", "", "dead", Some(error)));
+            }
+            continue;
+        }
+        for (channel, addr) in reachable {
+            let state = if send { "pending" } else { "skipped" };
+            let mut m = new(channel.as_str(), addr, state, None);
+            // The stored channel names the payload; the key stays per channel.
+            if channel == Channel::Webhook {
+                m.channel = recipient.map_or("webhook", |o| webhook_kind(&o.webhook_format)).to_owned();
+            }
+            messages.push(m);
+        }
+    }
+    Decision {
+        fingerprint: c.fingerprint.clone(),
+        external: c.external,
+        next_at: if unreachable { now + 1 } else { p.next_at },
+        superseded_by: p.superseded_by,
+        messages,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::Tier;
+
+    const NOW: i64 = 1_800_000_000;
+
+    fn cert(days_left: i64, tier: Tier) -> PolicyCandidate {
+        PolicyCandidate {
+            fingerprint: "ab".repeat(32),
+            serial: "01".into(),
+            subject: "CN=www.example.test".into(),
+            sans: vec!["dns:www.example.test".into()],
+            issuer: "issuing".into(),
+            not_after: NOW + days_left * DAY,
+            owner: "web-team".into(),
+            tier,
+            renew_early_at: None,
+            successor: None,
+            served: false,
+            muted_until: None,
+            external: false,
+        }
+    }
+
+    fn policy(tier: Tier) -> TierPolicy {
+        TierPolicy::default_for(tier)
+    }
+
+    fn sent(p: &Plan) -> Vec<Due> {
+        p.due
+            .iter()
+            .copied()
+            .filter(|d| {
+                matches!(
+                    d,
+                    Due::Expiry { send: true, .. }
+                        | Due::Escalation { send: true }
+                        | Due::RenewalRequested { send: true, .. }
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn thresholds_per_tier() {
+        let p = plan(&cert(100, Tier::CustomerFacing), &policy(Tier::CustomerFacing), NOW);
+        assert!(p.due.is_empty());
+        assert_eq!(p.next_at, NOW + 10 * DAY, "the 90-day mark is next");
+        let p = plan(&cert(89, Tier::CustomerFacing), &policy(Tier::CustomerFacing), NOW);
+        assert_eq!(p.due, [Due::Expiry { threshold: 90, send: true }]);
+        assert_eq!(p.next_at, NOW + 29 * DAY);
+        // Internal has no 90-day notice.
+        let p = plan(&cert(89, Tier::Internal), &policy(Tier::Internal), NOW);
+        assert!(p.due.is_empty());
+        assert_eq!(p.next_at, NOW + 29 * DAY);
+    }
+
+    #[test]
+    fn only_the_most_urgent_of_thresholds_passed_unseen_is_sent() {
+        let p = plan(&cert(20, Tier::Internal), &policy(Tier::Internal), NOW);
+        assert_eq!(p.due, [Due::Expiry { threshold: 60, send: false }, Due::Expiry { threshold: 30, send: true }]);
+        assert_eq!(p.next_at, NOW + 5 * DAY);
+    }
+
+    #[test]
+    fn escalation_inside_the_window_for_customer_facing_only() {
+        let p = plan(&cert(29, Tier::CustomerFacing), &policy(Tier::CustomerFacing), NOW);
+        assert_eq!(sent(&p), [Due::Expiry { threshold: 30, send: true }, Due::Escalation { send: true }]);
+        let p = plan(&cert(29, Tier::Internal), &policy(Tier::Internal), NOW);
+        assert_eq!(sent(&p), [Due::Expiry { threshold: 30, send: true }]);
+    }
+
+    #[test]
+    fn a_superseded_certificate_raises_nothing_unless_still_served() {
+        let mut c = cert(10, Tier::CustomerFacing);
+        c.successor = Some("02".into());
+        let p = plan(&c, &policy(Tier::CustomerFacing), NOW);
+        assert!(p.due.is_empty());
+        assert_eq!(p.superseded_by.as_deref(), Some("02"));
+        assert_eq!(p.next_at, c.not_after);
+        c.served = true;
+        let p = plan(&c, &policy(Tier::CustomerFacing), NOW);
+        assert_eq!(sent(&p), [Due::Expiry { threshold: 15, send: true }, Due::Escalation { send: true }]);
+    }
+
+    #[test]
+    fn muted_certificates_record_skips_and_resume_at_the_next_threshold() {
+        let mut c = cert(29, Tier::CustomerFacing);
+        c.muted_until = Some(NOW + 3 * DAY);
+        let p = plan(&c, &policy(Tier::CustomerFacing), NOW);
+        assert!(sent(&p).is_empty());
+        assert_eq!(p.due.len(), 4, "90, 60, 30 and the escalation are recorded as skipped");
+        // After the mute, the 15-day notice goes out.
+        let later = NOW + 15 * DAY;
+        let p = plan(&c, &policy(Tier::CustomerFacing), later);
+        assert!(sent(&p).contains(&Due::Expiry { threshold: 15, send: true }));
+    }
+
+    #[test]
+    fn early_renewal_requests_are_due_once_flagged() {
+        let mut c = cert(200, Tier::Internal);
+        c.renew_early_at = Some(NOW - 5);
+        let p = plan(&c, &policy(Tier::Internal), NOW);
+        assert_eq!(p.due, [Due::RenewalRequested { at: NOW - 5, send: true }]);
+    }
+
+    fn owners() -> HashMap<String, Owner> {
+        let mut web = Owner::new("web-team", "team");
+        web.email = Some("web@example.test".into());
+        web.webhook = Some("http://127.0.0.1:9/hook".into());
+        let mut lead = Owner::new("security-lead", "person");
+        lead.email = Some("ciso@example.test".into());
+        [web, lead].into_iter().map(|o| (o.name.clone(), o)).collect()
+    }
+
+    #[test]
+    fn decisions_go_to_the_owners_channels_and_escalations_to_the_lead() {
+        let config = ClmConfig::default();
+        let d = decide(&cert(29, Tier::CustomerFacing), &config, &owners(), &Templates::default(), NOW);
+        let rows: Vec<(&str, &str, &str, &str)> = d
+            .messages
+            .iter()
+            .map(|m| (m.dedup_key.split(':').next().unwrap_or(""), m.channel.as_str(), m.recipient.as_str(), m.state))
+            .collect();
+        assert!(rows.contains(&("expiry", "email", "web@example.test", "pending")), "{rows:?}");
+        assert!(rows.contains(&("expiry", "webhook", "http://127.0.0.1:9/hook", "pending")), "{rows:?}");
+        assert!(rows.contains(&("escalation", "email", "ciso@example.test", "pending")), "{rows:?}");
+        assert_eq!(rows.iter().filter(|r| r.3 == "pending").count(), 3, "{rows:?}");
+        let keys: std::collections::HashSet<_> = d.messages.iter().map(|m| &m.dedup_key).collect();
+        assert_eq!(keys.len(), d.messages.len(), "one row per certificate × event × channel");
+    }
+
+    #[test]
+    fn unclaimed_owners_reach_the_lead_and_unreachable_ones_are_dead_lettered() {
+        let config = ClmConfig::default();
+        let mut c = cert(29, Tier::Internal);
+        c.owner = "nobody-claimed-this".into();
+        let d = decide(&c, &config, &owners(), &Templates::default(), NOW);
+        assert!(d.messages.iter().any(|m| m.recipient == "ciso@example.test" && m.state == "pending"));
+        let d = decide(&c, &config, &HashMap::new(), &Templates::default(), NOW);
+        assert_eq!(d.messages.len(), 1);
+        assert_eq!((d.messages[0].channel.as_str(), d.messages[0].state), ("none", "dead"));
+        assert_eq!(d.next_at, NOW + 1, "looked at again at the next run");
+    }
+}

@@ -1,0 +1,53 @@
+//! The CLM jobs of `privca serve`: the expiry policy every `clm.interval` (and once at start),
+//! and the delivery of the notification outbox every `clm.delivery.interval`. Each runs on its
+//! own task, so a channel that is down delays only its own messages, never issuance or the
+//! policy job.
+
+use tokio::sync::watch;
+
+use crate::{
+    app::App,
+    clm::{self, notify::Notifier, templates::Templates},
+};
+
+/// Runs the policy job until `stop`.
+pub async fn policy(app: App, templates: Templates, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(app.config.clm.interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                let started = std::time::Instant::now();
+                match clm::run_policy(&app.ledger, &app.config.clm, &templates, crate::ledger::now()).await {
+                    Ok(run) => tracing::info!(
+                        evaluated = run.evaluated, queued = run.queued, skipped = run.skipped,
+                        superseded = run.superseded, ms = started.elapsed().as_millis() as u64, "CLM policy run"
+                    ),
+                    Err(e) => tracing::warn!(error = %e, "CLM policy run failed"),
+                }
+                if let Err(e) = clm::publish_metrics(&app.ledger, &app.config.clm, crate::ledger::now()).await {
+                    tracing::warn!(error = %e, "CLM metrics not updated");
+                }
+            }
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// Delivers the outbox until `stop`.
+pub async fn delivery(app: App, notifier: Notifier, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(app.config.clm.delivery.interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => match clm::deliver(&app.ledger, &notifier, &app.config.clm, crate::ledger::now()).await {
+                Ok(run) if run.sent + run.retried + run.dead > 0 => {
+                    tracing::info!(sent = run.sent, retried = run.retried, dead = run.dead, "CLM notifications")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "CLM delivery failed"),
+            },
+            _ = stop.changed() => return,
+        }
+    }
+}

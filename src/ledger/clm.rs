@@ -1,0 +1,405 @@
+//! Units of work of the CLM policy job and the notification outbox: the certificates due for a
+//! look, the decisions about them (outbox rows and the time of the next look, written in one
+//! unit so that a decision is taken once across restarts), acknowledgements and mutes, and the
+//! delivery states of outbox messages.
+
+use serde::Serialize;
+use sqlx::{any::AnyRow, Row};
+
+use super::{audit, now, statement::Statement, Ledger, LedgerError};
+use crate::{audit::AuditEvent, policy::Tier};
+
+/// A live certificate inside the notice window whose next look is due.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyCandidate {
+    /// SHA-256 fingerprint (the key of every CLM decision).
+    pub fingerprint: String,
+    /// Serial, hex.
+    pub serial: String,
+    /// Subject DN.
+    pub subject: String,
+    /// SANs.
+    pub sans: Vec<String>,
+    /// privca issuer id or external issuer DN.
+    pub issuer: String,
+    /// notAfter, Unix seconds.
+    pub not_after: i64,
+    /// Owner name.
+    pub owner: String,
+    /// Tier.
+    pub tier: Tier,
+    /// Flagged for early renewal at this time.
+    pub renew_early_at: Option<i64>,
+    /// Serial of a valid successor (renewal chain), if any.
+    pub successor: Option<String>,
+    /// An endpoint serves this certificate at its last scan.
+    pub served: bool,
+    /// Acknowledged or muted until this time.
+    pub muted_until: Option<i64>,
+    /// Imported or discovered, not issued by privca.
+    pub external: bool,
+}
+
+/// A message the policy job decided to send (or to skip: `state` `skipped`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NewMessage {
+    /// Unique per certificate × event × channel: a second decision of the same is a no-op.
+    pub dedup_key: String,
+    /// `expiry`, `escalation`, `renewal-requested`.
+    pub event: String,
+    /// The certificate.
+    pub fingerprint: Option<String>,
+    /// Owner the message is about.
+    pub owner: String,
+    /// `email`, `webhook`, `sms`.
+    pub channel: String,
+    /// Address, URL or phone number.
+    pub recipient: String,
+    /// Subject line.
+    pub subject: String,
+    /// Body text.
+    pub body: String,
+    /// Send it (`pending`), record that it is not sent (`skipped`), or that it cannot be
+    /// (`dead`, with `error`).
+    pub state: &'static str,
+    /// Why it cannot be sent.
+    pub error: Option<String>,
+}
+
+/// The policy job's decision about one certificate.
+#[derive(Debug, Clone)]
+pub struct Decision {
+    /// The certificate.
+    pub fingerprint: String,
+    /// In `external_certificates`.
+    pub external: bool,
+    /// When to look at it again.
+    pub next_at: i64,
+    /// Its successor, recorded as `superseded_by`.
+    pub superseded_by: Option<String>,
+    /// Messages to queue.
+    pub messages: Vec<NewMessage>,
+}
+
+/// An outbox row.
+#[derive(Debug, Clone, Serialize)]
+pub struct OutboxMessage {
+    /// Row id.
+    pub id: i64,
+    /// Unique key of the decision.
+    pub dedup_key: String,
+    /// Event name.
+    pub event: String,
+    /// The certificate.
+    pub fingerprint: Option<String>,
+    /// Owner.
+    pub owner: String,
+    /// Channel.
+    pub channel: String,
+    /// Recipient.
+    pub recipient: String,
+    /// Subject.
+    pub subject: String,
+    /// Body.
+    pub body: String,
+    /// `pending`, `sending`, `sent`, `dead`, `skipped`.
+    pub state: String,
+    /// Delivery attempts so far.
+    pub attempts: i64,
+    /// Next attempt (pending) or end of the sender's lease (sending).
+    pub next_attempt_at: i64,
+    /// Last delivery error.
+    pub last_error: Option<String>,
+    /// When the decision was taken.
+    pub created_at: i64,
+    /// When it was delivered.
+    pub sent_at: Option<i64>,
+}
+
+/// The candidate columns of privca's certificates (`$1` now, `$2` end of the notice window).
+const PRIVCA_CANDIDATES: &str = "SELECT c.fingerprint_sha256 AS fingerprint, c.serial, c.subject, c.sans, \
+     c.issuer_id AS issuer, c.not_after, c.owner, c.tier, c.renew_early_at, \
+     COALESCE((SELECT s.serial FROM certificates s WHERE s.renews_serial = c.serial AND s.status = 'valid' LIMIT 1), \
+      (SELECT s.serial FROM certificates s WHERE s.sans = c.sans AND s.owner = c.owner AND s.status = 'valid' \
+       AND (s.not_before > c.not_before OR (s.not_before = c.not_before AND s.serial > c.serial)) LIMIT 1)) \
+       AS successor, \
+     CAST(CASE WHEN EXISTS (SELECT 1 FROM endpoints e WHERE e.fingerprint_sha256 = c.fingerprint_sha256) \
+       THEN 1 ELSE 0 END AS BIGINT) AS served, \
+     (SELECT m.until_at FROM clm_mutes m WHERE m.fingerprint = c.fingerprint_sha256) AS muted_until, \
+     CAST(0 AS BIGINT) AS external \
+     FROM certificates c WHERE c.status = 'valid' AND c.not_after > $1 AND c.not_after <= $2 \
+     AND (c.clm_next_at IS NULL OR c.clm_next_at <= $1) LIMIT $3";
+
+/// The same for external certificates.
+const EXTERNAL_CANDIDATES: &str = "SELECT x.fingerprint_sha256 AS fingerprint, x.serial, x.subject, x.sans, \
+     x.issuer, x.not_after, x.owner, x.tier, CAST(NULL AS BIGINT) AS renew_early_at, \
+     CAST(NULL AS TEXT) AS successor, \
+     CAST(CASE WHEN EXISTS (SELECT 1 FROM endpoints e WHERE e.fingerprint_sha256 = x.fingerprint_sha256) \
+       THEN 1 ELSE 0 END AS BIGINT) AS served, \
+     (SELECT m.until_at FROM clm_mutes m WHERE m.fingerprint = x.fingerprint_sha256) AS muted_until, \
+     CAST(1 AS BIGINT) AS external \
+     FROM external_certificates x WHERE x.not_after > $1 AND x.not_after <= $2 \
+     AND (x.clm_next_at IS NULL OR x.clm_next_at <= $1) LIMIT $3";
+
+fn candidate(r: &AnyRow) -> Result<PolicyCandidate, LedgerError> {
+    let sans: String = r.try_get("sans")?;
+    let tier: String = r.try_get("tier")?;
+    Ok(PolicyCandidate {
+        fingerprint: r.try_get("fingerprint")?,
+        serial: r.try_get("serial")?,
+        subject: r.try_get("subject")?,
+        sans: serde_json::from_str(&sans).map_err(|e| LedgerError::Corrupt(format!("sans: {e}")))?,
+        issuer: r.try_get("issuer")?,
+        not_after: r.try_get("not_after")?,
+        owner: r.try_get("owner")?,
+        tier: Tier::parse(&tier).ok_or_else(|| LedgerError::Corrupt(format!("tier `{tier}`")))?,
+        renew_early_at: r.try_get("renew_early_at")?,
+        successor: r.try_get("successor")?,
+        served: r.try_get::<i64, _>("served")? != 0,
+        muted_until: r.try_get("muted_until")?,
+        external: r.try_get::<i64, _>("external")? != 0,
+    })
+}
+
+/// The columns [`outbox_message`] reads, for `concat!` into static SQL.
+macro_rules! outbox_columns {
+    () => {
+        "id, dedup_key, event, fingerprint, owner, channel, recipient, subject, body, state, attempts, \
+         next_attempt_at, last_error, created_at, sent_at"
+    };
+}
+
+fn outbox_message(r: &AnyRow) -> Result<OutboxMessage, LedgerError> {
+    Ok(OutboxMessage {
+        id: r.try_get("id")?,
+        dedup_key: r.try_get("dedup_key")?,
+        event: r.try_get("event")?,
+        fingerprint: r.try_get("fingerprint")?,
+        owner: r.try_get("owner")?,
+        channel: r.try_get("channel")?,
+        recipient: r.try_get("recipient")?,
+        subject: r.try_get("subject")?,
+        body: r.try_get("body")?,
+        state: r.try_get("state")?,
+        attempts: r.try_get("attempts")?,
+        next_attempt_at: r.try_get("next_attempt_at")?,
+        last_error: r.try_get("last_error")?,
+        created_at: r.try_get("created_at")?,
+        sent_at: r.try_get("sent_at")?,
+    })
+}
+
+fn insert_message(m: &NewMessage, t: i64) -> Statement {
+    Statement::new(
+        "INSERT INTO clm_outbox (dedup_key, event, fingerprint, owner, channel, recipient, subject, body, state, \
+         last_error, attempts, next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, $11, $11) \
+         ON CONFLICT (dedup_key) DO NOTHING",
+        vec![
+            (&m.dedup_key).into(),
+            (&m.event).into(),
+            m.fingerprint.clone().into(),
+            (&m.owner).into(),
+            (&m.channel).into(),
+            (&m.recipient).into(),
+            (&m.subject).into(),
+            (&m.body).into(),
+            m.state.into(),
+            m.error.clone().into(),
+            t.into(),
+        ],
+    )
+}
+
+impl Ledger {
+    /// Up to `limit` live certificates (privca's first, then external ones) expiring before
+    /// `window_end` whose next look is due at `at`.
+    pub async fn policy_candidates(
+        &self,
+        at: i64,
+        window_end: i64,
+        limit: i64,
+    ) -> Result<Vec<PolicyCandidate>, LedgerError> {
+        let mut out = Vec::new();
+        for sql in [PRIVCA_CANDIDATES, EXTERNAL_CANDIDATES] {
+            let rows = sqlx::query(sql)
+                .bind(at)
+                .bind(window_end)
+                .bind(limit - out.len() as i64)
+                .fetch_all(&mut *self.conn().await?)
+                .await?;
+            for r in &rows {
+                out.push(candidate(r)?);
+            }
+            if out.len() as i64 >= limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Records decisions in one unit of work: their outbox rows (a row whose `dedup_key` exists
+    /// is left as it is) and each certificate's next look and successor.
+    pub async fn record_decisions(&self, decisions: &[Decision]) -> Result<(), LedgerError> {
+        let t = now();
+        let mut unit = Vec::new();
+        for d in decisions {
+            unit.extend(d.messages.iter().map(|m| insert_message(m, t)));
+            unit.push(if d.external {
+                Statement::new(
+                    "UPDATE external_certificates SET clm_next_at = $1 WHERE fingerprint_sha256 = $2",
+                    vec![d.next_at.into(), (&d.fingerprint).into()],
+                )
+            } else {
+                Statement::new(
+                    "UPDATE certificates SET clm_next_at = $1, superseded_by = $2 WHERE fingerprint_sha256 = $3",
+                    vec![d.next_at.into(), d.superseded_by.clone().into(), (&d.fingerprint).into()],
+                )
+            });
+        }
+        self.run_unit(&unit).await
+    }
+
+    /// Queues messages outside the policy job (issued, revoked...), each at most once.
+    pub async fn queue_messages(&self, messages: &[NewMessage]) -> Result<(), LedgerError> {
+        let t = now();
+        let unit: Vec<Statement> = messages.iter().map(|m| insert_message(m, t)).collect();
+        self.run_unit(&unit).await
+    }
+
+    /// Runs `unit` as one transaction (on SQLite on the direct writer).
+    async fn run_unit(&self, unit: &[Statement]) -> Result<(), LedgerError> {
+        if unit.is_empty() {
+            return Ok(());
+        }
+        if let Some(kept) = self.sqlite() {
+            return kept.run_direct(unit).await;
+        }
+        let mut tx = self.begin().await?;
+        for s in unit {
+            s.execute(&mut tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Acknowledges (`ack`) or mutes (`mute`) the certificate `fingerprint` until `until`: no
+    /// expiry notice or escalation is sent for it meanwhile. With its audit row.
+    pub async fn mute(
+        &self,
+        fingerprint: &str,
+        kind: &str,
+        until: i64,
+        reason: &str,
+        event: &AuditEvent,
+    ) -> Result<(), LedgerError> {
+        let mut tx = self.begin().await?;
+        let actor = event.actor.clone();
+        sqlx::query(
+            "INSERT INTO clm_mutes (fingerprint, kind, until_at, reason, by_actor, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (fingerprint) DO UPDATE SET kind = $2, until_at = $3, \
+             reason = $4, by_actor = $5, created_at = $6",
+        )
+        .bind(fingerprint)
+        .bind(kind)
+        .bind(until)
+        .bind(reason)
+        .bind(actor)
+        .bind(now())
+        .execute(&mut *tx)
+        .await?;
+        audit::insert(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Claims up to `limit` messages due at `at` for delivery: they become `sending` until
+    /// `lease_until` (a sender that dies leaves them to be claimed again after it).
+    pub async fn claim_outbox(&self, at: i64, lease_until: i64, limit: i64) -> Result<Vec<OutboxMessage>, LedgerError> {
+        let mut tx = self.begin().await?;
+        let rows = sqlx::query(concat!(
+            "UPDATE clm_outbox SET state = 'sending', next_attempt_at = $1 WHERE id IN (SELECT id FROM clm_outbox \
+             WHERE state IN ('pending', 'sending') AND next_attempt_at <= $2 ORDER BY id LIMIT $3) RETURNING ",
+            outbox_columns!()
+        ))
+        .bind(lease_until)
+        .bind(at)
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let mut out = rows.iter().map(outbox_message).collect::<Result<Vec<_>, _>>()?;
+        out.sort_by_key(|m| m.id);
+        Ok(out)
+    }
+
+    /// Marks a claimed message delivered.
+    pub async fn outbox_sent(&self, id: i64) -> Result<(), LedgerError> {
+        let mut tx = self.begin_single().await?;
+        sqlx::query("UPDATE clm_outbox SET state = 'sent', sent_at = $1, attempts = attempts + 1, last_error = NULL WHERE id = $2 AND state = 'sending'")
+            .bind(now())
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        Ok(tx.commit().await?)
+    }
+
+    /// Records a failed delivery: retried at `retry_at`, or dead-lettered with `None`.
+    pub async fn outbox_failed(&self, id: i64, error: &str, retry_at: Option<i64>) -> Result<(), LedgerError> {
+        let mut tx = self.begin_single().await?;
+        sqlx::query(
+            "UPDATE clm_outbox SET state = $1, attempts = attempts + 1, last_error = $2, next_attempt_at = $3 \
+             WHERE id = $4 AND state = 'sending'",
+        )
+        .bind(if retry_at.is_some() { "pending" } else { "dead" })
+        .bind(error)
+        .bind(retry_at.unwrap_or_else(now))
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        Ok(tx.commit().await?)
+    }
+
+    /// Outbox messages, newest first, optionally only those in `state`.
+    pub async fn outbox(&self, state: Option<&str>, limit: i64) -> Result<Vec<OutboxMessage>, LedgerError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            outbox_columns!(),
+            " FROM clm_outbox WHERE ($1 IS NULL OR state = $2) ORDER BY id DESC LIMIT $3"
+        ))
+        .bind(state.map(str::to_owned))
+        .bind(state.unwrap_or_default())
+        .bind(limit)
+        .fetch_all(&mut *self.conn().await?)
+        .await?;
+        rows.iter().map(outbox_message).collect()
+    }
+
+    /// Puts dead-lettered messages (one by id, or all) back in the queue with fresh attempts,
+    /// with an audit row; returns how many.
+    pub async fn outbox_retry(&self, id: Option<i64>, event: &AuditEvent) -> Result<u64, LedgerError> {
+        let mut tx = self.begin().await?;
+        let done = sqlx::query(
+            "UPDATE clm_outbox SET state = 'pending', attempts = 0, next_attempt_at = $1 \
+             WHERE state = 'dead' AND ($2 IS NULL OR id = $3)",
+        )
+        .bind(now())
+        .bind(id)
+        .bind(id.unwrap_or_default())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let mut event = event.clone();
+        event.detail["requeued"] = serde_json::json!(done);
+        audit::insert(&mut tx, &event).await?;
+        tx.commit().await?;
+        Ok(done)
+    }
+
+    /// Outbox counts by channel and state (for metrics).
+    pub async fn outbox_counts(&self) -> Result<Vec<(String, String, i64)>, LedgerError> {
+        let rows = sqlx::query("SELECT channel, state, COUNT(*) AS n FROM clm_outbox GROUP BY channel, state")
+            .fetch_all(&mut *self.conn().await?)
+            .await?;
+        rows.iter().map(|r| Ok((r.try_get("channel")?, r.try_get("state")?, r.try_get("n")?))).collect()
+    }
+}
