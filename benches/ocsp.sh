@@ -113,7 +113,7 @@ to_ms() { awk -v v="$1" 'BEGIN { if (v ~ /us$/) printf "%.3f", v / 1000; else if
 printf 'OCSP benchmark: %s certificates, wrk -t2 -c%s, %s s per run\n' "$CERTS" "$CONNECTIONS" "$SECONDS_PER_RUN"
 printf '%-14s %12s %10s\n' "server" "req/s" "p99"
 # cfssl's GET is not measured: Go's ServeMux cleans the path, so base64 with '/' or '//' gets
-# a redirect instead of an answer (quirk O2); the goal compares POST.
+# a redirect instead of an answer; the goal compares POST.
 printf '%-14s %12s %10s\n' "cfssl POST" "$cfssl_post" "$cfssl_p99" \
   "privca POST" "$privca_post" "$privca_post_p99" "privca GET" "$privca_get" "$privca_get_p99"
 printf 'valid POST p99 quiet %s, under a garbage flood (%s req/s of garbage) %s\n' "$quiet" "$garbage_rps" "$flood"

@@ -25,9 +25,14 @@ ALTER TABLE certificates ADD COLUMN tags TEXT NOT NULL DEFAULT '[]';  -- JSON ar
 -- to look at this certificate again (the next threshold's time; NULL = not evaluated yet).
 ALTER TABLE certificates ADD COLUMN superseded_by TEXT;
 ALTER TABLE certificates ADD COLUMN clm_next_at BIGINT;
-CREATE INDEX certificates_renews ON certificates (renews_serial);
+-- Partial: most certificates renew nothing, and an index full of NULLs looks useless to
+-- the planner once the table is analysed.
+CREATE INDEX certificates_renews ON certificates (renews_serial) WHERE renews_serial IS NOT NULL;
 CREATE INDEX certificates_sans ON certificates (sans, not_before);
 CREATE INDEX certificates_tier_not_after ON certificates (tier, not_after);
+-- The policy job walks certificates in (not_after, serial) order, a page at a time.
+DROP INDEX certificates_not_after;
+CREATE INDEX certificates_not_after_serial ON certificates (not_after, serial);
 
 -- Certificates privca did not issue: imported from files or found by discovery scans.
 CREATE TABLE external_certificates (
@@ -49,7 +54,7 @@ CREATE TABLE external_certificates (
     der                 BLOB NOT NULL,
     created_at          BIGINT NOT NULL
 );
-CREATE INDEX external_certificates_not_after ON external_certificates (not_after);
+CREATE INDEX external_certificates_not_after ON external_certificates (not_after, fingerprint_sha256);
 CREATE INDEX external_certificates_owner ON external_certificates (owner);
 
 -- Where a certificate was seen served: one row per endpoint, with what it serves now.

@@ -322,7 +322,7 @@ impl ScepBackend for ScepAdapter {
             .map_err(|e| map_ca(e.into()))
     }
 
-    /// PKCSReq and RenewalReq. The same transaction again (quirk S13) gets what the first one
+    /// PKCSReq and RenewalReq. The same transaction again gets what the first one
     /// got, never a second certificate. The reservation makes sure of that
     /// (`one_per_requester`): it is refused when the transaction has a certificate, one in
     /// flight or an approval request, and only then is the transaction looked up (PENDING

@@ -79,26 +79,30 @@ pub async fn run_policy(
         .unwrap_or(0);
     let window_end = now + i64::from(window) * 86_400;
     let mut run = PolicyRun::default();
-    loop {
-        let batch = ledger.policy_candidates(now, window_end, POLICY_BATCH).await?;
-        if batch.is_empty() {
-            break;
-        }
-        let decisions: Vec<_> = batch.iter().map(|c| policy::decide(c, config, &owners, templates, now)).collect();
-        ledger.record_decisions(&decisions).await?;
-        for d in &decisions {
-            run.evaluated += 1;
-            run.superseded += u64::from(d.superseded_by.is_some() && d.messages.is_empty());
-            for m in &d.messages {
-                if m.state == "pending" {
-                    run.queued += 1;
-                } else {
-                    run.skipped += 1;
+    for external in [false, true] {
+        let mut after = None;
+        loop {
+            let batch = ledger.policy_candidates(external, now, window_end, after.take(), POLICY_BATCH).await?;
+            let decisions: Vec<_> = batch.iter().map(|c| policy::decide(c, config, &owners, templates, now)).collect();
+            ledger.record_decisions(&decisions).await?;
+            for d in &decisions {
+                run.evaluated += 1;
+                run.superseded += u64::from(d.superseded_by.is_some() && d.messages.is_empty());
+                for m in &d.messages {
+                    if m.state == "pending" {
+                        run.queued += 1;
+                    } else {
+                        run.skipped += 1;
+                    }
                 }
             }
-        }
-        if (batch.len() as i64) < POLICY_BATCH {
-            break;
+            match batch.last() {
+                Some(last) if batch.len() as i64 == POLICY_BATCH => {
+                    let key = if external { &last.fingerprint } else { &last.serial };
+                    after = Some((last.not_after, key.clone()));
+                }
+                _ => break,
+            }
         }
     }
     metrics::counter!("privca_clm_policy_evaluated_total").increment(run.evaluated);

@@ -93,7 +93,7 @@ enum CaCertsContent {
     #[default]
     IssuerAndRoot,
     /// The issuing CA only (clients that encrypt to every certificate they get and cannot use
-    /// the root's key type, quirk S6).
+    /// the root's key type).
     Issuer,
 }
 

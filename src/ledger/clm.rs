@@ -6,7 +6,17 @@
 use serde::Serialize;
 use sqlx::{any::AnyRow, Row};
 
-use super::{audit, now, statement::Statement, Ledger, LedgerError};
+use super::{
+    audit, now,
+    statement::{bind_values, Statement, Value},
+    Ledger, LedgerError,
+};
+
+/// Outbox rows per INSERT on PostgreSQL (11 parameters each).
+const MESSAGES_PER_STATEMENT: usize = 500;
+
+/// Certificates per UPDATE on PostgreSQL (3 parameters each).
+const UPDATES_PER_STATEMENT: usize = 1000;
 use crate::{audit::AuditEvent, policy::Tier};
 
 /// A live certificate inside the notice window whose next look is due.
@@ -128,7 +138,9 @@ const PRIVCA_CANDIDATES: &str = "SELECT c.fingerprint_sha256 AS fingerprint, c.s
      (SELECT m.until_at FROM clm_mutes m WHERE m.fingerprint = c.fingerprint_sha256) AS muted_until, \
      CAST(0 AS BIGINT) AS external \
      FROM certificates c WHERE c.status = 'valid' AND c.not_after > $1 AND c.not_after <= $2 \
-     AND (c.clm_next_at IS NULL OR c.clm_next_at <= $1) LIMIT $3";
+     AND (c.clm_next_at IS NULL OR c.clm_next_at <= $1) \
+     AND (c.not_after > $4 OR (c.not_after = $4 AND c.serial > $5)) \
+     ORDER BY c.not_after, c.serial LIMIT $3";
 
 /// The same for external certificates.
 const EXTERNAL_CANDIDATES: &str = "SELECT x.fingerprint_sha256 AS fingerprint, x.serial, x.subject, x.sans, \
@@ -139,7 +151,9 @@ const EXTERNAL_CANDIDATES: &str = "SELECT x.fingerprint_sha256 AS fingerprint, x
      (SELECT m.until_at FROM clm_mutes m WHERE m.fingerprint = x.fingerprint_sha256) AS muted_until, \
      CAST(1 AS BIGINT) AS external \
      FROM external_certificates x WHERE x.not_after > $1 AND x.not_after <= $2 \
-     AND (x.clm_next_at IS NULL OR x.clm_next_at <= $1) LIMIT $3";
+     AND (x.clm_next_at IS NULL OR x.clm_next_at <= $1) \
+     AND (x.not_after > $4 OR (x.not_after = $4 AND x.fingerprint_sha256 > $5)) \
+     ORDER BY x.not_after, x.fingerprint_sha256 LIMIT $3";
 
 fn candidate(r: &AnyRow) -> Result<PolicyCandidate, LedgerError> {
     let sans: String = r.try_get("sans")?;
@@ -211,36 +225,36 @@ fn insert_message(m: &NewMessage, t: i64) -> Statement {
 }
 
 impl Ledger {
-    /// Up to `limit` live certificates (privca's first, then external ones) expiring before
-    /// `window_end` whose next look is due at `at`.
+    /// Up to `limit` live certificates of one table (`external` or privca's) expiring before
+    /// `window_end` whose next look is due at `at`, in (notAfter, serial) order (external ones:
+    /// (notAfter, fingerprint)) after `after`, the last one of the previous page.
     pub async fn policy_candidates(
         &self,
+        external: bool,
         at: i64,
         window_end: i64,
+        after: Option<(i64, String)>,
         limit: i64,
     ) -> Result<Vec<PolicyCandidate>, LedgerError> {
-        let mut out = Vec::new();
-        for sql in [PRIVCA_CANDIDATES, EXTERNAL_CANDIDATES] {
-            let rows = sqlx::query(sql)
-                .bind(at)
-                .bind(window_end)
-                .bind(limit - out.len() as i64)
-                .fetch_all(&mut *self.conn().await?)
-                .await?;
-            for r in &rows {
-                out.push(candidate(r)?);
-            }
-            if out.len() as i64 >= limit {
-                break;
-            }
-        }
-        Ok(out)
+        let (after_time, after_fp) = after.unwrap_or((at, String::new()));
+        let rows = sqlx::query(if external { EXTERNAL_CANDIDATES } else { PRIVCA_CANDIDATES })
+            .bind(at)
+            .bind(window_end)
+            .bind(limit)
+            .bind(after_time)
+            .bind(after_fp)
+            .fetch_all(&mut *self.conn().await?)
+            .await?;
+        rows.iter().map(candidate).collect()
     }
 
     /// Records decisions in one unit of work: their outbox rows (a row whose `dedup_key` exists
     /// is left as it is) and each certificate's next look and successor.
     pub async fn record_decisions(&self, decisions: &[Decision]) -> Result<(), LedgerError> {
         let t = now();
+        if self.sqlite().is_none() {
+            return self.record_decisions_pg(decisions, t).await;
+        }
         let mut unit = Vec::new();
         for d in decisions {
             unit.extend(d.messages.iter().map(|m| insert_message(m, t)));
@@ -257,6 +271,51 @@ impl Ledger {
             });
         }
         self.run_unit(&unit).await
+    }
+
+    /// PostgreSQL: the same unit in a few statements (a round trip per row would dominate).
+    async fn record_decisions_pg(&self, decisions: &[Decision], t: i64) -> Result<(), LedgerError> {
+        let mut tx = self.begin().await?;
+        let messages: Vec<&NewMessage> = decisions.iter().flat_map(|d| &d.messages).collect();
+        for chunk in messages.chunks(MESSAGES_PER_STATEMENT) {
+            let rows: Vec<String> = (0..chunk.len())
+                .map(|i| {
+                    let p: Vec<String> = (1..=11).map(|k| format!("${}", i * 11 + k)).collect();
+                    format!("({}, 0, {}, {})", p[..10].join(", "), p[10], p[10])
+                })
+                .collect();
+            let sql = format!(
+                "INSERT INTO clm_outbox (dedup_key, event, fingerprint, owner, channel, recipient, subject, body, \
+                 state, last_error, attempts, next_attempt_at, created_at) VALUES {} ON CONFLICT (dedup_key) DO NOTHING",
+                rows.join(", ")
+            );
+            // The statement holds placeholders only; every value is bound.
+            let values = chunk.iter().flat_map(|m| insert_message(m, t).values).collect();
+            bind_values(sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false), values).execute(&mut *tx).await?;
+        }
+        for external in [false, true] {
+            let rows: Vec<&Decision> = decisions.iter().filter(|d| d.external == external).collect();
+            for chunk in rows.chunks(UPDATES_PER_STATEMENT) {
+                let list: Vec<String> =
+                    (0..chunk.len()).map(|i| format!("(${}, ${}, ${})", i * 3 + 1, i * 3 + 2, i * 3 + 3)).collect();
+                let (table, set) = if external {
+                    ("external_certificates", "clm_next_at = v.n")
+                } else {
+                    ("certificates", "clm_next_at = v.n, superseded_by = v.s")
+                };
+                let sql = format!(
+                    "UPDATE {table} AS c SET {set} FROM (VALUES {}) AS v(fp, n, s) WHERE c.fingerprint_sha256 = v.fp",
+                    list.join(", ")
+                );
+                let values: Vec<Value> = chunk
+                    .iter()
+                    .flat_map(|d| [Value::from(&d.fingerprint), d.next_at.into(), d.superseded_by.clone().into()])
+                    .collect();
+                bind_values(sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false), values).execute(&mut *tx).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Queues messages outside the policy job (issued, revoked...), each at most once.

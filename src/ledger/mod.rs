@@ -1,14 +1,21 @@
 //! The issuance ledger: the single source of truth, and the only module that contains SQL.
 //!
 //! Every public method is one business unit of work and one transaction (boulder SA style); no
-//! transaction object leaks out. One implementation serves both databases through sqlx's `Any`
+//! transaction object leaks out. Most units run on both databases through sqlx's `Any`
 //! driver: statements use `$1`-style placeholders in order, which SQLite and PostgreSQL both
 //! accept. The dialects differ in the migrations (`migrations/sqlite`, `migrations/postgres`),
-//! which are embedded in the binary and run at start-up, and on PostgreSQL in a few hot units
-//! written as one data-modifying `WITH` statement to save round trips (batched nonce
-//! redemption and order creation in `acme.rs`, reserve and commit in `single_statement.rs`);
-//! the SQLite form of each is the reference for what it writes. Audit rows are written in the
-//! same unit as the change they record.
+//! which are embedded in the binary and run at start-up, and in the hot units, which take a
+//! second path on each database:
+//!
+//! * on PostgreSQL a few are one data-modifying `WITH` statement to save round trips (batched
+//!   nonce redemption and order creation in `acme.rs`, reserve and commit in
+//!   `single_statement.rs`); the SQLite form of each is the reference for what it writes;
+//! * on SQLite the issuance units (reserve, commit) and the audit sealer's links run on a
+//!   direct rusqlite connection to the same file while holding the write turn, and the SCEP
+//!   transaction lookup on a direct read-only one (`direct.rs`), not through sqlx. Their
+//!   statements are defined once as data (`statement.rs`), so the SQL is the same either way.
+//!
+//! Audit rows are written in the same unit as the change they record.
 
 mod acme;
 mod approvals;

@@ -119,7 +119,7 @@ impl Profile {
 }
 
 impl Profile {
-    /// The built-in SCEP RA profiles (RFC 8894 §2.2, quirks S5/S10): issued by `issuer` for
+    /// The built-in SCEP RA profiles (RFC 8894 §2.2): issued by `issuer` for
     /// an RA RSA key, keyUsage digitalSignature (CertRep signatures), keyEncipherment (request
     /// envelopes) or both, as `role` says; not a CA, no SAN.
     pub fn scep_ra(issuer: &str, validity: Duration, role: RaRole) -> Profile {

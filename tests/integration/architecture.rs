@@ -1,5 +1,6 @@
 //! The dependency rule as a compiler-checked fact: protocol crates never depend on the
-//! database, the HSM, the core or each other (ARCHITECTURE.md, rule 1).
+//! database, the HSM, the core or each other (the dependency rule in the README's
+//! architecture section).
 
 use std::process::Command;
 

@@ -253,7 +253,13 @@ async fn exactly_once_escalation_and_renewal_chains(db: Db) {
     assert_eq!(sent.sent as usize, expected.len());
 
     // Mail headers: a stable Message-ID per decision; the 30-day notice text.
-    let first = mails.lock().unwrap().iter().find(|m| m.rcpt == ["ciso@example.test"]).cloned().unwrap();
+    let first = mails
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|m| m.rcpt == ["ciso@example.test"] && m.header("Subject").unwrap_or_default().contains("a.example.test"))
+        .cloned()
+        .unwrap();
     assert!(first.header("Message-ID").is_some_and(|id| id.ends_with("@privca>")), "{}", first.data);
     assert!(first.header("Subject").unwrap().starts_with("[privca] ESCALATION: a.example.test (customer-facing)"));
     // Webhooks carry a valid HMAC-SHA256 signature over "<timestamp>.<body>".

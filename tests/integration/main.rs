@@ -14,6 +14,7 @@ mod ledger_battery;
 mod ocsp_nonce;
 mod ocsp_presign;
 mod pg_tls;
+mod readme;
 mod rollover;
 mod scep_ra;
 mod server_tls;

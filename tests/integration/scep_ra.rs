@@ -50,7 +50,7 @@ async fn separate_keys_sign_and_decrypt_apart(db: Db) {
     assert_ne!(spki(&encryption), spki(&certs.ra), "two keys");
     assert_eq!(spki(&encryption), t.ca.signing().key_info(SCEP_RA_ENCRYPTION_KEY).unwrap().spki_der);
     let order = certs.clone().in_order();
-    assert_eq!(order[..2], [encryption.clone(), certs.ra.clone()], "encryption certificate first (quirk S5)");
+    assert_eq!(order[..2], [encryption.clone(), certs.ra.clone()], "encryption certificate first");
 
     assert_eq!(round_trip(&scep, &encryption).await.unwrap(), b"a PKCS#10 request");
     assert!(round_trip(&scep, &certs.ra).await.is_err(), "the signing key does not decrypt");

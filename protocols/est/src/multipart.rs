@@ -1,7 +1,7 @@
 //! The `/serverkeygen` answer (RFC 7030 §4.4.2): `multipart/mixed` with the private key first
 //! (`application/pkcs8`, or [`SERVER_GENERATED_KEY`] when encrypted to the client) and the
 //! certificate second (certs-only), each part base64 with its own Content-Type and
-//! Content-Transfer-Encoding (quirk E1: libest requires both in every part).
+//! Content-Transfer-Encoding (libest requires both in every part).
 
 use crate::wire::{encode_body, CERTS_ONLY};
 

@@ -1,6 +1,6 @@
 //! Name comparison between a certificate and a PKCS#10 request (RFC 7030 §4.2.2: a
-//! re-enrollment keeps the subject and the subjectAltName). Names are compared after decoding
-//! (quirk E9), subjectAltNames as sets. A CN-only device never learns the subjectAltName its CA
+//! re-enrollment keeps the subject and the subjectAltName). Names are compared after decoding,
+//! subjectAltNames as sets. A CN-only device never learns the subjectAltName its CA
 //! copied from its CN (privca's `san.from_cn`), so a request whose subjectAltNames plus its CN
 //! (as a dNSName or iPAddress) are the certificate's asks for the same names.
 

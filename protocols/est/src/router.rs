@@ -1,6 +1,6 @@
 //! HTTP binding: `/.well-known/est/{op}` and `/.well-known/est/{label}/{op}` (§3.2.2), generic
 //! over the core's [`EstBackend`]. Mount with `nest("/.well-known/est", router(...))` on the
-//! HTTPS listener. Every answer has a Content-Length (quirk E4).
+//! HTTPS listener. Every answer has a Content-Length.
 
 use std::{
     collections::BTreeMap,
@@ -289,7 +289,7 @@ async fn authenticate<B: EstBackend>(
 }
 
 /// §4.2.2: re-enrollment is authenticated by the certificate being renewed, and the CSR keeps
-/// its subject and subjectAltName. Names are compared after decoding (quirk E9), SANs as sets.
+/// its subject and subjectAltName. Names are compared after decoding, SANs as sets.
 fn reenrolled_serial(identity: &Identity, csr: &CertReq) -> Result<String, EstError> {
     let Identity::Certificate(client) = identity else {
         return Err(EstError::Forbidden("re-enrollment needs the TLS client certificate being renewed".into()));
@@ -311,7 +311,7 @@ async fn read_body(body: Body) -> Result<Bytes, EstError> {
         .map_err(|_| EstError::bad(format!("request bodies are limited to {MAX_BODY} bytes")))
 }
 
-/// 202 with delta-seconds Retry-After (quirk E6: libest does not parse HTTP dates).
+/// 202 with delta-seconds Retry-After (libest does not parse HTTP dates).
 fn accepted(retry_after: u64) -> Response {
     let mut r = respond(StatusCode::ACCEPTED, "text/plain; charset=utf-8", b"202 awaiting approval\n".to_vec(), false);
     r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
@@ -329,7 +329,7 @@ fn respond(status: StatusCode, content_type: &str, body: Vec<u8>, base64: bool) 
         h.insert(header::CONTENT_TYPE, v);
     }
     if base64 {
-        // Not an HTTP header per errata 5107, but old clients look for it (quirk E1).
+        // Not an HTTP header per errata 5107, but old clients look for it.
         h.insert("content-transfer-encoding", HeaderValue::from_static("base64"));
     }
     r

@@ -15,7 +15,7 @@ use x509_cert::Certificate;
 
 use crate::error::EstError;
 
-/// `application/pkcs7-mime; smime-type=certs-only` (enroll answers; quirk E3).
+/// `application/pkcs7-mime; smime-type=certs-only` (enroll answers).
 pub const CERTS_ONLY: &str = "application/pkcs7-mime; smime-type=certs-only";
 /// `application/pkcs7-mime` (`/cacerts`).
 pub const PKCS7_MIME: &str = "application/pkcs7-mime";
@@ -42,7 +42,7 @@ pub fn decode_body(body: &[u8]) -> Result<Vec<u8>, EstError> {
         .map_err(|_| EstError::bad("the body is not valid base64"))
 }
 
-/// Encodes DER as base64 in lines of 64 characters (quirk E2), each ended by LF: RFC 8951
+/// Encodes DER as base64 in lines of 64 characters, each ended by LF: RFC 8951
 /// receivers ignore the whitespace, and line-oriented tools (`base64 -d`) reject CR.
 pub fn encode_body(der: &[u8]) -> String {
     let b64 = Base64::encode_string(der);

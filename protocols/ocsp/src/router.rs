@@ -1,6 +1,6 @@
 //! HTTP binding (RFC 6960 Appendix A, RFC 9919 §5–6): `POST /` with a DER request, and
 //! `GET /{base64 request}` read from the raw path, so that `/`, `//`, `+` and `=` inside the
-//! base64 survive (quirks O1–O4: percent-decoding only, standard or URL-safe alphabet, padding
+//! base64 survive (percent-decoding only, standard or URL-safe alphabet, padding
 //! optional, leading slashes ignored). Every OCSP answer is HTTP 200
 //! `application/ocsp-response`; oversized bodies are 413.
 

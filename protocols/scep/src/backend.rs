@@ -7,7 +7,7 @@ use crate::error::ScepError;
 
 /// What GetCACert returns for a path name: the RA certificates and the CA chain above them.
 /// The RA either has one RSA key that decrypts requests and signs CertReps (keyEncipherment and
-/// digitalSignature), or one key for each (RFC 8894 §2.2; quirk S5).
+/// digitalSignature), or one key for each (RFC 8894 §2.2).
 #[derive(Debug, Clone)]
 pub struct CaCerts {
     /// The RA encryption certificate (RSA, keyEncipherment) when the RA decrypts with a key
@@ -20,7 +20,7 @@ pub struct CaCerts {
 }
 
 impl CaCerts {
-    /// GetCACert's order: the encryption certificate first (quirk S5: many clients encrypt to
+    /// GetCACert's order: the encryption certificate first (many clients encrypt to
     /// the first certificate), then the signing certificate, then the chain.
     pub fn in_order(self) -> Vec<Vec<u8>> {
         self.ra_encryption.into_iter().chain(std::iter::once(self.ra)).chain(self.chain).collect()

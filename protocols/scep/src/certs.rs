@@ -1,5 +1,5 @@
 //! Degenerate certs-only CMS SignedData (RFC 8894 §4.2.1.2, §3.3.2.1): certificates in the
-//! order given — GetCACert puts the RA certificate first (quirk S5), which a DER SET OF would
+//! order given — GetCACert puts the RA certificate first, which a DER SET OF would
 //! reorder — and optionally CRLs (GetCRL). Encoded by hand from DER pieces for that reason.
 
 use const_oid::db::rfc5911::{ID_DATA, ID_SIGNED_DATA};

@@ -42,7 +42,7 @@ pub enum ContentCipher {
     Aes192,
     /// AES-256-CBC.
     Aes256,
-    /// DES-EDE3-CBC (old Cisco IOS, quirk S9).
+    /// DES-EDE3-CBC (old Cisco IOS).
     Des3,
     /// Single DES-CBC (micromdm's scepclient, Go's pkcs7 default): decrypted only where the
     /// name allows it; replies are sealed with AES-128 instead ([`ContentCipher::for_reply`]).

@@ -1,5 +1,5 @@
 //! CertRep (RFC 8894 §3.3.2): a SignedData signed by the RA key (in the HSM, through the port)
-//! with the RA certificate included (quirk S12); signed attributes messageType 3, pkiStatus,
+//! with the RA certificate included; signed attributes messageType 3, pkiStatus,
 //! failInfo (+ failInfoText), the request's transactionID, recipientNonce = its senderNonce and
 //! a fresh senderNonce. SUCCESS carries the certificates (or CRL) in a degenerate SignedData,
 //! enveloped to the requester's certificate with the request's content cipher. FAILURE and
@@ -117,7 +117,7 @@ pub async fn next_ca_cert<B: ScepBackend>(
 
 /// `ContentInfo { SignedData }` over the id-data `content`, signed by the RA key (SHA-256,
 /// RSA PKCS#1 v1.5) with contentType, messageDigest, signingTime and `attrs` as signed
-/// attributes, and the RA certificate included (quirk S12).
+/// attributes, and the RA certificate included.
 async fn signed_by_ra<B: ScepBackend>(
     backend: &B,
     ra: &RaCertificate,

@@ -1,8 +1,8 @@
-//! HTTP binding (RFC 8894 §4): `/scep`, `/scep/<name>` and any deeper path (quirk S8: devices
+//! HTTP binding (RFC 8894 §4): `/scep`, `/scep/<name>` and any deeper path (devices
 //! append `/pkiclient.exe`), `?operation=…`. The query is parsed raw: a literal `+` in a
-//! base64 `message` stays a `+` (quirks S1, S2), `%0A` and other whitespace are dropped (S3),
-//! and GetCACert's `message` is never decoded (S4). Every PKIOperation answer that can be a
-//! CertRep is one (`application/x-pki-message`, HTTP 200, quirk S11).
+//! base64 `message` stays a `+`, `%0A` and other whitespace are dropped, and GetCACert's
+//! `message` is never decoded. Every PKIOperation answer that can be a CertRep is one
+//! (`application/x-pki-message`, HTTP 200).
 
 use std::{
     collections::HashMap,

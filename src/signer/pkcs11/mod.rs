@@ -259,7 +259,7 @@ impl Pkcs11Signer {
             Err(CkError::Pkcs11(RvError::AttributeValueInvalid | RvError::DomainParamsInvalid, _))
                 if algorithm == KeyAlgorithm::Ed25519 =>
             {
-                // pkcs11.md quirk P2: some tokens want the curve name instead of the OID.
+                // Some tokens want the curve name (PrintableString "edwards25519") instead of the OID.
                 let mut template = public_template.clone();
                 template.retain(|a| !matches!(a, Attribute::EcParams(_)));
                 template.push(Attribute::EcParams(ED25519_PARAMS_NAME.to_vec()));
@@ -364,7 +364,7 @@ impl Pkcs11Signer {
     }
 
     /// Fails, naming the mechanism, unless the token offers everything `algorithms` need
-    /// (key generation and signing; pkcs11.md MUST 10).
+    /// (key generation and signing), so a token lacking one fails at start-up, not at first use.
     pub fn require_mechanisms(&self, algorithms: &[SigningAlgorithm]) -> Result<(), Pkcs11Error> {
         let offered = self.ctx.get_mechanism_list(self.slot).ctx("C_GetMechanismList")?;
         for algorithm in algorithms {

@@ -1,6 +1,6 @@
 //! Public keys read from the token, turned into DER `SubjectPublicKeyInfo`. `CKA_EC_POINT`
-//! comes either DER-wrapped in an OCTET STRING or raw, depending on the token (pkcs11.md quirks
-//! P1/P3); both are accepted.
+//! comes either DER-wrapped in an OCTET STRING (as PKCS#11 specifies) or raw, depending on the
+//! token and its version; both are accepted.
 
 use der::{
     asn1::{BitString, OctetStringRef, UintRef},

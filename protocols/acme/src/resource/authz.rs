@@ -30,7 +30,7 @@ fn challenge_json<B>(state: &AcmeState<B>, authz: &Authz, c: &Challenge) -> Valu
     v
 }
 
-/// The authorization object (`wildcard` only when true, quirk A4).
+/// The authorization object (`wildcard` only when true).
 pub fn authz_json<B>(state: &AcmeState<B>, authz: &Authz) -> Value {
     let status = order_state::authz_status(authz, now());
     let mut v = json!({

@@ -1,12 +1,15 @@
 //! Challenge validation (§8, RFC 8737, RFC 8738), off the request path.
 //!
 //! Every lookup goes through one configured resolver (`hickory-resolver`; the dev config points
-//! it at pebble-challtestsrv), and http-01/tls-alpn-01 connect only to the addresses it returned,
-//! on the configured ports (http-01 redirects: ports 80 and 443 only, §8.3). No outbound
-//! validation connection goes to an address in the configured deny list ([`deny`]): it is
-//! applied to every resolved address, IP identifier and redirect target. dns-01 talks only to
-//! the resolver and is exempt. A semaphore bounds how many validations run at once; each attempt
-//! has a timeout, and failed attempts are retried a configured number of times.
+//! it at pebble-challtestsrv), and http-01/tls-alpn-01 connect only to the addresses it returned
+//! or to IP literals (an IP identifier, a redirect to an IP address). Ports: tls-alpn-01 and
+//! the first http-01 request use the configured ports (`http01_port`, `tlsalpn01_port`); http-01
+//! then follows redirects (at most 10) only to `http:`/`https:` URLs on ports 80 and 443 (§8.3),
+//! and a relative redirect keeps the port of the request it answers (see `http01`). No
+//! outbound validation connection goes to an address in the configured deny list ([`deny`]):
+//! it is applied to every resolved address, IP identifier and redirect target. dns-01 talks
+//! only to the resolver and is exempt. A semaphore bounds how many validations run at once;
+//! each attempt has a timeout, and failed attempts are retried a configured number of times.
 //!
 //! Validation must not turn the CA into a port scanner: whatever stopped an http-01 or
 //! tls-alpn-01 request from completing (a refused or timed-out connection, a denied address, a

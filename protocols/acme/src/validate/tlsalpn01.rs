@@ -2,7 +2,7 @@
 //! (for IP identifiers the reverse-DNS name, RFC 8738 §6), whose self-signed certificate has
 //! exactly the identifier in its subjectAltName and a critical id-pe-acmeIdentifier extension
 //! holding SHA-256 of the key authorization. Extra non-critical extensions are tolerated
-//! (quirk A10: the RFC does not forbid them; boulder's stricter shape is not required).
+//! (the RFC does not forbid them; boulder's stricter shape is not required).
 //! Connection failures and denied addresses give the generic problem of
 //! [`super::unreachable`]; a failed handshake is a `tls` problem that names no address or cause.
 
