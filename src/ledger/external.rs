@@ -225,11 +225,13 @@ fn upsert_endpoint(scan: &EndpointScan, leaf: &str, t: i64) -> Statement {
     )
 }
 
-/// An endpoint unit's outcome and statements, from what it read.
+/// An endpoint unit's outcome, its statements after the external certificate's insert (the
+/// endpoint row, and the audit row when the inventory changed) and its audit event.
 fn plan_endpoint(
     scan: &EndpointScan,
     leaf: &ExternalCertificate,
     facts: Facts,
+    new_external: bool,
     event: &AuditEvent,
     t: i64,
 ) -> (EndpointRecorded, Vec<Statement>, Option<AuditEvent>) {
@@ -238,13 +240,8 @@ fn plan_endpoint(
         Some(p) if p == leaf.fingerprint_sha256 => EndpointChange::Unchanged,
         Some(p) => EndpointChange::LeafChanged(p),
     };
-    let new_external = facts.own.is_none() && !facts.known;
     let recorded = EndpointRecorded { endpoint, own_serial: facts.own, new_external };
-    let mut unit = Vec::with_capacity(3);
-    if new_external {
-        unit.push(insert_external(leaf, t));
-    }
-    unit.push(upsert_endpoint(scan, &leaf.fingerprint_sha256, t));
+    let mut unit = vec![upsert_endpoint(scan, &leaf.fingerprint_sha256, t)];
     let audit = (recorded.new_external || recorded.endpoint != EndpointChange::Unchanged).then(|| {
         let mut event = event.clone();
         event.serial = recorded.own_serial.clone();
@@ -260,8 +257,8 @@ impl Ledger {
     /// certificate unless privca issued it (or it is already inventoried), and the endpoint
     /// row. `first_seen` and `deployed_at` restart when the served leaf changes. `event` (with
     /// the outcome added to its detail) is written only when the inventory changed. On SQLite
-    /// the unit runs on the direct connections (`direct`), its read just before the write
-    /// turn, so that a scan's many small units do not queue behind sqlx's thread.
+    /// the unit runs on the direct connections (`direct`), its read under the write turn, so
+    /// that a scan's many small units do not queue behind sqlx's thread.
     pub async fn record_endpoint(
         &self,
         scan: &EndpointScan,
@@ -271,17 +268,28 @@ impl Ledger {
         let t = now();
         let endpoint = (scan.host.as_str(), scan.port, scan.sni.as_str());
         if let Some(kept) = self.sqlite() {
-            let facts = kept
-                .direct
-                .read_row(FACTS, &facts_values(&leaf.fingerprint_sha256, &leaf.der, endpoint), |r| {
-                    let own: Option<String> = r.get(0)?;
-                    let own_ca: Option<String> = r.get(1)?;
-                    let known: Option<String> = r.get(2)?;
-                    Ok(Facts { own: own.or(own_ca), known: known.is_some(), previous: r.get(3)? })
-                })?
-                .unwrap_or_default();
-            let (recorded, unit, audit) = plan_endpoint(scan, leaf, facts, event, t);
-            kept.run_direct(&unit).await?;
+            let values = facts_values(&leaf.fingerprint_sha256, &leaf.der, endpoint);
+            let (recorded, audit) = kept
+                .run_direct_planned(|direct| {
+                    let facts = direct
+                        .read_row(FACTS, &values, |r| {
+                            let own: Option<String> = r.get(0)?;
+                            let own_ca: Option<String> = r.get(1)?;
+                            let known: Option<String> = r.get(2)?;
+                            Ok(Facts { own: own.or(own_ca), known: known.is_some(), previous: r.get(3)? })
+                        })?
+                        .unwrap_or_default();
+                    // Under the write turn, what was read is what the unit writes over.
+                    let new_external = facts.own.is_none() && !facts.known;
+                    let (recorded, rest, audit) = plan_endpoint(scan, leaf, facts, new_external, event, t);
+                    let mut unit = Vec::with_capacity(rest.len() + 1);
+                    if new_external {
+                        unit.push(insert_external(leaf, t));
+                    }
+                    unit.extend(rest);
+                    Ok(((recorded, audit), unit))
+                })
+                .await?;
             if let Some(e) = audit {
                 e.trace();
             }
@@ -289,7 +297,15 @@ impl Ledger {
         }
         let mut tx = self.begin().await?;
         let facts = facts(&mut tx, &leaf.fingerprint_sha256, &leaf.der, endpoint).await?;
-        let (recorded, unit, audit) = plan_endpoint(scan, leaf, facts, event, t);
+        // Another instance may insert the same certificate meanwhile: the insert's own count
+        // says whether this unit added it.
+        let mut new_external = false;
+        if facts.own.is_none() && !facts.known {
+            let insert = insert_external(leaf, t);
+            new_external =
+                bind_values(sqlx::query(insert.sql), insert.values).execute(&mut *tx).await?.rows_affected() == 1;
+        }
+        let (recorded, unit, audit) = plan_endpoint(scan, leaf, facts, new_external, event, t);
         for s in &unit {
             s.execute(&mut tx).await?;
         }
@@ -489,6 +505,23 @@ mod tests {
         assert_eq!(r.own_serial.as_deref(), Some("0a"));
         assert!(!r.new_external);
         assert!(ledger.external_certificate("cc").await.unwrap().is_none());
+
+        // Endpoints scanned at once that serve the same new certificate: one of them adds it.
+        let e = cert("ee", ExternalSource::Discovery);
+        let units = (0..8u16).map(|i| {
+            let (ledger, e, event) = (ledger.clone(), e.clone(), event.clone());
+            let mut s = scan("ee");
+            s.port = 10_000 + i;
+            tokio::spawn(async move { ledger.record_endpoint(&s, &e, &event).await.unwrap() })
+        });
+        let mut added = 0;
+        for u in units.collect::<Vec<_>>() {
+            let r = u.await.unwrap();
+            assert_eq!(r.endpoint, EndpointChange::New);
+            added += usize::from(r.new_external);
+        }
+        assert_eq!(added, 1);
+        assert_eq!(ledger.endpoints_of("ee").await.unwrap().len(), 8);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
