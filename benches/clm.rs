@@ -40,7 +40,7 @@ async fn seed(url: &str, count: i64) -> Duration {
     for first in (0..count).step_by(SEED_BATCH as usize) {
         let last = (first + SEED_BATCH).min(count) - 1;
         let series = format!(
-            "WITH RECURSIVE s(i) AS (SELECT {first} UNION ALL SELECT i + 1 FROM s WHERE i < {last})"
+            "WITH RECURSIVE s(i) AS (SELECT CAST({first} AS BIGINT) UNION ALL SELECT i + 1 FROM s WHERE i < {last})"
         );
         // The statements hold numbers computed here only, no input.
         let reservations = format!(
@@ -125,8 +125,8 @@ async fn run(name: &str, url: &str, count: i64) {
     let second = clm::run_policy(&ledger, &config, &templates, t + 60).await.unwrap();
     let second_s = started.elapsed().as_secs_f64();
     println!(
-        "{name}: policy sweep, first: {first_s:.2} s ({} evaluated, {} queued, {} skipped); next: {second_s:.2} s ({} evaluated) [goal < 10 s]",
-        first.evaluated, first.queued, first.skipped, second.evaluated
+        "{name}: policy sweep, first: {first_s:.2} s ({} evaluated, {} queued, {} undeliverable); next: {second_s:.2} s ({} evaluated) [goal < 10 s]",
+        first.evaluated, first.queued, first.undeliverable, second.evaluated
     );
     let ft = clm::first_threshold(&config);
     let filters: Vec<(&str, InventoryFilter)> = vec![

@@ -29,10 +29,11 @@ ALTER TABLE certificates ADD COLUMN clm_next_at BIGINT;
 -- the planner once the table is analysed.
 CREATE INDEX certificates_renews ON certificates (renews_serial) WHERE renews_serial IS NOT NULL;
 CREATE INDEX certificates_sans ON certificates (sans, not_before);
-CREATE INDEX certificates_tier_not_after ON certificates (tier, not_after);
--- The policy job walks certificates in (not_after, serial) order, a page at a time.
+-- The inventory lists and the policy job's pages are in (not_after, fingerprint) order: these
+-- indexes serve them without sorting (the first replaces the index on not_after alone).
 DROP INDEX certificates_not_after;
-CREATE INDEX certificates_not_after_serial ON certificates (not_after, serial);
+CREATE INDEX certificates_not_after_fp ON certificates (not_after, fingerprint_sha256);
+CREATE INDEX certificates_tier_not_after ON certificates (tier, not_after, fingerprint_sha256);
 
 -- Certificates privca did not issue: imported from files or found by discovery scans.
 CREATE TABLE external_certificates (
@@ -55,6 +56,7 @@ CREATE TABLE external_certificates (
     created_at          BIGINT NOT NULL
 );
 CREATE INDEX external_certificates_not_after ON external_certificates (not_after, fingerprint_sha256);
+CREATE INDEX external_certificates_tier ON external_certificates (tier, not_after, fingerprint_sha256);
 CREATE INDEX external_certificates_owner ON external_certificates (owner);
 
 -- Where a certificate was seen served: one row per endpoint, with what it serves now.
@@ -86,7 +88,7 @@ CREATE TABLE clm_outbox (
     recipient       TEXT NOT NULL,
     subject         TEXT NOT NULL,
     body            TEXT NOT NULL,
-    state           TEXT NOT NULL CHECK (state IN ('pending', 'sending', 'sent', 'dead', 'skipped')),
+    state           TEXT NOT NULL CHECK (state IN ('pending', 'sending', 'sent', 'dead')),
     attempts        INTEGER NOT NULL DEFAULT 0,
     next_attempt_at BIGINT NOT NULL,
     last_error      TEXT,
@@ -107,3 +109,10 @@ CREATE TABLE clm_mutes (
 
 -- When the policy job has to look at an external certificate again (as for certificates).
 ALTER TABLE external_certificates ADD COLUMN clm_next_at BIGINT;
+
+-- Small CLM state: the last audit row turned into notifications (issued, revoked, approval
+-- pending).
+CREATE TABLE clm_state (
+    name    TEXT PRIMARY KEY,
+    value   BIGINT NOT NULL
+);

@@ -204,7 +204,7 @@ pub struct MuteArgs {
 pub enum OutboxCommand {
     /// List messages, newest first.
     List {
-        /// pending, sending, sent, dead or skipped.
+        /// pending, sending, sent or dead.
         #[arg(long)]
         state: Option<String>,
         /// At most this many.
@@ -497,9 +497,11 @@ pub async fn clm(app: &App, command: ClmCommand) -> Result<ExitCode, CaError> {
             let now = crate::ledger::now();
             let run = super::run_policy(&app.ledger, &app.config.clm, &templates, now).await?;
             println!(
-                "policy: {} certificate(s) evaluated, {} message(s) queued, {} skipped, {} superseded",
-                run.evaluated, run.queued, run.skipped, run.superseded
+                "policy: {} certificate(s) evaluated, {} message(s) queued, {} undeliverable, {} superseded",
+                run.evaluated, run.queued, run.undeliverable, run.superseded
             );
+            let told = super::events::run(&app.ledger, &app.config, &templates, now).await?;
+            println!("events: {told} message(s) queued");
             let notifier = super::notify::Notifier::new(&app.config.clm)
                 .map_err(|e| CaError::bad_request("CLM notification channels").with_source(e))?;
             let d = super::deliver(&app.ledger, &notifier, &app.config.clm, now).await?;

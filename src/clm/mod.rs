@@ -8,6 +8,7 @@
 
 pub mod cli;
 pub mod discover;
+pub mod events;
 pub mod import;
 pub mod inventory;
 pub mod notify;
@@ -40,8 +41,8 @@ pub struct PolicyRun {
     pub evaluated: u64,
     /// Messages queued (pending).
     pub queued: u64,
-    /// Messages recorded as skipped or undeliverable.
-    pub skipped: u64,
+    /// Notices no contact can receive (dead-lettered on channel `none`).
+    pub undeliverable: u64,
     /// Certificates found superseded.
     pub superseded: u64,
 }
@@ -92,14 +93,13 @@ pub async fn run_policy(
                     if m.state == "pending" {
                         run.queued += 1;
                     } else {
-                        run.skipped += 1;
+                        run.undeliverable += 1;
                     }
                 }
             }
             match batch.last() {
                 Some(last) if batch.len() as i64 == POLICY_BATCH => {
-                    let key = if external { &last.fingerprint } else { &last.serial };
-                    after = Some((last.not_after, key.clone()));
+                    after = Some((last.not_after, last.fingerprint.clone()));
                 }
                 _ => break,
             }

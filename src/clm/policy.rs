@@ -24,19 +24,19 @@ pub enum Due {
     Expiry {
         /// Days.
         threshold: u32,
-        /// Sent, or recorded as skipped.
+        /// Sent, or passed over (not the most urgent, or muted).
         send: bool,
     },
     /// Still not renewed inside the tier's escalation window.
     Escalation {
-        /// Sent, or recorded as skipped (muted).
+        /// Sent, or passed over (muted).
         send: bool,
     },
     /// An operator flagged it for early renewal at this time.
     RenewalRequested {
         /// When it was flagged.
         at: i64,
-        /// Sent, or recorded as skipped (muted).
+        /// Sent, or passed over (muted).
         send: bool,
     },
 }
@@ -77,7 +77,7 @@ pub fn plan(c: &PolicyCandidate, policy: &TierPolicy, now: i64) -> Plan {
 
 /// Where a message about a certificate of `owner` goes: the owner's record, else (unclaimed)
 /// the security lead's.
-fn owner_record<'a>(owners: &'a HashMap<String, Owner>, owner: &str, lead: &str) -> Option<&'a Owner> {
+pub fn owner_record<'a>(owners: &'a HashMap<String, Owner>, owner: &str, lead: &str) -> Option<&'a Owner> {
     owners.get(owner).or_else(|| owners.get(lead))
 }
 
@@ -144,41 +144,10 @@ pub fn decide(
                 None,
             ),
         };
-        let vars = Vars::of(c, now, threshold, p.superseded_by.as_deref());
-        let (subject, body) = templates.render(event, &vars);
-        let new = |channel: &str, recipient: &str, state: &'static str, error: Option<String>| NewMessage {
-            dedup_key: format!("{key}:{channel}"),
-            event: event.to_owned(),
-            fingerprint: Some(c.fingerprint.clone()),
-            owner: c.owner.clone(),
-            channel: channel.to_owned(),
-            recipient: recipient.to_owned(),
-            subject: subject.clone(),
-            body: body.clone(),
-            state,
-            error,
-        };
-        let reachable: Vec<(Channel, &str)> = recipient
-            .map(|o| policy.channels.iter().filter_map(|&ch| address(o, ch).map(|a| (ch, a))).collect())
-            .unwrap_or_default();
-        if reachable.is_empty() {
-            if send {
-                unreachable = true;
-                let who = recipient.map_or(config.security_lead.as_str(), |o| o.name.as_str());
-                let error = format!("owner `{who}` has no contact for the tier's channels");
-                messages.push(new("none", "", "dead", Some(error)));
-            }
-            continue;
-        }
-        for (channel, addr) in reachable {
-            let state = if send { "pending" } else { "skipped" };
-            let mut m = new(channel.as_str(), addr, state, None);
-            // The stored channel names the payload; the key stays per channel.
-            if channel == Channel::Webhook {
-                m.channel = recipient.map_or("webhook", |o| webhook_kind(&o.webhook_format)).to_owned();
-            }
-            messages.push(m);
-        }
+        let (subject, body) = templates.render(event, &Vars::of(c, now, threshold, p.superseded_by.as_deref()));
+        let message = Message { event, key: &key, fingerprint: Some(&c.fingerprint), owner: &c.owner, subject, body };
+        let fallback = config.security_lead.as_str();
+        unreachable |= route(&message, send, recipient, fallback, &policy.channels, &mut messages);
     }
     Decision {
         fingerprint: c.fingerprint.clone(),
@@ -187,6 +156,69 @@ pub fn decide(
         superseded_by: p.superseded_by,
         messages,
     }
+}
+
+/// One message before it is routed to a recipient's channels.
+pub struct Message<'a> {
+    /// Event name.
+    pub event: &'a str,
+    /// Unique key of the decision (the channel is appended).
+    pub key: &'a str,
+    /// The certificate, if any.
+    pub fingerprint: Option<&'a str>,
+    /// The owner the message is about.
+    pub owner: &'a str,
+    /// Rendered subject.
+    pub subject: String,
+    /// Rendered body.
+    pub body: String,
+}
+
+/// Appends to `out` one `pending` outbox row per channel of `channels` that `recipient` has a
+/// contact for; when it has none, one dead row on channel `none` naming `recipient` (else
+/// `fallback`), and returns true. Nothing when not `send` (a threshold passed unseen or while
+/// muted: it is never sent, and a later threshold's notice is the next message).
+pub fn route(
+    m: &Message<'_>,
+    send: bool,
+    recipient: Option<&Owner>,
+    fallback: &str,
+    channels: &[Channel],
+    out: &mut Vec<NewMessage>,
+) -> bool {
+    let new = |channel: &str, recipient: &str, state: &'static str, error: Option<String>| NewMessage {
+        dedup_key: format!("{}:{channel}", m.key),
+        event: m.event.to_owned(),
+        fingerprint: m.fingerprint.map(str::to_owned),
+        owner: m.owner.to_owned(),
+        channel: channel.to_owned(),
+        recipient: recipient.to_owned(),
+        subject: m.subject.clone(),
+        body: m.body.clone(),
+        state,
+        error,
+    };
+    if !send {
+        return false;
+    }
+    let reachable: Vec<(Channel, &str)> = recipient
+        .map(|o| channels.iter().filter_map(|&ch| address(o, ch).map(|a| (ch, a))).collect())
+        .unwrap_or_default();
+    if reachable.is_empty() {
+        let who = recipient.map_or(fallback, |o| o.name.as_str());
+        let error = format!("owner `{who}` has no contact for the tier's channels");
+        out.push(new("none", "", "dead", Some(error)));
+        return true;
+    }
+    for (channel, addr) in reachable {
+        let mut row = new(channel.as_str(), addr, "pending", None);
+        // The stored channel names the payload; the key stays per channel.
+        if channel == Channel::Webhook {
+            row.channel = recipient.map_or("webhook", |o| webhook_kind(&o.webhook_format)).to_owned();
+        }
+        out.push(row);
+    }
+    false
 }
 
 #[cfg(test)]
@@ -281,7 +313,7 @@ mod tests {
         c.muted_until = Some(NOW + 3 * DAY);
         let p = plan(&c, &policy(Tier::CustomerFacing), NOW);
         assert!(sent(&p).is_empty());
-        assert_eq!(p.due.len(), 4, "90, 60, 30 and the escalation are recorded as skipped");
+        assert_eq!(p.due.len(), 4, "90, 60, 30 and the escalation are passed over");
         // After the mute, the 15-day notice goes out.
         let later = NOW + 15 * DAY;
         let p = plan(&c, &policy(Tier::CustomerFacing), later);

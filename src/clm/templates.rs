@@ -7,7 +7,7 @@ use std::{collections::BTreeMap, path::Path};
 use crate::ledger::PolicyCandidate;
 
 /// Events with a template.
-pub const EVENTS: &[&str] = &["expiry", "escalation", "renewal-requested"];
+pub const EVENTS: &[&str] = &["expiry", "escalation", "renewal-requested", "issued", "revoked", "approval-pending"];
 
 /// The built-in (subject, body) of `event`.
 fn builtin(event: &str) -> (&'static str, &'static str) {
@@ -32,6 +32,21 @@ fn builtin(event: &str) -> (&'static str, &'static str) {
              (e.g. after a CA or algorithm change). ACME clients that use ARI are told the same.\n\n\
              Owner:       {owner}\nSubject:     {subject}\nIssuer:      {issuer}\nSerial:      {serial}\n\
              Fingerprint: {fingerprint}\n",
+        ),
+        "issued" => (
+            "[privca] issued: {names}",
+            "A certificate for {names} was issued to {owner}, valid until {not_after}.\n\n\
+             Subject:     {subject}\nIssuer:      {issuer}\nSerial:      {serial}\nFingerprint: {fingerprint}\n",
+        ),
+        "revoked" => (
+            "[privca] revoked: {names}",
+            "The certificate for {names} owned by {owner} was revoked; relying parties see it in OCSP and the \
+             next CRL.\n\nSubject:     {subject}\nIssuer:      {issuer}\nSerial:      {serial}\nFingerprint: {fingerprint}\n",
+        ),
+        "approval-pending" => (
+            "[privca] approval needed: {names} (profile {issuer})",
+            "A request for {names} on profile {issuer} (owner {owner}, tier {tier}) waits for approval:\n  \
+             privca approvals list\n\nSubject: {subject}\n",
         ),
         _ => ("[privca] {event}: {names}", "{event}: {subject} ({fingerprint})\n"),
     }

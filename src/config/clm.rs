@@ -27,6 +27,7 @@ pub(crate) struct RawClm {
     webhook: RawWebhook,
     sms: Option<RawSms>,
     delivery: RawDelivery,
+    events: Vec<String>,
     tiers: BTreeMap<String, RawTier>,
     discovery: super::discovery::RawDiscovery,
 }
@@ -43,6 +44,7 @@ impl Default for RawClm {
             webhook: RawWebhook::default(),
             sms: None,
             delivery: RawDelivery::default(),
+            events: vec!["revoked".into(), "approval-pending".into()],
             tiers: BTreeMap::new(),
             discovery: super::discovery::RawDiscovery::default(),
         }
@@ -226,6 +228,9 @@ pub struct ClmConfig {
     pub sms: Option<SmsConfig>,
     /// Delivery retries.
     pub delivery: DeliveryConfig,
+    /// What else is told: `issued` and `revoked` (to the owner), `approval-pending` (to the
+    /// security lead).
+    pub events: Vec<String>,
     /// Expiry policy per tier.
     pub tiers: BTreeMap<Tier, TierPolicy>,
     /// Scheduled discovery scans (`[clm.discovery]`).
@@ -251,6 +256,7 @@ impl Default for ClmConfig {
                 max_backoff: Duration::from_secs(3600),
                 interval: Duration::from_secs(10),
             },
+            events: vec!["revoked".into(), "approval-pending".into()],
             tiers: [Tier::CustomerFacing, Tier::Internal, Tier::NetworkCritical]
                 .into_iter()
                 .map(|t| (t, TierPolicy::default_for(t)))
@@ -340,6 +346,9 @@ pub(crate) fn build(raw: RawClm, data_dir: &Path) -> Result<ClmConfig, ConfigErr
     if delivery.interval.is_zero() {
         return Err(ConfigError::invalid("clm.delivery.interval", "must be positive"));
     }
+    if let Some(e) = raw.events.iter().find(|e| !["issued", "revoked", "approval-pending"].contains(&e.as_str())) {
+        return Err(ConfigError::invalid("clm.events", format!("`{e}`: use issued, revoked or approval-pending")));
+    }
     let interval = d("interval", &raw.interval)?;
     if interval.is_zero() {
         return Err(ConfigError::invalid("clm.interval", "must be positive"));
@@ -356,6 +365,7 @@ pub(crate) fn build(raw: RawClm, data_dir: &Path) -> Result<ClmConfig, ConfigErr
         webhook_timeout: d("webhook.timeout", raw.webhook.timeout.as_deref().unwrap_or("10s"))?,
         sms,
         delivery,
+        events: raw.events,
         tiers,
         discovery,
     })

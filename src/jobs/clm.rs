@@ -20,10 +20,15 @@ pub async fn policy(app: App, templates: Templates, mut stop: watch::Receiver<bo
                 let started = std::time::Instant::now();
                 match clm::run_policy(&app.ledger, &app.config.clm, &templates, crate::ledger::now()).await {
                     Ok(run) => tracing::info!(
-                        evaluated = run.evaluated, queued = run.queued, skipped = run.skipped,
+                        evaluated = run.evaluated, queued = run.queued, undeliverable = run.undeliverable,
                         superseded = run.superseded, ms = started.elapsed().as_millis() as u64, "CLM policy run"
                     ),
                     Err(e) => tracing::warn!(error = %e, "CLM policy run failed"),
+                }
+                match clm::events::run(&app.ledger, &app.config, &templates, crate::ledger::now()).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(queued = n, "CLM event notices"),
+                    Err(e) => tracing::warn!(error = %e, "CLM event notices failed"),
                 }
                 if let Err(e) = clm::publish_metrics(&app.ledger, &app.config.clm, crate::ledger::now()).await {
                     tracing::warn!(error = %e, "CLM metrics not updated");

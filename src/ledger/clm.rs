@@ -50,7 +50,7 @@ pub struct PolicyCandidate {
     pub external: bool,
 }
 
-/// A message the policy job decided to send (or to skip: `state` `skipped`).
+/// A message the policy job decided to send.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NewMessage {
     /// Unique per certificate × event × channel: a second decision of the same is a no-op.
@@ -69,8 +69,7 @@ pub struct NewMessage {
     pub subject: String,
     /// Body text.
     pub body: String,
-    /// Send it (`pending`), record that it is not sent (`skipped`), or that it cannot be
-    /// (`dead`, with `error`).
+    /// Send it (`pending`), or record that it cannot be (`dead`, with `error`).
     pub state: &'static str,
     /// Why it cannot be sent.
     pub error: Option<String>,
@@ -112,7 +111,7 @@ pub struct OutboxMessage {
     pub subject: String,
     /// Body.
     pub body: String,
-    /// `pending`, `sending`, `sent`, `dead`, `skipped`.
+    /// `pending`, `sending`, `sent` or `dead`.
     pub state: String,
     /// Delivery attempts so far.
     pub attempts: i64,
@@ -139,8 +138,8 @@ const PRIVCA_CANDIDATES: &str = "SELECT c.fingerprint_sha256 AS fingerprint, c.s
      CAST(0 AS BIGINT) AS external \
      FROM certificates c WHERE c.status = 'valid' AND c.not_after > $1 AND c.not_after <= $2 \
      AND (c.clm_next_at IS NULL OR c.clm_next_at <= $1) \
-     AND (c.not_after > $4 OR (c.not_after = $4 AND c.serial > $5)) \
-     ORDER BY c.not_after, c.serial LIMIT $3";
+     AND (c.not_after > $4 OR (c.not_after = $4 AND c.fingerprint_sha256 > $5)) \
+     ORDER BY c.not_after, c.fingerprint_sha256 LIMIT $3";
 
 /// The same for external certificates.
 const EXTERNAL_CANDIDATES: &str = "SELECT x.fingerprint_sha256 AS fingerprint, x.serial, x.subject, x.sans, \
@@ -226,8 +225,8 @@ fn insert_message(m: &NewMessage, t: i64) -> Statement {
 
 impl Ledger {
     /// Up to `limit` live certificates of one table (`external` or privca's) expiring before
-    /// `window_end` whose next look is due at `at`, in (notAfter, serial) order (external ones:
-    /// (notAfter, fingerprint)) after `after`, the last one of the previous page.
+    /// `window_end` whose next look is due at `at`, in (notAfter, fingerprint) order after
+    /// `after`, the last one of the previous page.
     pub async fn policy_candidates(
         &self,
         external: bool,
@@ -316,13 +315,6 @@ impl Ledger {
         }
         tx.commit().await?;
         Ok(())
-    }
-
-    /// Queues messages outside the policy job (issued, revoked...), each at most once.
-    pub async fn queue_messages(&self, messages: &[NewMessage]) -> Result<(), LedgerError> {
-        let t = now();
-        let unit: Vec<Statement> = messages.iter().map(|m| insert_message(m, t)).collect();
-        self.run_unit(&unit).await
     }
 
     /// Runs `unit` as one transaction (on SQLite on the direct writer).
@@ -460,5 +452,70 @@ impl Ledger {
             .fetch_all(&mut *self.conn().await?)
             .await?;
         rows.iter().map(|r| Ok((r.try_get("channel")?, r.try_get("state")?, r.try_get("n")?))).collect()
+    }
+}
+
+/// An audit row the CLM turns into notifications.
+#[derive(Debug, Clone)]
+pub struct AuditNotice {
+    /// Row id (the watermark).
+    pub id: i64,
+    /// Event name (`committed`, `revoked`, `approval-requested`).
+    pub event: String,
+    /// Certificate serial, when the event is about one.
+    pub serial: Option<String>,
+    /// The row's detail.
+    pub detail: serde_json::Value,
+}
+
+impl Ledger {
+    /// A CLM state value (`None` until first set).
+    pub async fn clm_state(&self, name: &str) -> Result<Option<i64>, LedgerError> {
+        let row = sqlx::query("SELECT value FROM clm_state WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&mut *self.conn().await?)
+            .await?;
+        Ok(row.map(|r| r.try_get("value")).transpose()?)
+    }
+
+    /// The highest audit row id (0 for none).
+    pub async fn last_audit_id(&self) -> Result<i64, LedgerError> {
+        let row = sqlx::query("SELECT COALESCE(MAX(id), 0) AS id FROM audit_events").fetch_one(&mut *self.conn().await?).await?;
+        Ok(row.try_get("id")?)
+    }
+
+    /// Up to `limit` audit rows after `after` whose event is `committed`, `revoked` or
+    /// `approval-requested`, oldest first.
+    pub async fn audit_notices(&self, after: i64, limit: i64) -> Result<Vec<AuditNotice>, LedgerError> {
+        let rows = sqlx::query(
+            "SELECT id, event, serial, detail FROM audit_events WHERE id > $1 \
+             AND event IN ('committed', 'revoked', 'approval-requested') ORDER BY id LIMIT $2",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&mut *self.conn().await?)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let detail: String = r.try_get("detail")?;
+                Ok(AuditNotice {
+                    id: r.try_get("id")?,
+                    event: r.try_get("event")?,
+                    serial: r.try_get("serial")?,
+                    detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::Null),
+                })
+            })
+            .collect()
+    }
+
+    /// Queues `messages` and moves the CLM state `name` to `value`, in one unit of work.
+    pub async fn queue_messages_at(&self, messages: &[NewMessage], name: &str, value: i64) -> Result<(), LedgerError> {
+        let t = now();
+        let mut unit: Vec<Statement> = messages.iter().map(|m| insert_message(m, t)).collect();
+        unit.push(Statement::new(
+            "INSERT INTO clm_state (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = $2",
+            vec![name.into(), value.into()],
+        ));
+        self.run_unit(&unit).await
     }
 }

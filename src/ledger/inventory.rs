@@ -13,16 +13,35 @@ use super::{
 };
 use crate::{audit::AuditEvent, policy::Tier};
 
+/// The inventory columns of privca's certificates.
+macro_rules! privca_columns {
+    () => {
+        "fingerprint_sha256 AS fingerprint, serial, issuer_id AS issuer, subject, sans, not_before, not_after, owner, \
+         tier, application, renewal_method, tags, superseded_by, status, revocation_reason, \
+         CASE WHEN requester LIKE 'acme:%' THEN 'acme' WHEN requester LIKE 'est:%' THEN 'est' \
+         WHEN requester LIKE 'scep:%' THEN 'scep' ELSE 'cli' END AS source, 'privca' AS origin, profile"
+    };
+}
+
+/// The same columns of external certificates.
+macro_rules! external_columns {
+    () => {
+        "fingerprint_sha256 AS fingerprint, serial, issuer, subject, sans, not_before, not_after, owner, tier, \
+         application, renewal_method, tags, CAST(NULL AS TEXT) AS superseded_by, 'valid' AS status, \
+         CAST(NULL AS TEXT) AS revocation_reason, source, 'external' AS origin, '' AS profile"
+    };
+}
+
 /// The inventory as one relation over both tables (`origin` is `privca` or `external`).
 macro_rules! inventory_relation {
     () => {
-        "(SELECT fingerprint_sha256 AS fingerprint, serial, issuer_id AS issuer, subject, sans, not_before, \
-         not_after, owner, tier, application, renewal_method, tags, superseded_by, status, revocation_reason, \
-         CASE WHEN requester LIKE 'acme:%' THEN 'acme' WHEN requester LIKE 'est:%' THEN 'est' \
-         WHEN requester LIKE 'scep:%' THEN 'scep' ELSE 'cli' END AS source, 'privca' AS origin, profile \
-         FROM certificates \
-         UNION ALL SELECT fingerprint_sha256, serial, issuer, subject, sans, not_before, not_after, owner, tier, \
-         application, renewal_method, tags, NULL, 'valid', NULL, source, 'external', '' FROM external_certificates) inv"
+        concat!(
+            "(SELECT ",
+            privca_columns!(),
+            " FROM certificates UNION ALL SELECT ",
+            external_columns!(),
+            " FROM external_certificates) inv"
+        )
     };
 }
 
@@ -240,6 +259,17 @@ impl Ledger {
         ]);
         if let Some(s) = filter.status {
             w.push("inv_status = ?", vec![s.as_str().into()]);
+            // The range each status implies, so that the notAfter index bounds the scan.
+            let longest = [Tier::CustomerFacing, Tier::NetworkCritical, Tier::Internal].map(&first_threshold);
+            match s {
+                InventoryStatus::Expired => w.push("not_after <= ?", vec![t.into()]),
+                InventoryStatus::Valid => w.push("not_after > ?", vec![t.into()]),
+                InventoryStatus::Expiring => w.push(
+                    "not_after > ? AND not_after <= ?",
+                    vec![t.into(), t.saturating_add(longest.into_iter().max().unwrap_or(0)).into()],
+                ),
+                InventoryStatus::Revoked | InventoryStatus::Superseded => {}
+            }
         }
         if let Some(tier) = filter.tier {
             w.push("tier = ?", vec![tier.as_str().into()]);
@@ -272,12 +302,19 @@ impl Ledger {
         }
         w.values.push(filter.limit.max(0).into());
         let limit = w.values.len();
+        // Each table filtered, ordered and cut on its own (its indexes serve the order), then
+        // the two pages merged.
+        let branch = |columns: &str, table: &str, alias: &str| {
+            format!(
+                "SELECT * FROM (SELECT * FROM (SELECT b.*, {STATUS_SQL} AS inv_status FROM (SELECT {columns} FROM {table}) b) c{} \
+                 ORDER BY not_after, fingerprint LIMIT ${limit}) {alias}",
+                w.sql()
+            )
+        };
         let sql = format!(
-            "SELECT * FROM (SELECT fingerprint, serial, issuer, subject, sans, not_before, not_after, owner, tier, \
-             application, renewal_method, tags, superseded_by, revocation_reason, source, profile, {STATUS_SQL} AS inv_status \
-             FROM {}) i{} ORDER BY not_after, fingerprint LIMIT ${limit}",
-            inventory_relation!(),
-            w.sql()
+            "SELECT * FROM ({} UNION ALL {}) i ORDER BY not_after, fingerprint LIMIT ${limit}",
+            branch(privca_columns!(), "certificates", "p"),
+            branch(external_columns!(), "external_certificates", "x"),
         );
         let q = bind_values(sqlx::query(sqlx::AssertSqlSafe(sql)), w.values);
         let rows = q.fetch_all(&mut *self.conn().await?).await?;

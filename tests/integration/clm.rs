@@ -398,3 +398,51 @@ async fn clm_dead_letter_sqlite() {
 async fn clm_dead_letter_postgres() {
     failing_webhook_is_retried_then_dead_lettered(Db::Postgres).await;
 }
+
+async fn audit_events_become_notices(db: Db) {
+    let extra = "[clm]\nevents = [\"issued\", \"revoked\", \"approval-pending\"]\n";
+    let Some(t) = TestCa::with_config(db, extra).await else { return };
+    let ledger = t.app.ledger.clone();
+    add_owner(&ledger, "web-team", "web@example.test", None).await;
+    add_owner(&ledger, "security-lead", "ciso@example.test", None).await;
+    let templates = Templates::default();
+    let now = 1_800_000_000;
+    // The first run starts at the end of the log: history is not replayed.
+    issue(&t, "old.example.test", None).await;
+    assert_eq!(clm::events::run(&ledger, &t.app.config, &templates, now).await.unwrap(), 0);
+
+    let (serial, _, _) = issue(&t, "f.example.test", None).await;
+    t.ca.revoke(&serial, privca::ca::RevocationReason::KeyCompromise, None, &Requester::cli()).await.unwrap();
+    let csr = t.csr("ec:P-256", "/CN=g.example.test", Some("DNS:g.example.test"));
+    let req = IssuanceRequest::from_csr(&csr, "tls-server-gated", Requester::cli()).unwrap();
+    assert!(matches!(t.ca.issue(req).await.unwrap(), IssueOutcome::Pending(_)));
+    assert_eq!(clm::events::run(&ledger, &t.app.config, &templates, now).await.unwrap(), 3);
+    // Once only.
+    assert_eq!(clm::events::run(&ledger, &t.app.config, &templates, now).await.unwrap(), 0);
+    let mut got: Vec<(String, String, String)> = ledger
+        .outbox(Some("pending"), 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| (m.event, m.recipient, m.subject))
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            ("approval-pending".into(), "ciso@example.test".into(), "[privca] approval needed: g.example.test (profile tls-server-gated)".into()),
+            ("issued".into(), "web@example.test".into(), "[privca] issued: f.example.test".into()),
+            ("revoked".into(), "web@example.test".into(), "[privca] revoked: f.example.test".into()),
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clm_events_sqlite() {
+    audit_events_become_notices(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clm_events_postgres() {
+    audit_events_become_notices(Db::Postgres).await;
+}
