@@ -58,10 +58,14 @@ pub enum AuditKind {
     CrlPublished,
     /// A cRLNumber was reserved before signing.
     CrlReserve,
+    /// A discovery scan changed the inventory (new endpoint, new leaf, new certificate).
+    EndpointSeen,
     /// An EST user was created or its password reset.
     EstUserAdded,
     /// A request failed (policy, bad CSR, signing error).
     Failed,
+    /// Certificates privca did not issue were imported into the inventory.
+    InventoryImported,
     /// A serial was reserved before signing.
     Reserve,
     /// A certificate was revoked.
@@ -91,8 +95,10 @@ impl AuditKind {
             Self::OwnerChanged => "owner-changed",
             Self::CrlPublished => "crl-published",
             Self::CrlReserve => "crl-reserve",
+            Self::EndpointSeen => "endpoint-seen",
             Self::EstUserAdded => "est-user-added",
             Self::Failed => "failed",
+            Self::InventoryImported => "inventory-imported",
             Self::Reserve => "reserve",
             Self::Revoked => "revoked",
             Self::ScepChallengeCreated => "scep-challenge-created",

@@ -114,6 +114,8 @@ pub enum Command {
         #[command(subcommand)]
         command: CrlCommand,
     },
+    /// Scan TLS endpoints and merge what they serve into the inventory.
+    Discover(crate::clm::discover::DiscoverArgs),
     /// CLM owners: people and teams with contacts.
     Owner {
         #[command(subcommand)]
@@ -406,6 +408,7 @@ async fn dispatch(config: Config, command: Command) -> Result<ExitCode, CaError>
             Ok(ExitCode::SUCCESS)
         }
         Command::Crl { command: CrlCommand::Publish { issuer, delta } } => crl_publish(&app, issuer, delta).await,
+        Command::Discover(args) => crate::clm::discover::command::run(&app, args).await,
         Command::Owner { command } => crate::clm::cli::owner(&app, command).await,
         Command::Inventory { command } => crate::clm::cli::inventory(&app, command).await,
         Command::Clm { command } => crate::clm::cli::clm(&app, command).await,

@@ -19,6 +19,8 @@
 //! * [`audit`] defines audit events and the signed hash chain over them.
 //! * [`adapters`] implement the protocol crates' port traits over the core.
 //! * [`limit`] keeps failure budgets per client address or account.
+//! * [`clm`] is certificate lifecycle management: the inventory, expiry policy and notifications,
+//!   discovery scans and imports.
 //! * [`metrics`] names the Prometheus metrics served on the admin listener; [`error`] holds
 //!   [`error::CaError`], the core's error type.
 //! * [`server`] and [`jobs`] run `privca serve`; [`cli`] is the command line; [`app`] wires
@@ -32,8 +34,8 @@ pub mod adapters;
 pub mod app;
 pub mod audit;
 pub mod ca;
-pub mod clm;
 pub mod cli;
+pub mod clm;
 pub mod config;
 pub mod error;
 pub mod jobs;

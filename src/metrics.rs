@@ -20,6 +20,8 @@
 //!   `privca_clm_earliest_expiry_seconds{tier}`, `privca_clm_outbox_messages{channel, state}`;
 //!   and `privca_clm_notifications_total{channel, result}` (sent, failed, dead) per delivery,
 //!   `privca_clm_policy_evaluated_total`.
+//! * `privca_discovery_endpoints_total{result}`: endpoints scanned ("certificate", "closed",
+//!   "error"); `privca_discovery_findings_total{finding}`: findings reported.
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 

@@ -112,6 +112,18 @@ pub struct ListArgs {
 pub enum InventoryCommand {
     /// List inventory certificates (privca's, imported and discovered), soonest expiry first.
     List(ListArgs),
+    /// Import certificates privca did not issue (PEM bundles and chains, DER files).
+    Import {
+        /// Files to import.
+        #[arg(required = true)]
+        files: Vec<std::path::PathBuf>,
+        /// Owner of the imported certificates (default: unowned).
+        #[arg(long)]
+        owner: Option<String>,
+        /// Tier of the imported certificates (default: internal).
+        #[arg(long)]
+        tier: Option<String>,
+    },
     /// Show one certificate (serial or SHA-256 fingerprint).
     Show {
         /// Serial (hex) or fingerprint.
@@ -220,7 +232,8 @@ fn json<T: serde::Serialize>(value: &T) -> Result<(), CaError> {
 }
 
 fn tier(s: &str) -> Result<Tier, CaError> {
-    Tier::parse(s).ok_or_else(|| CaError::bad_request(format!("tier `{s}`: use customer-facing, network-critical or internal")))
+    Tier::parse(s)
+        .ok_or_else(|| CaError::bad_request(format!("tier `{s}`: use customer-facing, network-critical or internal")))
 }
 
 fn event(kind: AuditKind) -> AuditEvent {
@@ -268,7 +281,10 @@ pub async fn owner(app: &App, command: OwnerCommand) -> Result<ExitCode, CaError
                     );
                 }
                 for u in &unclaimed {
-                    println!("{:<24} unowned: {} certificate(s) carry this name; claim it with `privca owner add`", u.name, u.certificates);
+                    println!(
+                        "{:<24} unowned: {} certificate(s) carry this name; claim it with `privca owner add`",
+                        u.name, u.certificates
+                    );
                 }
             }
         }
@@ -332,7 +348,9 @@ pub async fn inventory(app: &App, command: InventoryCommand) -> Result<ExitCode,
                     .as_deref()
                     .map(|s| {
                         InventoryStatus::parse(s).ok_or_else(|| {
-                            CaError::bad_request(format!("status `{s}`: use valid, expiring, expired, revoked or superseded"))
+                            CaError::bad_request(format!(
+                                "status `{s}`: use valid, expiring, expired, revoked or superseded"
+                            ))
                         })
                     })
                     .transpose()?,
@@ -351,6 +369,9 @@ pub async fn inventory(app: &App, command: InventoryCommand) -> Result<ExitCode,
             } else {
                 print_items(&items);
             }
+        }
+        InventoryCommand::Import { files, owner, tier } => {
+            return super::import::run(app, &files, owner.as_deref(), tier.as_deref()).await;
         }
         InventoryCommand::Show { id, json: as_json } => {
             let (item, der) = app
@@ -428,7 +449,10 @@ pub async fn inventory(app: &App, command: InventoryCommand) -> Result<ExitCode,
 }
 
 fn print_items(items: &[InventoryItem]) {
-    println!("{:<34} {:<10} {:<17} {:<20} {:<10} {:<17} NAMES", "SERIAL", "STATUS", "TIER", "OWNER", "SOURCE", "EXPIRES");
+    println!(
+        "{:<34} {:<10} {:<17} {:<20} {:<10} {:<17} NAMES",
+        "SERIAL", "STATUS", "TIER", "OWNER", "SOURCE", "EXPIRES"
+    );
     for c in items {
         let names = if c.sans.is_empty() { c.subject.clone() } else { c.sans.join(",") };
         println!(
@@ -451,7 +475,8 @@ fn until(s: &str) -> Result<i64, CaError> {
         now + d.as_secs() as i64
     } else {
         let bad = || CaError::bad_request(format!("--until `{s}`: use YYYY-MM-DD or a duration such as 14d"));
-        let parts: Vec<u16> = s.splitn(3, '-').map(|p| p.parse::<u16>().map_err(|_| bad())).collect::<Result<_, _>>()?;
+        let parts: Vec<u16> =
+            s.splitn(3, '-').map(|p| p.parse::<u16>().map_err(|_| bad())).collect::<Result<_, _>>()?;
         let [y, m, d] = parts[..] else { return Err(bad()) };
         let dt = der::DateTime::new(y, m as u8, d as u8, 0, 0, 0).map_err(|_| bad())?;
         dt.unix_duration().as_secs() as i64
@@ -508,7 +533,10 @@ pub async fn clm(app: &App, command: ClmCommand) -> Result<ExitCode, CaError> {
             if as_json {
                 json(&rows)?;
             } else {
-                println!("{:<6} {:<8} {:<18} {:<8} {:<28} {:<3} SUBJECT / ERROR", "ID", "STATE", "EVENT", "CHANNEL", "RECIPIENT", "TRY");
+                println!(
+                    "{:<6} {:<8} {:<18} {:<8} {:<28} {:<3} SUBJECT / ERROR",
+                    "ID", "STATE", "EVENT", "CHANNEL", "RECIPIENT", "TRY"
+                );
                 for m in rows {
                     println!(
                         "{:<6} {:<8} {:<18} {:<8} {:<28} {:<3} {}",

@@ -1,11 +1,15 @@
 //! Certificate lifecycle management on the ledger: the inventory (privca's certificates and
 //! the imported or discovered ones, with owner, tier, application, renewal method and tags),
 //! the expiry policy per tier ([`policy`]), the notification outbox and its delivery
-//! ([`notify`], [`templates`]). Everything is read from and written to the ledger in units of
-//! work; the jobs that run it on a schedule are in `jobs::clm`.
+//! ([`notify`], [`templates`]), and the certificates privca did not issue, found by discovery
+//! scans ([`discover`]) or imported from files ([`import`]). Everything is read from and written
+//! to the ledger in units of work; the jobs that run it on a schedule are in `jobs::clm` and
+//! `jobs::discovery`.
 
 pub mod cli;
+pub mod discover;
 pub mod events;
+pub mod import;
 pub mod inventory;
 pub mod notify;
 pub mod policy;
@@ -119,7 +123,8 @@ pub async fn run_policy(
 pub async fn publish_metrics(ledger: &Ledger, config: &ClmConfig, now: i64) -> Result<(), LedgerError> {
     let stats = ledger.inventory_stats(first_threshold(config)).await?;
     for (status, tier, issuer, n) in stats.counts {
-        metrics::gauge!("privca_clm_certificates", "status" => status, "tier" => tier, "issuer" => issuer).set(n as f64);
+        metrics::gauge!("privca_clm_certificates", "status" => status, "tier" => tier, "issuer" => issuer)
+            .set(n as f64);
     }
     for (tier, first) in stats.earliest_expiry {
         metrics::gauge!("privca_clm_earliest_expiry_seconds", "tier" => tier).set((first - now) as f64);

@@ -7,8 +7,8 @@
 use std::time::Duration;
 
 use lettre::{
-    message::header::ContentType, transport::smtp::authentication::Credentials, AsyncSmtpTransport,
-    AsyncTransport, Message, Tokio1Executor,
+    message::header::ContentType, transport::smtp::authentication::Credentials, AsyncSmtpTransport, AsyncTransport,
+    Message, Tokio1Executor,
 };
 use ring::hmac;
 
@@ -110,7 +110,8 @@ impl Notifier {
                 self.post(&m.recipient, &m.dedup_key, body.to_string(), false).await
             }
             "sms" => {
-                let sms = self.sms.as_ref().ok_or(NotifyError::NotConfigured("no SMS gateway configured ([clm.sms])"))?;
+                let sms =
+                    self.sms.as_ref().ok_or(NotifyError::NotConfigured("no SMS gateway configured ([clm.sms])"))?;
                 let json = |s: &str| serde_json::to_string(s).map(|q| q[1..q.len() - 1].to_owned()).unwrap_or_default();
                 let body = sms
                     .body

@@ -254,7 +254,14 @@ mod tests {
         p.due
             .iter()
             .copied()
-            .filter(|d| matches!(d, Due::Expiry { send: true, .. } | Due::Escalation { send: true } | Due::RenewalRequested { send: true, .. }))
+            .filter(|d| {
+                matches!(
+                    d,
+                    Due::Expiry { send: true, .. }
+                        | Due::Escalation { send: true }
+                        | Due::RenewalRequested { send: true, .. }
+                )
+            })
             .collect()
     }
 
@@ -275,10 +282,7 @@ mod tests {
     #[test]
     fn only_the_most_urgent_of_thresholds_passed_unseen_is_sent() {
         let p = plan(&cert(20, Tier::Internal), &policy(Tier::Internal), NOW);
-        assert_eq!(
-            p.due,
-            [Due::Expiry { threshold: 60, send: false }, Due::Expiry { threshold: 30, send: true }]
-        );
+        assert_eq!(p.due, [Due::Expiry { threshold: 60, send: false }, Due::Expiry { threshold: 30, send: true }]);
         assert_eq!(p.next_at, NOW + 5 * DAY);
     }
 

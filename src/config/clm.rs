@@ -2,7 +2,7 @@
 //! in days before expiry, the channels it notifies, when an unrenewed certificate escalates to
 //! the security lead), the policy job's schedule, and the notification channels: SMTP (lettre
 //! URL, optional credentials), webhooks (HMAC-SHA256 key), an SMS gateway, delivery retries and
-//! the directory of message templates.
+//! the directory of message templates; `[clm.discovery]` is in [`super::discovery`].
 
 use std::{collections::BTreeMap, path::Path, path::PathBuf, time::Duration};
 
@@ -29,6 +29,7 @@ pub(crate) struct RawClm {
     delivery: RawDelivery,
     events: Vec<String>,
     tiers: BTreeMap<String, RawTier>,
+    discovery: super::discovery::RawDiscovery,
 }
 
 impl Default for RawClm {
@@ -45,6 +46,7 @@ impl Default for RawClm {
             delivery: RawDelivery::default(),
             events: vec!["revoked".into(), "approval-pending".into()],
             tiers: BTreeMap::new(),
+            discovery: super::discovery::RawDiscovery::default(),
         }
     }
 }
@@ -231,6 +233,8 @@ pub struct ClmConfig {
     pub events: Vec<String>,
     /// Expiry policy per tier.
     pub tiers: BTreeMap<Tier, TierPolicy>,
+    /// Scheduled discovery scans (`[clm.discovery]`).
+    pub discovery: super::discovery::DiscoveryConfig,
 }
 
 impl Default for ClmConfig {
@@ -257,6 +261,7 @@ impl Default for ClmConfig {
                 .into_iter()
                 .map(|t| (t, TierPolicy::default_for(t)))
                 .collect(),
+            discovery: super::discovery::DiscoveryConfig::default(),
         }
     }
 }
@@ -307,7 +312,10 @@ pub(crate) fn build(raw: RawClm, data_dir: &Path) -> Result<ClmConfig, ConfigErr
         .smtp
         .map(|s| {
             if !(s.url.starts_with("smtp://") || s.url.starts_with("smtps://")) {
-                return Err(ConfigError::invalid("clm.smtp.url", "use smtp://host:port[?tls=required] or smtps://host:port"));
+                return Err(ConfigError::invalid(
+                    "clm.smtp.url",
+                    "use smtp://host:port[?tls=required] or smtps://host:port",
+                ));
             }
             if s.password.is_some() != s.username.is_some() {
                 return Err(ConfigError::invalid("clm.smtp.password", "set username and password together"));
@@ -345,6 +353,7 @@ pub(crate) fn build(raw: RawClm, data_dir: &Path) -> Result<ClmConfig, ConfigErr
     if interval.is_zero() {
         return Err(ConfigError::invalid("clm.interval", "must be positive"));
     }
+    let discovery = super::discovery::build(&raw.discovery)?;
     Ok(ClmConfig {
         enabled: raw.enabled,
         interval,
@@ -358,6 +367,7 @@ pub(crate) fn build(raw: RawClm, data_dir: &Path) -> Result<ClmConfig, ConfigErr
         delivery,
         events: raw.events,
         tiers,
+        discovery,
     })
 }
 
@@ -378,7 +388,8 @@ mod tests {
         assert_eq!(c.tier(Tier::NetworkCritical).escalate_within, Some(30));
         assert_eq!(c.tier(Tier::Internal).thresholds, [60, 30, 15]);
         assert_eq!(c.tier(Tier::Internal).escalate_within, None);
-        let c = parse("[tiers.internal]\nthresholds = [7, 45, 7]\nchannels = [\"sms\"]\nescalate_within = 5\n").unwrap();
+        let c =
+            parse("[tiers.internal]\nthresholds = [7, 45, 7]\nchannels = [\"sms\"]\nescalate_within = 5\n").unwrap();
         assert_eq!(c.tier(Tier::Internal).thresholds, [45, 7]);
         assert_eq!(c.tier(Tier::Internal).channels, [Channel::Sms]);
         assert_eq!(c.tier(Tier::Internal).escalate_within, Some(5));

@@ -7,6 +7,7 @@
 
 pub mod acme;
 pub mod clm;
+pub mod discovery;
 pub(crate) mod duration;
 pub mod est;
 pub(crate) mod raw;

@@ -3,11 +3,12 @@
 //! `audit.seal_interval`), the CRL publisher ([`crl_publish`]), the OCSP pre-signer
 //! ([`ocsp_presign`]), with SCEP enabled the RA certificate's renewal, and (started by
 //! `server::serve` with the listeners) the renewal of privca's own TLS certificate
-//! ([`tls_refresh`]), and with `clm.enabled` the CLM expiry policy and notification delivery
-//! ([`clm`]).
+//! ([`tls_refresh`]), with `clm.enabled` the CLM expiry policy and notification delivery
+//! ([`clm`]), and with `clm.discovery.enabled` scheduled discovery scans ([`discovery`]).
 
 pub mod clm;
 pub mod crl_publish;
+pub mod discovery;
 pub mod ocsp_presign;
 
 use std::time::Duration;
@@ -63,6 +64,7 @@ pub fn spawn(
         tokio::spawn(acme_cleanup(app.clone(), stop.clone())),
         tokio::spawn(audit_sealer(app.clone(), stop.clone())),
         tokio::spawn(crl_publish::run(ca.clone(), stop.clone())),
+        tokio::spawn(discovery::run(app.clone(), stop.clone())),
     ];
     if let Some(scep) = scep {
         jobs.push(tokio::spawn(scep_ra_refresh(scep, stop.clone())));

@@ -87,6 +87,24 @@ impl Sqlite {
         drop(turn);
         Ok(self.wal.wait_durable(ticket).await?)
     }
+
+    /// Like [`Sqlite::run_direct`] for a unit whose statements depend on what it reads: `plan`
+    /// runs under the write turn (reading through [`Direct::read_row`], so no other write of
+    /// this process lands between its reads and the unit) and returns its result and the
+    /// statements (a few: run on the task's thread).
+    pub(super) async fn run_direct_planned<T>(
+        &self,
+        plan: impl FnOnce(&Direct) -> Result<(T, Vec<Statement>), LedgerError>,
+    ) -> Result<T, LedgerError> {
+        self.wal.check()?;
+        let turn = self.lock_writer().await;
+        let (out, statements) = plan(&self.direct)?;
+        self.direct.run(&statements)?;
+        let ticket = self.wal.committed();
+        drop(turn);
+        self.wal.wait_durable(ticket).await?;
+        Ok(out)
+    }
 }
 
 /// A kept connection that transactions run on: the SQLite writer, or a PostgreSQL slot's.

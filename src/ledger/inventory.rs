@@ -75,7 +75,9 @@ impl InventoryStatus {
 
     /// Parses a filter value.
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Valid, Self::Expiring, Self::Expired, Self::Revoked, Self::Superseded].into_iter().find(|v| v.as_str() == s)
+        [Self::Valid, Self::Expiring, Self::Expired, Self::Revoked, Self::Superseded]
+            .into_iter()
+            .find(|v| v.as_str() == s)
     }
 }
 
@@ -159,7 +161,8 @@ pub struct InventoryChange {
 
 /// The status expression over [`inventory_relation`]: `$1` is now, `$2`..`$4` the first
 /// threshold in seconds of customer-facing, network-critical and internal.
-const STATUS_SQL: &str = "CASE WHEN status = 'revoked' THEN 'revoked' WHEN superseded_by IS NOT NULL THEN 'superseded' \
+const STATUS_SQL: &str =
+    "CASE WHEN status = 'revoked' THEN 'revoked' WHEN superseded_by IS NOT NULL THEN 'superseded' \
      WHEN not_after <= $1 THEN 'expired' WHEN not_after <= $1 + CASE tier WHEN 'customer-facing' THEN $2 \
      WHEN 'network-critical' THEN $3 ELSE $4 END THEN 'expiring' ELSE 'valid' END";
 
@@ -500,8 +503,10 @@ impl Ledger {
             inventory_relation!()
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(t).fetch_all(&mut *conn).await?;
-        let earliest_expiry =
-            rows.iter().map(|r| Ok((r.try_get("tier")?, r.try_get("first")?))).collect::<Result<Vec<_>, LedgerError>>()?;
+        let earliest_expiry = rows
+            .iter()
+            .map(|r| Ok((r.try_get("tier")?, r.try_get("first")?)))
+            .collect::<Result<Vec<_>, LedgerError>>()?;
         Ok(InventoryStats { counts, earliest_expiry })
     }
 }

@@ -28,6 +28,7 @@ mod crls;
 mod direct;
 mod error;
 mod est;
+mod external;
 mod inventory;
 mod migrate;
 pub mod model;
@@ -54,6 +55,9 @@ pub use self::clm::{AuditNotice, Decision, NewMessage, OutboxMessage, PolicyCand
 pub use self::by_key::IDS_PER_STATEMENT;
 pub use self::crls::{CrlKind, CrlRecord, CrlReservation, RevokedRow};
 pub use self::error::LedgerError;
+pub use self::external::{
+    EndpointChange, EndpointRecorded, EndpointScan, ExternalCertificate, ExternalSource, ImportOutcome,
+};
 pub use self::inventory::{
     default_renewal_method, Endpoint, InventoryChange, InventoryFilter, InventoryItem, InventoryStats, InventoryStatus,
 };

@@ -78,7 +78,8 @@ impl Ledger {
     pub async fn put_owner(&self, o: &Owner, event: &AuditEvent) -> Result<bool, LedgerError> {
         let mut tx = self.begin().await?;
         let t = now();
-        let existed = sqlx::query("SELECT 1 FROM owners WHERE name = $1").bind(&o.name).fetch_optional(&mut *tx).await?;
+        let existed =
+            sqlx::query("SELECT 1 FROM owners WHERE name = $1").bind(&o.name).fetch_optional(&mut *tx).await?;
         let sql = if existed.is_some() {
             "UPDATE owners SET kind = $2, display_name = $3, email = $4, webhook = $5, webhook_format = $6, \
              phone = $7, escalation = $8, updated_at = $9 WHERE name = $1"
@@ -106,14 +107,17 @@ impl Ledger {
     /// One owner by name.
     pub async fn owner(&self, name: &str) -> Result<Option<Owner>, LedgerError> {
         let row = sqlx::query(concat!("SELECT ", owner_columns!(), " FROM owners WHERE name = $1"))
-            .bind(name).fetch_optional(&mut *self.conn().await?).await?;
+            .bind(name)
+            .fetch_optional(&mut *self.conn().await?)
+            .await?;
         row.as_ref().map(owner).transpose()
     }
 
     /// Every owner record, by name.
     pub async fn owners(&self) -> Result<Vec<Owner>, LedgerError> {
         let rows = sqlx::query(concat!("SELECT ", owner_columns!(), " FROM owners ORDER BY name"))
-            .fetch_all(&mut *self.conn().await?).await?;
+            .fetch_all(&mut *self.conn().await?)
+            .await?;
         rows.iter().map(owner).collect()
     }
 
@@ -126,8 +130,6 @@ impl Ledger {
         )
         .fetch_all(&mut *self.conn().await?)
         .await?;
-        rows.iter()
-            .map(|r| Ok(UnclaimedOwner { name: r.try_get("owner")?, certificates: r.try_get("n")? }))
-            .collect()
+        rows.iter().map(|r| Ok(UnclaimedOwner { name: r.try_get("owner")?, certificates: r.try_get("n")? })).collect()
     }
 }

@@ -266,7 +266,10 @@ async fn exactly_once_escalation_and_renewal_chains(db: Db) {
     let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret.as_bytes());
     for h in receiver.calls.lock().unwrap().iter() {
         let ts = h.timestamp.clone().unwrap();
-        assert_eq!(h.signature.as_deref(), Some(format!("sha256={}", clm::notify::signature(&key, &ts, &h.body)).as_str()));
+        assert_eq!(
+            h.signature.as_deref(),
+            Some(format!("sha256={}", clm::notify::signature(&key, &ts, &h.body)).as_str())
+        );
         assert_eq!(h.delivery.len(), 32);
     }
 
@@ -287,7 +290,10 @@ async fn exactly_once_escalation_and_renewal_chains(db: Db) {
     // The inventory shows C superseded by C2 and A as expiring.
     let first_threshold = clm::first_threshold(&config);
     let superseded = ledger
-        .inventory(&InventoryFilter { status: Some(InventoryStatus::Superseded), limit: 10, ..Default::default() }, &first_threshold)
+        .inventory(
+            &InventoryFilter { status: Some(InventoryStatus::Superseded), limit: 10, ..Default::default() },
+            &first_threshold,
+        )
         .await
         .unwrap();
     // D is superseded too (by D2): an endpoint serving it keeps its notices coming, not its status.
@@ -307,11 +313,17 @@ async fn exactly_once_escalation_and_renewal_chains(db: Db) {
         .unwrap();
     assert!(expiring.is_empty(), "nothing has expired yet");
     let mine = ledger
-        .inventory(&InventoryFilter { search: Some("B.EXAMPLE".into()), limit: 10, ..Default::default() }, &first_threshold)
+        .inventory(
+            &InventoryFilter { search: Some("B.EXAMPLE".into()), limit: 10, ..Default::default() },
+            &first_threshold,
+        )
         .await
         .unwrap();
     assert_eq!(mine.iter().map(|i| i.fingerprint.as_str()).collect::<Vec<_>>(), [b.as_str()]);
-    assert_eq!((mine[0].source.as_str(), mine[0].renewal_method.as_str(), mine[0].owner.as_str()), ("cli", "manual", "web-team"));
+    assert_eq!(
+        (mine[0].source.as_str(), mine[0].renewal_method.as_str(), mine[0].owner.as_str()),
+        ("cli", "manual", "web-team")
+    );
     // The metrics' counts: six certificates, two superseded, the rest by tier.
     let stats = ledger.inventory_stats(&first_threshold).await.unwrap();
     let total: i64 = stats.counts.iter().map(|c| c.3).sum();
