@@ -60,7 +60,13 @@ async fn seed(url: &str, count: i64) -> Duration {
         );
         let pg = url.starts_with("postgres");
         for sql in [reservations, certificates] {
-            let sql = if pg { sql.replace("printf('%032x', i)", "lpad(to_hex(i), 32, '0')").replace("printf('%064x', i)", "lpad(to_hex(i), 64, '0')").replace("X'00'", "'\\x00'::bytea") } else { sql };
+            let sql = if pg {
+                sql.replace("printf('%032x', i)", "lpad(to_hex(i), 32, '0')")
+                    .replace("printf('%064x', i)", "lpad(to_hex(i), 64, '0')")
+                    .replace("X'00'", "'\\x00'::bytea")
+            } else {
+                sql
+            };
             sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await.unwrap();
         }
     }
@@ -132,10 +138,19 @@ async fn run(name: &str, url: &str, count: i64) {
     );
     let ft = clm::first_threshold(&config);
     let filters: Vec<(&str, InventoryFilter)> = vec![
-        ("expiring within 30 days", InventoryFilter { expiring_within: Some(30 * DAY), limit: 1000, ..Default::default() }),
+        (
+            "expiring within 30 days",
+            InventoryFilter { expiring_within: Some(30 * DAY), limit: 1000, ..Default::default() },
+        ),
         ("owner team7", InventoryFilter { owner: Some("team7".into()), limit: 1000, ..Default::default() }),
-        ("tier customer-facing", InventoryFilter { tier: Some(Tier::CustomerFacing), limit: 1000, ..Default::default() }),
-        ("status expiring", InventoryFilter { status: Some(InventoryStatus::Expiring), limit: 1000, ..Default::default() }),
+        (
+            "tier customer-facing",
+            InventoryFilter { tier: Some(Tier::CustomerFacing), limit: 1000, ..Default::default() },
+        ),
+        (
+            "status expiring",
+            InventoryFilter { status: Some(InventoryStatus::Expiring), limit: 1000, ..Default::default() },
+        ),
         (
             "owner team7, tier network-critical, within 30 days",
             InventoryFilter {
@@ -148,8 +163,7 @@ async fn run(name: &str, url: &str, count: i64) {
         ),
     ];
     for (what, filter) in &filters {
-        let (p50, p99, rows) =
-            latency(30, || async { ledger.inventory(filter, &ft).await.unwrap().len() }).await;
+        let (p50, p99, rows) = latency(30, || async { ledger.inventory(filter, &ft).await.unwrap().len() }).await;
         println!("{name}: inventory list {what}: p50 {p50:.1} ms, p99 {p99:.1} ms ({rows} rows) [goal p99 < 100 ms]");
     }
     let started = Instant::now();

@@ -480,7 +480,9 @@ impl Ledger {
 
     /// The highest audit row id (0 for none).
     pub async fn last_audit_id(&self) -> Result<i64, LedgerError> {
-        let row = sqlx::query("SELECT COALESCE(MAX(id), 0) AS id FROM audit_events").fetch_one(&mut *self.conn().await?).await?;
+        let row = sqlx::query("SELECT COALESCE(MAX(id), 0) AS id FROM audit_events")
+            .fetch_one(&mut *self.conn().await?)
+            .await?;
         Ok(row.try_get("id")?)
     }
 

@@ -430,7 +430,11 @@ async fn audit_events_become_notices(db: Db) {
     assert_eq!(
         got,
         [
-            ("approval-pending".into(), "ciso@example.test".into(), "[privca] approval needed: g.example.test (profile tls-server-gated)".into()),
+            (
+                "approval-pending".into(),
+                "ciso@example.test".into(),
+                "[privca] approval needed: g.example.test (profile tls-server-gated)".into()
+            ),
             ("issued".into(), "web@example.test".into(), "[privca] issued: f.example.test".into()),
             ("revoked".into(), "web@example.test".into(), "[privca] revoked: f.example.test".into()),
         ]
