@@ -73,7 +73,14 @@ pub async fn run(ledger: &Ledger, config: &Config, templates: &Templates, now: i
                     };
                     let (subject, body) = templates.render("approval-pending", &Vars::of(&c, now, None, None));
                     let key = format!("approval-pending:{id}");
-                    let m = Message { event: "approval-pending", key: &key, fingerprint: None, owner: &c.owner, subject, body };
+                    let m = Message {
+                        event: "approval-pending",
+                        key: &key,
+                        fingerprint: None,
+                        owner: &c.owner,
+                        subject,
+                        body,
+                    };
                     let lead = owners.get(&clm.security_lead);
                     route(&m, true, lead, &clm.security_lead, &clm.tier(c.tier).channels, &mut out);
                 }
@@ -86,7 +93,8 @@ pub async fn run(ledger: &Ledger, config: &Config, templates: &Templates, now: i
     }
 }
 
-fn candidate(c: &crate::ledger::CertRecord) -> PolicyCandidate {
+/// The policy view of privca's certificate `c` (for templates and routing).
+pub fn candidate(c: &crate::ledger::CertRecord) -> PolicyCandidate {
     PolicyCandidate {
         fingerprint: c.fingerprint_sha256.clone(),
         serial: c.serial.clone(),

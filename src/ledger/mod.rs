@@ -25,6 +25,7 @@ mod certificates;
 mod clm;
 mod conn;
 mod crls;
+mod deployments;
 mod direct;
 mod error;
 mod est;
@@ -51,9 +52,10 @@ use self::wal::WalSync;
 pub(crate) use self::conn::{note_fault, WriteTx};
 
 pub use self::acme::{AcmeCleanup, NonceUse, NONCES_PER_STATEMENT};
-pub use self::clm::{AuditNotice, Decision, NewMessage, OutboxMessage, PolicyCandidate};
 pub use self::by_key::IDS_PER_STATEMENT;
+pub use self::clm::{AuditNotice, Decision, NewMessage, OutboxMessage, PolicyCandidate};
 pub use self::crls::{CrlKind, CrlRecord, CrlReservation, RevokedRow};
+pub use self::deployments::{DeploymentCheck, DeploymentFailure, DeploymentTarget};
 pub use self::error::LedgerError;
 pub use self::external::{
     EndpointChange, EndpointRecorded, EndpointScan, ExternalCertificate, ExternalSource, ImportOutcome,
