@@ -586,17 +586,17 @@ async fn verify_deployment(app: &App, serial: Option<String>, as_json: bool) -> 
     } else if run.checks.is_empty() {
         println!("no endpoint of a renewed certificate to verify (endpoints are recorded by `privca discover`)");
     } else {
-        println!("{:<32} {:<34} {:<7} DETAILS", "ENDPOINT", "SUCCESSOR", "RESULT");
+        let label = |c: &crate::ledger::DeploymentCheck| {
+            let sni = (!c.sni.is_empty()).then(|| c.sni.clone());
+            super::discover::Target { host: c.host.clone(), port: c.port, sni }.label()
+        };
+        let width = run.checks.iter().map(|c| label(c).len()).max().unwrap_or(0).max(8);
+        println!("{:<width$} {:<34} {:<7} DETAILS", "ENDPOINT", "SUCCESSOR", "RESULT");
         for c in &run.checks {
-            let endpoint = super::discover::Target {
-                host: c.host.clone(),
-                port: c.port,
-                sni: (!c.sni.is_empty()).then(|| c.sni.clone()),
-            };
             let details: Vec<String> = c.failures.iter().map(|f| format!("{}: {}", f.check, f.detail)).collect();
             println!(
-                "{:<32} {:<34} {:<7} {}",
-                endpoint.label(),
+                "{:<width$} {:<34} {:<7} {}",
+                label(c),
                 c.serial,
                 if c.ok { "ok" } else { "FAILED" },
                 if c.ok { format!("deployed (renews {})", c.predecessor_serial) } else { details.join("; ") }
