@@ -576,7 +576,12 @@ pub async fn clm(app: &App, command: ClmCommand) -> Result<ExitCode, CaError> {
 async fn verify_deployment(app: &App, serial: Option<String>, as_json: bool) -> Result<ExitCode, CaError> {
     let templates = super::templates::Templates::load(app.config.clm.templates_dir.as_deref())
         .map_err(|e| CaError::bad_request("cannot read clm.templates_dir").with_source(e))?;
-    let selection = super::deploy::Selection { serial, pending_only: false, actor: Requester::cli().to_string() };
+    let selection = super::deploy::Selection {
+        serial,
+        pending_only: false,
+        issued_before: None,
+        actor: Requester::cli().to_string(),
+    };
     let run = super::deploy::verify(&app.ledger, &app.config.clm, &templates, &selection, crate::ledger::now())
         .await
         .map_err(|e| CaError::internal("deployment verification").with_source(e))?;

@@ -31,8 +31,14 @@ pub async fn policy(app: App, templates: Templates, mut stop: watch::Receiver<bo
                     Ok(n) => tracing::info!(queued = n, "CLM event notices"),
                     Err(e) => tracing::warn!(error = %e, "CLM event notices failed"),
                 }
-                let selection = clm::deploy::Selection { serial: None, pending_only: true, actor: "system".into() };
-                match clm::deploy::verify(&app.ledger, &app.config.clm, &templates, &selection, crate::ledger::now()).await {
+                let now = crate::ledger::now();
+                let selection = clm::deploy::Selection {
+                    serial: None,
+                    pending_only: true,
+                    issued_before: Some(now - clm::deploy::GRACE),
+                    actor: "system".into(),
+                };
+                match clm::deploy::verify(&app.ledger, &app.config.clm, &templates, &selection, now).await {
                     Ok(run) if run.checks.is_empty() => {}
                     Ok(run) => tracing::info!(
                         checked = run.checks.len(), failed = run.checks.iter().filter(|c| !c.ok).count(),

@@ -38,8 +38,8 @@ pub struct DeploymentTarget {
     pub served_serial: String,
     /// Its recorded successor (`superseded_by`), else the one the renewal rule finds.
     pub successor: Option<String>,
-    /// The certificate it renewed: the renewal link, the one recording it as successor, or
-    /// the newest earlier one of the same owner and names.
+    /// The certificate it renewed: the renewal link, else the newest earlier one of the same
+    /// owner and names.
     pub predecessor: Option<String>,
 }
 
@@ -87,7 +87,6 @@ impl Ledger {
             "SELECT e.host, e.port, e.sni, c.serial, COALESCE(c.superseded_by, ",
             successor_of!(),
             ") AS successor, COALESCE(c.renews_serial, \
-             (SELECT p.serial FROM certificates p WHERE p.superseded_by = c.serial LIMIT 1), \
              (SELECT p.serial FROM certificates p WHERE p.sans = c.sans AND p.owner = c.owner \
               AND p.not_before < c.not_before ORDER BY p.not_before DESC LIMIT 1)) AS predecessor \
              FROM endpoints e JOIN certificates c ON c.fingerprint_sha256 = e.fingerprint_sha256 \
@@ -205,5 +204,150 @@ impl Ledger {
                 })
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sqlx::Connection;
+
+    use super::*;
+
+    async fn exec(ledger: &Ledger, sql: &str) {
+        let mut tx = ledger.begin().await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(sql.to_owned())).execute(&mut *tx).await.unwrap();
+        tx.commit().await.unwrap();
+    }
+
+    async fn cert(ledger: &Ledger, serial: &str, sans: &str, not_before: i64) {
+        exec(
+            ledger,
+            &format!(
+                "INSERT INTO reservations (serial, issuer_id, profile, requester, tbs_sha256, state, created_at, \
+                 updated_at) VALUES ('{serial}', 'i', 'p', 'cli:t', 'tbs{serial}', 'committed', 1, 1)"
+            ),
+        )
+        .await;
+        let mut tx = ledger.begin().await.unwrap();
+        sqlx::query(
+            "INSERT INTO certificates (serial, issuer_id, subject, sans, fingerprint_sha256, not_before, not_after, \
+             profile, requester, owner, tier, status, der, created_at) \
+             VALUES ($1, 'i', 'CN=x', $2, $3, $4, 1000000, 'p', 'cli:t', 'web', 'internal', 'valid', $5, 1)",
+        )
+        .bind(serial)
+        .bind(sans)
+        .bind(format!("f{serial}"))
+        .bind(not_before)
+        .bind(vec![0x30u8, 0x00])
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+    }
+
+    async fn endpoint(ledger: &Ledger, port: u16, sni: &str, fingerprint: &str) {
+        exec(
+            ledger,
+            &format!(
+                "INSERT INTO endpoints (host, port, sni, fingerprint_sha256, chain, first_seen, last_seen) \
+                 VALUES ('h', {port}, '{sni}', '{fingerprint}', '[]', 1, 1)"
+            ),
+        )
+        .await;
+    }
+
+    fn check(ok: bool) -> DeploymentCheck {
+        DeploymentCheck {
+            id: 0,
+            fingerprint: "fa2".into(),
+            serial: "a2".into(),
+            predecessor_serial: "a1".into(),
+            host: "h".into(),
+            port: 1,
+            sni: String::new(),
+            checked_at: 5,
+            ok,
+            served_fingerprint: Some(if ok { "fa2" } else { "fa1" }.into()),
+            failures: if ok {
+                Vec::new()
+            } else {
+                vec![DeploymentFailure { check: "served-leaf".into(), detail: "old certificate still served".into() }]
+            },
+        }
+    }
+
+    fn message() -> NewMessage {
+        NewMessage {
+            dedup_key: "deployment-failed:fa2:h:1::1:email".into(),
+            event: "deployment-failed".into(),
+            fingerprint: Some("fa2".into()),
+            owner: "web".into(),
+            channel: "email".into(),
+            recipient: "web@example.test".into(),
+            subject: "s".into(),
+            body: "b".into(),
+            state: "pending",
+            error: None,
+        }
+    }
+
+    async fn battery(ledger: &Ledger) {
+        cert(ledger, "a1", r#"["dns:x"]"#, 10).await;
+        cert(ledger, "a2", r#"["dns:x"]"#, 20).await;
+        cert(ledger, "b1", r#"["dns:y"]"#, 10).await;
+        endpoint(ledger, 1, "", "fa1").await;
+        endpoint(ledger, 2, "x", "fa2").await;
+        endpoint(ledger, 3, "", "fb1").await;
+        let t = ledger.deployment_targets().await.unwrap();
+        let got: Vec<(u16, &str, Option<&str>, Option<&str>)> = t
+            .iter()
+            .map(|t| (t.port, t.served_serial.as_str(), t.successor.as_deref(), t.predecessor.as_deref()))
+            .collect();
+        assert_eq!(got, [(1, "a1", Some("a2"), None), (2, "a2", None, Some("a1")), (3, "b1", None, None)]);
+        assert_eq!(ledger.successor("a1").await.unwrap().as_deref(), Some("a2"));
+        assert_eq!(ledger.successor("a2").await.unwrap(), None);
+
+        // A failure and its notice; the same notice again is not queued twice.
+        ledger.record_deployment_check(&check(false), &[message()]).await.unwrap();
+        ledger.record_deployment_check(&check(false), &[message()]).await.unwrap();
+        assert_eq!(ledger.outbox(None, 10).await.unwrap().len(), 1);
+        assert!(!ledger.deployment_verified("fa2", "h", 1, "").await.unwrap());
+        ledger.record_deployment_check(&check(true), &[]).await.unwrap();
+        assert!(ledger.deployment_verified("fa2", "h", 1, "").await.unwrap());
+        assert!(!ledger.deployment_verified("fa2", "h", 2, "x").await.unwrap());
+        let rows = ledger.deployment_checks(Some("fa2"), 10).await.unwrap();
+        assert_eq!(rows.len(), 3);
+        assert!(rows[0].ok && rows[0].id > rows[1].id, "newest first");
+        assert_eq!(rows[1].failures, check(false).failures);
+        assert_eq!(DeploymentCheck { id: 0, ..rows[1].clone() }, check(false));
+        assert!(ledger.deployment_checks(Some("other"), 10).await.unwrap().is_empty());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn deployment_checks_on_sqlite() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/ledger.db?mode=rwc", dir.path().display());
+        battery(&Ledger::connect(&url, 4).await.unwrap()).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn deployment_checks_on_postgres() {
+        let Some(admin) = std::env::var("PRIVCA_TEST_PG_URL").ok().filter(|u| !u.is_empty()) else {
+            assert_ne!(std::env::var("CI").as_deref(), Ok("true"), "CI=true but PRIVCA_TEST_PG_URL is not set");
+            eprintln!("PRIVCA_TEST_PG_URL not set: skipping");
+            return;
+        };
+        let name = format!("privca_deploy{}", std::process::id());
+        let mut server = sqlx::PgConnection::connect(&admin).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name}"))).execute(&mut server).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut server).await.unwrap();
+        let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
+        let ledger = Ledger::connect(&url, 2).await.unwrap();
+        battery(&ledger).await;
+        ledger.close().await;
+        sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE {name} WITH (FORCE)")))
+            .execute(&mut server)
+            .await
+            .unwrap();
     }
 }

@@ -6,7 +6,8 @@
 //! (the AIA URL, asked over HTTP as a relying party would, [`ocsp`]) answers `good`. Each
 //! check is stored with its time; a failed one queues a `deployment-failed` notice to the
 //! owner, once per successor, endpoint and day. `privca clm verify-deployment` runs it on
-//! demand; the policy job of `privca serve` runs it for the endpoints not verified yet.
+//! demand; the policy job of `privca serve` runs it for the endpoints not verified yet whose
+//! successor is at least [`GRACE`] old (time for its owner to deploy it).
 
 pub mod judge;
 pub mod ocsp;
@@ -38,6 +39,9 @@ use crate::{
 /// Time allowed for one OCSP request.
 const OCSP_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long after a successor's notBefore the scheduled run starts checking its deployment.
+pub const GRACE: i64 = 86_400;
+
 /// Renewals followed from a certificate to its newest successor.
 const MAX_RENEWALS: usize = 16;
 
@@ -62,6 +66,9 @@ pub struct Selection {
     pub serial: Option<String>,
     /// Skip endpoints already verified for their successor (the scheduled run).
     pub pending_only: bool,
+    /// Only successors valid from before this time (the scheduled run leaves owners
+    /// [`GRACE`] to deploy a new certificate before it checks).
+    pub issued_before: Option<i64>,
     /// Audit actor of the endpoint records.
     pub actor: String,
 }
@@ -172,6 +179,9 @@ async fn plans(ledger: &Ledger, selection: &Selection) -> Result<Vec<Plan>, Ledg
             continue;
         }
         let Some(successor) = cached(ledger, &mut certs, &successor).await? else { continue };
+        if selection.issued_before.is_some_and(|t| successor.not_before > t) {
+            continue;
+        }
         if selection.pending_only
             && ledger.deployment_verified(&successor.fingerprint_sha256, &t.host, t.port, &t.sni).await?
         {
