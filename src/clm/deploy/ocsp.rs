@@ -228,3 +228,123 @@ pub async fn check(
     let body = response.bytes().await.map_err(|e| http_error(e.to_string()))?;
     read_response(&url, &body, &id, &issuer, now)
 }
+
+#[cfg(test)]
+mod tests {
+    use der::asn1::{BitString, GeneralizedTime, Null};
+    use openssl::{
+        bn::BigNum,
+        hash::MessageDigest,
+        pkey::{PKey, Private},
+        x509::{X509Builder, X509NameBuilder},
+    };
+    use ring::{
+        rand::SystemRandom,
+        signature::{EcdsaKeyPair, ECDSA_P256_SHA256_ASN1_SIGNING},
+    };
+    use x509_ocsp::{OcspGeneralizedTime, ResponderId, ResponseBytes, ResponseData, RevokedInfo, SingleResponse};
+
+    use super::*;
+
+    const NOW: i64 = 1_800_000_000;
+
+    /// A P-256 key as ring and OpenSSL both take it.
+    fn key() -> (EcdsaKeyPair, PKey<Private>) {
+        let rng = SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng).unwrap();
+        let ring = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref(), &rng).unwrap();
+        (ring, PKey::private_key_from_pkcs8(pkcs8.as_ref()).unwrap())
+    }
+
+    /// A certificate `cn` for `key`, issued by `issuer` (name and key; itself when None).
+    fn cert(cn: &str, serial: u32, key: &PKey<Private>, issuer: Option<(&Certificate, &PKey<Private>)>) -> Certificate {
+        let mut name = X509NameBuilder::new().unwrap();
+        name.append_entry_by_text("CN", cn).unwrap();
+        let name = name.build();
+        let mut b = X509Builder::new().unwrap();
+        b.set_version(2).unwrap();
+        b.set_serial_number(&BigNum::from_u32(serial).unwrap().to_asn1_integer().unwrap()).unwrap();
+        b.set_subject_name(&name).unwrap();
+        b.set_pubkey(key).unwrap();
+        b.set_not_before(&openssl::asn1::Asn1Time::from_unix(NOW - 86_400).unwrap()).unwrap();
+        b.set_not_after(&openssl::asn1::Asn1Time::from_unix(NOW + 86_400).unwrap()).unwrap();
+        match issuer {
+            Some((i, k)) => {
+                let der = i.to_der().unwrap();
+                b.set_issuer_name(openssl::x509::X509::from_der(&der).unwrap().subject_name()).unwrap();
+                b.sign(k, MessageDigest::sha256()).unwrap();
+            }
+            None => {
+                b.set_issuer_name(&name).unwrap();
+                b.sign(key, MessageDigest::sha256()).unwrap();
+            }
+        }
+        Certificate::from_der(&b.build().to_der().unwrap()).unwrap()
+    }
+
+    fn time(t: i64) -> OcspGeneralizedTime {
+        OcspGeneralizedTime(GeneralizedTime::from_unix_duration(std::time::Duration::from_secs(t as u64)).unwrap())
+    }
+
+    /// A successful response about `id`, signed by `signer`.
+    fn response(id: &CertId, status: CertStatus, next_update: i64, signer: &EcdsaKeyPair) -> Vec<u8> {
+        let data = ResponseData {
+            version: x509_ocsp::Version::V1,
+            responder_id: ResponderId::ByKey(OctetString::new(vec![1u8; 20]).unwrap()),
+            produced_at: time(NOW),
+            responses: vec![SingleResponse {
+                cert_id: id.clone(),
+                cert_status: status,
+                this_update: time(NOW - 60),
+                next_update: Some(time(next_update)),
+                single_extensions: None,
+            }],
+            response_extensions: None,
+        };
+        let signature = signer.sign(&SystemRandom::new(), &data.to_der().unwrap()).unwrap();
+        let basic = BasicOcspResponse {
+            tbs_response_data: data,
+            signature_algorithm: spki::AlgorithmIdentifierOwned { oid: rfc5912::ECDSA_WITH_SHA_256, parameters: None },
+            signature: BitString::from_bytes(signature.as_ref()).unwrap(),
+            certs: None,
+        };
+        OcspResponse {
+            response_status: OcspResponseStatus::Successful,
+            response_bytes: Some(ResponseBytes {
+                response_type: rfc6960::ID_PKIX_OCSP_BASIC,
+                response: OctetString::new(basic.to_der().unwrap()).unwrap(),
+            }),
+        }
+        .to_der()
+        .unwrap()
+    }
+
+    #[test]
+    fn answers_signed_by_the_issuer_are_read_and_others_refused() {
+        let (ca_ring, ca_key) = key();
+        let ca = cert("Test CA", 1, &ca_key, None);
+        let (_, leaf_key) = key();
+        let leaf = cert("www.example.test", 77, &leaf_key, Some((&ca, &ca_key)));
+        let id = cert_id(&leaf, &ca).unwrap();
+        // The request carries the CertID privca's responder parses.
+        let parsed = privca_ocsp::request::parse(&request_der(&id).unwrap()).unwrap();
+        assert_eq!(parsed.requests[0].serial, [77]);
+
+        let good = response(&id, CertStatus::Good(Null), NOW + 3600, &ca_ring);
+        assert_eq!(read_response("u", &good, &id, &ca, NOW).unwrap(), Status::Good);
+        let revoked = CertStatus::Revoked(RevokedInfo { revocation_time: time(NOW - 100), revocation_reason: None });
+        let revoked = response(&id, revoked, NOW + 3600, &ca_ring);
+        assert_eq!(read_response("u", &revoked, &id, &ca, NOW).unwrap(), Status::Revoked);
+
+        let err = |body: &[u8], id: &CertId| read_response("u", body, id, &ca, NOW).unwrap_err().to_string();
+        let (other_ring, _) = key();
+        let forged = response(&id, CertStatus::Good(Null), NOW + 3600, &other_ring);
+        assert!(err(&forged, &id).contains("signature"), "{}", err(&forged, &id));
+        let stale = response(&id, CertStatus::Good(Null), NOW - 1, &ca_ring);
+        assert!(err(&stale, &id).contains("stale"));
+        let other = cert_id(&cert("other", 78, &leaf_key, Some((&ca, &ca_key))), &ca).unwrap();
+        assert!(err(&good, &other).contains("no answer about this certificate"));
+        assert!(err(b"garbage", &id).contains("not an OCSP response"));
+        assert!(ocsp_urls(&leaf).is_empty(), "no AIA in this test certificate");
+    }
+}
