@@ -131,7 +131,7 @@ CREATE TABLE deployment_checks (
     port                BIGINT NOT NULL,
     sni                 TEXT NOT NULL DEFAULT '',
     checked_at          BIGINT NOT NULL,
-    ok                  BIGINT NOT NULL,      -- 1 when every check passed
+    ok                  BIGINT NOT NULL,   -- 1 when every check passed
     served_fingerprint  TEXT,              -- the leaf served (NULL: nothing could be read)
     failures            TEXT NOT NULL DEFAULT '[]'  -- JSON array of {check, detail}
 );

@@ -33,7 +33,7 @@ use super::{
 };
 use crate::{
     config::clm::ClmConfig,
-    ledger::{CertRecord, DeploymentCheck, DeploymentFailure, Ledger, LedgerError, NewMessage},
+    ledger::{CertRecord, CertStatus, DeploymentCheck, DeploymentFailure, Ledger, LedgerError, NewMessage},
 };
 
 /// Time allowed for one OCSP request.
@@ -180,6 +180,11 @@ async fn plans(ledger: &Ledger, selection: &Selection) -> Result<Vec<Plan>, Ledg
         }
         let Some(successor) = cached(ledger, &mut certs, &successor).await? else { continue };
         if selection.issued_before.is_some_and(|t| successor.not_before > t) {
+            continue;
+        }
+        // A successor revoked since it was recorded replaces nothing; served, it is checked
+        // (and its OCSP answer says revoked).
+        if successor.status == CertStatus::Revoked && successor.serial != t.served_serial {
             continue;
         }
         if selection.pending_only
