@@ -21,7 +21,9 @@
 //!   and `privca_clm_notifications_total{channel, result}` (sent, failed, dead) per delivery,
 //!   `privca_clm_policy_evaluated_total`.
 //! * `privca_discovery_endpoints_total{result}`: endpoints scanned ("certificate", "closed",
-//!   "error"); `privca_discovery_findings_total{finding}`: findings reported.
+//!   "error"); `privca_discovery_findings_total{finding}`: findings reported;
+//!   `privca_clm_deployment_checks_total{result}`: deployment checks after renewals ("ok",
+//!   "failed").
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 

@@ -118,3 +118,21 @@ CREATE TABLE clm_state (
     name    TEXT PRIMARY KEY,
     value   BIGINT NOT NULL
 );
+
+-- Deployment checks: after a renewal, each endpoint recorded for the predecessor (or the
+-- successor) is scanned and judged (src/clm/deploy): the successor served, the chain
+-- complete, the name covered, OCSP good. One row per check; `failures` names what failed.
+CREATE TABLE deployment_checks (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    fingerprint         TEXT NOT NULL,     -- the successor expected at the endpoint
+    serial              TEXT NOT NULL,     -- the successor's serial
+    predecessor_serial  TEXT NOT NULL,
+    host                TEXT NOT NULL,
+    port                INTEGER NOT NULL,
+    sni                 TEXT NOT NULL DEFAULT '',
+    checked_at          BIGINT NOT NULL,
+    ok                  INTEGER NOT NULL,      -- 1 when every check passed
+    served_fingerprint  TEXT,              -- the leaf served (NULL: nothing could be read)
+    failures            TEXT NOT NULL DEFAULT '[]'  -- JSON array of {check, detail}
+);
+CREATE INDEX deployment_checks_fingerprint ON deployment_checks (fingerprint, host, port, sni, checked_at);

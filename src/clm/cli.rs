@@ -175,6 +175,16 @@ pub enum ClmCommand {
         #[arg(long, required = true)]
         now: bool,
     },
+    /// Check the endpoints where renewed certificates were seen: the successor is served with a
+    /// complete chain, covers the name, and OCSP answers good (exit status 1 if any fails).
+    VerifyDeployment {
+        /// Only the endpoints of this certificate (predecessor or successor serial).
+        #[arg(long)]
+        serial: Option<String>,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
     /// Acknowledge a certificate's notices until a date (YYYY-MM-DD) or for a while (30d).
     Ack(MuteArgs),
     /// Mute a certificate's notices until a date (YYYY-MM-DD) or for a while (30d).
@@ -507,6 +517,7 @@ pub async fn clm(app: &App, command: ClmCommand) -> Result<ExitCode, CaError> {
             let d = super::deliver(&app.ledger, &notifier, &app.config.clm, now).await?;
             println!("delivery: {} sent, {} to retry, {} dead-lettered", d.sent, d.retried, d.dead);
         }
+        ClmCommand::VerifyDeployment { serial, json: as_json } => return verify_deployment(app, serial, as_json).await,
         ClmCommand::Ack(a) | ClmCommand::Mute(a) if a.reason.trim().is_empty() => {
             return Err(CaError::bad_request("--reason is empty"));
         }
@@ -558,4 +569,49 @@ pub async fn clm(app: &App, command: ClmCommand) -> Result<ExitCode, CaError> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `privca clm verify-deployment`: checks now, prints a table (or JSON), exit status 1 if a
+/// check failed.
+async fn verify_deployment(app: &App, serial: Option<String>, as_json: bool) -> Result<ExitCode, CaError> {
+    let templates = super::templates::Templates::load(app.config.clm.templates_dir.as_deref())
+        .map_err(|e| CaError::bad_request("cannot read clm.templates_dir").with_source(e))?;
+    let selection = super::deploy::Selection {
+        serial,
+        pending_only: false,
+        issued_before: None,
+        actor: Requester::cli().to_string(),
+    };
+    let run = super::deploy::verify(&app.ledger, &app.config.clm, &templates, &selection, crate::ledger::now())
+        .await
+        .map_err(|e| CaError::internal("deployment verification").with_source(e))?;
+    let failed = run.checks.iter().filter(|c| !c.ok).count();
+    if as_json {
+        json(&run.checks)?;
+    } else if run.checks.is_empty() {
+        println!("no endpoint of a renewed certificate to verify (endpoints are recorded by `privca discover`)");
+    } else {
+        let label = |c: &crate::ledger::DeploymentCheck| {
+            let sni = (!c.sni.is_empty()).then(|| c.sni.clone());
+            super::discover::Target { host: c.host.clone(), port: c.port, sni }.label()
+        };
+        let width = run.checks.iter().map(|c| label(c).len()).max().unwrap_or(0).max(8);
+        println!("{:<width$} {:<34} {:<7} DETAILS", "ENDPOINT", "SUCCESSOR", "RESULT");
+        for c in &run.checks {
+            let details: Vec<String> = c.failures.iter().map(|f| format!("{}: {}", f.check, f.detail)).collect();
+            println!(
+                "{:<width$} {:<34} {:<7} {}",
+                label(c),
+                c.serial,
+                if c.ok { "ok" } else { "FAILED" },
+                if c.ok { format!("deployed (renews {})", c.predecessor_serial) } else { details.join("; ") }
+            );
+        }
+        println!(
+            "{} endpoint(s) checked, {failed} failed, {} notice(s) queued for owners",
+            run.checks.len(),
+            run.queued
+        );
+    }
+    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }

@@ -93,7 +93,8 @@ pub async fn run(ledger: &Ledger, config: &Config, templates: &Templates, now: i
     }
 }
 
-fn candidate(c: &crate::ledger::CertRecord) -> PolicyCandidate {
+/// The policy view of privca's certificate `c` (for templates and routing).
+pub fn candidate(c: &crate::ledger::CertRecord) -> PolicyCandidate {
     PolicyCandidate {
         fingerprint: c.fingerprint_sha256.clone(),
         serial: c.serial.clone(),

@@ -2,11 +2,13 @@
 //! the imported or discovered ones, with owner, tier, application, renewal method and tags),
 //! the expiry policy per tier ([`policy`]), the notification outbox and its delivery
 //! ([`notify`], [`templates`]), and the certificates privca did not issue, found by discovery
-//! scans ([`discover`]) or imported from files ([`import`]). Everything is read from and written
+//! scans ([`discover`]) or imported from files ([`import`]), and the check that a renewed
+//! certificate is deployed where its predecessor was seen ([`deploy`]). Everything is read from and written
 //! to the ledger in units of work; the jobs that run it on a schedule are in `jobs::clm` and
 //! `jobs::discovery`.
 
 pub mod cli;
+pub mod deploy;
 pub mod discover;
 pub mod events;
 pub mod import;

@@ -45,6 +45,24 @@ pub struct Notifier {
     sms: Option<crate::config::clm::SmsConfig>,
 }
 
+/// An HTTP client of CLM's: rustls on ring with the webpki roots, built here (reqwest is
+/// compiled without a crypto provider of its own), no redirects, `timeout` per request.
+pub fn http_client(timeout: Duration) -> Result<reqwest::Client, NotifyError> {
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| NotifyError::Http(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| NotifyError::Http(e.to_string()))
+}
+
 impl Notifier {
     /// Builds the channels of `config` (inside a Tokio runtime: lettre's pool needs one).
     pub fn new(config: &ClmConfig) -> Result<Self, NotifyError> {
@@ -68,21 +86,7 @@ impl Notifier {
                 Some(hmac::Key::new(hmac::HMAC_SHA256, secret.expose().as_bytes()))
             }
         };
-        // rustls on ring with the webpki roots, built here: reqwest is compiled without a
-        // crypto provider of its own.
-        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-        let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
-        let tls = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| NotifyError::Http(e.to_string()))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        let http = reqwest::Client::builder()
-            .tls_backend_preconfigured(tls)
-            .timeout(config.webhook_timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| NotifyError::Http(e.to_string()))?;
+        let http = http_client(config.webhook_timeout)?;
         Ok(Notifier { from: config.from.clone(), smtp, http, webhook_key, sms: config.sms.clone() })
     }
 

@@ -7,7 +7,8 @@ use std::{collections::BTreeMap, path::Path};
 use crate::ledger::PolicyCandidate;
 
 /// Events with a template.
-pub const EVENTS: &[&str] = &["expiry", "escalation", "renewal-requested", "issued", "revoked", "approval-pending"];
+pub const EVENTS: &[&str] =
+    &["expiry", "escalation", "renewal-requested", "issued", "revoked", "approval-pending", "deployment-failed"];
 
 /// The built-in (subject, body) of `event`.
 fn builtin(event: &str) -> (&'static str, &'static str) {
@@ -48,6 +49,14 @@ fn builtin(event: &str) -> (&'static str, &'static str) {
             "A request for {names} on profile {issuer} (owner {owner}, tier {tier}) waits for approval:\n  \
              privca approvals list\n\nSubject: {subject}\n",
         ),
+        "deployment-failed" => (
+            "[privca] renewed certificate not deployed at {endpoint}: {names}",
+            "The certificate for {names} was renewed, but {endpoint} failed its deployment check:\n{failures}\n\
+             Install the new certificate with its chain, then check again with\n  \
+             privca clm verify-deployment --serial {serial}\n\n\
+             Owner:       {owner}\nSubject:     {subject}\nSerial:      {serial} (renews {predecessor})\n\
+             Fingerprint: {fingerprint}\n",
+        ),
         _ => ("[privca] {event}: {names}", "{event}: {subject} ({fingerprint})\n"),
     }
 }
@@ -74,7 +83,19 @@ impl Vars {
             ("days_left", days_left.to_string()),
             ("threshold", threshold.map(|t| t.to_string()).unwrap_or_default()),
             ("successor", successor.unwrap_or_default().to_owned()),
+            // Deployment checks fill these in (`with`).
+            ("endpoint", String::new()),
+            ("failures", String::new()),
+            ("predecessor", String::new()),
         ]))
+    }
+}
+
+impl Vars {
+    /// Adds (or replaces) the placeholder `key`.
+    pub fn with(mut self, key: &'static str, value: String) -> Self {
+        self.0.insert(key, value);
+        self
     }
 }
 

@@ -1,7 +1,8 @@
 //! The CLM jobs of `privca serve`: the expiry policy every `clm.interval` (and once at start),
-//! and the delivery of the notification outbox every `clm.delivery.interval`. Each runs on its
-//! own task, so a channel that is down delays only its own messages, never issuance or the
-//! policy job.
+//! followed by the deployment checks of the endpoints not verified yet since a renewal, and
+//! the delivery of the notification outbox every `clm.delivery.interval`. Each runs on its own
+//! task, so a channel that is down delays only its own messages, never issuance or the policy
+//! job.
 
 use tokio::sync::watch;
 
@@ -29,6 +30,21 @@ pub async fn policy(app: App, templates: Templates, mut stop: watch::Receiver<bo
                     Ok(0) => {}
                     Ok(n) => tracing::info!(queued = n, "CLM event notices"),
                     Err(e) => tracing::warn!(error = %e, "CLM event notices failed"),
+                }
+                let now = crate::ledger::now();
+                let selection = clm::deploy::Selection {
+                    serial: None,
+                    pending_only: true,
+                    issued_before: Some(now - clm::deploy::GRACE),
+                    actor: "system".into(),
+                };
+                match clm::deploy::verify(&app.ledger, &app.config.clm, &templates, &selection, now).await {
+                    Ok(run) if run.checks.is_empty() => {}
+                    Ok(run) => tracing::info!(
+                        checked = run.checks.len(), failed = run.checks.iter().filter(|c| !c.ok).count(),
+                        queued = run.queued, "CLM deployment checks"
+                    ),
+                    Err(e) => tracing::warn!(error = %e, "CLM deployment checks failed"),
                 }
                 if let Err(e) = clm::publish_metrics(&app.ledger, &app.config.clm, crate::ledger::now()).await {
                     tracing::warn!(error = %e, "CLM metrics not updated");

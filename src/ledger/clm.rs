@@ -202,7 +202,7 @@ fn outbox_message(r: &AnyRow) -> Result<OutboxMessage, LedgerError> {
     })
 }
 
-fn insert_message(m: &NewMessage, t: i64) -> Statement {
+pub(super) fn insert_message(m: &NewMessage, t: i64) -> Statement {
     Statement::new(
         "INSERT INTO clm_outbox (dedup_key, event, fingerprint, owner, channel, recipient, subject, body, state, \
          last_error, attempts, next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, $11, $11) \
@@ -318,7 +318,7 @@ impl Ledger {
     }
 
     /// Runs `unit` as one transaction (on SQLite on the direct writer).
-    async fn run_unit(&self, unit: &[Statement]) -> Result<(), LedgerError> {
+    pub(super) async fn run_unit(&self, unit: &[Statement]) -> Result<(), LedgerError> {
         if unit.is_empty() {
             return Ok(());
         }

@@ -25,6 +25,7 @@ mod certificates;
 mod clm;
 mod conn;
 mod crls;
+mod deployments;
 mod direct;
 mod error;
 mod est;
@@ -54,6 +55,7 @@ pub use self::acme::{AcmeCleanup, NonceUse, NONCES_PER_STATEMENT};
 pub use self::by_key::IDS_PER_STATEMENT;
 pub use self::clm::{AuditNotice, Decision, NewMessage, OutboxMessage, PolicyCandidate};
 pub use self::crls::{CrlKind, CrlRecord, CrlReservation, RevokedRow};
+pub use self::deployments::{DeploymentCheck, DeploymentFailure, DeploymentTarget};
 pub use self::error::LedgerError;
 pub use self::external::{
     EndpointChange, EndpointRecorded, EndpointScan, ExternalCertificate, ExternalSource, ImportOutcome,

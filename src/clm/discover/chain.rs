@@ -141,12 +141,23 @@ pub enum Signature {
 
 /// Whether `cert`'s signature verifies under the public key `issuer_spki` (DER).
 pub fn signed_by(cert: &CertInfo, issuer_spki: &[u8]) -> Signature {
+    verify_signature(&cert.tbs_der, &cert.signature, cert.signature_oid, &cert.signature_params, issuer_spki)
+}
+
+/// Whether `signature` over `message` by algorithm `sig` (with its DER `params`) verifies under
+/// the public key `issuer_spki` (DER).
+pub fn verify_signature(
+    message: &[u8],
+    signature: &[u8],
+    sig: const_oid::ObjectIdentifier,
+    params: &[u8],
+    issuer_spki: &[u8],
+) -> Signature {
     use ring::signature as rs;
     let Ok(spki) = <spki::SubjectPublicKeyInfoRef<'_> as der::Decode<'_>>::from_der(issuer_spki) else {
         return Signature::Invalid;
     };
     let key_oid = spki.algorithm.oid;
-    let sig = cert.signature_oid;
     let rsa = key_oid == rfc5912::RSA_ENCRYPTION;
     let ec = key_oid == rfc5912::ID_EC_PUBLIC_KEY;
     let curve = spki.algorithm.parameters.and_then(|p| p.decode_as::<const_oid::ObjectIdentifier>().ok());
@@ -159,7 +170,7 @@ pub fn signed_by(cert: &CertInfo, issuer_spki: &[u8]) -> Signature {
         _ if rsa && sig == rfc5912::SHA_512_WITH_RSA_ENCRYPTION => &rs::RSA_PKCS1_1024_8192_SHA512_FOR_LEGACY_USE_ONLY,
         _ if rsa && sig == rfc5912::ID_RSASSA_PSS => {
             let has = |oid: const_oid::ObjectIdentifier| {
-                oid.to_der().map(|d| cert.signature_params.windows(d.len()).any(|w| w == d.as_slice())).unwrap_or(false)
+                oid.to_der().map(|d| params.windows(d.len()).any(|w| w == d.as_slice())).unwrap_or(false)
             };
             if has(rfc5912::ID_SHA_512) {
                 &rs::RSA_PSS_2048_8192_SHA512
@@ -178,9 +189,7 @@ pub fn signed_by(cert: &CertInfo, issuer_spki: &[u8]) -> Signature {
         }
         _ => return Signature::Unsupported,
     };
-    match rs::UnparsedPublicKey::new(verifier, spki.subject_public_key.raw_bytes())
-        .verify(&cert.tbs_der, &cert.signature)
-    {
+    match rs::UnparsedPublicKey::new(verifier, spki.subject_public_key.raw_bytes()).verify(message, signature) {
         Ok(()) => Signature::Valid,
         Err(_) => Signature::Invalid,
     }
