@@ -90,7 +90,7 @@ pub struct ListArgs {
     /// privca issuer id, or an external certificate's issuer DN.
     #[arg(long)]
     issuer: Option<String>,
-    /// acme, est, scep, cli, import or discovery.
+    /// acme, est, scep, cli, privca (its own OCSP, TLS and RA certificates), import or discovery.
     #[arg(long)]
     source: Option<String>,
     /// Expiring within this many days, already expired included.

@@ -126,6 +126,8 @@ pub struct OutboxMessage {
 }
 
 /// The candidate columns of privca's certificates (`$1` now, `$2` end of the notice window).
+/// privca's own certificates (OCSP responders, its TLS and SCEP RA certificates: requester
+/// `system:privca`) are left out: privca renews them itself.
 const PRIVCA_CANDIDATES: &str = "SELECT c.fingerprint_sha256 AS fingerprint, c.serial, c.subject, c.sans, \
      c.issuer_id AS issuer, c.not_after, c.owner, c.tier, c.renew_early_at, \
      COALESCE((SELECT s.serial FROM certificates s WHERE s.renews_serial = c.serial AND s.status = 'valid' LIMIT 1), \
@@ -137,6 +139,7 @@ const PRIVCA_CANDIDATES: &str = "SELECT c.fingerprint_sha256 AS fingerprint, c.s
      (SELECT m.until_at FROM clm_mutes m WHERE m.fingerprint = c.fingerprint_sha256) AS muted_until, \
      CAST(0 AS BIGINT) AS external \
      FROM certificates c WHERE c.status = 'valid' AND c.not_after > $1 AND c.not_after <= $2 \
+     AND c.requester <> 'system:privca' \
      AND (c.clm_next_at IS NULL OR c.clm_next_at <= $1) \
      AND (c.not_after, c.fingerprint_sha256) > ($4, $5) \
      ORDER BY c.not_after, c.fingerprint_sha256 LIMIT $3";

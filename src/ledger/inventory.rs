@@ -19,7 +19,8 @@ macro_rules! privca_columns {
         "fingerprint_sha256 AS fingerprint, serial, issuer_id AS issuer, subject, sans, not_before, not_after, owner, \
          tier, application, renewal_method, tags, superseded_by, status, revocation_reason, \
          CASE WHEN requester LIKE 'acme:%' THEN 'acme' WHEN requester LIKE 'est:%' THEN 'est' \
-         WHEN requester LIKE 'scep:%' THEN 'scep' ELSE 'cli' END AS source, 'privca' AS origin, profile"
+         WHEN requester LIKE 'scep:%' THEN 'scep' WHEN requester LIKE 'system:%' THEN 'privca' ELSE 'cli' END \
+         AS source, 'privca' AS origin, profile"
     };
 }
 
@@ -104,7 +105,7 @@ pub struct InventoryItem {
     pub tier: Tier,
     /// Business application.
     pub application: Option<String>,
-    /// How it is renewed (`acme`, `est`, `scep`, `manual`).
+    /// How it is renewed (`acme`, `est`, `scep`, `automatic` for privca's own, `manual`).
     pub renewal_method: String,
     /// Tags.
     pub tags: Vec<String>,
@@ -114,7 +115,8 @@ pub struct InventoryItem {
     pub revocation_reason: Option<String>,
     /// The certificate that replaced it.
     pub superseded_by: Option<String>,
-    /// `acme`, `est`, `scep`, `cli`, `import` or `discovery`.
+    /// `acme`, `est`, `scep`, `cli`, `privca` (its own OCSP, TLS and RA certificates), `import`
+    /// or `discovery`.
     pub source: String,
     /// Profile (privca's own certificates).
     pub profile: Option<String>,
@@ -201,6 +203,7 @@ pub fn default_renewal_method(source: &str) -> &'static str {
         "acme" => "acme",
         "est" => "est",
         "scep" => "scep",
+        "privca" => "automatic",
         _ => "manual",
     }
 }
