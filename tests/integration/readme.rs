@@ -273,7 +273,8 @@ fn repo_paths(md: &str) -> Vec<String> {
         let end = rest
             .find(|c: char| c.is_whitespace() || matches!(c, '`' | ')' | '"' | '\'' | ',' | ';' | ']' | '|'))
             .unwrap_or(rest.len());
-        let path = rest[..end].trim_end_matches(['.', ':']);
+        // A link's `#fragment` names a heading inside the file, not a path.
+        let path = rest[..end].split('#').next().unwrap_or("").trim_end_matches(['.', ':']);
         if path.len() >= prefix.len() {
             paths.push(path.to_owned());
         }
