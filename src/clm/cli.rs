@@ -511,7 +511,8 @@ pub async fn clm(app: &App, command: ClmCommand) -> Result<ExitCode, CaError> {
                 run.evaluated, run.queued, run.undeliverable, run.superseded
             );
             let told = super::events::run(&app.ledger, &app.config, &templates, now).await?;
-            println!("events: {told} message(s) queued");
+            let digests = super::digest::run(&app.ledger, &app.config.clm, now).await?;
+            println!("events: {told} message(s) queued; daily digests: {digests}");
             let notifier = super::notify::Notifier::new(&app.config.clm)
                 .map_err(|e| CaError::bad_request("CLM notification channels").with_source(e))?;
             let d = super::deliver(&app.ledger, &notifier, &app.config.clm, now).await?;

@@ -9,6 +9,7 @@
 
 pub mod cli;
 pub mod deploy;
+pub mod digest;
 pub mod discover;
 pub mod events;
 pub mod import;

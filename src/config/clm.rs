@@ -229,7 +229,7 @@ pub struct ClmConfig {
     /// Delivery retries.
     pub delivery: DeliveryConfig,
     /// What else is told: `issued` and `revoked` (to the owner), `approval-pending` (to the
-    /// security lead).
+    /// security lead), `digest` (a daily email to each owner listing what is expiring).
     pub events: Vec<String>,
     /// Expiry policy per tier.
     pub tiers: BTreeMap<Tier, TierPolicy>,
@@ -346,8 +346,13 @@ pub(crate) fn build(raw: RawClm, data_dir: &Path) -> Result<ClmConfig, ConfigErr
     if delivery.interval.is_zero() {
         return Err(ConfigError::invalid("clm.delivery.interval", "must be positive"));
     }
-    if let Some(e) = raw.events.iter().find(|e| !["issued", "revoked", "approval-pending"].contains(&e.as_str())) {
-        return Err(ConfigError::invalid("clm.events", format!("`{e}`: use issued, revoked or approval-pending")));
+    if let Some(e) =
+        raw.events.iter().find(|e| !["issued", "revoked", "approval-pending", "digest"].contains(&e.as_str()))
+    {
+        return Err(ConfigError::invalid(
+            "clm.events",
+            format!("`{e}`: use issued, revoked, approval-pending or digest"),
+        ));
     }
     let interval = d("interval", &raw.interval)?;
     if interval.is_zero() {

@@ -31,6 +31,11 @@ pub async fn policy(app: App, templates: Templates, mut stop: watch::Receiver<bo
                     Ok(n) => tracing::info!(queued = n, "CLM event notices"),
                     Err(e) => tracing::warn!(error = %e, "CLM event notices failed"),
                 }
+                match clm::digest::run(&app.ledger, &app.config.clm, crate::ledger::now()).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(queued = n, "CLM daily digests"),
+                    Err(e) => tracing::warn!(error = %e, "CLM daily digests failed"),
+                }
                 let now = crate::ledger::now();
                 let selection = clm::deploy::Selection {
                     serial: None,

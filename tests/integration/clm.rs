@@ -450,3 +450,42 @@ async fn clm_events_sqlite() {
 async fn clm_events_postgres() {
     audit_events_become_notices(Db::Postgres).await;
 }
+
+async fn daily_digest_once_a_day(db: Db) {
+    let Some(t) = TestCa::with_config(db, "[clm]\nevents = [\"digest\"]\n").await else { return };
+    let ledger = t.app.ledger.clone();
+    add_owner(&ledger, "web-team", "web@example.test", None).await;
+    let (a, _, not_after) = issue(&t, "h.example.test", None).await;
+    let (b, _, _) = issue(&t, "i.example.test", None).await;
+    let config = t.app.config.clm.clone();
+    // Nothing to tell while every certificate is far from expiry.
+    assert_eq!(clm::digest::run(&ledger, &config, not_after - 80 * DAY).await.unwrap(), 0);
+    // The digest lists what the inventory calls expiring now (wall clock, the tier's first
+    // threshold): the 90-day certificates are inside customer-facing's 90 days, not internal's 60.
+    for fp in ledger
+        .inventory(&InventoryFilter { limit: 10, ..Default::default() }, clm::first_threshold(&config))
+        .await
+        .unwrap()
+    {
+        set_tier(&ledger, &fp.fingerprint, Tier::CustomerFacing).await;
+    }
+    let wall = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    assert_eq!(clm::digest::run(&ledger, &config, wall).await.unwrap(), 1);
+    assert_eq!(clm::digest::run(&ledger, &config, wall + 60).await.unwrap(), 0, "once a day");
+    let pending = ledger.outbox(Some("pending"), 10).await.unwrap();
+    assert_eq!(pending.len(), 1);
+    let m = &pending[0];
+    assert_eq!((m.event.as_str(), m.recipient.as_str()), ("digest", "web@example.test"));
+    assert!(m.body.contains(&a) && m.body.contains(&b), "{}", m.body);
+    assert_eq!(clm::digest::run(&ledger, &config, wall + 86_400).await.unwrap(), 1, "the next day");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clm_digest_sqlite() {
+    daily_digest_once_a_day(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clm_digest_postgres() {
+    daily_digest_once_a_day(Db::Postgres).await;
+}
