@@ -513,6 +513,10 @@ pub async fn clm(app: &App, command: ClmCommand) -> Result<ExitCode, CaError> {
             let told = super::events::run(&app.ledger, &app.config, &templates, now).await?;
             let digests = super::digest::run(&app.ledger, &app.config.clm, now).await?;
             println!("events: {told} message(s) queued; daily digests: {digests}");
+            let retired = super::retire::run(&app.ca().await?, &app.config.clm, now).await?;
+            if retired > 0 {
+                println!("revoked {retired} superseded certificate(s) whose successor is deployed");
+            }
             let notifier = super::notify::Notifier::new(&app.config.clm)
                 .map_err(|e| CaError::bad_request("CLM notification channels").with_source(e))?;
             let d = super::deliver(&app.ledger, &notifier, &app.config.clm, now).await?;

@@ -97,6 +97,7 @@ struct RawTier {
     thresholds: Option<Vec<u32>>,
     channels: Option<Vec<Channel>>,
     escalate_within: Option<u32>,
+    revoke_superseded_after: Option<u32>,
 }
 
 fn default_timeout() -> String {
@@ -152,6 +153,10 @@ pub struct TierPolicy {
     /// A certificate still not renewed this many days before expiry escalates to the owner's
     /// escalation contact (else the security lead); `None`: never.
     pub escalate_within: Option<u32>,
+    /// A superseded certificate is revoked (reason superseded) this many days after its
+    /// successor was verified deployed where it was served, once no scan finds it served any
+    /// more; `None`: never.
+    pub revoke_superseded_after: Option<u32>,
 }
 
 impl TierPolicy {
@@ -160,10 +165,15 @@ impl TierPolicy {
     pub fn default_for(tier: Tier) -> Self {
         let channels = vec![Channel::Email, Channel::Webhook];
         match tier {
-            Tier::CustomerFacing | Tier::NetworkCritical => {
-                Self { thresholds: vec![90, 60, 30, 15], channels, escalate_within: Some(30) }
+            Tier::CustomerFacing | Tier::NetworkCritical => Self {
+                thresholds: vec![90, 60, 30, 15],
+                channels,
+                escalate_within: Some(30),
+                revoke_superseded_after: None,
+            },
+            Tier::Internal => {
+                Self { thresholds: vec![60, 30, 15], channels, escalate_within: None, revoke_superseded_after: None }
             }
-            Tier::Internal => Self { thresholds: vec![60, 30, 15], channels, escalate_within: None },
         }
     }
 }
@@ -303,6 +313,9 @@ pub(crate) fn build(raw: RawClm, data_dir: &Path) -> Result<ClmConfig, ConfigErr
         }
         if let Some(days) = raw_tier.escalate_within {
             policy.escalate_within = (days > 0).then_some(days);
+        }
+        if let Some(days) = raw_tier.revoke_superseded_after {
+            policy.revoke_superseded_after = (days > 0).then_some(days);
         }
     }
     if raw.security_lead.trim().is_empty() {

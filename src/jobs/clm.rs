@@ -36,6 +36,14 @@ pub async fn policy(app: App, templates: Templates, mut stop: watch::Receiver<bo
                     Ok(n) => tracing::info!(queued = n, "CLM daily digests"),
                     Err(e) => tracing::warn!(error = %e, "CLM daily digests failed"),
                 }
+                match app.ca().await {
+                    Ok(ca) => match clm::retire::run(&ca, &app.config.clm, crate::ledger::now()).await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(revoked = n, "CLM: superseded certificates revoked"),
+                        Err(e) => tracing::warn!(error = %e, "CLM: revoking superseded certificates failed"),
+                    },
+                    Err(e) => tracing::warn!(error = %e, "CLM: the CA is not available"),
+                }
                 let now = crate::ledger::now();
                 let selection = clm::deploy::Selection {
                     serial: None,

@@ -207,6 +207,33 @@ impl Ledger {
     }
 }
 
+impl Ledger {
+    /// Up to `limit` valid, superseded certificates of `tier` that no endpoint serves at its
+    /// last scan and whose successor passed a deployment check where they were served, at or
+    /// before `verified_before`.
+    pub async fn superseded_and_replaced(
+        &self,
+        tier: &str,
+        verified_before: i64,
+        limit: i64,
+    ) -> Result<Vec<String>, LedgerError> {
+        let rows = sqlx::query(
+            "SELECT c.serial FROM certificates c WHERE c.status = 'valid' AND c.superseded_by IS NOT NULL \
+             AND c.tier = $1 \
+             AND EXISTS (SELECT 1 FROM deployment_checks d WHERE d.predecessor_serial = c.serial AND d.ok = 1 \
+               AND d.checked_at <= $2) \
+             AND NOT EXISTS (SELECT 1 FROM endpoints e WHERE e.fingerprint_sha256 = c.fingerprint_sha256) \
+             ORDER BY c.serial LIMIT $3",
+        )
+        .bind(tier)
+        .bind(verified_before)
+        .bind(limit)
+        .fetch_all(&mut *self.conn().await?)
+        .await?;
+        rows.iter().map(|r| Ok(r.try_get("serial")?)).collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use sqlx::Connection;

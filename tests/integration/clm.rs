@@ -489,3 +489,58 @@ async fn clm_digest_sqlite() {
 async fn clm_digest_postgres() {
     daily_digest_once_a_day(Db::Postgres).await;
 }
+
+async fn superseded_certificates_are_revoked_once_replaced(db: Db) {
+    let extra = "[clm.tiers.internal]\nrevoke_superseded_after = 7\n";
+    let Some(t) = TestCa::with_config(db, extra).await else { return };
+    let ledger = t.app.ledger.clone();
+    let config = t.app.config.clm.clone();
+    let (old, _, not_after) = issue(&t, "j.example.test", None).await;
+    issue(&t, "j2.example.test", Some(&old)).await;
+    let (served, served_fp, _) = issue(&t, "k.example.test", None).await;
+    issue(&t, "k2.example.test", Some(&served)).await;
+    clm::run_policy(&ledger, &config, &Templates::default(), not_after - 20 * DAY).await.unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    // Both successors passed a deployment check ten days ago; K is still served somewhere.
+    let mut raw = t.raw().await;
+    for predecessor in [&old, &served] {
+        sqlx::query(
+            "INSERT INTO deployment_checks (fingerprint, serial, predecessor_serial, host, port, sni, checked_at, ok, \
+             served_fingerprint, failures) VALUES ('fp', 's', $1, '127.0.0.1', 443, '', $2, 1, 'fp', '[]')",
+        )
+        .bind(predecessor)
+        .bind(now - 10 * DAY)
+        .execute(&mut raw)
+        .await
+        .unwrap();
+    }
+    sqlx::query(
+        "INSERT INTO endpoints (host, port, sni, fingerprint_sha256, chain, findings, first_seen, last_seen) \
+         VALUES ('127.0.0.2', 443, '', $1, '[]', '[]', 1, 1)",
+    )
+    .bind(&served_fp)
+    .execute(&mut raw)
+    .await
+    .unwrap();
+    // Not yet: the check is ten days old, the tier waits fourteen.
+    let mut strict = config.clone();
+    if let Some(p) = strict.tiers.get_mut(&Tier::Internal) {
+        p.revoke_superseded_after = Some(14);
+    }
+    assert_eq!(clm::retire::run(&t.ca, &strict, now).await.unwrap(), 0);
+    assert_eq!(clm::retire::run(&t.ca, &config, now).await.unwrap(), 1);
+    let rec = ledger.certificate(&old).await.unwrap().unwrap();
+    assert_eq!(rec.revocation_reason.as_deref(), Some("superseded"));
+    assert!(ledger.certificate(&served).await.unwrap().unwrap().revocation_reason.is_none(), "still served");
+    assert_eq!(clm::retire::run(&t.ca, &config, now).await.unwrap(), 0, "once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clm_retire_sqlite() {
+    superseded_certificates_are_revoked_once_replaced(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clm_retire_postgres() {
+    superseded_certificates_are_revoked_once_replaced(Db::Postgres).await;
+}
