@@ -34,6 +34,18 @@ pub enum AuditKind {
     AcmeAccountUpdated,
     /// An ACME external account binding key was created.
     AcmeEabKeyCreated,
+    /// An admin user was created or changed (password, TOTP, disabled).
+    AdminUserChanged,
+    /// An admin API token was created.
+    AdminTokenCreated,
+    /// An admin API token was revoked.
+    AdminTokenRevoked,
+    /// A dashboard login succeeded.
+    AdminLogin,
+    /// A dashboard login failed.
+    AdminLoginFailed,
+    /// An authenticated admin call was refused (role, CSRF, ownership).
+    AdminRefused,
     /// Approval granted.
     ApprovalApproved,
     /// Approval refused.
@@ -83,6 +95,12 @@ impl AuditKind {
             Self::AcmeAccountCreated => "acme-account-created",
             Self::AcmeAccountUpdated => "acme-account-updated",
             Self::AcmeEabKeyCreated => "acme-eab-key-created",
+            Self::AdminUserChanged => "admin-user-changed",
+            Self::AdminTokenCreated => "admin-token-created",
+            Self::AdminTokenRevoked => "admin-token-revoked",
+            Self::AdminLogin => "admin-login",
+            Self::AdminLoginFailed => "admin-login-failed",
+            Self::AdminRefused => "admin-refused",
             Self::ApprovalApproved => "approval-approved",
             Self::ApprovalDenied => "approval-denied",
             Self::ApprovalRequested => "approval-requested",

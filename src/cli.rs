@@ -131,6 +131,11 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::clm::cli::ClmCommand,
     },
+    /// Admin API and dashboard users and tokens.
+    Admin {
+        #[command(subcommand)]
+        command: crate::admin::cli::AdminCommand,
+    },
     /// Install the certificate an external root signed for an `external = true` issuer.
     ImportIssuer {
         /// PEM file: the issuer certificate first, then the chain above it.
@@ -412,6 +417,7 @@ async fn dispatch(config: Config, command: Command) -> Result<ExitCode, CaError>
         Command::Owner { command } => crate::clm::cli::owner(&app, command).await,
         Command::Inventory { command } => crate::clm::cli::inventory(&app, command).await,
         Command::Clm { command } => crate::clm::cli::clm(&app, command).await,
+        Command::Admin { command } => crate::admin::cli::run(&app, command).await,
         Command::ImportIssuer { cert, issuer } => {
             let pem = read_file(&cert)?;
             crate::ca::bootstrap::import_issuer(

@@ -31,6 +31,7 @@
 //! the protocol crates' types and encoders).
 
 pub mod adapters;
+pub mod admin;
 pub mod app;
 pub mod audit;
 pub mod ca;

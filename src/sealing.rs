@@ -1,5 +1,5 @@
-//! Secrets the ledger keeps, sealed by the token: EAB HMAC keys and the ACME nonce MAC key
-//! shared by every instance on a PostgreSQL ledger.
+//! Secrets the ledger keeps, sealed by the token: EAB HMAC keys, admin users' TOTP secrets and
+//! the ACME nonce MAC key shared by every instance on a PostgreSQL ledger.
 //!
 //! **The choice.** Each secret is encrypted with AES-256-GCM (`CKM_AES_GCM`, PKCS#11 v2.40
 //! parameters, 96-bit random IV, 128-bit tag) under one AES-256 secret key that `init`
@@ -46,6 +46,8 @@ pub enum Purpose<'a> {
     EabKey(&'a str),
     /// The ACME nonce MAC key shared by the instances on one ledger.
     AcmeNonceKey,
+    /// The TOTP secret of admin user `name`.
+    TotpSecret(&'a str),
 }
 
 impl Purpose<'_> {
@@ -53,6 +55,7 @@ impl Purpose<'_> {
         match self {
             Purpose::EabKey(kid) => format!("privca eab-hmac-key {kid}").into_bytes(),
             Purpose::AcmeNonceKey => b"privca acme-nonce-key".to_vec(),
+            Purpose::TotpSecret(name) => format!("privca totp-secret {name}").into_bytes(),
         }
     }
 }

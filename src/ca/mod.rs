@@ -455,6 +455,11 @@ impl CertificateAuthority {
                 format!("approval {id} is {:?}, not pending", approval.status),
             ));
         }
+        // Over the admin API and dashboard a request is approved by someone else than its
+        // requester (the CLI runs as the CA host's operator, who holds the token anyway).
+        if by.protocol == "admin" && approval.requester == by.to_string() {
+            return Err(CaError::new(ErrorKind::PolicyViolation, "a request cannot be approved by its requester"));
+        }
         let event = AuditEvent::new(AuditKind::ApprovalApproved, by.to_string())
             .profile(approval.profile.clone())
             .detail(serde_json::json!({ "approval_id": id }));

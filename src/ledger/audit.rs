@@ -134,6 +134,30 @@ impl Ledger {
         rows.iter().map(audit_row).collect()
     }
 
+    /// Up to `limit` rows (sealed or not) with `id < before` (`None`: from the newest), newest
+    /// first, optionally only of `event` and/or `serial`: the admin API's audit pages.
+    pub async fn audit_page(
+        &self,
+        before: Option<i64>,
+        event: Option<&str>,
+        serial: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<AuditRow>, LedgerError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            audit_columns!(),
+            " FROM audit_events WHERE id < $1 AND ($2 = '' OR event = $2) AND ($3 = '' OR serial = $3) \
+             ORDER BY id DESC LIMIT $4"
+        ))
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(event.unwrap_or(""))
+        .bind(serial.unwrap_or(""))
+        .bind(limit)
+        .fetch_all(&mut *self.conn().await?)
+        .await?;
+        rows.iter().map(audit_row).collect()
+    }
+
     /// The chain head: last sealed position and its hash.
     pub async fn audit_head(&self) -> Result<(i64, String), LedgerError> {
         let row =

@@ -18,6 +18,7 @@
 //! Audit rows are written in the same unit as the change they record.
 
 mod acme;
+mod admin;
 mod approvals;
 mod audit;
 mod by_key;
@@ -52,6 +53,7 @@ use self::wal::WalSync;
 pub(crate) use self::conn::{note_fault, WriteTx};
 
 pub use self::acme::{AcmeCleanup, NonceUse, NONCES_PER_STATEMENT};
+pub use self::admin::{AdminSession, AdminToken, AdminUser};
 pub use self::by_key::IDS_PER_STATEMENT;
 pub use self::clm::{AuditNotice, Decision, NewMessage, OutboxMessage, PolicyCandidate};
 pub use self::crls::{CrlKind, CrlRecord, CrlReservation, RevokedRow};

@@ -117,7 +117,12 @@ pub async fn serve(app: App) -> Result<(), CaError> {
     println!("privca is serving");
     println!("  HTTPS:      {}/healthz", urls.https_base);
     println!("  HTTP:       {}/healthz  (CA certificates under {}/ca/)", urls.http_base, urls.http_base);
-    println!("  admin:      https://{}/healthz, /metrics", cfg.admin_listen);
+    println!("  admin:      https://{}/healthz, /metrics, /api/v1/", cfg.admin_listen);
+    match app.ledger.has_admin_users().await {
+        Ok(false) => println!("  no admin user yet: `privca admin user add NAME --role admin` creates the first one"),
+        Ok(true) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot count admin users"),
+    }
     if acme_enabled {
         println!("  ACME directory: {}", crate::ca::chain::acme_directory_url(urls));
     }

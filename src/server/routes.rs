@@ -63,12 +63,34 @@ pub const ACME_PREFIX: &str = "/acme";
 /// Where the EST server is mounted (RFC 7030 §3.2.2).
 pub const EST_PREFIX: &str = "/.well-known/est";
 
-/// Admin listener: `/healthz`, `/metrics` (Prometheus text); the admin API mounts under
-/// `/api/v1/`.
+/// Admin listener: `/healthz`, `/metrics` (Prometheus text: anonymous only while the admin
+/// listener is bound to a loopback address, else a token with role `metrics` or `admin`), and
+/// the admin API under `/api/v1/`.
 pub fn admin(ca: CertificateAuthority, metrics: Option<PrometheusHandle>) -> Router {
-    let router = Router::new().route("/healthz", get(healthz)).with_state(ca);
+    let state = crate::admin::AdminState { ca: ca.clone() };
+    let anonymous = ca.config().server.admin_listen.ip().is_loopback();
+    let router = Router::new()
+        .route("/healthz", get(healthz))
+        .with_state(ca)
+        .nest("/api/v1", crate::admin::api::router(state.clone()));
     match metrics {
-        Some(handle) => router.route("/metrics", get(move || async move { handle.render() })),
+        Some(handle) => router.route(
+            "/metrics",
+            get(move |request: axum::extract::Request| async move {
+                if !anonymous {
+                    let (mut parts, _) = request.into_parts();
+                    let p = <crate::admin::auth::Principal as axum::extract::FromRequestParts<_>>::from_request_parts(
+                        &mut parts, &state,
+                    )
+                    .await
+                    .map_err(IntoResponse::into_response)?;
+                    p.require(&state, crate::admin::auth::Action::Metrics)
+                        .await
+                        .map_err(IntoResponse::into_response)?;
+                }
+                Ok::<_, Response>(handle.render())
+            }),
+        ),
         None => router,
     }
 }

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, unreachable_pub)]
 
 mod acme_cluster;
+mod admin_api;
 mod architecture;
 mod clm;
 mod crl;

@@ -1,0 +1,19 @@
+//! The admin surface on the admin listener: the JSON API under `/api/v1/` ([`api`]), who may
+//! call it ([`auth`]), and the `privca admin` commands that create users and tokens ([`cli`]).
+//! Every action goes through the same core services as the CLI (the CA, the ledger's units of
+//! work, the approval gate) and leaves its row in the audit chain.
+
+pub mod access;
+pub mod api;
+pub mod auth;
+pub mod cli;
+pub mod problem;
+
+use crate::ca::CertificateAuthority;
+
+/// What every admin handler reads.
+#[derive(Clone)]
+pub struct AdminState {
+    /// The CA (config, ledger, signing service).
+    pub ca: CertificateAuthority,
+}
