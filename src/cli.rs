@@ -674,10 +674,17 @@ async fn approvals(app: &App, command: ApprovalCommand) -> Result<ExitCode, CaEr
             Ok(ExitCode::SUCCESS)
         }
         ApprovalCommand::Approve { id, out } => {
-            let cert = app.ca().await?.approve(id, &Requester::cli()).await?;
-            write_output(out.as_ref(), &cert.chain_pem)?;
-            eprintln!("approval {id}: issued serial {}", cert.record.serial);
-            Ok(ExitCode::SUCCESS)
+            match app.ca().await?.approve(id, &Requester::cli()).await? {
+                crate::ca::Approved::Issued(cert) => {
+                    write_output(out.as_ref(), &cert.chain_pem)?;
+                    eprintln!("approval {id}: issued serial {}", cert.record.serial);
+                    Ok(ExitCode::SUCCESS)
+                }
+                crate::ca::Approved::Waiting { approvals, required } => {
+                    eprintln!("approval {id}: recorded ({approvals} of {required}); another approver must approve it");
+                    Ok(ExitCode::from(3))
+                }
+            }
         }
         ApprovalCommand::Deny { id, reason } => {
             app.ca().await?.deny(id, &Requester::cli(), &reason).await?;

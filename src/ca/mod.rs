@@ -34,7 +34,7 @@ use crate::{
     audit::{AuditEvent, AuditKind},
     config::Config,
     error::{CaError, ErrorKind},
-    ledger::{ApprovalStatus, CertRecord, CertStatus, Ledger, NewApproval, Reservation, RevokeOutcome},
+    ledger::{ApprovalStatus, CertRecord, CertStatus, Decided, Ledger, NewApproval, Reservation, RevokeOutcome},
     policy::Profile,
     signer::{SigningAlgorithm, SigningService},
 };
@@ -115,6 +115,20 @@ pub struct IssuedCertificate {
     pub record: CertRecord,
     /// Leaf, issuer (and any certificates above the issuer except the root), PEM.
     pub chain_pem: String,
+}
+
+/// What an approval did.
+#[derive(Debug)]
+pub enum Approved {
+    /// The last approval needed: the certificate is issued.
+    Issued(Box<IssuedCertificate>),
+    /// Recorded; more distinct approvers are needed.
+    Waiting {
+        /// Approvals so far.
+        approvals: i64,
+        /// Approvals needed.
+        required: i64,
+    },
 }
 
 /// The CA: configuration, ledger, signing service and loaded issuers.
@@ -425,6 +439,7 @@ impl CertificateAuthority {
         let csr_der = request.csr_der.clone().ok_or_else(|| {
             CaError::policy(format!("profile {} requires approval, which needs a CSR", request.profile))
         })?;
+        let profile_approvers = self.config.profiles.get(&request.profile).map_or(1, |p| p.approvers);
         let approval = NewApproval {
             profile: request.profile.clone(),
             requester: request.requester.to_string(),
@@ -433,6 +448,7 @@ impl CertificateAuthority {
             sans: prepared.sans.clone(),
             csr_der,
             acme_order: request.acme_order.clone(),
+            approvals_required: profile_approvers,
         };
         let event = AuditEvent::new(AuditKind::ApprovalRequested, request.requester.to_string())
             .profile(request.profile.clone())
@@ -442,8 +458,9 @@ impl CertificateAuthority {
         Ok(IssueOutcome::Pending(id))
     }
 
-    /// Approves request `id` and issues its certificate.
-    pub async fn approve(&self, id: i64, by: &Requester) -> Result<IssuedCertificate, CaError> {
+    /// Records `by`'s approval of request `id`; once the profile's number of distinct
+    /// approvers is reached, issues its certificate.
+    pub async fn approve(&self, id: i64, by: &Requester) -> Result<Approved, CaError> {
         let approval = self
             .ledger
             .approval(id)
@@ -463,13 +480,17 @@ impl CertificateAuthority {
         let event = AuditEvent::new(AuditKind::ApprovalApproved, by.to_string())
             .profile(approval.profile.clone())
             .detail(serde_json::json!({ "approval_id": id }));
-        self.ledger.decide_approval(id, true, &by.to_string(), None, &event).await?;
+        if let Decided::Waiting { approvals, required } =
+            self.ledger.decide_approval(id, true, &by.to_string(), None, &event).await?
+        {
+            return Ok(Approved::Waiting { approvals, required });
+        }
         let mut request = IssuanceRequest::from_csr(&approval.csr_der, &approval.profile, by.clone())?;
         request.requester = Requester { protocol: "approval", identity: approval.requester.clone() };
         request.owner = approval.owner.clone();
         request.approval_id = Some(id);
         match self.issue(request).await? {
-            IssueOutcome::Issued(cert) => Ok(*cert),
+            IssueOutcome::Issued(cert) => Ok(Approved::Issued(cert)),
             IssueOutcome::Pending(_) => Err(CaError::internal("approved request was queued again")),
         }
     }

@@ -327,6 +327,8 @@ pub(crate) struct RawProfile {
     #[serde(default)]
     pub(crate) approval: bool,
     #[serde(default)]
+    pub(crate) approvers: Option<u8>,
+    #[serde(default)]
     pub(crate) urls: RawProfileUrls,
     pub(crate) owner: String,
     pub(crate) tier: String,

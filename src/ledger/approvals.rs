@@ -12,6 +12,20 @@ macro_rules! approval_columns {
     };
 }
 
+/// What a decision did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decided {
+    /// The request is now approved or denied.
+    Final,
+    /// Recorded; more distinct approvers are needed.
+    Waiting {
+        /// Approvals so far.
+        approvals: i64,
+        /// Approvals needed.
+        required: i64,
+    },
+}
+
 fn approval(r: &AnyRow) -> Result<Approval, LedgerError> {
     let sans: String = r.try_get("sans")?;
     let status: String = r.try_get("status")?;
@@ -36,8 +50,8 @@ impl Ledger {
     pub async fn create_approval(&self, a: &NewApproval, event: &AuditEvent) -> Result<i64, LedgerError> {
         let mut tx = self.begin().await?;
         let row = sqlx::query(
-            "INSERT INTO approvals (profile, requester, owner, subject, sans, csr_der, status, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7) RETURNING id",
+            "INSERT INTO approvals (profile, requester, owner, subject, sans, csr_der, status, created_at, approvals_required) \
+             VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8) RETURNING id",
         )
         .bind(&a.profile)
         .bind(&a.requester)
@@ -46,6 +60,7 @@ impl Ledger {
         .bind(serde_json::to_string(&a.sans).unwrap_or_else(|_| "[]".into()))
         .bind(a.csr_der.clone())
         .bind(now())
+        .bind(i64::from(a.approvals_required.max(1)))
         .fetch_one(&mut *tx)
         .await?;
         let id: i64 = row.try_get("id")?;
@@ -97,8 +112,11 @@ impl Ledger {
         rows.iter().map(approval).collect()
     }
 
-    /// Moves a `pending` approval to `approved` or `denied`, with its audit row.
-    /// Anything but `pending` is a `Conflict`.
+    /// Records `by`'s decision on pending request `id`, with its audit row. A denial decides at
+    /// once; an approval decides once `approvals_required` distinct approvers have approved
+    /// (the row is locked first, so two approvers deciding at the same moment on two instances
+    /// are counted one after the other). `Conflict` when the request is not pending or `by`
+    /// already decided it.
     pub async fn decide_approval(
         &self,
         id: i64,
@@ -106,25 +124,60 @@ impl Ledger {
         by: &str,
         reason: Option<&str>,
         event: &AuditEvent,
-    ) -> Result<(), LedgerError> {
+    ) -> Result<Decided, LedgerError> {
         let mut tx = self.begin().await?;
-        let status = if approve { ApprovalStatus::Approved } else { ApprovalStatus::Denied };
-        let done = sqlx::query(
-            "UPDATE approvals SET status = $1, decided_by = $2, reason = $3, decided_at = $4 WHERE id = $5 AND status = 'pending'",
-        )
-        .bind(status.as_str())
-        .bind(by)
-        .bind(reason)
-        .bind(now())
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() != 1 {
+        let t = now();
+        // Locks the row (PostgreSQL) and checks it is still pending.
+        let locked = sqlx::query("UPDATE approvals SET status = status WHERE id = $1 AND status = 'pending'")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        if locked.rows_affected() != 1 {
             return Err(LedgerError::Conflict(format!("approval {id} is not pending")));
         }
-        audit::insert(&mut tx, event).await?;
+        let inserted = sqlx::query(
+            "INSERT INTO approval_decisions (approval_id, approver, decision, reason, decided_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (approval_id, approver) DO NOTHING",
+        )
+        .bind(id)
+        .bind(by)
+        .bind(if approve { "approve" } else { "deny" })
+        .bind(reason)
+        .bind(t)
+        .execute(&mut *tx)
+        .await?;
+        if inserted.rows_affected() != 1 {
+            return Err(LedgerError::Conflict(format!("approval {id} was already decided by {by}")));
+        }
+        let row = sqlx::query(
+            "SELECT a.approvals_required AS required, \
+             (SELECT COUNT(*) FROM approval_decisions d WHERE d.approval_id = a.id AND d.decision = 'approve') AS approvals \
+             FROM approvals a WHERE a.id = $1",
+        )
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+        let (required, approvals): (i64, i64) = (row.try_get("required")?, row.try_get("approvals")?);
+        let outcome = if !approve || approvals >= required {
+            let status = if approve { ApprovalStatus::Approved } else { ApprovalStatus::Denied };
+            sqlx::query("UPDATE approvals SET status = $1, decided_by = $2, reason = $3, decided_at = $4 WHERE id = $5")
+                .bind(status.as_str())
+                .bind(by)
+                .bind(reason)
+                .bind(t)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            Decided::Final
+        } else {
+            Decided::Waiting { approvals, required }
+        };
+        let mut event = event.clone();
+        event.detail["approvals"] = serde_json::json!(approvals);
+        event.detail["required"] = serde_json::json!(required);
+        audit::insert(&mut tx, &event).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(outcome)
     }
 
     /// Links an approved request to the certificate issued for it.

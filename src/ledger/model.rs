@@ -219,6 +219,8 @@ pub struct NewApproval {
     /// The ACME order waiting for this approval: claimed (`processing`, with the approval id)
     /// in the same transaction.
     pub acme_order: Option<String>,
+    /// Distinct approvers needed.
+    pub approvals_required: u8,
 }
 
 /// One audit row as stored.

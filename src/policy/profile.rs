@@ -39,6 +39,8 @@ pub struct Profile {
     pub renewal_reuse_key: bool,
     /// Whether issuance waits for an operator's approval.
     pub approval: bool,
+    /// How many distinct approvers a request needs (1 or 2; more than 1 implies `approval`).
+    pub approvers: u8,
     /// Which of the issuer's URLs go into the certificate.
     pub urls: ProfileUrls,
     /// Default CLM owner.
@@ -109,6 +111,7 @@ impl Profile {
             },
             renewal_reuse_key: true,
             approval: false,
+            approvers: 1,
             urls: ProfileUrls { crl: false, ocsp: false, ca_issuers: true },
             owner: "privca".into(),
             tier: Tier::Internal,
@@ -410,6 +413,10 @@ impl Profile {
         if raw.owner.is_empty() {
             return Err(ConfigError::invalid(key("owner"), "must not be empty"));
         }
+        let approvers = raw.approvers.unwrap_or(1);
+        if !(1..=2).contains(&approvers) {
+            return Err(ConfigError::invalid(key("approvers"), format!("{approvers}: use 1 or 2")));
+        }
         Ok(Profile {
             name: raw.name,
             description: raw.description.unwrap_or_default(),
@@ -429,7 +436,8 @@ impl Profile {
             },
             subject,
             renewal_reuse_key: raw.renewal_reuse_key,
-            approval: raw.approval,
+            approval: raw.approval || approvers > 1,
+            approvers,
             urls: ProfileUrls { crl: raw.urls.crl, ocsp: raw.urls.ocsp, ca_issuers: raw.urls.ca_issuers },
             owner: raw.owner,
             tier,

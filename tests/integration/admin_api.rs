@@ -22,7 +22,11 @@ use tower::ServiceExt;
 
 use crate::harness::{both_databases, Db, TestCa};
 
-both_databases!(every_route_refuses_every_role_the_table_refuses, owners_see_their_own_and_requesters_do_not_approve);
+both_databases!(
+    every_route_refuses_every_role_the_table_refuses,
+    owners_see_their_own_and_requesters_do_not_approve,
+    a_two_approver_profile_needs_two_distinct_approvers
+);
 
 /// What a caller presents.
 enum Caller {
@@ -421,4 +425,40 @@ async fn owners_see_their_own_and_requesters_do_not_approve(db: Db) {
     access::set_disabled(&t.app.ledger, "alice", true, &Requester::cli()).await.unwrap();
     let (status, _, _) = send(&router, Method::GET, "/certificates", Some(&alice), None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+async fn a_two_approver_profile_needs_two_distinct_approvers(db: Db) {
+    let profiles = tempfile::tempdir().unwrap();
+    let conf = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("conf/profiles");
+    let gated = std::fs::read_to_string(conf.join("tls-server-gated.toml")).unwrap();
+    std::fs::write(profiles.path().join("tls-server.toml"), std::fs::read_to_string(conf.join("tls-server.toml")).unwrap())
+        .unwrap();
+    let two = gated.replace("name = \"tls-server-gated\"", "name = \"two-approvers\"").replace("approval = true", "approvers = 2");
+    std::fs::write(profiles.path().join("two-approvers.toml"), two).unwrap();
+    let Some(t) = TestCa::with_profiles(db, profiles.path()).await else { return };
+    let router = Router::new().nest("/api/v1", privca::admin::api::router(AdminState { ca: t.ca.clone() }));
+    let operator = token(&t, Role::Operator, None).await;
+    let (first, second) = (token(&t, Role::Approver, None).await, token(&t, Role::Approver, None).await);
+    let body = serde_json::json!({ "csr": csr_pem(&t, "two.example.test"), "profile": "two-approvers" }).to_string();
+    let (status, _, text) = send(&router, Method::POST, "/certificates", Some(&operator), Some(body)).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{text}");
+    let id = serde_json::from_str::<serde_json::Value>(&text).unwrap()["approval_id"].as_i64().unwrap();
+    let approve = format!("/approvals/{id}/approve");
+    let (status, _, text) = send(&router, Method::POST, &approve, Some(&first), None).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{text}");
+    assert!(text.contains("\"waiting\"") && text.contains("\"required\":2"), "{text}");
+    assert_eq!(t.app.ledger.count_certificates().await.unwrap(), 0);
+    // The same approver again is not a second approver.
+    let (status, _, text) = send(&router, Method::POST, &approve, Some(&first), None).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{text}");
+    let (status, _, text) = send(&router, Method::POST, &approve, Some(&second), None).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert!(text.contains("BEGIN CERTIFICATE"), "{text}");
+    assert_eq!(t.app.ledger.count_certificates().await.unwrap(), 1);
+    let mut conn = t.raw().await;
+    let approvals: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_events WHERE event = 'approval-approved'")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(approvals, 2, "each approver's decision is audited");
 }

@@ -150,7 +150,9 @@ async fn approval_gate_holds_then_issues() {
     let IssueOutcome::Pending(id) = t.ca.issue(req.clone()).await.unwrap() else { panic!("not held") };
     assert_eq!(t.app.ledger.count_certificates().await.unwrap(), 0, "held, not issued");
     let IssueOutcome::Pending(other) = t.ca.issue(req).await.unwrap() else { panic!("not held") };
-    let cert = t.ca.approve(id, &Requester::cli()).await.unwrap();
+    let privca::ca::Approved::Issued(cert) = t.ca.approve(id, &Requester::cli()).await.unwrap() else {
+        panic!("one approver suffices")
+    };
     assert!(t.openssl_verify(&cert.chain_pem).0);
     let a = t.app.ledger.approval(id).await.unwrap().unwrap();
     assert_eq!(a.serial.as_deref(), Some(cert.record.serial.as_str()));

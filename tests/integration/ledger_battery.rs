@@ -161,6 +161,7 @@ async fn a_transaction_gets_one_certificate(db: Db) {
         sans: Vec::new(),
         csr_der: vec![1],
         acme_order: None,
+        approvals_required: 1,
     };
     t.app
         .ledger
@@ -197,6 +198,7 @@ async fn approval_lifecycle(db: Db) {
         sans: vec!["dns:a.example.test".into()],
         csr_der: vec![1, 2, 3],
         acme_order: None,
+        approvals_required: 1,
     };
     let ev = AuditEvent::new(AuditKind::ApprovalRequested, "est:alice");
     let id = t.app.ledger.create_approval(&new, &ev).await.unwrap();

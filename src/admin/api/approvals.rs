@@ -16,6 +16,7 @@ use crate::{
         problem::Problem,
         AdminState,
     },
+    ca::Approved,
     ledger::{Approval, ApprovalStatus},
 };
 
@@ -92,30 +93,56 @@ pub async fn list(
     Ok(Json(list.into_iter().filter(|a| mine.is_none() || a.owner == mine).map(ApprovalView::from).collect()))
 }
 
-/// The certificate an approval issued.
+/// What an approval did: issued the certificate, or recorded and waiting for another approver.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ApprovedView {
+    /// `issued` or `waiting`.
+    pub status: &'static str,
     /// Serial of the certificate.
-    pub serial: String,
+    pub serial: Option<String>,
     /// Leaf and chain, PEM.
-    pub chain_pem: String,
+    pub chain_pem: Option<String>,
+    /// Distinct approvals so far.
+    pub approvals: Option<i64>,
+    /// Distinct approvals needed.
+    pub required: Option<i64>,
 }
 
-/// Approve a request: the certificate is issued now.
+/// Approve a request: the certificate is issued now, or once a second approver agrees
+/// (profiles with `approvers = 2`).
 #[utoipa::path(post, path = "/approvals/{id}/approve", tag = "approvals",
     params(("id" = i64, Path, description = "approval id")),
-    responses((status = 200, body = ApprovedView), (status = 401, body = Problem), (status = 403, body = Problem),
+    responses((status = 200, body = ApprovedView), (status = 202, body = ApprovedView, description = "recorded; another approver is needed"), (status = 401, body = Problem), (status = 403, body = Problem),
         (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
     security(("bearer" = [])))]
 pub async fn approve(
     State(state): State<AdminState>,
     p: Principal,
     Path(id): Path<i64>,
-) -> Result<Json<ApprovedView>, Problem> {
+) -> Result<(axum::http::StatusCode, Json<ApprovedView>), Problem> {
     p.require(&state, Action::Decide).await?;
     let requester = p.requester();
     match state.ca.approve(id, &requester).await {
-        Ok(c) => Ok(Json(ApprovedView { serial: c.record.serial.clone(), chain_pem: c.chain_pem })),
+        Ok(Approved::Issued(c)) => Ok((
+            axum::http::StatusCode::OK,
+            Json(ApprovedView {
+                status: "issued",
+                serial: Some(c.record.serial.clone()),
+                chain_pem: Some(c.chain_pem),
+                approvals: None,
+                required: None,
+            }),
+        )),
+        Ok(Approved::Waiting { approvals, required }) => Ok((
+            axum::http::StatusCode::ACCEPTED,
+            Json(ApprovedView {
+                status: "waiting",
+                serial: None,
+                chain_pem: None,
+                approvals: Some(approvals),
+                required: Some(required),
+            }),
+        )),
         Err(e) if e.kind() == crate::error::ErrorKind::PolicyViolation => p.refuse(&state, e.detail().to_owned()).await,
         Err(e) => Err(e.into()),
     }
