@@ -166,8 +166,27 @@ pub struct IssueArgs {
 /// `privca audit …`.
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Walk the hash chain and the signed checkpoints; non-zero exit on any finding.
-    Verify,
+    /// Walk the hash chain and the signed checkpoints; non-zero exit on any finding. With
+    /// `--file`, verify an export offline (no ledger, no token).
+    Verify {
+        /// An export written by `privca audit export` or the admin API's `/audit/export`.
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
+    /// Write sealed rows with their checkpoints and the checkpoint key, for offline checking.
+    Export {
+        /// First chain position (seq).
+        #[arg(long, default_value_t = 1)]
+        from: i64,
+        /// Last chain position (default: the last checkpoint).
+        #[arg(long)]
+        to: Option<i64>,
+        /// Write here instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Print the SHA-256 of the checkpoint key (what an export's `checkpoint_key_sha256` must be).
+    Key,
     /// Link new rows into the chain and sign a checkpoint now.
     Seal,
 }
@@ -299,6 +318,9 @@ pub enum ApprovalCommand {
 
 /// Parses the config, sets up logging and the dev token environment, then runs `cli.command`.
 pub fn run(cli: Cli) -> ExitCode {
+    if let Command::Audit { command: AuditCommand::Verify { file: Some(path) } } = &cli.command {
+        return audit_verify_file(path);
+    }
     let config = match Config::load(&cli.config, cli.data_dir.clone()) {
         Ok(c) => c,
         Err(e) => {
@@ -356,7 +378,20 @@ async fn dispatch(config: Config, command: Command) -> Result<ExitCode, CaError>
             Ok(ExitCode::SUCCESS)
         }
         Command::List { expiring_within, owner, json } => list(&app, expiring_within, owner, json).await,
-        Command::Audit { command: AuditCommand::Verify } => audit_verify(&app).await,
+        Command::Audit { command: AuditCommand::Verify { .. } } => audit_verify(&app).await,
+        Command::Audit { command: AuditCommand::Export { from, to, out } } => {
+            let spki = app.signing.key_info(crate::audit::CHECKPOINT_KEY)?.spki_der;
+            let doc = crate::audit::export::export(&app.ledger, &spki, from, to).await?;
+            let text = serde_json::to_string_pretty(&doc).map_err(|e| CaError::internal("JSON").with_source(e))?;
+            write_output(out.as_ref(), &(text + "\n"))?;
+            eprintln!("{} rows, {} checkpoints", doc.rows.len(), doc.checkpoints.len());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit { command: AuditCommand::Key } => {
+            let spki = app.signing.key_info(crate::audit::CHECKPOINT_KEY)?.spki_der;
+            println!("{}", crate::audit::export::key_fingerprint(&spki));
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Audit { command: AuditCommand::Seal } => {
             crate::audit::seal(&app.ledger, &app.signing)
                 .await
@@ -609,6 +644,37 @@ fn date(unix: i64) -> String {
         .unwrap_or_else(|_| unix.to_string())
 }
 
+/// `privca audit verify --file`: offline, from the file alone.
+fn audit_verify_file(path: &PathBuf) -> ExitCode {
+    let doc = read_file(path).and_then(|bytes| {
+        serde_json::from_slice::<crate::audit::export::AuditExport>(&bytes)
+            .map_err(|e| CaError::bad_request(format!("{} is not an audit export: {e}", path.display())))
+    });
+    let doc = match doc {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let report = crate::audit::export::verify_file(&doc);
+    for f in &report.findings {
+        println!("FAIL: {}", f.0);
+    }
+    println!(
+        "audit export: {} rows, {} checkpoints, checkpoint key sha256 {}, {} findings",
+        report.rows,
+        report.checkpoints,
+        doc.checkpoint_key_sha256,
+        report.findings.len()
+    );
+    if report.findings.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
 async fn audit_verify(app: &App) -> Result<ExitCode, CaError> {
     let spki = app.signing.key_info(crate::audit::CHECKPOINT_KEY)?.spki_der;
     let report = crate::audit::verify(&app.ledger, &spki).await?;
@@ -673,19 +739,17 @@ async fn approvals(app: &App, command: ApprovalCommand) -> Result<ExitCode, CaEr
             }
             Ok(ExitCode::SUCCESS)
         }
-        ApprovalCommand::Approve { id, out } => {
-            match app.ca().await?.approve(id, &Requester::cli()).await? {
-                crate::ca::Approved::Issued(cert) => {
-                    write_output(out.as_ref(), &cert.chain_pem)?;
-                    eprintln!("approval {id}: issued serial {}", cert.record.serial);
-                    Ok(ExitCode::SUCCESS)
-                }
-                crate::ca::Approved::Waiting { approvals, required } => {
-                    eprintln!("approval {id}: recorded ({approvals} of {required}); another approver must approve it");
-                    Ok(ExitCode::from(3))
-                }
+        ApprovalCommand::Approve { id, out } => match app.ca().await?.approve(id, &Requester::cli()).await? {
+            crate::ca::Approved::Issued(cert) => {
+                write_output(out.as_ref(), &cert.chain_pem)?;
+                eprintln!("approval {id}: issued serial {}", cert.record.serial);
+                Ok(ExitCode::SUCCESS)
             }
-        }
+            crate::ca::Approved::Waiting { approvals, required } => {
+                eprintln!("approval {id}: recorded ({approvals} of {required}); another approver must approve it");
+                Ok(ExitCode::from(3))
+            }
+        },
         ApprovalCommand::Deny { id, reason } => {
             app.ca().await?.deny(id, &Requester::cli(), &reason).await?;
             println!("approval {id} denied");

@@ -160,14 +160,16 @@ impl Ledger {
         let (required, approvals): (i64, i64) = (row.try_get("required")?, row.try_get("approvals")?);
         let outcome = if !approve || approvals >= required {
             let status = if approve { ApprovalStatus::Approved } else { ApprovalStatus::Denied };
-            sqlx::query("UPDATE approvals SET status = $1, decided_by = $2, reason = $3, decided_at = $4 WHERE id = $5")
-                .bind(status.as_str())
-                .bind(by)
-                .bind(reason)
-                .bind(t)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "UPDATE approvals SET status = $1, decided_by = $2, reason = $3, decided_at = $4 WHERE id = $5",
+            )
+            .bind(status.as_str())
+            .bind(by)
+            .bind(reason)
+            .bind(t)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
             Decided::Final
         } else {
             Decided::Waiting { approvals, required }

@@ -25,7 +25,8 @@ use crate::harness::{both_databases, Db, TestCa};
 both_databases!(
     every_route_refuses_every_role_the_table_refuses,
     owners_see_their_own_and_requesters_do_not_approve,
-    a_two_approver_profile_needs_two_distinct_approvers
+    a_two_approver_profile_needs_two_distinct_approvers,
+    an_audit_export_verifies_offline_and_catches_edits
 );
 
 /// What a caller presents.
@@ -205,6 +206,7 @@ async fn every_route_refuses_every_role_the_table_refuses(db: Db) {
         ),
         call(Method::GET, "/audit", "/audit?limit=3".into(), None, Action::Audit),
         call(Method::GET, "/audit/verify", "/audit/verify".into(), None, Action::Audit),
+        call(Method::GET, "/audit/export", "/audit/export".into(), None, Action::Audit),
         call(Method::GET, "/users", "/users".into(), None, Action::Audit),
         call(
             Method::POST,
@@ -431,9 +433,14 @@ async fn a_two_approver_profile_needs_two_distinct_approvers(db: Db) {
     let profiles = tempfile::tempdir().unwrap();
     let conf = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("conf/profiles");
     let gated = std::fs::read_to_string(conf.join("tls-server-gated.toml")).unwrap();
-    std::fs::write(profiles.path().join("tls-server.toml"), std::fs::read_to_string(conf.join("tls-server.toml")).unwrap())
-        .unwrap();
-    let two = gated.replace("name = \"tls-server-gated\"", "name = \"two-approvers\"").replace("approval = true", "approvers = 2");
+    std::fs::write(
+        profiles.path().join("tls-server.toml"),
+        std::fs::read_to_string(conf.join("tls-server.toml")).unwrap(),
+    )
+    .unwrap();
+    let two = gated
+        .replace("name = \"tls-server-gated\"", "name = \"two-approvers\"")
+        .replace("approval = true", "approvers = 2");
     std::fs::write(profiles.path().join("two-approvers.toml"), two).unwrap();
     let Some(t) = TestCa::with_profiles(db, profiles.path()).await else { return };
     let router = Router::new().nest("/api/v1", privca::admin::api::router(AdminState { ca: t.ca.clone() }));
@@ -461,4 +468,43 @@ async fn a_two_approver_profile_needs_two_distinct_approvers(db: Db) {
         .await
         .unwrap();
     assert_eq!(approvals, 2, "each approver's decision is audited");
+}
+
+async fn an_audit_export_verifies_offline_and_catches_edits(db: Db) {
+    use privca::audit::export::{verify_file, AuditExport};
+    let Some(t) = TestCa::new(db).await else { return };
+    let router = Router::new().nest("/api/v1", privca::admin::api::router(AdminState { ca: t.ca.clone() }));
+    for name in ["e1.example.test", "e2.example.test"] {
+        issue(&t, name, "team-a").await;
+    }
+    privca::audit::seal(&t.app.ledger, &t.app.signing).await.unwrap();
+    let auditor = token(&t, Role::Auditor, None).await;
+    let (status, _, text) = send(&router, Method::GET, "/audit/export", Some(&auditor), None).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let doc: AuditExport = serde_json::from_str(&text).unwrap();
+    assert!(doc.rows.len() >= 4 && !doc.checkpoints.is_empty(), "{} rows", doc.rows.len());
+    let report = verify_file(&doc);
+    assert!(report.findings.is_empty(), "{:?}", report.findings);
+    assert_eq!(report.rows as usize, doc.rows.len());
+
+    // An edited row, a forged checkpoint signature, a dropped row: each is found.
+    let mut edited = doc.clone();
+    edited.rows[1].detail = edited.rows[1].detail.replace('}', ",\"x\":1}");
+    assert!(!verify_file(&edited).findings.is_empty());
+    let mut forged = doc.clone();
+    let last = forged.checkpoints.len() - 1;
+    forged.checkpoints[last].signed_at += 1;
+    assert!(verify_file(&forged).findings.iter().any(|f| f.0.contains("signature")));
+    let mut dropped = doc.clone();
+    dropped.rows.remove(1);
+    assert!(!verify_file(&dropped).findings.is_empty());
+    // A tail no checkpoint covers is reported.
+    let mut tail = doc.clone();
+    tail.checkpoints.clear();
+    assert!(verify_file(&tail).findings.iter().any(|f| f.0.contains("no signature covers")));
+    // A partial range, from the middle, verifies too.
+    let (status, _, text) = send(&router, Method::GET, "/audit/export?from=2", Some(&auditor), None).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let part: AuditExport = serde_json::from_str(&text).unwrap();
+    assert!(verify_file(&part).findings.is_empty());
 }

@@ -7,10 +7,13 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::extract::Params;
-use crate::admin::{
-    auth::{Action, Principal},
-    problem::Problem,
-    AdminState,
+use crate::{
+    admin::{
+        auth::{Action, Principal},
+        problem::Problem,
+        AdminState,
+    },
+    audit::export::AuditExport,
 };
 
 /// Filters of `GET /audit`.
@@ -95,6 +98,31 @@ pub async fn list(
         })
         .collect();
     Ok(Json(AuditPage { items, next_before }))
+}
+
+/// `?from=&to=` of the export.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ExportQuery {
+    /// First chain position (default 1).
+    pub from: Option<i64>,
+    /// Last chain position (default: the last checkpoint).
+    pub to: Option<i64>,
+}
+
+/// Export sealed rows with their checkpoints and the checkpoint key, for `privca audit verify --file`.
+#[utoipa::path(get, path = "/audit/export", tag = "audit", params(ExportQuery),
+    responses((status = 200, body = AuditExport), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn export(
+    State(state): State<AdminState>,
+    p: Principal,
+    Params(q): Params<ExportQuery>,
+) -> Result<Json<AuditExport>, Problem> {
+    p.require(&state, Action::Audit).await?;
+    let spki = state.ca.signing().key_info(crate::audit::CHECKPOINT_KEY).map_err(crate::error::CaError::from)?.spki_der;
+    Ok(Json(crate::audit::export::export(state.ca.ledger(), &spki, q.from.unwrap_or(1), q.to).await?))
 }
 
 /// The result of walking the chain.

@@ -69,6 +69,7 @@ pub fn parts() -> (Router<AdminState>, utoipa::openapi::OpenApi) {
         .routes(routes!(enroll::eab_key))
         .routes(routes!(audit::list))
         .routes(routes!(audit::verify))
+        .routes(routes!(audit::export))
         .routes(routes!(access::users, access::create_user))
         .routes(routes!(access::disable_user))
         .routes(routes!(access::tokens, access::create_token))

@@ -14,6 +14,8 @@
 
 use serde::Serialize;
 
+pub mod export;
+
 use crate::{
     ledger::{AuditRow, Checkpoint, Ledger, SealedLink},
     signer::{JobClass, SigningAlgorithm, SigningService},
@@ -297,12 +299,93 @@ pub struct VerifyReport {
     pub findings: Vec<Finding>,
 }
 
+/// The walk along the chain that [`verify`] and [`export::verify_file`] share: each row in
+/// chain order is checked for its position, its link to the previous row and its own hash, and
+/// each checkpoint at or before it for the hash it signed.
+pub(crate) struct ChainWalk<'c> {
+    pub(crate) report: VerifyReport,
+    expected_seq: i64,
+    prev: String,
+    checkpoints: std::iter::Peekable<std::slice::Iter<'c, Checkpoint>>,
+}
+
+impl<'c> ChainWalk<'c> {
+    /// A walk that expects seq `after + 1` next, linked to `prev`.
+    pub(crate) fn new(after: i64, prev: String, checkpoints: &'c [Checkpoint]) -> Self {
+        ChainWalk {
+            report: VerifyReport::default(),
+            expected_seq: after,
+            prev,
+            checkpoints: checkpoints.iter().peekable(),
+        }
+    }
+
+    /// Checks the next row.
+    pub(crate) fn row(&mut self, row: &AuditRow) {
+        let report = &mut self.report;
+        let seq = row.seq.unwrap_or(-1);
+        self.expected_seq += 1;
+        if seq != self.expected_seq {
+            report.findings.push(Finding(format!(
+                "audit row seq {} is missing (next row found is seq {seq}, id {})",
+                self.expected_seq, row.id
+            )));
+            self.expected_seq = seq;
+        }
+        if row.prev_hash.as_deref() != Some(self.prev.as_str()) {
+            report.findings.push(Finding(format!(
+                "audit row seq {seq} (id {}): prev_hash does not match the hash of seq {}",
+                row.id,
+                seq - 1
+            )));
+        }
+        let computed = row_hash(row.prev_hash.as_deref().unwrap_or(""), seq, row);
+        if row.hash.as_deref() != Some(computed.as_str()) {
+            report.findings.push(Finding(format!(
+                "audit row seq {seq} (id {}, event {}): content does not match its hash (row edited)",
+                row.id, row.event
+            )));
+        }
+        while let Some(cp) = self.checkpoints.peek() {
+            if cp.seq > seq {
+                break;
+            }
+            if cp.seq == seq && row.hash.as_deref() != Some(cp.head_hash.as_str()) {
+                report
+                    .findings
+                    .push(Finding(format!("checkpoint at seq {seq} does not match the chain (chain rewritten)")));
+            }
+            report.checkpoints += 1;
+            self.checkpoints.next();
+        }
+        self.prev = row.hash.clone().unwrap_or_default();
+        report.rows += 1;
+    }
+
+    /// Ends the walk: checkpoints past the last row are findings, and every checkpoint's
+    /// signature is checked against `spki_der`. Returns the report, the last seq and hash.
+    pub(crate) fn finish(mut self, all: &[Checkpoint], spki_der: &[u8]) -> (VerifyReport, i64, String) {
+        for cp in self.checkpoints {
+            self.report.findings.push(Finding(format!(
+                "checkpoint at seq {} points past the last audit row (seq {}): rows were deleted",
+                cp.seq, self.expected_seq
+            )));
+        }
+        let algorithm = checkpoint_algorithm(spki_der);
+        for cp in all {
+            let msg = checkpoint_message(cp.seq, &cp.head_hash, cp.signed_at);
+            if crate::signer::verify_spki(spki_der, algorithm, &msg, &cp.signature).is_err() {
+                self.report.findings.push(Finding(format!("checkpoint at seq {}: signature does not verify", cp.seq)));
+            }
+        }
+        (self.report, self.expected_seq, self.prev)
+    }
+}
+
 /// Walks the chain and checkpoints; `spki_der` is the checkpoint key's public key from the token.
 pub async fn verify(ledger: &Ledger, spki_der: &[u8]) -> Result<VerifyReport, crate::ledger::LedgerError> {
-    let mut report = VerifyReport::default();
     let checkpoints = ledger.checkpoints().await?;
-    let mut cp_iter = checkpoints.iter().peekable();
-    let (mut expected_seq, mut prev) = (0i64, GENESIS_HASH.to_owned());
+    let mut walk = ChainWalk::new(0, GENESIS_HASH.to_owned(), &checkpoints);
     let mut after = 0i64;
     loop {
         let rows = ledger.sealed_audit(after, 1000).await?;
@@ -310,59 +393,11 @@ pub async fn verify(ledger: &Ledger, spki_der: &[u8]) -> Result<VerifyReport, cr
             break;
         }
         for row in &rows {
-            let seq = row.seq.unwrap_or(-1);
-            after = seq;
-            expected_seq += 1;
-            if seq != expected_seq {
-                report.findings.push(Finding(format!(
-                    "audit row seq {expected_seq} is missing (next row found is seq {seq}, id {})",
-                    row.id
-                )));
-                expected_seq = seq;
-            }
-            if row.prev_hash.as_deref() != Some(prev.as_str()) {
-                report.findings.push(Finding(format!(
-                    "audit row seq {seq} (id {}): prev_hash does not match the hash of seq {}",
-                    row.id,
-                    seq - 1
-                )));
-            }
-            let computed = row_hash(row.prev_hash.as_deref().unwrap_or(""), seq, row);
-            if row.hash.as_deref() != Some(computed.as_str()) {
-                report.findings.push(Finding(format!(
-                    "audit row seq {seq} (id {}, event {}): content does not match its hash (row edited)",
-                    row.id, row.event
-                )));
-            }
-            while let Some(cp) = cp_iter.peek() {
-                if cp.seq > seq {
-                    break;
-                }
-                if cp.seq == seq && row.hash.as_deref() != Some(cp.head_hash.as_str()) {
-                    report
-                        .findings
-                        .push(Finding(format!("checkpoint at seq {seq} does not match the chain (chain rewritten)")));
-                }
-                report.checkpoints += 1;
-                cp_iter.next();
-            }
-            prev = row.hash.clone().unwrap_or_default();
-            report.rows += 1;
+            after = row.seq.unwrap_or(-1);
+            walk.row(row);
         }
     }
-    for cp in cp_iter {
-        report.findings.push(Finding(format!(
-            "checkpoint at seq {} points past the last audit row (seq {expected_seq}): rows were deleted",
-            cp.seq
-        )));
-    }
-    for cp in &checkpoints {
-        let algorithm = checkpoint_algorithm(spki_der);
-        let msg = checkpoint_message(cp.seq, &cp.head_hash, cp.signed_at);
-        if crate::signer::verify_spki(spki_der, algorithm, &msg, &cp.signature).is_err() {
-            report.findings.push(Finding(format!("checkpoint at seq {}: signature does not verify", cp.seq)));
-        }
-    }
+    let (mut report, expected_seq, prev) = walk.finish(&checkpoints, spki_der);
     let (head_seq, head_hash) = ledger.audit_head().await?;
     if head_seq != expected_seq || (head_seq > 0 && head_hash != prev) {
         report.findings.push(Finding(format!(
