@@ -131,6 +131,8 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::clm::cli::ClmCommand,
     },
+    /// Compliance or access-review report of a period, as CSV, HTML or PDF.
+    Report(crate::admin::reports::command::ReportArgs),
     /// Install the certificate an external root signed for an `external = true` issuer.
     ImportIssuer {
         /// PEM file: the issuer certificate first, then the chain above it.
@@ -412,6 +414,7 @@ async fn dispatch(config: Config, command: Command) -> Result<ExitCode, CaError>
         Command::Owner { command } => crate::clm::cli::owner(&app, command).await,
         Command::Inventory { command } => crate::clm::cli::inventory(&app, command).await,
         Command::Clm { command } => crate::clm::cli::clm(&app, command).await,
+        Command::Report(args) => crate::admin::reports::command::run(&app, args).await,
         Command::ImportIssuer { cert, issuer } => {
             let pem = read_file(&cert)?;
             crate::ca::bootstrap::import_issuer(

@@ -1,0 +1,3 @@
+//! The admin surface: API, authentication, dashboard and reports.
+
+pub mod reports;
