@@ -7,7 +7,8 @@
 //! The builders only read: counts come from the ledger's report units (`ledger::reports`), each a
 //! range on an indexed time column; the lists behind them stop at [`ROW_LIMIT`] rows per section
 //! (a fact says so when they do), the totals never do. Nothing here writes to the ledger, signs
-//! or sends: the CLI, the API and the scheduled job decide where a rendered report goes.
+//! or sends: the CLI, the API and the scheduled job ([`schedule`]) decide where a rendered
+//! report goes.
 
 mod access;
 pub mod command;
@@ -15,6 +16,7 @@ mod compliance;
 mod csv;
 mod html;
 mod pdf;
+pub mod schedule;
 
 use std::collections::BTreeMap;
 
