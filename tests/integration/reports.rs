@@ -268,6 +268,44 @@ async fn reports_of_a_period(db: Db) {
     t.app.ledger.close().await;
 }
 
+/// `[reports] schedule = "monthly"`: the last month's report is mailed once to each recipient,
+/// as a PDF attachment with the totals in the text; a second look sends nothing.
+async fn scheduled_report_is_mailed_once(db: Db) {
+    let (port, mails) = crate::clm::smtp_sink().await;
+    let extra = format!(
+        "[clm.smtp]\nurl = \"smtp://127.0.0.1:{port}\"\n[reports]\nschedule = \"monthly\"\n\
+         recipients = [\"audit@example.test\", \"ciso@example.test\"]\n"
+    );
+    let Some(t) = TestCa::with_config(db, &extra).await else { return };
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let notifier = privca::clm::notify::Notifier::new(&t.app.config.clm).unwrap();
+    assert_eq!(reports::schedule::send_due(&t.app, &notifier, now).await.unwrap(), 2);
+    assert_eq!(reports::schedule::send_due(&t.app, &notifier, now).await.unwrap(), 0, "once per period");
+    let mails = mails.lock().unwrap().clone();
+    assert_eq!(mails.len(), 2);
+    let mut to: Vec<String> = mails.iter().flat_map(|m| m.rcpt.clone()).collect();
+    to.sort();
+    assert_eq!(to, ["audit@example.test", "ciso@example.test"]);
+    let m = &mails[0];
+    assert!(m.header("subject").unwrap().starts_with("[privca] compliance report "), "{}", m.data);
+    assert!(m.data.contains("issued / all: 0"), "{}", m.data);
+    assert!(m.data.contains("Content-Type: application/pdf"), "{}", m.data);
+    assert!(m.data.contains("privca-compliance-") && m.data.contains(".pdf\""), "{}", m.data);
+    // Next month is due again.
+    assert_eq!(reports::schedule::send_due(&t.app, &notifier, now + 32 * DAY).await.unwrap(), 2);
+    t.app.ledger.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduled_report_sqlite() {
+    scheduled_report_is_mailed_once(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduled_report_postgres() {
+    scheduled_report_is_mailed_once(Db::Postgres).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reports_sqlite() {
     reports_of_a_period(Db::Sqlite).await;
