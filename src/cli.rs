@@ -136,6 +136,8 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::admin::cli::AdminCommand,
     },
+    /// Compliance or access-review report of a period, as CSV, HTML or PDF.
+    Report(crate::admin::reports::command::ReportArgs),
     /// Install the certificate an external root signed for an `external = true` issuer.
     ImportIssuer {
         /// PEM file: the issuer certificate first, then the chain above it.
@@ -453,6 +455,7 @@ async fn dispatch(config: Config, command: Command) -> Result<ExitCode, CaError>
         Command::Inventory { command } => crate::clm::cli::inventory(&app, command).await,
         Command::Clm { command } => crate::clm::cli::clm(&app, command).await,
         Command::Admin { command } => crate::admin::cli::run(&app, command).await,
+        Command::Report(args) => crate::admin::reports::command::run(&app, args).await,
         Command::ImportIssuer { cert, issuer } => {
             let pem = read_file(&cert)?;
             crate::ca::bootstrap::import_issuer(

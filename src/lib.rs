@@ -21,6 +21,7 @@
 //! * [`limit`] keeps failure budgets per client address or account.
 //! * [`clm`] is certificate lifecycle management: the inventory, expiry policy and notifications,
 //!   discovery scans and imports.
+//! * [`admin`] is the admin surface; so far its compliance and access-review reports.
 //! * [`metrics`] names the Prometheus metrics served on the admin listener; [`error`] holds
 //!   [`error::CaError`], the core's error type.
 //! * [`server`] and [`jobs`] run `privca serve`; [`cli`] is the command line; [`app`] wires

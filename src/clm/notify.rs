@@ -7,8 +7,9 @@
 use std::time::Duration;
 
 use lettre::{
-    message::header::ContentType, transport::smtp::authentication::Credentials, AsyncSmtpTransport, AsyncTransport,
-    Message, Tokio1Executor,
+    message::{header::ContentType, Attachment, MultiPart, SinglePart},
+    transport::smtp::authentication::Credentials,
+    AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
 };
 use ring::hmac;
 
@@ -43,6 +44,17 @@ pub struct Notifier {
     http: reqwest::Client,
     webhook_key: Option<hmac::Key>,
     sms: Option<crate::config::clm::SmsConfig>,
+}
+
+/// A file attached to an email.
+#[derive(Debug, Clone)]
+pub struct EmailFile {
+    /// File name.
+    pub name: String,
+    /// MIME type, e.g. `application/pdf`.
+    pub content_type: &'static str,
+    /// Content.
+    pub bytes: Vec<u8>,
 }
 
 /// An HTTP client of CLM's: rustls on ring with the webpki roots, built here (reqwest is
@@ -139,6 +151,36 @@ impl Notifier {
             .message_id(Some(format!("<{}@privca>", delivery_id(&m.dedup_key))))
             .header(ContentType::TEXT_PLAIN)
             .body(m.body.clone())
+            .map_err(|e| NotifyError::Invalid(e.to_string()))?;
+        smtp.send(message).await.map_err(|e| NotifyError::Smtp(e.to_string()))?;
+        Ok(())
+    }
+
+    /// Sends `file` by email to `to`, attached to a plain-text `body` (scheduled reports, which
+    /// do not go through the outbox); `key` gives the stable `Message-ID`.
+    pub async fn email_file(
+        &self,
+        key: &str,
+        to: &str,
+        subject: &str,
+        body: &str,
+        file: EmailFile,
+    ) -> Result<(), NotifyError> {
+        let smtp = self.smtp.as_ref().ok_or(NotifyError::NotConfigured("no SMTP server configured ([clm.smtp])"))?;
+        let from = self.from.parse().map_err(|e| NotifyError::Invalid(format!("clm.from: {e}")))?;
+        let to = to.parse().map_err(|e| NotifyError::Invalid(format!("recipient `{to}`: {e}")))?;
+        let content_type =
+            ContentType::parse(file.content_type).map_err(|e| NotifyError::Invalid(format!("content type: {e}")))?;
+        let message = Message::builder()
+            .from(from)
+            .to(to)
+            .subject(subject)
+            .message_id(Some(format!("<{}@privca>", delivery_id(key))))
+            .multipart(
+                MultiPart::mixed()
+                    .singlepart(SinglePart::plain(body.to_owned()))
+                    .singlepart(Attachment::new(file.name).body(file.bytes, content_type)),
+            )
             .map_err(|e| NotifyError::Invalid(e.to_string()))?;
         smtp.send(message).await.map_err(|e| NotifyError::Smtp(e.to_string()))?;
         Ok(())

@@ -11,6 +11,7 @@ pub mod discovery;
 pub(crate) mod duration;
 pub mod est;
 pub(crate) mod raw;
+pub mod reports;
 pub mod scep;
 pub mod secrets;
 
@@ -92,6 +93,8 @@ pub struct Config {
     pub scep: scep::ScepConfig,
     /// Certificate lifecycle management.
     pub clm: clm::ClmConfig,
+    /// The scheduled compliance report.
+    pub reports: reports::ReportsConfig,
     /// Logging.
     pub log: LogConfig,
 }
@@ -477,6 +480,7 @@ fn build(raw: raw::RawConfig, base: &Path, data_dir: PathBuf) -> Result<Config, 
     let est = est::build(raw.est, &profiles)?;
     let scep = scep::build(raw.scep, &profiles, &data_dir)?;
     let clm = clm::build(raw.clm, &data_dir)?;
+    let reports = reports::build(raw.reports, clm.smtp.is_some())?;
     Ok(Config {
         dev: raw.dev,
         data_dir,
@@ -494,6 +498,7 @@ fn build(raw: raw::RawConfig, base: &Path, data_dir: PathBuf) -> Result<Config, 
         est,
         scep,
         clm,
+        reports,
         log,
     })
 }

@@ -38,6 +38,8 @@ pub(crate) struct RawConfig {
     #[serde(default)]
     pub(crate) clm: super::clm::RawClm,
     #[serde(default)]
+    pub(crate) reports: super::reports::RawReports,
+    #[serde(default)]
     pub(crate) log: RawLog,
 }
 

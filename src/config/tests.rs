@@ -361,3 +361,30 @@ fn a_static_scep_challenge_is_refused_on_an_approval_profile() {
     let e = Config::load(&path, Some(dir.path().to_owned())).unwrap_err().to_string();
     assert!(e.contains("scep.names.gated.challenge") && e.contains("one-time"), "{e}");
 }
+
+#[test]
+fn scheduled_reports_are_off_by_default_and_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Config::load(&write_config(dir.path(), MINIMAL), None).unwrap();
+    assert_eq!(c.reports.schedule, reports::ReportSchedule::Off);
+    let example = Config::load(&conf("privca.example.toml"), None).unwrap();
+    assert_eq!(example.reports.schedule, reports::ReportSchedule::Off);
+    assert_eq!(example.reports.format, reports::ReportAttachment::Pdf);
+    let smtp = "[clm.smtp]\nurl = \"smtp://127.0.0.1:25\"\n";
+    let with = |reports: &str, smtp: &str| format!("{MINIMAL}[reports]\n{reports}\n{smtp}");
+    let ok = with("schedule = \"quarterly\"\nrecipients = [\"audit@example.test\"]\nformat = \"html\"", smtp);
+    let c = Config::load(&write_config(dir.path(), &ok), None).unwrap();
+    assert_eq!(c.reports.schedule, reports::ReportSchedule::Quarterly);
+    assert_eq!(c.reports.format, reports::ReportAttachment::Html);
+    assert_eq!(c.reports.recipients, ["audit@example.test"]);
+    for (body, key) in [
+        (with("schedule = \"weekly\"", smtp), "reports.schedule"),
+        (with("schedule = \"monthly\"", smtp), "reports.recipients"),
+        (with("schedule = \"monthly\"\nrecipients = [\"audit\"]", smtp), "reports.recipients"),
+        (with("schedule = \"monthly\"\nrecipients = [\"a@example.test\"]", ""), "[clm.smtp]"),
+        (with("format = \"docx\"", smtp), "reports.format"),
+    ] {
+        let e = Config::load(&write_config(dir.path(), &body), None).unwrap_err().to_string();
+        assert!(e.contains(key), "expected `{key}` in: {e}");
+    }
+}

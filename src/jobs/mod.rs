@@ -4,7 +4,9 @@
 //! ([`ocsp_presign`]), with SCEP enabled the RA certificate's renewal, and (started by
 //! `server::serve` with the listeners) the renewal of privca's own TLS certificate
 //! ([`tls_refresh`]), with `clm.enabled` the CLM expiry policy and notification delivery
-//! ([`clm`]), and with `clm.discovery.enabled` scheduled discovery scans ([`discovery`]).
+//! ([`clm`]), with `clm.discovery.enabled` scheduled discovery scans ([`discovery`]), and with
+//! `reports.schedule` the monthly or quarterly compliance report
+//! ([`crate::admin::reports::schedule`]).
 
 pub mod clm;
 pub mod crl_publish;
@@ -65,6 +67,7 @@ pub fn spawn(
         tokio::spawn(audit_sealer(app.clone(), stop.clone())),
         tokio::spawn(crl_publish::run(ca.clone(), stop.clone())),
         tokio::spawn(discovery::run(app.clone(), stop.clone())),
+        tokio::spawn(crate::admin::reports::schedule::run(app.clone(), stop.clone())),
     ];
     if let Some(scep) = scep {
         jobs.push(tokio::spawn(scep_ra_refresh(scep, stop.clone())));

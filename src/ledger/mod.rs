@@ -37,6 +37,7 @@ pub mod model;
 mod ocsp;
 mod owners;
 pub mod pg_tls;
+mod reports;
 mod scep;
 mod single_statement;
 mod statement;
@@ -69,6 +70,9 @@ pub use self::inventory::{
 pub use self::model::*;
 pub use self::ocsp::{CertStatusRow, OcspRecord, OcspWork};
 pub use self::owners::{Owner, UnclaimedOwner};
+pub use self::reports::{
+    AccessToken, AccessUser, IssuedCert, ReportApproval, ReportCert, ReportDeadMessage, ReportExternal,
+};
 pub use self::scep::TransactionRecord;
 
 /// Which SQL dialect the pool speaks.

@@ -29,13 +29,13 @@ const DAY: i64 = 86_400;
 
 /// A mail as the SMTP sink received it.
 #[derive(Debug, Clone)]
-struct Mail {
-    rcpt: Vec<String>,
-    data: String,
+pub(crate) struct Mail {
+    pub(crate) rcpt: Vec<String>,
+    pub(crate) data: String,
 }
 
 impl Mail {
-    fn header(&self, name: &str) -> Option<String> {
+    pub(crate) fn header(&self, name: &str) -> Option<String> {
         let prefix = format!("{}: ", name.to_ascii_lowercase());
         self.data.lines().find(|l| l.to_ascii_lowercase().starts_with(&prefix)).map(|l| l[prefix.len()..].to_owned())
     }
@@ -43,7 +43,7 @@ impl Mail {
 
 /// A loopback SMTP server (RFC 5321 subset: EHLO/HELO, MAIL, RCPT, DATA, RSET, NOOP, QUIT)
 /// that keeps every message.
-async fn smtp_sink() -> (u16, Arc<Mutex<Vec<Mail>>>) {
+pub(crate) async fn smtp_sink() -> (u16, Arc<Mutex<Vec<Mail>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let mails = Arc::new(Mutex::new(Vec::new()));

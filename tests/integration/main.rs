@@ -16,6 +16,7 @@ mod ocsp_nonce;
 mod ocsp_presign;
 mod pg_tls;
 mod readme;
+mod reports;
 mod rollover;
 mod scep_ra;
 mod server_tls;
