@@ -207,6 +207,7 @@ async fn every_route_refuses_every_role_the_table_refuses(db: Db) {
         call(Method::GET, "/audit", "/audit?limit=3".into(), None, Action::Audit),
         call(Method::GET, "/audit/verify", "/audit/verify".into(), None, Action::Audit),
         call(Method::GET, "/audit/export", "/audit/export".into(), None, Action::Audit),
+        call(Method::GET, "/reports/{kind}", "/reports/access?format=csv".into(), None, Action::Audit),
         call(Method::GET, "/users", "/users".into(), None, Action::Audit),
         call(
             Method::POST,
@@ -507,4 +508,15 @@ async fn an_audit_export_verifies_offline_and_catches_edits(db: Db) {
     assert_eq!(status, StatusCode::OK, "{text}");
     let part: AuditExport = serde_json::from_str(&text).unwrap();
     assert!(verify_file(&part).findings.is_empty());
+
+    // The compliance report over the API: CSV by default, PDF on request.
+    let (status, ctype, text) = send(&router, Method::GET, "/reports/compliance", Some(&auditor), None).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert!(ctype.starts_with("text/csv") && text.contains("issued"), "{ctype}: {text}");
+    let (status, ctype, text) =
+        send(&router, Method::GET, "/reports/compliance?format=pdf", Some(&auditor), None).await;
+    assert_eq!((status, ctype.as_str()), (StatusCode::OK, "application/pdf"));
+    assert!(text.starts_with("%PDF-"));
+    let (status, _, _) = send(&router, Method::GET, "/reports/compliance?from=2026-02-30", Some(&auditor), None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
 }

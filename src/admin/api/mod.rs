@@ -16,6 +16,7 @@ pub mod certificates;
 pub mod enroll;
 pub mod extract;
 pub mod inventory;
+pub mod reports;
 
 use axum::{extract::DefaultBodyLimit, extract::State, http::StatusCode, routing::get, Json, Router};
 use serde::Serialize;
@@ -70,6 +71,7 @@ pub fn parts() -> (Router<AdminState>, utoipa::openapi::OpenApi) {
         .routes(routes!(audit::list))
         .routes(routes!(audit::verify))
         .routes(routes!(audit::export))
+        .routes(routes!(reports::report))
         .routes(routes!(access::users, access::create_user))
         .routes(routes!(access::disable_user))
         .routes(routes!(access::tokens, access::create_token))

@@ -213,8 +213,12 @@ impl ReportContext {
     /// The context of a running privca: its profiles and its token's checkpoint key (the chain
     /// check is skipped, and a fact says so, when the key cannot be read).
     pub fn of(app: &App) -> ReportContext {
-        let profiles = app
-            .config
+        Self::from_parts(&app.config, &app.signing)
+    }
+
+    /// The same from the configuration and the signing service (what the API holds).
+    pub fn from_parts(config: &crate::config::Config, signing: &crate::signer::SigningService) -> ReportContext {
+        let profiles = config
             .profiles
             .iter()
             .map(|(name, p)| {
@@ -225,7 +229,7 @@ impl ReportContext {
                 (name.clone(), rules)
             })
             .collect();
-        let checkpoint_spki = match app.signing.key_info(crate::audit::CHECKPOINT_KEY) {
+        let checkpoint_spki = match signing.key_info(crate::audit::CHECKPOINT_KEY) {
             Ok(k) => Some(k.spki_der),
             Err(e) => {
                 tracing::warn!(error = %e, "report: the audit checkpoint key cannot be read; the chain is not verified");
