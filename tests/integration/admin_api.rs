@@ -26,7 +26,8 @@ both_databases!(
     every_route_refuses_every_role_the_table_refuses,
     owners_see_their_own_and_requesters_do_not_approve,
     a_two_approver_profile_needs_two_distinct_approvers,
-    an_audit_export_verifies_offline_and_catches_edits
+    an_audit_export_verifies_offline_and_catches_edits,
+    metrics_need_a_token_off_loopback
 );
 
 /// What a caller presents.
@@ -519,4 +520,29 @@ async fn an_audit_export_verifies_offline_and_catches_edits(db: Db) {
     assert!(text.starts_with("%PDF-"));
     let (status, _, _) = send(&router, Method::GET, "/reports/compliance?from=2026-02-30", Some(&auditor), None).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+async fn metrics_need_a_token_off_loopback(db: Db) {
+    let Some(t) = TestCa::with_config(db, "[server]\nadmin_listen = \"0.0.0.0:9443\"\n").await else { return };
+    let handle = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder().handle();
+    let router = privca::server::routes::admin(t.ca.clone(), Some(handle));
+    let metrics = token(&t, Role::Metrics, None).await;
+    let operator = token(&t, Role::Operator, None).await;
+    let get = |tok: Option<String>| {
+        let router = router.clone();
+        async move {
+            let mut req = Request::builder().uri("/metrics");
+            if let Some(tok) = tok {
+                req = req.header(header::AUTHORIZATION, format!("Bearer {tok}"));
+            }
+            router.oneshot(req.body(Body::empty()).unwrap()).await.unwrap().status()
+        }
+    };
+    assert_eq!(get(None).await, StatusCode::UNAUTHORIZED, "never anonymous on a non-loopback address");
+    assert_eq!(get(Some(operator.clone())).await, StatusCode::FORBIDDEN);
+    assert_eq!(get(Some(metrics.clone())).await, StatusCode::OK);
+    // A metrics token reads nothing else.
+    let api = Router::new().nest("/api/v1", privca::admin::api::router(AdminState { ca: t.ca.clone() }));
+    let (status, _, _) = send(&api, Method::GET, "/certificates", Some(&metrics), None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
 }

@@ -14,6 +14,7 @@ mod issuance_cycle;
 mod ledger_battery;
 mod ocsp_nonce;
 mod ocsp_presign;
+mod openapi;
 mod pg_tls;
 mod readme;
 mod reports;

@@ -51,7 +51,7 @@ impl Modify for BearerScheme {
 
 /// The API's router (to nest under `/api/v1`) and its OpenAPI document.
 pub fn parts() -> (Router<AdminState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health))
         .routes(routes!(certificates::list, certificates::issue))
         .routes(routes!(certificates::show))
@@ -76,7 +76,29 @@ pub fn parts() -> (Router<AdminState>, utoipa::openapi::OpenApi) {
         .routes(routes!(access::disable_user))
         .routes(routes!(access::tokens, access::create_token))
         .routes(routes!(access::revoke_token))
-        .split_for_parts()
+        .split_for_parts();
+    (router, with_operation_ids(doc))
+}
+
+/// Names every operation after its method and path (`get_certificates_id_chain`): handler names
+/// repeat across modules, and OpenAPI wants each operation id once.
+fn with_operation_ids(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    for (path, item) in doc.paths.paths.iter_mut() {
+        let name: String = path.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+        let name = name.split('_').filter(|s| !s.is_empty()).collect::<Vec<_>>().join("_");
+        for (method, op) in [
+            ("get", &mut item.get),
+            ("post", &mut item.post),
+            ("put", &mut item.put),
+            ("patch", &mut item.patch),
+            ("delete", &mut item.delete),
+        ] {
+            if let Some(op) = op {
+                op.operation_id = Some(format!("{method}_{name}"));
+            }
+        }
+    }
+    doc
 }
 
 /// The API, with `/openapi.json`, bound to `state`.
