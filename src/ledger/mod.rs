@@ -32,6 +32,7 @@ mod error;
 mod est;
 mod external;
 mod inventory;
+mod listings;
 mod migrate;
 pub mod model;
 mod ocsp;
@@ -67,6 +68,7 @@ pub use self::external::{
 pub use self::inventory::{
     default_renewal_method, Endpoint, InventoryChange, InventoryFilter, InventoryItem, InventoryStats, InventoryStatus,
 };
+pub use self::listings::{AcmeAccountListing, EabKeyListing, EndpointListing, EstUserListing, ScepChallengeListing};
 pub use self::model::*;
 pub use self::ocsp::{CertStatusRow, OcspRecord, OcspWork};
 pub use self::owners::{Owner, UnclaimedOwner};

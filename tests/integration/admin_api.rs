@@ -205,6 +205,11 @@ async fn every_route_refuses_every_role_the_table_refuses(db: Db) {
             Some(serde_json::json!({ "owner": "team-a" })),
             Action::Enroll,
         ),
+        call(Method::GET, "/est/users", "/est/users".into(), None, Action::Audit),
+        call(Method::GET, "/scep/challenges", "/scep/challenges".into(), None, Action::Audit),
+        call(Method::GET, "/acme/eab-keys", "/acme/eab-keys".into(), None, Action::Audit),
+        call(Method::GET, "/acme/accounts", "/acme/accounts?limit=5".into(), None, Action::Audit),
+        call(Method::GET, "/discovery/endpoints", "/discovery/endpoints?after=a:1:".into(), None, Action::Read),
         call(Method::GET, "/audit", "/audit?limit=3".into(), None, Action::Audit),
         call(Method::GET, "/audit/verify", "/audit/verify".into(), None, Action::Audit),
         call(Method::GET, "/audit/export", "/audit/export".into(), None, Action::Audit),
@@ -293,7 +298,7 @@ async fn every_route_refuses_every_role_the_table_refuses(db: Db) {
             let cell = format!("{label} × {} {}: {status} {text}", c.method, c.template);
             let allowed = match role {
                 None => false,
-                Some(Role::Owner) if c.template == "/clm/outbox" => false,
+                Some(Role::Owner) if matches!(c.template, "/clm/outbox" | "/discovery/endpoints") => false,
                 Some(r) => r.allows(c.action),
             };
             match (role, allowed) {

@@ -4,13 +4,16 @@
 
 use axum::{extract::State, http::StatusCode, Json};
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
-use super::extract::Body;
-use crate::admin::{
-    auth::{Action, Principal},
-    problem::Problem,
-    AdminState,
+use super::extract::{Body, Params};
+use crate::{
+    admin::{
+        auth::{Action, Principal},
+        problem::Problem,
+        AdminState,
+    },
+    ledger::{AcmeAccountListing, EabKeyListing, EstUserListing, ScepChallengeListing},
 };
 
 /// `POST /est/users`.
@@ -105,4 +108,59 @@ pub async fn eab_key(
     let (kid, key) =
         crate::adapters::acme::create_eab_key(&state.ca, &b.owner, b.profile.as_deref(), &p.requester()).await?;
     Ok((StatusCode::CREATED, Json(Secret { id: kid, secret: key })))
+}
+
+/// List EST users (never their passwords).
+#[utoipa::path(get, path = "/est/users", tag = "enrollment",
+    responses((status = 200, body = Vec<EstUserListing>), (status = 401, body = Problem), (status = 403, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn est_users(State(state): State<AdminState>, p: Principal) -> Result<Json<Vec<EstUserListing>>, Problem> {
+    p.require(&state, Action::Audit).await?;
+    Ok(Json(state.ca.ledger().est_users().await?))
+}
+
+/// List live SCEP challenges (never the challenges themselves).
+#[utoipa::path(get, path = "/scep/challenges", tag = "enrollment",
+    responses((status = 200, body = Vec<ScepChallengeListing>), (status = 401, body = Problem), (status = 403, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn scep_challenges(
+    State(state): State<AdminState>,
+    p: Principal,
+) -> Result<Json<Vec<ScepChallengeListing>>, Problem> {
+    p.require(&state, Action::Audit).await?;
+    Ok(Json(state.ca.ledger().scep_challenges().await?))
+}
+
+/// List EAB keys (never their HMAC keys).
+#[utoipa::path(get, path = "/acme/eab-keys", tag = "enrollment",
+    responses((status = 200, body = Vec<EabKeyListing>), (status = 401, body = Problem), (status = 403, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn eab_keys(State(state): State<AdminState>, p: Principal) -> Result<Json<Vec<EabKeyListing>>, Problem> {
+    p.require(&state, Action::Audit).await?;
+    Ok(Json(state.ca.ledger().eab_keys().await?))
+}
+
+/// `?after=&limit=` of the account list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AccountQuery {
+    /// Only accounts with an id after this (the last id of the previous page).
+    pub after: Option<String>,
+    /// Rows per page (default 100, at most 1000).
+    pub limit: Option<u32>,
+}
+
+/// List ACME accounts.
+#[utoipa::path(get, path = "/acme/accounts", tag = "enrollment", params(AccountQuery),
+    responses((status = 200, body = Vec<AcmeAccountListing>), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn acme_accounts(
+    State(state): State<AdminState>,
+    p: Principal,
+    Params(q): Params<AccountQuery>,
+) -> Result<Json<Vec<AcmeAccountListing>>, Problem> {
+    p.require(&state, Action::Audit).await?;
+    let limit = i64::from(q.limit.unwrap_or(100).clamp(1, 1000));
+    Ok(Json(state.ca.ledger().acme_accounts(q.after.as_deref().unwrap_or(""), limit).await?))
 }

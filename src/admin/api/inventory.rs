@@ -19,7 +19,7 @@ use crate::{
         AdminState,
     },
     audit::{AuditEvent, AuditKind},
-    ledger::{InventoryChange, OutboxMessage, Owner},
+    ledger::{EndpointListing, InventoryChange, OutboxMessage, Owner},
     policy::Tier,
 };
 
@@ -243,4 +243,43 @@ pub async fn outbox(
     }
     let limit = i64::from(q.limit.unwrap_or(100).clamp(1, 1000));
     Ok(Json(state.ca.ledger().outbox(q.state.as_deref(), limit).await?))
+}
+
+/// `?after=&limit=` of the endpoint list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct EndpointQuery {
+    /// Only endpoints after this `host:port:sni` (the last one of the previous page).
+    pub after: Option<String>,
+    /// Rows per page (default 100, at most 1000).
+    pub limit: Option<u32>,
+}
+
+/// Discovery results: every endpoint scanned, with the leaf it served and its findings.
+#[utoipa::path(get, path = "/discovery/endpoints", tag = "inventory", params(EndpointQuery),
+    responses((status = 200, body = Vec<EndpointListing>), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn endpoints(
+    State(state): State<AdminState>,
+    p: Principal,
+    Params(q): Params<EndpointQuery>,
+) -> Result<Json<Vec<EndpointListing>>, Problem> {
+    p.require(&state, Action::Read).await?;
+    if p.role == crate::admin::auth::Role::Owner {
+        return p.refuse(&state, "discovery results span every owner".into()).await;
+    }
+    let after = match q.after.as_deref() {
+        None => (String::new(), -1, String::new()),
+        Some(a) => {
+            let mut parts = a.splitn(3, ':');
+            let (host, port, sni) = (parts.next(), parts.next().and_then(|p| p.parse().ok()), parts.next());
+            match (host, port, sni) {
+                (Some(h), Some(p), Some(s)) => (h.to_owned(), p, s.to_owned()),
+                _ => return Err(Problem::bad_request("after is host:port:sni")),
+            }
+        }
+    };
+    let limit = i64::from(q.limit.unwrap_or(100).clamp(1, 1000));
+    Ok(Json(state.ca.ledger().endpoints((&after.0, after.1, &after.2), limit).await?))
 }
