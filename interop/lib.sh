@@ -79,6 +79,18 @@ stop_privca() {
   SERVE_PID=""
 }
 
+# api_approve ID: approves request ID through the admin API (POST /api/v1/approvals/ID/approve)
+# with an approver token made once per run; true when the certificate was issued (HTTP 200).
+api_approve() {
+  if [ -z "${APPROVER_TOKEN:-}" ]; then
+    APPROVER_TOKEN=$(privca_cli admin token new --role approver --expires 1d --note interop 2>/dev/null)
+  fi
+  local code
+  code=$(curl -sk -o "$DATA/approve-$1.json" -w '%{http_code}' -X POST \
+    -H "Authorization: Bearer $APPROVER_TOKEN" "https://127.0.0.1:9443/api/v1/approvals/$1/approve")
+  [ "$code" = 200 ] && grep -q '"issued"' "$DATA/approve-$1.json"
+}
+
 # make_csr NAME PROFILE KEYTYPE OUTDIR: a CSR that fits PROFILE, key "ec" (P-256) or "rsa" (2048).
 make_csr() {
   local name=$1 profile=$2 keytype=$3 out=$4 subj san

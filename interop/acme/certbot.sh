@@ -3,7 +3,7 @@
 # RSA; three names, ECDSA), dns-01 wildcard + apex through a manual hook, forced renewal,
 # revocation with a reason by the account key and by the certificate key, a second revocation
 # (alreadyRevoked), deactivation, then EAB-required registration and an approval-gated
-# profile that keeps the order processing until `privca approvals approve`.
+# profile that keeps the order processing until an approver approves it over the admin API.
 set -uo pipefail
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/lib-acme.sh"
@@ -99,7 +99,7 @@ check "finalize queued the request for approval" test -n "$approval"
 sleep 2
 check "  certbot is still waiting (order processing)" kill -0 "$gated_pid"
 check "  order is processing in the ledger" test "$(sql "SELECT COUNT(*) FROM acme_orders WHERE status = 'processing' AND approval_id IS NOT NULL")" = 1
-check "operator approves" privca_cli approvals approve "$approval" --out "$DATA/approved.pem"
+check "an approver approves through the admin API" api_approve "$approval"
 wait "$gated_pid"
 check "  certbot completed on its own" test $? = 0
 check "  chain verifies" verify_chain "$DATA/cb3/live/gated/cert.pem" "$DATA/cb3/live/gated/chain.pem" gated.privca.test

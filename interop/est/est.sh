@@ -257,10 +257,10 @@ code=$(post gated/simpleenroll "$W/gated1.example.test.b64" "$W/g1.p7" -u "g1:$G
 check "gated: the same request again is still 202" test "$code" = 202
 check "  exactly one pending approval" test "$(sql "SELECT COUNT(*) FROM approvals WHERE status = 'pending'")" = 1
 id=$(sql "SELECT id FROM approvals WHERE status = 'pending'")
-privca_cli approvals approve "$id" >/dev/null 2>&1
+check "  an approver approves through the admin API" api_approve "$id"
 code=$(post gated/simpleenroll "$W/gated1.example.test.b64" "$W/g1.p7" -u "g1:$GPW")
 p7 "$W/g1.p7" "$W/g1.pem"
-check "gated: after privca approvals approve, the same request gets the certificate" \
+check "gated: once approved, the same request gets the certificate" \
   bash -c "[ $code = 200 ] && openssl verify -CAfile '$DATA/root.pem' -untrusted '$W/cacerts.pem' '$W/g1.pem' | grep -q OK"
 
 echo "# refusals"

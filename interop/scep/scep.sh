@@ -149,9 +149,9 @@ check "PKCSReq on an approval profile: PENDING" \
 "${CLIENT[@]}" poll "$BASE/gated" --dir "$W/g1" >/dev/null 2>&1
 check "CertPoll before approval: PENDING" test $? = 3
 id=$(sql "SELECT id FROM approvals WHERE status = 'pending'")
-privca_cli approvals approve "$id" >/dev/null 2>&1
+check "an approver approves through the admin API" api_approve "$id"
 "${CLIENT[@]}" poll "$BASE/gated" --dir "$W/g1" >/dev/null 2>&1
-check "CertPoll after privca approvals approve: SUCCESS" test $? = 0
+check "CertPoll once approved: SUCCESS" test $? = 0
 check "  certificate verifies" verify "$W/g1/cert.pem"
 
 echo "# GetCert and GetCRL"
