@@ -63,6 +63,7 @@ pub fn spawn(
     stop: watch::Receiver<bool>,
 ) -> Vec<JoinHandle<()>> {
     let mut jobs = vec![
+        tokio::spawn(interrupted_reservations(app.clone(), stop.clone())),
         tokio::spawn(acme_cleanup(app.clone(), stop.clone())),
         tokio::spawn(audit_sealer(app.clone(), stop.clone())),
         tokio::spawn(crl_publish::run(ca.clone(), stop.clone())),
@@ -104,6 +105,31 @@ async fn scep_ra_refresh(scep: ScepAdapter, mut stop: watch::Receiver<bool>) {
                 Ok(false) => {}
                 Err(e) => tracing::warn!(error = %e, "checking the SCEP RA certificate failed"),
             },
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// A reservation older than this that is still `reserved` was interrupted: signing and
+/// committing take milliseconds, and no HSM queue holds work this long.
+pub const INTERRUPTED_AFTER: i64 = 600;
+
+/// Aborts interrupted reservations at start and every five minutes (a crashed process, on
+/// this instance or another, leaves them; until then a SCEP transaction cannot be retried).
+async fn interrupted_reservations(app: App, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(300));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                let event = crate::audit::AuditEvent::new(crate::audit::AuditKind::Failed, crate::ca::Requester::system().to_string());
+                let before = crate::ledger::now() - INTERRUPTED_AFTER;
+                match app.ledger.abort_interrupted_reservations(before, &event).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::warn!(aborted = n, "interrupted reservations aborted"),
+                    Err(e) => tracing::warn!(error = %e, "aborting interrupted reservations failed"),
+                }
+            }
             _ = stop.changed() => return,
         }
     }

@@ -65,9 +65,25 @@ macro_rules! new_transaction {
 }
 pub(super) use new_transaction;
 
+/// Before a `one_per_requester` reservation: its requester's interrupted reservation (still
+/// `reserved` ten minutes after it was made, `$2` = the new one's time) is aborted, so that the
+/// unique index lets the transaction be retried. `$1` is the requester.
+pub(super) const ABORT_INTERRUPTED_OF_REQUESTER: &str = "UPDATE reservations SET state = 'aborted', \
+     failure = 'interrupted before commit', updated_at = $2 \
+     WHERE requester = $1 AND one_per_requester = 1 AND state = 'reserved' AND created_at <= $2 - 600";
+
 /// The conflict of a reservation with `one_per_requester` that was refused.
 pub(super) fn not_new(r: &Reservation) -> String {
     format!("{} already has a certificate, one in flight or an approval request", r.requester)
+}
+
+/// A unique violation of a `one_per_requester` reservation (the index of migration 15: another
+/// copy of the transaction won a race) is the same refusal as the check's.
+pub(super) fn one_per_requester_conflict(r: &Reservation, e: LedgerError) -> LedgerError {
+    match e {
+        LedgerError::Conflict(_) if r.one_per_requester => LedgerError::Conflict(not_new(r)),
+        e => e,
+    }
 }
 
 /// A new certificate row's fifteen values (`created_at` = `t`).
@@ -117,11 +133,14 @@ impl Ledger {
             (&r.tbs_sha256).into(),
             now().into(),
         ];
+        if r.one_per_requester {
+            unit.push(Statement::new(ABORT_INTERRUPTED_OF_REQUESTER, vec![(&r.requester).into(), now().into()]));
+        }
         unit.push(if r.one_per_requester {
             Statement::new(
                 concat!(
-                    "INSERT INTO reservations (serial, issuer_id, profile, requester, tbs_sha256, state, created_at, updated_at) \
-                     SELECT $1, $2, $3, $4, $5, 'reserved', $6, $6 WHERE ",
+                    "INSERT INTO reservations (serial, issuer_id, profile, requester, tbs_sha256, state, created_at, updated_at, \
+                     one_per_requester) SELECT $1, $2, $3, $4, $5, 'reserved', $6, $6, 1 WHERE ",
                     new_transaction!()
                 ),
                 values,
@@ -135,9 +154,41 @@ impl Ledger {
             )
         });
         unit.push(audit::insert_statement(event));
-        kept.run_direct(&unit).await?;
+        kept.run_direct(&unit).await.map_err(|e| one_per_requester_conflict(r, e))?;
         event.trace();
         Ok(())
+    }
+
+    /// Aborts every reservation still `reserved` that was made before `before` (its process
+    /// stopped between reservation and commit), with one audit row naming them; returns how
+    /// many. Run at start and periodically, so that an interrupted SCEP transaction can be
+    /// retried (the unique index of migration 15 holds its `reserved` row until then).
+    pub async fn abort_interrupted_reservations(&self, before: i64, event: &AuditEvent) -> Result<u64, LedgerError> {
+        let mut tx = self.begin().await?;
+        let rows = sqlx::query(
+            "SELECT serial FROM reservations WHERE state = 'reserved' AND created_at < $1 ORDER BY serial LIMIT 1000",
+        )
+        .bind(before)
+        .fetch_all(&mut *tx)
+        .await?;
+        let serials: Vec<String> = rows.iter().map(|r| r.try_get("serial")).collect::<Result<_, _>>()?;
+        if serials.is_empty() {
+            return Ok(0);
+        }
+        let done = sqlx::query(
+            "UPDATE reservations SET state = 'aborted', failure = 'interrupted before commit', updated_at = $1 \
+             WHERE state = 'reserved' AND created_at < $2 AND serial <= $3",
+        )
+        .bind(now())
+        .bind(before)
+        .bind(serials.last().cloned().unwrap_or_default())
+        .execute(&mut *tx)
+        .await?;
+        let mut event = event.clone();
+        event.detail = serde_json::json!({ "stage": "interrupted", "aborted": serials });
+        audit::insert(&mut tx, &event).await?;
+        tx.commit().await?;
+        Ok(done.rows_affected())
     }
 
     /// Marks a reservation `aborted` with `failure`, plus its audit row, and hands its ACME

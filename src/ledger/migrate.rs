@@ -28,6 +28,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
     (12, "create clm", include_str!("../../migrations/sqlite/0012_create_clm.sql")),
     (13, "create admin", include_str!("../../migrations/sqlite/0013_create_admin.sql")),
     (14, "index report periods", include_str!("../../migrations/sqlite/0014_index_report_periods.sql")),
+    (
+        15,
+        "add one reservation per transaction",
+        include_str!("../../migrations/sqlite/0015_add_one_reservation_per_transaction.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (1, "create ledger", include_str!("../../migrations/postgres/0001_create_ledger.sql")),
@@ -48,6 +53,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
     (12, "create clm", include_str!("../../migrations/postgres/0012_create_clm.sql")),
     (13, "create admin", include_str!("../../migrations/postgres/0013_create_admin.sql")),
     (14, "index report periods", include_str!("../../migrations/postgres/0014_index_report_periods.sql")),
+    (
+        15,
+        "add one reservation per transaction",
+        include_str!("../../migrations/postgres/0015_add_one_reservation_per_transaction.sql"),
+    ),
 ];
 
 /// Applies every migration of `dialect` that the database has not seen yet.

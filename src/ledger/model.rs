@@ -50,8 +50,8 @@ pub struct Reservation {
     /// The requester names one transaction (a SCEP transactionID): the reservation is refused
     /// (`Conflict`, nothing written) when the requester already has a committed reservation,
     /// one in flight (`reserved`, for ten minutes) or an approval request, so a transaction
-    /// does not get a second certificate. (The check is not a lock: on PostgreSQL, two
-    /// reservations of one transaction in the same milliseconds can both pass it.)
+    /// does not get a second certificate. Two reservations of one transaction racing on two
+    /// connections are settled by a unique index (migration 15), not by the check.
     pub one_per_requester: bool,
 }
 

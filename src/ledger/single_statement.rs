@@ -45,10 +45,12 @@ fn reserve_statement(r: &Reservation) -> String {
     format!(
         "WITH {gate}, \
          reserved AS (INSERT INTO reservations (serial, issuer_id, profile, requester, tbs_sha256, state, \
-         created_at, updated_at) SELECT $1, $2, $3, $4, $5, 'reserved', $6, $6 FROM gate RETURNING serial), \
+         created_at, updated_at, one_per_requester) SELECT $1, $2, $3, $4, $5, 'reserved', $6, $6, {flag} FROM gate \
+         RETURNING serial), \
          audited AS ({}) \
          SELECT COUNT(*) AS n FROM reserved",
-        audit_insert(7, "reserved")
+        audit_insert(7, "reserved"),
+        flag = i64::from(r.one_per_requester),
     )
 }
 
@@ -101,7 +103,16 @@ impl Ledger {
             q = q.bind(order);
         }
         let mut tx = self.begin_single().await?;
-        let n: i64 = q.fetch_one(&mut *tx).await?.try_get("n")?;
+        if r.one_per_requester {
+            sqlx::query(super::certificates::ABORT_INTERRUPTED_OF_REQUESTER)
+                .bind(&r.requester)
+                .bind(t)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let row =
+            q.fetch_one(&mut *tx).await.map_err(|e| super::certificates::one_per_requester_conflict(r, e.into()))?;
+        let n: i64 = row.try_get("n")?;
         tx.commit().await?;
         match (n, &r.acme_order) {
             (1, _) => {

@@ -22,6 +22,7 @@ battery!(
     duplicate_serial_conflicts,
     aborted_reservation_keeps_serial,
     a_transaction_gets_one_certificate,
+    a_transaction_racing_itself_gets_one_reservation,
     revoke_is_idempotent,
     approval_lifecycle,
     acme_order_moves_with_the_issuance,
@@ -171,6 +172,48 @@ async fn a_transaction_gets_one_certificate(db: Db) {
     let refused = t.app.ledger.reserve_issuance(&once("0e04", "tx4"), &ev).await;
     assert!(matches!(refused, Err(LedgerError::Conflict(_))), "an approval request counts: {refused:?}");
     assert_eq!(t.app.ledger.reservation_state("0e04").await.unwrap(), None);
+}
+
+/// Two copies of one SCEP transaction reserved at the same moment on two connections: the
+/// unique index lets exactly one through, every time; interrupted reservations are aborted by
+/// the cleanup and the transaction can then be retried.
+async fn a_transaction_racing_itself_gets_one_reservation(db: Db) {
+    let Some(t) = TestCa::new(db).await else { return };
+    let ev = AuditEvent::new(AuditKind::Reserve, "scep:lab/race");
+    for i in 0..40 {
+        let r = |n: u32| Reservation {
+            requester: format!("scep:lab/race{i}"),
+            one_per_requester: true,
+            ..reservation(&format!("0f{i:02}{n}"))
+        };
+        let (a, b) = (r(1), r(2));
+        let (ra, rb) = tokio::join!(t.app.ledger.reserve_issuance(&a, &ev), t.app.ledger.reserve_issuance(&b, &ev));
+        let won = usize::from(ra.is_ok()) + usize::from(rb.is_ok());
+        assert_eq!(won, 1, "round {i}: {ra:?} {rb:?}");
+        for lost in [ra, rb].into_iter().filter_map(Result::err) {
+            assert!(matches!(lost, LedgerError::Conflict(ref m) if m.contains("already has")), "{lost:?}");
+        }
+    }
+    let mut conn = t.raw().await;
+    let reserved: i64 = sqlx::query(
+        "SELECT COUNT(*) AS n FROM reservations WHERE state = 'reserved' AND requester LIKE 'scep:lab/race%'",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap()
+    .get("n");
+    assert_eq!(reserved, 40);
+    // Eleven minutes later they count as interrupted: the cleanup aborts them, with one audit row.
+    sqlx::query("UPDATE reservations SET created_at = created_at - 660 WHERE requester LIKE 'scep:lab/race%'")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let cleanup = AuditEvent::new(AuditKind::Failed, "system:privca");
+    let before = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64 - 600;
+    assert_eq!(t.app.ledger.abort_interrupted_reservations(before, &cleanup).await.unwrap(), 40);
+    assert_eq!(t.app.ledger.abort_interrupted_reservations(before, &cleanup).await.unwrap(), 0);
+    let again = Reservation { requester: "scep:lab/race0".into(), one_per_requester: true, ..reservation("0f9999") };
+    t.app.ledger.reserve_issuance(&again, &ev).await.expect("a retry after the cleanup");
 }
 
 async fn revoke_is_idempotent(db: Db) {
