@@ -6,8 +6,24 @@
 DIR_URL=https://127.0.0.1:8443/acme/directory
 CHALLTESTSRV_PID=""
 
+# start_challtestsrv: a fresh pebble-challtestsrv of this script's own. One already listening
+# (left by an interrupted run, with whatever records it holds) is stopped first; anything else
+# on its ports is refused rather than trusted.
 start_challtestsrv() {
-  if (exec 3<>/dev/tcp/127.0.0.1/8055) 2>/dev/null; then return 0; fi
+  if (exec 3<>/dev/tcp/127.0.0.1/8055) 2>/dev/null || (exec 3<>/dev/tcp/127.0.0.1/8053) 2>/dev/null; then
+    local stale
+    stale=$(pgrep -f '^(/usr/bin/)?pebble-challtestsrv .*-management 127.0.0.1:8055' || true)
+    if [ -z "$stale" ]; then
+      echo "127.0.0.1:8053 or :8055 is taken by something other than pebble-challtestsrv: refusing to use it" >&2
+      return 1
+    fi
+    echo "stopping a pebble-challtestsrv this script did not start (pid $stale)" >&2
+    kill $stale 2>/dev/null || true
+    for _ in $(seq 1 50); do
+      (exec 3<>/dev/tcp/127.0.0.1/8055) 2>/dev/null || break
+      sleep 0.1
+    done
+  fi
   pebble-challtestsrv -defaultIPv4 127.0.0.1 -defaultIPv6 "" -dns01 127.0.0.1:8053 -http01 "" -https01 "" \
     -tlsalpn01 "" -management 127.0.0.1:8055 >"$DATA/challtestsrv.log" 2>&1 &
   CHALLTESTSRV_PID=$!
