@@ -131,6 +131,27 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::clm::cli::ClmCommand,
     },
+    /// Write a consistent copy of the ledger and the SoftHSM2 token directory, with a manifest.
+    Backup {
+        /// A new (or empty) directory.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Bring a backup back (with every privca stopped), re-applying what happened after it.
+    Restore {
+        /// The backup directory.
+        #[arg(long)]
+        from: PathBuf,
+        /// An audit export taken after the backup, when the current ledger is lost.
+        #[arg(long)]
+        audit_export: Option<PathBuf>,
+        /// Restore although nothing tells what happened after the backup.
+        #[arg(long)]
+        accept_unknown_changes: bool,
+        /// Replace the token directory even when one exists.
+        #[arg(long)]
+        token: bool,
+    },
     /// Admin API and dashboard users and tokens.
     Admin {
         #[command(subcommand)]
@@ -348,7 +369,13 @@ pub fn run(cli: Cli) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(dispatch(config, cli.command));
+    let result = match cli.command {
+        Command::Restore { from, audit_export, accept_unknown_changes, token } => {
+            let opts = crate::backup::restore::RestoreOptions { from, audit_export, accept_unknown_changes, token };
+            runtime.block_on(restore(config, opts))
+        }
+        command => runtime.block_on(dispatch(config, command)),
+    };
     drop(runtime);
     crate::signer::pkcs11::finalize();
     match result {
@@ -455,6 +482,19 @@ async fn dispatch(config: Config, command: Command) -> Result<ExitCode, CaError>
         Command::Inventory { command } => crate::clm::cli::inventory(&app, command).await,
         Command::Clm { command } => crate::clm::cli::clm(&app, command).await,
         Command::Admin { command } => crate::admin::cli::run(&app, command).await,
+        Command::Backup { out } => {
+            let m = crate::backup::backup(&app, &out).await?;
+            println!(
+                "backup in {}: {} ledger, {} certificates, audit seq {}, token {}",
+                out.display(),
+                m.database,
+                m.high_water.certificates,
+                m.high_water.audit_seq,
+                if m.token == "softhsm" { "copied" } else { "external: back it up with the HSM's own procedure" }
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Restore { .. } => Err(CaError::internal("restore runs without an opened ledger")),
         Command::Report(args) => crate::admin::reports::command::run(&app, args).await,
         Command::ImportIssuer { cert, issuer } => {
             let pem = read_file(&cert)?;
@@ -645,6 +685,23 @@ fn date(unix: i64) -> String {
     der::DateTime::from_unix_duration(std::time::Duration::from_secs(unix.max(0) as u64))
         .map(|d| format!("{:04}-{:02}-{:02}", d.year(), d.month(), d.day()))
         .unwrap_or_else(|_| unix.to_string())
+}
+
+async fn restore(config: Config, opts: crate::backup::restore::RestoreOptions) -> Result<ExitCode, CaError> {
+    let r = crate::backup::restore::restore(config, &opts).await?;
+    println!("restored from {}; later changes from {}", opts.from.display(), r.source);
+    println!("  revocations re-applied: {}", r.revocations.len());
+    println!("  serials issued after the backup, never to be reused: {}", r.lost_serials.len());
+    for (ca, n) in &r.crl_numbers {
+        println!("  {ca}: cRLNumber continues after {n}");
+    }
+    if r.token_restored {
+        println!("  token directory restored (the previous one was moved aside)");
+    }
+    if !r.lost_serials.is_empty() {
+        println!("  certificates issued after the backup are not in the ledger: their holders re-enroll");
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `privca audit verify --file`: offline, from the file alone.

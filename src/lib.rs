@@ -35,6 +35,7 @@ pub mod adapters;
 pub mod admin;
 pub mod app;
 pub mod audit;
+pub mod backup;
 pub mod ca;
 pub mod cli;
 pub mod clm;

@@ -88,6 +88,8 @@ pub enum AuditKind {
     ScepChallengeCreated,
     /// A certificate revocation was lifted (`removeFromCRL`).
     Unrevoked,
+    /// The ledger was restored from a backup, and later changes re-applied.
+    Restored,
 }
 
 impl AuditKind {
@@ -123,6 +125,7 @@ impl AuditKind {
             Self::Revoked => "revoked",
             Self::ScepChallengeCreated => "scep-challenge-created",
             Self::Unrevoked => "unrevoked",
+            Self::Restored => "restored",
         }
     }
 }

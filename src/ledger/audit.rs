@@ -158,6 +158,17 @@ impl Ledger {
         rows.iter().map(audit_row).collect()
     }
 
+    /// Up to `limit` rows (sealed or not) with an id above `after`, oldest first.
+    pub async fn audit_after_id(&self, after: i64, limit: i64) -> Result<Vec<AuditRow>, LedgerError> {
+        let rows =
+            sqlx::query(concat!("SELECT ", audit_columns!(), " FROM audit_events WHERE id > $1 ORDER BY id LIMIT $2"))
+                .bind(after)
+                .bind(limit)
+                .fetch_all(&mut *self.conn().await?)
+                .await?;
+        rows.iter().map(audit_row).collect()
+    }
+
     /// The chain head: last sealed position and its hash.
     pub async fn audit_head(&self) -> Result<(i64, String), LedgerError> {
         let row =

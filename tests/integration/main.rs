@@ -6,6 +6,7 @@
 mod acme_cluster;
 mod admin_api;
 mod architecture;
+mod backup;
 mod clm;
 mod crl;
 mod est_keygen;
