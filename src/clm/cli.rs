@@ -430,10 +430,8 @@ pub async fn inventory(app: &App, command: InventoryCommand) -> Result<ExitCode,
                 .inventory_item(&id, first)
                 .await?
                 .ok_or_else(|| CaError::not_found(format!("no certificate `{id}` in the inventory")))?;
-            if let Some(m) = renewal_method.as_deref().filter(|m| !m.is_empty()) {
-                if !["acme", "est", "scep", "manual"].contains(&m) {
-                    return Err(CaError::bad_request(format!("renewal method `{m}`: use acme, est, scep or manual")));
-                }
+            if let Some(m) = renewal_method.as_deref() {
+                crate::ledger::check_renewal_method(m)?;
             }
             let change = InventoryChange {
                 owner: owner.filter(|o| !o.trim().is_empty()),

@@ -197,6 +197,18 @@ fn item(r: &AnyRow) -> Result<InventoryItem, LedgerError> {
     })
 }
 
+/// The renewal methods an operator may set.
+const RENEWAL_METHODS: [&str; 4] = ["acme", "est", "scep", "manual"];
+
+/// Checks a renewal method an operator sets (`""` clears it).
+pub fn check_renewal_method(m: &str) -> Result<(), crate::error::CaError> {
+    if m.is_empty() || RENEWAL_METHODS.contains(&m) {
+        Ok(())
+    } else {
+        Err(crate::error::CaError::bad_request(format!("renewal method `{m}`: use acme, est, scep or manual")))
+    }
+}
+
 /// The renewal method a certificate from `source` has unless an operator set one.
 pub fn default_renewal_method(source: &str) -> &'static str {
     match source {

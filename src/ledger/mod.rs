@@ -68,7 +68,8 @@ pub use self::external::{
     EndpointChange, EndpointRecorded, EndpointScan, ExternalCertificate, ExternalSource, ImportOutcome,
 };
 pub use self::inventory::{
-    default_renewal_method, Endpoint, InventoryChange, InventoryFilter, InventoryItem, InventoryStats, InventoryStatus,
+    check_renewal_method, default_renewal_method, Endpoint, InventoryChange, InventoryFilter, InventoryItem,
+    InventoryStats, InventoryStatus,
 };
 pub use self::listings::{AcmeAccountListing, EabKeyListing, EndpointListing, EstUserListing, ScepChallengeListing};
 pub use self::model::*;

@@ -224,7 +224,7 @@ pub struct NewApproval {
 }
 
 /// One audit row as stored.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AuditRow {
     /// Insertion id.
     pub id: i64,

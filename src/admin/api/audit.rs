@@ -14,6 +14,7 @@ use crate::{
         AdminState,
     },
     audit::export::AuditExport,
+    ledger::AuditRow,
 };
 
 /// Filters of `GET /audit`.
@@ -31,38 +32,11 @@ pub struct AuditQuery {
     pub limit: Option<u32>,
 }
 
-/// One audit row.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AuditEntry {
-    /// Insertion id.
-    pub id: i64,
-    /// Unix seconds.
-    pub occurred_at: i64,
-    /// Event name.
-    pub event: String,
-    /// Who.
-    pub actor: String,
-    /// Certificate serial.
-    pub serial: Option<String>,
-    /// Profile.
-    pub profile: Option<String>,
-    /// Issuer id.
-    pub issuer_id: Option<String>,
-    /// JSON detail, as hashed.
-    pub detail: String,
-    /// Position in the chain (absent until sealed).
-    pub seq: Option<i64>,
-    /// Previous row's hash.
-    pub prev_hash: Option<String>,
-    /// This row's hash.
-    pub hash: Option<String>,
-}
-
 /// A page of the audit log.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AuditPage {
     /// Rows, newest first.
-    pub items: Vec<AuditEntry>,
+    pub items: Vec<AuditRow>,
     /// Pass as `before` for the next page; absent on the last.
     pub next_before: Option<i64>,
 }
@@ -81,23 +55,7 @@ pub async fn list(
     let rows =
         state.ca.ledger().audit_page(q.before, q.event.as_deref(), q.serial.as_deref(), i64::from(limit)).await?;
     let next_before = (rows.len() == limit as usize).then(|| rows.last().map(|r| r.id)).flatten();
-    let items = rows
-        .into_iter()
-        .map(|r| AuditEntry {
-            id: r.id,
-            occurred_at: r.occurred_at,
-            event: r.event,
-            actor: r.actor,
-            serial: r.serial,
-            profile: r.profile,
-            issuer_id: r.issuer_id,
-            detail: r.detail,
-            seq: r.seq,
-            prev_hash: r.prev_hash,
-            hash: r.hash,
-        })
-        .collect();
-    Ok(Json(AuditPage { items, next_before }))
+    Ok(Json(AuditPage { items: rows, next_before }))
 }
 
 /// `?from=&to=` of the export.

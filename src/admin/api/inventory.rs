@@ -63,10 +63,8 @@ pub async fn patch(
     if b.owner.is_some() && p.role == crate::admin::auth::Role::Owner {
         return p.refuse(&state, "an owner cannot hand a certificate to another owner".into()).await;
     }
-    if let Some(m) = b.renewal_method.as_deref().filter(|m| !m.is_empty()) {
-        if !["acme", "est", "scep", "manual"].contains(&m) {
-            return Err(Problem::bad_request(format!("renewal method `{m}`: use acme, est, scep or manual")));
-        }
+    if let Some(m) = b.renewal_method.as_deref() {
+        crate::ledger::check_renewal_method(m)?;
     }
     let change = InventoryChange {
         owner: b.owner.filter(|o| !o.trim().is_empty()),
@@ -235,9 +233,7 @@ pub async fn outbox(
     Params(q): Params<OutboxQuery>,
 ) -> Result<Json<Vec<OutboxMessage>>, Problem> {
     p.require(&state, Action::Read).await?;
-    if p.role == crate::admin::auth::Role::Owner {
-        return p.refuse(&state, "the outbox holds every owner's messages".into()).await;
-    }
+    p.require_not_owner(&state, "notification messages").await?;
     if let Some(s) = q.state.as_deref().filter(|s| !matches!(*s, "pending" | "sending" | "sent" | "dead")) {
         return Err(Problem::bad_request(format!("unknown state `{s}`")));
     }
@@ -266,9 +262,7 @@ pub async fn endpoints(
     Params(q): Params<EndpointQuery>,
 ) -> Result<Json<Vec<EndpointListing>>, Problem> {
     p.require(&state, Action::Read).await?;
-    if p.role == crate::admin::auth::Role::Owner {
-        return p.refuse(&state, "discovery results span every owner".into()).await;
-    }
+    p.require_not_owner(&state, "discovery results").await?;
     let after = match q.after.as_deref() {
         None => (String::new(), -1, String::new()),
         Some(a) => {

@@ -67,6 +67,14 @@ impl Principal {
         }
     }
 
+    /// Refuses an `owner` caller a view that spans every owner (`what` says which).
+    pub async fn require_not_owner(&self, state: &AdminState, what: &str) -> Result<(), Problem> {
+        if self.role == Role::Owner {
+            return self.refuse(state, format!("{what} span every owner")).await;
+        }
+        Ok(())
+    }
+
     /// The owner a list is limited to (role `owner`), else `requested`.
     pub fn scope_owner(&self, requested: Option<String>) -> Option<String> {
         match self.role {
