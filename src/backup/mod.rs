@@ -145,10 +145,11 @@ pub async fn backup(app: &App, out: &Path) -> Result<Manifest, CaError> {
         .create(out)
         .map_err(io(format!("cannot create {}", out.display())))?;
     let postgres = app.config.database.is_postgres();
-    let high_water = if postgres {
-        // Read before the dump: the dump holds at least this much, and a restore re-applies
-        // what is both in the dump and after the marks idempotently.
-        let hw = app.ledger.high_water().await?;
+    // Read before the snapshot on both databases: the snapshot holds at least this much, and a
+    // restore re-applies what is both in it and after the marks idempotently. (Opening the
+    // snapshot itself to read them would change it: the ledger switches a file to WAL.)
+    let high_water = app.ledger.high_water().await?;
+    if postgres {
         let target = pg_target(&app.config)?;
         let file = out.join(PG_FILE);
         tokio::task::spawn_blocking(move || {
@@ -156,15 +157,9 @@ pub async fn backup(app: &App, out: &Path) -> Result<Manifest, CaError> {
         })
         .await
         .map_err(|e| CaError::internal("pg_dump task").with_source(e))??;
-        hw
     } else {
-        let file = out.join(SQLITE_FILE);
-        app.ledger.snapshot_sqlite(&file.to_string_lossy()).await?;
-        let copy = crate::ledger::Ledger::connect(&format!("sqlite://{}", file.display()), 1).await?;
-        let hw = copy.high_water().await?;
-        copy.close().await;
-        hw
-    };
+        app.ledger.snapshot_sqlite(&out.join(SQLITE_FILE).to_string_lossy()).await?;
+    }
     // The dev/default SoftHSM2 token store of this data directory (`prepare_softhsm`); any other
     // module, or a token store elsewhere, is backed up by its own procedure.
     let softhsm =

@@ -164,19 +164,6 @@ fn from_export(path: &Path, m: &Manifest) -> Result<Later, CaError> {
     Ok(later)
 }
 
-/// Serials of `serials` that the SQLite snapshot `file` holds.
-async fn in_snapshot(file: &Path, serials: &BTreeSet<String>) -> Result<BTreeSet<String>, CaError> {
-    let snapshot = Ledger::connect(&format!("sqlite://{}", file.display()), 1).await?;
-    let mut found = BTreeSet::new();
-    for s in serials {
-        if snapshot.certificate(s).await?.is_some() || snapshot.reservation_state(s).await?.is_some() {
-            found.insert(s.clone());
-        }
-    }
-    snapshot.close().await;
-    Ok(found)
-}
-
 /// Restores the backup in `opts.from` into `config`'s ledger and token (no privca may be
 /// running on them).
 pub async fn restore(config: Config, opts: &RestoreOptions) -> Result<RestoreReport, CaError> {
@@ -202,8 +189,11 @@ pub async fn restore(config: Config, opts: &RestoreOptions) -> Result<RestoreRep
     };
     // Serials the snapshot does not hold: reserved or issued after it.
     let later_serials: BTreeSet<String> = later.reserved.keys().cloned().collect();
-    let known =
-        if postgres { BTreeSet::new() } else { in_snapshot(&opts.from.join(SQLITE_FILE), &later_serials).await? };
+    let known = if postgres {
+        BTreeSet::new()
+    } else {
+        crate::ledger::sqlite_snapshot_holds(&opts.from.join(SQLITE_FILE), &later_serials)?
+    };
     let lost: BTreeSet<String> = later_serials.difference(&known).cloned().collect();
     let unrecoverable: Vec<&String> = later.revoked.iter().map(|(s, _)| s).filter(|s| lost.contains(*s)).collect();
     if !unrecoverable.is_empty() {

@@ -22,6 +22,31 @@ pub struct HighWater {
     pub certificates: i64,
 }
 
+/// Serials of `serials` that the SQLite snapshot `file` holds, as a certificate or a
+/// reservation. The file is opened read-only and immutable, so reading a backup never changes it.
+pub fn sqlite_snapshot_holds(
+    file: &std::path::Path,
+    serials: &std::collections::BTreeSet<String>,
+) -> Result<std::collections::BTreeSet<String>, LedgerError> {
+    use rusqlite::OpenFlags;
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let uri = format!("file:{}?immutable=1", file.display());
+    let conn = rusqlite::Connection::open_with_flags(uri, flags).map_err(super::direct::from_sqlite)?;
+    let mut query = conn
+        .prepare(
+            "SELECT EXISTS (SELECT 1 FROM certificates WHERE serial = ?1) \
+             OR EXISTS (SELECT 1 FROM reservations WHERE serial = ?1)",
+        )
+        .map_err(super::direct::from_sqlite)?;
+    let mut found = std::collections::BTreeSet::new();
+    for s in serials {
+        if query.query_row([s], |r| r.get::<_, bool>(0)).map_err(super::direct::from_sqlite)? {
+            found.insert(s.clone());
+        }
+    }
+    Ok(found)
+}
+
 impl Ledger {
     /// Writes a consistent copy of a SQLite ledger to `path` (`VACUUM INTO`: online, one read
     /// transaction). `Conflict` on PostgreSQL (use `pg_dump`).

@@ -130,7 +130,7 @@ impl ToSql for Value {
 
 /// A unique or primary-key violation is a `Conflict`, as through sqlx; anything else is the
 /// database failing.
-fn from_sqlite(e: rusqlite::Error) -> LedgerError {
+pub(super) fn from_sqlite(e: rusqlite::Error) -> LedgerError {
     const UNIQUE: i32 = 2067; // SQLITE_CONSTRAINT_UNIQUE
     const PRIMARY_KEY: i32 = 1555; // SQLITE_CONSTRAINT_PRIMARYKEY
     match &e {

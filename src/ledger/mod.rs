@@ -58,7 +58,7 @@ pub(crate) use self::conn::{note_fault, WriteTx};
 pub use self::acme::{AcmeCleanup, NonceUse, NONCES_PER_STATEMENT};
 pub use self::admin::{AdminSession, AdminToken, AdminUser};
 pub use self::approvals::Decided;
-pub use self::backup::HighWater;
+pub use self::backup::{sqlite_snapshot_holds, HighWater};
 pub use self::by_key::IDS_PER_STATEMENT;
 pub use self::clm::{AuditNotice, Decision, NewMessage, OutboxMessage, PolicyCandidate};
 pub use self::crls::{CrlKind, CrlRecord, CrlReservation, RevokedRow};
