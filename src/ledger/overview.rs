@@ -7,9 +7,12 @@ use serde::Serialize;
 use sqlx::Row;
 
 use super::{Ledger, LedgerError};
+use crate::policy::Tier;
 
 /// Days the expiry histogram covers (13 weeks).
 pub const HORIZON_DAYS: i64 = 91;
+/// Renewal links the average lead time is taken over.
+pub const RENEWAL_SAMPLE: i64 = 5000;
 
 /// The overview's aggregates besides the status × tier counts of `inventory_stats`.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -25,9 +28,47 @@ pub struct OverviewCounts {
     pub endpoints_with_findings: i64,
     /// Endpoints scanned.
     pub endpoints: i64,
-    /// Per tier: (tier, renewed certificates, average seconds between the successor's
-    /// notBefore and the predecessor's notAfter).
+    /// Certificates that renew another.
+    pub renewed: i64,
+    /// Per tier, over a sample of at most [`RENEWAL_SAMPLE`] renewals: (tier, renewals in the
+    /// sample, average seconds between the successor's notBefore and the predecessor's
+    /// notAfter).
     pub renewals: Vec<(String, i64, Option<f64>)>,
+}
+
+/// Inventory counts of one tier by derived status (the inventory's rule: revoked, superseded,
+/// expired, expiring inside the tier's first notice threshold, valid).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct TierCounts {
+    /// Valid.
+    pub valid: i64,
+    /// Expiring.
+    pub expiring: i64,
+    /// Expired.
+    pub expired: i64,
+    /// Revoked.
+    pub revoked: i64,
+    /// Superseded.
+    pub superseded: i64,
+}
+
+impl TierCounts {
+    /// All of them.
+    pub fn total(&self) -> i64 {
+        self.valid + self.expiring + self.expired + self.revoked + self.superseded
+    }
+
+    /// The count of `status` (`valid`, `expiring`, …).
+    pub fn get(&self, status: &str) -> i64 {
+        match status {
+            "valid" => self.valid,
+            "expiring" => self.expiring,
+            "expired" => self.expired,
+            "revoked" => self.revoked,
+            "superseded" => self.superseded,
+            _ => 0,
+        }
+    }
 }
 
 /// One endpoint discovery has seen.
@@ -54,15 +95,18 @@ pub struct SeenEndpoint {
 }
 
 impl Ledger {
-    /// The overview's aggregates at `now`.
+    /// The overview's aggregates at `now`. Each is bounded by an index: the expiries by
+    /// `(tier, status, superseded_by, not_after)` over the horizon, the unowned by a skip scan
+    /// of the owner indexes (one probe per distinct owner name, then the unclaimed names'
+    /// ranges), the renewals' lead time by a sample of [`RENEWAL_SAMPLE`] renewal links.
     pub async fn overview_counts(&self, now: i64) -> Result<OverviewCounts, LedgerError> {
         let mut conn = self.conn().await?;
         let end = now + HORIZON_DAYS * 86_400;
-        // The notAfter indexes bound both scans to the horizon.
         let rows = sqlx::query(
             "SELECT d, COUNT(*) AS n FROM (\
                SELECT (not_after - $1 - 1) / 86400 AS d FROM certificates \
-                 WHERE not_after > $1 AND not_after <= $2 AND status = 'valid' AND superseded_by IS NULL \
+                 WHERE tier IN ('customer-facing', 'network-critical', 'internal') AND status = 'valid' \
+                 AND superseded_by IS NULL AND not_after > $1 AND not_after <= $2 \
                UNION ALL \
                SELECT (not_after - $1 - 1) / 86400 AS d FROM external_certificates \
                  WHERE not_after > $1 AND not_after <= $2\
@@ -81,14 +125,24 @@ impl Ledger {
             }
         }
         let count = |r: &sqlx::any::AnyRow| -> Result<i64, LedgerError> { Ok(r.try_get::<i64, _>("n")?) };
-        let unowned = count(
-            &sqlx::query(
-                "SELECT (SELECT COUNT(*) FROM certificates WHERE owner NOT IN (SELECT name FROM owners)) + \
-                 (SELECT COUNT(*) FROM external_certificates WHERE owner NOT IN (SELECT name FROM owners)) AS n",
-            )
-            .fetch_one(&mut *conn)
-            .await?,
-        )?;
+        let mut unowned = 0;
+        for table in ["certificates", "external_certificates"] {
+            let sql = format!(
+                "WITH RECURSIVE o(name) AS (SELECT MIN(owner) FROM {table} UNION ALL \
+                 SELECT (SELECT MIN(owner) FROM {table} WHERE owner > o.name) FROM o WHERE o.name IS NOT NULL) \
+                 SELECT name FROM o WHERE name IS NOT NULL AND name NOT IN (SELECT name FROM owners)"
+            );
+            let names: Vec<String> = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .fetch_all(&mut *conn)
+                .await?
+                .iter()
+                .map(|r| r.try_get("name"))
+                .collect::<Result<_, _>>()?;
+            for name in names {
+                let sql = format!("SELECT COUNT(*) AS n FROM {table} WHERE owner = $1");
+                unowned += count(&sqlx::query(sqlx::AssertSqlSafe(sql)).bind(name).fetch_one(&mut *conn).await?)?;
+            }
+        }
         let discovered = count(
             &sqlx::query("SELECT COUNT(*) AS n FROM external_certificates WHERE source = 'discovery'")
                 .fetch_one(&mut *conn)
@@ -98,12 +152,19 @@ impl Ledger {
         let endpoints_with_findings = count(
             &sqlx::query("SELECT COUNT(*) AS n FROM endpoints WHERE findings <> '[]'").fetch_one(&mut *conn).await?,
         )?;
-        // Renewals: the successor links of `renews_serial` (a partial index holds only those).
+        let renewed = count(
+            &sqlx::query("SELECT COUNT(*) AS n FROM certificates WHERE renews_serial IS NOT NULL")
+                .fetch_one(&mut *conn)
+                .await?,
+        )?;
+        // Serials are random: the first links in renews_serial order are a uniform sample.
         let rows = sqlx::query(
             "SELECT s.tier AS tier, COUNT(*) AS n, AVG(CAST(p.not_after - s.not_before AS DOUBLE PRECISION)) AS lead \
-             FROM certificates s JOIN certificates p ON p.serial = s.renews_serial \
-             WHERE s.renews_serial IS NOT NULL GROUP BY s.tier ORDER BY s.tier",
+             FROM (SELECT tier, not_before, renews_serial FROM certificates WHERE renews_serial IS NOT NULL \
+                   ORDER BY renews_serial LIMIT $1) s \
+             JOIN certificates p ON p.serial = s.renews_serial GROUP BY s.tier ORDER BY s.tier",
         )
+        .bind(RENEWAL_SAMPLE)
         .fetch_all(&mut *conn)
         .await?;
         let renewals = rows
@@ -116,8 +177,69 @@ impl Ledger {
             discovered,
             endpoints_with_findings,
             endpoints,
+            renewed,
             renewals,
         })
+    }
+
+    /// Counts by derived status of each tier at `now`, `first_threshold` being each tier's first
+    /// notice threshold in seconds. Range counts on `(tier, status, superseded_by, not_after)`
+    /// and the external certificates' `(tier, not_after)`: index entries are counted, no row is
+    /// read. The valid certificates of tier `internal` (the default tier, usually the largest)
+    /// are what remains of the whole tables' counts, which both databases keep cheap.
+    pub async fn status_counts(
+        &self,
+        now: i64,
+        first_threshold: impl Fn(Tier) -> i64,
+    ) -> Result<Vec<(Tier, TierCounts)>, LedgerError> {
+        let mut conn = self.conn().await?;
+        let all = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM certificates) AS n, (SELECT COUNT(*) FROM external_certificates) AS x",
+        )
+        .fetch_one(&mut *conn)
+        .await?;
+        let mut rest = all.try_get::<i64, _>("n")? + all.try_get::<i64, _>("x")?;
+        let mut out = Vec::new();
+        for tier in [Tier::CustomerFacing, Tier::NetworkCritical, Tier::Internal] {
+            let soon = now.saturating_add(first_threshold(tier));
+            let r = sqlx::query(
+                "SELECT (SELECT COUNT(*) FROM certificates WHERE tier = $1 AND status = 'revoked') AS revoked, \
+                 (SELECT COUNT(*) FROM certificates WHERE tier = $1 AND status = 'valid' AND superseded_by IS NOT NULL) \
+                   AS superseded, \
+                 (SELECT COUNT(*) FROM certificates WHERE tier = $1 AND status = 'valid' AND superseded_by IS NULL \
+                   AND not_after <= $2) AS expired, \
+                 (SELECT COUNT(*) FROM certificates WHERE tier = $1 AND status = 'valid' AND superseded_by IS NULL \
+                   AND not_after > $2 AND not_after <= $3) AS expiring, \
+                 (SELECT COUNT(*) FROM external_certificates WHERE tier = $1 AND not_after <= $2) AS x_expired, \
+                 (SELECT COUNT(*) FROM external_certificates WHERE tier = $1 AND not_after > $2 AND not_after <= $3) \
+                   AS x_expiring",
+            )
+            .bind(tier.as_str())
+            .bind(now)
+            .bind(soon)
+            .fetch_one(&mut *conn)
+            .await?;
+            let n = |c: &str| -> Result<i64, LedgerError> { Ok(r.try_get::<i64, _>(c)?) };
+            let (revoked, superseded) = (n("revoked")?, n("superseded")?);
+            let (expired, expiring) = (n("expired")? + n("x_expired")?, n("expiring")? + n("x_expiring")?);
+            let total = if tier == Tier::Internal {
+                rest
+            } else {
+                let r = sqlx::query(
+                    "SELECT (SELECT COUNT(*) FROM certificates WHERE tier = $1) AS n, \
+                     (SELECT COUNT(*) FROM external_certificates WHERE tier = $1) AS x",
+                )
+                .bind(tier.as_str())
+                .fetch_one(&mut *conn)
+                .await?;
+                let t = r.try_get::<i64, _>("n")? + r.try_get::<i64, _>("x")?;
+                rest -= t;
+                t
+            };
+            let valid = total - revoked - superseded - expired - expiring;
+            out.push((tier, TierCounts { valid, expiring, expired, revoked, superseded }));
+        }
+        Ok(out)
     }
 
     /// Up to `limit` endpoints, those with findings first, then by host.

@@ -339,6 +339,19 @@ async fn forms_carry_csrf_and_owners_see_their_own(db: Db) {
     let a = oscar.get("/ui/certificates?status=revoked").await;
     assert!(a.body.contains("mine.example.test") && !a.body.contains("theirs.example.test"));
 
+    // The overview's index counts agree with the inventory's own scan.
+    let ft = privca::clm::first_threshold(&t.ca.config().clm);
+    let stats = t.app.ledger.inventory_stats(&ft).await.unwrap();
+    let counts = t.app.ledger.status_counts(unix() as i64, &ft).await.unwrap();
+    for (tier, c) in &counts {
+        for s in ["valid", "expiring", "expired", "revoked", "superseded"] {
+            let scanned: i64 =
+                stats.counts.iter().filter(|(st, ti, _, _)| st == s && ti == tier.as_str()).map(|r| r.3).sum();
+            assert_eq!(c.get(s), scanned, "{} {s}", tier.as_str());
+        }
+    }
+    assert_eq!(counts.iter().map(|(_, c)| c.revoked).sum::<i64>(), 1);
+
     // A subject with markup renders inert.
     let a = oscar.get("/ui/certificates?search=alert").await;
     assert!(a.body.contains("&lt;script") && a.body.contains("alert(1)"), "{}", a.body);

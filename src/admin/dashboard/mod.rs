@@ -17,7 +17,7 @@ pub mod login;
 pub mod overview;
 
 use std::{
-    sync::{Arc, Mutex},
+    sync::{atomic::AtomicBool, Arc, Mutex},
     time::Instant,
 };
 
@@ -55,6 +55,8 @@ pub struct Dashboard {
     pub admin: AdminState,
     /// The overview's figures, kept for [`overview::CACHE_SECONDS`].
     overview: Arc<Mutex<Option<Cached>>>,
+    /// Whether a background task is reading new figures.
+    refreshing: Arc<AtomicBool>,
 }
 
 /// The overview's figures and when they were read.
@@ -63,7 +65,7 @@ type Cached = (Instant, Arc<overview::Figures>);
 /// The dashboard's routes, all under [`PREFIX`] (to merge into the admin listener's router),
 /// bound to `state`.
 pub fn router(state: AdminState) -> Router {
-    let dashboard = Dashboard { admin: state, overview: Arc::default() };
+    let dashboard = Dashboard { admin: state, overview: Arc::default(), refreshing: Arc::default() };
     let at = |path: &str| format!("{PREFIX}{path}");
     Router::new()
         .route(PREFIX, get(|| async { see_other("/") }))
