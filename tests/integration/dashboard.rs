@@ -174,7 +174,7 @@ async fn logins_need_the_right_code_once_and_failures_are_limited(db: Db) {
     for (password, code) in [
         (PASSWORD, String::new()),
         (PASSWORD, wrong.clone()),
-        (PASSWORD, totp::code_at(&secret, "alice", now + 3 * totp::STEP).unwrap()),
+        (PASSWORD, totp::code_at(&secret, "alice", unix() + 3 * totp::STEP).unwrap()),
     ] {
         let a = c.login("alice", password, &code).await;
         assert_eq!(a.status, StatusCode::OK, "{}", a.body);
@@ -214,7 +214,7 @@ async fn logins_need_the_right_code_once_and_failures_are_limited(db: Db) {
     let a = c.login("alice", PASSWORD, &code).await;
     assert!(a.body.contains(dashboard::login::WRONG), "a reused code is refused");
     // One step of clock skew is accepted.
-    let a = c.login("alice", PASSWORD, &totp::code_at(&secret, "alice", now + totp::STEP).unwrap()).await;
+    let a = c.login("alice", PASSWORD, &totp::code_at(&secret, "alice", unix() + totp::STEP).unwrap()).await;
     assert_eq!(a.location(), "/ui/", "{}", a.body);
 
     // Failures were audited with user and address, never the password.
@@ -381,6 +381,44 @@ async fn forms_carry_csrf_and_owners_see_their_own(db: Db) {
         assert_eq!(a.status, StatusCode::OK, "{page}: {}", a.body);
         assert_headers(&a);
     }
+    // Nobody approves their own request; another approver decides, with a reason to deny.
+    let mut ids = Vec::new();
+    for name in ["gated1.example.test", "gated2.example.test"] {
+        let csr = t.csr("ec:P-256", &format!("/CN={name}"), Some(&format!("DNS:{name}")));
+        let by = Requester { protocol: "admin", identity: "ada".into() };
+        match t.ca.issue(IssuanceRequest::from_csr(&csr, "tls-server-gated", by).unwrap()).await.unwrap() {
+            IssueOutcome::Pending(id) => ids.push(id),
+            IssueOutcome::Issued(_) => panic!("the gated profile issued at once"),
+        }
+    }
+    let queue = ada.get("/ui/approvals").await;
+    assert!(queue.body.contains("gated1.example.test") && queue.body.contains("Approve"));
+    let token = queue.csrf();
+    let a = ada.post(&format!("/ui/approvals/{}/approve", ids[0]), &[("csrf", &token)]).await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN, "{}", a.body);
+    assert_eq!(last_event(&mut conn).await, "admin-refused");
+    let paula_secret = user(&t, "paula", "approver", None).await.expect("approvers enroll TOTP");
+    let mut paula = Client::new(&t, "192.0.2.63:5000");
+    let code = totp::code_at(&paula_secret, "paula", unix()).unwrap();
+    assert_eq!(paula.login("paula", PASSWORD, &code).await.location(), "/ui/");
+    let token = paula.get("/ui/approvals").await.csrf();
+    let a = paula.post(&format!("/ui/approvals/{}/approve", ids[0]), &[("csrf", &token)]).await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    let a = paula.post(&format!("/ui/approvals/{}/deny", ids[1]), &[("csrf", &token), ("reason", " ")]).await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    let a = paula.post(&format!("/ui/approvals/{}/deny", ids[1]), &[("csrf", &token), ("reason", "not ours")]).await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    let decided: Vec<(String, String)> =
+        sqlx::query_as("SELECT status, COALESCE(decided_by, '') FROM approvals ORDER BY id")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(
+        decided,
+        [("issued".to_owned(), "admin:paula".to_owned()), ("denied".to_owned(), "admin:paula".to_owned())]
+    );
+    assert_eq!(paula.get("/ui/access").await.status, StatusCode::FORBIDDEN, "approvers do not read the access list");
+
     assert_eq!(ada.get("/ui/certificates?status=bogus").await.status, StatusCode::BAD_REQUEST);
     assert_eq!(ada.get("/ui/nowhere").await.status, StatusCode::NOT_FOUND);
     let token = ada.get("/ui/access").await.csrf();
