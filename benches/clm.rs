@@ -6,6 +6,8 @@
 //!   a notice window, and the next one, which finds nothing new (goal: < 10 s);
 //! * the inventory queries an operator or the admin API runs (`inventory list` filters, 1,000
 //!   rows a page): p50 and p99 over 30 runs each after one warm-up run (goal: p99 < 100 ms);
+//! * the dashboard overview's figures (counts by tier and status, expiries per day, unowned,
+//!   discovery, renewals): p50 and p99 over 30 runs (goal: < 200 ms);
 //! * the process's peak RSS.
 //!
 //! Full run:  `cargo bench --bench clm`
@@ -75,6 +77,14 @@ async fn run(name: &str, url: &str, count: i64) {
         let (p50, p99, rows) = latency(30, || async { ledger.inventory(filter, &ft).await.unwrap().len() }).await;
         println!("{name}: inventory list {what}: p50 {p50:.1} ms, p99 {p99:.1} ms ({rows} rows) [goal p99 < 100 ms]");
     }
+    let (p50, p99, _) = latency(30, || async {
+        let t = now();
+        let tiers = ledger.status_counts(t, &ft).await.unwrap();
+        let counts = ledger.overview_counts(t).await.unwrap();
+        tiers.len() + counts.expiring_per_day.len()
+    })
+    .await;
+    println!("{name}: dashboard overview figures: p50 {p50:.1} ms, p99 {p99:.1} ms [goal < 200 ms]");
     let started = Instant::now();
     clm::publish_metrics(&ledger, &config, t).await.unwrap();
     println!("{name}: metrics scan {:.2} s", started.elapsed().as_secs_f64());

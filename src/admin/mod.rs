@@ -1,6 +1,7 @@
-//! The admin surface on the admin listener: the JSON API under `/api/v1/` ([`api`]), who may
-//! call it ([`auth`]), the `privca admin` commands that create users and tokens ([`cli`]), and
-//! the compliance and access-review reports ([`reports`]).
+//! The admin surface on the admin listener: the JSON API under `/api/v1/` ([`api`]), the
+//! dashboard under `/ui/` ([`dashboard`]), who may call them ([`auth`]), the `privca admin`
+//! commands that create users and tokens ([`cli`]), and the compliance and access-review
+//! reports ([`reports`]).
 //! Every action goes through the same core services as the CLI (the CA, the ledger's units of
 //! work, the approval gate) and leaves its row in the audit chain.
 
@@ -8,6 +9,7 @@ pub mod access;
 pub mod api;
 pub mod auth;
 pub mod cli;
+pub mod dashboard;
 pub mod problem;
 pub mod reports;
 

@@ -33,6 +33,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "add one reservation per transaction",
         include_str!("../../migrations/sqlite/0015_add_one_reservation_per_transaction.sql"),
     ),
+    (
+        16,
+        "index certificates by tier status",
+        include_str!("../../migrations/sqlite/0016_index_certificates_by_tier_status.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (1, "create ledger", include_str!("../../migrations/postgres/0001_create_ledger.sql")),
@@ -57,6 +62,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         15,
         "add one reservation per transaction",
         include_str!("../../migrations/postgres/0015_add_one_reservation_per_transaction.sql"),
+    ),
+    (
+        16,
+        "index certificates by tier status",
+        include_str!("../../migrations/postgres/0016_index_certificates_by_tier_status.sql"),
     ),
 ];
 

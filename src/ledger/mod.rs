@@ -37,6 +37,7 @@ mod listings;
 mod migrate;
 pub mod model;
 mod ocsp;
+mod overview;
 mod owners;
 pub mod pg_tls;
 mod reports;
@@ -74,6 +75,7 @@ pub use self::inventory::{
 pub use self::listings::{AcmeAccountListing, EabKeyListing, EndpointListing, EstUserListing, ScepChallengeListing};
 pub use self::model::*;
 pub use self::ocsp::{CertStatusRow, OcspRecord, OcspWork};
+pub use self::overview::{OverviewCounts, SeenEndpoint, TierCounts, HORIZON_DAYS, RENEWAL_SAMPLE};
 pub use self::owners::{Owner, UnclaimedOwner};
 pub use self::reports::{
     AccessToken, AccessUser, IssuedCert, ReportApproval, ReportCert, ReportDeadMessage, ReportExternal,

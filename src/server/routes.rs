@@ -65,14 +65,16 @@ pub const EST_PREFIX: &str = "/.well-known/est";
 
 /// Admin listener: `/healthz`, `/metrics` (Prometheus text: anonymous only while the admin
 /// listener is bound to a loopback address, else a token with role `metrics` or `admin`), and
-/// the admin API under `/api/v1/`.
+/// the admin API under `/api/v1/`, the dashboard under `/ui/` (`/` redirects there).
 pub fn admin(ca: CertificateAuthority, metrics: Option<PrometheusHandle>) -> Router {
     let state = crate::admin::AdminState { ca: ca.clone() };
     let anonymous = ca.config().server.admin_listen.ip().is_loopback();
     let router = Router::new()
         .route("/healthz", get(healthz))
         .with_state(ca)
-        .nest("/api/v1", crate::admin::api::router(state.clone()));
+        .route("/", get(|| async { axum::response::Redirect::to("/ui/") }))
+        .nest("/api/v1", crate::admin::api::router(state.clone()))
+        .merge(crate::admin::dashboard::router(state.clone()));
     match metrics {
         Some(handle) => router.route(
             "/metrics",

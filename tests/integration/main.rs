@@ -9,6 +9,7 @@ mod architecture;
 mod backup;
 mod clm;
 mod crl;
+mod dashboard;
 mod est_keygen;
 mod harness;
 mod issuance_cycle;
