@@ -23,7 +23,7 @@ use std::collections::HashMap;
 
 use crate::{
     config::clm::ClmConfig,
-    ledger::{Ledger, LedgerError},
+    ledger::{CandidateSet, Ledger, LedgerError},
     policy::Tier,
 };
 
@@ -88,11 +88,11 @@ pub async fn run_policy(
         .unwrap_or(0);
     let window_end = now + i64::from(window) * 86_400;
     let mut run = PolicyRun::default();
-    for external in [false, true] {
+    for set in [CandidateSet::Privca, CandidateSet::Flagged, CandidateSet::External] {
         let mut after = None;
         loop {
             let started = std::time::Instant::now();
-            let batch = ledger.policy_candidates(external, now, window_end, after.take(), POLICY_BATCH).await?;
+            let batch = ledger.policy_candidates(set, now, window_end, after.take(), POLICY_BATCH).await?;
             run.read += started.elapsed();
             let decisions: Vec<_> = batch.iter().map(|c| policy::decide(c, config, &owners, templates, now)).collect();
             let started = std::time::Instant::now();

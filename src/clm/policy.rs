@@ -1,8 +1,23 @@
 //! The expiry policy engine: pure functions from a certificate, its tier's policy and the time
-//! to what is due (notices at each threshold crossed, the escalation, a requested renewal),
-//! whether it is superseded, and when to look at it again. [`decide`] turns that into the
-//! outbox rows for the owner's contacts. No I/O and no clock of its own: the caller passes
-//! `now`, so tests drive it with any time.
+//! to what is due (notices at each threshold crossed, the escalation, a requested renewal, a
+//! failed renewal), whether it is superseded, and when to look at it again. [`decide`] turns
+//! that into the outbox rows for the owner's contacts. No I/O and no clock of its own: the
+//! caller passes `now`, so tests drive it with any time.
+//!
+//! **Renewal failed** (event `renewal-failed`, told to the owner once per certificate and
+//! channel: the outbox key is `renewal-failed:<fingerprint>:<channel>`) has two sources, both
+//! facts the ledger already records:
+//! - here, a certificate flagged for early renewal (`renew_early_at`, set by `privca inventory
+//!   flag-renewal`) that still has no successor `renew_flagged_within` days (per tier) after the
+//!   flag;
+//! - in [`super::events`], an `approval-denied` audit row for a request whose names are those of
+//!   a live certificate (of the request's owner, when it names one): the replacement of that
+//!   certificate was refused.
+//!
+//! An ACME order that ends `invalid` is not a ledger event (its status is derived from its
+//! authorizations when read, and a client simply tries again), so it is not a source: a client
+//! that keeps failing is caught by the flag rule above and by the expiry thresholds and the
+//! escalation.
 
 use std::collections::HashMap;
 
@@ -39,6 +54,14 @@ pub enum Due {
         /// Sent, or passed over (muted).
         send: bool,
     },
+    /// Flagged for early renewal at `at` and still not renewed `renew_flagged_within` days
+    /// later.
+    RenewalFailed {
+        /// When it was flagged.
+        at: i64,
+        /// Sent, or passed over (muted).
+        send: bool,
+    },
 }
 
 /// The engine's verdict on one certificate.
@@ -56,7 +79,9 @@ pub struct Plan {
 pub fn plan(c: &PolicyCandidate, policy: &TierPolicy, now: i64) -> Plan {
     let at = |days: u32| c.not_after - i64::from(days) * DAY;
     let marks = policy.thresholds.iter().copied().chain(policy.escalate_within);
-    let next_at = marks.map(at).filter(|&t| t > now).min().unwrap_or(c.not_after).max(now + 1);
+    // The renewal of a flagged certificate is due by this time.
+    let renew_by = c.renew_early_at.map(|t| t + i64::from(policy.renew_flagged_within) * DAY);
+    let next_at = marks.map(at).chain(renew_by).filter(|&t| t > now).min().unwrap_or(c.not_after).max(now + 1);
     // A superseded certificate raises nothing, unless an endpoint still serves it.
     if c.successor.is_some() && !c.served {
         return Plan { due: Vec::new(), next_at: c.not_after.max(now + 1), superseded_by: c.successor.clone() };
@@ -71,6 +96,9 @@ pub fn plan(c: &PolicyCandidate, policy: &TierPolicy, now: i64) -> Plan {
     }
     if let Some(flagged) = c.renew_early_at.filter(|&t| t <= now) {
         due.push(Due::RenewalRequested { at: flagged, send: live });
+        if c.successor.is_none() && renew_by.is_some_and(|t| t <= now) {
+            due.push(Due::RenewalFailed { at: flagged, send: live });
+        }
     }
     Plan { due, next_at, superseded_by: c.successor.clone() }
 }
@@ -143,8 +171,24 @@ pub fn decide(
                 owner_record(owners, &c.owner, &config.security_lead),
                 None,
             ),
+            Due::RenewalFailed { send, .. } => (
+                "renewal-failed",
+                format!("renewal-failed:{}", c.fingerprint),
+                send,
+                owner_record(owners, &c.owner, &config.security_lead),
+                None,
+            ),
         };
-        let (subject, body) = templates.render(event, &Vars::of(c, now, threshold, p.superseded_by.as_deref()));
+        let mut vars = Vars::of(c, now, threshold, p.superseded_by.as_deref());
+        if let Due::RenewalFailed { at, .. } = *due {
+            let reason = format!(
+                "it was flagged for early renewal on {} and is still not renewed {} days later",
+                super::templates::utc(at),
+                policy.renew_flagged_within
+            );
+            vars = vars.with("reason", reason);
+        }
+        let (subject, body) = templates.render(event, &vars);
         let message = Message { event, key: &key, fingerprint: Some(&c.fingerprint), owner: &c.owner, subject, body };
         let fallback = config.security_lead.as_str();
         unreachable |= route(&message, send, recipient, fallback, &policy.channels, &mut messages);
@@ -260,6 +304,7 @@ mod tests {
                     Due::Expiry { send: true, .. }
                         | Due::Escalation { send: true }
                         | Due::RenewalRequested { send: true, .. }
+                        | Due::RenewalFailed { send: true, .. }
                 )
             })
             .collect()
@@ -326,6 +371,47 @@ mod tests {
         c.renew_early_at = Some(NOW - 5);
         let p = plan(&c, &policy(Tier::Internal), NOW);
         assert_eq!(p.due, [Due::RenewalRequested { at: NOW - 5, send: true }]);
+    }
+
+    #[test]
+    fn a_flagged_certificate_not_renewed_in_the_tiers_window_has_failed_its_renewal() {
+        let mut c = cert(200, Tier::Internal);
+        let flagged = NOW - 3 * DAY;
+        c.renew_early_at = Some(flagged);
+        let p = plan(&c, &policy(Tier::Internal), NOW);
+        assert_eq!(p.due, [Due::RenewalRequested { at: flagged, send: true }]);
+        assert_eq!(p.next_at, flagged + 7 * DAY, "looked at again when the 7 days are over");
+        let later = flagged + 7 * DAY;
+        let p = plan(&c, &policy(Tier::Internal), later);
+        assert_eq!(
+            p.due,
+            [Due::RenewalRequested { at: flagged, send: true }, Due::RenewalFailed { at: flagged, send: true }]
+        );
+        // Renewed meanwhile: nothing failed.
+        c.successor = Some("02".into());
+        c.served = true;
+        let p = plan(&c, &policy(Tier::Internal), later);
+        assert!(!p.due.iter().any(|d| matches!(d, Due::RenewalFailed { .. })), "{:?}", p.due);
+        // The window is the tier's.
+        c.successor = None;
+        let mut slow = policy(Tier::Internal);
+        slow.renew_flagged_within = 10;
+        assert!(!plan(&c, &slow, later).due.iter().any(|d| matches!(d, Due::RenewalFailed { .. })));
+    }
+
+    #[test]
+    fn renewal_failed_goes_to_the_owner_once_per_channel() {
+        let config = ClmConfig::default();
+        let mut c = cert(200, Tier::Internal);
+        c.renew_early_at = Some(NOW - 8 * DAY);
+        let d = decide(&c, &config, &owners(), &Templates::default(), NOW);
+        let failed: Vec<_> = d.messages.iter().filter(|m| m.event == "renewal-failed").collect();
+        let keys: Vec<&str> = failed.iter().map(|m| m.dedup_key.as_str()).collect();
+        let fp = "ab".repeat(32);
+        assert_eq!(keys, [format!("renewal-failed:{fp}:email"), format!("renewal-failed:{fp}:webhook")]);
+        assert_eq!(failed[0].recipient, "web@example.test");
+        assert!(failed[0].subject.contains("renewal failed"), "{}", failed[0].subject);
+        assert!(failed[0].body.contains("still not renewed 7 days later"), "{}", failed[0].body);
     }
 
     fn owners() -> HashMap<String, Owner> {

@@ -98,6 +98,7 @@ struct RawTier {
     channels: Option<Vec<Channel>>,
     escalate_within: Option<u32>,
     revoke_superseded_after: Option<u32>,
+    renew_flagged_within: Option<u32>,
 }
 
 fn default_timeout() -> String {
@@ -157,11 +158,15 @@ pub struct TierPolicy {
     /// successor was verified deployed where it was served, once no scan finds it served any
     /// more; `None`: never.
     pub revoke_superseded_after: Option<u32>,
+    /// Days a certificate flagged for early renewal has to be renewed: still not renewed after
+    /// them, its owner is told the renewal failed.
+    pub renew_flagged_within: u32,
 }
 
 impl TierPolicy {
     /// The defaults: customer-facing and network-critical at 90/60/30/15 days escalating inside
-    /// 30 days, internal at 60/30/15 without escalation; email and webhook.
+    /// 30 days, internal at 60/30/15 without escalation; email and webhook; a flagged
+    /// certificate has 7 days to be renewed.
     pub fn default_for(tier: Tier) -> Self {
         let channels = vec![Channel::Email, Channel::Webhook];
         match tier {
@@ -170,10 +175,15 @@ impl TierPolicy {
                 channels,
                 escalate_within: Some(30),
                 revoke_superseded_after: None,
+                renew_flagged_within: 7,
             },
-            Tier::Internal => {
-                Self { thresholds: vec![60, 30, 15], channels, escalate_within: None, revoke_superseded_after: None }
-            }
+            Tier::Internal => Self {
+                thresholds: vec![60, 30, 15],
+                channels,
+                escalate_within: None,
+                revoke_superseded_after: None,
+                renew_flagged_within: 7,
+            },
         }
     }
 }
@@ -317,6 +327,12 @@ pub(crate) fn build(raw: RawClm, data_dir: &Path) -> Result<ClmConfig, ConfigErr
         if let Some(days) = raw_tier.revoke_superseded_after {
             policy.revoke_superseded_after = (days > 0).then_some(days);
         }
+        if let Some(days) = raw_tier.renew_flagged_within {
+            if !(1..=3650).contains(&days) {
+                return Err(ConfigError::invalid(format!("{key}.renew_flagged_within"), "days between 1 and 3650"));
+            }
+            policy.renew_flagged_within = days;
+        }
     }
     if raw.security_lead.trim().is_empty() {
         return Err(ConfigError::invalid("clm.security_lead", "name the owner that receives escalations"));
@@ -411,6 +427,11 @@ mod tests {
         assert_eq!(c.tier(Tier::Internal).thresholds, [45, 7]);
         assert_eq!(c.tier(Tier::Internal).channels, [Channel::Sms]);
         assert_eq!(c.tier(Tier::Internal).escalate_within, Some(5));
+        assert_eq!(c.tier(Tier::Internal).renew_flagged_within, 7);
+        let c = parse("[tiers.internal]\nrenew_flagged_within = 3\n").unwrap();
+        assert_eq!(c.tier(Tier::Internal).renew_flagged_within, 3);
+        let e = parse("[tiers.internal]\nrenew_flagged_within = 0\n").unwrap_err().to_string();
+        assert!(e.contains("clm.tiers.internal.renew_flagged_within"), "{e}");
     }
 
     #[test]

@@ -304,8 +304,8 @@ impl Ledger {
     pub async fn flag_renew_early(&self, serial: &str, at: i64, event: &AuditEvent) -> Result<bool, LedgerError> {
         let mut tx = self.begin().await?;
         let done = sqlx::query(
-            "UPDATE certificates SET renew_early_at = $1 WHERE serial = $2 AND status = 'valid' \
-             AND renew_early_at IS NULL",
+            "UPDATE certificates SET renew_early_at = $1, clm_next_at = NULL WHERE serial = $2 \
+             AND status = 'valid' AND renew_early_at IS NULL",
         )
         .bind(at)
         .bind(serial)

@@ -144,6 +144,25 @@ const PRIVCA_CANDIDATES: &str = "SELECT c.fingerprint_sha256 AS fingerprint, c.s
      AND (c.not_after, c.fingerprint_sha256) > ($4, $5) \
      ORDER BY c.not_after, c.fingerprint_sha256 LIMIT $3";
 
+/// The same for privca's certificates flagged for early renewal that expire after the notice
+/// window (`$2`): their renewal is due whatever their expiry. (`+c.not_after` keeps SQLite on
+/// the small index of flagged certificates rather than walking the notAfter index.)
+const FLAGGED_CANDIDATES: &str = "SELECT c.fingerprint_sha256 AS fingerprint, c.serial, c.subject, c.sans, \
+     c.issuer_id AS issuer, c.not_after, c.owner, c.tier, c.renew_early_at, \
+     COALESCE((SELECT s.serial FROM certificates s WHERE s.renews_serial = c.serial AND s.status = 'valid' LIMIT 1), \
+      (SELECT s.serial FROM certificates s WHERE s.sans = c.sans AND s.owner = c.owner AND s.status = 'valid' \
+       AND (s.not_before > c.not_before OR (s.not_before = c.not_before AND s.serial > c.serial)) LIMIT 1)) \
+       AS successor, \
+     CAST(CASE WHEN EXISTS (SELECT 1 FROM endpoints e WHERE e.fingerprint_sha256 = c.fingerprint_sha256) \
+       THEN 1 ELSE 0 END AS BIGINT) AS served, \
+     (SELECT m.until_at FROM clm_mutes m WHERE m.fingerprint = c.fingerprint_sha256) AS muted_until, \
+     CAST(0 AS BIGINT) AS external \
+     FROM certificates c WHERE c.renew_early_at IS NOT NULL AND c.status = 'valid' AND +c.not_after > $2 \
+     AND c.requester <> 'system:privca' \
+     AND (c.clm_next_at IS NULL OR c.clm_next_at <= $1) \
+     AND (+c.not_after, c.fingerprint_sha256) > ($4, $5) \
+     ORDER BY c.not_after, c.fingerprint_sha256 LIMIT $3";
+
 /// The same for external certificates.
 const EXTERNAL_CANDIDATES: &str = "SELECT x.fingerprint_sha256 AS fingerprint, x.serial, x.subject, x.sans, \
      x.issuer, x.not_after, x.owner, x.tier, CAST(NULL AS BIGINT) AS renew_early_at, \
@@ -226,20 +245,36 @@ pub(super) fn insert_message(m: &NewMessage, t: i64) -> Statement {
     )
 }
 
+/// Which certificates [`Ledger::policy_candidates`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CandidateSet {
+    /// privca's, expiring inside the notice window.
+    Privca,
+    /// privca's flagged for early renewal, expiring after the notice window.
+    Flagged,
+    /// Imported and discovered ones, expiring inside the notice window.
+    External,
+}
+
 impl Ledger {
-    /// Up to `limit` live certificates of one table (`external` or privca's) expiring before
-    /// `window_end` whose next look is due at `at`, in (notAfter, fingerprint) order after
-    /// `after`, the last one of the previous page.
+    /// Up to `limit` live certificates of `set` whose next look is due at `at` (`window_end`:
+    /// the end of the notice window), in (notAfter, fingerprint) order after `after`, the last
+    /// one of the previous page.
     pub async fn policy_candidates(
         &self,
-        external: bool,
+        set: CandidateSet,
         at: i64,
         window_end: i64,
         after: Option<(i64, String)>,
         limit: i64,
     ) -> Result<Vec<PolicyCandidate>, LedgerError> {
         let (after_time, after_fp) = after.unwrap_or((at, String::new()));
-        let rows = sqlx::query(if external { EXTERNAL_CANDIDATES } else { PRIVCA_CANDIDATES })
+        let sql = match set {
+            CandidateSet::Privca => PRIVCA_CANDIDATES,
+            CandidateSet::Flagged => FLAGGED_CANDIDATES,
+            CandidateSet::External => EXTERNAL_CANDIDATES,
+        };
+        let rows = sqlx::query(sql)
             .bind(at)
             .bind(window_end)
             .bind(limit)
@@ -494,7 +529,7 @@ impl Ledger {
     pub async fn audit_notices(&self, after: i64, limit: i64) -> Result<Vec<AuditNotice>, LedgerError> {
         let rows = sqlx::query(
             "SELECT id, event, serial, detail FROM audit_events WHERE id > $1 \
-             AND event IN ('committed', 'revoked', 'approval-requested') ORDER BY id LIMIT $2",
+             AND event IN ('committed', 'revoked', 'approval-requested', 'approval-denied') ORDER BY id LIMIT $2",
         )
         .bind(after)
         .bind(limit)
@@ -511,6 +546,28 @@ impl Ledger {
                 })
             })
             .collect()
+    }
+
+    /// The live certificate a request for `sans` would have replaced: the newest valid,
+    /// unexpired one at `at` with exactly these names (and of `owner`, when given).
+    pub async fn replaced_by_request(
+        &self,
+        sans: &[String],
+        owner: Option<&str>,
+        at: i64,
+    ) -> Result<Option<String>, LedgerError> {
+        let sans = serde_json::to_string(sans).map_err(|e| LedgerError::Corrupt(format!("sans: {e}")))?;
+        let row = sqlx::query(
+            "SELECT serial FROM certificates WHERE sans = $1 AND status = 'valid' AND not_after > $2 \
+             AND ($3 IS NULL OR owner = $4) ORDER BY not_before DESC, serial DESC LIMIT 1",
+        )
+        .bind(sans)
+        .bind(at)
+        .bind(owner.map(str::to_owned))
+        .bind(owner.unwrap_or_default().to_owned())
+        .fetch_optional(&mut *self.conn().await?)
+        .await?;
+        row.map(|r| r.try_get("serial")).transpose().map_err(Into::into)
     }
 
     /// Queues `messages` and moves the CLM state `name` to `value`, in one unit of work.

@@ -55,7 +55,7 @@ pub(crate) use self::conn::{note_fault, WriteTx};
 
 pub use self::acme::{AcmeCleanup, NonceUse, NONCES_PER_STATEMENT};
 pub use self::by_key::IDS_PER_STATEMENT;
-pub use self::clm::{AuditNotice, Decision, NewMessage, OutboxMessage, PolicyCandidate};
+pub use self::clm::{AuditNotice, CandidateSet, Decision, NewMessage, OutboxMessage, PolicyCandidate};
 pub use self::crls::{CrlKind, CrlRecord, CrlReservation, RevokedRow};
 pub use self::deployments::{DeploymentCheck, DeploymentFailure, DeploymentTarget};
 pub use self::error::LedgerError;

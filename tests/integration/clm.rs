@@ -25,7 +25,7 @@ use tokio::{
 
 use crate::harness::{Db, TestCa};
 
-const DAY: i64 = 86_400;
+pub(crate) const DAY: i64 = 86_400;
 
 /// A mail as the SMTP sink received it.
 #[derive(Debug, Clone)]
@@ -133,7 +133,7 @@ async fn webhook_receiver() -> (u16, Receiver) {
     (port, state)
 }
 
-async fn issue(t: &TestCa, name: &str, renews: Option<&str>) -> (String, String, i64) {
+pub(crate) async fn issue(t: &TestCa, name: &str, renews: Option<&str>) -> (String, String, i64) {
     let csr = t.csr("ec:P-256", &format!("/CN={name}"), Some(&format!("DNS:{name}")));
     let mut req = IssuanceRequest::from_csr(&csr, "tls-server", Requester::cli()).unwrap();
     req.owner = Some("web-team".into());
@@ -144,13 +144,13 @@ async fn issue(t: &TestCa, name: &str, renews: Option<&str>) -> (String, String,
     }
 }
 
-async fn set_tier(ledger: &Ledger, fingerprint: &str, tier: Tier) {
+pub(crate) async fn set_tier(ledger: &Ledger, fingerprint: &str, tier: Tier) {
     let change = InventoryChange { tier: Some(tier), ..Default::default() };
     let event = AuditEvent::new(AuditKind::InventoryChanged, "cli:test");
     ledger.set_inventory(fingerprint, &change, &event).await.unwrap();
 }
 
-async fn add_owner(ledger: &Ledger, name: &str, email: &str, webhook: Option<String>) {
+pub(crate) async fn add_owner(ledger: &Ledger, name: &str, email: &str, webhook: Option<String>) {
     let mut o = Owner::new(name, "team");
     o.email = Some(email.into());
     o.webhook = webhook;

@@ -6,6 +6,7 @@
 mod acme_cluster;
 mod architecture;
 mod clm;
+mod clm_renewal;
 mod crl;
 mod est_keygen;
 mod harness;

@@ -1,0 +1,91 @@
+//! Renewal-failed notices on both databases: a certificate flagged for early renewal and not
+//! renewed inside its tier's window, and a denied request that would have replaced a live
+//! certificate, each tell the owner once per channel, across repeated runs.
+
+use privca::{
+    ca::{IssuanceRequest, IssueOutcome, Requester},
+    clm::{self, templates::Templates},
+    ledger::{Ledger, OutboxMessage},
+};
+
+use crate::{
+    clm::{add_owner, issue, DAY},
+    harness::{Db, TestCa},
+};
+
+fn wall() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+}
+
+async fn failed(ledger: &Ledger) -> Vec<OutboxMessage> {
+    let mut all = ledger.outbox(None, 100).await.unwrap();
+    all.retain(|m| m.event == "renewal-failed");
+    all
+}
+
+async fn renewal_failures_are_told_once(db: Db) {
+    let extra = "[clm.tiers.internal]\nrenew_flagged_within = 5\n";
+    let Some(t) = TestCa::with_config(db, extra).await else { return };
+    let ledger = t.app.ledger.clone();
+    let config = t.app.config.clm.clone();
+    let templates = Templates::default();
+    add_owner(&ledger, "web-team", "web@example.test", None).await;
+    // The audit watermark starts at the end of the log.
+    clm::events::run(&ledger, &t.app.config, &templates, wall()).await.unwrap();
+
+    // Flagged far from expiry (outside the notice window), then never renewed.
+    let (serial, fp, _) = issue(&t, "flagged.example.test", None).await;
+    let (renewed, _, _) = issue(&t, "renewed.example.test", None).await;
+    for s in [&serial, &renewed] {
+        assert!(t.ca.flag_renew_early(s, "CA change", &Requester::cli()).await.unwrap());
+    }
+    issue(&t, "renewed2.example.test", Some(&renewed)).await;
+    let now = wall();
+    let run = clm::run_policy(&ledger, &config, &templates, now + 60).await.unwrap();
+    assert!(run.queued >= 1, "the renewal request is told: {run:?}");
+    assert!(failed(&ledger).await.is_empty());
+    // Four days on: still inside the tier's five.
+    clm::run_policy(&ledger, &config, &templates, now + 4 * DAY).await.unwrap();
+    assert!(failed(&ledger).await.is_empty());
+    for later in [now + 5 * DAY + 120, now + 6 * DAY, now + 30 * DAY] {
+        clm::run_policy(&ledger, &config, &templates, later).await.unwrap();
+    }
+    let told = failed(&ledger).await;
+    assert_eq!(told.len(), 1, "once, and not for the renewed one: {told:?}");
+    let m = &told[0];
+    assert_eq!((m.fingerprint.as_deref(), m.channel.as_str()), (Some(fp.as_str()), "email"));
+    assert_eq!(m.recipient, "web@example.test");
+    assert_eq!(m.subject.split(" (").next(), Some("[privca] renewal failed: flagged.example.test"));
+    assert!(m.body.contains("is still not renewed 5 days later"), "{}", m.body);
+
+    // A denied request for the names of a live certificate: its renewal failed.
+    let (_, denied_fp, _) = issue(&t, "gated.example.test", None).await;
+    let csr = t.csr("ec:P-256", "/CN=gated.example.test", Some("DNS:gated.example.test"));
+    let mut req = IssuanceRequest::from_csr(&csr, "tls-server-gated", Requester::cli()).unwrap();
+    req.owner = Some("web-team".into());
+    let IssueOutcome::Pending(id) = t.ca.issue(req).await.unwrap() else { panic!("not queued for approval") };
+    t.ca.deny(id, &Requester::cli(), "wrong team").await.unwrap();
+    // A denied request for new names is no renewal.
+    let csr = t.csr("ec:P-256", "/CN=new.example.test", Some("DNS:new.example.test"));
+    let req = IssuanceRequest::from_csr(&csr, "tls-server-gated", Requester::cli()).unwrap();
+    let IssueOutcome::Pending(other) = t.ca.issue(req).await.unwrap() else { panic!("not queued for approval") };
+    t.ca.deny(other, &Requester::cli(), "no").await.unwrap();
+    clm::events::run(&ledger, &t.app.config, &templates, wall()).await.unwrap();
+    clm::events::run(&ledger, &t.app.config, &templates, wall()).await.unwrap();
+    let told = failed(&ledger).await;
+    let denied: Vec<&OutboxMessage> = told.iter().filter(|m| m.fingerprint.as_deref() == Some(&denied_fp)).collect();
+    assert_eq!(told.len(), 2, "{told:?}");
+    assert_eq!(denied.len(), 1, "{told:?}");
+    assert!(denied[0].body.contains(&format!("(approval {id}) was denied by cli:")), "{}", denied[0].body);
+    assert!(denied[0].body.contains("wrong team"), "{}", denied[0].body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clm_renewal_failed_sqlite() {
+    renewal_failures_are_told_once(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clm_renewal_failed_postgres() {
+    renewal_failures_are_told_once(Db::Postgres).await;
+}
