@@ -10,11 +10,13 @@ use crate::{
     audit::{AuditEvent, AuditKind},
     ca::Requester,
     error::CaError,
-    ledger::{InventoryChange, InventoryFilter, InventoryItem, InventoryStatus, Owner},
-    policy::Tier,
+    ledger::{InventoryChange, InventoryFilter, InventoryItem, Owner},
 };
 
-use super::templates::utc;
+use super::{
+    query::{live_privca, tier, Terms, FLAG_PAGE},
+    templates::utc,
+};
 
 /// `privca owner …`.
 #[derive(Debug, Subcommand)]
@@ -155,8 +157,13 @@ pub enum InventoryCommand {
     /// Flag live certificates for early renewal: ARI windows move to now, owners are told.
     FlagRenewal {
         /// Only certificates of this issuer id.
-        #[arg(long, required_unless_present = "all")]
+        #[arg(long, required_unless_present_any = ["all", "query"], conflicts_with_all = ["all", "query"])]
         issuer: Option<String>,
+        /// The live privca certificates `inventory list` selects with the same filters, written
+        /// `key=value` and separated by spaces: status, tier, owner, issuer, source,
+        /// expiring-within (days), search. E.g. "tier=customer-facing expiring-within=60".
+        #[arg(long, conflicts_with = "all")]
+        query: Option<String>,
         /// Every live certificate.
         #[arg(long)]
         all: bool,
@@ -239,11 +246,6 @@ fn json<T: serde::Serialize>(value: &T) -> Result<(), CaError> {
     let text = serde_json::to_string_pretty(value).map_err(|e| CaError::internal("JSON").with_source(e))?;
     println!("{text}");
     Ok(())
-}
-
-fn tier(s: &str) -> Result<Tier, CaError> {
-    Tier::parse(s)
-        .ok_or_else(|| CaError::bad_request(format!("tier `{s}`: use customer-facing, network-critical or internal")))
 }
 
 fn event(kind: AuditKind) -> AuditEvent {
@@ -352,27 +354,16 @@ pub async fn inventory(app: &App, command: InventoryCommand) -> Result<ExitCode,
     let first = super::first_threshold(&app.config.clm);
     match command {
         InventoryCommand::List(a) => {
-            let filter = InventoryFilter {
-                status: a
-                    .status
-                    .as_deref()
-                    .map(|s| {
-                        InventoryStatus::parse(s).ok_or_else(|| {
-                            CaError::bad_request(format!(
-                                "status `{s}`: use valid, expiring, expired, revoked or superseded"
-                            ))
-                        })
-                    })
-                    .transpose()?,
-                tier: a.tier.as_deref().map(tier).transpose()?,
+            let terms = Terms {
+                status: a.status,
+                tier: a.tier,
                 owner: a.owner,
                 issuer: a.issuer,
                 source: a.source,
-                expiring_within: a.expiring_within.map(|d| i64::from(d) * 86_400),
+                expiring_within: a.expiring_within,
                 search: a.search,
-                after: None,
-                limit: a.limit.max(1),
             };
+            let filter = terms.filter(a.limit.max(1))?;
             let items = app.ledger.inventory(&filter, first).await?;
             if a.json {
                 json(&items)?;
@@ -448,7 +439,20 @@ pub async fn inventory(app: &App, command: InventoryCommand) -> Result<ExitCode,
             app.ledger.set_inventory(&item.fingerprint, &change, &e).await?;
             println!("{} updated", item.fingerprint);
         }
-        InventoryCommand::FlagRenewal { issuer, all: _, reason } => {
+        InventoryCommand::FlagRenewal { issuer, query: Some(query), all: _, reason } => {
+            let filter = Terms::parse(&query)?.filter(FLAG_PAGE)?;
+            let selected = live_privca(app, filter).await?;
+            let e = event(AuditKind::RenewEarlyFlagged).detail(serde_json::json!({
+                "issuer": issuer, "query": query, "selected": selected.len(), "reason": reason, "bulk": true
+            }));
+            let n = app.ledger.flag_renewal_of(&selected, crate::ledger::now(), &e).await?;
+            println!(
+                "{n} certificate(s) flagged for early renewal ({} selected, the others were flagged already); \
+                 owners are told at the next policy run",
+                selected.len()
+            );
+        }
+        InventoryCommand::FlagRenewal { issuer, query: None, all: _, reason } => {
             let e = event(AuditKind::RenewEarlyFlagged)
                 .detail(serde_json::json!({ "issuer": issuer, "reason": reason, "bulk": true }));
             let n = app.ledger.flag_renewal_by_issuer(issuer.as_deref(), crate::ledger::now(), &e).await?;

@@ -16,6 +16,7 @@ pub mod import;
 pub mod inventory;
 pub mod notify;
 pub mod policy;
+mod query;
 pub mod retire;
 pub mod templates;
 

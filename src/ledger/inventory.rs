@@ -13,6 +13,9 @@ use super::{
 };
 use crate::{audit::AuditEvent, policy::Tier};
 
+/// Certificates per UPDATE of [`Ledger::flag_renewal_of`].
+const FLAGS_PER_STATEMENT: usize = 500;
+
 /// The inventory columns of privca's certificates.
 macro_rules! privca_columns {
     () => {
@@ -391,6 +394,35 @@ impl Ledger {
         audit::insert(&mut tx, event).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Flags the valid privca certificates among `fingerprints` not flagged yet for early
+    /// renewal at `at`, with one audit row, in one unit of work; returns how many were flagged.
+    pub async fn flag_renewal_of(
+        &self,
+        fingerprints: &[String],
+        at: i64,
+        event: &AuditEvent,
+    ) -> Result<u64, LedgerError> {
+        let mut tx = self.begin().await?;
+        let mut done = 0;
+        for chunk in fingerprints.chunks(FLAGS_PER_STATEMENT) {
+            let list: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+            let sql = format!(
+                "UPDATE certificates SET renew_early_at = $1, clm_next_at = NULL WHERE status = 'valid' \
+                 AND renew_early_at IS NULL AND not_after > $1 AND fingerprint_sha256 IN ({})",
+                list.join(", ")
+            );
+            let values = std::iter::once(Value::from(at)).chain(chunk.iter().map(Value::from)).collect();
+            // The statement holds placeholders only; every value is bound.
+            let q = bind_values(sqlx::query(sqlx::AssertSqlSafe(sql)), values);
+            done += q.execute(&mut *tx).await?.rows_affected();
+        }
+        let mut event = event.clone();
+        event.detail["flagged"] = serde_json::json!(done);
+        audit::insert(&mut tx, &event).await?;
+        tx.commit().await?;
+        Ok(done)
     }
 
     /// Flags every valid privca certificate of `issuer` (or all, with `None`) not flagged yet

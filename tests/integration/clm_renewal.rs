@@ -1,10 +1,12 @@
 //! Renewal-failed notices on both databases: a certificate flagged for early renewal and not
 //! renewed inside its tier's window, and a denied request that would have replaced a live
-//! certificate, each tell the owner once per channel, across repeated runs.
+//! certificate, each tell the owner once per channel, across repeated runs; and
+//! `inventory flag-renewal --query` flags the live certificates `inventory list`'s filters
+//! select, with one audit row.
 
 use privca::{
     ca::{IssuanceRequest, IssueOutcome, Requester},
-    clm::{self, templates::Templates},
+    clm::{self, cli::InventoryCommand, templates::Templates},
     ledger::{Ledger, OutboxMessage},
 };
 
@@ -88,4 +90,55 @@ async fn clm_renewal_failed_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clm_renewal_failed_postgres() {
     renewal_failures_are_told_once(Db::Postgres).await;
+}
+
+async fn flag_renewal_by_query(db: Db) {
+    let Some(t) = TestCa::new(db).await else { return };
+    let (q1, _, _) = issue(&t, "q1.example.test", None).await;
+    let (q2, _, _) = issue(&t, "q2.example.test", None).await;
+    let (q3, _, _) = issue(&t, "q3.example.test", None).await;
+    let (r, _, _) = issue(&t, "r.example.test", None).await;
+    t.ca.revoke(&q3, privca::ca::RevocationReason::KeyCompromise, None, &Requester::cli()).await.unwrap();
+    let flag = |query: &str| InventoryCommand::FlagRenewal {
+        issuer: None,
+        query: Some(query.into()),
+        all: false,
+        reason: "algorithm change".into(),
+    };
+    clm::cli::inventory(&t.app, flag("owner=web-team search=Q tier=internal")).await.unwrap();
+    let flagged = |s: String| {
+        let ledger = t.app.ledger.clone();
+        async move { ledger.certificate(&s).await.unwrap().unwrap().renew_early_at.is_some() }
+    };
+    assert!(flagged(q1.clone()).await && flagged(q2.clone()).await);
+    assert!(!flagged(q3.clone()).await, "revoked: not live");
+    assert!(!flagged(r.clone()).await, "not selected");
+    // Audited, with the query.
+    let mut raw = t.raw().await;
+    let details: Vec<String> =
+        sqlx::query_scalar("SELECT detail FROM audit_events WHERE event = 'renew-early-flagged' ORDER BY id")
+            .fetch_all(&mut raw)
+            .await
+            .unwrap();
+    assert_eq!(details.len(), 1);
+    let d: serde_json::Value = serde_json::from_str(&details[0]).unwrap();
+    assert_eq!(d["query"], "owner=web-team search=Q tier=internal");
+    assert_eq!((d["flagged"].as_i64(), d["selected"].as_i64()), (Some(2), Some(2)));
+    // Bad terms are refused before anything is written.
+    let e = clm::cli::inventory(&t.app, flag("colour=red")).await.unwrap_err().to_string();
+    assert!(e.contains("colour=red"), "{e}");
+    let e = clm::cli::inventory(&t.app, flag("tier=gold")).await.unwrap_err().to_string();
+    assert!(e.contains("tier `gold`"), "{e}");
+    clm::cli::inventory(&t.app, flag("search=r.example")).await.unwrap();
+    assert!(flagged(r).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clm_flag_renewal_query_sqlite() {
+    flag_renewal_by_query(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clm_flag_renewal_query_postgres() {
+    flag_renewal_by_query(Db::Postgres).await;
 }
