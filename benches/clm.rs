@@ -145,7 +145,7 @@ async fn run(name: &str, url: &str, count: i64) {
         ("owner team7", InventoryFilter { owner: Some("team7".into()), limit: 1000, ..Default::default() }),
         (
             "tier customer-facing",
-            InventoryFilter { tier: Some(Tier::CustomerFacing), limit: 1000, ..Default::default() },
+            InventoryFilter { tier: Some(Tier::customer_facing()), limit: 1000, ..Default::default() },
         ),
         (
             "status expiring",
@@ -155,7 +155,7 @@ async fn run(name: &str, url: &str, count: i64) {
             "owner team7, tier network-critical, within 30 days",
             InventoryFilter {
                 owner: Some("team7".into()),
-                tier: Some(Tier::NetworkCritical),
+                tier: Some(Tier::network_critical()),
                 expiring_within: Some(30 * DAY),
                 limit: 1000,
                 ..Default::default()

@@ -83,7 +83,7 @@ pub struct ListArgs {
     /// valid, expiring, expired, revoked or superseded.
     #[arg(long)]
     status: Option<String>,
-    /// customer-facing, network-critical or internal.
+    /// A tier of `[clm.tiers]` (customer-facing, network-critical, internal, or one configured).
     #[arg(long)]
     tier: Option<String>,
     /// Owner name.
@@ -303,7 +303,7 @@ pub async fn owner(app: &App, command: OwnerCommand) -> Result<ExitCode, CaError
         OwnerCommand::Show { name, json: as_json } => {
             let o = app.ledger.owner(&name).await?;
             let filter = InventoryFilter { owner: Some(name.clone()), limit: 100_000, ..Default::default() };
-            let certs = app.ledger.inventory(&filter, super::first_threshold(&app.config.clm)).await?;
+            let certs = app.ledger.inventory(&filter, &super::first_threshold(&app.config.clm)).await?;
             if o.is_none() && certs.is_empty() {
                 return Err(CaError::not_found(format!("no owner `{name}`")));
             }
@@ -363,8 +363,8 @@ pub async fn inventory(app: &App, command: InventoryCommand) -> Result<ExitCode,
                 expiring_within: a.expiring_within,
                 search: a.search,
             };
-            let filter = terms.filter(a.limit.max(1))?;
-            let items = app.ledger.inventory(&filter, first).await?;
+            let filter = terms.filter(&app.config.clm, a.limit.max(1))?;
+            let items = app.ledger.inventory(&filter, &first).await?;
             if a.json {
                 json(&items)?;
             } else {
@@ -377,7 +377,7 @@ pub async fn inventory(app: &App, command: InventoryCommand) -> Result<ExitCode,
         InventoryCommand::Show { id, json: as_json } => {
             let (item, der) = app
                 .ledger
-                .inventory_item(&id, first)
+                .inventory_item(&id, &first)
                 .await?
                 .ok_or_else(|| CaError::not_found(format!("no certificate `{id}` in the inventory")))?;
             let endpoints = app.ledger.endpoints_of(&item.fingerprint).await?;
@@ -418,7 +418,7 @@ pub async fn inventory(app: &App, command: InventoryCommand) -> Result<ExitCode,
         InventoryCommand::Set { id, owner, tier: t, application, renewal_method, tags } => {
             let (item, _) = app
                 .ledger
-                .inventory_item(&id, first)
+                .inventory_item(&id, &first)
                 .await?
                 .ok_or_else(|| CaError::not_found(format!("no certificate `{id}` in the inventory")))?;
             if let Some(m) = renewal_method.as_deref().filter(|m| !m.is_empty()) {
@@ -428,7 +428,7 @@ pub async fn inventory(app: &App, command: InventoryCommand) -> Result<ExitCode,
             }
             let change = InventoryChange {
                 owner: owner.filter(|o| !o.trim().is_empty()),
-                tier: t.as_deref().map(tier).transpose()?,
+                tier: t.as_deref().map(|t| tier(&app.config.clm, t)).transpose()?,
                 application: application.map(|a| (!a.is_empty()).then_some(a)),
                 renewal_method: renewal_method.map(|m| (!m.is_empty()).then_some(m)),
                 tags: tags.map(|t| t.into_iter().filter(|t| !t.is_empty()).collect()),
@@ -440,7 +440,7 @@ pub async fn inventory(app: &App, command: InventoryCommand) -> Result<ExitCode,
             println!("{} updated", item.fingerprint);
         }
         InventoryCommand::FlagRenewal { issuer, query: Some(query), all: _, reason } => {
-            let filter = Terms::parse(&query)?.filter(FLAG_PAGE)?;
+            let filter = Terms::parse(&query)?.filter(&app.config.clm, FLAG_PAGE)?;
             let selected = live_privca(app, filter).await?;
             let e = event(AuditKind::RenewEarlyFlagged).detail(serde_json::json!({
                 "issuer": issuer, "query": query, "selected": selected.len(), "reason": reason, "bulk": true
@@ -539,7 +539,7 @@ pub async fn clm(app: &App, command: ClmCommand) -> Result<ExitCode, CaError> {
             let until = until(&a.until)?;
             let (item, _) = app
                 .ledger
-                .inventory_item(&a.id, first)
+                .inventory_item(&a.id, &first)
                 .await?
                 .ok_or_else(|| CaError::not_found(format!("no certificate `{}` in the inventory", a.id)))?;
             let e = event(AuditKind::ClmMuted).serial(item.serial.clone()).detail(serde_json::json!({

@@ -66,7 +66,7 @@ pub async fn run(ledger: &Ledger, config: &Config, templates: &Templates, now: i
                         issuer: a.profile.clone(),
                         not_after: now,
                         owner: a.owner.clone().or_else(|| profile.map(|p| p.owner.clone())).unwrap_or_default(),
-                        tier: profile.map_or(Tier::Internal, |p| p.tier),
+                        tier: profile.map_or_else(Tier::internal, |p| p.tier.clone()),
                         renew_early_at: None,
                         successor: None,
                         served: false,
@@ -84,7 +84,7 @@ pub async fn run(ledger: &Ledger, config: &Config, templates: &Templates, now: i
                         body,
                     };
                     let lead = owners.get(&clm.security_lead);
-                    route(&m, true, lead, &clm.security_lead, &clm.tier(c.tier).channels, &mut out);
+                    route(&m, true, lead, &clm.security_lead, &clm.tier(&c.tier).channels, &mut out);
                 }
                 ("approval-denied", _) => {
                     let Some(id) = row.detail.get("approval_id").and_then(serde_json::Value::as_i64) else { continue };
@@ -111,7 +111,7 @@ pub async fn run(ledger: &Ledger, config: &Config, templates: &Templates, now: i
                         body,
                     };
                     let recipient = owner_record(owners, &c.owner, &clm.security_lead);
-                    route(&m, true, recipient, &clm.security_lead, &clm.tier(c.tier).channels, &mut out);
+                    route(&m, true, recipient, &clm.security_lead, &clm.tier(&c.tier).channels, &mut out);
                 }
                 _ => {}
             }
@@ -132,7 +132,7 @@ pub fn candidate(c: &crate::ledger::CertRecord) -> PolicyCandidate {
         issuer: c.issuer_id.clone(),
         not_after: c.not_after,
         owner: c.owner.clone(),
-        tier: c.tier,
+        tier: c.tier.clone(),
         renew_early_at: None,
         successor: None,
         served: false,
@@ -155,5 +155,5 @@ fn notice(
     let key = format!("{event}:{}", c.fingerprint);
     let m = Message { event, key: &key, fingerprint: Some(&c.fingerprint), owner: &c.owner, subject, body };
     let recipient = owner_record(owners, &c.owner, &clm.security_lead);
-    route(&m, true, recipient, &clm.security_lead, &clm.tier(c.tier).channels, out);
+    route(&m, true, recipient, &clm.security_lead, &clm.tier(&c.tier).channels, out);
 }

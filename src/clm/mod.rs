@@ -23,8 +23,8 @@ pub mod templates;
 use std::collections::HashMap;
 
 use crate::{
-    config::clm::ClmConfig,
-    ledger::{CandidateSet, Ledger, LedgerError},
+    config::clm::{ClmConfig, TierPolicy},
+    ledger::{CandidateSet, ExpiringWindows, Ledger, LedgerError},
     policy::Tier,
 };
 
@@ -68,8 +68,12 @@ pub struct DeliveryRun {
 }
 
 /// Each tier's first notice threshold, in seconds: what "expiring" means in the inventory.
-pub fn first_threshold(config: &ClmConfig) -> impl Fn(Tier) -> i64 + '_ {
-    move |t| i64::from(config.tier(t).thresholds.first().copied().unwrap_or(30)) * 86_400
+pub fn first_threshold(config: &ClmConfig) -> ExpiringWindows {
+    let secs = |p: &TierPolicy| i64::from(p.thresholds.first().copied().unwrap_or(30)) * 86_400;
+    ExpiringWindows {
+        tiers: config.tiers.iter().map(|(t, p)| (t.as_str().to_owned(), secs(p))).collect(),
+        other: secs(&TierPolicy::default_for(&Tier::stored(String::new()))),
+    }
 }
 
 /// Evaluates every certificate due for a look at `now` and records the decisions (outbox rows
@@ -82,9 +86,12 @@ pub async fn run_policy(
     now: i64,
 ) -> Result<PolicyRun, LedgerError> {
     let owners: HashMap<_, _> = ledger.owners().await?.into_iter().map(|o| (o.name.clone(), o)).collect();
-    let window = [Tier::CustomerFacing, Tier::Internal, Tier::NetworkCritical]
-        .into_iter()
-        .flat_map(|t| config.tier(t).thresholds.first().copied().into_iter().chain(config.tier(t).escalate_within))
+    let other = TierPolicy::default_for(&Tier::stored(String::new()));
+    let window = config
+        .tiers
+        .values()
+        .chain([&other])
+        .flat_map(|p| p.thresholds.first().copied().into_iter().chain(p.escalate_within))
         .max()
         .unwrap_or(0);
     let window_end = now + i64::from(window) * 86_400;
@@ -126,7 +133,7 @@ pub async fn run_policy(
 /// `privca_clm_certificates{status, tier, issuer}`, `privca_clm_earliest_expiry_seconds{tier}`
 /// and `privca_clm_outbox_messages{channel, state}`.
 pub async fn publish_metrics(ledger: &Ledger, config: &ClmConfig, now: i64) -> Result<(), LedgerError> {
-    let stats = ledger.inventory_stats(first_threshold(config)).await?;
+    let stats = ledger.inventory_stats(&first_threshold(config)).await?;
     for (status, tier, issuer, n) in stats.counts {
         metrics::gauge!("privca_clm_certificates", "status" => status, "tier" => tier, "issuer" => issuer)
             .set(n as f64);

@@ -144,7 +144,7 @@ pub fn decide(
     templates: &Templates,
     now: i64,
 ) -> Decision {
-    let policy = config.tier(c.tier);
+    let policy = config.tier(&c.tier);
     let p = plan(c, &policy, now);
     let mut messages = Vec::new();
     let mut unreachable = false;
@@ -291,7 +291,7 @@ mod tests {
     }
 
     fn policy(tier: Tier) -> TierPolicy {
-        TierPolicy::default_for(tier)
+        TierPolicy::default_for(&tier)
     }
 
     fn sent(p: &Plan) -> Vec<Due> {
@@ -312,77 +312,77 @@ mod tests {
 
     #[test]
     fn thresholds_per_tier() {
-        let p = plan(&cert(100, Tier::CustomerFacing), &policy(Tier::CustomerFacing), NOW);
+        let p = plan(&cert(100, Tier::customer_facing()), &policy(Tier::customer_facing()), NOW);
         assert!(p.due.is_empty());
         assert_eq!(p.next_at, NOW + 10 * DAY, "the 90-day mark is next");
-        let p = plan(&cert(89, Tier::CustomerFacing), &policy(Tier::CustomerFacing), NOW);
+        let p = plan(&cert(89, Tier::customer_facing()), &policy(Tier::customer_facing()), NOW);
         assert_eq!(p.due, [Due::Expiry { threshold: 90, send: true }]);
         assert_eq!(p.next_at, NOW + 29 * DAY);
         // Internal has no 90-day notice.
-        let p = plan(&cert(89, Tier::Internal), &policy(Tier::Internal), NOW);
+        let p = plan(&cert(89, Tier::internal()), &policy(Tier::internal()), NOW);
         assert!(p.due.is_empty());
         assert_eq!(p.next_at, NOW + 29 * DAY);
     }
 
     #[test]
     fn only_the_most_urgent_of_thresholds_passed_unseen_is_sent() {
-        let p = plan(&cert(20, Tier::Internal), &policy(Tier::Internal), NOW);
+        let p = plan(&cert(20, Tier::internal()), &policy(Tier::internal()), NOW);
         assert_eq!(p.due, [Due::Expiry { threshold: 60, send: false }, Due::Expiry { threshold: 30, send: true }]);
         assert_eq!(p.next_at, NOW + 5 * DAY);
     }
 
     #[test]
     fn escalation_inside_the_window_for_customer_facing_only() {
-        let p = plan(&cert(29, Tier::CustomerFacing), &policy(Tier::CustomerFacing), NOW);
+        let p = plan(&cert(29, Tier::customer_facing()), &policy(Tier::customer_facing()), NOW);
         assert_eq!(sent(&p), [Due::Expiry { threshold: 30, send: true }, Due::Escalation { send: true }]);
-        let p = plan(&cert(29, Tier::Internal), &policy(Tier::Internal), NOW);
+        let p = plan(&cert(29, Tier::internal()), &policy(Tier::internal()), NOW);
         assert_eq!(sent(&p), [Due::Expiry { threshold: 30, send: true }]);
     }
 
     #[test]
     fn a_superseded_certificate_raises_nothing_unless_still_served() {
-        let mut c = cert(10, Tier::CustomerFacing);
+        let mut c = cert(10, Tier::customer_facing());
         c.successor = Some("02".into());
-        let p = plan(&c, &policy(Tier::CustomerFacing), NOW);
+        let p = plan(&c, &policy(Tier::customer_facing()), NOW);
         assert!(p.due.is_empty());
         assert_eq!(p.superseded_by.as_deref(), Some("02"));
         assert_eq!(p.next_at, c.not_after);
         c.served = true;
-        let p = plan(&c, &policy(Tier::CustomerFacing), NOW);
+        let p = plan(&c, &policy(Tier::customer_facing()), NOW);
         assert_eq!(sent(&p), [Due::Expiry { threshold: 15, send: true }, Due::Escalation { send: true }]);
     }
 
     #[test]
     fn muted_certificates_record_skips_and_resume_at_the_next_threshold() {
-        let mut c = cert(29, Tier::CustomerFacing);
+        let mut c = cert(29, Tier::customer_facing());
         c.muted_until = Some(NOW + 3 * DAY);
-        let p = plan(&c, &policy(Tier::CustomerFacing), NOW);
+        let p = plan(&c, &policy(Tier::customer_facing()), NOW);
         assert!(sent(&p).is_empty());
         assert_eq!(p.due.len(), 4, "90, 60, 30 and the escalation are passed over");
         // After the mute, the 15-day notice goes out.
         let later = NOW + 15 * DAY;
-        let p = plan(&c, &policy(Tier::CustomerFacing), later);
+        let p = plan(&c, &policy(Tier::customer_facing()), later);
         assert!(sent(&p).contains(&Due::Expiry { threshold: 15, send: true }));
     }
 
     #[test]
     fn early_renewal_requests_are_due_once_flagged() {
-        let mut c = cert(200, Tier::Internal);
+        let mut c = cert(200, Tier::internal());
         c.renew_early_at = Some(NOW - 5);
-        let p = plan(&c, &policy(Tier::Internal), NOW);
+        let p = plan(&c, &policy(Tier::internal()), NOW);
         assert_eq!(p.due, [Due::RenewalRequested { at: NOW - 5, send: true }]);
     }
 
     #[test]
     fn a_flagged_certificate_not_renewed_in_the_tiers_window_has_failed_its_renewal() {
-        let mut c = cert(200, Tier::Internal);
+        let mut c = cert(200, Tier::internal());
         let flagged = NOW - 3 * DAY;
         c.renew_early_at = Some(flagged);
-        let p = plan(&c, &policy(Tier::Internal), NOW);
+        let p = plan(&c, &policy(Tier::internal()), NOW);
         assert_eq!(p.due, [Due::RenewalRequested { at: flagged, send: true }]);
         assert_eq!(p.next_at, flagged + 7 * DAY, "looked at again when the 7 days are over");
         let later = flagged + 7 * DAY;
-        let p = plan(&c, &policy(Tier::Internal), later);
+        let p = plan(&c, &policy(Tier::internal()), later);
         assert_eq!(
             p.due,
             [Due::RenewalRequested { at: flagged, send: true }, Due::RenewalFailed { at: flagged, send: true }]
@@ -390,11 +390,11 @@ mod tests {
         // Renewed meanwhile: nothing failed.
         c.successor = Some("02".into());
         c.served = true;
-        let p = plan(&c, &policy(Tier::Internal), later);
+        let p = plan(&c, &policy(Tier::internal()), later);
         assert!(!p.due.iter().any(|d| matches!(d, Due::RenewalFailed { .. })), "{:?}", p.due);
         // The window is the tier's.
         c.successor = None;
-        let mut slow = policy(Tier::Internal);
+        let mut slow = policy(Tier::internal());
         slow.renew_flagged_within = 10;
         assert!(!plan(&c, &slow, later).due.iter().any(|d| matches!(d, Due::RenewalFailed { .. })));
     }
@@ -402,7 +402,7 @@ mod tests {
     #[test]
     fn renewal_failed_goes_to_the_owner_once_per_channel() {
         let config = ClmConfig::default();
-        let mut c = cert(200, Tier::Internal);
+        let mut c = cert(200, Tier::internal());
         c.renew_early_at = Some(NOW - 8 * DAY);
         let d = decide(&c, &config, &owners(), &Templates::default(), NOW);
         let failed: Vec<_> = d.messages.iter().filter(|m| m.event == "renewal-failed").collect();
@@ -426,7 +426,7 @@ mod tests {
     #[test]
     fn decisions_go_to_the_owners_channels_and_escalations_to_the_lead() {
         let config = ClmConfig::default();
-        let d = decide(&cert(29, Tier::CustomerFacing), &config, &owners(), &Templates::default(), NOW);
+        let d = decide(&cert(29, Tier::customer_facing()), &config, &owners(), &Templates::default(), NOW);
         let rows: Vec<(&str, &str, &str, &str)> = d
             .messages
             .iter()
@@ -443,7 +443,7 @@ mod tests {
     #[test]
     fn unclaimed_owners_reach_the_lead_and_unreachable_ones_are_dead_lettered() {
         let config = ClmConfig::default();
-        let mut c = cert(29, Tier::Internal);
+        let mut c = cert(29, Tier::internal());
         c.owner = "nobody-claimed-this".into();
         let d = decide(&c, &config, &owners(), &Templates::default(), NOW);
         assert!(d.messages.iter().any(|m| m.recipient == "ciso@example.test" && m.state == "pending"));

@@ -5,6 +5,7 @@
 
 use crate::{
     app::App,
+    config::clm::ClmConfig,
     error::CaError,
     ledger::{InventoryFilter, InventoryStatus},
     policy::Tier,
@@ -65,7 +66,7 @@ impl Terms {
     }
 
     /// The inventory filter of these terms, `limit` rows per page.
-    pub(crate) fn filter(self, limit: i64) -> Result<InventoryFilter, CaError> {
+    pub(crate) fn filter(self, clm: &ClmConfig, limit: i64) -> Result<InventoryFilter, CaError> {
         let status = self
             .status
             .as_deref()
@@ -77,7 +78,7 @@ impl Terms {
             .transpose()?;
         Ok(InventoryFilter {
             status,
-            tier: self.tier.as_deref().map(tier).transpose()?,
+            tier: self.tier.as_deref().map(|t| tier(clm, t)).transpose()?,
             owner: self.owner,
             issuer: self.issuer,
             source: self.source,
@@ -111,10 +112,9 @@ pub(crate) async fn live_privca(app: &App, mut filter: InventoryFilter) -> Resul
     }
 }
 
-/// Parses a tier name.
-pub(crate) fn tier(s: &str) -> Result<Tier, CaError> {
-    Tier::parse(s)
-        .ok_or_else(|| CaError::bad_request(format!("tier `{s}`: use customer-facing, network-critical or internal")))
+/// A tier of `[clm.tiers]`.
+pub(crate) fn tier(clm: &ClmConfig, s: &str) -> Result<Tier, CaError> {
+    clm.known_tier("tier", s).map_err(|_| CaError::bad_request(format!("tier `{s}`: use {}", clm.tier_names())))
 }
 
 #[cfg(test)]
@@ -124,13 +124,15 @@ mod tests {
     #[test]
     fn query_terms_are_the_list_filters() {
         let t = Terms::parse("tier=customer-facing  owner=web-team expiring-within=60 search=shop").unwrap();
-        let f = t.filter(10).unwrap();
-        assert_eq!(f.tier, Some(Tier::CustomerFacing));
+        let clm = ClmConfig::default();
+        let f = t.filter(&clm, 10).unwrap();
+        assert_eq!(f.tier, Some(Tier::customer_facing()));
         assert_eq!(f.owner.as_deref(), Some("web-team"));
         assert_eq!(f.expiring_within, Some(60 * 86_400));
         assert_eq!(f.search.as_deref(), Some("shop"));
         assert_eq!((f.status, f.issuer, f.source, f.limit), (None, None, None, 10));
-        let f = Terms::parse("status=expiring issuer=ec source=acme expiring_within=7").unwrap().filter(1).unwrap();
+        let f =
+            Terms::parse("status=expiring issuer=ec source=acme expiring_within=7").unwrap().filter(&clm, 1).unwrap();
         assert_eq!(f.status, Some(InventoryStatus::Expiring));
         assert_eq!((f.issuer.as_deref(), f.source.as_deref()), (Some("ec"), Some("acme")));
     }
@@ -148,7 +150,7 @@ mod tests {
             let e = Terms::parse(q).unwrap_err().to_string();
             assert!(e.contains(want), "{q}: {e}");
         }
-        let e = Terms::parse("tier=gold").unwrap().filter(1).unwrap_err().to_string();
-        assert!(e.contains("tier `gold`"), "{e}");
+        let e = Terms::parse("tier=gold").unwrap().filter(&ClmConfig::default(), 1).unwrap_err().to_string();
+        assert!(e.contains("tier `gold`: use customer-facing, internal, network-critical"), "{e}");
     }
 }

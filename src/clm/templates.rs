@@ -181,7 +181,7 @@ mod tests {
             issuer: "issuing".into(),
             not_after: 1_800_000_000,
             owner: "network-team".into(),
-            tier: Tier::NetworkCritical,
+            tier: Tier::network_critical(),
             renew_early_at: None,
             successor: None,
             served: false,

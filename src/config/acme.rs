@@ -152,13 +152,13 @@ pub struct AcmeConfig {
     pub ari: BTreeMap<Tier, AriWindow>,
 }
 
-fn default_window(tier: Tier) -> AriWindow {
-    match tier {
+fn default_window(tier: &Tier) -> AriWindow {
+    match tier.as_str() {
         // Renew customer-facing and network-critical certificates earlier: more time to fix a
         // failed renewal before anyone notices.
-        Tier::CustomerFacing => AriWindow { start: 0.50, end: 0.60 },
-        Tier::NetworkCritical => AriWindow { start: 0.55, end: 0.65 },
-        Tier::Internal => AriWindow { start: 0.66, end: 0.75 },
+        Tier::CUSTOMER_FACING => AriWindow { start: 0.50, end: 0.60 },
+        Tier::NETWORK_CRITICAL => AriWindow { start: 0.55, end: 0.65 },
+        _ => AriWindow { start: 0.66, end: 0.75 },
     }
 }
 
@@ -194,16 +194,14 @@ pub(crate) fn build(raw: RawAcme, dev: bool, profiles: &BTreeMap<String, Profile
         .map(|r| r.parse().map_err(|e: String| ConfigError::invalid("acme.validation.deny_ranges", e)))
         .collect::<Result<Vec<_>, _>>()?;
     let mut ari = BTreeMap::new();
-    for tier in [Tier::CustomerFacing, Tier::NetworkCritical, Tier::Internal] {
-        ari.insert(tier, default_window(tier));
+    for tier in Tier::builtin() {
+        let window = default_window(&tier);
+        ari.insert(tier, window);
     }
     for (name, w) in &raw.ari {
-        let tier = Tier::parse(name).ok_or_else(|| {
-            ConfigError::invalid(
-                format!("acme.ari.{name}"),
-                "unknown tier (customer-facing, network-critical, internal)",
-            )
-        })?;
+        // Whether the tier is configured is checked with `[clm.tiers]`.
+        let tier =
+            Tier::parse(name).ok_or_else(|| ConfigError::invalid(format!("acme.ari.{name}"), "not a tier name"))?;
         if !((0.0..1.0).contains(&w.start) && w.start < w.end && w.end <= 1.0) {
             return Err(ConfigError::invalid(format!("acme.ari.{name}"), "need 0 <= start < end <= 1"));
         }

@@ -165,19 +165,19 @@ pub struct TierPolicy {
 
 impl TierPolicy {
     /// The defaults: customer-facing and network-critical at 90/60/30/15 days escalating inside
-    /// 30 days, internal at 60/30/15 without escalation; email and webhook; a flagged
+    /// 30 days, internal (and any other tier) at 60/30/15 without escalation; email and webhook; a flagged
     /// certificate has 7 days to be renewed.
-    pub fn default_for(tier: Tier) -> Self {
+    pub fn default_for(tier: &Tier) -> Self {
         let channels = vec![Channel::Email, Channel::Webhook];
-        match tier {
-            Tier::CustomerFacing | Tier::NetworkCritical => Self {
+        match tier.as_str() {
+            Tier::CUSTOMER_FACING | Tier::NETWORK_CRITICAL => Self {
                 thresholds: vec![90, 60, 30, 15],
                 channels,
                 escalate_within: Some(30),
                 revoke_superseded_after: None,
                 renew_flagged_within: 7,
             },
-            Tier::Internal => Self {
+            _ => Self {
                 thresholds: vec![60, 30, 15],
                 channels,
                 escalate_within: None,
@@ -277,34 +277,51 @@ impl Default for ClmConfig {
                 interval: Duration::from_secs(10),
             },
             events: vec!["revoked".into(), "approval-pending".into()],
-            tiers: [Tier::CustomerFacing, Tier::Internal, Tier::NetworkCritical]
-                .into_iter()
-                .map(|t| (t, TierPolicy::default_for(t)))
-                .collect(),
+            tiers: Tier::builtin().into_iter().map(|t| (t.clone(), TierPolicy::default_for(&t))).collect(),
             discovery: super::discovery::DiscoveryConfig::default(),
         }
     }
 }
 
 impl ClmConfig {
-    /// The policy of `tier`.
-    pub fn tier(&self, tier: Tier) -> TierPolicy {
-        self.tiers.get(&tier).cloned().unwrap_or_else(|| TierPolicy::default_for(tier))
+    /// The policy of `tier` (a tier no longer configured gets the defaults).
+    pub fn tier(&self, tier: &Tier) -> TierPolicy {
+        self.tiers.get(tier).cloned().unwrap_or_else(|| TierPolicy::default_for(tier))
+    }
+
+    /// `tier`, if it is configured; else an error naming `key` and the configured tiers.
+    pub fn known_tier(&self, key: &str, tier: &str) -> Result<Tier, ConfigError> {
+        match Tier::parse(tier) {
+            Some(t) if self.tiers.contains_key(&t) => Ok(t),
+            _ => Err(ConfigError::invalid(
+                key,
+                format!("unknown tier `{tier}`: configure [clm.tiers.{tier}] or use one of {}", self.tier_names()),
+            )),
+        }
+    }
+
+    /// The configured tiers, comma-separated.
+    pub fn tier_names(&self) -> String {
+        self.tiers.keys().map(Tier::as_str).collect::<Vec<_>>().join(", ")
     }
 }
 
 pub(crate) fn build(raw: RawClm, data_dir: &Path) -> Result<ClmConfig, ConfigError> {
     let d = |key: &str, v: &str| duration::parse(&format!("clm.{key}"), v);
     let mut tiers = BTreeMap::new();
-    for t in [Tier::CustomerFacing, Tier::Internal, Tier::NetworkCritical] {
-        tiers.insert(t, TierPolicy::default_for(t));
+    for t in Tier::builtin() {
+        let policy = TierPolicy::default_for(&t);
+        tiers.insert(t, policy);
     }
     for (name, raw_tier) in raw.tiers {
         let key = format!("clm.tiers.{name}");
         let tier = Tier::parse(&name).ok_or_else(|| {
-            ConfigError::invalid(&key, "unknown tier: use customer-facing, network-critical or internal")
+            ConfigError::invalid(
+                &key,
+                "a tier name is 1 to 64 lower-case letters, digits, `-` and `_`, starting with a letter",
+            )
         })?;
-        let policy = tiers.entry(tier).or_insert_with(|| TierPolicy::default_for(tier));
+        let policy = tiers.entry(tier.clone()).or_insert_with(|| TierPolicy::default_for(&tier));
         if let Some(mut thresholds) = raw_tier.thresholds {
             thresholds.sort_unstable_by(|a, b| b.cmp(a));
             thresholds.dedup();
@@ -418,26 +435,29 @@ mod tests {
     fn tiers_default_and_override() {
         let c = parse("").unwrap();
         assert_eq!(format!("{c:?}"), format!("{:?}", ClmConfig::default()));
-        assert_eq!(c.tier(Tier::CustomerFacing).thresholds, [90, 60, 30, 15]);
-        assert_eq!(c.tier(Tier::NetworkCritical).escalate_within, Some(30));
-        assert_eq!(c.tier(Tier::Internal).thresholds, [60, 30, 15]);
-        assert_eq!(c.tier(Tier::Internal).escalate_within, None);
+        assert_eq!(c.tier(&Tier::customer_facing()).thresholds, [90, 60, 30, 15]);
+        assert_eq!(c.tier(&Tier::network_critical()).escalate_within, Some(30));
+        assert_eq!(c.tier(&Tier::internal()).thresholds, [60, 30, 15]);
+        assert_eq!(c.tier(&Tier::internal()).escalate_within, None);
         let c =
             parse("[tiers.internal]\nthresholds = [7, 45, 7]\nchannels = [\"sms\"]\nescalate_within = 5\n").unwrap();
-        assert_eq!(c.tier(Tier::Internal).thresholds, [45, 7]);
-        assert_eq!(c.tier(Tier::Internal).channels, [Channel::Sms]);
-        assert_eq!(c.tier(Tier::Internal).escalate_within, Some(5));
-        assert_eq!(c.tier(Tier::Internal).renew_flagged_within, 7);
+        assert_eq!(c.tier(&Tier::internal()).thresholds, [45, 7]);
+        assert_eq!(c.tier(&Tier::internal()).channels, [Channel::Sms]);
+        assert_eq!(c.tier(&Tier::internal()).escalate_within, Some(5));
+        assert_eq!(c.tier(&Tier::internal()).renew_flagged_within, 7);
         let c = parse("[tiers.internal]\nrenew_flagged_within = 3\n").unwrap();
-        assert_eq!(c.tier(Tier::Internal).renew_flagged_within, 3);
+        assert_eq!(c.tier(&Tier::internal()).renew_flagged_within, 3);
         let e = parse("[tiers.internal]\nrenew_flagged_within = 0\n").unwrap_err().to_string();
         assert!(e.contains("clm.tiers.internal.renew_flagged_within"), "{e}");
     }
 
     #[test]
     fn bad_values_name_their_key() {
-        let e = parse("[tiers.gold]\nthresholds = [30]\n").unwrap_err().to_string();
-        assert!(e.contains("clm.tiers.gold"), "{e}");
+        let e = parse("[tiers.\"Gold\"]\nthresholds = [30]\n").unwrap_err().to_string();
+        assert!(e.contains("clm.tiers.Gold") && e.contains("lower-case"), "{e}");
+        let c = parse("[tiers.gold]\nthresholds = [30]\n").unwrap();
+        assert_eq!(c.tier(&Tier::parse("gold").unwrap()).thresholds, [30]);
+        assert_eq!(c.tier_names(), "customer-facing, gold, internal, network-critical");
         let e = parse("[tiers.internal]\nthresholds = [0]\n").unwrap_err().to_string();
         assert!(e.contains("clm.tiers.internal.thresholds"), "{e}");
         let e = parse("[smtp]\nurl = \"mail.example:25\"\n").unwrap_err().to_string();

@@ -361,3 +361,29 @@ fn a_static_scep_challenge_is_refused_on_an_approval_profile() {
     let e = Config::load(&path, Some(dir.path().to_owned())).unwrap_err().to_string();
     assert!(e.contains("scep.names.gated.challenge") && e.contains("one-time"), "{e}");
 }
+
+#[test]
+fn tiers_are_free_form_and_profiles_must_name_a_configured_one() {
+    let with = |extra: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_config(dir.path(), &format!("{MINIMAL}{extra}"));
+        let profile = dir.path().join("profiles/tls-server.toml");
+        let text = std::fs::read_to_string(&profile).unwrap().replace("tier = \"internal\"", "tier = \"payments\"");
+        std::fs::write(&profile, text).unwrap();
+        Config::load(&path, None).map_err(|e| e.to_string())
+    };
+    let e = with("").unwrap_err();
+    assert!(e.contains("profile `tls-server`.tier"), "{e}");
+    assert!(e.contains("unknown tier `payments`: configure [clm.tiers.payments]"), "{e}");
+    let c = with("[clm.tiers.payments]\nthresholds = [45, 10]\nescalate_within = 10\n").unwrap();
+    let payments = crate::policy::Tier::parse("payments").unwrap();
+    assert_eq!(c.profiles["tls-server"].tier, payments);
+    assert_eq!(c.clm.tier(&payments).thresholds, [45, 10]);
+    assert_eq!(c.clm.tier(&payments).escalate_within, Some(10));
+    // A new tier starts from the defaults of `internal`.
+    assert_eq!(c.clm.tier(&payments).channels, c.clm.tier(&crate::policy::Tier::internal()).channels);
+    let e = with("[clm.tiers.payments]\n[clm.tiers.\"Gold Tier\"]\n").unwrap_err();
+    assert!(e.contains("clm.tiers.Gold Tier"), "{e}");
+    let e = with("[clm.tiers.payments]\n[acme.ari.gold]\nstart = 0.5\nend = 0.6\n").unwrap_err();
+    assert!(e.contains("acme.ari.gold") && e.contains("unknown tier `gold`"), "{e}");
+}

@@ -32,7 +32,7 @@ fn cert_record(r: &AnyRow) -> Result<CertRecord, LedgerError> {
         profile: r.try_get("profile")?,
         requester: r.try_get("requester")?,
         owner: r.try_get("owner")?,
-        tier: tier.parse().map_err(|_| LedgerError::Corrupt(format!("tier `{tier}`")))?,
+        tier: Tier::stored(tier),
         status: CertStatus::parse(&status).ok_or_else(|| LedgerError::Corrupt(format!("status `{status}`")))?,
         revocation_reason: r.try_get("revocation_reason")?,
         revoked_at: r.try_get("revoked_at")?,
@@ -395,14 +395,6 @@ impl Ledger {
         audit::insert(&mut tx, event).await?;
         tx.commit().await?;
         Ok(())
-    }
-}
-
-impl std::str::FromStr for Tier {
-    type Err = ();
-
-    fn from_str(s: &str) -> Result<Self, ()> {
-        Tier::parse(s).ok_or(())
     }
 }
 

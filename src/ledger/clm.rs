@@ -187,7 +187,7 @@ fn candidate(r: &AnyRow) -> Result<PolicyCandidate, LedgerError> {
         issuer: r.try_get("issuer")?,
         not_after: r.try_get("not_after")?,
         owner: r.try_get("owner")?,
-        tier: Tier::parse(&tier).ok_or_else(|| LedgerError::Corrupt(format!("tier `{tier}`")))?,
+        tier: Tier::stored(tier),
         renew_early_at: r.try_get("renew_early_at")?,
         successor: r.try_get("successor")?,
         served: r.try_get::<i64, _>("served")? != 0,

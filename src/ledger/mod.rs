@@ -63,7 +63,8 @@ pub use self::external::{
     EndpointChange, EndpointRecorded, EndpointScan, ExternalCertificate, ExternalSource, ImportOutcome,
 };
 pub use self::inventory::{
-    default_renewal_method, Endpoint, InventoryChange, InventoryFilter, InventoryItem, InventoryStats, InventoryStatus,
+    default_renewal_method, Endpoint, ExpiringWindows, InventoryChange, InventoryFilter, InventoryItem, InventoryStats,
+    InventoryStatus,
 };
 pub use self::model::*;
 pub use self::ocsp::{CertStatusRow, OcspRecord, OcspWork};

@@ -204,7 +204,7 @@ async fn exactly_once_escalation_and_renewal_chains(db: Db) {
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let (_, d2, _) = issue(&t, "d.example.test", None).await;
     for fp in [&a, &c, &d] {
-        set_tier(&ledger, fp, Tier::CustomerFacing).await;
+        set_tier(&ledger, fp, Tier::customer_facing()).await;
     }
     let mut raw = t.raw().await;
     sqlx::query(
@@ -463,11 +463,11 @@ async fn daily_digest_once_a_day(db: Db) {
     // The digest lists what the inventory calls expiring now (wall clock, the tier's first
     // threshold): the 90-day certificates are inside customer-facing's 90 days, not internal's 60.
     for fp in ledger
-        .inventory(&InventoryFilter { limit: 10, ..Default::default() }, clm::first_threshold(&config))
+        .inventory(&InventoryFilter { limit: 10, ..Default::default() }, &clm::first_threshold(&config))
         .await
         .unwrap()
     {
-        set_tier(&ledger, &fp.fingerprint, Tier::CustomerFacing).await;
+        set_tier(&ledger, &fp.fingerprint, Tier::customer_facing()).await;
     }
     let wall = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
     assert_eq!(clm::digest::run(&ledger, &config, wall).await.unwrap(), 1);
@@ -524,7 +524,7 @@ async fn superseded_certificates_are_revoked_once_replaced(db: Db) {
     .unwrap();
     // Not yet: the check is ten days old, the tier waits fourteen.
     let mut strict = config.clone();
-    if let Some(p) = strict.tiers.get_mut(&Tier::Internal) {
+    if let Some(p) = strict.tiers.get_mut(&Tier::internal()) {
         p.revoke_superseded_after = Some(14);
     }
     assert_eq!(clm::retire::run(&t.ca, &strict, now).await.unwrap(), 0);

@@ -2,12 +2,14 @@
 //! renewed inside its tier's window, and a denied request that would have replaced a live
 //! certificate, each tell the owner once per channel, across repeated runs; and
 //! `inventory flag-renewal --query` flags the live certificates `inventory list`'s filters
-//! select, with one audit row.
+//! select, with one audit row; a tier configured by name drives the inventory status and the
+//! notices of its certificates.
 
 use privca::{
     ca::{IssuanceRequest, IssueOutcome, Requester},
     clm::{self, cli::InventoryCommand, templates::Templates},
-    ledger::{Ledger, OutboxMessage},
+    ledger::{InventoryFilter, InventoryStatus, Ledger, OutboxMessage},
+    policy::Tier,
 };
 
 use crate::{
@@ -141,4 +143,47 @@ async fn clm_flag_renewal_query_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clm_flag_renewal_query_postgres() {
     flag_renewal_by_query(Db::Postgres).await;
+}
+
+async fn configured_tiers(db: Db) {
+    let extra = "[clm.tiers.payments]\nthresholds = [100, 20]\nchannels = [\"email\"]\n";
+    let Some(t) = TestCa::with_config(db, extra).await else { return };
+    let ledger = t.app.ledger.clone();
+    let config = t.app.config.clm.clone();
+    add_owner(&ledger, "web-team", "web@example.test", Some("http://127.0.0.1:9/hook".into())).await;
+    let (serial, fp, _) = issue(&t, "pay.example.test", None).await;
+    let set = |tier: &str| InventoryCommand::Set {
+        id: serial.clone(),
+        owner: None,
+        tier: Some(tier.into()),
+        application: None,
+        renewal_method: None,
+        tags: None,
+    };
+    let e = clm::cli::inventory(&t.app, set("gold")).await.unwrap_err().to_string();
+    assert!(e.contains("tier `gold`: use customer-facing, internal, network-critical, payments"), "{e}");
+    clm::cli::inventory(&t.app, set("payments")).await.unwrap();
+    // Its first threshold (100 days) is what "expiring" means for it.
+    let payments = Tier::parse("payments").unwrap();
+    let filter = InventoryFilter { tier: Some(payments.clone()), limit: 10, ..Default::default() };
+    let items = ledger.inventory(&filter, &clm::first_threshold(&config)).await.unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!((items[0].fingerprint.as_str(), items[0].status), (fp.as_str(), InventoryStatus::Expiring));
+    assert_eq!(items[0].tier, payments);
+    // The policy notifies at the tier's threshold, on the tier's channels.
+    let run = clm::run_policy(&ledger, &config, &Templates::default(), wall()).await.unwrap();
+    assert_eq!(run.queued, 1, "{run:?}");
+    let m = &ledger.outbox(Some("pending"), 10).await.unwrap()[0];
+    assert_eq!((m.event.as_str(), m.channel.as_str()), ("expiry", "email"));
+    assert!(m.body.contains("the 100-day notice of tier payments"), "{}", m.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clm_configured_tiers_sqlite() {
+    configured_tiers(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clm_configured_tiers_postgres() {
+    configured_tiers(Db::Postgres).await;
 }
