@@ -8,6 +8,7 @@ use std::{collections::BTreeMap, path::Path, path::PathBuf, time::Duration};
 
 use serde::Deserialize;
 
+use super::acme::AriWindow;
 use super::{
     duration,
     secrets::{SecretRef, SecretSource},
@@ -99,6 +100,7 @@ struct RawTier {
     escalate_within: Option<u32>,
     revoke_superseded_after: Option<u32>,
     renew_flagged_within: Option<u32>,
+    renewal_target: Option<String>,
 }
 
 fn default_timeout() -> String {
@@ -161,12 +163,61 @@ pub struct TierPolicy {
     /// Days a certificate flagged for early renewal has to be renewed: still not renewed after
     /// them, its owner is told the renewal failed.
     pub renew_flagged_within: u32,
+    /// Share of a certificate's lifetime after which it should be renewed; the ACME ARI
+    /// suggested window opens there ([`TierPolicy::ari_window`]).
+    pub renewal_target: RenewalTarget,
+}
+
+/// A share of a certificate's lifetime, strictly between 0 and 1: `2/3`, `0.55` or `55%` in
+/// configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RenewalTarget {
+    /// Numerator.
+    pub numerator: u32,
+    /// Denominator (greater than the numerator).
+    pub denominator: u32,
+}
+
+impl RenewalTarget {
+    /// Parses `a/b`, a decimal fraction (`0.55`) or a percentage (`55%`).
+    pub fn parse(s: &str) -> Option<Self> {
+        let s = s.trim();
+        let (numerator, denominator) = if let Some(p) = s.strip_suffix('%') {
+            (whole_number(p.trim())?, 100)
+        } else if let Some((a, b)) = s.split_once('/') {
+            (a.trim().parse().ok()?, b.trim().parse().ok()?)
+        } else {
+            let (whole, frac) = s.split_once('.')?;
+            if whole != "0" || frac.is_empty() || frac.len() > 6 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            (frac.parse().ok()?, 10u32.pow(frac.len() as u32))
+        };
+        (numerator > 0 && numerator < denominator).then_some(Self { numerator, denominator })
+    }
+
+    /// The share as a number.
+    pub fn fraction(self) -> f64 {
+        f64::from(self.numerator) / f64::from(self.denominator)
+    }
+}
+
+/// A whole percentage (`55`).
+fn whole_number(s: &str) -> Option<u32> {
+    s.bytes().all(|b| b.is_ascii_digit()).then(|| s.parse().ok()).flatten()
+}
+
+impl std::fmt::Display for RenewalTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.numerator, self.denominator)
+    }
 }
 
 impl TierPolicy {
     /// The defaults: customer-facing and network-critical at 90/60/30/15 days escalating inside
-    /// 30 days, internal (and any other tier) at 60/30/15 without escalation; email and webhook; a flagged
-    /// certificate has 7 days to be renewed.
+    /// 30 days, internal (and any other tier) at 60/30/15 without escalation; email and webhook;
+    /// a flagged certificate has 7 days to be renewed; renewal targets 1/2 (customer-facing),
+    /// 0.55 (network-critical) and 2/3 (internal and others) of the lifetime.
     pub fn default_for(tier: &Tier) -> Self {
         let channels = vec![Channel::Email, Channel::Webhook];
         match tier.as_str() {
@@ -176,6 +227,13 @@ impl TierPolicy {
                 escalate_within: Some(30),
                 revoke_superseded_after: None,
                 renew_flagged_within: 7,
+                // Renewed earlier than internal: more time to fix a failed renewal before
+                // anyone notices.
+                renewal_target: if tier.as_str() == Tier::CUSTOMER_FACING {
+                    RenewalTarget { numerator: 1, denominator: 2 }
+                } else {
+                    RenewalTarget { numerator: 55, denominator: 100 }
+                },
             },
             _ => Self {
                 thresholds: vec![60, 30, 15],
@@ -183,8 +241,16 @@ impl TierPolicy {
                 escalate_within: None,
                 revoke_superseded_after: None,
                 renew_flagged_within: 7,
+                renewal_target: RenewalTarget { numerator: 2, denominator: 3 },
             },
         }
+    }
+
+    /// The ACME ARI suggested window: from the renewal target to a tenth of the lifetime later
+    /// (at most halfway to expiry).
+    pub fn ari_window(&self) -> AriWindow {
+        let start = self.renewal_target.fraction();
+        AriWindow { start, end: start + (0.1f64).min((1.0 - start) / 2.0) }
     }
 }
 
@@ -350,6 +416,14 @@ pub(crate) fn build(raw: RawClm, data_dir: &Path) -> Result<ClmConfig, ConfigErr
             }
             policy.renew_flagged_within = days;
         }
+        if let Some(target) = raw_tier.renewal_target {
+            policy.renewal_target = RenewalTarget::parse(&target).ok_or_else(|| {
+                ConfigError::invalid(
+                    format!("{key}.renewal_target"),
+                    format!("`{target}`: a share of the lifetime between 0 and 1, e.g. \"2/3\", \"0.6\" or \"60%\""),
+                )
+            })?;
+        }
     }
     if raw.security_lead.trim().is_empty() {
         return Err(ConfigError::invalid("clm.security_lead", "name the owner that receives escalations"));
@@ -449,6 +523,36 @@ mod tests {
         assert_eq!(c.tier(&Tier::internal()).renew_flagged_within, 3);
         let e = parse("[tiers.internal]\nrenew_flagged_within = 0\n").unwrap_err().to_string();
         assert!(e.contains("clm.tiers.internal.renew_flagged_within"), "{e}");
+    }
+
+    #[test]
+    fn renewal_targets_parse_and_move_the_ari_window() {
+        for (text, want) in [("2/3", (2, 3)), ("0.55", (55, 100)), ("60%", (60, 100)), (" 1 / 2 ", (1, 2))] {
+            let t = RenewalTarget::parse(text).unwrap();
+            assert_eq!((t.numerator, t.denominator), want, "{text}");
+        }
+        for bad in ["", "1", "3/2", "0/3", "1/0", "1.5", "0.", "100%", "-1/2", "abc", "0.1234567"] {
+            assert!(RenewalTarget::parse(bad).is_none(), "{bad}");
+        }
+        let c = parse("").unwrap();
+        let w = |tier: Tier| c.tier(&tier).ari_window();
+        assert_eq!(w(Tier::customer_facing()), AriWindow { start: 0.5, end: 0.6 });
+        assert!((w(Tier::network_critical()).start - 0.55).abs() < 1e-9);
+        assert!((w(Tier::internal()).start - 2.0 / 3.0).abs() < 1e-9);
+        // A 90-day certificate of an internal tier targeted at 2/3, then at 1/2: the window moves.
+        let (nb, na) = (1_800_000_000, 1_800_000_000 + 90 * 86_400);
+        let (start, end) = w(Tier::internal()).over(nb, na);
+        assert_eq!((start - nb) / 86_400, 60);
+        assert_eq!((end - nb) / 86_400, 69);
+        let c = parse("[tiers.internal]\nrenewal_target = \"1/2\"\n").unwrap();
+        let (start, end) = c.tier(&Tier::internal()).ari_window().over(nb, na);
+        assert_eq!(((start - nb) / 86_400, (end - nb) / 86_400), (45, 54));
+        // Close to expiry, the window stops halfway.
+        let late = RenewalTarget::parse("0.96").unwrap();
+        let p = TierPolicy { renewal_target: late, ..TierPolicy::default_for(&Tier::internal()) };
+        assert!((p.ari_window().end - 0.98).abs() < 1e-9);
+        let e = parse("[tiers.internal]\nrenewal_target = \"3/2\"\n").unwrap_err().to_string();
+        assert!(e.contains("clm.tiers.internal.renewal_target") && e.contains("`3/2`"), "{e}");
     }
 
     #[test]
