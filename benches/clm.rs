@@ -16,7 +16,7 @@
 use std::time::{Duration, Instant};
 
 use privca::{
-    clm::{self, templates::Templates},
+    clm,
     config::clm::ClmConfig,
     ledger::{InventoryFilter, InventoryStatus, Ledger},
     policy::Tier,
@@ -124,13 +124,12 @@ async fn run(name: &str, url: &str, count: i64) {
     let seeded = seed(url, count).await;
     println!("{name}: seeded {count} certificates in {:.1} s", seeded.as_secs_f64());
     let config = ClmConfig::default();
-    let templates = Templates::default();
     let t = now();
     let started = Instant::now();
-    let first = clm::run_policy(&ledger, &config, &templates, t).await.unwrap();
+    let first = clm::run_policy(&ledger, &config, t).await.unwrap();
     let first_s = started.elapsed().as_secs_f64();
     let started = Instant::now();
-    let second = clm::run_policy(&ledger, &config, &templates, t + 60).await.unwrap();
+    let second = clm::run_policy(&ledger, &config, t + 60).await.unwrap();
     let second_s = started.elapsed().as_secs_f64();
     println!(
         "{name}: policy sweep, first: {first_s:.2} s ({} evaluated, {} queued; reading {:.1} s, writing {:.1} s); next: {second_s:.2} s ({} evaluated) [goal < 10 s]",

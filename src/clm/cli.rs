@@ -509,7 +509,7 @@ pub async fn clm(app: &App, command: ClmCommand) -> Result<ExitCode, CaError> {
             let templates = super::templates::Templates::load(app.config.clm.templates_dir.as_deref())
                 .map_err(|e| CaError::bad_request("cannot read clm.templates_dir").with_source(e))?;
             let now = crate::ledger::now();
-            let run = super::run_policy(&app.ledger, &app.config.clm, &templates, now).await?;
+            let run = super::run_policy(&app.ledger, &app.config.clm, now).await?;
             println!(
                 "policy: {} certificate(s) evaluated, {} message(s) queued, {} undeliverable, {} superseded",
                 run.evaluated, run.queued, run.undeliverable, run.superseded
@@ -523,7 +523,7 @@ pub async fn clm(app: &App, command: ClmCommand) -> Result<ExitCode, CaError> {
             }
             let notifier = super::notify::Notifier::new(&app.config.clm)
                 .map_err(|e| CaError::bad_request("CLM notification channels").with_source(e))?;
-            let d = super::deliver(&app.ledger, &notifier, &app.config.clm, now).await?;
+            let d = super::deliver(&app.ledger, &notifier, &app.config.clm, &templates, now).await?;
             println!("delivery: {} sent, {} to retry, {} dead-lettered", d.sent, d.retried, d.dead);
         }
         ClmCommand::VerifyDeployment { serial, json: as_json } => return verify_deployment(app, serial, as_json).await,
@@ -549,7 +549,12 @@ pub async fn clm(app: &App, command: ClmCommand) -> Result<ExitCode, CaError> {
             println!("{} {kind}: no expiry notices until {}", item.fingerprint, utc(until));
         }
         ClmCommand::Outbox { command: OutboxCommand::List { state, limit, json: as_json } } => {
-            let rows = app.ledger.outbox(state.as_deref(), limit.max(1)).await?;
+            let mut rows = app.ledger.outbox(state.as_deref(), limit.max(1)).await?;
+            // Policy notices are rendered when sent: shown as they would be now.
+            let templates = super::templates::Templates::load(app.config.clm.templates_dir.as_deref())
+                .map_err(|e| CaError::bad_request("cannot read clm.templates_dir").with_source(e))?;
+            super::render_policy_notices(&app.ledger, &app.config.clm, &templates, &mut rows, crate::ledger::now())
+                .await?;
             if as_json {
                 json(&rows)?;
             } else {

@@ -24,7 +24,7 @@ use std::collections::HashMap;
 
 use crate::{
     config::clm::{ClmConfig, TierPolicy},
-    ledger::{CandidateSet, ExpiringWindows, Ledger, LedgerError},
+    ledger::{CandidateSet, ExpiringWindows, Ledger, LedgerError, OutboxMessage},
     policy::Tier,
 };
 
@@ -79,12 +79,7 @@ pub fn first_threshold(config: &ClmConfig) -> ExpiringWindows {
 /// Evaluates every certificate due for a look at `now` and records the decisions (outbox rows
 /// and next looks) one batch per unit of work. A crash between batches loses nothing: the
 /// certificates of an unrecorded batch are still due, and a decision recorded twice is one row.
-pub async fn run_policy(
-    ledger: &Ledger,
-    config: &ClmConfig,
-    templates: &Templates,
-    now: i64,
-) -> Result<PolicyRun, LedgerError> {
+pub async fn run_policy(ledger: &Ledger, config: &ClmConfig, now: i64) -> Result<PolicyRun, LedgerError> {
     let owners: HashMap<_, _> = ledger.owners().await?.into_iter().map(|o| (o.name.clone(), o)).collect();
     let other = TierPolicy::default_for(&Tier::stored(String::new()));
     let window = config
@@ -102,7 +97,7 @@ pub async fn run_policy(
             let started = std::time::Instant::now();
             let batch = ledger.policy_candidates(set, now, window_end, after.take(), POLICY_BATCH).await?;
             run.read += started.elapsed();
-            let decisions: Vec<_> = batch.iter().map(|c| policy::decide(c, config, &owners, templates, now)).collect();
+            let decisions: Vec<_> = batch.iter().map(|c| policy::decide(c, config, &owners, now)).collect();
             let started = std::time::Instant::now();
             ledger.record_decisions(&decisions).await?;
             run.write += started.elapsed();
@@ -152,11 +147,13 @@ pub async fn deliver(
     ledger: &Ledger,
     notifier: &Notifier,
     config: &ClmConfig,
+    templates: &Templates,
     now: i64,
 ) -> Result<DeliveryRun, LedgerError> {
     let mut run = DeliveryRun::default();
     loop {
-        let batch = ledger.claim_outbox(now, now + DELIVERY_LEASE, DELIVERY_BATCH).await?;
+        let mut batch = ledger.claim_outbox(now, now + DELIVERY_LEASE, DELIVERY_BATCH).await?;
+        render_policy_notices(ledger, config, templates, &mut batch, now).await?;
         for m in &batch {
             match notifier.send(m).await {
                 Ok(()) => {
@@ -187,4 +184,33 @@ pub async fn deliver(
             return Ok(run);
         }
     }
+}
+
+/// Fills in the text of the policy notices in `batch` (their outbox rows hold the decision
+/// only), from their certificates as they are at `now`.
+pub async fn render_policy_notices(
+    ledger: &Ledger,
+    config: &ClmConfig,
+    templates: &Templates,
+    batch: &mut [OutboxMessage],
+    now: i64,
+) -> Result<(), LedgerError> {
+    let unrendered = |m: &OutboxMessage| m.body.is_empty() && policy::RENDERED_WHEN_SENT.contains(&m.event.as_str());
+    let fingerprints: Vec<String> =
+        batch.iter().filter(|m| unrendered(m)).filter_map(|m| m.fingerprint.clone()).collect();
+    if fingerprints.is_empty() {
+        return Ok(());
+    }
+    let views: HashMap<String, _> =
+        ledger.policy_views(&fingerprints).await?.into_iter().map(|c| (c.fingerprint.clone(), c)).collect();
+    for m in batch.iter_mut().filter(|m| unrendered(m)) {
+        match m.fingerprint.as_ref().and_then(|f| views.get(f)) {
+            Some(c) => (m.subject, m.body) = policy::render(&m.event, &m.dedup_key, c, config, templates, now),
+            None => {
+                m.subject = format!("[privca] {}: certificate {}", m.event, m.fingerprint.as_deref().unwrap_or("-"));
+                m.body = format!("{}\n", m.subject);
+            }
+        }
+    }
+    Ok(())
 }

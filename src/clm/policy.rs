@@ -137,59 +137,47 @@ pub fn webhook_kind(format: &str) -> &'static str {
 /// the tier that the recipient has a contact for. A due event no contact can receive becomes
 /// one dead row on channel `none`, so that the outbox shows it, and the certificate is looked
 /// at again at the next run: once the owner has a contact, the message goes out.
-pub fn decide(
-    c: &PolicyCandidate,
-    config: &ClmConfig,
-    owners: &HashMap<String, Owner>,
-    templates: &Templates,
-    now: i64,
-) -> Decision {
+pub fn decide(c: &PolicyCandidate, config: &ClmConfig, owners: &HashMap<String, Owner>, now: i64) -> Decision {
     let policy = config.tier(&c.tier);
     let p = plan(c, &policy, now);
     let mut messages = Vec::new();
     let mut unreachable = false;
     for due in &p.due {
-        let (event, key, send, recipient, threshold) = match *due {
+        let (event, key, send, recipient) = match *due {
             Due::Expiry { threshold, send } => (
                 "expiry",
                 format!("expiry:{}:{threshold}", c.fingerprint),
                 send,
                 owner_record(owners, &c.owner, &config.security_lead),
-                Some(threshold),
             ),
             Due::Escalation { send } => (
                 "escalation",
                 format!("escalation:{}", c.fingerprint),
                 send,
                 escalation_record(owners, &c.owner, &config.security_lead),
-                None,
             ),
             Due::RenewalRequested { at, send } => (
                 "renewal-requested",
                 format!("renewal-requested:{}:{at}", c.fingerprint),
                 send,
                 owner_record(owners, &c.owner, &config.security_lead),
-                None,
             ),
             Due::RenewalFailed { send, .. } => (
                 "renewal-failed",
                 format!("renewal-failed:{}", c.fingerprint),
                 send,
                 owner_record(owners, &c.owner, &config.security_lead),
-                None,
             ),
         };
-        let mut vars = Vars::of(c, now, threshold, p.superseded_by.as_deref());
-        if let Due::RenewalFailed { at, .. } = *due {
-            let reason = format!(
-                "it was flagged for early renewal on {} and is still not renewed {} days later",
-                super::templates::utc(at),
-                policy.renew_flagged_within
-            );
-            vars = vars.with("reason", reason);
-        }
-        let (subject, body) = templates.render(event, &vars);
-        let message = Message { event, key: &key, fingerprint: Some(&c.fingerprint), owner: &c.owner, subject, body };
+        // The text is rendered when the message is sent ([`render`]).
+        let message = Message {
+            event,
+            key: &key,
+            fingerprint: Some(&c.fingerprint),
+            owner: &c.owner,
+            subject: String::new(),
+            body: String::new(),
+        };
         let fallback = config.security_lead.as_str();
         unreachable |= route(&message, send, recipient, fallback, &policy.channels, &mut messages);
     }
@@ -197,9 +185,37 @@ pub fn decide(
         fingerprint: c.fingerprint.clone(),
         external: c.external,
         next_at: if unreachable { now + 1 } else { p.next_at },
+        successor_changed: p.superseded_by != c.recorded_successor,
         superseded_by: p.superseded_by,
         messages,
     }
+}
+
+/// Events whose outbox rows hold the decision only: their text is rendered when they are sent.
+pub const RENDERED_WHEN_SENT: &[&str] = &["expiry", "escalation", "renewal-requested", "renewal-failed"];
+
+/// The subject and body of the policy notice `event` (outbox key `dedup_key`) about `c` as it
+/// is at `now`, when the message is sent: the outbox keeps the decision, not its text.
+pub fn render(
+    event: &str,
+    dedup_key: &str,
+    c: &PolicyCandidate,
+    config: &ClmConfig,
+    templates: &Templates,
+    now: i64,
+) -> (String, String) {
+    // `expiry:<fingerprint>:<threshold>:<channel>`.
+    let threshold = (event == "expiry").then(|| dedup_key.split(':').nth(2)?.parse().ok()).flatten();
+    let mut vars = Vars::of(c, now, threshold, c.recorded_successor.as_deref());
+    if let (true, Some(at)) = (event == "renewal-failed", c.renew_early_at) {
+        let reason = format!(
+            "it was flagged for early renewal on {} and is still not renewed {} days later",
+            super::templates::utc(at),
+            config.tier(&c.tier).renew_flagged_within
+        );
+        vars = vars.with("reason", reason);
+    }
+    templates.render(event, &vars)
 }
 
 /// One message before it is routed to a recipient's channels.
@@ -284,6 +300,7 @@ mod tests {
             tier,
             renew_early_at: None,
             successor: None,
+            recorded_successor: None,
             served: false,
             muted_until: None,
             external: false,
@@ -404,14 +421,20 @@ mod tests {
         let config = ClmConfig::default();
         let mut c = cert(200, Tier::internal());
         c.renew_early_at = Some(NOW - 8 * DAY);
-        let d = decide(&c, &config, &owners(), &Templates::default(), NOW);
+        let d = decide(&c, &config, &owners(), NOW);
         let failed: Vec<_> = d.messages.iter().filter(|m| m.event == "renewal-failed").collect();
-        let keys: Vec<&str> = failed.iter().map(|m| m.dedup_key.as_str()).collect();
+        let keys: Vec<String> = failed.iter().map(|m| m.dedup_key.clone()).collect();
         let fp = "ab".repeat(32);
         assert_eq!(keys, [format!("renewal-failed:{fp}:email"), format!("renewal-failed:{fp}:webhook")]);
         assert_eq!(failed[0].recipient, "web@example.test");
-        assert!(failed[0].subject.contains("renewal failed"), "{}", failed[0].subject);
-        assert!(failed[0].body.contains("still not renewed 7 days later"), "{}", failed[0].body);
+        assert!(failed[0].body.is_empty(), "the text is rendered when sent");
+        let (subject, body) = render("renewal-failed", &keys[0], &c, &config, &Templates::default(), NOW);
+        assert!(subject.starts_with("[privca] renewal failed: www.example.test"), "{subject}");
+        assert!(body.contains("still not renewed 7 days later"), "{body}");
+        let (subject, body) =
+            render("expiry", &format!("expiry:{fp}:30:email"), &c, &config, &Templates::default(), NOW);
+        assert!(subject.contains("expires in 200 days"), "{subject}");
+        assert!(body.contains("the 30-day notice of tier internal"), "{body}");
     }
 
     fn owners() -> HashMap<String, Owner> {
@@ -426,7 +449,7 @@ mod tests {
     #[test]
     fn decisions_go_to_the_owners_channels_and_escalations_to_the_lead() {
         let config = ClmConfig::default();
-        let d = decide(&cert(29, Tier::customer_facing()), &config, &owners(), &Templates::default(), NOW);
+        let d = decide(&cert(29, Tier::customer_facing()), &config, &owners(), NOW);
         let rows: Vec<(&str, &str, &str, &str)> = d
             .messages
             .iter()
@@ -445,9 +468,9 @@ mod tests {
         let config = ClmConfig::default();
         let mut c = cert(29, Tier::internal());
         c.owner = "nobody-claimed-this".into();
-        let d = decide(&c, &config, &owners(), &Templates::default(), NOW);
+        let d = decide(&c, &config, &owners(), NOW);
         assert!(d.messages.iter().any(|m| m.recipient == "ciso@example.test" && m.state == "pending"));
-        let d = decide(&c, &config, &HashMap::new(), &Templates::default(), NOW);
+        let d = decide(&c, &config, &HashMap::new(), NOW);
         assert_eq!(d.messages.len(), 1);
         assert_eq!((d.messages[0].channel.as_str(), d.messages[0].state), ("none", "dead"));
         assert_eq!(d.next_at, NOW + 1, "looked at again at the next run");

@@ -184,6 +184,7 @@ mod tests {
             tier: Tier::network_critical(),
             renew_early_at: None,
             successor: None,
+            recorded_successor: None,
             served: false,
             muted_until: None,
             external: false,

@@ -304,7 +304,7 @@ impl Ledger {
     pub async fn flag_renew_early(&self, serial: &str, at: i64, event: &AuditEvent) -> Result<bool, LedgerError> {
         let mut tx = self.begin().await?;
         let done = sqlx::query(
-            "UPDATE certificates SET renew_early_at = $1, clm_next_at = NULL WHERE serial = $2 \
+            "UPDATE certificates SET renew_early_at = $1 WHERE serial = $2 \
              AND status = 'valid' AND renew_early_at IS NULL",
         )
         .bind(at)
@@ -321,6 +321,13 @@ impl Ledger {
                 None => Err(LedgerError::NotFound(format!("certificate {serial}"))),
             };
         }
+        // The policy job looks at it at its next run.
+        sqlx::query(
+            "DELETE FROM clm_looks WHERE fingerprint = (SELECT fingerprint_sha256 FROM certificates WHERE serial = $1)",
+        )
+        .bind(serial)
+        .execute(&mut *tx)
+        .await?;
         audit::insert(&mut tx, event).await?;
         tx.commit().await?;
         Ok(true)

@@ -8,15 +8,18 @@ use sqlx::{any::AnyRow, Row};
 
 use super::{
     audit, now,
-    statement::{bind_values, Statement, Value},
+    statement::{Statement, Value},
     Ledger, LedgerError,
 };
 
-/// Outbox rows per INSERT on PostgreSQL (11 parameters each).
+/// Outbox rows per INSERT (11 parameters each).
 const MESSAGES_PER_STATEMENT: usize = 500;
 
-/// Certificates per UPDATE on PostgreSQL (3 parameters each).
-const UPDATES_PER_STATEMENT: usize = 1000;
+/// Certificates read per statement by [`Ledger::policy_views`].
+const VIEWS_PER_STATEMENT: usize = 100;
+
+/// Next looks per upsert (2 parameters each).
+const LOOKS_PER_STATEMENT: usize = 1000;
 use crate::{audit::AuditEvent, policy::Tier};
 
 /// A live certificate inside the notice window whose next look is due.
@@ -42,6 +45,8 @@ pub struct PolicyCandidate {
     pub renew_early_at: Option<i64>,
     /// Serial of a valid successor (renewal chain), if any.
     pub successor: Option<String>,
+    /// The successor the ledger records for it (`superseded_by`) until this decision.
+    pub recorded_successor: Option<String>,
     /// An endpoint serves this certificate at its last scan.
     pub served: bool,
     /// Acknowledged or muted until this time.
@@ -86,6 +91,8 @@ pub struct Decision {
     pub next_at: i64,
     /// Its successor, recorded as `superseded_by`.
     pub superseded_by: Option<String>,
+    /// `superseded_by` differs from what the ledger records (only then is it written).
+    pub successor_changed: bool,
     /// Messages to queue.
     pub messages: Vec<NewMessage>,
 }
@@ -129,7 +136,7 @@ pub struct OutboxMessage {
 /// privca's own certificates (OCSP responders, its TLS and SCEP RA certificates: requester
 /// `system:privca`) are left out: privca renews them itself.
 const PRIVCA_CANDIDATES: &str = "SELECT c.fingerprint_sha256 AS fingerprint, c.serial, c.subject, c.sans, \
-     c.issuer_id AS issuer, c.not_after, c.owner, c.tier, c.renew_early_at, \
+     c.issuer_id AS issuer, c.not_after, c.owner, c.tier, c.renew_early_at, c.superseded_by AS recorded_successor, \
      COALESCE((SELECT s.serial FROM certificates s WHERE s.renews_serial = c.serial AND s.status = 'valid' LIMIT 1), \
       (SELECT s.serial FROM certificates s WHERE s.sans = c.sans AND s.owner = c.owner AND s.status = 'valid' \
        AND (s.not_before > c.not_before OR (s.not_before = c.not_before AND s.serial > c.serial)) LIMIT 1)) \
@@ -140,7 +147,7 @@ const PRIVCA_CANDIDATES: &str = "SELECT c.fingerprint_sha256 AS fingerprint, c.s
      CAST(0 AS BIGINT) AS external \
      FROM certificates c WHERE c.status = 'valid' AND c.not_after > $1 AND c.not_after <= $2 \
      AND c.requester <> 'system:privca' \
-     AND (c.clm_next_at IS NULL OR c.clm_next_at <= $1) \
+     AND NOT EXISTS (SELECT 1 FROM clm_looks l WHERE l.fingerprint = c.fingerprint_sha256 AND l.next_at > $1) \
      AND (c.not_after, c.fingerprint_sha256) > ($4, $5) \
      ORDER BY c.not_after, c.fingerprint_sha256 LIMIT $3";
 
@@ -148,7 +155,7 @@ const PRIVCA_CANDIDATES: &str = "SELECT c.fingerprint_sha256 AS fingerprint, c.s
 /// window (`$2`): their renewal is due whatever their expiry. (`+c.not_after` keeps SQLite on
 /// the small index of flagged certificates rather than walking the notAfter index.)
 const FLAGGED_CANDIDATES: &str = "SELECT c.fingerprint_sha256 AS fingerprint, c.serial, c.subject, c.sans, \
-     c.issuer_id AS issuer, c.not_after, c.owner, c.tier, c.renew_early_at, \
+     c.issuer_id AS issuer, c.not_after, c.owner, c.tier, c.renew_early_at, c.superseded_by AS recorded_successor, \
      COALESCE((SELECT s.serial FROM certificates s WHERE s.renews_serial = c.serial AND s.status = 'valid' LIMIT 1), \
       (SELECT s.serial FROM certificates s WHERE s.sans = c.sans AND s.owner = c.owner AND s.status = 'valid' \
        AND (s.not_before > c.not_before OR (s.not_before = c.not_before AND s.serial > c.serial)) LIMIT 1)) \
@@ -159,20 +166,21 @@ const FLAGGED_CANDIDATES: &str = "SELECT c.fingerprint_sha256 AS fingerprint, c.
      CAST(0 AS BIGINT) AS external \
      FROM certificates c WHERE c.renew_early_at IS NOT NULL AND c.status = 'valid' AND +c.not_after > $2 \
      AND c.requester <> 'system:privca' \
-     AND (c.clm_next_at IS NULL OR c.clm_next_at <= $1) \
+     AND NOT EXISTS (SELECT 1 FROM clm_looks l WHERE l.fingerprint = c.fingerprint_sha256 AND l.next_at > $1) \
      AND (+c.not_after, c.fingerprint_sha256) > ($4, $5) \
      ORDER BY c.not_after, c.fingerprint_sha256 LIMIT $3";
 
 /// The same for external certificates.
 const EXTERNAL_CANDIDATES: &str = "SELECT x.fingerprint_sha256 AS fingerprint, x.serial, x.subject, x.sans, \
      x.issuer, x.not_after, x.owner, x.tier, CAST(NULL AS BIGINT) AS renew_early_at, \
+     CAST(NULL AS TEXT) AS recorded_successor, \
      CAST(NULL AS TEXT) AS successor, \
      CAST(CASE WHEN EXISTS (SELECT 1 FROM endpoints e WHERE e.fingerprint_sha256 = x.fingerprint_sha256) \
        THEN 1 ELSE 0 END AS BIGINT) AS served, \
      (SELECT m.until_at FROM clm_mutes m WHERE m.fingerprint = x.fingerprint_sha256) AS muted_until, \
      CAST(1 AS BIGINT) AS external \
      FROM external_certificates x WHERE x.not_after > $1 AND x.not_after <= $2 \
-     AND (x.clm_next_at IS NULL OR x.clm_next_at <= $1) \
+     AND NOT EXISTS (SELECT 1 FROM clm_looks l WHERE l.fingerprint = x.fingerprint_sha256 AND l.next_at > $1) \
      AND (x.not_after, x.fingerprint_sha256) > ($4, $5) \
      ORDER BY x.not_after, x.fingerprint_sha256 LIMIT $3";
 
@@ -190,6 +198,7 @@ fn candidate(r: &AnyRow) -> Result<PolicyCandidate, LedgerError> {
         tier: Tier::stored(tier),
         renew_early_at: r.try_get("renew_early_at")?,
         successor: r.try_get("successor")?,
+        recorded_successor: r.try_get("recorded_successor")?,
         served: r.try_get::<i64, _>("served")? != 0,
         muted_until: r.try_get("muted_until")?,
         external: r.try_get::<i64, _>("external")? != 0,
@@ -285,34 +294,38 @@ impl Ledger {
         rows.iter().map(candidate).collect()
     }
 
-    /// Records decisions in one unit of work: their outbox rows (a row whose `dedup_key` exists
-    /// is left as it is) and each certificate's next look and successor.
-    pub async fn record_decisions(&self, decisions: &[Decision]) -> Result<(), LedgerError> {
-        let t = now();
-        if self.sqlite().is_none() {
-            return self.record_decisions_pg(decisions, t).await;
+    /// The policy view of the certificates (privca's or external) with these fingerprints, as
+    /// they are now, for the messages rendered when they are sent.
+    pub async fn policy_views(&self, fingerprints: &[String]) -> Result<Vec<PolicyCandidate>, LedgerError> {
+        let mut out = Vec::new();
+        for chunk in fingerprints.chunks(VIEWS_PER_STATEMENT) {
+            let list: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let list = list.join(", ");
+            let sql = format!(
+                "SELECT fingerprint_sha256 AS fingerprint, serial, subject, sans, issuer_id AS issuer, not_after, owner, \
+                 tier, renew_early_at, superseded_by AS successor, superseded_by AS recorded_successor, \
+                 CAST(0 AS BIGINT) AS served, CAST(NULL AS BIGINT) AS muted_until, CAST(0 AS BIGINT) AS external \
+                 FROM certificates WHERE fingerprint_sha256 IN ({list}) UNION ALL \
+                 SELECT fingerprint_sha256, serial, subject, sans, issuer, not_after, owner, tier, \
+                 CAST(NULL AS BIGINT), CAST(NULL AS TEXT), CAST(NULL AS TEXT), CAST(0 AS BIGINT), CAST(NULL AS BIGINT), \
+                 CAST(1 AS BIGINT) FROM external_certificates WHERE fingerprint_sha256 IN ({list})"
+            );
+            let values = chunk.iter().map(Value::from).collect();
+            // Built from placeholders only; every value is bound.
+            let rows = Statement::built(sql, values).query().fetch_all(&mut *self.conn().await?).await?;
+            for r in &rows {
+                out.push(candidate(r)?);
+            }
         }
-        let mut unit = Vec::new();
-        for d in decisions {
-            unit.extend(d.messages.iter().map(|m| insert_message(m, t)));
-            unit.push(if d.external {
-                Statement::new(
-                    "UPDATE external_certificates SET clm_next_at = $1 WHERE fingerprint_sha256 = $2",
-                    vec![d.next_at.into(), (&d.fingerprint).into()],
-                )
-            } else {
-                Statement::new(
-                    "UPDATE certificates SET clm_next_at = $1, superseded_by = $2 WHERE fingerprint_sha256 = $3",
-                    vec![d.next_at.into(), d.superseded_by.clone().into(), (&d.fingerprint).into()],
-                )
-            });
-        }
-        self.run_unit(&unit).await
+        Ok(out)
     }
 
-    /// PostgreSQL: the same unit in a few statements (a round trip per row would dominate).
-    async fn record_decisions_pg(&self, decisions: &[Decision], t: i64) -> Result<(), LedgerError> {
-        let mut tx = self.begin().await?;
+    /// Records decisions in one unit of work: their outbox rows (a row whose `dedup_key` exists
+    /// is left as it is), each certificate's next look, and the successors that changed. Rows
+    /// go in multi-row statements (a statement per row would dominate on PostgreSQL).
+    pub async fn record_decisions(&self, decisions: &[Decision]) -> Result<(), LedgerError> {
+        let t = now();
+        let mut unit = Vec::new();
         let messages: Vec<&NewMessage> = decisions.iter().flat_map(|d| &d.messages).collect();
         for chunk in messages.chunks(MESSAGES_PER_STATEMENT) {
             let rows: Vec<String> = (0..chunk.len())
@@ -326,33 +339,25 @@ impl Ledger {
                  state, last_error, attempts, next_attempt_at, created_at) VALUES {} ON CONFLICT (dedup_key) DO NOTHING",
                 rows.join(", ")
             );
-            // The statement holds placeholders only; every value is bound.
-            let values = chunk.iter().flat_map(|m| insert_message(m, t).values).collect();
-            bind_values(sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false), values).execute(&mut *tx).await?;
+            unit.push(Statement::built(sql, chunk.iter().flat_map(|m| insert_message(m, t).values).collect()));
         }
-        for external in [false, true] {
-            let rows: Vec<&Decision> = decisions.iter().filter(|d| d.external == external).collect();
-            for chunk in rows.chunks(UPDATES_PER_STATEMENT) {
-                let list: Vec<String> =
-                    (0..chunk.len()).map(|i| format!("(${}, ${}, ${})", i * 3 + 1, i * 3 + 2, i * 3 + 3)).collect();
-                let (table, set) = if external {
-                    ("external_certificates", "clm_next_at = v.n")
-                } else {
-                    ("certificates", "clm_next_at = v.n, superseded_by = v.s")
-                };
-                let sql = format!(
-                    "UPDATE {table} AS c SET {set} FROM (VALUES {}) AS v(fp, n, s) WHERE c.fingerprint_sha256 = v.fp",
-                    list.join(", ")
-                );
-                let values: Vec<Value> = chunk
-                    .iter()
-                    .flat_map(|d| [Value::from(&d.fingerprint), d.next_at.into(), d.superseded_by.clone().into()])
-                    .collect();
-                bind_values(sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false), values).execute(&mut *tx).await?;
-            }
+        for chunk in decisions.chunks(LOOKS_PER_STATEMENT) {
+            let rows: Vec<String> = (0..chunk.len()).map(|i| format!("(${}, ${})", i * 2 + 1, i * 2 + 2)).collect();
+            let sql = format!(
+                "INSERT INTO clm_looks (fingerprint, next_at) VALUES {} \
+                 ON CONFLICT (fingerprint) DO UPDATE SET next_at = excluded.next_at",
+                rows.join(", ")
+            );
+            let values = chunk.iter().flat_map(|d| [Value::from(&d.fingerprint), d.next_at.into()]).collect();
+            unit.push(Statement::built(sql, values));
         }
-        tx.commit().await?;
-        Ok(())
+        for d in decisions.iter().filter(|d| d.successor_changed && !d.external) {
+            unit.push(Statement::new(
+                "UPDATE certificates SET superseded_by = $1 WHERE fingerprint_sha256 = $2",
+                vec![d.superseded_by.clone().into(), (&d.fingerprint).into()],
+            ));
+        }
+        self.run_unit(&unit).await
     }
 
     /// Runs `unit` as one transaction (on SQLite on the direct writer).

@@ -99,7 +99,7 @@ impl Direct {
 
 /// Runs one statement; returns the rows it changed. `$n` is bound to `values[n - 1]`.
 fn execute(tx: &rusqlite::Transaction<'_>, s: &Statement) -> Result<u64, rusqlite::Error> {
-    let mut stmt = tx.prepare_cached(s.sql)?;
+    let mut stmt = tx.prepare_cached(&s.sql)?;
     bind(&mut stmt, &s.values)?;
     Ok(stmt.raw_execute()? as u64)
 }
@@ -111,7 +111,13 @@ fn bind(stmt: &mut rusqlite::Statement<'_>, values: &[Value]) -> Result<(), rusq
     }
     for (i, v) in values.iter().enumerate() {
         let name = format!("${}", i + 1);
-        let index = stmt.parameter_index(&name)?.ok_or(rusqlite::Error::InvalidParameterName(name))?;
+        // Placeholders numbered in order of first appearance have their number as index (a
+        // multi-row statement's thousands of them: a lookup by name is a scan of them all).
+        let index = if stmt.parameter_name(i + 1) == Some(name.as_str()) {
+            i + 1
+        } else {
+            stmt.parameter_index(&name)?.ok_or(rusqlite::Error::InvalidParameterName(name))?
+        };
         stmt.raw_bind_parameter(index, v)?;
     }
     Ok(())

@@ -302,8 +302,7 @@ impl Ledger {
         let mut new_external = false;
         if facts.own.is_none() && !facts.known {
             let insert = insert_external(leaf, t);
-            new_external =
-                bind_values(sqlx::query(insert.sql), insert.values).execute(&mut *tx).await?.rows_affected() == 1;
+            new_external = insert.query().execute(&mut *tx).await?.rows_affected() == 1;
         }
         let (recorded, unit, audit) = plan_endpoint(scan, leaf, facts, new_external, event, t);
         for s in &unit {

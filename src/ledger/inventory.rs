@@ -399,7 +399,7 @@ impl Ledger {
                 "UPDATE {table} SET owner = COALESCE($1, owner), tier = COALESCE($2, tier), \
                  application = CASE WHEN $3 = 1 THEN $4 ELSE application END, \
                  renewal_method = CASE WHEN $5 = 1 THEN $6 ELSE renewal_method END, \
-                 tags = COALESCE($7, tags), clm_next_at = NULL WHERE fingerprint_sha256 = $8"
+                 tags = COALESCE($7, tags) WHERE fingerprint_sha256 = $8"
             );
             let r = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(change.owner.clone())
@@ -417,6 +417,8 @@ impl Ledger {
         if done == 0 {
             return Err(LedgerError::NotFound(format!("certificate {fingerprint}")));
         }
+        // The policy job looks at it again at its next run, under its new owner and tier.
+        sqlx::query("DELETE FROM clm_looks WHERE fingerprint = $1").bind(fingerprint).execute(&mut *tx).await?;
         audit::insert(&mut tx, event).await?;
         tx.commit().await?;
         Ok(())
@@ -435,14 +437,21 @@ impl Ledger {
         for chunk in fingerprints.chunks(FLAGS_PER_STATEMENT) {
             let list: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
             let sql = format!(
-                "UPDATE certificates SET renew_early_at = $1, clm_next_at = NULL WHERE status = 'valid' \
+                "UPDATE certificates SET renew_early_at = $1 WHERE status = 'valid' \
                  AND renew_early_at IS NULL AND not_after > $1 AND fingerprint_sha256 IN ({})",
                 list.join(", ")
             );
-            let values = std::iter::once(Value::from(at)).chain(chunk.iter().map(Value::from)).collect();
-            // The statement holds placeholders only; every value is bound.
-            let q = bind_values(sqlx::query(sqlx::AssertSqlSafe(sql)), values);
+            let values: Vec<Value> = std::iter::once(Value::from(at)).chain(chunk.iter().map(Value::from)).collect();
+            // The statements hold placeholders only; every value is bound.
+            let q = bind_values(sqlx::query(sqlx::AssertSqlSafe(sql)), values.clone());
             done += q.execute(&mut *tx).await?.rows_affected();
+            // The policy job looks at them at its next run.
+            let sql = format!(
+                "DELETE FROM clm_looks WHERE fingerprint IN (SELECT fingerprint_sha256 FROM certificates \
+                 WHERE renew_early_at = $1 AND fingerprint_sha256 IN ({}))",
+                list.join(", ")
+            );
+            bind_values(sqlx::query(sqlx::AssertSqlSafe(sql)), values).execute(&mut *tx).await?;
         }
         let mut event = event.clone();
         event.detail["flagged"] = serde_json::json!(done);
@@ -461,7 +470,7 @@ impl Ledger {
     ) -> Result<u64, LedgerError> {
         let mut tx = self.begin().await?;
         let done = sqlx::query(
-            "UPDATE certificates SET renew_early_at = $1, clm_next_at = NULL WHERE status = 'valid' \
+            "UPDATE certificates SET renew_early_at = $1 WHERE status = 'valid' \
              AND renew_early_at IS NULL AND not_after > $1 AND ($2 IS NULL OR issuer_id = $3)",
         )
         .bind(at)
@@ -470,6 +479,14 @@ impl Ledger {
         .execute(&mut *tx)
         .await?
         .rows_affected();
+        // The policy job looks at them at its next run.
+        sqlx::query(
+            "DELETE FROM clm_looks WHERE fingerprint IN \
+             (SELECT fingerprint_sha256 FROM certificates WHERE renew_early_at = $1)",
+        )
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
         let mut event = event.clone();
         event.detail["flagged"] = serde_json::json!(done);
         audit::insert(&mut tx, &event).await?;

@@ -28,6 +28,7 @@ const SQLITE: &[(i64, &str, &str)] = &[
     (12, "create clm", include_str!("../../migrations/sqlite/0012_create_clm.sql")),
     (13, "create admin", include_str!("../../migrations/sqlite/0013_create_admin.sql")),
     (14, "index renew early", include_str!("../../migrations/sqlite/0014_index_renew_early.sql")),
+    (15, "create clm looks", include_str!("../../migrations/sqlite/0015_create_clm_looks.sql")),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (1, "create ledger", include_str!("../../migrations/postgres/0001_create_ledger.sql")),
@@ -48,6 +49,7 @@ const POSTGRES: &[(i64, &str, &str)] = &[
     (12, "create clm", include_str!("../../migrations/postgres/0012_create_clm.sql")),
     (13, "create admin", include_str!("../../migrations/postgres/0013_create_admin.sql")),
     (14, "index renew early", include_str!("../../migrations/postgres/0014_index_renew_early.sql")),
+    (15, "create clm looks", include_str!("../../migrations/postgres/0015_create_clm_looks.sql")),
 ];
 
 /// Applies every migration of `dialect` that the database has not seen yet.

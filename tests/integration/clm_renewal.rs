@@ -45,17 +45,20 @@ async fn renewal_failures_are_told_once(db: Db) {
     }
     issue(&t, "renewed2.example.test", Some(&renewed)).await;
     let now = wall();
-    let run = clm::run_policy(&ledger, &config, &templates, now + 60).await.unwrap();
+    let run = clm::run_policy(&ledger, &config, now + 60).await.unwrap();
     assert!(run.queued >= 1, "the renewal request is told: {run:?}");
     assert!(failed(&ledger).await.is_empty());
     // Four days on: still inside the tier's five.
-    clm::run_policy(&ledger, &config, &templates, now + 4 * DAY).await.unwrap();
+    clm::run_policy(&ledger, &config, now + 4 * DAY).await.unwrap();
     assert!(failed(&ledger).await.is_empty());
     for later in [now + 5 * DAY + 120, now + 6 * DAY, now + 30 * DAY] {
-        clm::run_policy(&ledger, &config, &templates, later).await.unwrap();
+        clm::run_policy(&ledger, &config, later).await.unwrap();
     }
-    let told = failed(&ledger).await;
+    let mut told = failed(&ledger).await;
     assert_eq!(told.len(), 1, "once, and not for the renewed one: {told:?}");
+    // The outbox holds the decision; the text is rendered when it is sent.
+    assert!(told[0].body.is_empty());
+    clm::render_policy_notices(&ledger, &config, &templates, &mut told, now + 30 * DAY).await.unwrap();
     let m = &told[0];
     assert_eq!((m.fingerprint.as_deref(), m.channel.as_str()), (Some(fp.as_str()), "email"));
     assert_eq!(m.recipient, "web@example.test");
@@ -171,9 +174,11 @@ async fn configured_tiers(db: Db) {
     assert_eq!((items[0].fingerprint.as_str(), items[0].status), (fp.as_str(), InventoryStatus::Expiring));
     assert_eq!(items[0].tier, payments);
     // The policy notifies at the tier's threshold, on the tier's channels.
-    let run = clm::run_policy(&ledger, &config, &Templates::default(), wall()).await.unwrap();
+    let run = clm::run_policy(&ledger, &config, wall()).await.unwrap();
     assert_eq!(run.queued, 1, "{run:?}");
-    let m = &ledger.outbox(Some("pending"), 10).await.unwrap()[0];
+    let mut pending = ledger.outbox(Some("pending"), 10).await.unwrap();
+    clm::render_policy_notices(&ledger, &config, &Templates::default(), &mut pending, wall()).await.unwrap();
+    let m = &pending[0];
     assert_eq!((m.event.as_str(), m.channel.as_str()), ("expiry", "email"));
     assert!(m.body.contains("the 100-day notice of tier payments"), "{}", m.body);
 }
