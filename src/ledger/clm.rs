@@ -133,12 +133,14 @@ pub struct OutboxMessage {
 }
 
 /// The candidate columns of privca's certificates (`$1` now, `$2` end of the notice window).
+/// The successor by names is looked up by the names (`s.owner || ''` keeps SQLite off the owner
+/// index, which holds thousands of certificates per owner).
 /// privca's own certificates (OCSP responders, its TLS and SCEP RA certificates: requester
 /// `system:privca`) are left out: privca renews them itself.
 const PRIVCA_CANDIDATES: &str = "SELECT c.fingerprint_sha256 AS fingerprint, c.serial, c.subject, c.sans, \
      c.issuer_id AS issuer, c.not_after, c.owner, c.tier, c.renew_early_at, c.superseded_by AS recorded_successor, \
      COALESCE((SELECT s.serial FROM certificates s WHERE s.renews_serial = c.serial AND s.status = 'valid' LIMIT 1), \
-      (SELECT s.serial FROM certificates s WHERE s.sans = c.sans AND s.owner = c.owner AND s.status = 'valid' \
+      (SELECT s.serial FROM certificates s WHERE s.sans = c.sans AND s.owner || '' = c.owner AND s.status = 'valid' \
        AND (s.not_before > c.not_before OR (s.not_before = c.not_before AND s.serial > c.serial)) LIMIT 1)) \
        AS successor, \
      CAST(CASE WHEN EXISTS (SELECT 1 FROM endpoints e WHERE e.fingerprint_sha256 = c.fingerprint_sha256) \
@@ -157,7 +159,7 @@ const PRIVCA_CANDIDATES: &str = "SELECT c.fingerprint_sha256 AS fingerprint, c.s
 const FLAGGED_CANDIDATES: &str = "SELECT c.fingerprint_sha256 AS fingerprint, c.serial, c.subject, c.sans, \
      c.issuer_id AS issuer, c.not_after, c.owner, c.tier, c.renew_early_at, c.superseded_by AS recorded_successor, \
      COALESCE((SELECT s.serial FROM certificates s WHERE s.renews_serial = c.serial AND s.status = 'valid' LIMIT 1), \
-      (SELECT s.serial FROM certificates s WHERE s.sans = c.sans AND s.owner = c.owner AND s.status = 'valid' \
+      (SELECT s.serial FROM certificates s WHERE s.sans = c.sans AND s.owner || '' = c.owner AND s.status = 'valid' \
        AND (s.not_before > c.not_before OR (s.not_before = c.not_before AND s.serial > c.serial)) LIMIT 1)) \
        AS successor, \
      CAST(CASE WHEN EXISTS (SELECT 1 FROM endpoints e WHERE e.fingerprint_sha256 = c.fingerprint_sha256) \

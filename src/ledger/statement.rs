@@ -89,7 +89,8 @@ impl Statement {
     }
 
     /// A statement whose SQL is built at run time; it must hold placeholders only, every value
-    /// bound.
+    /// bound, numbered `$1`, `$2`, … in order of first appearance (the direct SQLite writer
+    /// binds them by position).
     pub(super) fn built(sql: String, values: Vec<Value>) -> Self {
         Self { sql: sql.into(), values, one_row: None }
     }
@@ -98,8 +99,9 @@ impl Statement {
     pub(super) fn query(&self) -> AnyQuery<'_> {
         let q = match &self.sql {
             std::borrow::Cow::Borrowed(sql) => sqlx::query(*sql),
-            // Built from placeholders only (`built`).
-            std::borrow::Cow::Owned(sql) => sqlx::query(sqlx::AssertSqlSafe(sql.as_str())),
+            // Built from placeholders only (`built`); not kept prepared (each size is a new
+            // statement, and one of thousands of parameters is planned for its values).
+            std::borrow::Cow::Owned(sql) => sqlx::query(sqlx::AssertSqlSafe(sql.as_str())).persistent(false),
         };
         bind_values(q, self.values.clone())
     }
