@@ -1,8 +1,9 @@
 //! The expiry policy engine: pure functions from a certificate, its tier's policy and the time
 //! to what is due (notices at each threshold crossed, the escalation, a requested renewal, a
 //! failed renewal), whether it is superseded, and when to look at it again. [`decide`] turns
-//! that into the outbox rows for the owner's contacts. No I/O and no clock of its own: the
-//! caller passes `now`, so tests drive it with any time.
+//! that into the outbox rows for the owner's contacts: the decision only, whose text [`render`]
+//! writes when the message is sent (a first sweep of a large ledger writes short rows). No I/O
+//! and no clock of its own: the caller passes `now`, so tests drive it with any time.
 //!
 //! **Renewal failed** (event `renewal-failed`, told to the owner once per certificate and
 //! channel: the outbox key is `renewal-failed:<fingerprint>:<channel>`) has two sources, both

@@ -1,7 +1,9 @@
 //! Units of work of the CLM policy job and the notification outbox: the certificates due for a
-//! look, the decisions about them (outbox rows and the time of the next look, written in one
-//! unit so that a decision is taken once across restarts), acknowledgements and mutes, and the
-//! delivery states of outbox messages.
+//! look, the decisions about them (outbox rows and the time of the next look in `clm_looks`,
+//! written in one unit so that a decision is taken once across restarts), acknowledgements and
+//! mutes, and the delivery states of outbox messages. The policy job's outbox rows hold the
+//! decision only (certificate, event, threshold in the key, channel, recipient); their text is
+//! rendered when they are sent, from [`Ledger::policy_views`].
 
 use serde::Serialize;
 use sqlx::{any::AnyRow, Row};
