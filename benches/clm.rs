@@ -18,7 +18,7 @@
 use std::time::Instant;
 
 use privca::{
-    clm::{self, templates::Templates},
+    clm,
     config::clm::ClmConfig,
     ledger::{InventoryFilter, InventoryStatus, Ledger},
     policy::Tier,
@@ -35,13 +35,12 @@ async fn run(name: &str, url: &str, count: i64) {
     let seeded = seed(url, count).await;
     println!("{name}: seeded {count} certificates in {:.1} s", seeded.as_secs_f64());
     let config = ClmConfig::default();
-    let templates = Templates::default();
     let t = now();
     let started = Instant::now();
-    let first = clm::run_policy(&ledger, &config, &templates, t).await.unwrap();
+    let first = clm::run_policy(&ledger, &config, t).await.unwrap();
     let first_s = started.elapsed().as_secs_f64();
     let started = Instant::now();
-    let second = clm::run_policy(&ledger, &config, &templates, t + 60).await.unwrap();
+    let second = clm::run_policy(&ledger, &config, t + 60).await.unwrap();
     let second_s = started.elapsed().as_secs_f64();
     println!(
         "{name}: policy sweep, first: {first_s:.2} s ({} evaluated, {} queued; reading {:.1} s, writing {:.1} s); next: {second_s:.2} s ({} evaluated) [goal < 10 s]",
@@ -56,7 +55,7 @@ async fn run(name: &str, url: &str, count: i64) {
         ("owner team7", InventoryFilter { owner: Some("team7".into()), limit: 1000, ..Default::default() }),
         (
             "tier customer-facing",
-            InventoryFilter { tier: Some(Tier::CustomerFacing), limit: 1000, ..Default::default() },
+            InventoryFilter { tier: Some(Tier::customer_facing()), limit: 1000, ..Default::default() },
         ),
         (
             "status expiring",
@@ -66,7 +65,7 @@ async fn run(name: &str, url: &str, count: i64) {
             "owner team7, tier network-critical, within 30 days",
             InventoryFilter {
                 owner: Some("team7".into()),
-                tier: Some(Tier::NetworkCritical),
+                tier: Some(Tier::network_critical()),
                 expiring_within: Some(30 * DAY),
                 limit: 1000,
                 ..Default::default()
@@ -80,7 +79,8 @@ async fn run(name: &str, url: &str, count: i64) {
     let (p50, p99, _) = latency(30, || async {
         let t = now();
         let tiers = ledger.status_counts(t, &ft).await.unwrap();
-        let counts = ledger.overview_counts(t).await.unwrap();
+        let names: Vec<&str> = ft.tiers.iter().map(|(t, _)| t.as_str()).collect();
+        let counts = ledger.overview_counts(t, &names).await.unwrap();
         tiers.len() + counts.expiring_per_day.len()
     })
     .await;

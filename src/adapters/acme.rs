@@ -253,15 +253,14 @@ impl AcmeAdapter {
             // Flagged by an operator: renew from the moment of the flag, within a day.
             (flagged, flagged + 86_400)
         } else {
+            // A tier no longer configured has the default target.
             let w = self
                 .config
                 .ari
                 .get(&record.tier)
                 .copied()
-                .unwrap_or(crate::config::acme::AriWindow { start: 0.66, end: 0.75 });
-            let life = (record.not_after - record.not_before) as f64;
-            let start = record.not_before + (life * w.start) as i64;
-            (start, (record.not_before + (life * w.end) as i64).max(start + 1))
+                .unwrap_or_else(|| crate::config::clm::TierPolicy::default_for(&record.tier).ari_window());
+            w.over(record.not_before, record.not_after)
         };
         let key_thumbprint = x509_cert::Certificate::from_der(&record.der)
             .ok()

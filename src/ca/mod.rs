@@ -315,7 +315,7 @@ impl CertificateAuthority {
             profile: profile.name.clone(),
             requester: request.requester.to_string(),
             owner,
-            tier: profile.tier,
+            tier: profile.tier.clone(),
             status: CertStatus::Valid,
             revocation_reason: None,
             revoked_at: None,

@@ -10,11 +10,13 @@ use crate::{
     audit::{AuditEvent, AuditKind},
     ca::Requester,
     error::CaError,
-    ledger::{InventoryChange, InventoryFilter, InventoryItem, InventoryStatus, Owner},
-    policy::Tier,
+    ledger::{InventoryChange, InventoryFilter, InventoryItem, Owner},
 };
 
-use super::templates::utc;
+use super::{
+    query::{live_privca, tier, Terms, FLAG_PAGE},
+    templates::utc,
+};
 
 /// `privca owner …`.
 #[derive(Debug, Subcommand)]
@@ -81,7 +83,7 @@ pub struct ListArgs {
     /// valid, expiring, expired, revoked or superseded.
     #[arg(long)]
     status: Option<String>,
-    /// customer-facing, network-critical or internal.
+    /// A tier of `[clm.tiers]` (customer-facing, network-critical, internal, or one configured).
     #[arg(long)]
     tier: Option<String>,
     /// Owner name.
@@ -155,8 +157,13 @@ pub enum InventoryCommand {
     /// Flag live certificates for early renewal: ARI windows move to now, owners are told.
     FlagRenewal {
         /// Only certificates of this issuer id.
-        #[arg(long, required_unless_present = "all")]
+        #[arg(long, required_unless_present_any = ["all", "query"], conflicts_with_all = ["all", "query"])]
         issuer: Option<String>,
+        /// The live privca certificates `inventory list` selects with the same filters, written
+        /// `key=value` and separated by spaces: status, tier, owner, issuer, source,
+        /// expiring-within (days), search. E.g. "tier=customer-facing expiring-within=60".
+        #[arg(long, conflicts_with = "all")]
+        query: Option<String>,
         /// Every live certificate.
         #[arg(long)]
         all: bool,
@@ -241,11 +248,6 @@ fn json<T: serde::Serialize>(value: &T) -> Result<(), CaError> {
     Ok(())
 }
 
-fn tier(s: &str) -> Result<Tier, CaError> {
-    Tier::parse(s)
-        .ok_or_else(|| CaError::bad_request(format!("tier `{s}`: use customer-facing, network-critical or internal")))
-}
-
 fn event(kind: AuditKind) -> AuditEvent {
     AuditEvent::new(kind, Requester::cli().to_string())
 }
@@ -301,7 +303,7 @@ pub async fn owner(app: &App, command: OwnerCommand) -> Result<ExitCode, CaError
         OwnerCommand::Show { name, json: as_json } => {
             let o = app.ledger.owner(&name).await?;
             let filter = InventoryFilter { owner: Some(name.clone()), limit: 100_000, ..Default::default() };
-            let certs = app.ledger.inventory(&filter, super::first_threshold(&app.config.clm)).await?;
+            let certs = app.ledger.inventory(&filter, &super::first_threshold(&app.config.clm)).await?;
             if o.is_none() && certs.is_empty() {
                 return Err(CaError::not_found(format!("no owner `{name}`")));
             }
@@ -352,28 +354,17 @@ pub async fn inventory(app: &App, command: InventoryCommand) -> Result<ExitCode,
     let first = super::first_threshold(&app.config.clm);
     match command {
         InventoryCommand::List(a) => {
-            let filter = InventoryFilter {
-                status: a
-                    .status
-                    .as_deref()
-                    .map(|s| {
-                        InventoryStatus::parse(s).ok_or_else(|| {
-                            CaError::bad_request(format!(
-                                "status `{s}`: use valid, expiring, expired, revoked or superseded"
-                            ))
-                        })
-                    })
-                    .transpose()?,
-                tier: a.tier.as_deref().map(tier).transpose()?,
+            let terms = Terms {
+                status: a.status,
+                tier: a.tier,
                 owner: a.owner,
                 issuer: a.issuer,
                 source: a.source,
-                expiring_within: a.expiring_within.map(|d| i64::from(d) * 86_400),
+                expiring_within: a.expiring_within,
                 search: a.search,
-                after: None,
-                limit: a.limit.max(1),
             };
-            let items = app.ledger.inventory(&filter, first).await?;
+            let filter = terms.filter(&app.config.clm, a.limit.max(1))?;
+            let items = app.ledger.inventory(&filter, &first).await?;
             if a.json {
                 json(&items)?;
             } else {
@@ -386,7 +377,7 @@ pub async fn inventory(app: &App, command: InventoryCommand) -> Result<ExitCode,
         InventoryCommand::Show { id, json: as_json } => {
             let (item, der) = app
                 .ledger
-                .inventory_item(&id, first)
+                .inventory_item(&id, &first)
                 .await?
                 .ok_or_else(|| CaError::not_found(format!("no certificate `{id}` in the inventory")))?;
             let endpoints = app.ledger.endpoints_of(&item.fingerprint).await?;
@@ -427,7 +418,7 @@ pub async fn inventory(app: &App, command: InventoryCommand) -> Result<ExitCode,
         InventoryCommand::Set { id, owner, tier: t, application, renewal_method, tags } => {
             let (item, _) = app
                 .ledger
-                .inventory_item(&id, first)
+                .inventory_item(&id, &first)
                 .await?
                 .ok_or_else(|| CaError::not_found(format!("no certificate `{id}` in the inventory")))?;
             if let Some(m) = renewal_method.as_deref() {
@@ -435,7 +426,7 @@ pub async fn inventory(app: &App, command: InventoryCommand) -> Result<ExitCode,
             }
             let change = InventoryChange {
                 owner: owner.filter(|o| !o.trim().is_empty()),
-                tier: t.as_deref().map(tier).transpose()?,
+                tier: t.as_deref().map(|t| tier(&app.config.clm, t)).transpose()?,
                 application: application.map(|a| (!a.is_empty()).then_some(a)),
                 renewal_method: renewal_method.map(|m| (!m.is_empty()).then_some(m)),
                 tags: tags.map(|t| t.into_iter().filter(|t| !t.is_empty()).collect()),
@@ -446,7 +437,20 @@ pub async fn inventory(app: &App, command: InventoryCommand) -> Result<ExitCode,
             app.ledger.set_inventory(&item.fingerprint, &change, &e).await?;
             println!("{} updated", item.fingerprint);
         }
-        InventoryCommand::FlagRenewal { issuer, all: _, reason } => {
+        InventoryCommand::FlagRenewal { issuer, query: Some(query), all: _, reason } => {
+            let filter = Terms::parse(&query)?.filter(&app.config.clm, FLAG_PAGE)?;
+            let selected = live_privca(app, filter).await?;
+            let e = event(AuditKind::RenewEarlyFlagged).detail(serde_json::json!({
+                "issuer": issuer, "query": query, "selected": selected.len(), "reason": reason, "bulk": true
+            }));
+            let n = app.ledger.flag_renewal_of(&selected, crate::ledger::now(), &e).await?;
+            println!(
+                "{n} certificate(s) flagged for early renewal ({} selected, the others were flagged already); \
+                 owners are told at the next policy run",
+                selected.len()
+            );
+        }
+        InventoryCommand::FlagRenewal { issuer, query: None, all: _, reason } => {
             let e = event(AuditKind::RenewEarlyFlagged)
                 .detail(serde_json::json!({ "issuer": issuer, "reason": reason, "bulk": true }));
             let n = app.ledger.flag_renewal_by_issuer(issuer.as_deref(), crate::ledger::now(), &e).await?;
@@ -503,7 +507,7 @@ pub async fn clm(app: &App, command: ClmCommand) -> Result<ExitCode, CaError> {
             let templates = super::templates::Templates::load(app.config.clm.templates_dir.as_deref())
                 .map_err(|e| CaError::bad_request("cannot read clm.templates_dir").with_source(e))?;
             let now = crate::ledger::now();
-            let run = super::run_policy(&app.ledger, &app.config.clm, &templates, now).await?;
+            let run = super::run_policy(&app.ledger, &app.config.clm, now).await?;
             println!(
                 "policy: {} certificate(s) evaluated, {} message(s) queued, {} undeliverable, {} superseded",
                 run.evaluated, run.queued, run.undeliverable, run.superseded
@@ -517,7 +521,7 @@ pub async fn clm(app: &App, command: ClmCommand) -> Result<ExitCode, CaError> {
             }
             let notifier = super::notify::Notifier::new(&app.config.clm)
                 .map_err(|e| CaError::bad_request("CLM notification channels").with_source(e))?;
-            let d = super::deliver(&app.ledger, &notifier, &app.config.clm, now).await?;
+            let d = super::deliver(&app.ledger, &notifier, &app.config.clm, &templates, now).await?;
             println!("delivery: {} sent, {} to retry, {} dead-lettered", d.sent, d.retried, d.dead);
         }
         ClmCommand::VerifyDeployment { serial, json: as_json } => return verify_deployment(app, serial, as_json).await,
@@ -533,7 +537,7 @@ pub async fn clm(app: &App, command: ClmCommand) -> Result<ExitCode, CaError> {
             let until = until(&a.until)?;
             let (item, _) = app
                 .ledger
-                .inventory_item(&a.id, first)
+                .inventory_item(&a.id, &first)
                 .await?
                 .ok_or_else(|| CaError::not_found(format!("no certificate `{}` in the inventory", a.id)))?;
             let e = event(AuditKind::ClmMuted).serial(item.serial.clone()).detail(serde_json::json!({
@@ -543,7 +547,12 @@ pub async fn clm(app: &App, command: ClmCommand) -> Result<ExitCode, CaError> {
             println!("{} {kind}: no expiry notices until {}", item.fingerprint, utc(until));
         }
         ClmCommand::Outbox { command: OutboxCommand::List { state, limit, json: as_json } } => {
-            let rows = app.ledger.outbox(state.as_deref(), limit.max(1)).await?;
+            let mut rows = app.ledger.outbox(state.as_deref(), limit.max(1)).await?;
+            // Policy notices are rendered when sent: shown as they would be now.
+            let templates = super::templates::Templates::load(app.config.clm.templates_dir.as_deref())
+                .map_err(|e| CaError::bad_request("cannot read clm.templates_dir").with_source(e))?;
+            super::render_policy_notices(&app.ledger, &app.config.clm, &templates, &mut rows, crate::ledger::now())
+                .await?;
             if as_json {
                 json(&rows)?;
             } else {

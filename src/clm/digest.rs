@@ -5,7 +5,6 @@
 use crate::{
     config::clm::Channel,
     ledger::{InventoryFilter, InventoryStatus, Ledger, LedgerError},
-    policy::Tier,
 };
 
 use super::{
@@ -31,7 +30,7 @@ pub async fn run(ledger: &Ledger, config: &crate::config::clm::ClmConfig, now: i
     }
     let day = utc(now).get(..10).unwrap_or_default().to_owned();
     let ft = first_threshold(config);
-    let window = [Tier::CustomerFacing, Tier::NetworkCritical, Tier::Internal].map(&ft).into_iter().max().unwrap_or(0);
+    let window = ft.longest();
     let mut out = Vec::new();
     for owner in ledger.owners().await? {
         let filter = InventoryFilter {

@@ -1,6 +1,8 @@
 //! Notifications of what happened, read from the audit log: a certificate issued or revoked
 //! (told to its owner) and a request waiting for approval (told to the security lead), as
-//! `clm.events` selects. The policy job turns the audit rows after its watermark into outbox
+//! `clm.events` selects; and always, a denied request that would have replaced a live
+//! certificate (the same names, and the same owner when the request names one): its owner is
+//! told the renewal failed (`renewal-failed`, see [`super::policy`]). The policy job turns the audit rows after its watermark into outbox
 //! rows and moves the watermark in the same unit of work; on first use the watermark starts at
 //! the end of the log, so history is not replayed.
 
@@ -64,9 +66,10 @@ pub async fn run(ledger: &Ledger, config: &Config, templates: &Templates, now: i
                         issuer: a.profile.clone(),
                         not_after: now,
                         owner: a.owner.clone().or_else(|| profile.map(|p| p.owner.clone())).unwrap_or_default(),
-                        tier: profile.map_or(Tier::Internal, |p| p.tier),
+                        tier: profile.map_or_else(Tier::internal, |p| p.tier.clone()),
                         renew_early_at: None,
                         successor: None,
+                        recorded_successor: None,
                         served: false,
                         muted_until: None,
                         external: false,
@@ -82,7 +85,34 @@ pub async fn run(ledger: &Ledger, config: &Config, templates: &Templates, now: i
                         body,
                     };
                     let lead = owners.get(&clm.security_lead);
-                    route(&m, true, lead, &clm.security_lead, &clm.tier(c.tier).channels, &mut out);
+                    route(&m, true, lead, &clm.security_lead, &clm.tier(&c.tier).channels, &mut out);
+                }
+                ("approval-denied", _) => {
+                    let Some(id) = row.detail.get("approval_id").and_then(serde_json::Value::as_i64) else { continue };
+                    let Some(a) = ledger.approval(id).await? else { continue };
+                    let Some(serial) = ledger.replaced_by_request(&a.sans, a.owner.as_deref(), now).await? else {
+                        continue;
+                    };
+                    let Some(Some(c)) = ledger.certificates(&[serial]).await?.pop() else { continue };
+                    let reason = format!(
+                        "the request to replace it (approval {id}) was denied by {}: {}",
+                        a.decided_by.as_deref().unwrap_or("an operator"),
+                        a.reason.as_deref().filter(|r| !r.is_empty()).unwrap_or("no reason given")
+                    );
+                    let c = candidate(&c);
+                    let vars = Vars::of(&c, now, None, None).with("reason", reason);
+                    let (subject, body) = templates.render("renewal-failed", &vars);
+                    let key = format!("renewal-failed:{}", c.fingerprint);
+                    let m = Message {
+                        event: "renewal-failed",
+                        key: &key,
+                        fingerprint: Some(&c.fingerprint),
+                        owner: &c.owner,
+                        subject,
+                        body,
+                    };
+                    let recipient = owner_record(owners, &c.owner, &clm.security_lead);
+                    route(&m, true, recipient, &clm.security_lead, &clm.tier(&c.tier).channels, &mut out);
                 }
                 _ => {}
             }
@@ -103,9 +133,10 @@ pub fn candidate(c: &crate::ledger::CertRecord) -> PolicyCandidate {
         issuer: c.issuer_id.clone(),
         not_after: c.not_after,
         owner: c.owner.clone(),
-        tier: c.tier,
+        tier: c.tier.clone(),
         renew_early_at: None,
         successor: None,
+        recorded_successor: None,
         served: false,
         muted_until: None,
         external: false,
@@ -126,5 +157,5 @@ fn notice(
     let key = format!("{event}:{}", c.fingerprint);
     let m = Message { event, key: &key, fingerprint: Some(&c.fingerprint), owner: &c.owner, subject, body };
     let recipient = owner_record(owners, &c.owner, &clm.security_lead);
-    route(&m, true, recipient, &clm.security_lead, &clm.tier(c.tier).channels, out);
+    route(&m, true, recipient, &clm.security_lead, &clm.tier(&c.tier).channels, out);
 }

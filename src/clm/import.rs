@@ -108,9 +108,8 @@ pub async fn run(
 ) -> Result<ExitCode, CaError> {
     let owner = owner.unwrap_or(UNOWNED);
     let tier = tier.unwrap_or(DEFAULT_TIER);
-    if crate::policy::Tier::parse(tier).is_none() {
-        return Err(CaError::bad_request(format!("unknown tier `{tier}`")));
-    }
+    let tier = super::query::tier(&app.config.clm, tier)?;
+    let tier = tier.as_str();
     let actor = crate::ca::Requester::cli().to_string();
     let mut failed = 0;
     for path in files {

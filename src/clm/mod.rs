@@ -16,21 +16,22 @@ pub mod import;
 pub mod inventory;
 pub mod notify;
 pub mod policy;
+pub(crate) mod query;
 pub mod retire;
 pub mod templates;
 
 use std::collections::HashMap;
 
 use crate::{
-    config::clm::ClmConfig,
-    ledger::{Ledger, LedgerError},
+    config::clm::{ClmConfig, TierPolicy},
+    ledger::{CandidateSet, ExpiringWindows, Ledger, LedgerError, OutboxMessage},
     policy::Tier,
 };
 
 use self::{notify::Notifier, templates::Templates};
 
 /// Certificates looked at per unit of work.
-const POLICY_BATCH: i64 = 1000;
+const POLICY_BATCH: i64 = 5000;
 
 /// Outbox messages claimed per delivery round.
 const DELIVERY_BATCH: i64 = 50;
@@ -67,34 +68,36 @@ pub struct DeliveryRun {
 }
 
 /// Each tier's first notice threshold, in seconds: what "expiring" means in the inventory.
-pub fn first_threshold(config: &ClmConfig) -> impl Fn(Tier) -> i64 + '_ {
-    move |t| i64::from(config.tier(t).thresholds.first().copied().unwrap_or(30)) * 86_400
+pub fn first_threshold(config: &ClmConfig) -> ExpiringWindows {
+    let secs = |p: &TierPolicy| i64::from(p.thresholds.first().copied().unwrap_or(30)) * 86_400;
+    ExpiringWindows {
+        tiers: config.tiers.iter().map(|(t, p)| (t.as_str().to_owned(), secs(p))).collect(),
+        other: secs(&TierPolicy::default_for(&Tier::stored(String::new()))),
+    }
 }
 
 /// Evaluates every certificate due for a look at `now` and records the decisions (outbox rows
 /// and next looks) one batch per unit of work. A crash between batches loses nothing: the
 /// certificates of an unrecorded batch are still due, and a decision recorded twice is one row.
-pub async fn run_policy(
-    ledger: &Ledger,
-    config: &ClmConfig,
-    templates: &Templates,
-    now: i64,
-) -> Result<PolicyRun, LedgerError> {
+pub async fn run_policy(ledger: &Ledger, config: &ClmConfig, now: i64) -> Result<PolicyRun, LedgerError> {
     let owners: HashMap<_, _> = ledger.owners().await?.into_iter().map(|o| (o.name.clone(), o)).collect();
-    let window = [Tier::CustomerFacing, Tier::Internal, Tier::NetworkCritical]
-        .into_iter()
-        .flat_map(|t| config.tier(t).thresholds.first().copied().into_iter().chain(config.tier(t).escalate_within))
+    let other = TierPolicy::default_for(&Tier::stored(String::new()));
+    let window = config
+        .tiers
+        .values()
+        .chain([&other])
+        .flat_map(|p| p.thresholds.first().copied().into_iter().chain(p.escalate_within))
         .max()
         .unwrap_or(0);
     let window_end = now + i64::from(window) * 86_400;
     let mut run = PolicyRun::default();
-    for external in [false, true] {
+    for set in [CandidateSet::Privca, CandidateSet::Flagged, CandidateSet::External] {
         let mut after = None;
         loop {
             let started = std::time::Instant::now();
-            let batch = ledger.policy_candidates(external, now, window_end, after.take(), POLICY_BATCH).await?;
+            let batch = ledger.policy_candidates(set, now, window_end, after.take(), POLICY_BATCH).await?;
             run.read += started.elapsed();
-            let decisions: Vec<_> = batch.iter().map(|c| policy::decide(c, config, &owners, templates, now)).collect();
+            let decisions: Vec<_> = batch.iter().map(|c| policy::decide(c, config, &owners, now)).collect();
             let started = std::time::Instant::now();
             ledger.record_decisions(&decisions).await?;
             run.write += started.elapsed();
@@ -125,7 +128,7 @@ pub async fn run_policy(
 /// `privca_clm_certificates{status, tier, issuer}`, `privca_clm_earliest_expiry_seconds{tier}`
 /// and `privca_clm_outbox_messages{channel, state}`.
 pub async fn publish_metrics(ledger: &Ledger, config: &ClmConfig, now: i64) -> Result<(), LedgerError> {
-    let stats = ledger.inventory_stats(first_threshold(config)).await?;
+    let stats = ledger.inventory_stats(&first_threshold(config)).await?;
     for (status, tier, issuer, n) in stats.counts {
         metrics::gauge!("privca_clm_certificates", "status" => status, "tier" => tier, "issuer" => issuer)
             .set(n as f64);
@@ -144,11 +147,13 @@ pub async fn deliver(
     ledger: &Ledger,
     notifier: &Notifier,
     config: &ClmConfig,
+    templates: &Templates,
     now: i64,
 ) -> Result<DeliveryRun, LedgerError> {
     let mut run = DeliveryRun::default();
     loop {
-        let batch = ledger.claim_outbox(now, now + DELIVERY_LEASE, DELIVERY_BATCH).await?;
+        let mut batch = ledger.claim_outbox(now, now + DELIVERY_LEASE, DELIVERY_BATCH).await?;
+        render_policy_notices(ledger, config, templates, &mut batch, now).await?;
         for m in &batch {
             match notifier.send(m).await {
                 Ok(()) => {
@@ -179,4 +184,33 @@ pub async fn deliver(
             return Ok(run);
         }
     }
+}
+
+/// Fills in the text of the policy notices in `batch` (their outbox rows hold the decision
+/// only), from their certificates as they are at `now`.
+pub async fn render_policy_notices(
+    ledger: &Ledger,
+    config: &ClmConfig,
+    templates: &Templates,
+    batch: &mut [OutboxMessage],
+    now: i64,
+) -> Result<(), LedgerError> {
+    let unrendered = |m: &OutboxMessage| m.body.is_empty() && policy::RENDERED_WHEN_SENT.contains(&m.event.as_str());
+    let fingerprints: Vec<String> =
+        batch.iter().filter(|m| unrendered(m)).filter_map(|m| m.fingerprint.clone()).collect();
+    if fingerprints.is_empty() {
+        return Ok(());
+    }
+    let views: HashMap<String, _> =
+        ledger.policy_views(&fingerprints).await?.into_iter().map(|c| (c.fingerprint.clone(), c)).collect();
+    for m in batch.iter_mut().filter(|m| unrendered(m)) {
+        match m.fingerprint.as_ref().and_then(|f| views.get(f)) {
+            Some(c) => (m.subject, m.body) = policy::render(&m.event, &m.dedup_key, c, config, templates, now),
+            None => {
+                m.subject = format!("[privca] {}: certificate {}", m.event, m.fingerprint.as_deref().unwrap_or("-"));
+                m.body = format!("{}\n", m.subject);
+            }
+        }
+    }
+    Ok(())
 }

@@ -1,8 +1,24 @@
 //! The expiry policy engine: pure functions from a certificate, its tier's policy and the time
-//! to what is due (notices at each threshold crossed, the escalation, a requested renewal),
-//! whether it is superseded, and when to look at it again. [`decide`] turns that into the
-//! outbox rows for the owner's contacts. No I/O and no clock of its own: the caller passes
-//! `now`, so tests drive it with any time.
+//! to what is due (notices at each threshold crossed, the escalation, a requested renewal, a
+//! failed renewal), whether it is superseded, and when to look at it again. [`decide`] turns
+//! that into the outbox rows for the owner's contacts: the decision only, whose text [`render`]
+//! writes when the message is sent (a first sweep of a large ledger writes short rows). No I/O
+//! and no clock of its own: the caller passes `now`, so tests drive it with any time.
+//!
+//! **Renewal failed** (event `renewal-failed`, told to the owner once per certificate and
+//! channel: the outbox key is `renewal-failed:<fingerprint>:<channel>`) has two sources, both
+//! facts the ledger already records:
+//! - here, a certificate flagged for early renewal (`renew_early_at`, set by `privca inventory
+//!   flag-renewal`) that still has no successor `renew_flagged_within` days (per tier) after the
+//!   flag;
+//! - in [`super::events`], an `approval-denied` audit row for a request whose names are those of
+//!   a live certificate (of the request's owner, when it names one): the replacement of that
+//!   certificate was refused.
+//!
+//! An ACME order that ends `invalid` is not a ledger event (its status is derived from its
+//! authorizations when read, and a client simply tries again), so it is not a source: a client
+//! that keeps failing is caught by the flag rule above and by the expiry thresholds and the
+//! escalation.
 
 use std::collections::HashMap;
 
@@ -39,6 +55,14 @@ pub enum Due {
         /// Sent, or passed over (muted).
         send: bool,
     },
+    /// Flagged for early renewal at `at` and still not renewed `renew_flagged_within` days
+    /// later.
+    RenewalFailed {
+        /// When it was flagged.
+        at: i64,
+        /// Sent, or passed over (muted).
+        send: bool,
+    },
 }
 
 /// The engine's verdict on one certificate.
@@ -56,7 +80,9 @@ pub struct Plan {
 pub fn plan(c: &PolicyCandidate, policy: &TierPolicy, now: i64) -> Plan {
     let at = |days: u32| c.not_after - i64::from(days) * DAY;
     let marks = policy.thresholds.iter().copied().chain(policy.escalate_within);
-    let next_at = marks.map(at).filter(|&t| t > now).min().unwrap_or(c.not_after).max(now + 1);
+    // The renewal of a flagged certificate is due by this time.
+    let renew_by = c.renew_early_at.map(|t| t + i64::from(policy.renew_flagged_within) * DAY);
+    let next_at = marks.map(at).chain(renew_by).filter(|&t| t > now).min().unwrap_or(c.not_after).max(now + 1);
     // A superseded certificate raises nothing, unless an endpoint still serves it.
     if c.successor.is_some() && !c.served {
         return Plan { due: Vec::new(), next_at: c.not_after.max(now + 1), superseded_by: c.successor.clone() };
@@ -71,6 +97,9 @@ pub fn plan(c: &PolicyCandidate, policy: &TierPolicy, now: i64) -> Plan {
     }
     if let Some(flagged) = c.renew_early_at.filter(|&t| t <= now) {
         due.push(Due::RenewalRequested { at: flagged, send: live });
+        if c.successor.is_none() && renew_by.is_some_and(|t| t <= now) {
+            due.push(Due::RenewalFailed { at: flagged, send: live });
+        }
     }
     Plan { due, next_at, superseded_by: c.successor.clone() }
 }
@@ -109,43 +138,47 @@ pub fn webhook_kind(format: &str) -> &'static str {
 /// the tier that the recipient has a contact for. A due event no contact can receive becomes
 /// one dead row on channel `none`, so that the outbox shows it, and the certificate is looked
 /// at again at the next run: once the owner has a contact, the message goes out.
-pub fn decide(
-    c: &PolicyCandidate,
-    config: &ClmConfig,
-    owners: &HashMap<String, Owner>,
-    templates: &Templates,
-    now: i64,
-) -> Decision {
-    let policy = config.tier(c.tier);
+pub fn decide(c: &PolicyCandidate, config: &ClmConfig, owners: &HashMap<String, Owner>, now: i64) -> Decision {
+    let policy = config.tier(&c.tier);
     let p = plan(c, &policy, now);
     let mut messages = Vec::new();
     let mut unreachable = false;
     for due in &p.due {
-        let (event, key, send, recipient, threshold) = match *due {
+        let (event, key, send, recipient) = match *due {
             Due::Expiry { threshold, send } => (
                 "expiry",
                 format!("expiry:{}:{threshold}", c.fingerprint),
                 send,
                 owner_record(owners, &c.owner, &config.security_lead),
-                Some(threshold),
             ),
             Due::Escalation { send } => (
                 "escalation",
                 format!("escalation:{}", c.fingerprint),
                 send,
                 escalation_record(owners, &c.owner, &config.security_lead),
-                None,
             ),
             Due::RenewalRequested { at, send } => (
                 "renewal-requested",
                 format!("renewal-requested:{}:{at}", c.fingerprint),
                 send,
                 owner_record(owners, &c.owner, &config.security_lead),
-                None,
+            ),
+            Due::RenewalFailed { send, .. } => (
+                "renewal-failed",
+                format!("renewal-failed:{}", c.fingerprint),
+                send,
+                owner_record(owners, &c.owner, &config.security_lead),
             ),
         };
-        let (subject, body) = templates.render(event, &Vars::of(c, now, threshold, p.superseded_by.as_deref()));
-        let message = Message { event, key: &key, fingerprint: Some(&c.fingerprint), owner: &c.owner, subject, body };
+        // The text is rendered when the message is sent ([`render`]).
+        let message = Message {
+            event,
+            key: &key,
+            fingerprint: Some(&c.fingerprint),
+            owner: &c.owner,
+            subject: String::new(),
+            body: String::new(),
+        };
         let fallback = config.security_lead.as_str();
         unreachable |= route(&message, send, recipient, fallback, &policy.channels, &mut messages);
     }
@@ -153,9 +186,37 @@ pub fn decide(
         fingerprint: c.fingerprint.clone(),
         external: c.external,
         next_at: if unreachable { now + 1 } else { p.next_at },
+        successor_changed: p.superseded_by != c.recorded_successor,
         superseded_by: p.superseded_by,
         messages,
     }
+}
+
+/// Events whose outbox rows hold the decision only: their text is rendered when they are sent.
+pub const RENDERED_WHEN_SENT: &[&str] = &["expiry", "escalation", "renewal-requested", "renewal-failed"];
+
+/// The subject and body of the policy notice `event` (outbox key `dedup_key`) about `c` as it
+/// is at `now`, when the message is sent: the outbox keeps the decision, not its text.
+pub fn render(
+    event: &str,
+    dedup_key: &str,
+    c: &PolicyCandidate,
+    config: &ClmConfig,
+    templates: &Templates,
+    now: i64,
+) -> (String, String) {
+    // `expiry:<fingerprint>:<threshold>:<channel>`.
+    let threshold = (event == "expiry").then(|| dedup_key.split(':').nth(2)?.parse().ok()).flatten();
+    let mut vars = Vars::of(c, now, threshold, c.recorded_successor.as_deref());
+    if let (true, Some(at)) = (event == "renewal-failed", c.renew_early_at) {
+        let reason = format!(
+            "it was flagged for early renewal on {} and is still not renewed {} days later",
+            super::templates::utc(at),
+            config.tier(&c.tier).renew_flagged_within
+        );
+        vars = vars.with("reason", reason);
+    }
+    templates.render(event, &vars)
 }
 
 /// One message before it is routed to a recipient's channels.
@@ -240,6 +301,7 @@ mod tests {
             tier,
             renew_early_at: None,
             successor: None,
+            recorded_successor: None,
             served: false,
             muted_until: None,
             external: false,
@@ -247,7 +309,7 @@ mod tests {
     }
 
     fn policy(tier: Tier) -> TierPolicy {
-        TierPolicy::default_for(tier)
+        TierPolicy::default_for(&tier)
     }
 
     fn sent(p: &Plan) -> Vec<Due> {
@@ -260,6 +322,7 @@ mod tests {
                     Due::Expiry { send: true, .. }
                         | Due::Escalation { send: true }
                         | Due::RenewalRequested { send: true, .. }
+                        | Due::RenewalFailed { send: true, .. }
                 )
             })
             .collect()
@@ -267,65 +330,112 @@ mod tests {
 
     #[test]
     fn thresholds_per_tier() {
-        let p = plan(&cert(100, Tier::CustomerFacing), &policy(Tier::CustomerFacing), NOW);
+        let p = plan(&cert(100, Tier::customer_facing()), &policy(Tier::customer_facing()), NOW);
         assert!(p.due.is_empty());
         assert_eq!(p.next_at, NOW + 10 * DAY, "the 90-day mark is next");
-        let p = plan(&cert(89, Tier::CustomerFacing), &policy(Tier::CustomerFacing), NOW);
+        let p = plan(&cert(89, Tier::customer_facing()), &policy(Tier::customer_facing()), NOW);
         assert_eq!(p.due, [Due::Expiry { threshold: 90, send: true }]);
         assert_eq!(p.next_at, NOW + 29 * DAY);
         // Internal has no 90-day notice.
-        let p = plan(&cert(89, Tier::Internal), &policy(Tier::Internal), NOW);
+        let p = plan(&cert(89, Tier::internal()), &policy(Tier::internal()), NOW);
         assert!(p.due.is_empty());
         assert_eq!(p.next_at, NOW + 29 * DAY);
     }
 
     #[test]
     fn only_the_most_urgent_of_thresholds_passed_unseen_is_sent() {
-        let p = plan(&cert(20, Tier::Internal), &policy(Tier::Internal), NOW);
+        let p = plan(&cert(20, Tier::internal()), &policy(Tier::internal()), NOW);
         assert_eq!(p.due, [Due::Expiry { threshold: 60, send: false }, Due::Expiry { threshold: 30, send: true }]);
         assert_eq!(p.next_at, NOW + 5 * DAY);
     }
 
     #[test]
     fn escalation_inside_the_window_for_customer_facing_only() {
-        let p = plan(&cert(29, Tier::CustomerFacing), &policy(Tier::CustomerFacing), NOW);
+        let p = plan(&cert(29, Tier::customer_facing()), &policy(Tier::customer_facing()), NOW);
         assert_eq!(sent(&p), [Due::Expiry { threshold: 30, send: true }, Due::Escalation { send: true }]);
-        let p = plan(&cert(29, Tier::Internal), &policy(Tier::Internal), NOW);
+        let p = plan(&cert(29, Tier::internal()), &policy(Tier::internal()), NOW);
         assert_eq!(sent(&p), [Due::Expiry { threshold: 30, send: true }]);
     }
 
     #[test]
     fn a_superseded_certificate_raises_nothing_unless_still_served() {
-        let mut c = cert(10, Tier::CustomerFacing);
+        let mut c = cert(10, Tier::customer_facing());
         c.successor = Some("02".into());
-        let p = plan(&c, &policy(Tier::CustomerFacing), NOW);
+        let p = plan(&c, &policy(Tier::customer_facing()), NOW);
         assert!(p.due.is_empty());
         assert_eq!(p.superseded_by.as_deref(), Some("02"));
         assert_eq!(p.next_at, c.not_after);
         c.served = true;
-        let p = plan(&c, &policy(Tier::CustomerFacing), NOW);
+        let p = plan(&c, &policy(Tier::customer_facing()), NOW);
         assert_eq!(sent(&p), [Due::Expiry { threshold: 15, send: true }, Due::Escalation { send: true }]);
     }
 
     #[test]
     fn muted_certificates_record_skips_and_resume_at_the_next_threshold() {
-        let mut c = cert(29, Tier::CustomerFacing);
+        let mut c = cert(29, Tier::customer_facing());
         c.muted_until = Some(NOW + 3 * DAY);
-        let p = plan(&c, &policy(Tier::CustomerFacing), NOW);
+        let p = plan(&c, &policy(Tier::customer_facing()), NOW);
         assert!(sent(&p).is_empty());
         assert_eq!(p.due.len(), 4, "90, 60, 30 and the escalation are passed over");
         // After the mute, the 15-day notice goes out.
         let later = NOW + 15 * DAY;
-        let p = plan(&c, &policy(Tier::CustomerFacing), later);
+        let p = plan(&c, &policy(Tier::customer_facing()), later);
         assert!(sent(&p).contains(&Due::Expiry { threshold: 15, send: true }));
     }
 
     #[test]
     fn early_renewal_requests_are_due_once_flagged() {
-        let mut c = cert(200, Tier::Internal);
+        let mut c = cert(200, Tier::internal());
         c.renew_early_at = Some(NOW - 5);
-        let p = plan(&c, &policy(Tier::Internal), NOW);
+        let p = plan(&c, &policy(Tier::internal()), NOW);
         assert_eq!(p.due, [Due::RenewalRequested { at: NOW - 5, send: true }]);
+    }
+
+    #[test]
+    fn a_flagged_certificate_not_renewed_in_the_tiers_window_has_failed_its_renewal() {
+        let mut c = cert(200, Tier::internal());
+        let flagged = NOW - 3 * DAY;
+        c.renew_early_at = Some(flagged);
+        let p = plan(&c, &policy(Tier::internal()), NOW);
+        assert_eq!(p.due, [Due::RenewalRequested { at: flagged, send: true }]);
+        assert_eq!(p.next_at, flagged + 7 * DAY, "looked at again when the 7 days are over");
+        let later = flagged + 7 * DAY;
+        let p = plan(&c, &policy(Tier::internal()), later);
+        assert_eq!(
+            p.due,
+            [Due::RenewalRequested { at: flagged, send: true }, Due::RenewalFailed { at: flagged, send: true }]
+        );
+        // Renewed meanwhile: nothing failed.
+        c.successor = Some("02".into());
+        c.served = true;
+        let p = plan(&c, &policy(Tier::internal()), later);
+        assert!(!p.due.iter().any(|d| matches!(d, Due::RenewalFailed { .. })), "{:?}", p.due);
+        // The window is the tier's.
+        c.successor = None;
+        let mut slow = policy(Tier::internal());
+        slow.renew_flagged_within = 10;
+        assert!(!plan(&c, &slow, later).due.iter().any(|d| matches!(d, Due::RenewalFailed { .. })));
+    }
+
+    #[test]
+    fn renewal_failed_goes_to_the_owner_once_per_channel() {
+        let config = ClmConfig::default();
+        let mut c = cert(200, Tier::internal());
+        c.renew_early_at = Some(NOW - 8 * DAY);
+        let d = decide(&c, &config, &owners(), NOW);
+        let failed: Vec<_> = d.messages.iter().filter(|m| m.event == "renewal-failed").collect();
+        let keys: Vec<String> = failed.iter().map(|m| m.dedup_key.clone()).collect();
+        let fp = "ab".repeat(32);
+        assert_eq!(keys, [format!("renewal-failed:{fp}:email"), format!("renewal-failed:{fp}:webhook")]);
+        assert_eq!(failed[0].recipient, "web@example.test");
+        assert!(failed[0].body.is_empty(), "the text is rendered when sent");
+        let (subject, body) = render("renewal-failed", &keys[0], &c, &config, &Templates::default(), NOW);
+        assert!(subject.starts_with("[privca] renewal failed: www.example.test"), "{subject}");
+        assert!(body.contains("still not renewed 7 days later"), "{body}");
+        let (subject, body) =
+            render("expiry", &format!("expiry:{fp}:30:email"), &c, &config, &Templates::default(), NOW);
+        assert!(subject.contains("expires in 200 days"), "{subject}");
+        assert!(body.contains("the 30-day notice of tier internal"), "{body}");
     }
 
     fn owners() -> HashMap<String, Owner> {
@@ -340,7 +450,7 @@ mod tests {
     #[test]
     fn decisions_go_to_the_owners_channels_and_escalations_to_the_lead() {
         let config = ClmConfig::default();
-        let d = decide(&cert(29, Tier::CustomerFacing), &config, &owners(), &Templates::default(), NOW);
+        let d = decide(&cert(29, Tier::customer_facing()), &config, &owners(), NOW);
         let rows: Vec<(&str, &str, &str, &str)> = d
             .messages
             .iter()
@@ -357,11 +467,11 @@ mod tests {
     #[test]
     fn unclaimed_owners_reach_the_lead_and_unreachable_ones_are_dead_lettered() {
         let config = ClmConfig::default();
-        let mut c = cert(29, Tier::Internal);
+        let mut c = cert(29, Tier::internal());
         c.owner = "nobody-claimed-this".into();
-        let d = decide(&c, &config, &owners(), &Templates::default(), NOW);
+        let d = decide(&c, &config, &owners(), NOW);
         assert!(d.messages.iter().any(|m| m.recipient == "ciso@example.test" && m.state == "pending"));
-        let d = decide(&c, &config, &HashMap::new(), &Templates::default(), NOW);
+        let d = decide(&c, &config, &HashMap::new(), NOW);
         assert_eq!(d.messages.len(), 1);
         assert_eq!((d.messages[0].channel.as_str(), d.messages[0].state), ("none", "dead"));
         assert_eq!(d.next_at, NOW + 1, "looked at again at the next run");

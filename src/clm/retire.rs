@@ -8,7 +8,6 @@ use crate::{
     config::clm::ClmConfig,
     error::CaError,
     ledger::RevokeOutcome,
-    policy::Tier,
 };
 
 /// Certificates revoked per tier and run at most.
@@ -17,8 +16,8 @@ const BATCH: i64 = 500;
 /// Revokes the superseded certificates whose time has come; returns how many.
 pub async fn run(ca: &CertificateAuthority, config: &ClmConfig, now: i64) -> Result<u64, CaError> {
     let mut revoked = 0;
-    for tier in [Tier::CustomerFacing, Tier::NetworkCritical, Tier::Internal] {
-        let Some(days) = config.tier(tier).revoke_superseded_after else { continue };
+    for (tier, policy) in &config.tiers {
+        let Some(days) = policy.revoke_superseded_after else { continue };
         let before = now - i64::from(days) * 86_400;
         for serial in ca.ledger().superseded_and_replaced(tier.as_str(), before, BATCH).await? {
             match ca.revoke(&serial, RevocationReason::Superseded, None, &Requester::system()).await? {

@@ -7,8 +7,16 @@ use std::{collections::BTreeMap, path::Path};
 use crate::ledger::PolicyCandidate;
 
 /// Events with a template.
-pub const EVENTS: &[&str] =
-    &["expiry", "escalation", "renewal-requested", "issued", "revoked", "approval-pending", "deployment-failed"];
+pub const EVENTS: &[&str] = &[
+    "expiry",
+    "escalation",
+    "renewal-requested",
+    "renewal-failed",
+    "issued",
+    "revoked",
+    "approval-pending",
+    "deployment-failed",
+];
 
 /// The built-in (subject, body) of `event`.
 fn builtin(event: &str) -> (&'static str, &'static str) {
@@ -31,6 +39,14 @@ fn builtin(event: &str) -> (&'static str, &'static str) {
             "[privca] please renew {names} now",
             "An operator asked for the certificate for {names} to be renewed ahead of its expiry on {not_after} \
              (e.g. after a CA or algorithm change). ACME clients that use ARI are told the same.\n\n\
+             Owner:       {owner}\nSubject:     {subject}\nIssuer:      {issuer}\nSerial:      {serial}\n\
+             Fingerprint: {fingerprint}\n",
+        ),
+        "renewal-failed" => (
+            "[privca] renewal failed: {names} (expires {not_after})",
+            "The certificate for {names} has not been renewed: {reason}.\n\n\
+             It expires on {not_after}, in {days_left} days. Renew it, or ask an operator why the \
+             renewal was refused.\n\n\
              Owner:       {owner}\nSubject:     {subject}\nIssuer:      {issuer}\nSerial:      {serial}\n\
              Fingerprint: {fingerprint}\n",
         ),
@@ -87,6 +103,8 @@ impl Vars {
             ("endpoint", String::new()),
             ("failures", String::new()),
             ("predecessor", String::new()),
+            // Renewal failures fill this in.
+            ("reason", String::new()),
         ]))
     }
 }
@@ -163,9 +181,10 @@ mod tests {
             issuer: "issuing".into(),
             not_after: 1_800_000_000,
             owner: "network-team".into(),
-            tier: Tier::NetworkCritical,
+            tier: Tier::network_critical(),
             renew_early_at: None,
             successor: None,
+            recorded_successor: None,
             served: false,
             muted_until: None,
             external: false,

@@ -27,7 +27,6 @@ pub(crate) struct RawAcme {
     cleanup_retention: String,
     skip_validation: bool,
     validation: RawValidation,
-    ari: BTreeMap<String, RawAriWindow>,
 }
 
 impl Default for RawAcme {
@@ -49,7 +48,6 @@ impl Default for RawAcme {
             cleanup_retention: "7d".into(),
             skip_validation: false,
             validation: RawValidation::default(),
-            ari: BTreeMap::new(),
         }
     }
 }
@@ -82,20 +80,24 @@ impl Default for RawValidation {
     }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawAriWindow {
-    start: f64,
-    end: f64,
-}
-
-/// The ARI suggested window as fractions of a certificate's lifetime.
+/// The ARI suggested window (RFC 9773 §4.2) as fractions of a certificate's lifetime: derived
+/// from its CLM tier's `renewal_target` ([`super::clm::TierPolicy::ari_window`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AriWindow {
     /// Window start, fraction of the lifetime elapsed (0–1).
     pub start: f64,
     /// Window end.
     pub end: f64,
+}
+
+impl AriWindow {
+    /// The window of a certificate valid from `not_before` to `not_after` (Unix seconds): at
+    /// least one second long.
+    pub fn over(&self, not_before: i64, not_after: i64) -> (i64, i64) {
+        let life = (not_after - not_before) as f64;
+        let start = not_before + (life * self.start) as i64;
+        (start, (not_before + (life * self.end) as i64).max(start + 1))
+    }
 }
 
 /// `[acme]`.
@@ -148,21 +150,16 @@ pub struct AcmeConfig {
     /// Address ranges http-01 and tls-alpn-01 validation never connects to (nor follows a
     /// redirect to); empty by default.
     pub deny_ranges: Vec<privca_acme::validate::IpRange>,
-    /// ARI windows per tier.
+    /// ARI windows per configured tier (from `[clm.tiers.<name>].renewal_target`).
     pub ari: BTreeMap<Tier, AriWindow>,
 }
 
-fn default_window(tier: Tier) -> AriWindow {
-    match tier {
-        // Renew customer-facing and network-critical certificates earlier: more time to fix a
-        // failed renewal before anyone notices.
-        Tier::CustomerFacing => AriWindow { start: 0.50, end: 0.60 },
-        Tier::NetworkCritical => AriWindow { start: 0.55, end: 0.65 },
-        Tier::Internal => AriWindow { start: 0.66, end: 0.75 },
-    }
-}
-
-pub(crate) fn build(raw: RawAcme, dev: bool, profiles: &BTreeMap<String, Profile>) -> Result<AcmeConfig, ConfigError> {
+pub(crate) fn build(
+    raw: RawAcme,
+    dev: bool,
+    profiles: &BTreeMap<String, Profile>,
+    clm: &super::clm::ClmConfig,
+) -> Result<AcmeConfig, ConfigError> {
     let d = |key: &str, v: &str| duration::parse(&format!("acme.{key}"), v);
     if raw.profiles.is_empty() && raw.enabled {
         return Err(ConfigError::invalid("acme.profiles", "name at least one profile"));
@@ -193,22 +190,7 @@ pub(crate) fn build(raw: RawAcme, dev: bool, profiles: &BTreeMap<String, Profile
         .iter()
         .map(|r| r.parse().map_err(|e: String| ConfigError::invalid("acme.validation.deny_ranges", e)))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut ari = BTreeMap::new();
-    for tier in [Tier::CustomerFacing, Tier::NetworkCritical, Tier::Internal] {
-        ari.insert(tier, default_window(tier));
-    }
-    for (name, w) in &raw.ari {
-        let tier = Tier::parse(name).ok_or_else(|| {
-            ConfigError::invalid(
-                format!("acme.ari.{name}"),
-                "unknown tier (customer-facing, network-critical, internal)",
-            )
-        })?;
-        if !((0.0..1.0).contains(&w.start) && w.start < w.end && w.end <= 1.0) {
-            return Err(ConfigError::invalid(format!("acme.ari.{name}"), "need 0 <= start < end <= 1"));
-        }
-        ari.insert(tier, AriWindow { start: w.start, end: w.end });
-    }
+    let ari = clm.tiers.iter().map(|(t, p)| (t.clone(), p.ari_window())).collect();
     Ok(AcmeConfig {
         enabled: raw.enabled,
         profiles: raw.profiles,

@@ -8,6 +8,7 @@ use std::{collections::BTreeMap, path::Path, path::PathBuf, time::Duration};
 
 use serde::Deserialize;
 
+use super::acme::AriWindow;
 use super::{
     duration,
     secrets::{SecretRef, SecretSource},
@@ -98,6 +99,8 @@ struct RawTier {
     channels: Option<Vec<Channel>>,
     escalate_within: Option<u32>,
     revoke_superseded_after: Option<u32>,
+    renew_flagged_within: Option<u32>,
+    renewal_target: Option<String>,
 }
 
 fn default_timeout() -> String {
@@ -157,24 +160,97 @@ pub struct TierPolicy {
     /// successor was verified deployed where it was served, once no scan finds it served any
     /// more; `None`: never.
     pub revoke_superseded_after: Option<u32>,
+    /// Days a certificate flagged for early renewal has to be renewed: still not renewed after
+    /// them, its owner is told the renewal failed.
+    pub renew_flagged_within: u32,
+    /// Share of a certificate's lifetime after which it should be renewed; the ACME ARI
+    /// suggested window opens there ([`TierPolicy::ari_window`]).
+    pub renewal_target: RenewalTarget,
+}
+
+/// A share of a certificate's lifetime, strictly between 0 and 1: `2/3`, `0.55` or `55%` in
+/// configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RenewalTarget {
+    /// Numerator.
+    pub numerator: u32,
+    /// Denominator (greater than the numerator).
+    pub denominator: u32,
+}
+
+impl RenewalTarget {
+    /// Parses `a/b`, a decimal fraction (`0.55`) or a percentage (`55%`).
+    pub fn parse(s: &str) -> Option<Self> {
+        let s = s.trim();
+        let (numerator, denominator) = if let Some(p) = s.strip_suffix('%') {
+            (whole_number(p.trim())?, 100)
+        } else if let Some((a, b)) = s.split_once('/') {
+            (a.trim().parse().ok()?, b.trim().parse().ok()?)
+        } else {
+            let (whole, frac) = s.split_once('.')?;
+            if whole != "0" || frac.is_empty() || frac.len() > 6 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            (frac.parse().ok()?, 10u32.pow(frac.len() as u32))
+        };
+        (numerator > 0 && numerator < denominator).then_some(Self { numerator, denominator })
+    }
+
+    /// The share as a number.
+    pub fn fraction(self) -> f64 {
+        f64::from(self.numerator) / f64::from(self.denominator)
+    }
+}
+
+/// A whole percentage (`55`).
+fn whole_number(s: &str) -> Option<u32> {
+    s.bytes().all(|b| b.is_ascii_digit()).then(|| s.parse().ok()).flatten()
+}
+
+impl std::fmt::Display for RenewalTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.numerator, self.denominator)
+    }
 }
 
 impl TierPolicy {
     /// The defaults: customer-facing and network-critical at 90/60/30/15 days escalating inside
-    /// 30 days, internal at 60/30/15 without escalation; email and webhook.
-    pub fn default_for(tier: Tier) -> Self {
+    /// 30 days, internal (and any other tier) at 60/30/15 without escalation; email and webhook;
+    /// a flagged certificate has 7 days to be renewed; renewal targets 1/2 (customer-facing),
+    /// 0.55 (network-critical) and 2/3 (internal and others) of the lifetime.
+    pub fn default_for(tier: &Tier) -> Self {
         let channels = vec![Channel::Email, Channel::Webhook];
-        match tier {
-            Tier::CustomerFacing | Tier::NetworkCritical => Self {
+        match tier.as_str() {
+            Tier::CUSTOMER_FACING | Tier::NETWORK_CRITICAL => Self {
                 thresholds: vec![90, 60, 30, 15],
                 channels,
                 escalate_within: Some(30),
                 revoke_superseded_after: None,
+                renew_flagged_within: 7,
+                // Renewed earlier than internal: more time to fix a failed renewal before
+                // anyone notices.
+                renewal_target: if tier.as_str() == Tier::CUSTOMER_FACING {
+                    RenewalTarget { numerator: 1, denominator: 2 }
+                } else {
+                    RenewalTarget { numerator: 55, denominator: 100 }
+                },
             },
-            Tier::Internal => {
-                Self { thresholds: vec![60, 30, 15], channels, escalate_within: None, revoke_superseded_after: None }
-            }
+            _ => Self {
+                thresholds: vec![60, 30, 15],
+                channels,
+                escalate_within: None,
+                revoke_superseded_after: None,
+                renew_flagged_within: 7,
+                renewal_target: RenewalTarget { numerator: 2, denominator: 3 },
+            },
         }
+    }
+
+    /// The ACME ARI suggested window: from the renewal target to a tenth of the lifetime later
+    /// (at most halfway to expiry).
+    pub fn ari_window(&self) -> AriWindow {
+        let start = self.renewal_target.fraction();
+        AriWindow { start, end: start + (0.1f64).min((1.0 - start) / 2.0) }
     }
 }
 
@@ -267,34 +343,51 @@ impl Default for ClmConfig {
                 interval: Duration::from_secs(10),
             },
             events: vec!["revoked".into(), "approval-pending".into()],
-            tiers: [Tier::CustomerFacing, Tier::Internal, Tier::NetworkCritical]
-                .into_iter()
-                .map(|t| (t, TierPolicy::default_for(t)))
-                .collect(),
+            tiers: Tier::builtin().into_iter().map(|t| (t.clone(), TierPolicy::default_for(&t))).collect(),
             discovery: super::discovery::DiscoveryConfig::default(),
         }
     }
 }
 
 impl ClmConfig {
-    /// The policy of `tier`.
-    pub fn tier(&self, tier: Tier) -> TierPolicy {
-        self.tiers.get(&tier).cloned().unwrap_or_else(|| TierPolicy::default_for(tier))
+    /// The policy of `tier` (a tier no longer configured gets the defaults).
+    pub fn tier(&self, tier: &Tier) -> TierPolicy {
+        self.tiers.get(tier).cloned().unwrap_or_else(|| TierPolicy::default_for(tier))
+    }
+
+    /// `tier`, if it is configured; else an error naming `key` and the configured tiers.
+    pub fn known_tier(&self, key: &str, tier: &str) -> Result<Tier, ConfigError> {
+        match Tier::parse(tier) {
+            Some(t) if self.tiers.contains_key(&t) => Ok(t),
+            _ => Err(ConfigError::invalid(
+                key,
+                format!("unknown tier `{tier}`: configure [clm.tiers.{tier}] or use one of {}", self.tier_names()),
+            )),
+        }
+    }
+
+    /// The configured tiers, comma-separated.
+    pub fn tier_names(&self) -> String {
+        self.tiers.keys().map(Tier::as_str).collect::<Vec<_>>().join(", ")
     }
 }
 
 pub(crate) fn build(raw: RawClm, data_dir: &Path) -> Result<ClmConfig, ConfigError> {
     let d = |key: &str, v: &str| duration::parse(&format!("clm.{key}"), v);
     let mut tiers = BTreeMap::new();
-    for t in [Tier::CustomerFacing, Tier::Internal, Tier::NetworkCritical] {
-        tiers.insert(t, TierPolicy::default_for(t));
+    for t in Tier::builtin() {
+        let policy = TierPolicy::default_for(&t);
+        tiers.insert(t, policy);
     }
     for (name, raw_tier) in raw.tiers {
         let key = format!("clm.tiers.{name}");
         let tier = Tier::parse(&name).ok_or_else(|| {
-            ConfigError::invalid(&key, "unknown tier: use customer-facing, network-critical or internal")
+            ConfigError::invalid(
+                &key,
+                "a tier name is 1 to 64 lower-case letters, digits, `-` and `_`, starting with a letter",
+            )
         })?;
-        let policy = tiers.entry(tier).or_insert_with(|| TierPolicy::default_for(tier));
+        let policy = tiers.entry(tier.clone()).or_insert_with(|| TierPolicy::default_for(&tier));
         if let Some(mut thresholds) = raw_tier.thresholds {
             thresholds.sort_unstable_by(|a, b| b.cmp(a));
             thresholds.dedup();
@@ -316,6 +409,20 @@ pub(crate) fn build(raw: RawClm, data_dir: &Path) -> Result<ClmConfig, ConfigErr
         }
         if let Some(days) = raw_tier.revoke_superseded_after {
             policy.revoke_superseded_after = (days > 0).then_some(days);
+        }
+        if let Some(days) = raw_tier.renew_flagged_within {
+            if !(1..=3650).contains(&days) {
+                return Err(ConfigError::invalid(format!("{key}.renew_flagged_within"), "days between 1 and 3650"));
+            }
+            policy.renew_flagged_within = days;
+        }
+        if let Some(target) = raw_tier.renewal_target {
+            policy.renewal_target = RenewalTarget::parse(&target).ok_or_else(|| {
+                ConfigError::invalid(
+                    format!("{key}.renewal_target"),
+                    format!("`{target}`: a share of the lifetime between 0 and 1, e.g. \"2/3\", \"0.6\" or \"60%\""),
+                )
+            })?;
         }
     }
     if raw.security_lead.trim().is_empty() {
@@ -402,21 +509,59 @@ mod tests {
     fn tiers_default_and_override() {
         let c = parse("").unwrap();
         assert_eq!(format!("{c:?}"), format!("{:?}", ClmConfig::default()));
-        assert_eq!(c.tier(Tier::CustomerFacing).thresholds, [90, 60, 30, 15]);
-        assert_eq!(c.tier(Tier::NetworkCritical).escalate_within, Some(30));
-        assert_eq!(c.tier(Tier::Internal).thresholds, [60, 30, 15]);
-        assert_eq!(c.tier(Tier::Internal).escalate_within, None);
+        assert_eq!(c.tier(&Tier::customer_facing()).thresholds, [90, 60, 30, 15]);
+        assert_eq!(c.tier(&Tier::network_critical()).escalate_within, Some(30));
+        assert_eq!(c.tier(&Tier::internal()).thresholds, [60, 30, 15]);
+        assert_eq!(c.tier(&Tier::internal()).escalate_within, None);
         let c =
             parse("[tiers.internal]\nthresholds = [7, 45, 7]\nchannels = [\"sms\"]\nescalate_within = 5\n").unwrap();
-        assert_eq!(c.tier(Tier::Internal).thresholds, [45, 7]);
-        assert_eq!(c.tier(Tier::Internal).channels, [Channel::Sms]);
-        assert_eq!(c.tier(Tier::Internal).escalate_within, Some(5));
+        assert_eq!(c.tier(&Tier::internal()).thresholds, [45, 7]);
+        assert_eq!(c.tier(&Tier::internal()).channels, [Channel::Sms]);
+        assert_eq!(c.tier(&Tier::internal()).escalate_within, Some(5));
+        assert_eq!(c.tier(&Tier::internal()).renew_flagged_within, 7);
+        let c = parse("[tiers.internal]\nrenew_flagged_within = 3\n").unwrap();
+        assert_eq!(c.tier(&Tier::internal()).renew_flagged_within, 3);
+        let e = parse("[tiers.internal]\nrenew_flagged_within = 0\n").unwrap_err().to_string();
+        assert!(e.contains("clm.tiers.internal.renew_flagged_within"), "{e}");
+    }
+
+    #[test]
+    fn renewal_targets_parse_and_move_the_ari_window() {
+        for (text, want) in [("2/3", (2, 3)), ("0.55", (55, 100)), ("60%", (60, 100)), (" 1 / 2 ", (1, 2))] {
+            let t = RenewalTarget::parse(text).unwrap();
+            assert_eq!((t.numerator, t.denominator), want, "{text}");
+        }
+        for bad in ["", "1", "3/2", "0/3", "1/0", "1.5", "0.", "100%", "-1/2", "abc", "0.1234567"] {
+            assert!(RenewalTarget::parse(bad).is_none(), "{bad}");
+        }
+        let c = parse("").unwrap();
+        let w = |tier: Tier| c.tier(&tier).ari_window();
+        assert_eq!(w(Tier::customer_facing()), AriWindow { start: 0.5, end: 0.6 });
+        assert!((w(Tier::network_critical()).start - 0.55).abs() < 1e-9);
+        assert!((w(Tier::internal()).start - 2.0 / 3.0).abs() < 1e-9);
+        // A 90-day certificate of an internal tier targeted at 2/3, then at 1/2: the window moves.
+        let (nb, na) = (1_800_000_000, 1_800_000_000 + 90 * 86_400);
+        let (start, end) = w(Tier::internal()).over(nb, na);
+        assert_eq!((start - nb) / 86_400, 60);
+        assert_eq!((end - nb) / 86_400, 69);
+        let c = parse("[tiers.internal]\nrenewal_target = \"1/2\"\n").unwrap();
+        let (start, end) = c.tier(&Tier::internal()).ari_window().over(nb, na);
+        assert_eq!(((start - nb) / 86_400, (end - nb) / 86_400), (45, 54));
+        // Close to expiry, the window stops halfway.
+        let late = RenewalTarget::parse("0.96").unwrap();
+        let p = TierPolicy { renewal_target: late, ..TierPolicy::default_for(&Tier::internal()) };
+        assert!((p.ari_window().end - 0.98).abs() < 1e-9);
+        let e = parse("[tiers.internal]\nrenewal_target = \"3/2\"\n").unwrap_err().to_string();
+        assert!(e.contains("clm.tiers.internal.renewal_target") && e.contains("`3/2`"), "{e}");
     }
 
     #[test]
     fn bad_values_name_their_key() {
-        let e = parse("[tiers.gold]\nthresholds = [30]\n").unwrap_err().to_string();
-        assert!(e.contains("clm.tiers.gold"), "{e}");
+        let e = parse("[tiers.\"Gold\"]\nthresholds = [30]\n").unwrap_err().to_string();
+        assert!(e.contains("clm.tiers.Gold") && e.contains("lower-case"), "{e}");
+        let c = parse("[tiers.gold]\nthresholds = [30]\n").unwrap();
+        assert_eq!(c.tier(&Tier::parse("gold").unwrap()).thresholds, [30]);
+        assert_eq!(c.tier_names(), "customer-facing, gold, internal, network-critical");
         let e = parse("[tiers.internal]\nthresholds = [0]\n").unwrap_err().to_string();
         assert!(e.contains("clm.tiers.internal.thresholds"), "{e}");
         let e = parse("[smtp]\nurl = \"mail.example:25\"\n").unwrap_err().to_string();

@@ -476,11 +476,15 @@ fn build(raw: raw::RawConfig, base: &Path, data_dir: PathBuf) -> Result<Config, 
         Some(other) => return Err(ConfigError::invalid("log.format", format!("`{other}`: use human or json"))),
     };
     let log = LogConfig { json, filter: raw.log.filter.unwrap_or_else(|| "info".into()) };
-    let acme = acme::build(raw.acme, raw.dev, &profiles)?;
+    let clm = clm::build(raw.clm, &data_dir)?;
+    let acme = acme::build(raw.acme, raw.dev, &profiles, &clm)?;
     let est = est::build(raw.est, &profiles)?;
     let scep = scep::build(raw.scep, &profiles, &data_dir)?;
-    let clm = clm::build(raw.clm, &data_dir)?;
     let reports = reports::build(raw.reports, clm.smtp.is_some())?;
+    // Every tier a profile names is one of `[clm.tiers]`.
+    for p in profiles.values() {
+        clm.known_tier(&format!("profile `{}`.tier", p.name), p.tier.as_str())?;
+    }
     Ok(Config {
         dev: raw.dev,
         data_dir,

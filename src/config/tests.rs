@@ -388,3 +388,27 @@ fn scheduled_reports_are_off_by_default_and_checked() {
         assert!(e.contains(key), "expected `{key}` in: {e}");
     }
 }
+
+#[test]
+fn tiers_are_free_form_and_profiles_must_name_a_configured_one() {
+    let with = |extra: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_config(dir.path(), &format!("{MINIMAL}{extra}"));
+        let profile = dir.path().join("profiles/tls-server.toml");
+        let text = std::fs::read_to_string(&profile).unwrap().replace("tier = \"internal\"", "tier = \"payments\"");
+        std::fs::write(&profile, text).unwrap();
+        Config::load(&path, None).map_err(|e| e.to_string())
+    };
+    let e = with("").unwrap_err();
+    assert!(e.contains("profile `tls-server`.tier"), "{e}");
+    assert!(e.contains("unknown tier `payments`: configure [clm.tiers.payments]"), "{e}");
+    let c = with("[clm.tiers.payments]\nthresholds = [45, 10]\nescalate_within = 10\n").unwrap();
+    let payments = crate::policy::Tier::parse("payments").unwrap();
+    assert_eq!(c.profiles["tls-server"].tier, payments);
+    assert_eq!(c.clm.tier(&payments).thresholds, [45, 10]);
+    assert_eq!(c.clm.tier(&payments).escalate_within, Some(10));
+    // A new tier starts from the defaults of `internal`.
+    assert_eq!(c.clm.tier(&payments).channels, c.clm.tier(&crate::policy::Tier::internal()).channels);
+    let e = with("[clm.tiers.payments]\n[clm.tiers.\"Gold Tier\"]\n").unwrap_err();
+    assert!(e.contains("clm.tiers.Gold Tier"), "{e}");
+}

@@ -19,7 +19,7 @@ pub async fn policy(app: App, templates: Templates, mut stop: watch::Receiver<bo
         tokio::select! {
             _ = tick.tick() => {
                 let started = std::time::Instant::now();
-                match clm::run_policy(&app.ledger, &app.config.clm, &templates, crate::ledger::now()).await {
+                match clm::run_policy(&app.ledger, &app.config.clm, crate::ledger::now()).await {
                     Ok(run) => tracing::info!(
                         evaluated = run.evaluated, queued = run.queued, undeliverable = run.undeliverable,
                         superseded = run.superseded, ms = started.elapsed().as_millis() as u64, "CLM policy run"
@@ -69,12 +69,12 @@ pub async fn policy(app: App, templates: Templates, mut stop: watch::Receiver<bo
 }
 
 /// Delivers the outbox until `stop`.
-pub async fn delivery(app: App, notifier: Notifier, mut stop: watch::Receiver<bool>) {
+pub async fn delivery(app: App, notifier: Notifier, templates: Templates, mut stop: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(app.config.clm.delivery.interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = tick.tick() => match clm::deliver(&app.ledger, &notifier, &app.config.clm, crate::ledger::now()).await {
+            _ = tick.tick() => match clm::deliver(&app.ledger, &notifier, &app.config.clm, &templates, crate::ledger::now()).await {
                 Ok(run) if run.sent + run.retried + run.dead > 0 => {
                     tracing::info!(sent = run.sent, retried = run.retried, dead = run.dead, "CLM notifications")
                 }

@@ -75,12 +75,19 @@ pub fn spawn(
     }
     if app.config.clm.enabled {
         match crate::clm::templates::Templates::load(app.config.clm.templates_dir.as_deref()) {
-            Ok(templates) => jobs.push(tokio::spawn(clm::policy(app.clone(), templates, stop.clone()))),
-            Err(e) => tracing::error!(error = %e, "CLM: cannot read clm.templates_dir; the policy job is not running"),
-        }
-        match crate::clm::notify::Notifier::new(&app.config.clm) {
-            Ok(notifier) => jobs.push(tokio::spawn(clm::delivery(app.clone(), notifier, stop.clone()))),
-            Err(e) => tracing::error!(error = %e, "CLM: notifications are not delivered"),
+            Ok(templates) => {
+                jobs.push(tokio::spawn(clm::policy(app.clone(), templates.clone(), stop.clone())));
+                match crate::clm::notify::Notifier::new(&app.config.clm) {
+                    Ok(notifier) => {
+                        jobs.push(tokio::spawn(clm::delivery(app.clone(), notifier, templates, stop.clone())))
+                    }
+                    Err(e) => tracing::error!(error = %e, "CLM: notifications are not delivered"),
+                }
+            }
+            Err(e) => tracing::error!(
+                error = %e,
+                "CLM: cannot read clm.templates_dir; the policy job is not running and notifications are not delivered"
+            ),
         }
     }
     jobs.push(tokio::spawn(ocsp_presign::run(

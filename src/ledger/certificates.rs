@@ -32,7 +32,7 @@ fn cert_record(r: &AnyRow) -> Result<CertRecord, LedgerError> {
         profile: r.try_get("profile")?,
         requester: r.try_get("requester")?,
         owner: r.try_get("owner")?,
-        tier: tier.parse().map_err(|_| LedgerError::Corrupt(format!("tier `{tier}`")))?,
+        tier: Tier::stored(tier),
         status: CertStatus::parse(&status).ok_or_else(|| LedgerError::Corrupt(format!("status `{status}`")))?,
         revocation_reason: r.try_get("revocation_reason")?,
         revoked_at: r.try_get("revoked_at")?,
@@ -355,8 +355,8 @@ impl Ledger {
     pub async fn flag_renew_early(&self, serial: &str, at: i64, event: &AuditEvent) -> Result<bool, LedgerError> {
         let mut tx = self.begin().await?;
         let done = sqlx::query(
-            "UPDATE certificates SET renew_early_at = $1 WHERE serial = $2 AND status = 'valid' \
-             AND renew_early_at IS NULL",
+            "UPDATE certificates SET renew_early_at = $1 WHERE serial = $2 \
+             AND status = 'valid' AND renew_early_at IS NULL",
         )
         .bind(at)
         .bind(serial)
@@ -372,6 +372,13 @@ impl Ledger {
                 None => Err(LedgerError::NotFound(format!("certificate {serial}"))),
             };
         }
+        // The policy job looks at it at its next run.
+        sqlx::query(
+            "DELETE FROM clm_looks WHERE fingerprint = (SELECT fingerprint_sha256 FROM certificates WHERE serial = $1)",
+        )
+        .bind(serial)
+        .execute(&mut *tx)
+        .await?;
         audit::insert(&mut tx, event).await?;
         tx.commit().await?;
         Ok(true)
@@ -446,14 +453,6 @@ impl Ledger {
         audit::insert(&mut tx, event).await?;
         tx.commit().await?;
         Ok(())
-    }
-}
-
-impl std::str::FromStr for Tier {
-    type Err = ();
-
-    fn from_str(s: &str) -> Result<Self, ()> {
-        Tier::parse(s).ok_or(())
     }
 }
 

@@ -1,22 +1,27 @@
 //! Units of work of the CLM policy job and the notification outbox: the certificates due for a
-//! look, the decisions about them (outbox rows and the time of the next look, written in one
-//! unit so that a decision is taken once across restarts), acknowledgements and mutes, and the
-//! delivery states of outbox messages.
+//! look, the decisions about them (outbox rows and the time of the next look in `clm_looks`,
+//! written in one unit so that a decision is taken once across restarts), acknowledgements and
+//! mutes, and the delivery states of outbox messages. The policy job's outbox rows hold the
+//! decision only (certificate, event, threshold in the key, channel, recipient); their text is
+//! rendered when they are sent, from [`Ledger::policy_views`].
 
 use serde::Serialize;
 use sqlx::{any::AnyRow, Row};
 
 use super::{
     audit, now,
-    statement::{bind_values, Statement, Value},
+    statement::{Statement, Value},
     Ledger, LedgerError,
 };
 
-/// Outbox rows per INSERT on PostgreSQL (11 parameters each).
+/// Outbox rows per INSERT (11 parameters each).
 const MESSAGES_PER_STATEMENT: usize = 500;
 
-/// Certificates per UPDATE on PostgreSQL (3 parameters each).
-const UPDATES_PER_STATEMENT: usize = 1000;
+/// Certificates read per statement by [`Ledger::policy_views`].
+const VIEWS_PER_STATEMENT: usize = 100;
+
+/// Next looks per upsert (2 parameters each).
+const LOOKS_PER_STATEMENT: usize = 1000;
 use crate::{audit::AuditEvent, policy::Tier};
 
 /// A live certificate inside the notice window whose next look is due.
@@ -42,6 +47,8 @@ pub struct PolicyCandidate {
     pub renew_early_at: Option<i64>,
     /// Serial of a valid successor (renewal chain), if any.
     pub successor: Option<String>,
+    /// The successor the ledger records for it (`superseded_by`) until this decision.
+    pub recorded_successor: Option<String>,
     /// An endpoint serves this certificate at its last scan.
     pub served: bool,
     /// Acknowledged or muted until this time.
@@ -86,6 +93,8 @@ pub struct Decision {
     pub next_at: i64,
     /// Its successor, recorded as `superseded_by`.
     pub superseded_by: Option<String>,
+    /// `superseded_by` differs from what the ledger records (only then is it written).
+    pub successor_changed: bool,
     /// Messages to queue.
     pub messages: Vec<NewMessage>,
 }
@@ -126,12 +135,14 @@ pub struct OutboxMessage {
 }
 
 /// The candidate columns of privca's certificates (`$1` now, `$2` end of the notice window).
+/// The successor by names is looked up by the names (`s.owner || ''` keeps SQLite off the owner
+/// index, which holds thousands of certificates per owner).
 /// privca's own certificates (OCSP responders, its TLS and SCEP RA certificates: requester
 /// `system:privca`) are left out: privca renews them itself.
 const PRIVCA_CANDIDATES: &str = "SELECT c.fingerprint_sha256 AS fingerprint, c.serial, c.subject, c.sans, \
-     c.issuer_id AS issuer, c.not_after, c.owner, c.tier, c.renew_early_at, \
+     c.issuer_id AS issuer, c.not_after, c.owner, c.tier, c.renew_early_at, c.superseded_by AS recorded_successor, \
      COALESCE((SELECT s.serial FROM certificates s WHERE s.renews_serial = c.serial AND s.status = 'valid' LIMIT 1), \
-      (SELECT s.serial FROM certificates s WHERE s.sans = c.sans AND s.owner = c.owner AND s.status = 'valid' \
+      (SELECT s.serial FROM certificates s WHERE s.sans = c.sans AND s.owner || '' = c.owner AND s.status = 'valid' \
        AND (s.not_before > c.not_before OR (s.not_before = c.not_before AND s.serial > c.serial)) LIMIT 1)) \
        AS successor, \
      CAST(CASE WHEN EXISTS (SELECT 1 FROM endpoints e WHERE e.fingerprint_sha256 = c.fingerprint_sha256) \
@@ -140,20 +151,40 @@ const PRIVCA_CANDIDATES: &str = "SELECT c.fingerprint_sha256 AS fingerprint, c.s
      CAST(0 AS BIGINT) AS external \
      FROM certificates c WHERE c.status = 'valid' AND c.not_after > $1 AND c.not_after <= $2 \
      AND c.requester <> 'system:privca' \
-     AND (c.clm_next_at IS NULL OR c.clm_next_at <= $1) \
+     AND NOT EXISTS (SELECT 1 FROM clm_looks l WHERE l.fingerprint = c.fingerprint_sha256 AND l.next_at > $1) \
      AND (c.not_after, c.fingerprint_sha256) > ($4, $5) \
+     ORDER BY c.not_after, c.fingerprint_sha256 LIMIT $3";
+
+/// The same for privca's certificates flagged for early renewal that expire after the notice
+/// window (`$2`): their renewal is due whatever their expiry. (`+c.not_after` keeps SQLite on
+/// the small index of flagged certificates rather than walking the notAfter index.)
+const FLAGGED_CANDIDATES: &str = "SELECT c.fingerprint_sha256 AS fingerprint, c.serial, c.subject, c.sans, \
+     c.issuer_id AS issuer, c.not_after, c.owner, c.tier, c.renew_early_at, c.superseded_by AS recorded_successor, \
+     COALESCE((SELECT s.serial FROM certificates s WHERE s.renews_serial = c.serial AND s.status = 'valid' LIMIT 1), \
+      (SELECT s.serial FROM certificates s WHERE s.sans = c.sans AND s.owner || '' = c.owner AND s.status = 'valid' \
+       AND (s.not_before > c.not_before OR (s.not_before = c.not_before AND s.serial > c.serial)) LIMIT 1)) \
+       AS successor, \
+     CAST(CASE WHEN EXISTS (SELECT 1 FROM endpoints e WHERE e.fingerprint_sha256 = c.fingerprint_sha256) \
+       THEN 1 ELSE 0 END AS BIGINT) AS served, \
+     (SELECT m.until_at FROM clm_mutes m WHERE m.fingerprint = c.fingerprint_sha256) AS muted_until, \
+     CAST(0 AS BIGINT) AS external \
+     FROM certificates c WHERE c.renew_early_at IS NOT NULL AND c.status = 'valid' AND +c.not_after > $2 \
+     AND c.requester <> 'system:privca' \
+     AND NOT EXISTS (SELECT 1 FROM clm_looks l WHERE l.fingerprint = c.fingerprint_sha256 AND l.next_at > $1) \
+     AND (+c.not_after, c.fingerprint_sha256) > ($4, $5) \
      ORDER BY c.not_after, c.fingerprint_sha256 LIMIT $3";
 
 /// The same for external certificates.
 const EXTERNAL_CANDIDATES: &str = "SELECT x.fingerprint_sha256 AS fingerprint, x.serial, x.subject, x.sans, \
      x.issuer, x.not_after, x.owner, x.tier, CAST(NULL AS BIGINT) AS renew_early_at, \
+     CAST(NULL AS TEXT) AS recorded_successor, \
      CAST(NULL AS TEXT) AS successor, \
      CAST(CASE WHEN EXISTS (SELECT 1 FROM endpoints e WHERE e.fingerprint_sha256 = x.fingerprint_sha256) \
        THEN 1 ELSE 0 END AS BIGINT) AS served, \
      (SELECT m.until_at FROM clm_mutes m WHERE m.fingerprint = x.fingerprint_sha256) AS muted_until, \
      CAST(1 AS BIGINT) AS external \
      FROM external_certificates x WHERE x.not_after > $1 AND x.not_after <= $2 \
-     AND (x.clm_next_at IS NULL OR x.clm_next_at <= $1) \
+     AND NOT EXISTS (SELECT 1 FROM clm_looks l WHERE l.fingerprint = x.fingerprint_sha256 AND l.next_at > $1) \
      AND (x.not_after, x.fingerprint_sha256) > ($4, $5) \
      ORDER BY x.not_after, x.fingerprint_sha256 LIMIT $3";
 
@@ -168,9 +199,10 @@ fn candidate(r: &AnyRow) -> Result<PolicyCandidate, LedgerError> {
         issuer: r.try_get("issuer")?,
         not_after: r.try_get("not_after")?,
         owner: r.try_get("owner")?,
-        tier: Tier::parse(&tier).ok_or_else(|| LedgerError::Corrupt(format!("tier `{tier}`")))?,
+        tier: Tier::stored(tier),
         renew_early_at: r.try_get("renew_early_at")?,
         successor: r.try_get("successor")?,
+        recorded_successor: r.try_get("recorded_successor")?,
         served: r.try_get::<i64, _>("served")? != 0,
         muted_until: r.try_get("muted_until")?,
         external: r.try_get::<i64, _>("external")? != 0,
@@ -226,20 +258,36 @@ pub(super) fn insert_message(m: &NewMessage, t: i64) -> Statement {
     )
 }
 
+/// Which certificates [`Ledger::policy_candidates`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CandidateSet {
+    /// privca's, expiring inside the notice window.
+    Privca,
+    /// privca's flagged for early renewal, expiring after the notice window.
+    Flagged,
+    /// Imported and discovered ones, expiring inside the notice window.
+    External,
+}
+
 impl Ledger {
-    /// Up to `limit` live certificates of one table (`external` or privca's) expiring before
-    /// `window_end` whose next look is due at `at`, in (notAfter, fingerprint) order after
-    /// `after`, the last one of the previous page.
+    /// Up to `limit` live certificates of `set` whose next look is due at `at` (`window_end`:
+    /// the end of the notice window), in (notAfter, fingerprint) order after `after`, the last
+    /// one of the previous page.
     pub async fn policy_candidates(
         &self,
-        external: bool,
+        set: CandidateSet,
         at: i64,
         window_end: i64,
         after: Option<(i64, String)>,
         limit: i64,
     ) -> Result<Vec<PolicyCandidate>, LedgerError> {
         let (after_time, after_fp) = after.unwrap_or((at, String::new()));
-        let rows = sqlx::query(if external { EXTERNAL_CANDIDATES } else { PRIVCA_CANDIDATES })
+        let sql = match set {
+            CandidateSet::Privca => PRIVCA_CANDIDATES,
+            CandidateSet::Flagged => FLAGGED_CANDIDATES,
+            CandidateSet::External => EXTERNAL_CANDIDATES,
+        };
+        let rows = sqlx::query(sql)
             .bind(at)
             .bind(window_end)
             .bind(limit)
@@ -250,34 +298,38 @@ impl Ledger {
         rows.iter().map(candidate).collect()
     }
 
-    /// Records decisions in one unit of work: their outbox rows (a row whose `dedup_key` exists
-    /// is left as it is) and each certificate's next look and successor.
-    pub async fn record_decisions(&self, decisions: &[Decision]) -> Result<(), LedgerError> {
-        let t = now();
-        if self.sqlite().is_none() {
-            return self.record_decisions_pg(decisions, t).await;
+    /// The policy view of the certificates (privca's or external) with these fingerprints, as
+    /// they are now, for the messages rendered when they are sent.
+    pub async fn policy_views(&self, fingerprints: &[String]) -> Result<Vec<PolicyCandidate>, LedgerError> {
+        let mut out = Vec::new();
+        for chunk in fingerprints.chunks(VIEWS_PER_STATEMENT) {
+            let list: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let list = list.join(", ");
+            let sql = format!(
+                "SELECT fingerprint_sha256 AS fingerprint, serial, subject, sans, issuer_id AS issuer, not_after, owner, \
+                 tier, renew_early_at, superseded_by AS successor, superseded_by AS recorded_successor, \
+                 CAST(0 AS BIGINT) AS served, CAST(NULL AS BIGINT) AS muted_until, CAST(0 AS BIGINT) AS external \
+                 FROM certificates WHERE fingerprint_sha256 IN ({list}) UNION ALL \
+                 SELECT fingerprint_sha256, serial, subject, sans, issuer, not_after, owner, tier, \
+                 CAST(NULL AS BIGINT), CAST(NULL AS TEXT), CAST(NULL AS TEXT), CAST(0 AS BIGINT), CAST(NULL AS BIGINT), \
+                 CAST(1 AS BIGINT) FROM external_certificates WHERE fingerprint_sha256 IN ({list})"
+            );
+            let values = chunk.iter().map(Value::from).collect();
+            // Built from placeholders only; every value is bound.
+            let rows = Statement::built(sql, values).query().fetch_all(&mut *self.conn().await?).await?;
+            for r in &rows {
+                out.push(candidate(r)?);
+            }
         }
-        let mut unit = Vec::new();
-        for d in decisions {
-            unit.extend(d.messages.iter().map(|m| insert_message(m, t)));
-            unit.push(if d.external {
-                Statement::new(
-                    "UPDATE external_certificates SET clm_next_at = $1 WHERE fingerprint_sha256 = $2",
-                    vec![d.next_at.into(), (&d.fingerprint).into()],
-                )
-            } else {
-                Statement::new(
-                    "UPDATE certificates SET clm_next_at = $1, superseded_by = $2 WHERE fingerprint_sha256 = $3",
-                    vec![d.next_at.into(), d.superseded_by.clone().into(), (&d.fingerprint).into()],
-                )
-            });
-        }
-        self.run_unit(&unit).await
+        Ok(out)
     }
 
-    /// PostgreSQL: the same unit in a few statements (a round trip per row would dominate).
-    async fn record_decisions_pg(&self, decisions: &[Decision], t: i64) -> Result<(), LedgerError> {
-        let mut tx = self.begin().await?;
+    /// Records decisions in one unit of work: their outbox rows (a row whose `dedup_key` exists
+    /// is left as it is), each certificate's next look, and the successors that changed. Rows
+    /// go in multi-row statements (a statement per row would dominate on PostgreSQL).
+    pub async fn record_decisions(&self, decisions: &[Decision]) -> Result<(), LedgerError> {
+        let t = now();
+        let mut unit = Vec::new();
         let messages: Vec<&NewMessage> = decisions.iter().flat_map(|d| &d.messages).collect();
         for chunk in messages.chunks(MESSAGES_PER_STATEMENT) {
             let rows: Vec<String> = (0..chunk.len())
@@ -291,33 +343,25 @@ impl Ledger {
                  state, last_error, attempts, next_attempt_at, created_at) VALUES {} ON CONFLICT (dedup_key) DO NOTHING",
                 rows.join(", ")
             );
-            // The statement holds placeholders only; every value is bound.
-            let values = chunk.iter().flat_map(|m| insert_message(m, t).values).collect();
-            bind_values(sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false), values).execute(&mut *tx).await?;
+            unit.push(Statement::built(sql, chunk.iter().flat_map(|m| insert_message(m, t).values).collect()));
         }
-        for external in [false, true] {
-            let rows: Vec<&Decision> = decisions.iter().filter(|d| d.external == external).collect();
-            for chunk in rows.chunks(UPDATES_PER_STATEMENT) {
-                let list: Vec<String> =
-                    (0..chunk.len()).map(|i| format!("(${}, ${}, ${})", i * 3 + 1, i * 3 + 2, i * 3 + 3)).collect();
-                let (table, set) = if external {
-                    ("external_certificates", "clm_next_at = v.n")
-                } else {
-                    ("certificates", "clm_next_at = v.n, superseded_by = v.s")
-                };
-                let sql = format!(
-                    "UPDATE {table} AS c SET {set} FROM (VALUES {}) AS v(fp, n, s) WHERE c.fingerprint_sha256 = v.fp",
-                    list.join(", ")
-                );
-                let values: Vec<Value> = chunk
-                    .iter()
-                    .flat_map(|d| [Value::from(&d.fingerprint), d.next_at.into(), d.superseded_by.clone().into()])
-                    .collect();
-                bind_values(sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false), values).execute(&mut *tx).await?;
-            }
+        for chunk in decisions.chunks(LOOKS_PER_STATEMENT) {
+            let rows: Vec<String> = (0..chunk.len()).map(|i| format!("(${}, ${})", i * 2 + 1, i * 2 + 2)).collect();
+            let sql = format!(
+                "INSERT INTO clm_looks (fingerprint, next_at) VALUES {} \
+                 ON CONFLICT (fingerprint) DO UPDATE SET next_at = excluded.next_at",
+                rows.join(", ")
+            );
+            let values = chunk.iter().flat_map(|d| [Value::from(&d.fingerprint), d.next_at.into()]).collect();
+            unit.push(Statement::built(sql, values));
         }
-        tx.commit().await?;
-        Ok(())
+        for d in decisions.iter().filter(|d| d.successor_changed && !d.external) {
+            unit.push(Statement::new(
+                "UPDATE certificates SET superseded_by = $1 WHERE fingerprint_sha256 = $2",
+                vec![d.superseded_by.clone().into(), (&d.fingerprint).into()],
+            ));
+        }
+        self.run_unit(&unit).await
     }
 
     /// Runs `unit` as one transaction (on SQLite on the direct writer).
@@ -494,7 +538,7 @@ impl Ledger {
     pub async fn audit_notices(&self, after: i64, limit: i64) -> Result<Vec<AuditNotice>, LedgerError> {
         let rows = sqlx::query(
             "SELECT id, event, serial, detail FROM audit_events WHERE id > $1 \
-             AND event IN ('committed', 'revoked', 'approval-requested') ORDER BY id LIMIT $2",
+             AND event IN ('committed', 'revoked', 'approval-requested', 'approval-denied') ORDER BY id LIMIT $2",
         )
         .bind(after)
         .bind(limit)
@@ -511,6 +555,28 @@ impl Ledger {
                 })
             })
             .collect()
+    }
+
+    /// The live certificate a request for `sans` would have replaced: the newest valid,
+    /// unexpired one at `at` with exactly these names (and of `owner`, when given).
+    pub async fn replaced_by_request(
+        &self,
+        sans: &[String],
+        owner: Option<&str>,
+        at: i64,
+    ) -> Result<Option<String>, LedgerError> {
+        let sans = serde_json::to_string(sans).map_err(|e| LedgerError::Corrupt(format!("sans: {e}")))?;
+        let row = sqlx::query(
+            "SELECT serial FROM certificates WHERE sans = $1 AND status = 'valid' AND not_after > $2 \
+             AND ($3 IS NULL OR owner = $4) ORDER BY not_before DESC, serial DESC LIMIT 1",
+        )
+        .bind(sans)
+        .bind(at)
+        .bind(owner.map(str::to_owned))
+        .bind(owner.unwrap_or_default().to_owned())
+        .fetch_optional(&mut *self.conn().await?)
+        .await?;
+        row.map(|r| r.try_get("serial")).transpose().map_err(Into::into)
     }
 
     /// Queues `messages` and moves the CLM state `name` to `value`, in one unit of work.

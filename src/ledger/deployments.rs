@@ -236,7 +236,6 @@ impl Ledger {
 
 #[cfg(test)]
 mod tests {
-    use sqlx::Connection;
 
     use super::*;
 
@@ -359,22 +358,9 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn deployment_checks_on_postgres() {
-        let Some(admin) = std::env::var("PRIVCA_TEST_PG_URL").ok().filter(|u| !u.is_empty()) else {
-            assert_ne!(std::env::var("CI").as_deref(), Ok("true"), "CI=true but PRIVCA_TEST_PG_URL is not set");
-            eprintln!("PRIVCA_TEST_PG_URL not set: skipping");
-            return;
-        };
-        let name = format!("privca_deploy{}", std::process::id());
-        let mut server = sqlx::PgConnection::connect(&admin).await.unwrap();
-        sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name}"))).execute(&mut server).await.unwrap();
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut server).await.unwrap();
-        let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
-        let ledger = Ledger::connect(&url, 2).await.unwrap();
+        let Some(db) = crate::ledger::test_db::TestPg::create().await else { return };
+        let ledger = Ledger::connect(&db.url, 2).await.unwrap();
         battery(&ledger).await;
         ledger.close().await;
-        sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE {name} WITH (FORCE)")))
-            .execute(&mut server)
-            .await
-            .unwrap();
     }
 }

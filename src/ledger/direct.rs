@@ -76,7 +76,7 @@ impl Direct {
     ) -> Result<Option<T>, LedgerError> {
         let reader = self.reader.lock().unwrap_or_else(PoisonError::into_inner);
         let mut stmt = reader.prepare_cached(sql).map_err(from_sqlite)?;
-        bind(&mut stmt, values).map_err(from_sqlite)?;
+        bind(&mut stmt, values, false).map_err(from_sqlite)?;
         let mut rows = stmt.raw_query();
         match rows.next().map_err(from_sqlite)? {
             Some(row) => Ok(Some(map(row).map_err(from_sqlite)?)),
@@ -99,19 +99,30 @@ impl Direct {
 
 /// Runs one statement; returns the rows it changed. `$n` is bound to `values[n - 1]`.
 fn execute(tx: &rusqlite::Transaction<'_>, s: &Statement) -> Result<u64, rusqlite::Error> {
-    let mut stmt = tx.prepare_cached(s.sql)?;
-    bind(&mut stmt, &s.values)?;
+    let mut stmt = match &s.sql {
+        std::borrow::Cow::Borrowed(sql) => tx.prepare_cached(sql)?,
+        // A built statement (placeholders only, `$n` in order): as `?n`, which SQLite numbers
+        // without searching the names seen so far (thousands in a multi-row statement).
+        std::borrow::Cow::Owned(sql) => tx.prepare_cached(&sql.replace('$', "?"))?,
+    };
+    bind(&mut stmt, &s.values, matches!(s.sql, std::borrow::Cow::Owned(_)))?;
     Ok(stmt.raw_execute()? as u64)
 }
 
 /// Binds `$n` to `values[n - 1]`; every parameter of the statement must have a value.
-fn bind(stmt: &mut rusqlite::Statement<'_>, values: &[Value]) -> Result<(), rusqlite::Error> {
+fn bind(stmt: &mut rusqlite::Statement<'_>, values: &[Value], positional: bool) -> Result<(), rusqlite::Error> {
     if stmt.parameter_count() != values.len() {
         return Err(rusqlite::Error::InvalidParameterCount(values.len(), stmt.parameter_count()));
     }
     for (i, v) in values.iter().enumerate() {
-        let name = format!("${}", i + 1);
-        let index = stmt.parameter_index(&name)?.ok_or(rusqlite::Error::InvalidParameterName(name))?;
+        // A built statement numbers its placeholders in order of first appearance, so `$n` has
+        // index n (its thousands of placeholders: a lookup by name scans them all).
+        let index = if positional {
+            i + 1
+        } else {
+            let name = format!("${}", i + 1);
+            stmt.parameter_index(&name)?.ok_or(rusqlite::Error::InvalidParameterName(name))?
+        };
         stmt.raw_bind_parameter(index, v)?;
     }
     Ok(())

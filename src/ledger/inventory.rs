@@ -13,6 +13,9 @@ use super::{
 };
 use crate::{audit::AuditEvent, policy::Tier};
 
+/// Certificates per UPDATE of [`Ledger::flag_renewal_of`].
+const FLAGS_PER_STATEMENT: usize = 500;
+
 /// The inventory columns of privca's certificates.
 macro_rules! privca_columns {
     () => {
@@ -161,12 +164,46 @@ pub struct InventoryChange {
     pub tags: Option<Vec<String>>,
 }
 
-/// The status expression over [`inventory_relation`]: `$1` is now, `$2`..`$4` the first
-/// threshold in seconds of customer-facing, network-critical and internal.
-const STATUS_SQL: &str =
-    "CASE WHEN status = 'revoked' THEN 'revoked' WHEN superseded_by IS NOT NULL THEN 'superseded' \
-     WHEN not_after <= $1 THEN 'expired' WHEN not_after <= $1 + CASE tier WHEN 'customer-facing' THEN $2 \
-     WHEN 'network-critical' THEN $3 ELSE $4 END THEN 'expiring' ELSE 'valid' END";
+/// What "expiring" means per tier: each configured tier's first notice threshold in seconds,
+/// and that of the tiers not listed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExpiringWindows {
+    /// (tier, seconds).
+    pub tiers: Vec<(String, i64)>,
+    /// Seconds, for a tier not in `tiers`.
+    pub other: i64,
+}
+
+impl ExpiringWindows {
+    /// The window of `tier`.
+    pub fn of(&self, tier: &str) -> i64 {
+        self.tiers.iter().find(|(t, _)| t == tier).map_or(self.other, |(_, s)| *s)
+    }
+
+    /// The longest window.
+    pub fn longest(&self) -> i64 {
+        self.tiers.iter().map(|(_, s)| *s).chain([self.other]).max().unwrap_or(0)
+    }
+
+    /// The status expression over [`inventory_relation`] (placeholders from `$1`, now), and
+    /// the values to bind to them; further placeholders follow.
+    fn status_sql(&self, now: i64) -> (String, Vec<Value>) {
+        let mut values = vec![Value::from(now)];
+        let mut case = String::from("CASE tier");
+        for (tier, secs) in &self.tiers {
+            values.push(tier.into());
+            values.push((*secs).into());
+            case.push_str(&format!(" WHEN ${} THEN ${}", values.len() - 1, values.len()));
+        }
+        values.push(self.other.into());
+        case.push_str(&format!(" ELSE ${} END", values.len()));
+        let sql = format!(
+            "CASE WHEN status = 'revoked' THEN 'revoked' WHEN superseded_by IS NOT NULL THEN 'superseded' \
+             WHEN not_after <= $1 THEN 'expired' WHEN not_after <= $1 + {case} THEN 'expiring' ELSE 'valid' END"
+        );
+        (sql, values)
+    }
+}
 
 fn item(r: &AnyRow) -> Result<InventoryItem, LedgerError> {
     let sans: String = r.try_get("sans")?;
@@ -185,7 +222,7 @@ fn item(r: &AnyRow) -> Result<InventoryItem, LedgerError> {
         not_before: r.try_get("not_before")?,
         not_after: r.try_get("not_after")?,
         owner: r.try_get("owner")?,
-        tier: Tier::parse(&tier).ok_or_else(|| LedgerError::Corrupt(format!("tier `{tier}`")))?,
+        tier: Tier::stored(tier),
         application: r.try_get("application")?,
         renewal_method: method.unwrap_or_else(|| default_renewal_method(&source).to_owned()),
         tags: serde_json::from_str(&tags).map_err(|e| LedgerError::Corrupt(format!("tags: {e}")))?,
@@ -258,35 +295,30 @@ impl Where {
 }
 
 impl Ledger {
-    /// Inventory certificates matching `filter`, soonest expiry first. `first_threshold` is
-    /// each tier's first notice threshold in seconds (what "expiring" means).
+    /// Inventory certificates matching `filter`, soonest expiry first; `windows` says what
+    /// "expiring" means per tier.
     pub async fn inventory(
         &self,
         filter: &InventoryFilter,
-        first_threshold: impl Fn(Tier) -> i64,
+        windows: &ExpiringWindows,
     ) -> Result<Vec<InventoryItem>, LedgerError> {
         let t = now();
-        let mut w = Where::new(vec![
-            t.into(),
-            first_threshold(Tier::CustomerFacing).into(),
-            first_threshold(Tier::NetworkCritical).into(),
-            first_threshold(Tier::Internal).into(),
-        ]);
+        let (status_sql, values) = windows.status_sql(t);
+        let mut w = Where::new(values);
         if let Some(s) = filter.status {
             w.push("inv_status = ?", vec![s.as_str().into()]);
             // The range each status implies, so that the notAfter index bounds the scan.
-            let longest = [Tier::CustomerFacing, Tier::NetworkCritical, Tier::Internal].map(&first_threshold);
             match s {
                 InventoryStatus::Expired => w.push("not_after <= ?", vec![t.into()]),
                 InventoryStatus::Valid => w.push("not_after > ?", vec![t.into()]),
                 InventoryStatus::Expiring => w.push(
                     "not_after > ? AND not_after <= ?",
-                    vec![t.into(), t.saturating_add(longest.into_iter().max().unwrap_or(0)).into()],
+                    vec![t.into(), t.saturating_add(windows.longest()).into()],
                 ),
                 InventoryStatus::Revoked | InventoryStatus::Superseded => {}
             }
         }
-        if let Some(tier) = filter.tier {
+        if let Some(tier) = &filter.tier {
             w.push("tier = ?", vec![tier.as_str().into()]);
         }
         if let Some(o) = &filter.owner {
@@ -318,7 +350,7 @@ impl Ledger {
         // the two pages merged.
         let branch = |columns: &str, table: &str, alias: &str| {
             format!(
-                "SELECT * FROM (SELECT * FROM (SELECT b.*, {STATUS_SQL} AS inv_status FROM (SELECT {columns} FROM {table}) b) c{} \
+                "SELECT * FROM (SELECT * FROM (SELECT b.*, {status_sql} AS inv_status FROM (SELECT {columns} FROM {table}) b) c{} \
                  ORDER BY not_after, fingerprint LIMIT ${limit}) {alias}",
                 w.sql()
             )
@@ -337,23 +369,20 @@ impl Ledger {
     pub async fn inventory_item(
         &self,
         id: &str,
-        first_threshold: impl Fn(Tier) -> i64,
+        windows: &ExpiringWindows,
     ) -> Result<Option<(InventoryItem, Vec<u8>)>, LedgerError> {
         let id = id.to_ascii_lowercase();
+        let (status_sql, mut values) = windows.status_sql(now());
+        values.push(id.into());
+        let n = values.len();
         let sql = format!(
             "SELECT fingerprint, serial, issuer, subject, sans, not_before, not_after, owner, tier, application, \
-             renewal_method, tags, superseded_by, revocation_reason, source, profile, {STATUS_SQL} AS inv_status \
-             FROM {} WHERE fingerprint = $5 OR serial = $5 ORDER BY origin DESC LIMIT 1",
+             renewal_method, tags, superseded_by, revocation_reason, source, profile, {status_sql} AS inv_status \
+             FROM {} WHERE fingerprint = ${n} OR serial = ${n} ORDER BY origin DESC LIMIT 1",
             inventory_relation!()
         );
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(now())
-            .bind(first_threshold(Tier::CustomerFacing))
-            .bind(first_threshold(Tier::NetworkCritical))
-            .bind(first_threshold(Tier::Internal))
-            .bind(&id)
-            .fetch_optional(&mut *self.conn().await?)
-            .await?;
+        let row =
+            bind_values(sqlx::query(sqlx::AssertSqlSafe(sql)), values).fetch_optional(&mut *self.conn().await?).await?;
         let Some(row) = row else { return Ok(None) };
         let item = item(&row)?;
         let der: Vec<u8> = sqlx::query(
@@ -382,11 +411,11 @@ impl Ledger {
                 "UPDATE {table} SET owner = COALESCE($1, owner), tier = COALESCE($2, tier), \
                  application = CASE WHEN $3 = 1 THEN $4 ELSE application END, \
                  renewal_method = CASE WHEN $5 = 1 THEN $6 ELSE renewal_method END, \
-                 tags = COALESCE($7, tags), clm_next_at = NULL WHERE fingerprint_sha256 = $8"
+                 tags = COALESCE($7, tags) WHERE fingerprint_sha256 = $8"
             );
             let r = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(change.owner.clone())
-                .bind(change.tier.map(|t| t.as_str().to_owned()))
+                .bind(change.tier.as_ref().map(|t| t.as_str().to_owned()))
                 .bind(i64::from(change.application.is_some()))
                 .bind(change.application.clone().flatten())
                 .bind(i64::from(change.renewal_method.is_some()))
@@ -400,9 +429,47 @@ impl Ledger {
         if done == 0 {
             return Err(LedgerError::NotFound(format!("certificate {fingerprint}")));
         }
+        // The policy job looks at it again at its next run, under its new owner and tier.
+        sqlx::query("DELETE FROM clm_looks WHERE fingerprint = $1").bind(fingerprint).execute(&mut *tx).await?;
         audit::insert(&mut tx, event).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Flags the valid privca certificates among `fingerprints` not flagged yet for early
+    /// renewal at `at`, with one audit row, in one unit of work; returns how many were flagged.
+    pub async fn flag_renewal_of(
+        &self,
+        fingerprints: &[String],
+        at: i64,
+        event: &AuditEvent,
+    ) -> Result<u64, LedgerError> {
+        let mut tx = self.begin().await?;
+        let mut done = 0;
+        for chunk in fingerprints.chunks(FLAGS_PER_STATEMENT) {
+            let list: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+            let sql = format!(
+                "UPDATE certificates SET renew_early_at = $1 WHERE status = 'valid' \
+                 AND renew_early_at IS NULL AND not_after > $1 AND fingerprint_sha256 IN ({})",
+                list.join(", ")
+            );
+            let values: Vec<Value> = std::iter::once(Value::from(at)).chain(chunk.iter().map(Value::from)).collect();
+            // The statements hold placeholders only; every value is bound.
+            let q = bind_values(sqlx::query(sqlx::AssertSqlSafe(sql)), values.clone());
+            done += q.execute(&mut *tx).await?.rows_affected();
+            // The policy job looks at them at its next run.
+            let sql = format!(
+                "DELETE FROM clm_looks WHERE fingerprint IN (SELECT fingerprint_sha256 FROM certificates \
+                 WHERE renew_early_at = $1 AND fingerprint_sha256 IN ({}))",
+                list.join(", ")
+            );
+            bind_values(sqlx::query(sqlx::AssertSqlSafe(sql)), values).execute(&mut *tx).await?;
+        }
+        let mut event = event.clone();
+        event.detail["flagged"] = serde_json::json!(done);
+        audit::insert(&mut tx, &event).await?;
+        tx.commit().await?;
+        Ok(done)
     }
 
     /// Flags every valid privca certificate of `issuer` (or all, with `None`) not flagged yet
@@ -415,7 +482,7 @@ impl Ledger {
     ) -> Result<u64, LedgerError> {
         let mut tx = self.begin().await?;
         let done = sqlx::query(
-            "UPDATE certificates SET renew_early_at = $1, clm_next_at = NULL WHERE status = 'valid' \
+            "UPDATE certificates SET renew_early_at = $1 WHERE status = 'valid' \
              AND renew_early_at IS NULL AND not_after > $1 AND ($2 IS NULL OR issuer_id = $3)",
         )
         .bind(at)
@@ -424,6 +491,14 @@ impl Ledger {
         .execute(&mut *tx)
         .await?
         .rows_affected();
+        // The policy job looks at them at its next run.
+        sqlx::query(
+            "DELETE FROM clm_looks WHERE fingerprint IN \
+             (SELECT fingerprint_sha256 FROM certificates WHERE renew_early_at = $1)",
+        )
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
         let mut event = event.clone();
         event.detail["flagged"] = serde_json::json!(done);
         audit::insert(&mut tx, &event).await?;
@@ -493,21 +568,16 @@ pub struct InventoryStats {
 
 impl Ledger {
     /// Counts of the whole inventory (a scan: for the policy job's schedule, not per request).
-    pub async fn inventory_stats(&self, first_threshold: impl Fn(Tier) -> i64) -> Result<InventoryStats, LedgerError> {
+    pub async fn inventory_stats(&self, windows: &ExpiringWindows) -> Result<InventoryStats, LedgerError> {
         let t = now();
+        let (status_sql, values) = windows.status_sql(t);
         let sql = format!(
-            "SELECT inv_status, tier, issuer, COUNT(*) AS n FROM (SELECT tier, issuer, {STATUS_SQL} AS inv_status FROM {}) i \
+            "SELECT inv_status, tier, issuer, COUNT(*) AS n FROM (SELECT tier, issuer, {status_sql} AS inv_status FROM {}) i \
              GROUP BY inv_status, tier, issuer ORDER BY inv_status, tier, issuer",
             inventory_relation!()
         );
         let mut conn = self.conn().await?;
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(t)
-            .bind(first_threshold(Tier::CustomerFacing))
-            .bind(first_threshold(Tier::NetworkCritical))
-            .bind(first_threshold(Tier::Internal))
-            .fetch_all(&mut *conn)
-            .await?;
+        let rows = bind_values(sqlx::query(sqlx::AssertSqlSafe(sql)), values).fetch_all(&mut *conn).await?;
         let counts = rows
             .iter()
             .map(|r| Ok((r.try_get("inv_status")?, r.try_get("tier")?, r.try_get("issuer")?, r.try_get("n")?)))

@@ -38,6 +38,8 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "index certificates by tier status",
         include_str!("../../migrations/sqlite/0016_index_certificates_by_tier_status.sql"),
     ),
+    (17, "index renew early", include_str!("../../migrations/sqlite/0017_index_renew_early.sql")),
+    (18, "create clm looks", include_str!("../../migrations/sqlite/0018_create_clm_looks.sql")),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (1, "create ledger", include_str!("../../migrations/postgres/0001_create_ledger.sql")),
@@ -68,6 +70,8 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         "index certificates by tier status",
         include_str!("../../migrations/postgres/0016_index_certificates_by_tier_status.sql"),
     ),
+    (17, "index renew early", include_str!("../../migrations/postgres/0017_index_renew_early.sql")),
+    (18, "create clm looks", include_str!("../../migrations/postgres/0018_create_clm_looks.sql")),
 ];
 
 /// Applies every migration of `dialect` that the database has not seen yet.

@@ -44,6 +44,8 @@ mod reports;
 mod scep;
 mod single_statement;
 mod statement;
+#[cfg(test)]
+mod test_db;
 mod wal;
 
 use std::{sync::Arc, time::Duration};
@@ -61,7 +63,7 @@ pub use self::admin::{AdminSession, AdminToken, AdminUser};
 pub use self::approvals::Decided;
 pub use self::backup::{sqlite_snapshot_holds, HighWater};
 pub use self::by_key::IDS_PER_STATEMENT;
-pub use self::clm::{AuditNotice, Decision, NewMessage, OutboxMessage, PolicyCandidate};
+pub use self::clm::{AuditNotice, CandidateSet, Decision, NewMessage, OutboxMessage, PolicyCandidate};
 pub use self::crls::{CrlKind, CrlRecord, CrlReservation, RevokedRow};
 pub use self::deployments::{DeploymentCheck, DeploymentFailure, DeploymentTarget};
 pub use self::error::LedgerError;
@@ -69,8 +71,8 @@ pub use self::external::{
     EndpointChange, EndpointRecorded, EndpointScan, ExternalCertificate, ExternalSource, ImportOutcome,
 };
 pub use self::inventory::{
-    check_renewal_method, default_renewal_method, Endpoint, InventoryChange, InventoryFilter, InventoryItem,
-    InventoryStats, InventoryStatus,
+    check_renewal_method, default_renewal_method, Endpoint, ExpiringWindows, InventoryChange, InventoryFilter,
+    InventoryItem, InventoryStats, InventoryStatus,
 };
 pub use self::listings::{AcmeAccountListing, EabKeyListing, EndpointListing, EstUserListing, ScepChallengeListing};
 pub use self::model::*;
@@ -360,16 +362,8 @@ mod tests {
     /// freed), not when its kept connection is next lent.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_abandoned_postgres_transaction_rolls_back_and_frees_its_locks() {
-        let Some(admin) = std::env::var("PRIVCA_TEST_PG_URL").ok().filter(|u| !u.is_empty()) else {
-            assert_ne!(std::env::var("CI").as_deref(), Ok("true"), "CI=true but PRIVCA_TEST_PG_URL is not set");
-            eprintln!("PRIVCA_TEST_PG_URL not set: skipping");
-            return;
-        };
-        let name = format!("privca_tu{}", std::process::id());
-        let mut server = sqlx::PgConnection::connect(&admin).await.unwrap();
-        sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name}"))).execute(&mut server).await.unwrap();
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut server).await.unwrap();
-        let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
+        let Some(db) = super::test_db::TestPg::create().await else { return };
+        let url = db.url.clone();
         let ledger = Ledger::connect(&url, 2).await.unwrap();
 
         abandon_an_insert(&ledger).await;
@@ -396,10 +390,6 @@ mod tests {
         assert_eq!(nonces(&ledger).await, ["abandoned", "kept0", "kept1", "kept2", "kept3"]);
         ledger.close().await;
         other.close().await.unwrap();
-        sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE {name} WITH (FORCE)")))
-            .execute(&mut server)
-            .await
-            .unwrap();
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

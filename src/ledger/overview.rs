@@ -6,7 +6,7 @@
 use serde::Serialize;
 use sqlx::Row;
 
-use super::{Ledger, LedgerError};
+use super::{ExpiringWindows, Ledger, LedgerError};
 use crate::policy::Tier;
 
 /// Days the expiry histogram covers (13 weeks).
@@ -99,23 +99,30 @@ impl Ledger {
     /// `(tier, status, superseded_by, not_after)` over the horizon, the unowned by a skip scan
     /// of the owner indexes (one probe per distinct owner name, then the unclaimed names'
     /// ranges), the renewals' lead time by a sample of [`RENEWAL_SAMPLE`] renewal links.
-    pub async fn overview_counts(&self, now: i64) -> Result<OverviewCounts, LedgerError> {
+    /// `tiers` are the configured tier names: listing them lets the expiries use the index.
+    pub async fn overview_counts(&self, now: i64, tiers: &[&str]) -> Result<OverviewCounts, LedgerError> {
         let mut conn = self.conn().await?;
         let end = now + HORIZON_DAYS * 86_400;
-        let rows = sqlx::query(
+        let listed = (0..tiers.len().max(1)).map(|i| format!("${}", i + 3)).collect::<Vec<_>>().join(", ");
+        let sql = format!(
             "SELECT d, COUNT(*) AS n FROM (\
                SELECT (not_after - $1 - 1) / 86400 AS d FROM certificates \
-                 WHERE tier IN ('customer-facing', 'network-critical', 'internal') AND status = 'valid' \
+                 WHERE tier IN ({listed}) AND status = 'valid' \
                  AND superseded_by IS NULL AND not_after > $1 AND not_after <= $2 \
                UNION ALL \
                SELECT (not_after - $1 - 1) / 86400 AS d FROM external_certificates \
                  WHERE not_after > $1 AND not_after <= $2\
-             ) e GROUP BY d ORDER BY d",
-        )
-        .bind(now)
-        .bind(end)
-        .fetch_all(&mut *conn)
-        .await?;
+             ) e GROUP BY d ORDER BY d"
+        );
+        // Only placeholders are formatted in; the tier names are bound.
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).bind(end);
+        for t in tiers {
+            query = query.bind(*t);
+        }
+        if tiers.is_empty() {
+            query = query.bind(Tier::INTERNAL);
+        }
+        let rows = query.fetch_all(&mut *conn).await?;
         let mut per_day = vec![0i64; HORIZON_DAYS as usize];
         for r in &rows {
             let d: i64 = r.try_get("d")?;
@@ -182,15 +189,16 @@ impl Ledger {
         })
     }
 
-    /// Counts by derived status of each tier at `now`, `first_threshold` being each tier's first
-    /// notice threshold in seconds. Range counts on `(tier, status, superseded_by, not_after)`
-    /// and the external certificates' `(tier, not_after)`: index entries are counted, no row is
-    /// read. The valid certificates of tier `internal` (the default tier, usually the largest)
-    /// are what remains of the whole tables' counts, which both databases keep cheap.
+    /// Counts by derived status of each configured tier of `windows` at `now`, a tier's window
+    /// being its first notice threshold. Range counts on `(tier, status, superseded_by,
+    /// not_after)` and the external certificates' `(tier, not_after)`: index entries are
+    /// counted, no row is read. The certificates of tier `internal` (the default tier, usually
+    /// the largest, counted last) are what remains of the whole tables' counts, which both
+    /// databases keep cheap.
     pub async fn status_counts(
         &self,
         now: i64,
-        first_threshold: impl Fn(Tier) -> i64,
+        windows: &ExpiringWindows,
     ) -> Result<Vec<(Tier, TierCounts)>, LedgerError> {
         let mut conn = self.conn().await?;
         let all = sqlx::query(
@@ -200,8 +208,15 @@ impl Ledger {
         .await?;
         let mut rest = all.try_get::<i64, _>("n")? + all.try_get::<i64, _>("x")?;
         let mut out = Vec::new();
-        for tier in [Tier::CustomerFacing, Tier::NetworkCritical, Tier::Internal] {
-            let soon = now.saturating_add(first_threshold(tier));
+        let mut tiers: Vec<Tier> = windows
+            .tiers
+            .iter()
+            .map(|(t, _)| Tier::stored(t.clone()))
+            .filter(|t| t.as_str() != Tier::INTERNAL)
+            .collect();
+        tiers.push(Tier::internal());
+        for tier in tiers {
+            let soon = now.saturating_add(windows.of(tier.as_str()));
             let r = sqlx::query(
                 "SELECT (SELECT COUNT(*) FROM certificates WHERE tier = $1 AND status = 'revoked') AS revoked, \
                  (SELECT COUNT(*) FROM certificates WHERE tier = $1 AND status = 'valid' AND superseded_by IS NOT NULL) \
@@ -222,7 +237,7 @@ impl Ledger {
             let n = |c: &str| -> Result<i64, LedgerError> { Ok(r.try_get::<i64, _>(c)?) };
             let (revoked, superseded) = (n("revoked")?, n("superseded")?);
             let (expired, expiring) = (n("expired")? + n("x_expired")?, n("expiring")? + n("x_expiring")?);
-            let total = if tier == Tier::Internal {
+            let total = if tier.as_str() == Tier::INTERNAL {
                 rest
             } else {
                 let r = sqlx::query(

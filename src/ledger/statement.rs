@@ -76,7 +76,8 @@ pub(super) fn bind_values<'q>(mut q: AnyQuery<'q>, values: Vec<Value>) -> AnyQue
 /// One statement of a unit of work.
 #[derive(Debug)]
 pub(super) struct Statement {
-    pub(super) sql: &'static str,
+    /// Static SQL, or SQL built from placeholders only (multi-row statements).
+    pub(super) sql: std::borrow::Cow<'static, str>,
     pub(super) values: Vec<Value>,
     /// The statement must change exactly one row, else the unit fails with this conflict.
     pub(super) one_row: Option<String>,
@@ -84,7 +85,25 @@ pub(super) struct Statement {
 
 impl Statement {
     pub(super) fn new(sql: &'static str, values: Vec<Value>) -> Self {
-        Self { sql, values, one_row: None }
+        Self { sql: sql.into(), values, one_row: None }
+    }
+
+    /// A statement whose SQL is built at run time; it must hold placeholders only, every value
+    /// bound, numbered `$1`, `$2`, … in order of first appearance (the direct SQLite writer
+    /// binds them by position).
+    pub(super) fn built(sql: String, values: Vec<Value>) -> Self {
+        Self { sql: sql.into(), values, one_row: None }
+    }
+
+    /// The sqlx query of the statement, values bound.
+    pub(super) fn query(&self) -> AnyQuery<'_> {
+        let q = match &self.sql {
+            std::borrow::Cow::Borrowed(sql) => sqlx::query(*sql),
+            // Built from placeholders only (`built`); not kept prepared (each size is a new
+            // statement, and one of thousands of parameters is planned for its values).
+            std::borrow::Cow::Owned(sql) => sqlx::query(sqlx::AssertSqlSafe(sql.as_str())).persistent(false),
+        };
+        bind_values(q, self.values.clone())
     }
 
     /// Fails the unit with `Conflict(conflict)` unless exactly one row changes.
@@ -103,8 +122,7 @@ impl Statement {
 
     /// Runs the statement on `conn` through sqlx (inside the caller's transaction, if any).
     pub(super) async fn execute(&self, conn: &mut AnyConnection) -> Result<(), LedgerError> {
-        let q = bind_values(sqlx::query(self.sql), self.values.clone());
-        let done = q.execute(conn).await?;
+        let done = self.query().execute(conn).await?;
         self.check(done.rows_affected())
     }
 }

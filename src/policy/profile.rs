@@ -114,7 +114,7 @@ impl Profile {
             approvers: 1,
             urls: ProfileUrls { crl: false, ocsp: false, ca_issuers: true },
             owner: "privca".into(),
-            tier: Tier::Internal,
+            tier: Tier::internal(),
             policies: Vec::new(),
             ocsp_nocheck: true,
         }
@@ -399,10 +399,11 @@ impl Profile {
             require: raw.subject.require.iter().map(|s| attr("subject.require", s)).collect::<Result<_, _>>()?,
             cn_from_san: raw.subject.cn_from_san,
         };
+        // Whether the tier is configured is checked with `[clm.tiers]`.
         let tier = Tier::parse(&raw.tier).ok_or_else(|| {
             ConfigError::invalid(
                 key("tier"),
-                format!("`{}`: use customer-facing, network-critical or internal", raw.tier),
+                format!("`{}` is not a tier name (lower-case letters, digits, `-`, `_`)", raw.tier),
             )
         })?;
         let policies = raw

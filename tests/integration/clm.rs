@@ -25,7 +25,7 @@ use tokio::{
 
 use crate::harness::{Db, TestCa};
 
-const DAY: i64 = 86_400;
+pub(crate) const DAY: i64 = 86_400;
 
 /// A mail as the SMTP sink received it.
 #[derive(Debug, Clone)]
@@ -133,7 +133,7 @@ async fn webhook_receiver() -> (u16, Receiver) {
     (port, state)
 }
 
-async fn issue(t: &TestCa, name: &str, renews: Option<&str>) -> (String, String, i64) {
+pub(crate) async fn issue(t: &TestCa, name: &str, renews: Option<&str>) -> (String, String, i64) {
     let csr = t.csr("ec:P-256", &format!("/CN={name}"), Some(&format!("DNS:{name}")));
     let mut req = IssuanceRequest::from_csr(&csr, "tls-server", Requester::cli()).unwrap();
     req.owner = Some("web-team".into());
@@ -144,13 +144,13 @@ async fn issue(t: &TestCa, name: &str, renews: Option<&str>) -> (String, String,
     }
 }
 
-async fn set_tier(ledger: &Ledger, fingerprint: &str, tier: Tier) {
+pub(crate) async fn set_tier(ledger: &Ledger, fingerprint: &str, tier: Tier) {
     let change = InventoryChange { tier: Some(tier), ..Default::default() };
     let event = AuditEvent::new(AuditKind::InventoryChanged, "cli:test");
     ledger.set_inventory(fingerprint, &change, &event).await.unwrap();
 }
 
-async fn add_owner(ledger: &Ledger, name: &str, email: &str, webhook: Option<String>) {
+pub(crate) async fn add_owner(ledger: &Ledger, name: &str, email: &str, webhook: Option<String>) {
     let mut o = Owner::new(name, "team");
     o.email = Some(email.into());
     o.webhook = webhook;
@@ -204,7 +204,7 @@ async fn exactly_once_escalation_and_renewal_chains(db: Db) {
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let (_, d2, _) = issue(&t, "d.example.test", None).await;
     for fp in [&a, &c, &d] {
-        set_tier(&ledger, fp, Tier::CustomerFacing).await;
+        set_tier(&ledger, fp, Tier::customer_facing()).await;
     }
     let mut raw = t.raw().await;
     sqlx::query(
@@ -219,7 +219,7 @@ async fn exactly_once_escalation_and_renewal_chains(db: Db) {
 
     // 29 days before expiry: decided, then the process "crashes" before delivering.
     let now = not_after - 29 * DAY;
-    let run = clm::run_policy(&ledger, &config, &templates, now).await.unwrap();
+    let run = clm::run_policy(&ledger, &config, now).await.unwrap();
     assert_eq!(run.evaluated, 6, "{run:?}");
     assert_eq!(run.superseded, 1, "C only: D is still served ({run:?})");
     ledger.close().await;
@@ -227,10 +227,10 @@ async fn exactly_once_escalation_and_renewal_chains(db: Db) {
     // Restart: a new ledger handle on the same database decides nothing new, then delivers.
     let url = if db == Db::Sqlite { format!("{}?mode=rwc", t.db_url) } else { t.db_url.clone() };
     let ledger = Ledger::connect(&url, 4).await.unwrap();
-    let again = clm::run_policy(&ledger, &config, &templates, now + 3600).await.unwrap();
+    let again = clm::run_policy(&ledger, &config, now + 3600).await.unwrap();
     assert_eq!(again.queued, 0, "{again:?}");
     let notifier = Notifier::new(&config).unwrap();
-    let sent = clm::deliver(&ledger, &notifier, &config, now + 3600).await.unwrap();
+    let sent = clm::deliver(&ledger, &notifier, &config, &templates, now + 3600).await.unwrap();
     assert_eq!((sent.retried, sent.dead), (0, 0), "{sent:?}");
     let got = delivered(&mails.lock().unwrap(), &receiver.calls.lock().unwrap());
     let want = |e: &str, n: &str, ch: &str, r: &str| (e.to_owned(), n.to_owned(), ch.to_owned(), r.to_owned());
@@ -274,15 +274,15 @@ async fn exactly_once_escalation_and_renewal_chains(db: Db) {
     }
 
     // Still at 29 days, another run and delivery send nothing more.
-    let quiet = clm::run_policy(&ledger, &config, &templates, now + 7200).await.unwrap();
+    let quiet = clm::run_policy(&ledger, &config, now + 7200).await.unwrap();
     assert_eq!((quiet.evaluated, quiet.queued), (0, 0), "nothing is due before the 15-day mark: {quiet:?}");
-    assert_eq!(clm::deliver(&ledger, &notifier, &config, now + 7200).await.unwrap().sent, 0);
+    assert_eq!(clm::deliver(&ledger, &notifier, &config, &templates, now + 7200).await.unwrap().sent, 0);
 
     // At 14 days: the 15-day notices, no second escalation.
     let later = not_after - 14 * DAY;
-    clm::run_policy(&ledger, &config, &templates, later).await.unwrap();
+    clm::run_policy(&ledger, &config, later).await.unwrap();
     let before = mails.lock().unwrap().len();
-    clm::deliver(&ledger, &notifier, &config, later).await.unwrap();
+    clm::deliver(&ledger, &notifier, &config, &templates, later).await.unwrap();
     let new: Vec<Mail> = mails.lock().unwrap()[before..].to_vec();
     assert!(new.iter().all(|m| !m.header("Subject").unwrap().contains("ESCALATION")), "{new:?}");
     assert_eq!(new.len(), 5, "15-day emails for a, b, c2, d and d2 — {new:?}");
@@ -358,14 +358,14 @@ async fn failing_webhook_is_retried_then_dead_lettered(db: Db) {
     ledger.put_owner(&o, &AuditEvent::new(AuditKind::OwnerChanged, "cli:test")).await.unwrap();
     let (_, _, not_after) = issue(&t, "e.example.test", None).await;
     let now = not_after - 20 * DAY;
-    let run = clm::run_policy(&ledger, &config, &Templates::default(), now).await.unwrap();
+    let run = clm::run_policy(&ledger, &config, now).await.unwrap();
     assert_eq!(run.queued, 1, "one Slack message: {run:?}");
     let notifier = Notifier::new(&config).unwrap();
-    let first = clm::deliver(&ledger, &notifier, &config, now).await.unwrap();
+    let first = clm::deliver(&ledger, &notifier, &config, &Templates::default(), now).await.unwrap();
     assert_eq!((first.sent, first.retried, first.dead), (0, 1, 0));
     // Not due again before the backoff.
-    assert_eq!(clm::deliver(&ledger, &notifier, &config, now + 30).await.unwrap().retried, 0);
-    let second = clm::deliver(&ledger, &notifier, &config, now + 61).await.unwrap();
+    assert_eq!(clm::deliver(&ledger, &notifier, &config, &Templates::default(), now + 30).await.unwrap().retried, 0);
+    let second = clm::deliver(&ledger, &notifier, &config, &Templates::default(), now + 61).await.unwrap();
     assert_eq!((second.sent, second.dead), (0, 1));
     let dead = ledger.outbox(Some("dead"), 10).await.unwrap();
     assert_eq!(dead.len(), 1);
@@ -382,7 +382,7 @@ async fn failing_webhook_is_retried_then_dead_lettered(db: Db) {
     let requeued = ledger.outbox_retry(None, &AuditEvent::new(AuditKind::ClmOutboxRetried, "cli:test")).await.unwrap();
     assert_eq!(requeued, 1);
     let wall = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
-    let third = clm::deliver(&ledger, &notifier, &config, wall).await.unwrap();
+    let third = clm::deliver(&ledger, &notifier, &config, &Templates::default(), wall).await.unwrap();
     assert_eq!(third.sent, 1);
     let counts: HashMap<String, i64> =
         ledger.outbox_counts().await.unwrap().into_iter().map(|(ch, st, n)| (format!("{ch}/{st}"), n)).collect();
@@ -463,11 +463,11 @@ async fn daily_digest_once_a_day(db: Db) {
     // The digest lists what the inventory calls expiring now (wall clock, the tier's first
     // threshold): the 90-day certificates are inside customer-facing's 90 days, not internal's 60.
     for fp in ledger
-        .inventory(&InventoryFilter { limit: 10, ..Default::default() }, clm::first_threshold(&config))
+        .inventory(&InventoryFilter { limit: 10, ..Default::default() }, &clm::first_threshold(&config))
         .await
         .unwrap()
     {
-        set_tier(&ledger, &fp.fingerprint, Tier::CustomerFacing).await;
+        set_tier(&ledger, &fp.fingerprint, Tier::customer_facing()).await;
     }
     let wall = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
     assert_eq!(clm::digest::run(&ledger, &config, wall).await.unwrap(), 1);
@@ -499,7 +499,7 @@ async fn superseded_certificates_are_revoked_once_replaced(db: Db) {
     issue(&t, "j2.example.test", Some(&old)).await;
     let (served, served_fp, _) = issue(&t, "k.example.test", None).await;
     issue(&t, "k2.example.test", Some(&served)).await;
-    clm::run_policy(&ledger, &config, &Templates::default(), not_after - 20 * DAY).await.unwrap();
+    clm::run_policy(&ledger, &config, not_after - 20 * DAY).await.unwrap();
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
     // Both successors passed a deployment check ten days ago; K is still served somewhere.
     let mut raw = t.raw().await;
@@ -524,7 +524,7 @@ async fn superseded_certificates_are_revoked_once_replaced(db: Db) {
     .unwrap();
     // Not yet: the check is ten days old, the tier waits fourteen.
     let mut strict = config.clone();
-    if let Some(p) = strict.tiers.get_mut(&Tier::Internal) {
+    if let Some(p) = strict.tiers.get_mut(&Tier::internal()) {
         p.revoke_superseded_after = Some(14);
     }
     assert_eq!(clm::retire::run(&t.ca, &strict, now).await.unwrap(), 0);

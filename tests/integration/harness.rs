@@ -2,7 +2,10 @@
 //! process, one token label per test) and a fresh SQLite file or PostgreSQL database.
 //!
 //! PostgreSQL comes from `PRIVCA_TEST_PG_URL` (a role with CREATEDB); each test creates its own
-//! database. With `CI=true` a missing PostgreSQL fails the test instead of skipping it.
+//! database under a name no other test run can draw (process id, clock, counter) and drops it,
+//! and only it, when the test ends (also on failure), so concurrent runs on a shared server
+//! leave each other's databases alone. With `CI=true` a missing PostgreSQL fails the test
+//! instead of skipping it.
 
 use std::{
     path::{Path, PathBuf},
@@ -88,9 +91,36 @@ pub fn pg_tls_ca() -> Option<PathBuf> {
     }
 }
 
-/// A fresh PostgreSQL database on the server at `admin_url`; its URL.
-pub async fn fresh_pg_db(admin_url: &str) -> String {
+/// A fresh PostgreSQL database on the server at `admin_url`, dropped with the value.
+pub async fn fresh_pg_db(admin_url: &str) -> PgDb {
     fresh_pg_database(admin_url, COUNTER.fetch_add(1, Ordering::SeqCst)).await
+}
+
+/// A database this test process created; dropping it drops the database.
+pub struct PgDb {
+    pub url: String,
+    admin: String,
+    name: String,
+}
+
+impl Drop for PgDb {
+    /// Drops the database (closing connections still open to it) on a thread of its own, so
+    /// that it works inside a runtime and on unwinding.
+    fn drop(&mut self) {
+        let (admin, name) = (self.admin.clone(), self.name.clone());
+        let dropped = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            rt.block_on(async {
+                let mut c = sqlx::PgConnection::connect(&admin).await.ok()?;
+                c.execute(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).await.ok()?;
+                c.close().await.ok()
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Some(()))) {
+            eprintln!("test database {} not dropped", self.name);
+        }
+    }
 }
 
 /// Writes a secret file with mode 0600 (privca refuses one open to group or others).
@@ -106,6 +136,8 @@ pub struct TestCa {
     pub ca: CertificateAuthority,
     pub dir: tempfile::TempDir,
     pub db_url: String,
+    /// The PostgreSQL database, dropped with the CA (declared last: dropped after the app).
+    _pg: Option<PgDb>,
 }
 
 impl TestCa {
@@ -143,10 +175,11 @@ impl TestCa {
             // privca refuses secret files that group or others may read.
             write_private(&secrets.join(pin), value);
         }
-        let db_url = match db {
-            Db::Sqlite => "sqlite://privca.db".to_owned(),
-            Db::Postgres => fresh_pg_database(&pg_url()?, n).await,
+        let pg = match db {
+            Db::Sqlite => None,
+            Db::Postgres => Some(fresh_pg_database(&pg_url()?, n).await),
         };
+        let db_url = pg.as_ref().map_or_else(|| "sqlite://privca.db".to_owned(), |p| p.url.clone());
         let label = format!("t{}-{n}", std::process::id());
         let body = format!(
             r#"dev = true
@@ -196,7 +229,7 @@ dir = "{}"
             Db::Sqlite => format!("sqlite://{}/privca.db", dir.path().display()),
             Db::Postgres => db_url,
         };
-        Some(TestCa { app, ca, dir, db_url })
+        Some(TestCa { app, ca, dir, db_url, _pg: pg })
     }
 
     /// A connection of its own to the test ledger, for edits the ledger's API does not make.
@@ -230,30 +263,16 @@ dir = "{}"
     }
 }
 
-/// Creates a database for one test on the server at `admin_url`.
-async fn fresh_pg_database(admin_url: &str, n: usize) -> String {
-    let prefix = format!("privca_t{}_", std::process::id());
-    let name = format!("{prefix}{n}");
+/// Creates a database for one test on the server at `admin_url`, named
+/// `privca_it<pid>_<nanoseconds>_<n>`: unique also across PID namespaces sharing the server.
+async fn fresh_pg_database(admin_url: &str, n: usize) -> PgDb {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let name = format!("privca_it{}_{nanos:x}_{n}", std::process::id());
     let mut conn = sqlx::PgConnection::connect(admin_url).await.expect("connect to PRIVCA_TEST_PG_URL");
-    // Databases of earlier test runs (other process ids) are dropped once per process.
-    static CLEANED: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
-    CLEANED
-        .get_or_init(|| async {
-            let mut c = sqlx::PgConnection::connect(admin_url).await.expect("connect to PRIVCA_TEST_PG_URL");
-            let old: Vec<String> =
-                sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'privca\\_t%'")
-                    .fetch_all(&mut c)
-                    .await
-                    .unwrap_or_default();
-            for db in old.into_iter().filter(|d| !d.starts_with(&prefix)) {
-                let _ = c.execute(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))).await;
-            }
-        })
-        .await;
-    conn.execute(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name}"))).await.unwrap();
     conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).await.unwrap();
+    conn.close().await.unwrap();
     let (base, _) = admin_url.rsplit_once('/').unwrap();
-    format!("{base}/{name}")
+    PgDb { url: format!("{base}/{name}"), admin: admin_url.to_owned(), name }
 }
 
 /// `openssl req -new` with a fresh key; returns the DER CSR.

@@ -8,6 +8,7 @@ mod admin_api;
 mod architecture;
 mod backup;
 mod clm;
+mod clm_renewal;
 mod crl;
 mod dashboard;
 mod est_keygen;

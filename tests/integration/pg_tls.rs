@@ -38,7 +38,8 @@ async fn the_ca_talks_to_postgres_over_verified_tls() {
     assert!(t.app.ledger.ca_certificate("root").await.unwrap().is_some());
 
     // A raw connection through the URL privca builds reports TLS on the server side too.
-    let db = harness::fresh_pg_db(&admin).await;
+    let pg = harness::fresh_pg_db(&admin).await;
+    let db = pg.url.clone();
     let url = pg_tls::connect_url(&format!("{db}?sslmode=verify-full"), Some(&ca)).unwrap();
     assert!(url.contains("sslrootcert="), "{url}");
     let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
@@ -75,7 +76,8 @@ async fn verify_full_with_the_wrong_ca_fails_clearly() {
     let Some(_) = harness::pg_tls_ca() else { return };
     let dir = tempfile::tempdir().unwrap();
     let wrong = other_ca(dir.path());
-    let db = harness::fresh_pg_db(&admin).await;
+    let pg = harness::fresh_pg_db(&admin).await;
+    let db = pg.url.clone();
     let e = Ledger::connect_with(&format!("{db}?sslmode=verify-full"), Some(&wrong), 1).await.unwrap_err();
     assert!(matches!(e, LedgerError::Tls { mode: "verify-full", .. }), "{e:?}");
     let text = e.to_string();

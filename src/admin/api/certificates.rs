@@ -34,7 +34,7 @@ pub const MAX_PAGE: u32 = 500;
 pub struct ListQuery {
     /// valid, expiring, expired, revoked or superseded.
     pub status: Option<String>,
-    /// customer-facing, network-critical or internal.
+    /// A tier of `[clm.tiers]` (customer-facing, network-critical, internal, or one configured).
     pub tier: Option<String>,
     /// Owner name (ignored for role `owner`: always its own).
     pub owner: Option<String>,
@@ -88,7 +88,7 @@ pub async fn list(
         after: q.cursor.as_deref().map(parse_cursor).transpose()?,
         limit: i64::from(limit),
     };
-    let items = state.ca.ledger().inventory(&filter, crate::clm::first_threshold(&state.ca.config().clm)).await?;
+    let items = state.ca.ledger().inventory(&filter, &crate::clm::first_threshold(&state.ca.config().clm)).await?;
     let next_cursor = (items.len() == limit as usize)
         .then(|| items.last().map(|i| format!("{}.{}", i.not_after, i.fingerprint)))
         .flatten();
@@ -126,7 +126,7 @@ pub struct CertificateDetail {
 /// Load `id` (serial or SHA-256 fingerprint) for `p`, refusing another owner's certificate.
 async fn load(state: &AdminState, p: &Principal, id: &str) -> Result<(InventoryItem, Vec<u8>), Problem> {
     let first = crate::clm::first_threshold(&state.ca.config().clm);
-    let found = state.ca.ledger().inventory_item(id, first).await?;
+    let found = state.ca.ledger().inventory_item(id, &first).await?;
     let (item, der) = found.ok_or_else(|| Problem::not_found(format!("no certificate `{id}`")))?;
     p.require_owner_of(state, &item.owner).await?;
     Ok((item, der))

@@ -20,7 +20,6 @@ use crate::{
     },
     audit::{AuditEvent, AuditKind},
     ledger::{EndpointListing, InventoryChange, OutboxMessage, Owner},
-    policy::Tier,
 };
 
 /// `PATCH /inventory/{id}`: absent fields stay as they are; an empty string clears
@@ -56,7 +55,7 @@ pub async fn patch(
     let (item, _) = state
         .ca
         .ledger()
-        .inventory_item(&id, first)
+        .inventory_item(&id, &first)
         .await?
         .ok_or_else(|| Problem::not_found(format!("no certificate `{id}`")))?;
     p.require_owner_of(&state, &item.owner).await?;
@@ -68,11 +67,7 @@ pub async fn patch(
     }
     let change = InventoryChange {
         owner: b.owner.filter(|o| !o.trim().is_empty()),
-        tier: b
-            .tier
-            .as_deref()
-            .map(|t| Tier::parse(t).ok_or_else(|| Problem::bad_request(format!("unknown tier `{t}`"))))
-            .transpose()?,
+        tier: b.tier.as_deref().map(|t| crate::clm::query::tier(&state.ca.config().clm, t)).transpose()?,
         application: b.application.map(|a| (!a.is_empty()).then_some(a)),
         renewal_method: b.renewal_method.map(|m| (!m.is_empty()).then_some(m)),
         tags: b.tags.map(|t| t.into_iter().filter(|t| !t.is_empty()).collect()),
@@ -115,7 +110,7 @@ pub async fn mute(
     let (item, _) = state
         .ca
         .ledger()
-        .inventory_item(&id, first)
+        .inventory_item(&id, &first)
         .await?
         .ok_or_else(|| Problem::not_found(format!("no certificate `{id}`")))?;
     p.require_owner_of(&state, &item.owner).await?;

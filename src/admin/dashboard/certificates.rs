@@ -86,7 +86,7 @@ pub async fn table(State(state): State<Dashboard>, v: Viewer, uri: Uri) -> Resul
     let Query(q) = Query::<TableQuery>::try_from_uri(&uri).map_err(|e| Problem::bad_request(e.body_text()))?;
     let f = filter(&v.0, &q)?;
     let ca = &state.admin.ca;
-    let items = ca.ledger().inventory(&f, crate::clm::first_threshold(&ca.config().clm)).await?;
+    let items = ca.ledger().inventory(&f, &crate::clm::first_threshold(&ca.config().clm)).await?;
     let next = (items.len() as i64 == PAGE)
         .then(|| items.last().map(|i| format!("{}.{}", i.not_after, i.fingerprint)))
         .flatten();
@@ -112,8 +112,8 @@ pub async fn table(State(state): State<Dashboard>, v: Viewer, uri: Uri) -> Resul
             } }
             label { "Tier" select name="tier" {
                 option value="" { "any" }
-                @for t in ["customer-facing", "network-critical", "internal"] {
-                    option value=(t) selected[selected(&q.tier, t)] { (t) }
+                @for t in ca.config().clm.tiers.keys() {
+                    option value=(t.as_str()) selected[selected(&q.tier, t.as_str())] { (t.as_str()) }
                 }
             } }
             @if v.0.role != Role::Owner {
@@ -168,7 +168,7 @@ fn urlencode(s: &str) -> String {
 /// The certificate `id` for `p` (refusing another owner's).
 async fn load(state: &Dashboard, p: &Principal, id: &str) -> Result<(InventoryItem, Vec<u8>), Fail> {
     let ca = &state.admin.ca;
-    let found = ca.ledger().inventory_item(id, crate::clm::first_threshold(&ca.config().clm)).await?;
+    let found = ca.ledger().inventory_item(id, &crate::clm::first_threshold(&ca.config().clm)).await?;
     let (item, der) = found.ok_or_else(|| Problem::not_found(format!("no certificate `{id}`")))?;
     p.require_owner_of(&state.admin, &item.owner).await?;
     Ok((item, der))

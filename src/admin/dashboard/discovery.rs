@@ -26,7 +26,7 @@ pub async fn results(State(state): State<Dashboard>, v: Viewer) -> Result<Respon
     let ca = &state.admin.ca;
     let endpoints = ca.ledger().seen_endpoints(LIMIT).await?;
     let filter = InventoryFilter { source: Some("discovery".into()), limit: LIMIT, ..InventoryFilter::default() };
-    let found = ca.ledger().inventory(&filter, crate::clm::first_threshold(&ca.config().clm)).await?;
+    let found = ca.ledger().inventory(&filter, &crate::clm::first_threshold(&ca.config().clm)).await?;
     let t = now();
     let body = html! {
         h2 { "Endpoints" }

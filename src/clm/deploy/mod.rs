@@ -291,6 +291,6 @@ fn notice(
     };
     let recipient = owner_record(owners, &c.owner, &config.security_lead);
     let mut out = Vec::new();
-    route(&m, true, recipient, &config.security_lead, &config.tier(c.tier).channels, &mut out);
+    route(&m, true, recipient, &config.security_lead, &config.tier(&c.tier).channels, &mut out);
     out
 }

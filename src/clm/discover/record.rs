@@ -103,7 +103,7 @@ pub const DEFAULT_TIER: &str = "internal";
 pub fn expiring_within(clm: &crate::config::clm::ClmConfig, days: Option<u32>) -> i64 {
     match days {
         Some(d) => i64::from(d) * 86_400,
-        None => crate::clm::first_threshold(clm)(crate::policy::Tier::Internal),
+        None => crate::clm::first_threshold(clm).of(DEFAULT_TIER),
     }
 }
 
