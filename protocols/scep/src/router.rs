@@ -246,9 +246,9 @@ async fn pki_operation<B: ScepBackend>(s: &St<B>, name: &str, der: &[u8], peer: 
         Ok((outcome, cipher)) => match outcome {
             Outcome::Pending => Status::Pending,
             Outcome::Success { certs, crls } => {
-                let sealed = certs::degenerate(&certs, &crls).map_err(|e| ScepError::Internal(e.to_string())).and_then(
-                    |inner| envelope::seal(&inner, request.signer_certificate(), request.signer_key(), cipher),
-                );
+                let sealed = certs::degenerate(&certs, &crls)
+                    .map_err(|e| ScepError::Internal(e.to_string()))
+                    .and_then(|inner| envelope::seal(&inner, request.signer_certificate(), cipher));
                 match sealed {
                     Ok(env) => Status::Success(env),
                     Err(ScepError::Fail(info, text)) => Status::Failure(info, text),
