@@ -212,7 +212,7 @@ async fn a_renewal_reuses_the_key_only_where_the_profile_allows_it() {
         if reuse {
             assert!(matches!(same_key, Ok(IssueOutcome::Issued(_))), "{profile}");
         } else {
-            let err = same_key.err().expect("the same key is refused");
+            let Err(err) = same_key else { panic!("{profile}: the same key is refused") };
             assert_eq!(err.kind(), ErrorKind::PolicyViolation, "{profile}: {err}");
             assert!(err.detail().contains("reuse the key"), "{err}");
         }
