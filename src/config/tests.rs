@@ -388,3 +388,9 @@ fn scheduled_reports_are_off_by_default_and_checked() {
         assert!(e.contains(key), "expected `{key}` in: {e}");
     }
 }
+
+#[test]
+fn a_database_password_is_percent_encoded_for_the_url_userinfo() {
+    assert_eq!(percent_encode("Az09-._~"), "Az09-._~");
+    assert_eq!(percent_encode("p@ss:w/rd%é"), "p%40ss%3Aw%2Frd%25%C3%A9");
+}
