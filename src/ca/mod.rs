@@ -289,9 +289,11 @@ impl CertificateAuthority {
     /// A renewal (ACME `replaces`, EST `/simplereenroll`, SCEP RenewalReq) under a profile with
     /// `renewal_reuse_key = false` must bring a new key: the same SubjectPublicKeyInfo as the
     /// certificate it renews is a policy violation, which each protocol answers with its own
-    /// refusal.
+    /// refusal. privca's own certificates (the server's TLS certificate, requester `system`)
+    /// keep their key in the token by design and are not held to it.
     async fn check_renewal_key(&self, request: &IssuanceRequest, profile: &Profile) -> Result<(), CaError> {
-        let Some(serial) = request.renews.as_deref().filter(|_| !profile.renewal_reuse_key) else { return Ok(()) };
+        let applies = !profile.renewal_reuse_key && request.requester != Requester::system();
+        let Some(serial) = request.renews.as_deref().filter(|_| applies) else { return Ok(()) };
         let Some(old) = self.ledger.certificate(serial).await? else { return Ok(()) };
         let old = Certificate::from_der(&old.der)
             .and_then(|c| c.tbs_certificate.subject_public_key_info.to_der())
