@@ -24,6 +24,8 @@
 //! * [`admin`] is the admin surface; so far its compliance and access-review reports.
 //! * [`metrics`] names the Prometheus metrics served on the admin listener; [`error`] holds
 //!   [`error::CaError`], the core's error type.
+//! * [`paths`] holds the path prefixes each protocol is mounted at, shared by [`server`] and
+//!   [`adapters`].
 //! * [`server`] and [`jobs`] run `privca serve`; [`cli`] is the command line; [`app`] wires
 //!   everything together.
 //!
@@ -45,6 +47,7 @@ pub mod jobs;
 pub mod ledger;
 pub mod limit;
 pub mod metrics;
+pub mod paths;
 pub mod policy;
 pub mod sealing;
 pub mod server;

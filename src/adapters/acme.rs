@@ -630,7 +630,7 @@ pub async fn state(ca: &CertificateAuthority) -> Result<Option<privca_acme::Acme
         .collect();
     let settings = privca_acme::AcmeSettings {
         origin: ca.config().urls.https_base.trim_end_matches('/').to_owned(),
-        prefix: crate::server::routes::ACME_PREFIX.to_owned(),
+        prefix: crate::paths::ACME_PREFIX.to_owned(),
         terms_of_service: cfg.terms_of_service.clone(),
         website: cfg.website.clone(),
         caa_identities: cfg.caa_identities.clone(),

@@ -5,8 +5,8 @@
 //! This is the only place that implements the ports, but not the only module that uses the
 //! protocol crates: the core also uses their types and encoders where they belong.
 //!
-//! * `server::routes` mounts their routers; `server::listener` hands the TLS client chain to
-//!   EST (`privca_est::auth::TlsClientChain`).
+//! * `server::routes` mounts their routers and hands the connection's TLS client chain
+//!   (`server::listener::ClientChain`) to EST as `privca_est::auth::TlsClientChain`.
 //! * `ca::crl` builds CRLs with `privca_crl::builder`; `ca::ocsp` encodes OCSP responses with
 //!   `privca_ocsp`.
 //! * `config::acme` and `config::est` parse settings into the crates' types (`IpRange`,

@@ -531,7 +531,7 @@ pub async fn state(ca: &CertificateAuthority) -> Result<Option<(ScepAdapter, pri
     Ok(Some((
         adapter,
         privca_scep::ScepSettings {
-            prefix: crate::server::routes::SCEP_PREFIX.to_owned(),
+            prefix: crate::paths::SCEP_PREFIX.to_owned(),
             single_des: ca
                 .config()
                 .scep

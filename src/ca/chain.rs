@@ -1,23 +1,26 @@
-//! The URL scheme baked into certificates (AIA, CDP) and served by `server::routes`, and the
-//! files written to the data directory. This is the only place these paths are spelled.
+//! The URL scheme baked into certificates (AIA, CDP) and served by `server::routes` (from the
+//! prefixes in [`crate::paths`]), and the files written to the data directory.
 
 use std::path::Path;
 
-use crate::config::Urls;
+use crate::{
+    config::Urls,
+    paths::{ACME_PREFIX, CRL_PREFIX, OCSP_PREFIX},
+};
 
 /// Full CRL of `issuer` (`root` for the root's CRL).
 pub fn crl_url(urls: &Urls, issuer: &str) -> String {
-    format!("{}/crl/{issuer}.crl", urls.http_base)
+    format!("{}{CRL_PREFIX}/{issuer}.crl", urls.http_base)
 }
 
 /// Delta CRL of `issuer`.
 pub fn delta_crl_url(urls: &Urls, issuer: &str) -> String {
-    format!("{}/crl/{issuer}-delta.crl", urls.http_base)
+    format!("{}{CRL_PREFIX}/{issuer}-delta.crl", urls.http_base)
 }
 
 /// OCSP responder.
 pub fn ocsp_url(urls: &Urls) -> String {
-    format!("{}/ocsp", urls.http_base)
+    format!("{}{OCSP_PREFIX}", urls.http_base)
 }
 
 /// AIA caIssuers: the issuer's certificate in DER.
@@ -27,7 +30,7 @@ pub fn ca_issuers_url(urls: &Urls, issuer: &str) -> String {
 
 /// ACME directory.
 pub fn acme_directory_url(urls: &Urls) -> String {
-    format!("{}/acme/directory", urls.https_base)
+    format!("{}{ACME_PREFIX}/directory", urls.https_base)
 }
 
 /// Writes `contents` to `path` unless it already holds exactly that (keeps mtimes stable).

@@ -286,6 +286,27 @@ impl CertificateAuthority {
         self.issue_from(request, profile, self.ca_by_id(&profile.issuer)).await
     }
 
+    /// A renewal (ACME `replaces`, EST `/simplereenroll`, SCEP RenewalReq) under a profile with
+    /// `renewal_reuse_key = false` must bring a new key: the same SubjectPublicKeyInfo as the
+    /// certificate it renews is a policy violation, which each protocol answers with its own
+    /// refusal. privca's own certificates (the server's TLS certificate, requester `system`)
+    /// keep their key in the token by design and are not held to it.
+    async fn check_renewal_key(&self, request: &IssuanceRequest, profile: &Profile) -> Result<(), CaError> {
+        let applies = !profile.renewal_reuse_key && request.requester != Requester::system();
+        let Some(serial) = request.renews.as_deref().filter(|_| applies) else { return Ok(()) };
+        let Some(old) = self.ledger.certificate(serial).await? else { return Ok(()) };
+        let old = Certificate::from_der(&old.der)
+            .and_then(|c| c.tbs_certificate.subject_public_key_info.to_der())
+            .map_err(|e| CaError::new(ErrorKind::Internal, format!("certificate {serial} in the ledger: {e}")))?;
+        if old == request.spki_der {
+            return Err(CaError::new(
+                ErrorKind::PolicyViolation,
+                format!("profile {} does not allow a renewal to reuse the key of certificate {serial}", profile.name),
+            ));
+        }
+        Ok(())
+    }
+
     async fn issue_from(
         &self,
         request: IssuanceRequest,
@@ -296,6 +317,9 @@ impl CertificateAuthority {
             let e = CaError::new(ErrorKind::Unavailable, format!("issuer {} is not installed", profile.issuer));
             return Err(self.refused(&request, e).await);
         };
+        if let Err(e) = self.check_renewal_key(&request, profile).await {
+            return Err(self.refused(&request, e).await);
+        }
         let prepared = match prepare::prepare(&request, profile, issuer, &self.config.urls) {
             Ok(p) => p,
             Err(e) => return Err(self.refused(&request, e).await),

@@ -132,25 +132,16 @@ pub fn pem(der: &[u8]) -> String {
     der::pem::encode_string("CERTIFICATE", der::pem::LineEnding::LF, der).unwrap_or_default()
 }
 
-/// Splits a PEM bundle into DER certificates.
+/// Splits a PEM bundle into DER certificates (rustls-pki-types' PEM reader, as `server::tls`
+/// and `config` load theirs): other sections and text around them are skipped; a section that
+/// does not decode or does not end is an error.
 pub fn pem_certificates(text: &str) -> Result<Vec<Vec<u8>>, CaError> {
-    let mut out = Vec::new();
-    let mut rest = text;
-    while let Some(start) = rest.find("-----BEGIN CERTIFICATE-----") {
-        let end_marker = "-----END CERTIFICATE-----";
-        let Some(end) = rest[start..].find(end_marker) else {
-            return Err(CaError::bad_request("PEM: unterminated CERTIFICATE block"));
-        };
-        let block = &rest[start..start + end + end_marker.len()];
-        let (label, der) = der::pem::decode_vec(block.as_bytes())
-            .map_err(|e| CaError::bad_request("PEM: bad certificate block").with_source(der::Error::from(e)))?;
-        if label != "CERTIFICATE" {
-            return Err(CaError::bad_request("PEM: expected CERTIFICATE"));
-        }
-        out.push(der);
-        rest = &rest[start + end + end_marker.len()..];
-    }
-    Ok(out)
+    use rustls_pki_types::{pem::PemObject, CertificateDer};
+    CertificateDer::pem_slice_iter(text.as_bytes())
+        .map(|cert| {
+            cert.map(|c| c.to_vec()).map_err(|e| CaError::bad_request(format!("PEM: bad certificate block: {e}")))
+        })
+        .collect()
 }
 
 /// SHA-256 hex of `bytes`.
@@ -174,6 +165,15 @@ mod tests {
     fn pem_round_trip() {
         let der = vec![0x30, 0x03, 0x02, 0x01, 0x01];
         let text = format!("{}{}", pem(&der), pem(&der));
-        assert_eq!(pem_certificates(&text).unwrap(), vec![der.clone(), der]);
+        assert_eq!(pem_certificates(&text).unwrap(), vec![der.clone(), der.clone()]);
+        let key = "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n";
+        assert_eq!(
+            pem_certificates(&format!("junk\n{key}{}", pem(&der))).unwrap(),
+            vec![der],
+            "other sections skipped"
+        );
+        assert!(pem_certificates("-----BEGIN CERTIFICATE-----\nMIIB\n").is_err(), "unterminated");
+        assert!(pem_certificates("-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n").is_err());
+        assert_eq!(pem_certificates("no PEM here").unwrap(), Vec::<Vec<u8>>::new());
     }
 }

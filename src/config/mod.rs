@@ -366,13 +366,11 @@ impl Config {
     }
 }
 
+/// `s` for a URL's userinfo: every byte but RFC 3986's unreserved characters percent-encoded.
 fn percent_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+    const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+    utf8_percent_encode(s, UNRESERVED).to_string()
 }
 
 fn build(raw: raw::RawConfig, base: &Path, data_dir: PathBuf) -> Result<Config, ConfigError> {

@@ -412,3 +412,9 @@ fn tiers_are_free_form_and_profiles_must_name_a_configured_one() {
     let e = with("[clm.tiers.payments]\n[clm.tiers.\"Gold Tier\"]\n").unwrap_err();
     assert!(e.contains("clm.tiers.Gold Tier"), "{e}");
 }
+
+#[test]
+fn a_database_password_is_percent_encoded_for_the_url_userinfo() {
+    assert_eq!(percent_encode("Az09-._~"), "Az09-._~");
+    assert_eq!(percent_encode("p@ss:w/rd%é"), "p%40ss%3Aw%2Frd%25%C3%A9");
+}

@@ -191,11 +191,13 @@ pub async fn run(
                         },
                         _ = stop_handshake.changed() => return,
                     };
-                    // A verified client certificate chain (EST) travels with every request of
-                    // the connection.
-                    let chain = stream.get_ref().1.peer_certificates().map(|certs| {
-                        privca_est::auth::TlsClientChain(Arc::new(certs.iter().map(|c| c.to_vec()).collect()))
-                    });
+                    // A verified client certificate chain travels with every request of the
+                    // connection.
+                    let chain = stream
+                        .get_ref()
+                        .1
+                        .peer_certificates()
+                        .map(|certs| ClientChain(Arc::new(certs.iter().map(|c| c.to_vec()).collect())));
                     drive(stream, peer, chain, router, builder, &limits, stop).await
                 }
             }
@@ -208,6 +210,11 @@ pub async fn run(
         tasks.abort_all();
     }
 }
+
+/// The TLS client certificate chain the connection's handshake verified (DER, leaf first), in
+/// every request's extensions. `server::routes` hands it to the protocols that read one.
+#[derive(Debug, Clone)]
+pub struct ClientChain(pub Arc<Vec<Vec<u8>>>);
 
 /// One open connection: holds its slot under the cap and keeps the gauge current.
 struct Open {
@@ -227,7 +234,7 @@ impl Drop for Open {
 async fn drive<I>(
     io: I,
     peer: SocketAddr,
-    chain: Option<privca_est::auth::TlsClientChain>,
+    chain: Option<ClientChain>,
     router: Router,
     builder: Builder<TokioExecutor>,
     limits: &Limits,

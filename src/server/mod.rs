@@ -127,10 +127,14 @@ pub async fn serve(app: App) -> Result<(), CaError> {
         println!("  ACME directory: {}", crate::ca::chain::acme_directory_url(urls));
     }
     if scep_enabled {
-        println!("  SCEP:       {}{}?operation=GetCACaps", urls.http_base.trim_end_matches('/'), routes::SCEP_PREFIX);
+        println!(
+            "  SCEP:       {}{}?operation=GetCACaps",
+            urls.http_base.trim_end_matches('/'),
+            crate::paths::SCEP_PREFIX
+        );
     }
     if est_enabled {
-        println!("  EST:        {}{}/cacerts", urls.https_base.trim_end_matches('/'), routes::EST_PREFIX);
+        println!("  EST:        {}{}/cacerts", urls.https_base.trim_end_matches('/'), crate::paths::EST_PREFIX);
     }
     println!("  root CA:    {}", report.root_pem.display());
     tracing::info!(

@@ -1,4 +1,4 @@
-//! The only place top-level paths are composed. Plain HTTP serves what relying parties fetch
+//! The only place top-level paths are composed (the prefixes come from [`crate::paths`]). Plain HTTP serves what relying parties fetch
 //! without TLS (health, CA certificates for AIA, CRLs, OCSP; SCEP joins here with its issue); HTTPS serves the enrollment protocols; the admin listener is separate.
 
 use axum::{
@@ -15,6 +15,8 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use crate::{
     adapters::{acme::AcmeAdapter, crl::CrlAdapter, est::EstAdapter, ocsp::OcspAdapter, scep::ScepAdapter},
     ca::{ocsp::OcspService, x509, CertificateAuthority},
+    paths::{ACME_PREFIX, CRL_PREFIX, EST_PREFIX, OCSP_PREFIX, SCEP_PREFIX},
+    server::listener::ClientChain,
 };
 
 /// Plain HTTP: `/healthz`, `/ca/<name>`, `/crl/<name>.crl`, `/ocsp` (POST and GET) and, when
@@ -30,16 +32,13 @@ pub fn http(
         .route("/healthz", get(healthz))
         .route("/ca/{file}", get(ca_file))
         .with_state(ca)
-        .nest("/crl", crl)
-        .nest("/ocsp", ocsp);
+        .nest(CRL_PREFIX, crl)
+        .nest(OCSP_PREFIX, ocsp);
     match scep {
         Some((adapter, settings)) => router.nest_service(SCEP_PREFIX, privca_scep::router(adapter, settings)),
         None => router,
     }
 }
-
-/// Where the SCEP server is mounted (devices append their own path below it).
-pub const SCEP_PREFIX: &str = "/scep";
 
 /// HTTPS: `/healthz` and, when enabled, ACME under `/acme` and EST under `/.well-known/est`.
 pub fn https(
@@ -52,16 +51,20 @@ pub fn https(
         router = router.nest(ACME_PREFIX, privca_acme::router::router(state));
     }
     if let Some((adapter, settings)) = est {
-        router = router.nest(EST_PREFIX, privca_est::router(adapter, settings));
+        let est = privca_est::router(adapter, settings).layer(axum::middleware::map_request(est_client_chain));
+        router = router.nest(EST_PREFIX, est);
     }
     router
 }
 
-/// Where the ACME server is mounted.
-pub const ACME_PREFIX: &str = "/acme";
-
-/// Where the EST server is mounted (RFC 7030 §3.2.2).
-pub const EST_PREFIX: &str = "/.well-known/est";
+/// The connection's verified TLS client chain ([`ClientChain`]) as EST reads it (RFC 7030
+/// §3.3.2 client certificates).
+async fn est_client_chain(mut request: axum::extract::Request) -> axum::extract::Request {
+    if let Some(ClientChain(chain)) = request.extensions().get::<ClientChain>().cloned() {
+        request.extensions_mut().insert(privca_est::auth::TlsClientChain(chain));
+    }
+    request
+}
 
 /// Admin listener: `/healthz`, `/metrics` (Prometheus text: anonymous only while the admin
 /// listener is bound to a loopback address, else a token with role `metrics` or `admin`), and

@@ -192,3 +192,31 @@ async fn second_bootstrap_changes_nothing() {
     assert!(report.generated_keys.is_empty() && report.created_certificates.is_empty());
     assert_eq!(std::fs::read(t.dir.path().join("root.pem")).unwrap(), root);
 }
+
+/// `renewal_reuse_key = false` (tls-server) refuses a renewal with the renewed certificate's
+/// key and takes a new key; `true` (device) takes either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renewal_reuses_the_key_only_where_the_profile_allows_it() {
+    let t = TestCa::new(Db::Sqlite).await.unwrap();
+    for (profile, reuse) in [("tls-server", false), ("device", true)] {
+        let (subject, san) = ("/CN=renew.example.test", Some("DNS:renew.example.test"));
+        let csr = t.csr("ec:P-256", subject, san);
+        let req = IssuanceRequest::from_csr(&csr, profile, Requester::cli()).unwrap();
+        let IssueOutcome::Issued(first) = t.ca.issue(req).await.unwrap() else { panic!("pending") };
+        let renewal = |csr: &[u8]| {
+            let mut req = IssuanceRequest::from_csr(csr, profile, Requester::cli()).unwrap();
+            req.renews = Some(first.record.serial.clone());
+            req
+        };
+        let same_key = t.ca.issue(renewal(&csr)).await;
+        if reuse {
+            assert!(matches!(same_key, Ok(IssueOutcome::Issued(_))), "{profile}");
+        } else {
+            let Err(err) = same_key else { panic!("{profile}: the same key is refused") };
+            assert_eq!(err.kind(), ErrorKind::PolicyViolation, "{profile}: {err}");
+            assert!(err.detail().contains("reuse the key"), "{err}");
+        }
+        let new_key = t.ca.issue(renewal(&t.csr("ec:P-256", subject, san))).await.unwrap();
+        assert!(matches!(new_key, IssueOutcome::Issued(_)), "{profile}");
+    }
+}

@@ -33,8 +33,7 @@ fn spki(der: &[u8]) -> Vec<u8> {
 /// A content key sealed to `recipient` the way a SCEP client does, opened through the port.
 async fn round_trip(scep: &ScepAdapter, recipient: &[u8]) -> Result<Vec<u8>, privca_scep::ScepError> {
     let cert = Certificate::from_der(recipient).unwrap();
-    let key = openssl::x509::X509::from_der(recipient).unwrap().public_key().unwrap();
-    let sealed = envelope::seal(b"a PKCS#10 request", &cert, Some(&key), envelope::ContentCipher::Aes128).unwrap();
+    let sealed = envelope::seal(b"a PKCS#10 request", &cert, envelope::ContentCipher::Aes128).unwrap();
     let sealed = envelope::decode(&sealed, &cert, false).unwrap();
     let recovered = scep.ra_decrypt(&sealed.encrypted_key).await?;
     sealed.open(Some(&recovered), &ImplicitRejection::new().unwrap())

@@ -93,71 +93,32 @@ fn sans_of_csr(csr: &CertReq) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
-    use openssl::{
-        ec::{EcGroup, EcKey},
-        hash::MessageDigest,
-        nid::Nid,
-        pkey::PKey,
-        stack::Stack,
-        x509::{extension::SubjectAlternativeName, X509NameBuilder, X509Req, X509},
-    };
+    use rcgen::{CertificateParams, DnType, KeyPair, SanType};
 
     use super::*;
 
-    fn name(cn: &str) -> openssl::x509::X509Name {
-        let mut n = X509NameBuilder::new().unwrap();
-        n.append_entry_by_nid(Nid::COMMONNAME, cn).unwrap();
-        n.build()
+    fn params(cn: &str, sans: &[&str]) -> CertificateParams {
+        let mut p = CertificateParams::default();
+        p.distinguished_name = rcgen::DistinguishedName::new();
+        p.distinguished_name.push(DnType::CommonName, cn);
+        p.subject_alt_names = sans
+            .iter()
+            .map(|s| match s.strip_prefix("IP:") {
+                Some(ip) => SanType::IpAddress(ip.parse().unwrap()),
+                None => SanType::DnsName((*s).try_into().unwrap()),
+            })
+            .collect();
+        p
     }
 
     fn csr(cn: &str, sans: &[&str]) -> CertReq {
-        let key =
-            PKey::from_ec_key(EcKey::generate(&EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap()).unwrap())
-                .unwrap();
-        let mut b = X509Req::builder().unwrap();
-        b.set_subject_name(&name(cn)).unwrap();
-        b.set_pubkey(&key).unwrap();
-        if !sans.is_empty() {
-            let mut san = SubjectAlternativeName::new();
-            for s in sans {
-                match s.strip_prefix("IP:") {
-                    Some(ip) => san.ip(ip),
-                    None => san.dns(s),
-                };
-            }
-            let mut exts = Stack::new().unwrap();
-            exts.push(san.build(&b.x509v3_context(None)).unwrap()).unwrap();
-            b.add_extensions(&exts).unwrap();
-        }
-        b.sign(&key, MessageDigest::sha256()).unwrap();
-        CertReq::from_der(&b.build().to_der().unwrap()).unwrap()
+        let der = params(cn, sans).serialize_request(&KeyPair::generate().unwrap()).unwrap();
+        CertReq::from_der(der.der()).unwrap()
     }
 
     fn cert(cn: &str, sans: &[&str]) -> Certificate {
-        let key =
-            PKey::from_ec_key(EcKey::generate(&EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap()).unwrap())
-                .unwrap();
-        let mut b = X509::builder().unwrap();
-        b.set_version(2).unwrap();
-        b.set_serial_number(&openssl::bn::BigNum::from_u32(7).unwrap().to_asn1_integer().unwrap()).unwrap();
-        b.set_not_before(&openssl::asn1::Asn1Time::days_from_now(0).unwrap()).unwrap();
-        b.set_not_after(&openssl::asn1::Asn1Time::days_from_now(1).unwrap()).unwrap();
-        b.set_subject_name(&name(cn)).unwrap();
-        b.set_issuer_name(&name("CA")).unwrap();
-        b.set_pubkey(&key).unwrap();
-        if !sans.is_empty() {
-            let mut san = SubjectAlternativeName::new();
-            for s in sans {
-                match s.strip_prefix("IP:") {
-                    Some(ip) => san.ip(ip),
-                    None => san.dns(s),
-                };
-            }
-            let ext = san.build(&b.x509v3_context(None, None)).unwrap();
-            b.append_extension(ext).unwrap();
-        }
-        b.sign(&key, MessageDigest::sha256()).unwrap();
-        Certificate::from_der(&b.build().to_der().unwrap()).unwrap()
+        let cert = params(cn, sans).self_signed(&KeyPair::generate().unwrap()).unwrap();
+        Certificate::from_der(cert.der()).unwrap()
     }
 
     #[test]

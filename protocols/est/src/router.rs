@@ -400,25 +400,11 @@ mod tests {
         }
     }
 
-    fn rsa_spki() -> Vec<u8> {
-        openssl::pkey::PKey::from_rsa(openssl::rsa::Rsa::generate(2048).unwrap()).unwrap().public_key_to_der().unwrap()
-    }
+    use serverkey::tests::rsa_spki;
 
     /// A self-signed certificate standing for the one the backend issued.
     fn certificate() -> Vec<u8> {
-        let key = openssl::pkey::PKey::from_rsa(openssl::rsa::Rsa::generate(2048).unwrap()).unwrap();
-        let mut name = openssl::x509::X509NameBuilder::new().unwrap();
-        name.append_entry_by_text("CN", "device").unwrap();
-        let name = name.build();
-        let mut b = openssl::x509::X509Builder::new().unwrap();
-        b.set_version(2).unwrap();
-        b.set_subject_name(&name).unwrap();
-        b.set_issuer_name(&name).unwrap();
-        b.set_pubkey(&key).unwrap();
-        b.set_not_before(&openssl::asn1::Asn1Time::days_from_now(0).unwrap()).unwrap();
-        b.set_not_after(&openssl::asn1::Asn1Time::days_from_now(1).unwrap()).unwrap();
-        b.sign(&key, openssl::hash::MessageDigest::sha256()).unwrap();
-        b.build().to_der().unwrap()
+        serverkey::tests::RSA_CERT.to_vec()
     }
 
     /// A `/serverkeygen` CSR (its signature is the backend's to check), asking for the key

@@ -11,24 +11,10 @@
 //! symmetric form (`id-aa-decryptKeyID`, RFC 4108) needs a pre-shared key that privca does not
 //! manage. Both are refused with 400 before anything is issued.
 
-use cms::{
-    content_info::CmsVersion,
-    enveloped_data::{
-        EncryptedContentInfo, EnvelopedData, KeyTransRecipientInfo, RecipientIdentifier, RecipientInfo, RecipientInfos,
-    },
-};
-use const_oid::{
-    db::rfc5911::{ID_ENVELOPED_DATA, ID_SIGNED_DATA},
-    ObjectIdentifier,
-};
-use der::{
-    asn1::{OctetString, SetOfVec},
-    Any, Decode, Encode,
-};
-use x509_cert::{
-    ext::pkix::SubjectKeyIdentifier, request::CertReq, spki::AlgorithmIdentifierOwned, spki::SubjectPublicKeyInfoOwned,
-    Certificate,
-};
+use const_oid::{db::rfc5911::ID_SIGNED_DATA, ObjectIdentifier};
+use der::{asn1::OctetString, Any, Decode, Encode};
+use privca_cms::{ContentCipher, KeyTransRecipient};
+use x509_cert::{ext::pkix::SubjectKeyIdentifier, request::CertReq, spki::SubjectPublicKeyInfoOwned, Certificate};
 
 use crate::{backend::EstBackend, error::EstError, signed};
 
@@ -38,7 +24,6 @@ pub const ID_AA_ASYMM_DECRYPT_KEY_ID: ObjectIdentifier = ObjectIdentifier::new_u
 pub const ID_AA_DECRYPT_KEY_ID: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.2.37");
 /// `id-ct-KP-aKeyPackage` (RFC 5958 §1).
 pub const ID_CT_KP_AKEY_PACKAGE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.2.1.2.78.5");
-const AES256_CBC: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.1.42");
 
 /// The key the answer is encrypted to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,64 +98,18 @@ pub async fn encrypted_key<B: EstBackend>(
 }
 
 /// EnvelopedData (ContentInfo) with one KeyTransRecipientInfo (rsaEncryption, identified by
-/// subjectKeyIdentifier) and AES-256-CBC content encryption.
+/// subjectKeyIdentifier) and AES-256-CBC content encryption ([`privca_cms::envelope`]).
 pub fn envelope(content_type: ObjectIdentifier, content: &[u8], recipient: &Recipient) -> Result<Vec<u8>, EstError> {
-    let internal = |what: &str| EstError::Internal(format!("enveloping the key: {what}"));
-    let der_err = |e: der::Error| EstError::Internal(format!("enveloping the key: {e}"));
-    let rsa = openssl::pkey::PKey::public_key_from_der(&recipient.spki_der)
-        .and_then(|k| k.rsa())
-        .map_err(|_| internal("recipient key"))?;
-    let cipher = openssl::symm::Cipher::aes_256_cbc();
-    let mut key = vec![0u8; cipher.key_len()];
-    let mut iv = vec![0u8; cipher.iv_len().unwrap_or(16)];
-    openssl::rand::rand_bytes(&mut key).map_err(|_| internal("randomness"))?;
-    openssl::rand::rand_bytes(&mut iv).map_err(|_| internal("randomness"))?;
-    let ciphertext = openssl::symm::encrypt(cipher, &key, Some(&iv), content).map_err(|_| internal("encryption"))?;
-    let mut encrypted_key = vec![0u8; rsa.size() as usize];
-    let n = rsa
-        .public_encrypt(&key, &mut encrypted_key, openssl::rsa::Padding::PKCS1)
-        .map_err(|_| internal("key transport"))?;
-    encrypted_key.truncate(n);
-
-    let ktri = KeyTransRecipientInfo {
-        version: CmsVersion::V2, // rid is a subjectKeyIdentifier (RFC 5652 §6.2.1)
-        rid: RecipientIdentifier::SubjectKeyIdentifier(SubjectKeyIdentifier(
-            OctetString::new(recipient.key_id.clone()).map_err(der_err)?,
-        )),
-        key_enc_alg: AlgorithmIdentifierOwned {
-            oid: const_oid::db::rfc5912::RSA_ENCRYPTION,
-            parameters: Some(Any::null()),
-        },
-        enc_key: OctetString::new(encrypted_key).map_err(der_err)?,
-    };
-    let mut recipients = SetOfVec::new();
-    recipients.insert(RecipientInfo::Ktri(ktri)).map_err(der_err)?;
-    let env = EnvelopedData {
-        version: CmsVersion::V2, // a recipient of version 2 (RFC 5652 §6.1)
-        originator_info: None,
-        recip_infos: RecipientInfos(recipients),
-        encrypted_content: EncryptedContentInfo {
-            content_type,
-            content_enc_alg: AlgorithmIdentifierOwned {
-                oid: AES256_CBC,
-                parameters: Some(Any::encode_from(&OctetString::new(iv).map_err(der_err)?).map_err(der_err)?),
-            },
-            encrypted_content: Some(OctetString::new(ciphertext).map_err(der_err)?),
-        },
-        unprotected_attrs: None,
-    };
-    cms::content_info::ContentInfo {
-        content_type: ID_ENVELOPED_DATA,
-        content: Any::encode_from(&env).map_err(der_err)?,
-    }
-    .to_der()
-    .map_err(der_err)
+    let internal = |e: &dyn std::fmt::Display| EstError::Internal(format!("enveloping the key: {e}"));
+    let spki = SubjectPublicKeyInfoOwned::from_der(&recipient.spki_der).map_err(|e| internal(&e))?;
+    let to = KeyTransRecipient::key_id(&recipient.key_id, &spki).map_err(|e| internal(&e))?;
+    privca_cms::envelope(content_type, content, &to, ContentCipher::Aes256).map_err(|e| internal(&e))
 }
 
 #[cfg(test)]
-mod tests {
-    use der::asn1::BitString;
-    use x509_cert::{attr::Attribute, name::Name, request::CertReqInfo};
+pub(crate) mod tests {
+    use der::asn1::{BitString, SetOfVec};
+    use x509_cert::{attr::Attribute, name::Name, request::CertReqInfo, spki::AlgorithmIdentifierOwned};
 
     use super::*;
 
@@ -194,8 +133,13 @@ mod tests {
         signed::attribute(oid, Any::encode_from(&OctetString::new(id.to_vec()).unwrap()).unwrap()).unwrap()
     }
 
-    fn rsa_spki() -> Vec<u8> {
-        openssl::pkey::PKey::from_rsa(openssl::rsa::Rsa::generate(2048).unwrap()).unwrap().public_key_to_der().unwrap()
+    /// An RSA-2048 certificate made with `openssl req -x509` (its private key is in the same
+    /// directory, for decrypting the envelope in tests).
+    pub(crate) const RSA_CERT: &[u8] = include_bytes!("../tests/vectors/rsa2048.crt.der");
+    pub(crate) const RSA_KEY: &[u8] = include_bytes!("../tests/vectors/rsa2048.key.der");
+
+    pub(crate) fn rsa_spki() -> Vec<u8> {
+        Certificate::from_der(RSA_CERT).unwrap().tbs_certificate.subject_public_key_info.to_der().unwrap()
     }
 
     #[test]
@@ -224,14 +168,35 @@ mod tests {
             let e = requested_recipient(&csr(&spki, vec![attr]), None).unwrap_err();
             assert!(matches!(e, EstError::BadRequest(_)), "{e:?}");
         }
-        let ec = openssl::ec::EcKey::generate(
-            &openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1).unwrap(),
-        )
-        .unwrap();
-        let ec_spki = openssl::pkey::PKey::from_ec_key(ec).unwrap().public_key_to_der().unwrap();
+        let ec_spki = rcgen::PublicKeyData::subject_public_key_info(&rcgen::KeyPair::generate().unwrap());
         let id = key_identifier(&SubjectPublicKeyInfoOwned::from_der(&ec_spki).unwrap());
         let e =
             requested_recipient(&csr(&ec_spki, vec![key_id_attr(ID_AA_ASYMM_DECRYPT_KEY_ID, &id)]), None).unwrap_err();
         assert!(e.to_string().contains("not an RSA key"), "{e}");
+    }
+
+    /// The envelope opens with the recipient's private key to the content, with the
+    /// identifier the CSR named.
+    #[test]
+    fn the_envelope_opens_with_the_named_key() {
+        use cms::{
+            content_info::ContentInfo,
+            enveloped_data::{EnvelopedData, RecipientIdentifier, RecipientInfo},
+        };
+        use rsa::{pkcs8::DecodePrivateKey, Pkcs1v15Encrypt, RsaPrivateKey};
+        let recipient = Recipient { key_id: b"kid".to_vec(), spki_der: rsa_spki() };
+        let der = envelope(ID_SIGNED_DATA, b"a signed key package", &recipient).unwrap();
+        let env: EnvelopedData = ContentInfo::from_der(&der).unwrap().content.decode_as().unwrap();
+        let RecipientInfo::Ktri(ktri) = env.recip_infos.0.iter().next().unwrap() else { panic!("not ktri") };
+        assert!(matches!(&ktri.rid, RecipientIdentifier::SubjectKeyIdentifier(s) if s.0.as_bytes() == b"kid"));
+        let key =
+            RsaPrivateKey::from_pkcs8_der(RSA_KEY).unwrap().decrypt(Pkcs1v15Encrypt, ktri.enc_key.as_bytes()).unwrap();
+        let eci = &env.encrypted_content;
+        assert_eq!((eci.content_type, eci.content_enc_alg.oid), (ID_SIGNED_DATA, privca_cms::cipher::AES256_CBC));
+        let iv = eci.content_enc_alg.parameters.as_ref().unwrap().decode_as::<OctetString>().unwrap();
+        let plain = ContentCipher::Aes256
+            .decrypt(&key, iv.as_bytes(), eci.encrypted_content.as_ref().unwrap().as_bytes())
+            .unwrap();
+        assert_eq!(plain, b"a signed key package");
     }
 }

@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use der::{
     asn1::{BitString, GeneralizedTime, Null, OctetString},
-    Encode, Header, Tag, TagNumber,
+    Any, Encode, Tag, TagNumber,
 };
 use spki::AlgorithmIdentifierOwned;
 use x509_cert::ext::{pkix::CrlReason, Extension};
@@ -140,13 +140,9 @@ pub fn signed_response(
         .map_err(internal)
 }
 
-/// `tag` around the concatenated DER `parts`.
+/// `tag` around the concatenated DER `parts` (encoded by `der` as they are).
 fn tlv(tag: Tag, parts: &[&[u8]]) -> Result<Vec<u8>, OcspError> {
-    let len: usize = parts.iter().map(|p| p.len()).sum();
-    let mut out = Vec::with_capacity(len + 6);
-    Header::new(tag, len).and_then(|h| h.encode_to_vec(&mut out)).map_err(|_| OcspError::InternalError)?;
-    parts.iter().for_each(|p| out.extend_from_slice(p));
-    Ok(out)
+    Any::new(tag, parts.concat()).and_then(|any| any.to_der()).map_err(|_| OcspError::InternalError)
 }
 
 #[cfg(test)]

@@ -67,7 +67,8 @@ pub fn decode_get_path(path: &str) -> Option<Vec<u8>> {
             return Some(der);
         }
     }
-    let raw = percent_decode(path)?;
+    // An escape that is not one stays as it is, and then fails base64 like any other '%'.
+    let raw = percent_encoding::percent_decode_str(path).decode_utf8().ok()?;
     let text: String =
         raw.chars().map(|c| if c == ' ' { '+' } else { c }).filter(|c| !c.is_ascii_whitespace()).collect();
     if text.is_empty() {
@@ -78,23 +79,6 @@ pub fn decode_get_path(path: &str) -> Option<Vec<u8>> {
         .or_else(|_| Base64Url::decode_vec(&text))
         .or_else(|_| Base64UrlUnpadded::decode_vec(&text))
         .ok()
-}
-
-fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = s.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 async fn answer<B: OcspBackend>(backend: &B, der: &[u8], get: bool) -> Response {

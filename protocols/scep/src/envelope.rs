@@ -4,103 +4,38 @@
 //! Opening one needs the RA decryption key, which works in the HSM through the port: this
 //! module only finds the encrypted key and decrypts the content once the key is known, or with
 //! a synthetic key when it is not ([`crate::rejection`]: every failure looks the same). Sealing
-//! a CertRep encrypts to the requester's certificate (public key) in software.
+//! a CertRep encrypts to the requester's certificate (public key) in software, with the
+//! EnvelopedData shared with EST ([`privca_cms`]).
 
 use cms::{
-    cert::IssuerAndSerialNumber,
     content_info::{CmsVersion, ContentInfo},
-    enveloped_data::{
-        EncryptedContentInfo, EnvelopedData, KeyTransRecipientInfo, RecipientIdentifier, RecipientInfo, RecipientInfos,
-    },
+    enveloped_data::{KeyTransRecipientInfo, RecipientIdentifier, RecipientInfo},
 };
 use const_oid::{
     db::rfc5911::{ID_DATA, ID_ENVELOPED_DATA},
     ObjectIdentifier,
 };
-use der::{
-    asn1::{OctetString, SetOfVec},
-    Any, Decode, Encode,
-};
-use openssl::{
-    pkey::{PKey, Public},
-    symm::Cipher,
-};
+use der::{asn1::OctetString, Any, Decode, Encode};
+use privca_cms::{CmsError, KeyTransRecipient};
 use x509_cert::{spki::AlgorithmIdentifierOwned, Certificate};
 
 use crate::{
     error::{FailInfo, ScepError},
-    oids,
     rejection::{self, ImplicitRejection},
 };
 
-/// A content-encryption algorithm SCEP clients use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ContentCipher {
-    /// AES-128-CBC (mandatory to implement, §2.9).
-    Aes128,
-    /// AES-192-CBC.
-    Aes192,
-    /// AES-256-CBC.
-    Aes256,
-    /// DES-EDE3-CBC (old Cisco IOS).
-    Des3,
-    /// Single DES-CBC (micromdm's scepclient, Go's pkcs7 default): decrypted only where the
-    /// name allows it; replies are sealed with AES-128 instead ([`ContentCipher::for_reply`]).
-    Des,
-}
+/// A content-encryption algorithm SCEP clients use: AES-128-CBC (mandatory to implement,
+/// §2.9), AES-192/256-CBC, DES-EDE3-CBC (old Cisco IOS), and single DES-CBC (micromdm's
+/// scepclient, Go's pkcs7 default), decrypted only where the name allows it and answered with
+/// AES-128 ([`reply_cipher`]).
+pub use privca_cms::ContentCipher;
 
-impl ContentCipher {
-    /// From the AlgorithmIdentifier OID.
-    pub fn from_oid(oid: ObjectIdentifier) -> Option<Self> {
-        Some(match oid {
-            oids::AES128_CBC => Self::Aes128,
-            oids::AES192_CBC => Self::Aes192,
-            oids::AES256_CBC => Self::Aes256,
-            oids::DES_EDE3_CBC => Self::Des3,
-            oids::DES_CBC => Self::Des,
-            _ => return None,
-        })
-    }
-
-    /// The cipher a CertRep to a request sealed with `self` uses: the same, except that single
-    /// DES is answered with AES-128-CBC (every client that sends DES decrypts AES too).
-    pub fn for_reply(self) -> Self {
-        match self {
-            Self::Des => Self::Aes128,
-            other => other,
-        }
-    }
-
-    fn oid(self) -> ObjectIdentifier {
-        match self {
-            Self::Aes128 => oids::AES128_CBC,
-            Self::Aes192 => oids::AES192_CBC,
-            Self::Aes256 => oids::AES256_CBC,
-            Self::Des3 => oids::DES_EDE3_CBC,
-            Self::Des => oids::DES_CBC,
-        }
-    }
-
-    /// The OpenSSL cipher; single DES is not in OpenSSL 3's default provider.
-    fn openssl(self) -> Option<Cipher> {
-        Some(match self {
-            Self::Aes128 => Cipher::aes_128_cbc(),
-            Self::Aes192 => Cipher::aes_192_cbc(),
-            Self::Aes256 => Cipher::aes_256_cbc(),
-            Self::Des3 => Cipher::des_ede3_cbc(),
-            Self::Des => return None,
-        })
-    }
-
-    /// (key, IV) sizes in bytes.
-    fn sizes(self) -> (usize, usize) {
-        match self {
-            Self::Aes128 => (16, 16),
-            Self::Aes192 => (24, 16),
-            Self::Aes256 => (32, 16),
-            Self::Des3 => (24, 8),
-            Self::Des => (8, 8),
-        }
+/// The cipher a CertRep to a request sealed with `cipher` uses: the same, except that single
+/// DES is answered with AES-128-CBC (every client that sends DES decrypts AES too).
+pub fn reply_cipher(cipher: ContentCipher) -> ContentCipher {
+    match cipher {
+        ContentCipher::Des => ContentCipher::Aes128,
+        other => other,
     }
 }
 
@@ -225,81 +160,25 @@ impl Sealed {
     /// with the synthetic key of [`ImplicitRejection`] when it recovered none of the cipher's
     /// size. Every failure is [`rejection::unopenable`], whatever its cause.
     pub fn open(&self, recovered: Option<&[u8]>, rejection: &ImplicitRejection) -> Result<Vec<u8>, ScepError> {
-        let (key_len, iv_len) = self.cipher.sizes();
-        let key = rejection.content_key(&self.encrypted_key, recovered, key_len);
-        if self.iv.len() != iv_len {
+        let key = rejection.content_key(&self.encrypted_key, recovered, self.cipher.key_len());
+        if self.iv.len() != self.cipher.iv_len() {
             return Err(rejection::unopenable());
         }
-        let plain = match self.cipher.openssl() {
-            Some(cipher) => openssl::symm::decrypt(cipher, &key, Some(&self.iv), &self.ciphertext).ok(),
-            None => des_cbc_decrypt(&key, &self.iv, &self.ciphertext),
-        };
-        plain.ok_or_else(rejection::unopenable)
+        self.cipher.decrypt(&key, &self.iv, &self.ciphertext).ok_or_else(rejection::unopenable)
     }
 }
 
-/// Single-DES CBC with PKCS#7 padding (RustCrypto; not in OpenSSL 3's default provider).
-fn des_cbc_decrypt(key: &[u8], iv: &[u8], ciphertext: &[u8]) -> Option<Vec<u8>> {
-    use cbc::cipher::{block_padding::Pkcs7, BlockDecryptMut, KeyIvInit};
-    cbc::Decryptor::<des::Des>::new_from_slices(key, iv).ok()?.decrypt_padded_vec_mut::<Pkcs7>(ciphertext).ok()
-}
-
-/// Encrypts `content` with `cipher` to `recipient`, whose public key is `recipient_key` (RSA).
-pub fn seal(
-    content: &[u8],
-    recipient: &Certificate,
-    recipient_key: Option<&PKey<Public>>,
-    cipher: ContentCipher,
-) -> Result<Vec<u8>, ScepError> {
-    let internal = |what: &str| ScepError::Internal(format!("sealing the CertRep: {what}"));
-    let rsa = recipient_key
-        .and_then(|k| k.rsa().ok())
-        .ok_or_else(|| ScepError::fail(FailInfo::BadAlg, "the requester's certificate has no RSA key to encrypt to"))?;
-    let c = cipher.for_reply().openssl().ok_or_else(|| internal("cipher"))?;
-    let cipher = cipher.for_reply();
-    let mut key = vec![0u8; c.key_len()];
-    let mut iv = vec![0u8; c.iv_len().unwrap_or(16)];
-    openssl::rand::rand_bytes(&mut key).map_err(|_| internal("randomness"))?;
-    openssl::rand::rand_bytes(&mut iv).map_err(|_| internal("randomness"))?;
-    let ciphertext = openssl::symm::encrypt(c, &key, Some(&iv), content).map_err(|_| internal("encryption"))?;
-    let mut encrypted_key = vec![0u8; rsa.size() as usize];
-    let n = rsa
-        .public_encrypt(&key, &mut encrypted_key, openssl::rsa::Padding::PKCS1)
-        .map_err(|_| internal("key transport"))?;
-    encrypted_key.truncate(n);
-
-    let der_err = |e: der::Error| ScepError::Internal(format!("sealing the CertRep: {e}"));
-    let ktri = KeyTransRecipientInfo {
-        version: CmsVersion::V0,
-        rid: RecipientIdentifier::IssuerAndSerialNumber(IssuerAndSerialNumber {
-            issuer: recipient.tbs_certificate.issuer.clone(),
-            serial_number: recipient.tbs_certificate.serial_number.clone(),
-        }),
-        key_enc_alg: AlgorithmIdentifierOwned {
-            oid: const_oid::db::rfc5912::RSA_ENCRYPTION,
-            parameters: Some(Any::null()),
-        },
-        enc_key: OctetString::new(encrypted_key).map_err(der_err)?,
-    };
-    let mut recipients = SetOfVec::new();
-    recipients.insert(RecipientInfo::Ktri(ktri)).map_err(der_err)?;
-    let env = EnvelopedData {
-        version: CmsVersion::V0,
-        originator_info: None,
-        recip_infos: RecipientInfos(recipients),
-        encrypted_content: EncryptedContentInfo {
-            content_type: ID_DATA,
-            content_enc_alg: AlgorithmIdentifierOwned {
-                oid: cipher.oid(),
-                parameters: Some(Any::encode_from(&OctetString::new(iv).map_err(der_err)?).map_err(der_err)?),
-            },
-            encrypted_content: Some(OctetString::new(ciphertext).map_err(der_err)?),
-        },
-        unprotected_attrs: None,
-    };
-    ContentInfo { content_type: ID_ENVELOPED_DATA, content: Any::encode_from(&env).map_err(der_err)? }
-        .to_der()
-        .map_err(der_err)
+/// `content` encrypted to `recipient`'s public key (RSA key transport) with
+/// [`reply_cipher`]`(cipher)`, as a ContentInfo of type envelopedData.
+pub fn seal(content: &[u8], recipient: &Certificate, cipher: ContentCipher) -> Result<Vec<u8>, ScepError> {
+    let recipient = KeyTransRecipient::certificate(recipient).map_err(|e| match e {
+        CmsError::RecipientKey => {
+            ScepError::fail(FailInfo::BadAlg, "the requester's certificate has no RSA key to encrypt to")
+        }
+        e => ScepError::Internal(format!("sealing the CertRep: {e}")),
+    })?;
+    privca_cms::envelope(ID_DATA, content, &recipient, reply_cipher(cipher))
+        .map_err(|e| ScepError::Internal(format!("sealing the CertRep: {e}")))
 }
 
 #[cfg(test)]
@@ -324,18 +203,7 @@ mod tests {
         assert_eq!(sealed.iv.len(), 8);
         assert!(!sealed.ciphertext.is_empty() && sealed.ciphertext.len().is_multiple_of(8));
         assert_eq!(sealed.encrypted_key.len(), 256, "an RSA-2048 key transport");
-        assert_eq!(ContentCipher::Des.for_reply(), ContentCipher::Aes128);
-        assert_eq!(ContentCipher::Des3.for_reply(), ContentCipher::Des3);
-    }
-
-    #[test]
-    fn single_des_cbc_decrypts_and_a_bad_padding_fails() {
-        use cbc::cipher::{block_padding::Pkcs7, BlockEncryptMut, KeyIvInit};
-        let (key, iv) = ([7u8; 8], [9u8; 8]);
-        let ciphertext =
-            cbc::Encryptor::<des::Des>::new_from_slices(&key, &iv).unwrap().encrypt_padded_vec_mut::<Pkcs7>(b"a CSR");
-        assert_eq!(des_cbc_decrypt(&key, &iv, &ciphertext).unwrap(), b"a CSR");
-        assert!(des_cbc_decrypt(&[8u8; 8], &iv, &ciphertext).is_none_or(|p| p != b"a CSR"));
-        assert!(des_cbc_decrypt(&key, &iv, &ciphertext[..7]).is_none());
+        assert_eq!(reply_cipher(ContentCipher::Des), ContentCipher::Aes128);
+        assert_eq!(reply_cipher(ContentCipher::Des3), ContentCipher::Des3);
     }
 }

@@ -1,13 +1,13 @@
-//! Public keys of the certificates in a pkiMessage (the signer's, the requester's). OpenSSL 3's
-//! generic `d2i_PUBKEY` runs the provider decoder machinery, which cost a tenth of the CPU of an
-//! enrollment; RSA keys — what SCEP clients use — are read from the SPKI's RSAPublicKey directly.
+//! Public keys of the certificates in a pkiMessage (the signer's) and the signature check
+//! over the signed attributes: RSA (PKCS #1 v1.5) from the SPKI's RSAPublicKey with ring, ECDSA
+//! on P-256, P-384 and P-521 with RustCrypto over the digest the SignerInfo names (SHA-1,
+//! SHA-256 or SHA-512 on any of the curves, which ring's fixed curve/digest pairs do not cover).
 
-use der::Encode;
-use openssl::pkey::{PKey, Public};
+use const_oid::{
+    db::rfc5912::{ID_EC_PUBLIC_KEY, RSA_ENCRYPTION, SECP_256_R_1, SECP_384_R_1, SECP_521_R_1},
+    ObjectIdentifier,
+};
 use x509_cert::Certificate;
-
-/// rsaEncryption (RFC 8017).
-const RSA_ENCRYPTION: der::oid::ObjectIdentifier = der::oid::ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
 
 /// The DER RSAPublicKey of `cert`, if its key is rsaEncryption.
 pub(crate) fn rsa_public_key(cert: &Certificate) -> Option<&[u8]> {
@@ -15,49 +15,99 @@ pub(crate) fn rsa_public_key(cert: &Certificate) -> Option<&[u8]> {
     (spki.algorithm.oid == RSA_ENCRYPTION).then(|| spki.subject_public_key.as_bytes()).flatten()
 }
 
-/// The subject public key of `cert`; `None` if OpenSSL cannot use it.
-pub(crate) fn public_key(cert: &Certificate) -> Option<PKey<Public>> {
-    if let Some(der) = rsa_public_key(cert) {
-        return PKey::from_rsa(openssl::rsa::Rsa::public_key_from_der_pkcs1(der).ok()?).ok();
-    }
+/// Whether `signature` (DER ECDSA-Sig-Value) over a message whose digest is `prehash` verifies
+/// with `cert`'s EC key; `None` if the key is not an EC key on a supported curve.
+pub(crate) fn ecdsa_verify(cert: &Certificate, prehash: &[u8], signature: &[u8]) -> Option<bool> {
+    use p256::ecdsa::signature::hazmat::PrehashVerifier;
     let spki = &cert.tbs_certificate.subject_public_key_info;
-    PKey::public_key_from_der(&spki.to_der().ok()?).ok()
+    if spki.algorithm.oid != ID_EC_PUBLIC_KEY {
+        return None;
+    }
+    let curve: ObjectIdentifier = spki.algorithm.parameters.as_ref()?.decode_as().ok()?;
+    let point = spki.subject_public_key.as_bytes()?;
+    macro_rules! verify {
+        ($curve:ident) => {{
+            let key = $curve::ecdsa::VerifyingKey::from_sec1_bytes(point).ok()?;
+            let prehash = field_wide(prehash, $curve::FieldBytes::default().len());
+            let ok = $curve::ecdsa::Signature::from_der(signature)
+                .is_ok_and(|sig| key.verify_prehash(&prehash, &sig).is_ok());
+            Some(ok)
+        }};
+    }
+    match curve {
+        SECP_256_R_1 => verify!(p256),
+        SECP_384_R_1 => verify!(p384),
+        SECP_521_R_1 => verify!(p521),
+        _ => None,
+    }
+}
+
+/// `prehash` left-padded with zeros to `field` bytes: the same integer (SEC 1 §4.1.4 step 5
+/// takes a shorter digest whole), which RustCrypto's ECDSA wants at least half a field wide
+/// (SHA-1 or SHA-256 on P-521).
+fn field_wide(prehash: &[u8], field: usize) -> Vec<u8> {
+    let mut wide = vec![0u8; field.saturating_sub(prehash.len())];
+    wide.extend_from_slice(prehash);
+    wide
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use der::Decode;
-    use x509_cert::spki::SubjectPublicKeyInfoOwned;
+    use der::{asn1::BitString, Any, Decode};
+    use p256::ecdsa::signature::hazmat::RandomizedPrehashSigner;
 
-    fn cert_with(spki_der: &[u8]) -> Certificate {
-        // Only the SPKI matters here: graft it into a parsed certificate.
-        let key = PKey::from_rsa(openssl::rsa::Rsa::generate(1024).unwrap()).unwrap();
-        let mut name = openssl::x509::X509Name::builder().unwrap();
-        name.append_entry_by_text("CN", "t").unwrap();
-        let name = name.build();
-        let mut b = openssl::x509::X509::builder().unwrap();
-        b.set_subject_name(&name).unwrap();
-        b.set_issuer_name(&name).unwrap();
-        b.set_pubkey(&key).unwrap();
-        b.set_not_before(&openssl::asn1::Asn1Time::days_from_now(0).unwrap()).unwrap();
-        b.set_not_after(&openssl::asn1::Asn1Time::days_from_now(1).unwrap()).unwrap();
-        b.sign(&key, openssl::hash::MessageDigest::sha256()).unwrap();
-        let mut cert = Certificate::from_der(&b.build().to_der().unwrap()).unwrap();
-        cert.tbs_certificate.subject_public_key_info = SubjectPublicKeyInfoOwned::from_der(spki_der).unwrap();
+    use super::*;
+
+    const P256_CERT: &[u8] = include_bytes!("../tests/vectors/test-p256.crt.der");
+    const RSA_CERT: &[u8] = include_bytes!("../tests/vectors/test-rsa2048.crt.der");
+
+    /// A parsed certificate with the key `point` on `curve` grafted in (only the SPKI matters).
+    fn cert_with(curve: ObjectIdentifier, point: &[u8]) -> Certificate {
+        let mut cert = Certificate::from_der(P256_CERT).unwrap();
+        let spki = &mut cert.tbs_certificate.subject_public_key_info;
+        spki.algorithm.parameters = Some(Any::encode_from(&curve).unwrap());
+        spki.subject_public_key = BitString::from_bytes(point).unwrap();
         cert
     }
 
+    /// ECDSA over SHA-1, SHA-256 and SHA-512 digests on each curve, as OpenSSL allows.
     #[test]
-    fn rsa_and_ec_keys_read_as_openssl_reads_them() {
-        let rsa = PKey::from_rsa(openssl::rsa::Rsa::generate(2048).unwrap()).unwrap();
-        let group = openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1).unwrap();
-        let ec = PKey::from_ec_key(openssl::ec::EcKey::generate(&group).unwrap()).unwrap();
-        for key in [rsa, ec] {
-            let spki = key.public_key_to_der().unwrap();
-            let read = public_key(&cert_with(&spki)).unwrap();
-            assert!(read.public_eq(&key));
-            assert_eq!(read.public_key_to_der().unwrap(), spki);
+    fn ecdsa_on_every_curve_with_every_digest() {
+        macro_rules! case {
+            ($curve:ident, $oid:expr) => {{
+                let key =
+                    $curve::ecdsa::SigningKey::from_slice(&[1u8; 66][..$curve::FieldBytes::default().len()]).unwrap();
+                let cert = cert_with($oid, $curve::ecdsa::VerifyingKey::from(&key).to_encoded_point(false).as_bytes());
+                for alg in [&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, &ring::digest::SHA256, &ring::digest::SHA512] {
+                    let prehash = ring::digest::digest(alg, b"signed attributes");
+                    let sig: $curve::ecdsa::Signature = key
+                        .sign_prehash_with_rng(
+                            &mut rsa::rand_core::OsRng,
+                            &field_wide(prehash.as_ref(), $curve::FieldBytes::default().len()),
+                        )
+                        .unwrap();
+                    let der = sig.to_der();
+                    assert_eq!(ecdsa_verify(&cert, prehash.as_ref(), der.as_bytes()), Some(true));
+                    let other = ring::digest::digest(alg, b"other attributes");
+                    assert_eq!(ecdsa_verify(&cert, other.as_ref(), der.as_bytes()), Some(false));
+                    assert_eq!(ecdsa_verify(&cert, prehash.as_ref(), b"not DER"), Some(false));
+                }
+            }};
         }
+        case!(p256, SECP_256_R_1);
+        case!(p384, SECP_384_R_1);
+        case!(p521, SECP_521_R_1);
+    }
+
+    #[test]
+    fn rsa_keys_are_read_apart_and_unknown_curves_refused() {
+        let rsa = Certificate::from_der(RSA_CERT).unwrap();
+        assert!(rsa_public_key(&rsa).is_some());
+        assert_eq!(ecdsa_verify(&rsa, &[0; 32], &[]), None);
+        let ec = Certificate::from_der(P256_CERT).unwrap();
+        assert!(rsa_public_key(&ec).is_none());
+        let secp256k1 = ObjectIdentifier::new_unwrap("1.3.132.0.10");
+        let point = ec.tbs_certificate.subject_public_key_info.subject_public_key.raw_bytes().to_vec();
+        assert_eq!(ecdsa_verify(&cert_with(secp256k1, &point), &[0; 32], &[]), None);
     }
 }

@@ -16,12 +16,6 @@ use der::{
     asn1::{OctetString, PrintableStringRef},
     Decode, Encode,
 };
-use std::sync::OnceLock;
-
-use openssl::{
-    hash::MessageDigest,
-    pkey::{PKey, Public},
-};
 use x509_cert::Certificate;
 
 use crate::{
@@ -94,8 +88,6 @@ pub struct Request {
     signer: SignerInfo,
     /// `signer_cert` decoded: the CertRep is enveloped to it.
     signer_certificate: Certificate,
-    /// Its public key, read once for the signature check and the CertRep's key transport.
-    signer_key: OnceLock<Option<PKey<Public>>>,
 }
 
 /// Decodes `der` far enough to answer it.
@@ -148,7 +140,6 @@ pub fn parse(der: &[u8]) -> Result<Request, ScepError> {
         envelope,
         signer,
         signer_certificate,
-        signer_key: OnceLock::new(),
     })
 }
 
@@ -161,32 +152,25 @@ fn signed_by(signer: &SignerInfo, cert: &Certificate) -> bool {
     }
 }
 
-/// A digest a SignerInfo may name (SHA-1, SHA-256, SHA-512): ring's for the messageDigest and
-/// the RSA check, OpenSSL's for the other key types.
+/// A digest a SignerInfo may name (SHA-1, SHA-256, SHA-512): ring's for the messageDigest, the
+/// RSA check and the prehash of the ECDSA check.
 struct Digest {
     ring: &'static ring::digest::Algorithm,
     rsa: &'static ring::signature::RsaParameters,
-    openssl: fn() -> MessageDigest,
 }
 
 fn digest(oid: ObjectIdentifier) -> Option<Digest> {
     use ring::{digest as d, signature as s};
     Some(match oid {
-        const_oid::db::rfc5912::ID_SHA_1 => Digest {
-            ring: &d::SHA1_FOR_LEGACY_USE_ONLY,
-            rsa: &s::RSA_PKCS1_1024_8192_SHA1_FOR_LEGACY_USE_ONLY,
-            openssl: MessageDigest::sha1,
-        },
-        const_oid::db::rfc5912::ID_SHA_256 => Digest {
-            ring: &d::SHA256,
-            rsa: &s::RSA_PKCS1_1024_8192_SHA256_FOR_LEGACY_USE_ONLY,
-            openssl: MessageDigest::sha256,
-        },
-        const_oid::db::rfc5912::ID_SHA_512 => Digest {
-            ring: &d::SHA512,
-            rsa: &s::RSA_PKCS1_1024_8192_SHA512_FOR_LEGACY_USE_ONLY,
-            openssl: MessageDigest::sha512,
-        },
+        const_oid::db::rfc5912::ID_SHA_1 => {
+            Digest { ring: &d::SHA1_FOR_LEGACY_USE_ONLY, rsa: &s::RSA_PKCS1_1024_8192_SHA1_FOR_LEGACY_USE_ONLY }
+        }
+        const_oid::db::rfc5912::ID_SHA_256 => {
+            Digest { ring: &d::SHA256, rsa: &s::RSA_PKCS1_1024_8192_SHA256_FOR_LEGACY_USE_ONLY }
+        }
+        const_oid::db::rfc5912::ID_SHA_512 => {
+            Digest { ring: &d::SHA512, rsa: &s::RSA_PKCS1_1024_8192_SHA512_FOR_LEGACY_USE_ONLY }
+        }
         _ => return None,
     })
 }
@@ -197,14 +181,9 @@ impl Request {
         &self.signer_certificate
     }
 
-    /// The signer certificate's public key; `None` if OpenSSL cannot use it.
-    pub fn signer_key(&self) -> Option<&PKey<Public>> {
-        self.signer_key.get_or_init(|| crate::keys::public_key(&self.signer_certificate)).as_ref()
-    }
-
     /// Checks the signature over the signed attributes with the signer certificate's key and
     /// the messageDigest over the envelope. SHA-1, SHA-256 and SHA-512; RSA (PKCS #1 v1.5,
-    /// 1024 to 8192 bits) or ECDSA.
+    /// 1024 to 8192 bits) or ECDSA (P-256, P-384, P-521).
     pub fn verify(&self) -> Result<(), ScepError> {
         let fail = |text: &str| ScepError::fail(FailInfo::BadMessageCheck, text);
         let md = digest(self.signer.digest_alg.oid).ok_or_else(|| {
@@ -224,14 +203,11 @@ impl Request {
         let signed = attrs.to_der().map_err(|_| fail("signed attributes"))?;
         let signature = self.signer.signature.as_bytes();
         let verified = if let Some(key) = crate::keys::rsa_public_key(&self.signer_certificate) {
-            // PKCS #1 v1.5 with ring, from the RSAPublicKey: OpenSSL 3 fetches its algorithm
-            // implementations anew for every verifier, which cost more than the RSA operation.
             ring::signature::UnparsedPublicKey::new(md.rsa, key).verify(&signed, signature).is_ok()
         } else {
-            let key = self.signer_key().ok_or_else(|| fail("unusable signer key"))?;
-            let mut verifier = openssl::sign::Verifier::new((md.openssl)(), key).map_err(|_| fail("verifier"))?;
-            verifier.update(&signed).map_err(|_| fail("verifier"))?;
-            verifier.verify(signature).unwrap_or(false)
+            let prehash = ring::digest::digest(md.ring, &signed);
+            crate::keys::ecdsa_verify(&self.signer_certificate, prehash.as_ref(), signature)
+                .ok_or_else(|| fail("unusable signer key"))?
         };
         if !verified {
             return Err(fail("the signature does not verify with the signer's certificate"));

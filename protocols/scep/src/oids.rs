@@ -19,13 +19,5 @@ pub const FAIL_INFO_TEXT: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6
 /// PKCS#9 challengePassword.
 pub const CHALLENGE_PASSWORD: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.7");
 
-/// aes128-CBC.
-pub const AES128_CBC: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.1.2");
-/// aes192-CBC.
-pub const AES192_CBC: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.1.22");
-/// aes256-CBC.
-pub const AES256_CBC: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.1.42");
-/// des-ede3-cbc.
-pub const DES_EDE3_CBC: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.3.7");
-/// desCBC (OIW, single DES: 56-bit keys; only where a name allows it).
-pub const DES_CBC: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.14.3.2.7");
+/// Content-encryption algorithms (RFC 3565, RFC 3370; desCBC only where a name allows it).
+pub use privca_cms::cipher::{AES128_CBC, AES192_CBC, AES256_CBC, DES_CBC, DES_EDE3_CBC};

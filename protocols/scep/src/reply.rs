@@ -9,19 +9,16 @@
 
 use std::time::SystemTime;
 
-use cms::{
-    cert::{CertificateChoices, IssuerAndSerialNumber},
-    content_info::{CmsVersion, ContentInfo},
-    signed_data::{CertificateSet, EncapsulatedContentInfo, SignedData, SignerIdentifier, SignerInfo, SignerInfos},
-};
+use cms::content_info::ContentInfo;
 use const_oid::{
-    db::rfc5911::{ID_CONTENT_TYPE, ID_DATA, ID_MESSAGE_DIGEST, ID_SIGNED_DATA, ID_SIGNING_TIME},
+    db::rfc5911::{ID_DATA, ID_SIGNED_DATA, ID_SIGNING_TIME},
     ObjectIdentifier,
 };
 use der::{
-    asn1::{OctetString, PrintableStringRef, SetOfVec, UtcTime},
+    asn1::{OctetString, PrintableStringRef, UtcTime},
     Any, Decode, Encode,
 };
+use privca_cms::{signed, CmsError};
 use x509_cert::{attr::Attribute, spki::AlgorithmIdentifierOwned, Certificate};
 
 use crate::{backend::ScepBackend, error::FailInfo, error::ScepError, oids};
@@ -77,7 +74,8 @@ pub async fn cert_rep<B: ScepBackend>(
         _ => Vec::new(),
     };
     let mut nonce = [0u8; 16];
-    openssl::rand::rand_bytes(&mut nonce).map_err(|_| ScepError::Internal("randomness".into()))?;
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut nonce)
+        .map_err(|_| ScepError::Internal("randomness".into()))?;
     let (code, fail) = match &status {
         Status::Success(_) => ("0", None),
         Status::Failure(info, text) => ("2", Some((*info, text.as_str()))),
@@ -125,49 +123,22 @@ async fn signed_by_ra<B: ScepBackend>(
     attrs: Vec<Attribute>,
 ) -> Result<Vec<u8>, ScepError> {
     let internal = |e: der::Error| ScepError::Internal(format!("SignedData encoding: {e}"));
+    let cms_err = |e: CmsError| ScepError::Internal(format!("SignedData encoding: {e}"));
     let digest = ring::digest::digest(&ring::digest::SHA256, &content);
     let now = UtcTime::from_system_time(SystemTime::now()).map_err(internal)?;
-    let mut all = vec![
-        attribute(ID_CONTENT_TYPE, Any::encode_from(&ID_DATA).map_err(internal)?)?,
-        attribute(
-            ID_MESSAGE_DIGEST,
-            Any::encode_from(&OctetString::new(digest.as_ref().to_vec()).map_err(internal)?).map_err(internal)?,
-        )?,
-        attribute(ID_SIGNING_TIME, Any::encode_from(&now).map_err(internal)?)?,
-    ];
+    let mut all = vec![attribute(ID_SIGNING_TIME, Any::encode_from(&now).map_err(internal)?)?];
     all.extend(attrs);
-    let signed_attrs = SetOfVec::try_from(all).map_err(internal)?;
+    let signed_attrs = signed::signed_attributes(ID_DATA, digest.as_ref(), all).map_err(cms_err)?;
     let signature = backend.ra_sign(&signed_attrs.to_der().map_err(internal)?).await?;
-    let ra = &ra.cert;
-    let sha256 = AlgorithmIdentifierOwned { oid: const_oid::db::rfc5912::ID_SHA_256, parameters: None };
-    let signer = SignerInfo {
-        version: CmsVersion::V1,
-        sid: SignerIdentifier::IssuerAndSerialNumber(IssuerAndSerialNumber {
-            issuer: ra.tbs_certificate.issuer.clone(),
-            serial_number: ra.tbs_certificate.serial_number.clone(),
-        }),
-        digest_alg: sha256.clone(),
-        signed_attrs: Some(signed_attrs),
-        signature_algorithm: AlgorithmIdentifierOwned {
+    let signer = signed::Signer {
+        certificate: &ra.cert,
+        digest: const_oid::db::rfc5912::ID_SHA_256,
+        signature_algorithm: &AlgorithmIdentifierOwned {
             oid: const_oid::db::rfc5912::SHA_256_WITH_RSA_ENCRYPTION,
             parameters: Some(Any::null()),
         },
-        signature: OctetString::new(signature).map_err(internal)?,
-        unsigned_attrs: None,
     };
-    let mut certs = SetOfVec::new();
-    certs.insert(CertificateChoices::Certificate(ra.clone())).map_err(internal)?;
-    let signed = SignedData {
-        version: CmsVersion::V1,
-        digest_algorithms: SetOfVec::try_from(vec![sha256]).map_err(internal)?,
-        encap_content_info: EncapsulatedContentInfo {
-            econtent_type: ID_DATA,
-            econtent: Some(Any::encode_from(&OctetString::new(content).map_err(internal)?).map_err(internal)?),
-        },
-        certificates: Some(CertificateSet(certs)),
-        crls: None,
-        signer_infos: SignerInfos(SetOfVec::try_from(vec![signer]).map_err(internal)?),
-    };
+    let signed = signed::signed_data(ID_DATA, content, signer, signed_attrs, signature, &[]).map_err(cms_err)?;
     ContentInfo { content_type: ID_SIGNED_DATA, content: Any::encode_from(&signed).map_err(internal)? }
         .to_der()
         .map_err(internal)
@@ -185,27 +156,48 @@ fn utf8(s: &str) -> Result<Any, ScepError> {
 }
 
 fn attribute(oid: ObjectIdentifier, value: Any) -> Result<Attribute, ScepError> {
-    let mut values = SetOfVec::new();
-    values.insert(value).map_err(|e| ScepError::Internal(e.to_string()))?;
-    Ok(Attribute { oid, values })
+    signed::attribute(oid, value).map_err(|e| ScepError::Internal(e.to_string()))
 }
 
 #[cfg(test)]
 mod tests {
     use std::{future::Future, task::Poll};
 
-    use openssl::{
-        cms::{CMSOptions, CmsContentInfo},
-        pkey::{PKey, Private},
-        x509::{store::X509StoreBuilder, X509},
-    };
+    use rsa::{pkcs8::DecodePrivateKey, Pkcs1v15Sign, RsaPrivateKey};
 
     use super::*;
     use crate::backend::{CaCerts, Outcome, PkiRequest};
 
-    /// A backend whose RA key is an OpenSSL key; only `ra_sign` is used here.
+    /// Test keys and their self-signed certificates (made with `openssl req -x509`).
+    const RSA1024: (&[u8], &[u8]) = (
+        include_bytes!("../tests/vectors/test-rsa1024.key.der"),
+        include_bytes!("../tests/vectors/test-rsa1024.crt.der"),
+    );
+    const RSA2048: (&[u8], &[u8]) = (
+        include_bytes!("../tests/vectors/test-rsa2048.key.der"),
+        include_bytes!("../tests/vectors/test-rsa2048.crt.der"),
+    );
+    const P256: (&[u8], &[u8]) =
+        (include_bytes!("../tests/vectors/test-p256.key.der"), include_bytes!("../tests/vectors/test-p256.crt.der"));
+    const NEXT_CA: &[u8] = include_bytes!("../tests/vectors/test-nextca.crt.der");
+
+    /// A backend whose RA key is a software key (PKCS #8); only `ra_sign` is used here.
     #[derive(Clone)]
-    struct Ra(PKey<Private>);
+    struct Ra(&'static [u8]);
+
+    impl Ra {
+        /// SHA-256 and PKCS #1 v1.5 or ECDSA (DER), as the key's type asks.
+        fn sign(&self, data: &[u8]) -> Vec<u8> {
+            if let Ok(key) = RsaPrivateKey::from_pkcs8_der(self.0) {
+                let digest = ring::digest::digest(&ring::digest::SHA256, data);
+                return key.sign(Pkcs1v15Sign::new::<rsa::sha2::Sha256>(), digest.as_ref()).unwrap();
+            }
+            let rng = ring::rand::SystemRandom::new();
+            let alg = &ring::signature::ECDSA_P256_SHA256_ASN1_SIGNING;
+            let key = ring::signature::EcdsaKeyPair::from_pkcs8(alg, self.0, &rng).unwrap();
+            key.sign(&rng, data).unwrap().as_ref().to_vec()
+        }
+    }
 
     impl ScepBackend for Ra {
         fn knows(&self, _: &str) -> bool {
@@ -225,8 +217,7 @@ mod tests {
             false
         }
         async fn ra_sign(&self, data: &[u8]) -> Result<Vec<u8>, ScepError> {
-            let mut s = openssl::sign::Signer::new(openssl::hash::MessageDigest::sha256(), &self.0).unwrap();
-            Ok(s.sign_oneshot_to_vec(data).unwrap())
+            Ok(self.sign(data))
         }
         async fn enroll(&self, _: PkiRequest) -> Result<Outcome, ScepError> {
             Err(ScepError::Internal("unused".into()))
@@ -251,34 +242,14 @@ mod tests {
         }
     }
 
-    fn self_signed(cn: &str, key: &PKey<Private>) -> X509 {
-        let mut name = openssl::x509::X509Name::builder().unwrap();
-        name.append_entry_by_text("CN", cn).unwrap();
-        let name = name.build();
-        let mut b = X509::builder().unwrap();
-        b.set_version(2).unwrap();
-        b.set_subject_name(&name).unwrap();
-        b.set_issuer_name(&name).unwrap();
-        b.set_pubkey(key).unwrap();
-        b.set_not_before(&openssl::asn1::Asn1Time::days_from_now(0).unwrap()).unwrap();
-        b.set_not_after(&openssl::asn1::Asn1Time::days_from_now(1).unwrap()).unwrap();
-        b.sign(key, openssl::hash::MessageDigest::sha256()).unwrap();
-        b.build()
-    }
-
     /// A CertRep has every part `message::parse` needs (transactionID, messageType,
     /// senderNonce, the signer's certificate, an envelope), so it exercises
-    /// `Request::verify`: RSA keys through ring (1024 and 2048 bits), EC keys through OpenSSL.
+    /// `Request::verify`: RSA keys through ring (1024 and 2048 bits), an EC key through
+    /// RustCrypto's ECDSA.
     #[test]
     fn a_signed_message_verifies_and_any_tampering_fails_the_check() {
-        let p256 = openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1).unwrap();
-        let keys = [
-            PKey::from_rsa(openssl::rsa::Rsa::generate(1024).unwrap()).unwrap(),
-            PKey::from_rsa(openssl::rsa::Rsa::generate(2048).unwrap()).unwrap(),
-            PKey::from_ec_key(openssl::ec::EcKey::generate(&p256).unwrap()).unwrap(),
-        ];
-        for key in keys {
-            let signer = RaCertificate::from_der(self_signed("client", &key).to_der().unwrap()).unwrap();
+        for (key, cert) in [RSA1024, RSA2048, P256] {
+            let signer = RaCertificate::from_der(cert.to_vec()).unwrap();
             let envelope = b"pkcsPKIEnvelope stand-in".to_vec();
             let der = ready(cert_rep(&Ra(key), &signer, "tx-1", b"nonce", Status::Success(envelope.clone()))).unwrap();
             let request = crate::message::parse(&der).unwrap();
@@ -296,28 +267,35 @@ mod tests {
         }
     }
 
+    /// `openssl cms -verify` of `der` against the trust anchor `ca` (DER); the content if it
+    /// verifies.
+    fn openssl_verify(der: &[u8], ca: &[u8]) -> Option<Vec<u8>> {
+        use der::{pem::LineEnding, EncodePem};
+        let dir = std::env::temp_dir().join(format!("privca-scep-reply-{}-{}", std::process::id(), der.len()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("msg.der"), der).unwrap();
+        std::fs::write(dir.join("ca.pem"), Certificate::from_der(ca).unwrap().to_pem(LineEnding::LF).unwrap()).unwrap();
+        let out = std::process::Command::new("openssl")
+            .args(["cms", "-verify", "-binary", "-inform", "DER", "-in", "msg.der", "-CAfile", "ca.pem"])
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        out.status.success().then_some(out.stdout)
+    }
+
     #[test]
     fn the_next_ca_response_verifies_with_the_ra_certificate_and_carries_the_new_certificates() {
-        let ra_key = PKey::from_rsa(openssl::rsa::Rsa::generate(2048).unwrap()).unwrap();
-        let ra = self_signed("RA", &ra_key);
-        let next_ca = self_signed("next CA", &PKey::from_rsa(openssl::rsa::Rsa::generate(2048).unwrap()).unwrap());
-        let inner = crate::certs::degenerate(&[ra.to_der().unwrap(), next_ca.to_der().unwrap()], &[]).unwrap();
-        let ra_cert = RaCertificate::from_der(ra.to_der().unwrap()).unwrap();
+        let (ra_key, ra) = RSA2048;
+        let inner = crate::certs::degenerate(&[ra.to_vec(), NEXT_CA.to_vec()], &[]).unwrap();
+        let ra_cert = RaCertificate::from_der(ra.to_vec()).unwrap();
         let der = ready(next_ca_cert(&Ra(ra_key), &ra_cert, inner.clone())).unwrap();
-
-        let mut trust = X509StoreBuilder::new().unwrap();
-        trust.add_cert(ra.clone()).unwrap();
-        let mut cms = CmsContentInfo::from_der(&der).unwrap();
-        let mut content = Vec::new();
-        cms.verify(None, Some(&trust.build()), None, Some(&mut content), CMSOptions::empty()).unwrap();
+        let content = openssl_verify(&der, ra).expect("openssl cms -verify");
         assert_eq!(content, inner, "the signed content is the degenerate certs-only SignedData");
 
         let mut tampered = der.clone();
         let at = tampered.windows(inner.len()).position(|w| w == inner).unwrap() + inner.len() - 1;
         tampered[at] ^= 1;
-        let mut cms = CmsContentInfo::from_der(&tampered).unwrap();
-        let mut trust = X509StoreBuilder::new().unwrap();
-        trust.add_cert(ra).unwrap();
-        assert!(cms.verify(None, Some(&trust.build()), None, None, CMSOptions::empty()).is_err());
+        assert!(openssl_verify(&tampered, ra).is_none());
     }
 }

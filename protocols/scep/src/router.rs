@@ -102,32 +102,13 @@ fn name_of(path: &str, prefix: &str) -> String {
         .to_owned()
 }
 
-/// `key=value` from a raw query, percent-decoded without turning `+` into a space.
+/// `key=value` from a raw query, percent-decoded without turning `+` into a space (an escape
+/// that is not one stays as it is).
 fn query_param(query: &str, key: &str) -> Option<Vec<u8>> {
     query.split('&').find_map(|pair| {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        (k == key).then(|| percent_decode(v))
+        (k == key).then(|| percent_encoding::percent_decode_str(v).collect())
     })
-}
-
-fn percent_decode(s: &str) -> Vec<u8> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        match (bytes[i], bytes.get(i + 1).and_then(|b| hex(*b)), bytes.get(i + 2).and_then(|b| hex(*b))) {
-            (b'%', Some(h), Some(l)) => {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-            }
-            (b, _, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    out
 }
 
 /// A GET `message`: base64 with any whitespace, standard alphabet or URL-safe.
@@ -246,9 +227,9 @@ async fn pki_operation<B: ScepBackend>(s: &St<B>, name: &str, der: &[u8], peer: 
         Ok((outcome, cipher)) => match outcome {
             Outcome::Pending => Status::Pending,
             Outcome::Success { certs, crls } => {
-                let sealed = certs::degenerate(&certs, &crls).map_err(|e| ScepError::Internal(e.to_string())).and_then(
-                    |inner| envelope::seal(&inner, request.signer_certificate(), request.signer_key(), cipher),
-                );
+                let sealed = certs::degenerate(&certs, &crls)
+                    .map_err(|e| ScepError::Internal(e.to_string()))
+                    .and_then(|inner| envelope::seal(&inner, request.signer_certificate(), cipher));
                 match sealed {
                     Ok(env) => Status::Success(env),
                     Err(ScepError::Fail(info, text)) => Status::Failure(info, text),

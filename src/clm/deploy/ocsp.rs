@@ -232,12 +232,7 @@ pub async fn check(
 #[cfg(test)]
 mod tests {
     use der::asn1::{BitString, GeneralizedTime, Null};
-    use openssl::{
-        bn::BigNum,
-        hash::MessageDigest,
-        pkey::{PKey, Private},
-        x509::{X509Builder, X509NameBuilder},
-    };
+    use rcgen::{CertificateParams, DnType, Issuer, KeyPair};
     use ring::{
         rand::SystemRandom,
         signature::{EcdsaKeyPair, ECDSA_P256_SHA256_ASN1_SIGNING},
@@ -248,38 +243,35 @@ mod tests {
 
     const NOW: i64 = 1_800_000_000;
 
-    /// A P-256 key as ring and OpenSSL both take it.
-    fn key() -> (EcdsaKeyPair, PKey<Private>) {
+    /// A P-256 key as ring and rcgen both take it.
+    fn key() -> (EcdsaKeyPair, KeyPair) {
         let rng = SystemRandom::new();
         let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng).unwrap();
         let ring = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref(), &rng).unwrap();
-        (ring, PKey::private_key_from_pkcs8(pkcs8.as_ref()).unwrap())
+        (ring, KeyPair::try_from(pkcs8.as_ref()).unwrap())
     }
 
-    /// A certificate `cn` for `key`, issued by `issuer` (name and key; itself when None).
-    fn cert(cn: &str, serial: u32, key: &PKey<Private>, issuer: Option<(&Certificate, &PKey<Private>)>) -> Certificate {
-        let mut name = X509NameBuilder::new().unwrap();
-        name.append_entry_by_text("CN", cn).unwrap();
-        let name = name.build();
-        let mut b = X509Builder::new().unwrap();
-        b.set_version(2).unwrap();
-        b.set_serial_number(&BigNum::from_u32(serial).unwrap().to_asn1_integer().unwrap()).unwrap();
-        b.set_subject_name(&name).unwrap();
-        b.set_pubkey(key).unwrap();
-        b.set_not_before(&openssl::asn1::Asn1Time::from_unix(NOW - 86_400).unwrap()).unwrap();
-        b.set_not_after(&openssl::asn1::Asn1Time::from_unix(NOW + 86_400).unwrap()).unwrap();
-        match issuer {
-            Some((i, k)) => {
-                let der = i.to_der().unwrap();
-                b.set_issuer_name(openssl::x509::X509::from_der(&der).unwrap().subject_name()).unwrap();
-                b.sign(k, MessageDigest::sha256()).unwrap();
+    fn params(cn: &str, serial: u32) -> CertificateParams {
+        let mut p = CertificateParams::default();
+        p.distinguished_name = rcgen::DistinguishedName::new();
+        p.distinguished_name.push(DnType::CommonName, cn);
+        p.serial_number = Some(u64::from(serial).into());
+        p.not_before = time::OffsetDateTime::from_unix_timestamp(NOW - 86_400).unwrap();
+        p.not_after = time::OffsetDateTime::from_unix_timestamp(NOW + 86_400).unwrap();
+        p
+    }
+
+    /// A certificate `cn` for `key`, issued by `issuer` (its name and key; itself when None).
+    fn cert(cn: &str, serial: u32, key: &KeyPair, issuer: Option<(&str, &KeyPair)>) -> Certificate {
+        let subject = params(cn, serial);
+        let cert = match issuer {
+            Some((issuer_cn, issuer_key)) => {
+                let issuer = params(issuer_cn, 1);
+                subject.signed_by(key, &Issuer::from_params(&issuer, issuer_key)).unwrap()
             }
-            None => {
-                b.set_issuer_name(&name).unwrap();
-                b.sign(key, MessageDigest::sha256()).unwrap();
-            }
-        }
-        Certificate::from_der(&b.build().to_der().unwrap()).unwrap()
+            None => subject.self_signed(key).unwrap(),
+        };
+        Certificate::from_der(cert.der()).unwrap()
     }
 
     fn time(t: i64) -> OcspGeneralizedTime {
@@ -324,7 +316,7 @@ mod tests {
         let (ca_ring, ca_key) = key();
         let ca = cert("Test CA", 1, &ca_key, None);
         let (_, leaf_key) = key();
-        let leaf = cert("www.example.test", 77, &leaf_key, Some((&ca, &ca_key)));
+        let leaf = cert("www.example.test", 77, &leaf_key, Some(("Test CA", &ca_key)));
         let id = cert_id(&leaf, &ca).unwrap();
         // The request carries the CertID privca's responder parses.
         let parsed = privca_ocsp::request::parse(&request_der(&id).unwrap()).unwrap();
@@ -342,7 +334,7 @@ mod tests {
         assert!(err(&forged, &id).contains("signature"), "{}", err(&forged, &id));
         let stale = response(&id, CertStatus::Good(Null), NOW - 1, &ca_ring);
         assert!(err(&stale, &id).contains("stale"));
-        let other = cert_id(&cert("other", 78, &leaf_key, Some((&ca, &ca_key))), &ca).unwrap();
+        let other = cert_id(&cert("other", 78, &leaf_key, Some(("Test CA", &ca_key))), &ca).unwrap();
         assert!(err(&good, &other).contains("no answer about this certificate"));
         assert!(err(b"garbage", &id).contains("not an OCSP response"));
         assert!(ocsp_urls(&leaf).is_empty(), "no AIA in this test certificate");

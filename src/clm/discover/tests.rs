@@ -1,18 +1,8 @@
-//! Findings over real certificates (made with OpenSSL, a dev-dependency), target parsing.
+//! Findings over real certificates (made with rcgen, a dev-dependency; the SHA-1 chain and the
+//! weak RSA key are vectors made once with `openssl`, since ring neither signs with SHA-1 nor
+//! makes RSA keys), target parsing.
 
-use openssl::{
-    asn1::Asn1Time,
-    bn::BigNum,
-    ec::{EcGroup, EcKey},
-    hash::MessageDigest,
-    nid::Nid,
-    pkey::{PKey, Private},
-    rsa::Rsa,
-    x509::{
-        extension::{BasicConstraints, SubjectAlternativeName},
-        X509Builder, X509NameBuilder, X509,
-    },
-};
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, PublicKeyData, SanType};
 
 use super::{
     certinfo::CertInfo,
@@ -24,12 +14,18 @@ use super::{
 
 const DAY: i64 = 86_400;
 
+/// "RSA Root" and under it "sha1.example.test" (sha1WithRSAEncryption, valid to 2126).
+const RSA_ROOT: &[u8] = include_bytes!("vectors/rsa-root.der");
+const SHA1_LEAF: &[u8] = include_bytes!("vectors/sha1-leaf.der");
+/// An RSA-1024 SubjectPublicKeyInfo.
+const RSA1024_SPKI: &[u8] = include_bytes!("vectors/rsa1024-spki.der");
+
 fn now() -> i64 {
     crate::ledger::now()
 }
 
-fn ec_key() -> PKey<Private> {
-    PKey::from_ec_key(EcKey::generate(&EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap()).unwrap()).unwrap()
+fn ec_key() -> KeyPair {
+    KeyPair::generate().unwrap()
 }
 
 struct Spec<'a> {
@@ -37,40 +33,55 @@ struct Spec<'a> {
     dns: Option<&'a str>,
     ca: bool,
     not_after: i64,
-    digest: MessageDigest,
 }
 
 impl<'a> Spec<'a> {
     fn leaf(cn: &'a str) -> Self {
-        Spec { cn, dns: Some(cn), ca: false, not_after: now() + 90 * DAY, digest: MessageDigest::sha256() }
+        Spec { cn, dns: Some(cn), ca: false, not_after: now() + 90 * DAY }
     }
     fn ca(cn: &'a str) -> Self {
-        Spec { cn, dns: None, ca: true, not_after: now() + 900 * DAY, digest: MessageDigest::sha256() }
+        Spec { cn, dns: None, ca: true, not_after: now() + 900 * DAY }
     }
 }
 
-/// A certificate for `key`, signed by `issuer` (itself when None).
-fn make(spec: &Spec<'_>, key: &PKey<Private>, issuer: Option<(&X509, &PKey<Private>)>) -> X509 {
-    let mut name = X509NameBuilder::new().unwrap();
-    name.append_entry_by_text("CN", spec.cn).unwrap();
-    let name = name.build();
-    let mut b = X509Builder::new().unwrap();
-    b.set_version(2).unwrap();
-    b.set_serial_number(&BigNum::from_u32(rand_serial()).unwrap().to_asn1_integer().unwrap()).unwrap();
-    b.set_subject_name(&name).unwrap();
-    b.set_issuer_name(issuer.map_or(name.as_ref(), |(c, _)| c.subject_name())).unwrap();
-    b.set_pubkey(key).unwrap();
-    b.set_not_before(&Asn1Time::from_unix(now() - DAY).unwrap()).unwrap();
-    b.set_not_after(&Asn1Time::from_unix(spec.not_after).unwrap()).unwrap();
+/// A certificate and the parameters it was made from (an issuer's name comes from them).
+struct Cert {
+    der: Vec<u8>,
+    params: CertificateParams,
+}
+
+fn params(spec: &Spec<'_>) -> CertificateParams {
+    let mut p = CertificateParams::default();
+    p.distinguished_name = rcgen::DistinguishedName::new();
+    p.distinguished_name.push(DnType::CommonName, spec.cn);
+    p.serial_number = Some(u64::from(rand_serial()).into());
+    p.not_before = time::OffsetDateTime::from_unix_timestamp(now() - DAY).unwrap();
+    p.not_after = time::OffsetDateTime::from_unix_timestamp(spec.not_after).unwrap();
     if spec.ca {
-        b.append_extension(BasicConstraints::new().critical().ca().build().unwrap()).unwrap();
+        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     }
     if let Some(dns) = spec.dns {
-        b.append_extension(SubjectAlternativeName::new().dns(dns).build(&b.x509v3_context(None, None)).unwrap())
-            .unwrap();
+        p.subject_alt_names = vec![SanType::DnsName(dns.try_into().unwrap())];
     }
-    b.sign(issuer.map_or(key, |(_, k)| k), spec.digest).unwrap();
-    b.build()
+    p
+}
+
+/// A certificate for `key`, signed by `issuer` (itself when None).
+fn make(spec: &Spec<'_>, key: &KeyPair, issuer: Option<(&Cert, &KeyPair)>) -> Cert {
+    match issuer {
+        Some(issuer) => make_for(spec, key, issuer),
+        None => {
+            let params = params(spec);
+            Cert { der: params.self_signed(key).unwrap().der().to_vec(), params }
+        }
+    }
+}
+
+/// A certificate for the public key `subject`, signed by `issuer`.
+fn make_for(spec: &Spec<'_>, subject: &impl PublicKeyData, (cert, key): (&Cert, &KeyPair)) -> Cert {
+    let params = params(spec);
+    let der = params.signed_by(subject, &Issuer::from_params(&cert.params, key)).unwrap().der().to_vec();
+    Cert { der, params }
 }
 
 fn rand_serial() -> u32 {
@@ -79,15 +90,15 @@ fn rand_serial() -> u32 {
     u32::from_be_bytes(b) >> 1
 }
 
-fn info(c: &X509) -> CertInfo {
-    CertInfo::from_der(&c.to_der().unwrap()).unwrap()
+fn info(c: &Cert) -> CertInfo {
+    CertInfo::from_der(&c.der).unwrap()
 }
 
 /// A root, an intermediate under it, and the intermediate's key.
 struct Pki {
-    root: X509,
-    inter: X509,
-    inter_key: PKey<Private>,
+    root: Cert,
+    inter: Cert,
+    inter_key: KeyPair,
 }
 
 fn pki() -> Pki {
@@ -102,9 +113,9 @@ fn judge(chain: &[CertInfo], name: &str, trust: &TrustStore, version: &str) -> V
     evaluate(chain, version, &Context { now: now(), expiring_within: 30 * DAY, name, trust })
 }
 
-fn trusting(root: &X509) -> TrustStore {
+fn trusting(root: &CertInfo) -> TrustStore {
     let mut t = TrustStore::default();
-    t.add_root(&info(root));
+    t.add_root(root);
     t
 }
 
@@ -113,10 +124,10 @@ fn a_complete_chain_to_a_trusted_root_has_no_findings() {
     let p = pki();
     let leaf = make(&Spec::leaf("www.example.test"), &ec_key(), Some((&p.inter, &p.inter_key)));
     let chain = [info(&leaf), info(&p.inter)];
-    assert_eq!(judge(&chain, "www.example.test", &trusting(&p.root), "TLSv1.3"), []);
+    assert_eq!(judge(&chain, "www.example.test", &trusting(&info(&p.root)), "TLSv1.3"), []);
     // The root served as well changes nothing.
     let chain = [info(&leaf), info(&p.inter), info(&p.root)];
-    assert_eq!(judge(&chain, "www.example.test", &trusting(&p.root), "TLSv1.2"), []);
+    assert_eq!(judge(&chain, "www.example.test", &trusting(&info(&p.root)), "TLSv1.2"), []);
     // The public roots do not know this root.
     let chain = [info(&leaf), info(&p.inter)];
     assert_eq!(judge(&chain, "www.example.test", &TrustStore::webpki(), "TLSv1.3"), [Finding::UnknownIssuer]);
@@ -125,7 +136,7 @@ fn a_complete_chain_to_a_trusted_root_has_no_findings() {
 #[test]
 fn wrong_name_legacy_protocol_expiry() {
     let p = pki();
-    let trust = trusting(&p.root);
+    let trust = trusting(&info(&p.root));
     let leaf = make(&Spec::leaf("www.example.test"), &ec_key(), Some((&p.inter, &p.inter_key)));
     let chain = [info(&leaf), info(&p.inter)];
     assert_eq!(judge(&chain, "other.example.test", &trust, "TLSv1.3"), [Finding::HostnameMismatch]);
@@ -181,21 +192,15 @@ fn self_signed_leaf() {
 #[test]
 fn weak_rsa_key_and_sha1_signature() {
     let p = pki();
-    let trust = trusting(&p.root);
-    let weak = PKey::from_rsa(Rsa::generate(1024).unwrap()).unwrap();
-    let leaf = make(&Spec::leaf("old.example.test"), &weak, Some((&p.inter, &p.inter_key)));
+    let trust = trusting(&info(&p.root));
+    let weak = rcgen::SubjectPublicKeyInfo::from_der(RSA1024_SPKI).unwrap();
+    let leaf = make_for(&Spec::leaf("old.example.test"), &weak, (&p.inter, &p.inter_key));
     let chain = [info(&leaf), info(&p.inter)];
     assert_eq!(chain[0].key_type, "rsa-1024");
     assert_eq!(judge(&chain, "old.example.test", &trust, "TLSv1.2"), [Finding::WeakKey]);
 
-    let rsa_root_key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
-    let rsa_root = make(&Spec::ca("RSA Root"), &rsa_root_key, None);
-    let sha1 = make(
-        &Spec { digest: MessageDigest::sha1(), ..Spec::leaf("sha1.example.test") },
-        &PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap(),
-        Some((&rsa_root, &rsa_root_key)),
-    );
-    let chain = [info(&sha1)];
+    let rsa_root = CertInfo::from_der(RSA_ROOT).unwrap();
+    let chain = [CertInfo::from_der(SHA1_LEAF).unwrap()];
     assert_eq!(chain[0].signature_algorithm, "sha1WithRSAEncryption");
     assert_eq!(judge(&chain, "sha1.example.test", &trusting(&rsa_root), "TLSv1.2"), [Finding::Sha1Signature]);
 }

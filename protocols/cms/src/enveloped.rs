@@ -1,0 +1,207 @@
+//! EnvelopedData (RFC 5652 §6) with one KeyTransRecipientInfo: a fresh content-encryption key
+//! encrypts the content (CBC, [`ContentCipher`]) and is itself encrypted to the recipient's RSA
+//! public key (rsaEncryption, PKCS #1 v1.5, RFC 3370 §4.2). Public-key operations only.
+
+use cms::{
+    cert::IssuerAndSerialNumber,
+    content_info::{CmsVersion, ContentInfo},
+    enveloped_data::{
+        EncryptedContentInfo, EnvelopedData, KeyTransRecipientInfo, RecipientIdentifier, RecipientInfo, RecipientInfos,
+    },
+};
+use const_oid::{
+    db::{rfc5911::ID_ENVELOPED_DATA, rfc5912::RSA_ENCRYPTION},
+    ObjectIdentifier,
+};
+use der::{
+    asn1::{OctetString, SetOfVec},
+    Any, Encode,
+};
+use rsa::{
+    pkcs1::DecodeRsaPublicKey,
+    rand_core::{OsRng, RngCore},
+    Pkcs1v15Encrypt, RsaPublicKey,
+};
+use x509_cert::{ext::pkix::SubjectKeyIdentifier, spki::AlgorithmIdentifierOwned, Certificate};
+use zeroize::Zeroizing;
+
+use crate::{cipher::ContentCipher, error::CmsError};
+
+/// The one recipient of an envelope: how it is identified, and its RSA public key.
+#[derive(Debug, Clone)]
+pub struct KeyTransRecipient {
+    rid: RecipientIdentifier,
+    key: RsaPublicKey,
+}
+
+impl KeyTransRecipient {
+    /// The holder of `cert`, identified by issuerAndSerialNumber (KeyTransRecipientInfo v0).
+    pub fn certificate(cert: &Certificate) -> Result<Self, CmsError> {
+        let tbs = &cert.tbs_certificate;
+        Ok(Self {
+            rid: RecipientIdentifier::IssuerAndSerialNumber(IssuerAndSerialNumber {
+                issuer: tbs.issuer.clone(),
+                serial_number: tbs.serial_number.clone(),
+            }),
+            key: rsa_key(&tbs.subject_public_key_info)?,
+        })
+    }
+
+    /// The holder of `spki`, identified by `key_id` as subjectKeyIdentifier
+    /// (KeyTransRecipientInfo v2).
+    pub fn key_id(key_id: &[u8], spki: &x509_cert::spki::SubjectPublicKeyInfoOwned) -> Result<Self, CmsError> {
+        Ok(Self {
+            rid: RecipientIdentifier::SubjectKeyIdentifier(SubjectKeyIdentifier(OctetString::new(key_id)?)),
+            key: rsa_key(spki)?,
+        })
+    }
+
+    /// RFC 5652 §6.2.1: v0 for issuerAndSerialNumber, v2 for subjectKeyIdentifier.
+    fn version(&self) -> CmsVersion {
+        match self.rid {
+            RecipientIdentifier::IssuerAndSerialNumber(_) => CmsVersion::V0,
+            RecipientIdentifier::SubjectKeyIdentifier(_) => CmsVersion::V2,
+        }
+    }
+}
+
+/// The RSAPublicKey of an rsaEncryption SubjectPublicKeyInfo.
+fn rsa_key(spki: &x509_cert::spki::SubjectPublicKeyInfoOwned) -> Result<RsaPublicKey, CmsError> {
+    if spki.algorithm.oid != RSA_ENCRYPTION {
+        return Err(CmsError::RecipientKey);
+    }
+    let der = spki.subject_public_key.as_bytes().ok_or(CmsError::RecipientKey)?;
+    RsaPublicKey::from_pkcs1_der(der).map_err(|_| CmsError::RecipientKey)
+}
+
+/// `ContentInfo { EnvelopedData }` (DER) of `content`, whose type is `content_type`, encrypted
+/// with `cipher` under a fresh key transported to `recipient`. EnvelopedData is v0 when the
+/// recipient is v0, else v2 (RFC 5652 §6.1); both AlgorithmIdentifiers carry their parameters
+/// (NULL for rsaEncryption, the IV as an OCTET STRING for the CBC cipher).
+pub fn envelope(
+    content_type: ObjectIdentifier,
+    content: &[u8],
+    recipient: &KeyTransRecipient,
+    cipher: ContentCipher,
+) -> Result<Vec<u8>, CmsError> {
+    let mut key = Zeroizing::new(vec![0u8; cipher.key_len()]);
+    let mut iv = vec![0u8; cipher.iv_len()];
+    OsRng.try_fill_bytes(&mut key).map_err(|_| CmsError::Randomness)?;
+    OsRng.try_fill_bytes(&mut iv).map_err(|_| CmsError::Randomness)?;
+    let ciphertext = cipher.encrypt(&key, &iv, content).ok_or(CmsError::Encryption("content"))?;
+    let encrypted_key =
+        recipient.key.encrypt(&mut OsRng, Pkcs1v15Encrypt, &key).map_err(|_| CmsError::Encryption("key transport"))?;
+
+    let version = recipient.version();
+    let ktri = KeyTransRecipientInfo {
+        version,
+        rid: recipient.rid.clone(),
+        key_enc_alg: AlgorithmIdentifierOwned { oid: RSA_ENCRYPTION, parameters: Some(Any::null()) },
+        enc_key: OctetString::new(encrypted_key)?,
+    };
+    let mut recipients = SetOfVec::new();
+    recipients.insert(RecipientInfo::Ktri(ktri))?;
+    let env = EnvelopedData {
+        version,
+        originator_info: None,
+        recip_infos: RecipientInfos(recipients),
+        encrypted_content: EncryptedContentInfo {
+            content_type,
+            content_enc_alg: AlgorithmIdentifierOwned {
+                oid: cipher.oid(),
+                parameters: Some(Any::encode_from(&OctetString::new(iv)?)?),
+            },
+            encrypted_content: Some(OctetString::new(ciphertext)?),
+        },
+        unprotected_attrs: None,
+    };
+    Ok(ContentInfo { content_type: ID_ENVELOPED_DATA, content: Any::encode_from(&env)? }.to_der()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use cms::enveloped_data::EnvelopedData;
+    use der::Decode;
+    use rsa::{pkcs8::DecodePrivateKey, RsaPrivateKey};
+
+    use super::*;
+
+    const CERT: &[u8] = include_bytes!("../tests/vectors/recipient.der");
+    const KEY: &[u8] = include_bytes!("../tests/vectors/recipient-key.der");
+
+    /// Opens `der` with the recipient's private key (test only; the server never does this).
+    fn open(der: &[u8]) -> (EnvelopedData, Vec<u8>) {
+        let info = ContentInfo::from_der(der).unwrap();
+        assert_eq!(info.content_type, ID_ENVELOPED_DATA);
+        let env: EnvelopedData = info.content.decode_as().unwrap();
+        let RecipientInfo::Ktri(ktri) = env.recip_infos.0.iter().next().unwrap() else { panic!("not ktri") };
+        assert_eq!(ktri.key_enc_alg.parameters, Some(Any::null()));
+        let key =
+            RsaPrivateKey::from_pkcs8_der(KEY).unwrap().decrypt(Pkcs1v15Encrypt, ktri.enc_key.as_bytes()).unwrap();
+        let eci = &env.encrypted_content;
+        let cipher = ContentCipher::from_oid(eci.content_enc_alg.oid).unwrap();
+        let iv = eci.content_enc_alg.parameters.as_ref().unwrap().decode_as::<OctetString>().unwrap();
+        let plain = cipher.decrypt(&key, iv.as_bytes(), eci.encrypted_content.as_ref().unwrap().as_bytes()).unwrap();
+        (env, plain)
+    }
+
+    #[test]
+    fn to_a_certificate_v0_with_every_cipher() {
+        let cert = Certificate::from_der(CERT).unwrap();
+        let recipient = KeyTransRecipient::certificate(&cert).unwrap();
+        for cipher in [ContentCipher::Aes128, ContentCipher::Aes256, ContentCipher::Des3] {
+            let der = envelope(const_oid::db::rfc5911::ID_DATA, b"certs-only", &recipient, cipher).unwrap();
+            let (env, plain) = open(&der);
+            assert_eq!((env.version, plain.as_slice()), (CmsVersion::V0, &b"certs-only"[..]));
+            assert_eq!(env.encrypted_content.content_enc_alg.oid, cipher.oid());
+        }
+    }
+
+    #[test]
+    fn to_a_key_identifier_v2_keeps_the_content_type() {
+        let cert = Certificate::from_der(CERT).unwrap();
+        let spki = &cert.tbs_certificate.subject_public_key_info;
+        let recipient = KeyTransRecipient::key_id(b"kid", spki).unwrap();
+        let der =
+            envelope(const_oid::db::rfc5911::ID_SIGNED_DATA, b"signed", &recipient, ContentCipher::Aes256).unwrap();
+        let (env, plain) = open(&der);
+        assert_eq!((env.version, plain.as_slice()), (CmsVersion::V2, &b"signed"[..]));
+        assert_eq!(env.encrypted_content.content_type, const_oid::db::rfc5911::ID_SIGNED_DATA);
+        let RecipientInfo::Ktri(ktri) = env.recip_infos.0.iter().next().unwrap() else { panic!("not ktri") };
+        assert_eq!(ktri.version, CmsVersion::V2);
+        assert!(matches!(&ktri.rid, RecipientIdentifier::SubjectKeyIdentifier(s) if s.0.as_bytes() == b"kid"));
+    }
+
+    #[test]
+    fn openssl_decrypts_it() {
+        let dir = std::env::temp_dir().join(format!("privca-cms-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let cert = Certificate::from_der(CERT).unwrap();
+        let der = envelope(
+            const_oid::db::rfc5911::ID_DATA,
+            b"hello",
+            &KeyTransRecipient::certificate(&cert).unwrap(),
+            ContentCipher::Des3,
+        )
+        .unwrap();
+        std::fs::write(dir.join("env.der"), der).unwrap();
+        std::fs::write(dir.join("cert.der"), CERT).unwrap();
+        std::fs::write(dir.join("key.der"), KEY).unwrap();
+        let out = std::process::Command::new("openssl")
+            .args(["cms", "-decrypt", "-binary", "-inform", "DER", "-in", "env.der", "-recip", "cert.der"])
+            .args(["-inkey", "key.der", "-keyform", "DER"])
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(out.stdout, b"hello");
+    }
+
+    #[test]
+    fn an_ec_key_is_refused() {
+        let mut cert = Certificate::from_der(CERT).unwrap();
+        cert.tbs_certificate.subject_public_key_info.algorithm.oid = const_oid::db::rfc5912::ID_EC_PUBLIC_KEY;
+        assert!(matches!(KeyTransRecipient::certificate(&cert), Err(CmsError::RecipientKey)));
+    }
+}
