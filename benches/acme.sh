@@ -2,17 +2,22 @@
 # ACME benchmark: the same load generator (benches/load, bin acme-load, on instant-acme) runs full flows
 # (newOrder → authz → http-01 answered by the generator → finalize → download) at c=8 and c=32
 # against privca (SQLite, and PostgreSQL when BENCH_PG_URL / PRIVCA_TEST_PG_URL is set) and
-# against pebble (Debian, PEBBLE_VA_NOSLEEP=1, a fresh pebble per run), in one run. Both validate
-# for real through pebble-challtestsrv's DNS (127.0.0.1:8053), or with BENCH_VALIDATION=none
-# both skip it (PEBBLE_VA_ALWAYS_VALID=1 and privca's dev-only acme.skip_validation).
-# Prints orders/s, p50/p99 and server CPU per order, and privca/pebble ratios
-# (goals: CPU/order <= 1/3 of pebble's, orders/s >= 2x pebble's at c=8 and c=32).
+# against pebble (Debian, PEBBLE_VA_NOSLEEP=1, a fresh pebble per run) and OpenBao (benches/openbao.sh:
+# raft storage, TLS, PKI with ACME, a fresh server per run), in one run. All validate for real
+# through pebble-challtestsrv's DNS (127.0.0.1:8053), or with BENCH_VALIDATION=none privca and
+# pebble skip it (PEBBLE_VA_ALWAYS_VALID=1 and privca's dev-only acme.skip_validation); OpenBao has
+# no such switch and always validates http-01, which it dials on port 80 (the generator's
+# responder listens on 127.0.0.1:80 for it; binding it needs root, else BENCH_OPENBAO=0).
+# Prints orders/s, p50/p99 and server CPU per order, and the privca/pebble and privca/OpenBao
+# ratios (goals: CPU/order <= 1/3 of pebble's and <= 1/8 of OpenBao's, orders/s >= 2x pebble's at
+# c=8 and c=32, >= 6x OpenBao's at c=8 and >= 10x at c=32).
 #
 #   bash benches/acme.sh                       full run (release build, 20 s per run)
 #   BENCH_SMOKE=1 PRIVCA_BIN=... ACME_LOAD_BIN=... bash benches/acme.sh    smoke run (test command)
 #   BENCH_PERF=/tmp/prof bash benches/acme.sh  also records a perf profile of each privca run
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/openbao.sh"
 SECONDS_PER_RUN="${BENCH_SECONDS:-20}"
 CONCURRENCY="${BENCH_CONCURRENCY:-8 32}"
 VALIDATION="${BENCH_VALIDATION:-http01}"
@@ -71,6 +76,19 @@ run_pebble() { # run_pebble C
   echo "$out" >>"$WORK/results.jsonl"
 }
 
+# OpenBao: a fresh server per run; its VA dials http-01 on port 80 of what the DNS answers.
+run_openbao() { # run_openbao C
+  local dir="$WORK/openbao-$1" out
+  openbao_start "$dir"
+  openbao_pki
+  out=$("$ACME_LOAD_BIN" --directory "$BAO_ADDR/v1/pki/acme/directory" --root "$BAO_CACERT" --concurrency "$1" \
+    --server-pid "$BAO_PID" --label "openbao c=$1" --seconds "$SECONDS_PER_RUN" --http01-listen 127.0.0.1:80 \
+    --order-timeout 30) || true
+  openbao_stop
+  echo "$out"
+  [ -n "$out" ] && echo "$out" >>"$WORK/results.jsonl"
+}
+
 run_privca() { # run_privca DB C: one load run against a fresh privca (DB = sqlite | postgres)
   local data="$WORK/privca-$1-$2"
   bench_config "$1" "$data"
@@ -94,6 +112,7 @@ BACKENDS=(sqlite)
 echo "ACME full flows, validation=$VALIDATION, ${SECONDS_PER_RUN}s per run, concurrency: $CONCURRENCY"
 for c in $CONCURRENCY; do
   run_pebble "$c"
+  [ "${BENCH_OPENBAO:-1}" = 0 ] || run_openbao "$c"
   for b in "${BACKENDS[@]}"; do run_privca "$b" "$c"; done
 done
 
@@ -107,19 +126,26 @@ print(f"{'run':<20} {'ok':>6} {'failed':>6} {'orders/s':>9} {'p50 ms':>8} {'p99 
 for r in rows:
     print(f"{r['label']:<20} {r['ok']:>6} {r['failed']:>6} {fmt(r['per_s']):>9} {fmt(r['p50_ms']):>8} "
           f"{fmt(r['p99_ms']):>8} {fmt(r['server_cpu_ms_per_op'], '{:.2f}'):>13}")
-bad = [r for r in rows if r["ok"] == 0 or (not r["label"].startswith("pebble") and r["failed"])]
-pebble = {r["concurrency"]: r for r in rows if r["label"].startswith("pebble")}
+bad = [r for r in rows if r["ok"] == 0 or (r["label"].startswith("privca") and r["failed"])]
+peers = {
+    "pebble": ({r["concurrency"]: r for r in rows if r["label"].startswith("pebble")}, lambda c: 2, 0.33),
+    "OpenBao": ({r["concurrency"]: r for r in rows if r["label"].startswith("openbao")},
+                lambda c: 6 if c <= 8 else 10, 0.125),
+}
 print()
 for r in rows:
-    p = pebble.get(r["concurrency"])
-    if r["label"].startswith("pebble") or not p or not p["ok"] or not r["ok"]:
+    if not r["label"].startswith("privca") or not r["ok"]:
         continue
-    clean = "" if p["failed"] == 0 else f"  (pebble run not clean: {p['failed']} failed orders)"
-    cpu = "-"
-    if r["server_cpu_ms_per_op"] and p["server_cpu_ms_per_op"]:
-        cpu = f"{r['server_cpu_ms_per_op'] / p['server_cpu_ms_per_op']:.2f}x (goal <= 0.33x)"
-    print(f"{r['label']:<20} vs pebble: orders/s {r['per_s'] / p['per_s']:.2f}x (goal >= 2x), "
-          f"CPU/order {cpu}{clean}")
+    for name, (by_c, goal, cpu_goal) in peers.items():
+        p = by_c.get(r["concurrency"])
+        if not p or not p["ok"]:
+            continue
+        clean = "" if p["failed"] == 0 else f"  ({name} run not clean: {p['failed']} failed orders)"
+        cpu = "-"
+        if r["server_cpu_ms_per_op"] and p["server_cpu_ms_per_op"]:
+            cpu = f"{r['server_cpu_ms_per_op'] / p['server_cpu_ms_per_op']:.2f}x (goal <= {cpu_goal:.2f}x)"
+        print(f"{r['label']:<20} vs {name}: orders/s {r['per_s'] / p['per_s']:.2f}x "
+              f"(goal >= {goal(r['concurrency'])}x), CPU/order {cpu}{clean}")
 if bad:
     print("runs without completed orders, or privca runs with failed orders:", [r["label"] for r in bad])
     sys.exit(1)
