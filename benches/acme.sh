@@ -31,12 +31,20 @@ for tool in pebble pebble-challtestsrv openssl curl python3; do
 done
 case "$VALIDATION" in http01 | none) ;; *) echo "BENCH_VALIDATION must be http01 or none" >&2; exit 1 ;; esac
 
-# DNS for both servers' validation: every name resolves to 127.0.0.1.
-if ! (exec 3<>/dev/tcp/127.0.0.1/8055) 2>/dev/null; then
-  pebble-challtestsrv -defaultIPv4 127.0.0.1 -defaultIPv6 "" -dns01 127.0.0.1:8053 -http01 "" -https01 "" \
-    -tlsalpn01 "" -management 127.0.0.1:8055 >"$WORK/challtestsrv.log" 2>&1 &
+# Ports: the dev config's and pebble's usual ones, moved up by BENCH_PORT_SHIFT (default 0; e.g.
+# 10000 to run next to an interop/ script). OpenBao's VA always dials http-01 on port 80.
+DNS_PORT=$((8053 + PORT_SHIFT))
+DNS_MGMT_PORT=$((8055 + PORT_SHIFT))
+HTTP01_PORT=$((5002 + PORT_SHIFT))
+PEBBLE_PORT=$((14000 + PORT_SHIFT * 2))
+BAO_DNS="127.0.0.1:$DNS_PORT"
+
+# DNS for the servers' validation: every name resolves to 127.0.0.1.
+if ! (exec 3<>/dev/tcp/127.0.0.1/$DNS_MGMT_PORT) 2>/dev/null; then
+  pebble-challtestsrv -defaultIPv4 127.0.0.1 -defaultIPv6 "" -dns01 "127.0.0.1:$DNS_PORT" -http01 "" -https01 "" \
+    -tlsalpn01 "" -management "127.0.0.1:$DNS_MGMT_PORT" >"$WORK/challtestsrv.log" 2>&1 &
   PIDS+=($!)
-  for _ in $(seq 1 50); do (exec 3<>/dev/tcp/127.0.0.1/8055) 2>/dev/null && break; sleep 0.1; done
+  for _ in $(seq 1 50); do (exec 3<>/dev/tcp/127.0.0.1/$DNS_MGMT_PORT) 2>/dev/null && break; sleep 0.1; done
 fi
 
 # pebble's listener certificate: a throwaway CA and a leaf for 127.0.0.1.
@@ -48,12 +56,12 @@ printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >"$WORK/pebb
 openssl x509 -req -in "$WORK/pebble.csr" -CA "$WORK/pebble-ca.pem" -CAkey "$WORK/pebble-ca.key" -days 2 \
   -extfile "$WORK/pebble.ext" -out "$WORK/pebble.pem" 2>/dev/null
 cat >"$WORK/pebble.json" <<EOF
-{"pebble": {"listenAddress": "127.0.0.1:14000", "managementListenAddress": "127.0.0.1:15000",
-  "certificate": "$WORK/pebble.pem", "privateKey": "$WORK/pebble.key", "httpPort": 5002, "tlsPort": 5001,
+{"pebble": {"listenAddress": "127.0.0.1:$PEBBLE_PORT", "managementListenAddress": "127.0.0.1:$((PEBBLE_PORT + 1000))",
+  "certificate": "$WORK/pebble.pem", "privateKey": "$WORK/pebble.key", "httpPort": $HTTP01_PORT, "tlsPort": $((HTTP01_PORT - 1)),
   "ocspResponderURL": "", "externalAccountBindingRequired": false}}
 EOF
 
-LOAD_ARGS=(--seconds "$SECONDS_PER_RUN")
+LOAD_ARGS=(--seconds "$SECONDS_PER_RUN" --http01-listen "127.0.0.1:$HTTP01_PORT")
 [ "$VALIDATION" = none ] && LOAD_ARGS+=(--validation none)
 
 # pebble 2.4 deadlocks under concurrent load after some hundred orders: every run gets a fresh
@@ -63,10 +71,10 @@ run_pebble() { # run_pebble C
   local env=(PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=0 PEBBLE_AUTHZREUSE=0) attempt out
   [ "$VALIDATION" = none ] && env+=(PEBBLE_VA_ALWAYS_VALID=1)
   for attempt in $(seq 1 "${BENCH_PEBBLE_ATTEMPTS:-4}"); do
-    env "${env[@]}" pebble -config "$WORK/pebble.json" -dnsserver 127.0.0.1:8053 >"$WORK/pebble-$1.log" 2>&1 &
+    env "${env[@]}" pebble -config "$WORK/pebble.json" -dnsserver "127.0.0.1:$DNS_PORT" >"$WORK/pebble-$1.log" 2>&1 &
     SERVER_PID=$!
-    wait_for https://127.0.0.1:14000/dir --cacert "$WORK/pebble-ca.pem"
-    out=$("$ACME_LOAD_BIN" --directory https://127.0.0.1:14000/dir --root "$WORK/pebble-ca.pem" --concurrency "$1" \
+    wait_for "https://127.0.0.1:$PEBBLE_PORT/dir" --cacert "$WORK/pebble-ca.pem"
+    out=$("$ACME_LOAD_BIN" --directory "https://127.0.0.1:$PEBBLE_PORT/dir" --root "$WORK/pebble-ca.pem" --concurrency "$1" \
       --server-pid "$SERVER_PID" --label "pebble c=$1" "${LOAD_ARGS[@]}" --order-timeout 10 2>/dev/null) || true
     stop_server
     echo "$out"
@@ -93,6 +101,9 @@ run_privca() { # run_privca DB C: one load run against a fresh privca (DB = sqli
   local data="$WORK/privca-$1-$2"
   bench_config "$1" "$data"
   [ "$VALIDATION" = none ] && sed -i 's/^\[acme\]$/[acme]\nskip_validation = true/' "$data/privca.toml"
+  sed -i -e "s/^resolver = \"127.0.0.1:8053\"/resolver = \"127.0.0.1:$DNS_PORT\"/" \
+    -e "s/^http01_port = 5002/http01_port = $HTTP01_PORT/" -e "s/^tlsalpn01_port = 5001/tlsalpn01_port = $((HTTP01_PORT - 1))/" \
+    "$data/privca.toml"
   bench_serve "$data"
   local perf_pid=""
   if [ -n "${BENCH_PERF:-}" ]; then # profile the server: perf.data per run in $BENCH_PERF
@@ -101,7 +112,7 @@ run_privca() { # run_privca DB C: one load run against a fresh privca (DB = sqli
       -- sleep "$SECONDS_PER_RUN" >/dev/null 2>&1 &
     perf_pid=$!
   fi
-  "$ACME_LOAD_BIN" --directory https://127.0.0.1:8443/acme/directory --root "$data/root.pem" --concurrency "$2" \
+  "$ACME_LOAD_BIN" --directory "https://127.0.0.1:$HTTPS_PORT/acme/directory" --root "$data/root.pem" --concurrency "$2" \
     --server-pid "$SERVER_PID" --label "privca-$1 c=$2" --order-timeout 30 "${LOAD_ARGS[@]}" | tee -a "$WORK/results.jsonl"
   [ -n "$perf_pid" ] && wait "$perf_pid"
   stop_server

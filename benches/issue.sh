@@ -10,9 +10,12 @@
 # Prints req/s, p50/p99, server CPU per certificate and the privca/OpenBao ratios
 # (goals: req/s >= 5x OpenBao; idle RSS <= 1/4 of OpenBao's; cold start < 1 s).
 #
+# privca listens on the dev config's ports + BENCH_PORT_SHIFT (default 10000), OpenBao on 8200/8210.
+#
 #   bash benches/issue.sh                 full run (release build, 3 x 15 s per server)
 #   BENCH_SMOKE=1 PRIVCA_BIN=... POST_LOAD_BIN=... bash benches/issue.sh    smoke run (test command)
 set -euo pipefail
+export BENCH_PORT_SHIFT="${BENCH_PORT_SHIFT:-10000}"
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/openbao.sh"
 SECONDS_PER_RUN="${BENCH_SECONDS:-15}"
@@ -53,7 +56,7 @@ t0=$(date +%s.%N)
 RUST_LOG="${BENCH_RUST_LOG:-warn}" "$PRIVCA_BIN" --config "$DATA/privca.toml" --data-dir "$DATA" serve >>"$DATA/serve.log" 2>&1 &
 SERVER_PID=$!
 for _ in $(seq 1 2000); do
-  curl -sf -o /dev/null http://127.0.0.1:8080/ca/ec.pem && break
+  curl -sf -o /dev/null http://127.0.0.1:$HTTP_PORT/ca/ec.pem && break
   kill -0 "$SERVER_PID" 2>/dev/null || { echo "privca exited (see $DATA/serve.log)" >&2; exit 1; }
   sleep 0.005
 done
@@ -72,13 +75,13 @@ openbao_idle=$(rss_mib "$BAO_PID")
 
 # Sanity: both issue from the same CSR.
 curl -sf --cacert "$DATA/root.pem" -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
-  --data @"$WORK/body-privca/1.pem.json" https://127.0.0.1:9443/api/v1/certificates | grep -q '"issued"'
+  --data @"$WORK/body-privca/1.pem.json" "https://127.0.0.1:$ADMIN_PORT/api/v1/certificates" | grep -q '"issued"'
 curl -sf --cacert "$BAO_CACERT" -H "X-Vault-Token: $BAO_TOKEN" --data @"$WORK/body-openbao/1.pem.json" \
   "$BAO_ADDR/v1/pki/sign/bench" | grep -q '"certificate"'
 
 echo "Issue from CSR over the API: $CSRS CSRs, c=$CONCURRENCY, $SECONDS_PER_RUN s per run, $REPEAT run(s) each"
 for r in $(seq 1 "$REPEAT"); do
-  "$POST_LOAD_BIN" --url https://127.0.0.1:9443/api/v1/certificates --root "$DATA/root.pem" \
+  "$POST_LOAD_BIN" --url "https://127.0.0.1:$ADMIN_PORT/api/v1/certificates" --root "$DATA/root.pem" \
     --header "Authorization: Bearer $TOKEN" --content-type application/json --bodies "$WORK/body-privca" \
     --concurrency "$CONCURRENCY" --seconds "$SECONDS_PER_RUN" --server-pid "$SERVER_PID" --label privca |
     tee -a "$WORK/results.jsonl"

@@ -4,7 +4,8 @@
 # `pki/ocsp` (benches/openbao.sh: raft, PKI; its plain-HTTP listener) for the same CSRs signed by
 # its `pki/sign`, all over plain HTTP, in one run. OpenBao signs every response when asked.
 # Prints req/s, p99 latency and the ratios (goals: privca POST >= 3x cfssl POST (issue 27:
-# >= 6x), >= 12x OpenBao; GET >= POST). BENCH_OPENBAO=0 leaves OpenBao out.
+# >= 6x), >= 12x OpenBao; GET >= POST). BENCH_OPENBAO=0 leaves OpenBao out. privca listens on the
+# dev config's ports + BENCH_PORT_SHIFT (default 10000), cfssl on 8889, OpenBao on 8200/8210.
 #
 #   bash benches/ocsp.sh                 full run (release build, 100 certificates, 10 s each)
 #   BENCH_SECONDS=1 BENCH_CERTS=5 PRIVCA_BIN=... bash benches/ocsp.sh   smoke run (test command)
@@ -29,14 +30,21 @@ cleanup() {
 }
 trap cleanup EXIT
 [ -n "${BENCH_KEEP:-}" ] && trap - EXIT
-cli() { "$PRIVCA_BIN" --config "$ROOT/conf/privca.dev.toml" --data-dir "$DATA" "$@"; }
+# The dev config with its listeners moved up by BENCH_PORT_SHIFT (default 10000), so that the run
+# does not meet an interop/ script on the dev ports.
+SHIFT="${BENCH_PORT_SHIFT:-10000}"
+HTTP_PORT=$((8080 + SHIFT))
+sed -e "s#^dir = \"profiles\"#dir = \"$ROOT/conf/profiles\"#" -e "s#127.0.0.1:8443#127.0.0.1:$((8443 + SHIFT))#" \
+  -e "s#127.0.0.1:8080#127.0.0.1:$HTTP_PORT#" -e "s#127.0.0.1:9443#127.0.0.1:$((9443 + SHIFT))#" \
+  "$ROOT/conf/privca.dev.toml" >"$DATA/privca.toml"
+cli() { "$PRIVCA_BIN" --config "$DATA/privca.toml" --data-dir "$DATA" "$@"; }
 WORK=$DATA
 source "$ROOT/benches/openbao.sh"
 OPENBAO="${BENCH_OPENBAO:-1}"
 
-"$PRIVCA_BIN" --config "$ROOT/conf/privca.dev.toml" --data-dir "$DATA" serve >"$DATA/serve.log" 2>&1 &
+"$PRIVCA_BIN" --config "$DATA/privca.toml" --data-dir "$DATA" serve >"$DATA/serve.log" 2>&1 &
 PIDS+=($!)
-for _ in $(seq 1 120); do curl -sf http://127.0.0.1:8080/healthz >/dev/null 2>&1 && break; sleep 0.5; done
+for _ in $(seq 1 120); do curl -sf "http://127.0.0.1:$HTTP_PORT/healthz" >/dev/null 2>&1 && break; sleep 0.5; done
 for i in $(seq 1 "$CERTS"); do
   openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 -keyout /dev/null -subj "/CN=b$i.example.test" \
     -addext "subjectAltName=DNS:b$i.example.test" -out "$DATA/r$i.csr" 2>/dev/null
@@ -100,7 +108,7 @@ ocsp_lua "$DATA/ec.pem" "$DATA/l" "$DATA/ocsp.lua"
 [ "$OPENBAO" = 1 ] && ocsp_lua "$WORK/openbao-root.pem" "$DATA/b" "$DATA/openbao.lua"
 
 # Sanity: both servers answer the same request with a good, verifiable response.
-for url in http://127.0.0.1:8080/ocsp http://127.0.0.1:8889/; do
+for url in "http://127.0.0.1:$HTTP_PORT/ocsp" http://127.0.0.1:8889/; do
   curl -sf --data-binary @"$DATA/q1.der" -H 'Content-Type: application/ocsp-request' "$url" -o "$DATA/check.der"
   openssl ocsp -respin "$DATA/check.der" -issuer "$DATA/ec.pem" -cert "$DATA/l1.pem" -CAfile "$DATA/root.pem" 2>&1 | grep -q ": good" ||
     { echo "$url did not answer good" >&2; exit 1; }
@@ -123,8 +131,8 @@ run() { # run NAME URL MODE PREFIX [LUA] -> "req/s p99_ms"
   echo "$rps $p99"
 }
 read -r cfssl_post cfssl_p99 < <(run "cfssl POST" http://127.0.0.1:8889/ post /)
-read -r privca_post privca_post_p99 < <(run "privca POST" http://127.0.0.1:8080/ocsp post /ocsp)
-read -r privca_get privca_get_p99 < <(run "privca GET" http://127.0.0.1:8080 get /ocsp)
+read -r privca_post privca_post_p99 < <(run "privca POST" "http://127.0.0.1:$HTTP_PORT/ocsp" post /ocsp)
+read -r privca_get privca_get_p99 < <(run "privca GET" "http://127.0.0.1:$HTTP_PORT" get /ocsp)
 if [ "$OPENBAO" = 1 ]; then
   BAO_OCSP="http://127.0.0.1:$BAO_PLAIN_PORT/v1/pki/ocsp"
   read -r bao_post bao_post_p99 < <(run "OpenBao POST" "$BAO_OCSP" post /v1/pki/ocsp "$DATA/openbao.lua")
@@ -138,11 +146,11 @@ wrk.body = "this is not an OCSP request"
 wrk.headers["Content-Type"] = "application/ocsp-request"
 LUA
 half=$((CONNECTIONS / 2 > 0 ? CONNECTIONS / 2 : 1))
-quiet=$(OCSP_MODE=post OCSP_PREFIX=/ocsp wrk -t1 -c"$half" -d"${SECONDS_PER_RUN}s" --latency -s "$DATA/ocsp.lua" http://127.0.0.1:8080/ocsp 2>&1 | awk '$1 == "99%" {print $2}')
-wrk -t1 -c"$half" -d"$((SECONDS_PER_RUN + 2))s" -s "$DATA/garbage.lua" http://127.0.0.1:8080/ocsp >"$DATA/garbage.out" 2>&1 &
+quiet=$(OCSP_MODE=post OCSP_PREFIX=/ocsp wrk -t1 -c"$half" -d"${SECONDS_PER_RUN}s" --latency -s "$DATA/ocsp.lua" "http://127.0.0.1:$HTTP_PORT/ocsp" 2>&1 | awk '$1 == "99%" {print $2}')
+wrk -t1 -c"$half" -d"$((SECONDS_PER_RUN + 2))s" -s "$DATA/garbage.lua" "http://127.0.0.1:$HTTP_PORT/ocsp" >"$DATA/garbage.out" 2>&1 &
 flood_pid=$!
 sleep 1
-flood=$(OCSP_MODE=post OCSP_PREFIX=/ocsp wrk -t1 -c"$half" -d"${SECONDS_PER_RUN}s" --latency -s "$DATA/ocsp.lua" http://127.0.0.1:8080/ocsp 2>&1 | awk '$1 == "99%" {print $2}')
+flood=$(OCSP_MODE=post OCSP_PREFIX=/ocsp wrk -t1 -c"$half" -d"${SECONDS_PER_RUN}s" --latency -s "$DATA/ocsp.lua" "http://127.0.0.1:$HTTP_PORT/ocsp" 2>&1 | awk '$1 == "99%" {print $2}')
 wait "$flood_pid" || true
 garbage_rps=$(awk '/^Requests\/sec/ {print $2}' "$DATA/garbage.out")
 to_ms() { awk -v v="$1" 'BEGIN { if (v ~ /us$/) printf "%.3f", v / 1000; else if (v ~ /ms$/) printf "%.3f", v + 0; else printf "%.3f", v * 1000 }'; }

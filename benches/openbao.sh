@@ -7,7 +7,8 @@
 # name, and ACME enabled without EAB, with the response headers ACME needs passed through.
 #
 #   openbao_start DIR      start, init, unseal; sets BAO_PID, BAO_ADDR, BAO_CACERT, BAO_TOKEN
-#   openbao_pki            mount and configure pki/ (root, role, ACME)
+#   openbao_pki            mount and configure pki/ (root, role, ACME resolving through $BAO_DNS,
+#                          default 127.0.0.1:8053)
 #   openbao_restart DIR    stop and start again on the same storage, unseal; sets BAO_COLD
 #   openbao_stop
 # Loopback only: every listener binds 127.0.0.1.
@@ -116,7 +117,7 @@ openbao_pki() {
     ocsp_servers="http://127.0.0.1:$BAO_PLAIN_PORT/v1/pki/ocsp" enable_templating=false >/dev/null
   bao write pki/roles/bench allow_any_name=true allow_ip_sans=true key_type=any ttl=2160h no_store=false >/dev/null
   bao write pki/config/acme enabled=true default_directory_policy=role:bench allowed_roles=bench \
-    dns_resolver=127.0.0.1:8053 eab_policy=not-required >/dev/null
+    dns_resolver="${BAO_DNS:-127.0.0.1:8053}" eab_policy=not-required >/dev/null
 }
 
 openbao_stop() {
