@@ -36,7 +36,7 @@ case "$VALIDATION" in http01 | none) ;; *) echo "BENCH_VALIDATION must be http01
 DNS_PORT=$((8053 + PORT_SHIFT))
 DNS_MGMT_PORT=$((8055 + PORT_SHIFT))
 HTTP01_PORT=$((5002 + PORT_SHIFT))
-PEBBLE_PORT=$((14000 + PORT_SHIFT * 2))
+PEBBLE_PORT=$((14000 + PORT_SHIFT))
 BAO_DNS="127.0.0.1:$DNS_PORT"
 
 # DNS for the servers' validation: every name resolves to 127.0.0.1.

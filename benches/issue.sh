@@ -14,6 +14,7 @@
 #
 #   bash benches/issue.sh                 full run (release build, 3 x 15 s per server)
 #   BENCH_SMOKE=1 PRIVCA_BIN=... POST_LOAD_BIN=... bash benches/issue.sh    smoke run (test command)
+#   BENCH_PERF=/tmp/prof bash benches/issue.sh   also records a perf profile of each privca run
 set -euo pipefail
 export BENCH_PORT_SHIFT="${BENCH_PORT_SHIFT:-10000}"
 source "$(dirname "$0")/lib.sh"
@@ -81,6 +82,13 @@ curl -sf --cacert "$BAO_CACERT" -H "X-Vault-Token: $BAO_TOKEN" --data @"$WORK/bo
 
 echo "Issue from CSR over the API: $CSRS CSRs, c=$CONCURRENCY, $SECONDS_PER_RUN s per run, $REPEAT run(s) each"
 for r in $(seq 1 "$REPEAT"); do
+  perf_pids=()
+  if [ -n "${BENCH_PERF:-}" ]; then # profile both servers: perf.data per run in $BENCH_PERF
+    mkdir -p "$BENCH_PERF"
+    perf record -F 499 -g -o "$BENCH_PERF/issue-privca-$r.data" -p "$SERVER_PID" -- sleep "$SECONDS_PER_RUN" \
+      >/dev/null 2>&1 &
+    perf_pids+=($!)
+  fi
   "$POST_LOAD_BIN" --url "https://127.0.0.1:$ADMIN_PORT/api/v1/certificates" --root "$DATA/root.pem" \
     --header "Authorization: Bearer $TOKEN" --content-type application/json --bodies "$WORK/body-privca" \
     --concurrency "$CONCURRENCY" --seconds "$SECONDS_PER_RUN" --server-pid "$SERVER_PID" --label privca |
@@ -89,6 +97,7 @@ for r in $(seq 1 "$REPEAT"); do
     --content-type application/json --bodies "$WORK/body-openbao" \
     --concurrency "$CONCURRENCY" --seconds "$SECONDS_PER_RUN" --server-pid "$BAO_PID" --label openbao |
     tee -a "$WORK/results.jsonl"
+  for p in "${perf_pids[@]}"; do wait "$p" || true; done
 done
 privca_loaded=$(rss_mib "$SERVER_PID")
 openbao_loaded=$(rss_mib "$BAO_PID")
