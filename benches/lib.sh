@@ -1,4 +1,4 @@
-# Shared helpers of the protocol benchmarks (sourced by acme.sh, est.sh, scep.sh): release
+# Shared helpers of the protocol benchmarks (sourced by acme.sh, est.sh, scep.sh, issue.sh): release
 # binaries, a work directory cleaned up on exit, and a fresh privca per run on SQLite or on a
 # fresh PostgreSQL database.
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
