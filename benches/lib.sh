@@ -1,4 +1,4 @@
-# Shared helpers of the protocol benchmarks (sourced by acme.sh, est.sh, scep.sh): release
+# Shared helpers of the protocol benchmarks (sourced by acme.sh, est.sh, scep.sh, issue.sh): release
 # binaries, a work directory cleaned up on exit, and a fresh privca per run on SQLite or on a
 # fresh PostgreSQL database.
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -49,12 +49,22 @@ wait_for() {
   return 1
 }
 
+# The dev config's listener ports, moved up by BENCH_PORT_SHIFT (default 0; issue.sh and ocsp.sh
+# use 10000 so that they can run next to an interop/ script).
+PORT_SHIFT="${BENCH_PORT_SHIFT:-0}"
+HTTPS_PORT=$((8443 + PORT_SHIFT))
+HTTP_PORT=$((8080 + PORT_SHIFT))
+ADMIN_PORT=$((9443 + PORT_SHIFT))
+
 # bench_config BACKEND DATA: DATA/privca.toml, the dev config on SQLite or on a new PostgreSQL
-# database; sets LEDGER_SQL to a command that runs one query against that ledger.
+# database (listeners moved by BENCH_PORT_SHIFT); sets LEDGER_SQL to a command that runs one
+# query against that ledger.
 bench_config() {
   local backend=$1 data=$2
   mkdir -p "$data"
-  sed -e "s#^dir = \"profiles\"#dir = \"$ROOT/conf/profiles\"#" "$ROOT/conf/privca.dev.toml" >"$data/privca.toml"
+  sed -e "s#^dir = \"profiles\"#dir = \"$ROOT/conf/profiles\"#" -e "s#127.0.0.1:8443#127.0.0.1:$HTTPS_PORT#" \
+    -e "s#127.0.0.1:8080#127.0.0.1:$HTTP_PORT#" -e "s#127.0.0.1:9443#127.0.0.1:$ADMIN_PORT#" \
+    "$ROOT/conf/privca.dev.toml" >"$data/privca.toml"
   LEDGER_SQL=(sqlite3 "$data/privca.db")
   if [ "$backend" = postgres ]; then
     local db="privca_bench_$$_$RANDOM"
@@ -71,5 +81,5 @@ bench_serve() {
   local data=$1
   RUST_LOG="${BENCH_RUST_LOG:-warn}" "$PRIVCA_BIN" --config "$data/privca.toml" --data-dir "$data" serve >"$data/serve.log" 2>&1 &
   SERVER_PID=$!
-  wait_for https://127.0.0.1:8443/healthz -k
+  wait_for "https://127.0.0.1:$HTTPS_PORT/healthz" -k
 }

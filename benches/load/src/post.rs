@@ -1,11 +1,13 @@
-//! POST load generator (`post-load`) used by `benches/est.sh` and `benches/scep.sh`.
+//! POST load generator (`post-load`) used by `benches/est.sh`, `benches/scep.sh` and
+//! `benches/issue.sh`.
 //!
 //! Each of `--concurrency` workers opens one connection (HTTP/1.1, kept alive, TCP_NODELAY;
 //! TLS for `https://` URLs, optionally with a client certificate) and POSTs pre-generated bodies
 //! (every file in `--bodies`, sent as they are) back to back for `--seconds`, round-robin, or
-//! each body once with `--once` (SCEP requests carry unique transaction IDs). A request counts
-//! when the answer is 200 with a body. Prints one JSON object: requests completed and failed,
-//! requests/s, p50/p99 latency and, with `--server-pid`, the server's CPU time per request.
+//! each body once with `--once` (SCEP requests carry unique transaction IDs), with optional
+//! extra headers (`--header`, e.g. an API token). A request counts when the answer is 200 or 201
+//! (created) with a body. Prints one JSON object: requests completed and failed, requests/s,
+//! p50/p99 latency and, with `--server-pid`, the server's CPU time per request.
 
 use std::{
     path::PathBuf,
@@ -42,6 +44,9 @@ struct Args {
     /// HTTP Basic `user:password` instead of (or besides) a client certificate.
     #[arg(long)]
     basic: Option<String>,
+    /// Extra request header `Name: value` (repeatable), e.g. a bearer token.
+    #[arg(long = "header")]
+    headers: Vec<String>,
     /// Directory whose files are the request bodies.
     #[arg(long)]
     bodies: PathBuf,
@@ -120,6 +125,13 @@ async fn run(args: Args) -> Result<(), BoxError> {
     let host = uri.host().ok_or("the URL has no host")?.to_owned();
     let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
     let authorization = args.basic.as_ref().map(|b| format!("Basic {}", Base64::encode_string(b.as_bytes())));
+    let headers = args
+        .headers
+        .iter()
+        .map(|h| h.split_once(':').map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned())))
+        .collect::<Option<Vec<_>>>()
+        .ok_or("--header takes `Name: value`")?;
+    let headers = Arc::new(headers);
     let mut paths: Vec<PathBuf> =
         std::fs::read_dir(&args.bodies)?.map(|e| e.map(|e| e.path())).collect::<Result<_, _>>()?;
     paths.sort();
@@ -135,8 +147,15 @@ async fn run(args: Args) -> Result<(), BoxError> {
     let deadline = started + Duration::from_secs_f64(args.seconds);
     let mut workers = Vec::new();
     for _ in 0..args.concurrency {
-        let (tls, host, uri, bodies, next, authorization) =
-            (tls.clone(), host.clone(), uri.clone(), bodies.clone(), next.clone(), authorization.clone());
+        let (tls, host, uri, bodies, next, authorization, headers) = (
+            tls.clone(),
+            host.clone(),
+            uri.clone(),
+            bodies.clone(),
+            next.clone(),
+            authorization.clone(),
+            headers.clone(),
+        );
         let (content_type, once) = (args.content_type.clone(), args.once);
         workers.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
@@ -154,12 +173,15 @@ async fn run(args: Args) -> Result<(), BoxError> {
                 if let Some(a) = &authorization {
                     req = req.header("authorization", a.as_str());
                 }
+                for (name, value) in headers.iter() {
+                    req = req.header(name.as_str(), value.as_str());
+                }
                 let req = req.body(Full::new(bodies[i % bodies.len()].clone()))?;
                 let t0 = Instant::now();
                 let response = sender.send_request(req).await?;
                 let status = response.status();
                 let body = response.into_body().collect().await?.to_bytes();
-                if status == 200 && !body.is_empty() {
+                if (status == 200 || status == 201) && !body.is_empty() {
                     latencies.push(t0.elapsed());
                 } else {
                     failures += 1;
