@@ -131,6 +131,12 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::clm::cli::ClmCommand,
     },
+    /// Which instance runs each cluster-wide background job (the leases in the ledger).
+    Jobs {
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
     /// Write a consistent copy of the ledger and the SoftHSM2 token directory, with a manifest.
     Backup {
         /// A new (or empty) directory.
@@ -482,6 +488,26 @@ async fn dispatch(config: Config, command: Command) -> Result<ExitCode, CaError>
         Command::Inventory { command } => crate::clm::cli::inventory(&app, command).await,
         Command::Clm { command } => crate::clm::cli::clm(&app, command).await,
         Command::Admin { command } => crate::admin::cli::run(&app, command).await,
+        Command::Jobs { json } => {
+            let leases = app.ledger.job_leases().await?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&leases).map_err(|e| CaError::internal("JSON").with_source(e))?
+                );
+            } else {
+                let now = crate::ledger::now();
+                for l in &leases {
+                    let state = if l.expires_at > now {
+                        format!("held for {} s more", l.expires_at - now)
+                    } else {
+                        "free".to_owned()
+                    };
+                    println!("{:<26} {:<40} fence {:<6} {state}", l.job, l.holder, l.fence);
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Backup { out } => {
             let m = crate::backup::backup(&app, &out).await?;
             println!(

@@ -149,6 +149,10 @@ pub struct DatabaseConfig {
     pub ca_file: Option<PathBuf>,
     /// Pool size.
     pub max_connections: u32,
+    /// How long an instance holds a cluster-wide background job's lease without renewing it
+    /// ([`crate::jobs::lease`]): another instance takes the job over at most this long after
+    /// the holder died.
+    pub job_lease: Duration,
 }
 
 impl DatabaseConfig {
@@ -165,6 +169,7 @@ impl fmt::Debug for DatabaseConfig {
             .field("password", &self.password.as_ref().map(|_| "[redacted]"))
             .field("ca_file", &self.ca_file)
             .field("max_connections", &self.max_connections)
+            .field("job_lease", &self.job_lease)
             .finish()
     }
 }
@@ -576,7 +581,11 @@ fn database(raw: &raw::RawDatabase, data_dir: &Path) -> Result<DatabaseConfig, C
     }
     let password = raw.password.as_ref().map(|p| p.resolve("database.password", data_dir)).transpose()?;
     let ca_file = database_tls(&url, raw.ca_file.as_deref(), data_dir)?;
-    Ok(DatabaseConfig { url, password, ca_file, max_connections: raw.max_connections })
+    let job_lease = duration::parse("database.job_lease", &raw.job_lease)?;
+    if !(Duration::from_secs(3)..=Duration::from_secs(3600)).contains(&job_lease) {
+        return Err(ConfigError::invalid("database.job_lease", "between 3s and 1h"));
+    }
+    Ok(DatabaseConfig { url, password, ca_file, max_connections: raw.max_connections, job_lease })
 }
 
 /// Checks the TLS settings of a PostgreSQL URL and `database.ca_file` (resolved against the data

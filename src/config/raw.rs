@@ -135,10 +135,16 @@ pub(crate) struct RawDatabase {
     pub(crate) ca_file: Option<PathBuf>,
     #[serde(default = "default_max_connections")]
     pub(crate) max_connections: u32,
+    #[serde(default = "default_job_lease")]
+    pub(crate) job_lease: String,
 }
 
 fn default_max_connections() -> u32 {
     8
+}
+
+fn default_job_lease() -> String {
+    "30s".into()
 }
 
 #[derive(Debug, Deserialize)]

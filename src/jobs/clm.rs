@@ -11,13 +11,18 @@ use crate::{
     clm::{self, notify::Notifier, templates::Templates},
 };
 
+use super::lease::Lease;
+
 /// Runs the policy job until `stop`.
-pub async fn policy(app: App, templates: Templates, mut stop: watch::Receiver<bool>) {
+pub async fn policy(app: App, templates: Templates, lease: Lease, mut stop: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(app.config.clm.interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = tick.tick() => {
+                if !lease.held() {
+                    continue;
+                }
                 let started = std::time::Instant::now();
                 match clm::run_policy(&app.ledger, &app.config.clm, crate::ledger::now()).await {
                     Ok(run) => tracing::info!(
@@ -69,18 +74,29 @@ pub async fn policy(app: App, templates: Templates, mut stop: watch::Receiver<bo
 }
 
 /// Delivers the outbox until `stop`.
-pub async fn delivery(app: App, notifier: Notifier, templates: Templates, mut stop: watch::Receiver<bool>) {
+pub async fn delivery(
+    app: App,
+    notifier: Notifier,
+    templates: Templates,
+    lease: Lease,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut tick = tokio::time::interval(app.config.clm.delivery.interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = tick.tick() => match clm::deliver(&app.ledger, &notifier, &app.config.clm, &templates, crate::ledger::now()).await {
-                Ok(run) if run.sent + run.retried + run.dead > 0 => {
-                    tracing::info!(sent = run.sent, retried = run.retried, dead = run.dead, "CLM notifications")
+            _ = tick.tick() => {
+                if !lease.held() {
+                    continue;
                 }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "CLM delivery failed"),
-            },
+                match clm::deliver(&app.ledger, &notifier, &app.config.clm, &templates, crate::ledger::now()).await {
+                    Ok(run) if run.sent + run.retried + run.dead > 0 => {
+                        tracing::info!(sent = run.sent, retried = run.retried, dead = run.dead, "CLM notifications")
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "CLM delivery failed"),
+                }
+            }
             _ = stop.changed() => return,
         }
     }

@@ -22,15 +22,15 @@ use crate::{
 };
 
 /// Runs until `stop` flips.
-pub async fn run(ca: CertificateAuthority, mut stop: watch::Receiver<bool>) {
+pub async fn run(ca: CertificateAuthority, lease: super::lease::Lease, mut stop: watch::Receiver<bool>) {
     let mut publisher = Publisher::default();
     let mut tick = tokio::time::interval(ca.config().crl.check_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let deadline = publisher.next_deadline(&ca);
         tokio::select! {
-            _ = tick.tick() => publisher.tick(&ca).await,
-            _ = sleep_until(deadline), if deadline.is_some() => publisher.tick(&ca).await,
+            _ = tick.tick() => publisher.tick_if(&ca, &lease).await,
+            _ = sleep_until(deadline), if deadline.is_some() => publisher.tick_if(&ca, &lease).await,
             _ = stop.changed() => return,
         }
     }
@@ -60,6 +60,16 @@ pub struct Publisher {
 }
 
 impl Publisher {
+    /// [`Publisher::tick`] while this instance holds the job's lease; otherwise it forgets its
+    /// waits (the holder keeps its own).
+    pub async fn tick_if(&mut self, ca: &CertificateAuthority, lease: &super::lease::Lease) {
+        if lease.held() {
+            self.tick(ca).await;
+        } else {
+            self.stale_since.clear();
+        }
+    }
+
     /// Refreshes every CA (root and issuers), logging failures.
     pub async fn tick(&mut self, ca: &CertificateAuthority) {
         let ids: Vec<String> = ca.root().into_iter().chain(ca.issuers()).map(|i| i.id.clone()).collect();

@@ -8,7 +8,7 @@ use tokio::sync::watch;
 use crate::{app::App, clm::discover::record};
 
 /// Runs until `stop` flips.
-pub async fn run(app: App, mut stop: watch::Receiver<bool>) {
+pub async fn run(app: App, lease: super::lease::Lease, mut stop: watch::Receiver<bool>) {
     let cfg = app.config.clm.discovery.clone();
     if !cfg.enabled {
         return;
@@ -18,6 +18,9 @@ pub async fn run(app: App, mut stop: watch::Receiver<bool>) {
     loop {
         tokio::select! {
             _ = tick.tick() => {
+                if !lease.held() {
+                    continue;
+                }
                 // A scan runs to its end unless the server stops meanwhile.
                 tokio::select! {
                     () = scan(&app, &cfg) => {}

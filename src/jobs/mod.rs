@@ -6,11 +6,14 @@
 //! ([`tls_refresh`]), with `clm.enabled` the CLM expiry policy and notification delivery
 //! ([`clm`]), with `clm.discovery.enabled` scheduled discovery scans ([`discovery`]), and with
 //! `reports.schedule` the monthly or quarterly compliance report
-//! ([`crate::admin::reports::schedule`]).
+//! ([`crate::admin::reports::schedule`]). With several instances on one ledger each of these
+//! runs on the one instance holding its lease ([`lease`]), except the per-instance renewals of
+//! the TLS and SCEP RA certificates and the OCSP signing of the instance's own commits.
 
 pub mod clm;
 pub mod crl_publish;
 pub mod discovery;
+pub mod lease;
 pub mod ocsp_presign;
 
 use std::time::Duration;
@@ -20,6 +23,7 @@ use tokio::{
     task::JoinHandle,
 };
 
+use self::lease::job;
 use crate::{
     adapters::scep::ScepAdapter,
     app::App,
@@ -53,8 +57,10 @@ pub async fn tls_refresh(cert: ServerCert, mut stop: watch::Receiver<bool>) {
     }
 }
 
-/// Starts every job; the handles finish after `stop` flips to `true`.
-pub fn spawn(
+/// Starts every job; the handles finish after `stop` flips to `true`. The cluster-wide jobs
+/// run only while this instance holds their lease ([`lease`]); the leases are asked for once
+/// before the jobs start, so a single instance runs them from its first tick.
+pub async fn spawn(
     app: &App,
     ca: &CertificateAuthority,
     ocsp: &OcspService,
@@ -62,13 +68,14 @@ pub fn spawn(
     changes: mpsc::Receiver<LedgerChange>,
     stop: watch::Receiver<bool>,
 ) -> Vec<JoinHandle<()>> {
+    let mut keeper = lease::Keeper::new(app.ledger.clone(), app.config.database.job_lease);
     let mut jobs = vec![
-        tokio::spawn(interrupted_reservations(app.clone(), stop.clone())),
-        tokio::spawn(acme_cleanup(app.clone(), stop.clone())),
-        tokio::spawn(audit_sealer(app.clone(), stop.clone())),
-        tokio::spawn(crl_publish::run(ca.clone(), stop.clone())),
-        tokio::spawn(discovery::run(app.clone(), stop.clone())),
-        tokio::spawn(crate::admin::reports::schedule::run(app.clone(), stop.clone())),
+        tokio::spawn(interrupted_reservations(app.clone(), keeper.lease(job::INTERRUPTED_RESERVATIONS), stop.clone())),
+        tokio::spawn(acme_cleanup(app.clone(), keeper.lease(job::ACME_CLEANUP), stop.clone())),
+        tokio::spawn(audit_sealer(app.clone(), keeper.lease(job::AUDIT_SEAL), stop.clone())),
+        tokio::spawn(crl_publish::run(ca.clone(), keeper.lease(job::CRL_PUBLISH), stop.clone())),
+        tokio::spawn(discovery::run(app.clone(), keeper.lease(job::DISCOVERY), stop.clone())),
+        tokio::spawn(crate::admin::reports::schedule::run(app.clone(), keeper.lease(job::REPORTS), stop.clone())),
     ];
     if let Some(scep) = scep {
         jobs.push(tokio::spawn(scep_ra_refresh(scep, stop.clone())));
@@ -76,10 +83,12 @@ pub fn spawn(
     if app.config.clm.enabled {
         match crate::clm::templates::Templates::load(app.config.clm.templates_dir.as_deref()) {
             Ok(templates) => {
-                jobs.push(tokio::spawn(clm::policy(app.clone(), templates.clone(), stop.clone())));
+                let policy = keeper.lease(job::CLM_POLICY);
+                jobs.push(tokio::spawn(clm::policy(app.clone(), templates.clone(), policy, stop.clone())));
                 match crate::clm::notify::Notifier::new(&app.config.clm) {
                     Ok(notifier) => {
-                        jobs.push(tokio::spawn(clm::delivery(app.clone(), notifier, templates, stop.clone())))
+                        let delivery = keeper.lease(job::CLM_DELIVERY);
+                        jobs.push(tokio::spawn(clm::delivery(app.clone(), notifier, templates, delivery, stop.clone())))
                     }
                     Err(e) => tracing::error!(error = %e, "CLM: notifications are not delivered"),
                 }
@@ -95,8 +104,11 @@ pub fn spawn(
         app.ledger.clone(),
         app.config.ocsp.clone(),
         changes,
-        stop,
+        keeper.lease(job::OCSP_SWEEP),
+        stop.clone(),
     )));
+    keeper.renew().await;
+    jobs.push(tokio::spawn(keeper.run(stop)));
     jobs
 }
 
@@ -123,12 +135,15 @@ pub const INTERRUPTED_AFTER: i64 = 600;
 
 /// Aborts interrupted reservations at start and every five minutes (a crashed process, on
 /// this instance or another, leaves them; until then a SCEP transaction cannot be retried).
-async fn interrupted_reservations(app: App, mut stop: watch::Receiver<bool>) {
+async fn interrupted_reservations(app: App, lease: lease::Lease, mut stop: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(Duration::from_secs(300));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = tick.tick() => {
+                if !lease.held() {
+                    continue;
+                }
                 let event = crate::audit::AuditEvent::new(crate::audit::AuditKind::Failed, crate::ca::Requester::system().to_string());
                 let before = crate::ledger::now() - INTERRUPTED_AFTER;
                 match app.ledger.abort_interrupted_reservations(before, &event).await {
@@ -144,7 +159,7 @@ async fn interrupted_reservations(app: App, mut stop: watch::Receiver<bool>) {
 
 /// Deletes used ACME nonces past expiry and orders/authorizations expired longer than
 /// `acme.cleanup_retention`.
-async fn acme_cleanup(app: App, mut stop: watch::Receiver<bool>) {
+async fn acme_cleanup(app: App, lease: lease::Lease, mut stop: watch::Receiver<bool>) {
     let cfg = &app.config.acme;
     if !cfg.enabled {
         return;
@@ -154,21 +169,30 @@ async fn acme_cleanup(app: App, mut stop: watch::Receiver<bool>) {
     let retention = cfg.cleanup_retention.as_secs() as i64;
     loop {
         tokio::select! {
-            _ = tick.tick() => match app.ledger.acme_cleanup(retention).await {
-                Ok(done) => tracing::debug!(nonces = done.nonces, orders = done.orders, authzs = done.authzs, "ACME cleanup"),
-                Err(e) => tracing::warn!(error = %e, "ACME cleanup failed"),
-            },
+            _ = tick.tick() => {
+                if !lease.held() {
+                    continue;
+                }
+                match app.ledger.acme_cleanup(retention).await {
+                    Ok(done) => tracing::debug!(nonces = done.nonces, orders = done.orders, authzs = done.authzs, "ACME cleanup"),
+                    Err(e) => tracing::warn!(error = %e, "ACME cleanup failed"),
+                }
+            }
             _ = stop.changed() => return,
         }
     }
 }
 
-async fn audit_sealer(app: App, mut stop: watch::Receiver<bool>) {
+async fn audit_sealer(app: App, lease: lease::Lease, mut stop: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(app.config.audit.seal_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = tick.tick() => app.seal().await,
+            _ = tick.tick() => {
+                if lease.held() {
+                    app.seal().await;
+                }
+            }
             _ = stop.changed() => return,
         }
     }

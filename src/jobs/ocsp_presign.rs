@@ -23,6 +23,7 @@ pub(crate) async fn run(
     ledger: ledger::Ledger,
     cfg: crate::config::OcspConfig,
     mut changes: mpsc::Receiver<LedgerChange>,
+    lease: super::lease::Lease,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut tick = tokio::time::interval(cfg.check_interval);
@@ -33,8 +34,15 @@ pub(crate) async fn run(
     loop {
         tokio::select! {
             _ = tick.tick() => {
+                // Each instance keeps its own responders current (loaded from the ledger, or
+                // issued) and signs after its own commits and revocations (below); the sweep
+                // of the whole ledger is the lease holder's.
                 if let Err(e) = service.ensure_responders().await {
                     tracing::error!(error = %e, "OCSP responder rotation failed");
+                }
+                if !lease.held() {
+                    spent = 0;
+                    continue;
                 }
                 spent = sweeper.sweep(&service, &ledger, &cfg, budget, &stop).await;
             }

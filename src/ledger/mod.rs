@@ -33,6 +33,7 @@ mod error;
 mod est;
 mod external;
 mod inventory;
+mod leases;
 mod listings;
 mod migrate;
 pub mod model;
@@ -74,6 +75,7 @@ pub use self::inventory::{
     check_renewal_method, default_renewal_method, Endpoint, ExpiringWindows, InventoryChange, InventoryFilter,
     InventoryItem, InventoryStats, InventoryStatus,
 };
+pub use self::leases::JobLease;
 pub use self::listings::{AcmeAccountListing, EabKeyListing, EndpointListing, EstUserListing, ScepChallengeListing};
 pub use self::model::*;
 pub use self::ocsp::{CertStatusRow, OcspRecord, OcspWork};

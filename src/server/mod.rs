@@ -111,7 +111,7 @@ pub async fn serve(app: App) -> Result<(), CaError> {
             stop_rx.clone(),
         )),
     ];
-    let mut jobs = crate::jobs::spawn(&app, &ca, &ocsp, scep_adapter, changes, stop_rx.clone());
+    let mut jobs = crate::jobs::spawn(&app, &ca, &ocsp, scep_adapter, changes, stop_rx.clone()).await;
     jobs.push(tokio::spawn(crate::jobs::tls_refresh(server_cert, stop_rx.clone())));
     let urls = &app.config.urls;
     println!("privca is serving");

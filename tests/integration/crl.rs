@@ -187,7 +187,10 @@ async fn burst_makes_at_most_two_full_crls(db: Db) {
     let Some(t) = TestCa::with_config(db, cfg).await else { return };
     let serials = insert_valid(&t, 1000).await;
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
-    let job = tokio::spawn(privca::jobs::crl_publish::run(t.ca.clone(), stop));
+    let mut keeper = privca::jobs::lease::Keeper::new(t.app.ledger.clone(), Duration::from_secs(30));
+    let lease = keeper.lease(privca::jobs::lease::job::CRL_PUBLISH);
+    keeper.renew().await;
+    let job = tokio::spawn(privca::jobs::crl_publish::run(t.ca.clone(), lease, stop));
     let started = Instant::now();
     while t.app.ledger.latest_crl("ec", CrlKind::Delta, false).await.unwrap().is_none() {
         assert!(started.elapsed() < Duration::from_secs(20), "the job published no CRL");

@@ -36,7 +36,7 @@ impl Jobs {
         let ca = t.ca.clone().with_change_feed(feed);
         let ocsp = OcspService::start(ca.clone()).await.unwrap();
         let (stop, stop_rx) = watch::channel(false);
-        let handles = privca::jobs::spawn(&t.app, &ca, &ocsp, None, changes, stop_rx);
+        let handles = privca::jobs::spawn(&t.app, &ca, &ocsp, None, changes, stop_rx).await;
         (ca, Jobs { stop, handles })
     }
 

@@ -21,7 +21,7 @@ use crate::{
 const CHECK_INTERVAL: Duration = Duration::from_secs(3600);
 
 /// Runs until `stop` flips (returns at once with `reports.schedule = "off"`).
-pub async fn run(app: App, mut stop: watch::Receiver<bool>) {
+pub async fn run(app: App, lease: crate::jobs::lease::Lease, mut stop: watch::Receiver<bool>) {
     if app.config.reports.schedule == ReportSchedule::Off {
         return;
     }
@@ -36,11 +36,16 @@ pub async fn run(app: App, mut stop: watch::Receiver<bool>) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = tick.tick() => match send_due(&app, &notifier, crate::ledger::now()).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(recipients = n, "reports: scheduled compliance report mailed"),
-                Err(e) => tracing::warn!(error = %e, "reports: the scheduled report could not be built"),
-            },
+            _ = tick.tick() => {
+                if !lease.held() {
+                    continue;
+                }
+                match send_due(&app, &notifier, crate::ledger::now()).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(recipients = n, "reports: scheduled compliance report mailed"),
+                    Err(e) => tracing::warn!(error = %e, "reports: the scheduled report could not be built"),
+                }
+            }
             _ = stop.changed() => return,
         }
     }

@@ -1,0 +1,196 @@
+//! Leases of the cluster-wide background jobs: with several instances on one PostgreSQL, each
+//! such job runs on the one instance that holds its lease in the ledger
+//! ([`Ledger::take_lease`]). A [`Keeper`] per instance takes or renews every lease it wants each
+//! third of `database.job_lease` and gives them up at shutdown; a job asks [`Lease::held`]
+//! before each run.
+//!
+//! The ledger's lease lasts `job_lease` by the holder's clock. The holder trusts it for two
+//! thirds of that, counted on its monotonic clock from before it asked, so a holder that cannot
+//! renew (database down, process stalled) stops the job before another instance may take it,
+//! with a third of the lease as the margin for clock differences between instances. Leases save
+//! duplicate work; the ledger's constraints (one CRL per cRLNumber, one outbox row per
+//! certificate × threshold × channel, the audit head's compare-and-set) are what make a job's
+//! effects exactly-once even if two instances ever overlapped.
+//!
+//! On SQLite there is one instance per ledger file and the leases are always this process's.
+
+use std::{
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use tokio::sync::watch;
+
+use crate::ledger::{now, Ledger};
+
+/// Names of the leased jobs.
+pub mod job {
+    /// Aborting interrupted reservations.
+    pub const INTERRUPTED_RESERVATIONS: &str = "interrupted-reservations";
+    /// ACME nonce, order and authorization cleanup.
+    pub const ACME_CLEANUP: &str = "acme-cleanup";
+    /// The audit sealer.
+    pub const AUDIT_SEAL: &str = "audit-seal";
+    /// CRL publication.
+    pub const CRL_PUBLISH: &str = "crl-publish";
+    /// The OCSP pre-signer's sweep and the responders' rotation.
+    pub const OCSP_SWEEP: &str = "ocsp-sweep";
+    /// The CLM expiry policy.
+    pub const CLM_POLICY: &str = "clm-policy";
+    /// CLM notification delivery.
+    pub const CLM_DELIVERY: &str = "clm-delivery";
+    /// Scheduled discovery scans.
+    pub const DISCOVERY: &str = "discovery";
+    /// Scheduled compliance reports.
+    pub const REPORTS: &str = "reports";
+}
+
+/// This instance's view of one job's lease.
+#[derive(Debug, Clone)]
+pub struct Lease {
+    job: &'static str,
+    state: Arc<Mutex<Held>>,
+}
+
+#[derive(Debug, Default)]
+struct Held {
+    /// Until when this instance may run the job (monotonic).
+    until: Option<Instant>,
+    /// The ledger's fencing number of the lease held.
+    fence: i64,
+}
+
+impl Lease {
+    /// Whether this instance may run the job now.
+    pub fn held(&self) -> bool {
+        self.state.lock().map(|h| h.until.is_some_and(|u| u > Instant::now())).unwrap_or(false)
+    }
+
+    /// The job's name.
+    pub fn job(&self) -> &'static str {
+        self.job
+    }
+
+    /// The fencing number of the lease held, if any.
+    pub fn fence(&self) -> Option<i64> {
+        self.held().then(|| self.state.lock().map(|h| h.fence).unwrap_or(0))
+    }
+}
+
+/// Takes and renews this instance's leases.
+#[derive(Debug, Clone)]
+pub struct Keeper {
+    ledger: Ledger,
+    holder: String,
+    ttl: Duration,
+    leases: Vec<Lease>,
+}
+
+impl Keeper {
+    /// A keeper for `ledger` with leases of `ttl`, holder name `host/pid/random`.
+    pub fn new(ledger: Ledger, ttl: Duration) -> Self {
+        Self { ledger, holder: holder_name(), ttl, leases: Vec::new() }
+    }
+
+    /// This instance's name in the ledger.
+    pub fn holder(&self) -> &str {
+        &self.holder
+    }
+
+    /// The lease of `job`, kept from now on.
+    pub fn lease(&mut self, job: &'static str) -> Lease {
+        if let Some(l) = self.leases.iter().find(|l| l.job == job) {
+            return l.clone();
+        }
+        let lease = Lease { job, state: Arc::default() };
+        self.leases.push(lease.clone());
+        lease
+    }
+
+    /// Takes or renews every lease once.
+    pub async fn renew(&self) {
+        for lease in &self.leases {
+            let asked = Instant::now();
+            let t = now();
+            let taken = self.ledger.take_lease(lease.job, &self.holder, t, t + self.ttl.as_secs() as i64).await;
+            let Ok(mut held) = lease.state.lock() else { continue };
+            let had = held.until.is_some_and(|u| u > asked);
+            match taken {
+                Ok(Some(fence)) => {
+                    if !had || held.fence != fence {
+                        tracing::info!(job = lease.job, fence, holder = %self.holder, "job lease taken: this instance runs the job");
+                    }
+                    held.until = Some(asked + self.ttl * 2 / 3);
+                    held.fence = fence;
+                }
+                Ok(None) => {
+                    if had {
+                        tracing::warn!(job = lease.job, "job lease lost to another instance");
+                    }
+                    held.until = None;
+                }
+                // Kept until it runs out: a renewal may succeed before then.
+                Err(e) => tracing::warn!(job = lease.job, error = %e, "renewing a job lease failed"),
+            }
+        }
+    }
+
+    /// Renews every third of the lease until `stop` flips, then gives every lease up.
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        let every = self.ttl / 3;
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => self.renew().await,
+                _ = stop.changed() => break,
+            }
+        }
+        for lease in &self.leases {
+            if let Ok(mut held) = lease.state.lock() {
+                held.until = None;
+            }
+            if let Err(e) = self.ledger.give_up_lease(lease.job, &self.holder).await {
+                tracing::warn!(job = lease.job, error = %e, "giving up a job lease failed; it runs out by itself");
+            }
+        }
+    }
+}
+
+/// `host/pid/random`: unique per process, readable in `job_leases`.
+fn holder_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let mut random = [0u8; 4];
+    // A name that happens to repeat only merges two holders' renewals; it is never a secret.
+    let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut random);
+    format!("{}/{}/{}", host.trim(), std::process::id(), hex::encode(random))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn one_of_two_keepers_holds_each_job_and_the_other_takes_over_when_it_gives_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = Ledger::connect(&format!("sqlite://{}/l.db?mode=rwc", dir.path().display()), 2).await.unwrap();
+        let mut a = Keeper::new(ledger.clone(), Duration::from_secs(30));
+        let mut b = Keeper::new(ledger.clone(), Duration::from_secs(30));
+        assert_ne!(a.holder(), b.holder());
+        let (la, lb) = (a.lease(job::CRL_PUBLISH), b.lease(job::CRL_PUBLISH));
+        assert!(!la.held() && la.fence().is_none());
+        a.renew().await;
+        b.renew().await;
+        assert!(la.held() && !lb.held());
+        assert_eq!(la.fence(), Some(1));
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let run = tokio::spawn(a.run(stop_rx));
+        stop_tx.send(true).unwrap();
+        run.await.unwrap();
+        assert!(!la.held(), "given up at shutdown");
+        b.renew().await;
+        assert!(lb.held());
+        assert_eq!(lb.fence(), Some(2));
+        assert_eq!(ledger.job_leases().await.unwrap()[0].holder, b.holder());
+    }
+}
