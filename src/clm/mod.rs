@@ -31,7 +31,7 @@ use crate::{
 use self::{notify::Notifier, templates::Templates};
 
 /// Certificates looked at per unit of work.
-const POLICY_BATCH: i64 = 5000;
+const POLICY_BATCH: i64 = 25000;
 
 /// Outbox messages claimed per delivery round.
 const DELIVERY_BATCH: i64 = 50;

@@ -43,6 +43,11 @@ pub(super) struct Direct {
     reader: Mutex<rusqlite::Connection>,
 }
 
+/// Page cache of the writer, KiB. A unit of work that touches more pages than its cache
+/// spills them to the write-ahead log before its commit, and writes them again at the commit:
+/// the CLM policy sweep's batches touch thousands of index pages each.
+const WRITER_CACHE_KIB: i64 = 32 * 1024;
+
 impl Direct {
     /// Opens `file` (which the pool has created and migrated) with the kept writer's settings:
     /// commits reach the log without an fsync of their own (`wal` shares one).
@@ -50,7 +55,8 @@ impl Direct {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = rusqlite::Connection::open_with_flags(file, flags).map_err(from_sqlite)?;
         conn.execute_batch(&format!(
-            "PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; {};",
+            "PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
+             PRAGMA cache_size = -{WRITER_CACHE_KIB}; {};",
             super::MMAP_PRAGMA
         ))
         .map_err(from_sqlite)?;
