@@ -19,10 +19,7 @@ pub async fn policy(app: App, templates: Templates, lease: Lease, mut stop: watc
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = tick.tick() => {
-                if !lease.held() {
-                    continue;
-                }
+            _ = lease.next(&mut tick) => {
                 let started = std::time::Instant::now();
                 match clm::run_policy(&app.ledger, &app.config.clm, crate::ledger::now()).await {
                     Ok(run) => tracing::info!(
@@ -85,10 +82,7 @@ pub async fn delivery(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = tick.tick() => {
-                if !lease.held() {
-                    continue;
-                }
+            _ = lease.next(&mut tick) => {
                 match clm::deliver(&app.ledger, &notifier, &app.config.clm, &templates, crate::ledger::now()).await {
                     Ok(run) if run.sent + run.retried + run.dead > 0 => {
                         tracing::info!(sent = run.sent, retried = run.retried, dead = run.dead, "CLM notifications")

@@ -17,10 +17,7 @@ pub async fn run(app: App, lease: super::lease::Lease, mut stop: watch::Receiver
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = tick.tick() => {
-                if !lease.held() {
-                    continue;
-                }
+            _ = lease.next(&mut tick) => {
                 // A scan runs to its end unless the server stops meanwhile.
                 tokio::select! {
                     () = scan(&app, &cfg) => {}

@@ -50,6 +50,8 @@ pub mod job {
 pub struct Lease {
     job: &'static str,
     state: Arc<Mutex<Held>>,
+    /// The fencing number of each lease taken (not renewed) by this instance.
+    taken: Arc<watch::Sender<i64>>,
 }
 
 #[derive(Debug, Default)]
@@ -74,6 +76,22 @@ impl Lease {
     /// The fencing number of the lease held, if any.
     pub fn fence(&self) -> Option<i64> {
         self.held().then(|| self.state.lock().map(|h| h.fence).unwrap_or(0))
+    }
+
+    /// Waits for the next tick of `tick` at which this instance holds the lease, or for this
+    /// instance to take the lease over (then at once, and `tick` starts again from there): a
+    /// job with a long interval runs as soon as it moves here, not an interval later.
+    pub async fn next(&self, tick: &mut tokio::time::Interval) {
+        let mut taken = self.taken.subscribe();
+        loop {
+            tokio::select! {
+                _ = tick.tick() => if self.held() { return },
+                Ok(()) = taken.changed() => if self.held() {
+                    tick.reset();
+                    return;
+                },
+            }
+        }
     }
 }
 
@@ -102,7 +120,7 @@ impl Keeper {
         if let Some(l) = self.leases.iter().find(|l| l.job == job) {
             return l.clone();
         }
-        let lease = Lease { job, state: Arc::default() };
+        let lease = Lease { job, state: Arc::default(), taken: Arc::new(watch::channel(0).0) };
         self.leases.push(lease.clone());
         lease
     }
@@ -117,11 +135,14 @@ impl Keeper {
             let had = held.until.is_some_and(|u| u > asked);
             match taken {
                 Ok(Some(fence)) => {
-                    if !had || held.fence != fence {
-                        tracing::info!(job = lease.job, fence, holder = %self.holder, "job lease taken: this instance runs the job");
-                    }
+                    let new = !had || held.fence != fence;
                     held.until = Some(asked + self.ttl * 2 / 3);
                     held.fence = fence;
+                    drop(held);
+                    if new {
+                        tracing::info!(job = lease.job, fence, holder = %self.holder, "job lease taken: this instance runs the job");
+                        lease.taken.send_replace(fence);
+                    }
                 }
                 Ok(None) => {
                     if had {
@@ -192,5 +213,27 @@ mod tests {
         assert!(lb.held());
         assert_eq!(lb.fence(), Some(2));
         assert_eq!(ledger.job_leases().await.unwrap()[0].holder, b.holder());
+    }
+
+    #[tokio::test]
+    async fn a_job_waiting_for_its_lease_runs_once_it_is_taken_not_an_interval_later() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = Ledger::connect(&format!("sqlite://{}/l.db?mode=rwc", dir.path().display()), 2).await.unwrap();
+        let mut keeper = Keeper::new(ledger, Duration::from_secs(30));
+        let lease = keeper.lease(job::CLM_POLICY);
+        let mut hourly = tokio::time::interval(Duration::from_secs(3600));
+        let waiting = tokio::spawn({
+            let lease = lease.clone();
+            async move {
+                let started = Instant::now();
+                lease.next(&mut hourly).await;
+                started.elapsed()
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!waiting.is_finished(), "the first tick passes while the lease is not held");
+        keeper.renew().await;
+        let waited = tokio::time::timeout(Duration::from_secs(5), waiting).await.unwrap().unwrap();
+        assert!(waited < Duration::from_secs(5), "{waited:?}");
     }
 }

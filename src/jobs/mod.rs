@@ -129,23 +129,26 @@ async fn scep_ra_refresh(scep: ScepAdapter, mut stop: watch::Receiver<bool>) {
     }
 }
 
-/// A reservation older than this that is still `reserved` was interrupted: signing and
-/// committing take milliseconds, and no HSM queue holds work this long.
-pub const INTERRUPTED_AFTER: i64 = 600;
+/// How old a reservation still `reserved` must be to count as interrupted: twice
+/// `server.request_timeout`, at least ten seconds. Signing and committing take milliseconds and
+/// a request ends at its timeout; a reservation aborted while its issuance is somehow still
+/// running only fails that issuance, since a commit needs its reservation open.
+pub fn interrupted_after(config: &crate::config::Config) -> Duration {
+    (config.server.request_timeout * 2).max(Duration::from_secs(10))
+}
 
-/// Aborts interrupted reservations at start and every five minutes (a crashed process, on
-/// this instance or another, leaves them; until then a SCEP transaction cannot be retried).
+/// Aborts interrupted reservations at start and every half of [`interrupted_after`] (a crashed
+/// process, on this instance or another, leaves them; until then a SCEP transaction cannot be
+/// retried).
 async fn interrupted_reservations(app: App, lease: lease::Lease, mut stop: watch::Receiver<bool>) {
-    let mut tick = tokio::time::interval(Duration::from_secs(300));
+    let after = interrupted_after(&app.config);
+    let mut tick = tokio::time::interval(after / 2);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = tick.tick() => {
-                if !lease.held() {
-                    continue;
-                }
+            _ = lease.next(&mut tick) => {
                 let event = crate::audit::AuditEvent::new(crate::audit::AuditKind::Failed, crate::ca::Requester::system().to_string());
-                let before = crate::ledger::now() - INTERRUPTED_AFTER;
+                let before = crate::ledger::now() - after.as_secs() as i64;
                 match app.ledger.abort_interrupted_reservations(before, &event).await {
                     Ok(0) => {}
                     Ok(n) => tracing::warn!(aborted = n, "interrupted reservations aborted"),
@@ -169,10 +172,7 @@ async fn acme_cleanup(app: App, lease: lease::Lease, mut stop: watch::Receiver<b
     let retention = cfg.cleanup_retention.as_secs() as i64;
     loop {
         tokio::select! {
-            _ = tick.tick() => {
-                if !lease.held() {
-                    continue;
-                }
+            _ = lease.next(&mut tick) => {
                 match app.ledger.acme_cleanup(retention).await {
                     Ok(done) => tracing::debug!(nonces = done.nonces, orders = done.orders, authzs = done.authzs, "ACME cleanup"),
                     Err(e) => tracing::warn!(error = %e, "ACME cleanup failed"),
@@ -188,11 +188,7 @@ async fn audit_sealer(app: App, lease: lease::Lease, mut stop: watch::Receiver<b
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = tick.tick() => {
-                if lease.held() {
-                    app.seal().await;
-                }
-            }
+            _ = lease.next(&mut tick) => app.seal().await,
             _ = stop.changed() => return,
         }
     }

@@ -36,10 +36,7 @@ pub async fn run(app: App, lease: crate::jobs::lease::Lease, mut stop: watch::Re
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = tick.tick() => {
-                if !lease.held() {
-                    continue;
-                }
+            _ = lease.next(&mut tick) => {
                 match send_due(&app, &notifier, crate::ledger::now()).await {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(recipients = n, "reports: scheduled compliance report mailed"),
