@@ -134,45 +134,50 @@ pub struct OutboxMessage {
     pub sent_at: Option<i64>,
 }
 
+/// The policy view of a row `c` of `certificates`: the candidate columns, the successor
+/// (a valid certificate renewing it, else a later valid one of the same owner and names),
+/// whether an endpoint serves it and its mute.
+macro_rules! privca_candidate_from {
+    () => {
+        "SELECT c.fingerprint_sha256 AS fingerprint, c.serial, c.subject, c.sans, \
+     c.issuer_id AS issuer, c.not_after, c.owner, c.tier, c.renew_early_at, c.superseded_by AS recorded_successor, \
+     COALESCE((SELECT s.serial FROM certificates s WHERE s.renews_serial = c.serial AND s.status = 'valid' LIMIT 1), \
+      (SELECT s.serial FROM certificates s WHERE s.sans = c.sans AND s.owner || '' = c.owner AND s.status = 'valid' \
+       AND (s.not_before > c.not_before OR (s.not_before = c.not_before AND s.serial > c.serial)) LIMIT 1)) \
+       AS successor, \
+     CAST(CASE WHEN EXISTS (SELECT 1 FROM endpoints e WHERE e.fingerprint_sha256 = c.fingerprint_sha256) \
+       THEN 1 ELSE 0 END AS BIGINT) AS served, \
+     (SELECT m.until_at FROM clm_mutes m WHERE m.fingerprint = c.fingerprint_sha256) AS muted_until, \
+     CAST(0 AS BIGINT) AS external \
+     FROM certificates c "
+    };
+}
+
 /// The candidate columns of privca's certificates (`$1` now, `$2` end of the notice window).
 /// The successor by names is looked up by the names (`s.owner || ''` keeps SQLite off the owner
 /// index, which holds thousands of certificates per owner).
 /// privca's own certificates (OCSP responders, its TLS and SCEP RA certificates: requester
 /// `system:privca`) are left out: privca renews them itself.
-const PRIVCA_CANDIDATES: &str = "SELECT c.fingerprint_sha256 AS fingerprint, c.serial, c.subject, c.sans, \
-     c.issuer_id AS issuer, c.not_after, c.owner, c.tier, c.renew_early_at, c.superseded_by AS recorded_successor, \
-     COALESCE((SELECT s.serial FROM certificates s WHERE s.renews_serial = c.serial AND s.status = 'valid' LIMIT 1), \
-      (SELECT s.serial FROM certificates s WHERE s.sans = c.sans AND s.owner || '' = c.owner AND s.status = 'valid' \
-       AND (s.not_before > c.not_before OR (s.not_before = c.not_before AND s.serial > c.serial)) LIMIT 1)) \
-       AS successor, \
-     CAST(CASE WHEN EXISTS (SELECT 1 FROM endpoints e WHERE e.fingerprint_sha256 = c.fingerprint_sha256) \
-       THEN 1 ELSE 0 END AS BIGINT) AS served, \
-     (SELECT m.until_at FROM clm_mutes m WHERE m.fingerprint = c.fingerprint_sha256) AS muted_until, \
-     CAST(0 AS BIGINT) AS external \
-     FROM certificates c WHERE c.status = 'valid' AND c.not_after > $1 AND c.not_after <= $2 \
+const PRIVCA_CANDIDATES: &str = concat!(
+    privca_candidate_from!(),
+    "WHERE c.status = 'valid' AND c.not_after > $1 AND c.not_after <= $2 \
      AND c.requester <> 'system:privca' \
      AND NOT EXISTS (SELECT 1 FROM clm_looks l WHERE l.fingerprint = c.fingerprint_sha256 AND l.next_at > $1) \
      AND (c.not_after, c.fingerprint_sha256) > ($4, $5) \
-     ORDER BY c.not_after, c.fingerprint_sha256 LIMIT $3";
+     ORDER BY c.not_after, c.fingerprint_sha256 LIMIT $3"
+);
 
 /// The same for privca's certificates flagged for early renewal that expire after the notice
 /// window (`$2`): their renewal is due whatever their expiry. (`+c.not_after` keeps SQLite on
 /// the small index of flagged certificates rather than walking the notAfter index.)
-const FLAGGED_CANDIDATES: &str = "SELECT c.fingerprint_sha256 AS fingerprint, c.serial, c.subject, c.sans, \
-     c.issuer_id AS issuer, c.not_after, c.owner, c.tier, c.renew_early_at, c.superseded_by AS recorded_successor, \
-     COALESCE((SELECT s.serial FROM certificates s WHERE s.renews_serial = c.serial AND s.status = 'valid' LIMIT 1), \
-      (SELECT s.serial FROM certificates s WHERE s.sans = c.sans AND s.owner || '' = c.owner AND s.status = 'valid' \
-       AND (s.not_before > c.not_before OR (s.not_before = c.not_before AND s.serial > c.serial)) LIMIT 1)) \
-       AS successor, \
-     CAST(CASE WHEN EXISTS (SELECT 1 FROM endpoints e WHERE e.fingerprint_sha256 = c.fingerprint_sha256) \
-       THEN 1 ELSE 0 END AS BIGINT) AS served, \
-     (SELECT m.until_at FROM clm_mutes m WHERE m.fingerprint = c.fingerprint_sha256) AS muted_until, \
-     CAST(0 AS BIGINT) AS external \
-     FROM certificates c WHERE c.renew_early_at IS NOT NULL AND c.status = 'valid' AND +c.not_after > $2 \
+const FLAGGED_CANDIDATES: &str = concat!(
+    privca_candidate_from!(),
+    "WHERE c.renew_early_at IS NOT NULL AND c.status = 'valid' AND +c.not_after > $2 \
      AND c.requester <> 'system:privca' \
      AND NOT EXISTS (SELECT 1 FROM clm_looks l WHERE l.fingerprint = c.fingerprint_sha256 AND l.next_at > $1) \
      AND (+c.not_after, c.fingerprint_sha256) > ($4, $5) \
-     ORDER BY c.not_after, c.fingerprint_sha256 LIMIT $3";
+     ORDER BY c.not_after, c.fingerprint_sha256 LIMIT $3"
+);
 
 /// The same for external certificates.
 const EXTERNAL_CANDIDATES: &str = "SELECT x.fingerprint_sha256 AS fingerprint, x.serial, x.subject, x.sans, \

@@ -23,12 +23,7 @@ pub fn page(p: &Principal, title: &str, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) " · privca" }
-                link rel="stylesheet" href={ (PREFIX) "/static/app.css" };
-            }
+            (head(title))
             body {
                 header.top {
                     a.brand href={ (PREFIX) "/" } { "privca" }
@@ -54,17 +49,24 @@ pub fn page(p: &Principal, title: &str, body: Markup) -> Markup {
     }
 }
 
+/// The `<head>` of every page.
+fn head(title: &str) -> Markup {
+    html! {
+        head {
+            meta charset="utf-8";
+            meta name="viewport" content="width=device-width, initial-scale=1";
+            title { (title) " · privca" }
+            link rel="stylesheet" href={ (PREFIX) "/static/app.css" };
+        }
+    }
+}
+
 /// A page without navigation (login, errors).
 pub fn bare(title: &str, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) " · privca" }
-                link rel="stylesheet" href={ (PREFIX) "/static/app.css" };
-            }
+            (head(title))
             body {
                 header.top { a.brand href={ (PREFIX) "/" } { "privca" } }
                 main.narrow {
