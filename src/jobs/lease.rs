@@ -75,7 +75,8 @@ impl Lease {
 
     /// The fencing number of the lease held, if any.
     pub fn fence(&self) -> Option<i64> {
-        self.held().then(|| self.state.lock().map(|h| h.fence).unwrap_or(0))
+        let held = self.state.lock().ok()?;
+        held.until.is_some_and(|u| u > Instant::now()).then_some(held.fence)
     }
 
     /// Waits for the next tick of `tick` at which this instance holds the lease, or for this

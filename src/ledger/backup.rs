@@ -30,7 +30,10 @@ pub fn sqlite_snapshot_holds(
 ) -> Result<std::collections::BTreeSet<String>, LedgerError> {
     use rusqlite::OpenFlags;
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let uri = format!("file:{}?immutable=1", file.display());
+    // An SQLite URI decodes %HH in its path and ends the path at `?` or `#`.
+    const IN_URI_PATH: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS.add(b'%').add(b'?').add(b'#');
+    let path = percent_encoding::utf8_percent_encode(&file.to_string_lossy(), IN_URI_PATH).to_string();
+    let uri = format!("file:{path}?immutable=1");
     let conn = rusqlite::Connection::open_with_flags(uri, flags).map_err(super::direct::from_sqlite)?;
     let mut query = conn
         .prepare(
