@@ -62,9 +62,11 @@ cluster_cleanup() {
   acme_cleanup
 }
 
-# start_cluster: the three instances, then HAProxy in front of them (health checks on the TCP
-# port every 500 ms; a connection refused by a dead instance goes to another one). HAProxy logs
-# each connection (client port, backend server) to $DATA/haproxy.log.
+# start_cluster: the three instances, then HAProxy in front of them: every 500 ms a health check
+# GET /healthz on each instance's HTTP listener (an instance whose ledger does not answer is
+# taken out of both backends after two failures, back after two successes); a connection
+# refused by a dead instance goes to another one. HAProxy logs each connection (client port,
+# backend server) to $DATA/haproxy.log.
 start_cluster() {
   cat >"$DATA/haproxy.cfg" <<CFG
 global
@@ -79,15 +81,18 @@ defaults
   timeout connect 2s
   timeout client 60s
   timeout server 60s
+  timeout check 2s
+  option httpchk GET /healthz
+  http-check expect status 200
   default-server inter 500ms fall 2 rise 2
 frontend https
   bind 127.0.0.1:8443
   default_backend https
 backend https
   balance roundrobin
-  server p1 127.0.0.1:18441 check
-  server p2 127.0.0.1:18442 check
-  server p3 127.0.0.1:18443 check
+  server p1 127.0.0.1:18441 check port 18081
+  server p2 127.0.0.1:18442 check port 18082
+  server p3 127.0.0.1:18443 check port 18083
 frontend http
   bind 127.0.0.1:8080
   default_backend http

@@ -100,15 +100,19 @@ pub fn admin(ca: CertificateAuthority, metrics: Option<PrometheusHandle>) -> Rou
     }
 }
 
-/// Liveness and readiness: the ledger answers.
+/// How long `/healthz` waits for the ledger: a load balancer's health check needs its answer
+/// within its own timeout (a second or two), not after the pool's wait for a connection.
+const HEALTH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Liveness and readiness: the ledger answers within [`HEALTH_TIMEOUT`].
 async fn healthz(State(ca): State<CertificateAuthority>) -> Response {
-    match ca.ledger().ping().await {
-        Ok(()) => (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain")], "ok\n").into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "health check: ledger unavailable");
-            (StatusCode::SERVICE_UNAVAILABLE, "ledger unavailable\n").into_response()
-        }
-    }
+    let error = match tokio::time::timeout(HEALTH_TIMEOUT, ca.ledger().ping()).await {
+        Ok(Ok(())) => return (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain")], "ok\n").into_response(),
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => format!("no answer within {HEALTH_TIMEOUT:?}"),
+    };
+    tracing::error!(error, "health check: ledger unavailable");
+    (StatusCode::SERVICE_UNAVAILABLE, "ledger unavailable\n").into_response()
 }
 
 /// `/ca/root.pem|.der`, `/ca/<issuer>.pem|.der`, `/ca/<issuer>-chain.pem`.
