@@ -98,7 +98,7 @@ impl From<crate::ledger::LedgerError> for CaError {
             L::NotFound(_) => ErrorKind::NotFound,
             L::Conflict(_) => ErrorKind::Conflict,
             L::Unavailable(_) | L::Tls { .. } => ErrorKind::Unavailable,
-            L::Corrupt(_) => ErrorKind::Internal,
+            L::Corrupt(_) | L::Incompatible(_) => ErrorKind::Internal,
         };
         Self::new(kind, "ledger operation failed").with_source(e)
     }

@@ -27,6 +27,9 @@ pub enum LedgerError {
         #[source]
         source: sqlx::Error,
     },
+    /// The ledger was migrated by a newer privca in a way this binary cannot run on.
+    #[error("incompatible ledger: {0}")]
+    Incompatible(String),
     /// Stored data does not decode (bad enum value, schema drift).
     #[error("corrupt ledger data: {0}")]
     Corrupt(String),

@@ -1,4 +1,10 @@
-//! Embedded migrations for both dialects, built without sqlx's macros.
+//! Embedded migrations for both dialects, built without sqlx's macros, and the rule that lets
+//! binaries of two releases share one ledger during a rolling upgrade: every migration must
+//! leave the ledger usable by the binary of the release before it (see `migrations/README.md`),
+//! unless its description starts with [`BREAKING`]. A binary starts on a ledger that a newer one
+//! migrated when every migration it does not know is compatible, and refuses to start when one
+//! is breaking (every instance of the older release must be stopped before the newer one
+//! applies it).
 
 use std::borrow::Cow;
 
@@ -76,7 +82,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
     (19, "create job leases", include_str!("../../migrations/postgres/0019_create_job_leases.sql")),
 ];
 
-/// Applies every migration of `dialect` that the database has not seen yet.
+/// How the description of a migration that the previous release's binary cannot run on starts.
+pub(super) const BREAKING: &str = "breaking: ";
+
+/// Applies every migration of `dialect` that the database has not seen yet; refuses a ledger
+/// that a newer binary migrated with a migration marked [`BREAKING`].
 pub(super) async fn run(pool: &AnyPool, dialect: Dialect) -> Result<(), LedgerError> {
     let set = match dialect {
         Dialect::Sqlite => SQLITE,
@@ -88,6 +98,80 @@ pub(super) async fn run(pool: &AnyPool, dialect: Dialect) -> Result<(), LedgerEr
             Migration::new(*version, Cow::Borrowed(*description), MigrationType::Simple, sql.into_sql_str(), false)
         })
         .collect();
-    Migrator::with_migrations(migrations).run(pool).await?;
+    let mut migrator = Migrator::with_migrations(migrations);
+    // Migrations a newer binary applied are checked below instead of refused outright.
+    migrator.set_ignore_missing(true);
+    migrator.run(pool).await?;
+    let known = set.last().map_or(0, |(version, _, _)| *version);
+    let newer: Vec<(i64, String)> =
+        sqlx::query_as("SELECT version, description FROM _sqlx_migrations WHERE version > $1 ORDER BY version")
+            .bind(known)
+            .fetch_all(pool)
+            .await?;
+    refuse_breaking(known, &newer)?;
+    if let Some((version, _)) = newer.last() {
+        tracing::info!(
+            known,
+            ledger = version,
+            "the ledger was migrated by a newer privca; its migrations are compatible with this one"
+        );
+    }
     Ok(())
+}
+
+/// Refuses `newer` (version, description of the applied migrations this binary does not know,
+/// whose newest is `known`) when one of them is marked [`BREAKING`].
+fn refuse_breaking(known: i64, newer: &[(i64, String)]) -> Result<(), LedgerError> {
+    match newer.iter().find(|(_, description)| description.starts_with(BREAKING)) {
+        Some((version, description)) => Err(LedgerError::Incompatible(format!(
+            "the ledger has migration {version} ({description}) of a newer privca, which this binary \
+             (migrations up to {known}) cannot run on: run the newer release"
+        ))),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::Ledger;
+
+    /// A ledger migrated by a newer binary: `description` recorded as migration 10000.
+    async fn newer_ledger(url: &str, description: &str) -> Result<Ledger, LedgerError> {
+        let ledger = Ledger::connect(url, 2).await?;
+        sqlx::query(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+             VALUES (10000, $1, TRUE, $2, 0)",
+        )
+        .bind(description)
+        .bind(vec![0u8; 48])
+        .execute(&ledger.pool)
+        .await?;
+        ledger.close().await;
+        Ledger::connect(url, 2).await
+    }
+
+    async fn compatible_accepted_breaking_refused(url_of: impl Fn(&str) -> String) {
+        assert!(newer_ledger(&url_of("a"), "add a nullable column").await.is_ok());
+        let Err(refused) = newer_ledger(&url_of("b"), "breaking: drop a column").await else {
+            panic!("a ledger with a breaking migration this binary does not know was accepted");
+        };
+        assert!(matches!(&refused, LedgerError::Incompatible(m) if m.contains("10000 (breaking: drop a column)")));
+    }
+
+    #[tokio::test]
+    async fn newer_ledgers_on_sqlite() {
+        let dir = tempfile::tempdir().unwrap();
+        compatible_accepted_breaking_refused(|n| format!("sqlite://{}/{n}.db?mode=rwc", dir.path().display())).await;
+    }
+
+    #[tokio::test]
+    async fn newer_ledgers_on_postgres() {
+        let (Some(a), Some(b)) =
+            (crate::ledger::test_db::TestPg::create().await, crate::ledger::test_db::TestPg::create().await)
+        else {
+            return;
+        };
+        compatible_accepted_breaking_refused(|n| if n == "a" { a.url.clone() } else { b.url.clone() }).await;
+    }
 }
