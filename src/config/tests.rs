@@ -41,6 +41,16 @@ fn dev_config_parses_with_the_documented_values() {
 }
 
 #[test]
+fn cluster_config_parses_and_names_the_load_balancer() {
+    let c = Config::load(&conf("privca.cluster.toml"), None).unwrap();
+    assert!(c.database.is_postgres());
+    assert!(!c.dev);
+    assert!(!c.hsm.auto_init);
+    assert_eq!(c.database.job_lease, Duration::from_secs(30));
+    assert_eq!(c.urls.https_base, "https://ca.example.com");
+}
+
+#[test]
 fn example_config_parses_and_uses_postgres() {
     let c = Config::load(&conf("privca.example.toml"), None).unwrap();
     assert_eq!(c.hsm.queue_capacity, QueueCapacity::derived(c.hsm.sessions));

@@ -1,4 +1,4 @@
-//! The README names only what exists. In its code spans and shell code blocks, every `privca …`
+//! The README (and the guides it links, [`DOCUMENTS`]) names only what exists. In its code spans and shell code blocks, every `privca …`
 //! command line must parse against the CLI's clap tree (each subcommand, each long option of
 //! the command it is given to), and every config key written `section.key` (or
 //! `section.key = value`) or `[section]` must be in `conf/privca.example.toml`, keys that the
@@ -12,7 +12,10 @@ use clap::CommandFactory;
 
 /// Path prefixes that name files of this repository.
 const REPO_PREFIXES: &[&str] =
-    &["conf/", "interop/", "benches/", "src/", "protocols/", ".ci/", "migrations/", "tests/"];
+    &["conf/", "interop/", "benches/", "src/", "protocols/", ".ci/", "migrations/", "tests/", "docs/"];
+
+/// The operator documents held to the README's rule.
+const DOCUMENTS: &[&str] = &["README.md", "docs/cluster.md"];
 
 /// Final segments that make `a.b` a file name, not a config key (`root.pem`, `privca.db`).
 const FILE_EXTENSIONS: &[&str] =
@@ -21,9 +24,11 @@ const FILE_EXTENSIONS: &[&str] =
 #[test]
 fn readme_names_only_commands_keys_and_paths_that_exist() {
     let root = repo_root();
-    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
-    let problems = problems(&readme, &root);
-    assert!(problems.is_empty(), "README.md names what does not exist:\n  {}", problems.join("\n  "));
+    for doc in DOCUMENTS {
+        let text = std::fs::read_to_string(root.join(doc)).unwrap();
+        let problems = problems(&text, &root);
+        assert!(problems.is_empty(), "{doc} names what does not exist:\n  {}", problems.join("\n  "));
+    }
 }
 
 #[test]
