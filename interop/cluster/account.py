@@ -1,13 +1,17 @@
 """What each instance of a cluster answers for one ACME account, asked directly (not through the
-load balancer): for every instance port given, a JWS POST to the account URL with an empty update
-({}), signed with KEY by `kid`, with a nonce the same instance gave. The JWS `url` is the account
-URL the directory names (the load balancer's), as a client behind the balancer would sign it.
+load balancer), for every instance port given, signed with KEY by `kid`, with a nonce the same
+instance gave; the JWS `url` is the URL the directory names (the load balancer's), as a client
+behind the balancer signs it. MODE `orders`: a POST-as-GET of the account's orders URL, which
+reads the account (an instance keeps its copy) without changing it; MODE `account`: a POST of an
+empty update ({}) to the account URL, answered with the account.
 Independent of privca's code: Python `cryptography` + urllib.
 
-usage: account.py ROOT_PEM KEY_PEM KID|- PORT...
-  KID -: looks the account up first (newAccount onlyReturnExisting, through the load balancer)
-Prints `kid URL`, then one line per port: `PORT STATUS ACCOUNT-STATUS CONTACTS` for an answer with
-an account, `PORT STATUS PROBLEM-TYPE` for a problem."""
+usage: account.py ROOT_PEM KEY_PEM -                          (look the account up: newAccount
+       account.py ROOT_PEM KEY_PEM KID ORDERS MODE PORT...     onlyReturnExisting, through the
+                                                              balancer; prints `kid URL` and
+                                                              `orders URL`)
+Prints one line per port: `PORT STATUS ACCOUNT-STATUS CONTACTS` (account), `PORT STATUS ok`
+(orders), or `PORT STATUS PROBLEM-TYPE` for a problem."""
 import base64, json, ssl, sys, urllib.error, urllib.parse, urllib.request
 
 from cryptography.hazmat.primitives import hashes, serialization
@@ -68,7 +72,8 @@ def on_port(url, port):
 
 
 def post(key, url, payload, port=None, kid=None):
-    """A JWS POST signed for `url`, sent to instance `port` (or to the balancer)."""
+    """A JWS POST signed for `url`, sent to instance `port` (or to the balancer); payload None
+    is a POST-as-GET (empty payload)."""
     directory = json.loads(http("GET", DIR)[2])
     new_nonce = directory["newNonce"] if port is None else on_port(directory["newNonce"], port)
     prot = {"alg": key.alg, "nonce": http("HEAD", new_nonce)[1]["Replay-Nonce"], "url": url}
@@ -76,7 +81,8 @@ def post(key, url, payload, port=None, kid=None):
         prot["kid"] = kid
     else:
         prot["jwk"] = key.jwk
-    h64, p64 = b64(json.dumps(prot).encode()), b64(json.dumps(payload).encode())
+    h64 = b64(json.dumps(prot).encode())
+    p64 = "" if payload is None else b64(json.dumps(payload).encode())
     body = json.dumps({"protected": h64, "payload": p64, "signature": b64(key.sign(f"{h64}.{p64}".encode()))})
     status, headers, raw = http("POST", url if port is None else on_port(url, port), body.encode())
     try:
@@ -88,19 +94,25 @@ def post(key, url, payload, port=None, kid=None):
 
 def main():
     key = Key(open(sys.argv[2], "rb").read())
-    kid = sys.argv[3]
-    if kid == "-":
+    if sys.argv[3] == "-":
         new_account = json.loads(http("GET", DIR)[2])["newAccount"]
         status, headers, doc = post(key, new_account, {"onlyReturnExisting": True})
-        kid = headers.get("Location")
-        if status != 200 or not kid:
+        if status != 200 or not headers.get("Location"):
             print(f"lookup {status} {doc.get('type', '')}")
             return 1
-    print(f"kid {kid}")
-    for port in sys.argv[4:]:
-        status, _, doc = post(key, kid, {}, port=int(port), kid=kid)
+        print(f"kid {headers['Location']}")
+        print(f"orders {doc.get('orders', '')}")
+        return 0
+    kid, orders, mode = sys.argv[3], sys.argv[4], sys.argv[5]
+    for port in sys.argv[6:]:
+        if mode == "orders":
+            status, _, doc = post(key, orders, None, port=int(port), kid=kid)
+        else:
+            status, _, doc = post(key, kid, {}, port=int(port), kid=kid)
         if "type" in doc:
             print(port, status, doc["type"])
+        elif mode == "orders":
+            print(port, status, "ok" if isinstance(doc.get("orders"), list) else "-")
         else:
             print(port, status, doc.get("status", "-"), ",".join(doc.get("contact", [])))
     return 0

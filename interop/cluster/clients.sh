@@ -48,9 +48,14 @@ each_instance() {
   local p
   for p in "${PORTS[@]}"; do grep -qE "^$p $2" <<<"$1" || return 1; done
 }
-# ask_instances KEY: account.py for the account at $KID, signed with KEY, on each instance.
-ask_instances() {
-  "$PY" "$HERE/account.py" "$DATA/root.pem" "$1" "$KID" "${PORTS[@]}" 2>&1 | grep -v '^kid '
+# ask KEY MODE: account.py on each instance for the account at $KID, signed with KEY; MODE
+# orders reads the account without changing it (each instance keeps its copy), MODE account
+# sends an empty update and shows the account.
+ask() {
+  local out
+  out=$("$PY" "$HERE/account.py" "$DATA/root.pem" "$1" "$KID" "$ORDERS" "$2" "${PORTS[@]}" 2>&1)
+  sed 's/^/      /' <<<"$out" >&2
+  echo "$out"
 }
 
 echo "# uacme through the balancer; account changes seen by every instance on its next request"
@@ -74,35 +79,32 @@ check "uacme: register" "${U[@]}" new one@cluster.test
 check "uacme: a certificate (http-01)" "${U[@]}" issue u0.cluster.test
 check "  chain verifies, SAN exact" uacme_verify u0.cluster.test
 KEY="$DATA/uacme/private/key.pem"
-KID=$("$PY" "$HERE/account.py" "$DATA/root.pem" "$KEY" - | sed -n 's/^kid //p')
-check "the account's URL (newAccount onlyReturnExisting)" test -n "$KID"
-out=$(ask_instances "$KEY")
-sed 's/^/      /' <<<"$out"
-check "every instance answers the account with its key (each now holds a copy)" each_instance "$out" "200 valid mailto:one@cluster.test"
+found=$("$PY" "$HERE/account.py" "$DATA/root.pem" "$KEY" -)
+KID=$(sed -n 's/^kid //p' <<<"$found")
+ORDERS=$(sed -n 's/^orders //p' <<<"$found")
+check "the account's URL and its orders URL (newAccount onlyReturnExisting)" test -n "$KID" -a -n "$ORDERS"
+check "every instance reads the account (POST-as-GET of its orders) and keeps a copy with the key" \
+  each_instance "$(ask "$KEY" orders)" "200 ok"
 cp "$KEY" "$DATA/old-key.pem"
 check "uacme: key rollover (through the balancer)" "${U[@]}" newkey
 check "  uacme has a new key" bash -c "! cmp -s '$KEY' '$DATA/old-key.pem'"
-out=$(ask_instances "$KEY")
-sed 's/^/      /' <<<"$out"
-check "  every instance accepts the new key on its very next request" each_instance "$out" "200 valid"
-out=$(ask_instances "$DATA/old-key.pem")
-sed 's/^/      /' <<<"$out"
-check "  every instance refuses the old key" each_instance "$out" "40[0-9] urn:ietf:params:acme:error:"
+check "  every instance accepts the new key on its very next request" each_instance "$(ask "$KEY" orders)" "200 ok"
+check "  every instance refuses the old key" each_instance "$(ask "$DATA/old-key.pem" orders)" "40[0-9] urn:ietf:params:acme:error:"
 from=$(($(haproxy_lines) + 1))
 issued=0
 for n in 1 2 3; do "${U[@]}" issue "u$n.cluster.test" >>"$DATA/uacme.log" 2>&1 && uacme_verify "u$n.cluster.test" && issued=$((issued + 1)); done
 check "uacme keeps ordering with the new key ($issued of 3 certificates, chains verified)" test "$issued" = 3
 spread=$(served_by "$from" | tr '\n' ' ')
 check "  its connections went to every instance (HAProxy log: $spread)" test "$spread" = "p1 p2 p3 "
+check "every instance reads the account again (copies kept)" each_instance "$(ask "$KEY" orders)" "200 ok"
 check "uacme: contact change (through the balancer)" "${U[@]}" update two@cluster.test
-out=$(ask_instances "$KEY")
-sed 's/^/      /' <<<"$out"
-check "  every instance shows the new contact on its very next request" each_instance "$out" "200 valid mailto:two@cluster.test$"
+check "  every instance shows the new contact on its very next request" \
+  each_instance "$(ask "$KEY" account)" "200 valid mailto:two@cluster.test$"
+check "every instance reads the account again (copies kept)" each_instance "$(ask "$KEY" orders)" "200 ok"
 check "uacme: deactivate the account (through the balancer)" "${U[@]}" deactivate
 check "  the ledger says deactivated" test "$(sql "SELECT status FROM acme_accounts WHERE contact LIKE '%two@cluster.test%'")" = deactivated
-out=$(ask_instances "$KEY")
-sed 's/^/      /' <<<"$out"
-check "  every instance refuses the account on its very next request" each_instance "$out" "40[0-9] urn:ietf:params:acme:error:"
+check "  every instance refuses the account on its very next request" \
+  each_instance "$(ask "$KEY" orders)" "40[0-9] urn:ietf:params:acme:error:"
 refused=0
 for n in 1 2 3; do "${U[@]}" -f issue u1.cluster.test >>"$DATA/uacme.log" 2>&1 || refused=$((refused + 1)); done
 check "  uacme's next three orders are refused ($refused of 3)" test "$refused" = 3
