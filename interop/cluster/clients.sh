@@ -206,14 +206,15 @@ done
 check "  CertPoll three times through the balancer: the same certificate ($polled of 3)" test "$polled" = 3
 check "  one certificate for the transaction in the ledger" \
   test "$(sql "SELECT COUNT(*) FROM certificates WHERE requester LIKE '%/$(cat "$S/g1/txid")'")" = 1
-# race LABEL CHALLENGE ROUNDS: scep_race.py against instances 1 and 2 of name lab; each
-# transaction has one certificate in the ledger.
+# race LABEL PATH CHALLENGE ROUNDS [refused-ok]: scep_race.py against instances 1 and 2 at
+# /scep/PATH; each transaction has one certificate in the ledger.
 race() {
-  local out rc txids bad=0 t
-  out=$("$PY" "$HERE/scep_race.py" http://127.0.0.1:18081/scep/lab http://127.0.0.1:18082/scep/lab "$2" "$3" 2>&1)
+  local label=$1 path=$2 out rc txids bad=0 t
+  shift 2
+  out=$("$PY" "$HERE/scep_race.py" "http://127.0.0.1:18081/scep$path" "http://127.0.0.1:18082/scep$path" "$@" 2>&1)
   rc=$?
   echo "$out" | sed 's/^/      /'
-  check "$1: one SUCCESS per transaction, the other copy SUCCESS with the same certificate or PENDING" test "$rc" = 0
+  check "$label" test "$rc" = 0
   txids=$(awk 'NF == 3 {print $1}' <<<"$out")
   for t in $txids; do
     [ "$(sql "SELECT COUNT(*) FROM certificates WHERE requester LIKE '%/$t'")" = 1 ] || bad=$((bad + 1))
@@ -221,7 +222,14 @@ race() {
   check "  the ledger: one certificate per transaction ($(wc -w <<<"$txids") transactions, $bad otherwise)" \
     test -n "$txids" -a "$bad" = 0
 }
-race "two copies of a transaction (static challenge) at instances 1 and 2 at once, 5 times" "$PRIVCA_SCEP_LAB_CHALLENGE" 5
+race "two copies of one transaction (static challenge) at instances 1 and 2 at once, 5 times: one SUCCESS, the other SUCCESS with the same certificate or PENDING" \
+  /lab "$PRIVCA_SCEP_LAB_CHALLENGE" 5
+# With a one-time challenge, a copy that finds the challenge used up by its twin before the twin
+# reserved the transaction is refused (badRequest): still one certificate.
+for n in 1 2 3; do
+  race "two copies of one transaction (one-time challenge) at instances 1 and 2 at once ($n of 3): one SUCCESS, the other SUCCESS, PENDING or badRequest" \
+    "" "$(challenge --profile device)" 1 refused-ok
+done
 
 echo "# OCSP freshness while the OCSP sweep's lease holder is killed"
 sql "SELECT serial || '|' || CASE status WHEN 'valid' THEN 'good' ELSE 'revoked' END || '|$DATA/' || issuer_id || '.pem|'

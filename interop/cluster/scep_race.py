@@ -3,10 +3,13 @@ one PKCSReq (a new key, CSR and transactionID) and sends the very same message t
 from two threads released together by a barrier, then opens both CertReps. A round passes when
 both answers are signed CertReps, at least one is SUCCESS, every SUCCESS carries the same
 certificate and the other answers are PENDING (the copy that found the first one in flight).
-The ledger side (one certificate per transaction) is the calling script's to check.
+With `refused-ok`, the other copy may also be FAILURE badRequest: with a one-time challenge, the
+copy that finds the challenge used up by its twin (before the twin reserved the transaction)
+cannot tell it from a stranger's use. The ledger side (one certificate per transaction) is the
+calling script's to check.
 Uses the independent client codec interop/scep/scep_client.py.
 
-usage: scep_race.py URL_A URL_B CHALLENGE ROUNDS
+usage: scep_race.py URL_A URL_B CHALLENGE ROUNDS [refused-ok]
 Prints one line per round: `TXID answer-A answer-B` (answers: SUCCESS:<serial hex>, PENDING,
 FAILURE:<failInfo>, or error); exits 1 if any round failed."""
 import os, sys, threading
@@ -15,7 +18,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import scep_client as scep  # noqa: E402
 
 
-def one_round(url_a, url_b, challenge, n):
+def one_round(url_a, url_b, challenge, n, refused_ok):
     _, ca_certs = scep.get_ca_cert(url_a)
     ra, _ = scep.pick_ra(ca_certs)
     key = scep.new_rsa_key()
@@ -49,12 +52,14 @@ def one_round(url_a, url_b, challenge, n):
         t.join()
     print(req.transaction_id, *answers)
     successes = {a for a in answers if a.startswith("SUCCESS:")}
-    return len(successes) == 1 and all(a.startswith("SUCCESS:") or a == "PENDING" for a in answers)
+    allowed = ("PENDING", "FAILURE:badRequest") if refused_ok else ("PENDING",)
+    return len(successes) == 1 and all(a.startswith("SUCCESS:") or a in allowed for a in answers)
 
 
 def main():
     url_a, url_b, challenge, rounds = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-    ok = [one_round(url_a, url_b, challenge, n) for n in range(rounds)]
+    refused_ok = sys.argv[5:] == ["refused-ok"]
+    ok = [one_round(url_a, url_b, challenge, n, refused_ok) for n in range(rounds)]
     return 0 if all(ok) else 1
 
 
