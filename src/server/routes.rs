@@ -100,15 +100,12 @@ pub fn admin(ca: CertificateAuthority, metrics: Option<PrometheusHandle>) -> Rou
     }
 }
 
-/// Liveness and readiness: the ledger answers.
+/// Liveness and readiness: 200 when the ledger and the HSM answer, otherwise 503 naming the
+/// dependency that is down (`ca::health`).
 async fn healthz(State(ca): State<CertificateAuthority>) -> Response {
-    match ca.ledger().ping().await {
-        Ok(()) => (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain")], "ok\n").into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "health check: ledger unavailable");
-            (StatusCode::SERVICE_UNAVAILABLE, "ledger unavailable\n").into_response()
-        }
-    }
+    let health = ca.health().await;
+    let status = if health.is_up() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, [(header::CONTENT_TYPE, "text/plain")], health.text()).into_response()
 }
 
 /// `/ca/root.pem|.der`, `/ca/<issuer>.pem|.der`, `/ca/<issuer>-chain.pem`.

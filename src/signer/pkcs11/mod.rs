@@ -179,6 +179,30 @@ impl Pkcs11Signer {
         }
     }
 
+    /// Runs `f` with the cached `handle` of private key `label`; when the token answers that
+    /// the handle is not valid (its objects were read again from storage: SoftHSM2 gives them
+    /// new handles when its token directory comes back after it was gone), looks the key up
+    /// again by label and retries once, so signing resumes without a restart.
+    fn with_key<T>(
+        &self,
+        label: &str,
+        handle: ObjectHandle,
+        f: impl Fn(&Session, ObjectHandle) -> Result<T, CkError>,
+    ) -> Result<T, Pkcs11Error> {
+        match self.with_session(|s| f(s, handle)) {
+            Err(Pkcs11Error::Call {
+                source: CkError::Pkcs11(RvError::KeyHandleInvalid | RvError::ObjectHandleInvalid, _),
+                ..
+            }) => {
+                tracing::warn!(key = label, "the token no longer knows the key's handle; looking the key up again");
+                self.load_key(label)?.ok_or_else(|| Pkcs11Error::Malformed("the key is no longer in the token"))?;
+                let handle = self.handle(label).map_err(|_| Pkcs11Error::Malformed("the key is not cached"))?.0;
+                self.with_session(|s| f(s, handle))
+            }
+            other => other,
+        }
+    }
+
     /// Sessions in the pool, not in use now (at most `hsm.sessions`).
     pub fn idle_sessions(&self) -> usize {
         self.pool.lock().map(|p| p.len()).unwrap_or(0)
@@ -410,7 +434,7 @@ impl Signer for Pkcs11Signer {
             return Err(SignerError::AlgorithmMismatch { key: key.to_owned(), algorithm });
         }
         let input = mechanism::sign_input(algorithm, message);
-        let raw = self.with_session(|s| s.sign(&input.mechanism, handle, &input.data))?;
+        let raw = self.with_key(key, handle, |s, h| s.sign(&input.mechanism, h, &input.data))?;
         Ok(mechanism::signature_output(algorithm, raw)?)
     }
 
@@ -427,7 +451,7 @@ impl Signer for Pkcs11Signer {
                 algorithm: SigningAlgorithm::RsaPkcs1Sha256,
             });
         }
-        Ok(self.with_session(|s| s.decrypt(&Mechanism::RsaPkcs, handle, ciphertext))?)
+        Ok(self.with_key(key, handle, |s, h| s.decrypt(&Mechanism::RsaPkcs, h, ciphertext))?)
     }
 
     fn encrypt_secret(&self, key: &str, iv: &[u8], aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, SignerError> {
