@@ -109,7 +109,7 @@ async fn a_failing_hsm_fails_fast_writes_nothing_and_recovers(db: Db) {
     let before = counts(&t).await;
 
     token.down.store(true, Ordering::SeqCst);
-    let e = ca.issue(request(&t, "during.example.test")).await.err().expect("issued while the HSM fails");
+    let Err(e) = ca.issue(request(&t, "during.example.test")).await else { panic!("issued while the HSM fails") };
     assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
     // EST answers 503 (with Retry-After, see privca-est's EstError tests).
     let est = EstAdapter::new(ca.clone(), Vec::new()).unwrap();
