@@ -106,7 +106,8 @@ impl AcmeAdapter {
         };
         match pick(batches).run(key.to_owned(), |_| false, run).await {
             Answer::Done(v) => Ok(v),
-            Answer::Conflict | Answer::Failed => Err(AcmeError::internal()),
+            // The batch's ledger call failed (logged by it): the database, not the request.
+            Answer::Conflict | Answer::Failed => Err(AcmeError::unavailable()),
         }
     }
 
@@ -144,7 +145,7 @@ impl AcmeAdapter {
         match batches.authz_updates.run(authz.clone(), |w| w.id == authz.id, run).await {
             Answer::Done(()) => Ok(()),
             Answer::Conflict => self.ca.ledger().update_acme_authz(authz).await.map_err(db),
-            Answer::Failed => Err(AcmeError::internal()),
+            Answer::Failed => Err(AcmeError::unavailable()),
         }
     }
 
@@ -211,7 +212,11 @@ fn map_ca(e: CaError, bad_input: ErrorType) -> AcmeError {
             tracing::debug!(error = %e, "ACME request refused: the HSM queue is full (counted in privca_hsm_queue_rejected_total)");
             AcmeError::busy()
         }
-        ErrorKind::Unavailable | ErrorKind::Internal => {
+        ErrorKind::Unavailable => {
+            tracing::error!(error = %e, "ACME request failed: a dependency is down");
+            AcmeError::unavailable()
+        }
+        ErrorKind::Internal => {
             tracing::error!(error = %e, "ACME request failed in the core");
             AcmeError::internal()
         }

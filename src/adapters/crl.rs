@@ -1,6 +1,7 @@
 //! `privca_crl::CrlSource` over the ledger. Published CRLs are cached in memory; a request
 //! costs one cheap "newest number" query at most every [`RECHECK`], and the DER body is read
-//! from the ledger only when a new CRL was published (by this or another instance).
+//! from the ledger only when a new CRL was published (by this or another instance). While the
+//! ledger is down, the last CRL read is served (it stays valid until its nextUpdate).
 
 use std::{
     collections::HashMap,
@@ -56,14 +57,32 @@ impl CrlSource for CrlAdapter {
                 return Ok(crl.clone());
             }
         }
-        let newest =
-            self.ledger.latest_crl(issuer, kind, false).await.map_err(unavailable)?.ok_or(CrlError::NotFound)?;
+        let newest = match self.ledger.latest_crl(issuer, kind, false).await {
+            Ok(newest) => newest.ok_or(CrlError::NotFound)?,
+            // The ledger is down: the last good CRL is still signed and current until its
+            // nextUpdate, and relying parties need it more than ever.
+            Err(e) => match cached {
+                Some((_, crl)) => {
+                    tracing::warn!(error = %e, crl = name, number = crl.number, "ledger unavailable: serving the last CRL read");
+                    return Ok(crl);
+                }
+                None => return Err(unavailable(e)),
+            },
+        };
         if let Some((_, crl)) = cached.filter(|(_, c)| c.number == newest.number as u64) {
             self.store(name, &crl);
             return Ok(crl);
         }
-        let record =
-            self.ledger.latest_crl(issuer, kind, true).await.map_err(unavailable)?.ok_or(CrlError::NotFound)?;
+        let record = match self.ledger.latest_crl(issuer, kind, true).await {
+            Ok(record) => record.ok_or(CrlError::NotFound)?,
+            Err(e) => match self.cached(name) {
+                Some((_, crl)) => {
+                    tracing::warn!(error = %e, crl = name, number = crl.number, "ledger unavailable: serving the last CRL read");
+                    return Ok(crl);
+                }
+                None => return Err(unavailable(e)),
+            },
+        };
         let at = |s: i64| UNIX_EPOCH + Duration::from_secs(s.max(0) as u64);
         let crl = PublishedCrl {
             der: Arc::new(record.der),

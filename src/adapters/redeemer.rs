@@ -49,7 +49,8 @@ impl Redeemer {
         {
             Answer::Done(redeemed) => Ok(redeemed),
             Answer::Conflict => Ok(Redeemed::Used),
-            Answer::Failed => Err(AcmeError::internal()),
+            // The batch's ledger write failed (logged by it): retry once the database is back.
+            Answer::Failed => Err(AcmeError::unavailable()),
         }
     }
 }

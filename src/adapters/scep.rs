@@ -297,6 +297,11 @@ impl ScepBackend for ScepAdapter {
         self.ca.signing().decrypt(JobClass::Protocol, key, encrypted_key.to_vec()).await.map_err(|e| match e {
             // Refused by the queue before any decryption: load, not the ciphertext, decides it.
             SignerError::Busy(_) => ScepError::Busy,
+            // The token failed (whatever the ciphertext): no CertRep can be signed either.
+            e if e.is_device_failure() => {
+                tracing::error!(error = %e, "SCEP: the HSM cannot decrypt");
+                ScepError::Unavailable
+            }
             e => {
                 tracing::debug!(error = %e, "SCEP envelope key did not decrypt");
                 ScepError::fail(FailInfo::BadMessageCheck, "the envelope is not encrypted to the RA certificate")
@@ -319,7 +324,13 @@ impl ScepBackend for ScepAdapter {
             .signing()
             .sign(JobClass::Protocol, SCEP_RA_KEY, SigningAlgorithm::RsaPkcs1Sha256, data.to_vec())
             .await
-            .map_err(|e| map_ca(e.into()))
+            .map_err(|e| match e {
+                SignerError::Busy(_) => ScepError::Busy,
+                e => {
+                    tracing::error!(error = %e, "SCEP: the HSM cannot sign the CertRep");
+                    ScepError::Unavailable
+                }
+            })
     }
 
     /// PKCSReq and RenewalReq. The same transaction again gets what the first one

@@ -5,8 +5,9 @@
 //!
 //! - SQLite ([`Sqlite`]): one kept reader for single-row reads by key, and one kept writer
 //!   whose lock is this process's write turn; other reads use the pool.
-//! - PostgreSQL ([`Postgres`]): up to `max_connections` kept connections, the first free one
-//!   lent first (so a light load keeps few of them busy and none goes stale). sqlx's
+//! - PostgreSQL ([`Postgres`]): up to `max_connections` kept connections (opened with one
+//!   attempt each; while the database is unreachable, attempts are spaced a second apart and
+//!   units of work fail at once in between), the first free one lent first (so a light load keeps few of them busy and none goes stale). sqlx's
 //!   PostgreSQL connection drains a cancelled statement's replies before its next statement,
 //!   so a connection is only checked (pinged) when it was idle long or after a
 //!   connection-level failure anywhere in the process ([`note_fault`]); a transaction its owner
@@ -20,7 +21,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use sqlx::{pool::PoolConnection, AnyConnection, AnyPool, Connection};
+use sqlx::{pool::PoolConnection, AnyConnection, AnyPool, ConnectOptions, Connection};
 use tokio::sync::{Mutex, MutexGuard, OwnedMutexGuard, OwnedSemaphorePermit, Semaphore};
 
 use super::{direct::Direct, statement::Statement, wal::WalSync, LedgerError};
@@ -44,15 +45,32 @@ pub(crate) fn note_fault(e: &sqlx::Error) {
     }
 }
 
+/// The kept SQLite writer's setting: commits reach the log without an fsync of their own;
+/// `WriteTx::commit` waits for a shared one (`WalSync`) before it returns.
+pub(super) const WRITER_PRAGMA: &str = "PRAGMA synchronous = NORMAL";
+
 /// Statements above which a direct unit runs under `block_in_place` (the issuance units have
 /// three to five).
 const LONG_UNIT: usize = 32;
 
 /// The SQLite connections this process keeps out of the pool.
+///
+/// After a connection-level failure anywhere in the process ([`note_fault`]: a crashed sqlx
+/// worker, an I/O error) the kept reader and writer are replaced by fresh connections before
+/// they are next used, instead of being kept: a connection whose worker thread has died
+/// answers every later statement with `WorkerCrashed`, so keeping it would fail the ledger
+/// until a restart. Opening a SQLite connection is a file open (no network), so they are
+/// replaced without a check first.
 #[derive(Debug)]
 pub(super) struct Sqlite {
+    /// Opens the replacements.
+    pub(super) pool: AnyPool,
     /// Single-row reads by key, the hot reads of the protocols.
     pub(super) reader: Mutex<AnyConnection>,
+    /// `CONNECTION_FAULTS` when the reader was opened.
+    pub(super) reader_faults: AtomicU64,
+    /// `CONNECTION_FAULTS` when the writer was opened.
+    pub(super) writer_faults: AtomicU64,
     /// Every write of this process. SQLite admits one writer at a time and puts the others to
     /// sleep in its busy handler (1 ms, 2 ms, 5 ms… per retry); here writers take turns on
     /// this lock and the next one starts the moment the previous one commits (before the
@@ -65,6 +83,40 @@ pub(super) struct Sqlite {
 }
 
 impl Sqlite {
+    /// Connection-level failures counted so far (the value to store in `reader_faults` and
+    /// `writer_faults` for connections opened now).
+    pub(super) fn faults() -> u64 {
+        CONNECTION_FAULTS.load(Ordering::SeqCst)
+    }
+
+    /// The kept reader, replaced first if a connection fault happened since it was opened.
+    pub(super) async fn reader(&self) -> Result<MutexGuard<'_, AnyConnection>, sqlx::Error> {
+        let mut reader = self.reader.lock().await;
+        let faults = Self::faults();
+        if self.reader_faults.load(Ordering::SeqCst) != faults {
+            *reader = self.pool.acquire().await?.detach();
+            self.reader_faults.store(faults, Ordering::SeqCst);
+            tracing::info!("replaced the kept SQLite reader after a connection fault");
+        }
+        Ok(reader)
+    }
+
+    /// Replaces the kept writer `w` (whose turn the caller holds) if a connection fault
+    /// happened since it was opened.
+    async fn renew_writer(&self, w: &mut WriteConn) -> Result<(), sqlx::Error> {
+        let faults = Self::faults();
+        if self.writer_faults.load(Ordering::SeqCst) == faults {
+            return Ok(());
+        }
+        let mut conn = self.pool.acquire().await?.detach();
+        sqlx::query(WRITER_PRAGMA).execute(&mut conn).await?;
+        w.conn = conn;
+        w.open = false;
+        self.writer_faults.store(faults, Ordering::SeqCst);
+        tracing::info!("replaced the kept SQLite writer after a connection fault");
+        Ok(())
+    }
+
     /// This process's write turn, with any abandoned transaction rolled back.
     pub(super) async fn lock_writer(&self) -> OwnedMutexGuard<WriteConn> {
         let mut w = Arc::clone(&self.writer).lock_owned().await;
@@ -126,6 +178,7 @@ impl WriteConn {
         match sqlx::query("ROLLBACK").execute(&mut self.conn).await {
             Ok(_) => true,
             Err(e) => {
+                note_fault(&e);
                 tracing::warn!(error = %e, "rolling back an abandoned ledger transaction failed");
                 false
             }
@@ -142,6 +195,8 @@ pub(super) struct Postgres {
     permits: Arc<Semaphore>,
     /// Every connection opened so far; a lent one is locked.
     slots: std::sync::Mutex<Vec<Arc<Mutex<Slot>>>>,
+    /// Until when opening a connection is not tried again (one failed moments ago).
+    down_until: std::sync::Mutex<Option<Instant>>,
 }
 
 /// One kept PostgreSQL connection.
@@ -168,13 +223,50 @@ impl Postgres {
     /// A connection idle this long is pinged before it is lent (the database may have
     /// restarted or dropped it meanwhile).
     const IDLE_CHECK: Duration = Duration::from_secs(10);
+    /// How long opening a connection may take.
+    const OPEN_TIMEOUT: Duration = Duration::from_secs(3);
+    /// How long after a failed open the next one is tried.
+    const RETRY_OPEN: Duration = Duration::from_secs(1);
 
     pub(super) fn new(pool: AnyPool, max_connections: u32) -> Self {
         Self {
             pool,
             permits: Arc::new(Semaphore::new(max_connections as usize)),
             slots: std::sync::Mutex::new(Vec::new()),
+            down_until: std::sync::Mutex::new(None),
         }
+    }
+
+    /// Opens a connection: one attempt, bounded by [`Postgres::OPEN_TIMEOUT`] (the pool
+    /// would retry a refused connection until its acquire timeout, holding the request that
+    /// much longer). After a failure, no attempt is made for [`Postgres::RETRY_OPEN`]: units
+    /// of work fail at once while the database is down instead of each waiting for its own
+    /// failed attempt, and one attempt per interval finds it back.
+    async fn open(&self) -> Result<AnyConnection, sqlx::Error> {
+        let down = || {
+            sqlx::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::NotConnected,
+                "PostgreSQL was unreachable moments ago; not retried yet",
+            ))
+        };
+        let until = *self.down_until.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if until.is_some_and(|t| Instant::now() < t) {
+            return Err(down());
+        }
+        let options = self.pool.connect_options();
+        let opened = match tokio::time::timeout(Self::OPEN_TIMEOUT, options.connect()).await {
+            Ok(opened) => opened,
+            Err(_) => Err(sqlx::Error::PoolTimedOut),
+        };
+        let mut until = self.down_until.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match &opened {
+            Ok(_) => *until = None,
+            Err(e) => {
+                *until = Some(Instant::now() + Self::RETRY_OPEN);
+                tracing::error!(error = %e, "cannot open a ledger connection to PostgreSQL");
+            }
+        }
+        opened
     }
 
     fn slots(&self) -> std::sync::MutexGuard<'_, Vec<Arc<Mutex<Slot>>>> {
@@ -190,7 +282,7 @@ impl Postgres {
             Some(slot) => slot,
             // With a permit held, fewer than `max_connections` slots are lent: room for one.
             None => {
-                let conn = WriteConn { conn: self.pool.acquire().await?.detach(), open: false };
+                let conn = WriteConn { conn: self.open().await?, open: false };
                 let slot = Arc::new(Mutex::new(Slot { conn, since: Instant::now(), faults, broken: false }));
                 self.slots().push(Arc::clone(&slot));
                 slot.lock_owned().await
@@ -201,7 +293,7 @@ impl Postgres {
             if slot.broken || slot.conn.conn.ping().await.is_err() {
                 slot.broken = true;
                 tracing::info!("replacing a kept ledger connection that failed its check");
-                slot.conn.conn = self.pool.acquire().await?.detach();
+                slot.conn.conn = self.open().await?;
                 slot.broken = false;
             }
             slot.faults = faults;
@@ -335,6 +427,7 @@ impl WriteTx {
     pub(super) async fn sqlite(kept: &Sqlite, single: bool) -> Result<WriteTx, sqlx::Error> {
         kept.wal.check()?;
         let mut w = kept.lock_writer().await;
+        kept.renew_writer(&mut w).await?;
         if !single {
             sqlx::query("BEGIN IMMEDIATE").execute(&mut w.conn).await?;
             w.open = true;

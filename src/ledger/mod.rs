@@ -175,10 +175,9 @@ impl Ledger {
         migrate::run(&pool, dialect).await?;
         let kept = match dialect {
             Dialect::Sqlite => {
+                let faults = conn::Sqlite::faults();
                 let mut writer = pool.acquire().await?.detach();
-                // Commits of the kept writer reach the log without an fsync of their own;
-                // `WriteTx::commit` waits for a shared one (`WalSync`) before it returns.
-                sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut writer).await?;
+                sqlx::query(conn::WRITER_PRAGMA).execute(&mut writer).await?;
                 let file: String = sqlx::query("PRAGMA database_list")
                     .fetch_all(&mut writer)
                     .await?
@@ -190,7 +189,10 @@ impl Ledger {
                     return Err(LedgerError::Corrupt("the SQLite ledger has no database file".into()));
                 }
                 Kept::Sqlite(Arc::new(conn::Sqlite {
+                    pool: pool.clone(),
                     reader: Mutex::new(pool.acquire().await?.detach()),
+                    reader_faults: faults.into(),
+                    writer_faults: faults.into(),
                     writer: Arc::new(Mutex::new(WriteConn { conn: writer, open: false })),
                     wal: Arc::new(WalSync::new(format!("{file}-wal").into())),
                     direct: direct::Direct::open(&file)?,
@@ -225,7 +227,7 @@ impl Ledger {
     /// read transaction, so it sees every commit.
     pub(crate) async fn reader(&self) -> Result<Conn<'_>, sqlx::Error> {
         match &self.kept {
-            Kept::Sqlite(kept) => Ok(Conn::Reader(kept.reader.lock().await)),
+            Kept::Sqlite(kept) => Ok(Conn::Reader(kept.reader().await?)),
             Kept::Postgres(kept) => Ok(Conn::Kept(kept.acquire().await?)),
         }
     }
@@ -295,6 +297,17 @@ impl Ledger {
         }
         sqlx::query("SELECT 1").execute(&mut *self.conn().await?).await?;
         Ok(())
+    }
+}
+
+impl Ledger {
+    /// Bytes free for privca on the file system of the SQLite ledger (`None` on PostgreSQL,
+    /// whose server watches its own disk, or when it cannot be read).
+    pub fn free_space(&self) -> Option<u64> {
+        let Kept::Sqlite(kept) = &self.kept else { return None };
+        let dir = kept.wal.path().parent()?;
+        let stat = rustix::fs::statvfs(dir).ok()?;
+        Some(stat.f_bavail.saturating_mul(stat.f_frsize))
     }
 }
 
@@ -395,6 +408,45 @@ mod tests {
         assert_eq!(nonces(&ledger).await, ["abandoned", "kept0", "kept1", "kept2", "kept3"]);
         ledger.close().await;
         other.close().await.unwrap();
+    }
+
+    /// Whether `conn` is the connection that created the TEMP table `mark` (a TEMP table
+    /// exists only on the connection that made it).
+    async fn marked(conn: &mut sqlx::AnyConnection) -> bool {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM sqlite_temp_master WHERE name = 'mark'")
+            .fetch_one(conn)
+            .await
+            .unwrap();
+        row.try_get::<i64, _>("n").unwrap() == 1
+    }
+
+    /// A kept SQLite connection whose sqlx worker died answers every statement with
+    /// `WorkerCrashed`, which the ledger counts as a connection fault: the kept reader and
+    /// writer are then replaced before their next use, and reads and writes go on.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn kept_sqlite_connections_are_replaced_after_a_connection_fault() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/ledger.db?mode=rwc", dir.path().display());
+        let ledger = Ledger::connect(&url, 4).await.unwrap();
+        let faults_before = super::conn::Sqlite::faults();
+        sqlx::query("CREATE TEMP TABLE mark (x)").execute(&mut *ledger.reader().await.unwrap()).await.unwrap();
+        let mut tx = ledger.begin_single().await.unwrap();
+        sqlx::query("CREATE TEMP TABLE mark (x)").execute(&mut *tx).await.unwrap();
+        tx.commit().await.unwrap();
+        if super::conn::Sqlite::faults() == faults_before {
+            // (Another test of this process may count a fault meanwhile.)
+            assert!(marked(&mut ledger.reader().await.unwrap()).await, "the reader is kept between reads");
+            assert!(marked(&mut ledger.begin_single().await.unwrap()).await, "the writer is kept between writes");
+        }
+
+        // What a statement on a dead worker reports, as every ledger unit converts it.
+        let e = super::LedgerError::from(sqlx::Error::WorkerCrashed);
+        assert!(matches!(e, super::LedgerError::Unavailable(_)));
+
+        assert!(!marked(&mut ledger.reader().await.unwrap()).await, "the reader was not replaced");
+        assert!(!marked(&mut ledger.begin_single().await.unwrap()).await, "the writer was not replaced");
+        insert_committed(&ledger, "after").await;
+        assert_eq!(nonces(&ledger).await, ["after"]);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

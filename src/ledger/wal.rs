@@ -49,6 +49,11 @@ impl WalSync {
         }
     }
 
+    /// `<database>-wal`.
+    pub(crate) fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
     /// Fails once an fsync of the log has failed (see the module documentation).
     pub(crate) fn check(&self) -> Result<(), sqlx::Error> {
         if self.failed.load(Ordering::SeqCst) {

@@ -14,7 +14,10 @@ mod algorithm;
 pub mod pkcs11;
 mod queue;
 
-use std::sync::Arc;
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use tokio::sync::oneshot;
 use zeroize::Zeroizing;
@@ -44,6 +47,20 @@ pub enum SignerError {
     /// The class's queue is full: refused at once, retrying later may succeed.
     #[error("the HSM queue for {} work is full", .0.name())]
     Busy(JobClass),
+}
+
+impl SignerError {
+    /// Whether the token itself failed (device error, token gone, session or login lost, the
+    /// signing thread gone), as opposed to an answer about the input (a ciphertext that does
+    /// not decrypt, a key or algorithm that does not fit). Never depends on the input's
+    /// content, so a SCEP envelope's implicit rejection stays uniform.
+    pub fn is_device_failure(&self) -> bool {
+        match self {
+            SignerError::Pkcs11(e) => e.is_device_failure(),
+            SignerError::Cancelled => true,
+            SignerError::KeyNotFound(_) | SignerError::AlgorithmMismatch { .. } | SignerError::Busy(_) => false,
+        }
+    }
 }
 
 /// A key the signer can use: label, algorithm and public key (SPKI DER).
@@ -87,7 +104,15 @@ pub trait Signer: Send + Sync {
 pub struct SigningService {
     signer: Arc<dyn Signer>,
     queue: Arc<Closer>,
+    /// The last [`SigningService::probe`]: when, and whether the token signed.
+    probe: Arc<tokio::sync::Mutex<Option<(Instant, bool)>>>,
 }
+
+/// A probe's answer is reused this long (so `/healthz`, which anyone may call, costs the
+/// token at most one signature a second).
+const PROBE_INTERVAL: Duration = Duration::from_secs(1);
+/// A probe that has not answered by then finds the token down (a hung module).
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Closes the queue when the last [`SigningService`] clone goes (the threads hold the queue,
 /// not this).
@@ -179,7 +204,34 @@ impl SigningService {
                 tracing::error!(error = %e, "cannot start a signing thread");
             }
         }
-        Self { signer, queue: Arc::new(Closer(queue)) }
+        Self { signer, queue: Arc::new(Closer(queue)), probe: Arc::new(tokio::sync::Mutex::new(None)) }
+    }
+
+    /// Whether the token signs now: a signature of a fixed message with `key` (queued as
+    /// protocol work), at most once per [`PROBE_INTERVAL`] (callers within it, or waiting
+    /// while one runs, share its answer) and bounded by [`PROBE_TIMEOUT`]. A full queue is
+    /// a token at work, so it counts as up.
+    pub async fn probe(&self, key: &str, algorithm: SigningAlgorithm) -> bool {
+        let mut last = self.probe.lock().await;
+        if let Some((at, up)) = *last {
+            if at.elapsed() < PROBE_INTERVAL {
+                return up;
+            }
+        }
+        let signed = self.sign(JobClass::Protocol, key, algorithm, b"privca health probe".to_vec());
+        let up = match tokio::time::timeout(PROBE_TIMEOUT, signed).await {
+            Ok(Ok(_) | Err(SignerError::Busy(_))) => true,
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, key, "health probe: the HSM does not sign");
+                false
+            }
+            Err(_) => {
+                tracing::error!(key, "health probe: the HSM did not answer within {PROBE_TIMEOUT:?}");
+                false
+            }
+        };
+        *last = Some((Instant::now(), up));
+        up
     }
 
     async fn run<T: Send + 'static>(

@@ -18,6 +18,7 @@ mod ledger_battery;
 mod ocsp_nonce;
 mod ocsp_presign;
 mod openapi;
+mod outage;
 mod pg_tls;
 mod readme;
 mod reports;

@@ -81,10 +81,17 @@ pub enum ErrorType {
     /// `serverInternal` with 503 and `Retry-After:` [`BUSY_RETRY_AFTER`] seconds (RFC 9110
     /// §15.6.4): not `rateLimited`, which tells a client that it asked too much.
     ServerBusy,
+    /// Not an RFC 8555 type: a dependency of the server (its database, its HSM) is down. Sent
+    /// as `serverInternal` with 503 and `Retry-After:` [`UNAVAILABLE_RETRY_AFTER`] seconds, so
+    /// that a client retries the same request once the dependency is back.
+    ServerUnavailable,
 }
 
 /// Seconds in the `Retry-After` of a [`ErrorType::ServerBusy`] answer.
 pub const BUSY_RETRY_AFTER: u64 = 1;
+
+/// Seconds in the `Retry-After` of a [`ErrorType::ServerUnavailable`] answer.
+pub const UNAVAILABLE_RETRY_AFTER: u64 = 5;
 
 impl ErrorType {
     /// The name after the namespace.
@@ -113,7 +120,7 @@ impl ErrorType {
             Self::OrderNotReady => "orderNotReady",
             Self::RateLimited => "rateLimited",
             Self::RejectedIdentifier => "rejectedIdentifier",
-            Self::ServerInternal | Self::ServerBusy => "serverInternal",
+            Self::ServerInternal | Self::ServerBusy | Self::ServerUnavailable => "serverInternal",
             Self::Tls => "tls",
             Self::Unauthorized | Self::AccountDeactivated => "unauthorized",
             Self::UnsupportedContact => "unsupportedContact",
@@ -132,7 +139,7 @@ impl ErrorType {
             Self::AccountDeactivated => StatusCode::UNAUTHORIZED,
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Self::ServerInternal => StatusCode::INTERNAL_SERVER_ERROR,
-            Self::ServerBusy => StatusCode::SERVICE_UNAVAILABLE,
+            Self::ServerBusy | Self::ServerUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -166,6 +173,11 @@ impl AcmeError {
     /// `serverInternal` (503, Retry-After) for an overloaded server.
     pub fn busy() -> Self {
         Self::new(ErrorType::ServerBusy, "the server is busy; retry shortly")
+    }
+
+    /// `serverInternal` (503, Retry-After) while a dependency of the server is down.
+    pub fn unavailable() -> Self {
+        Self::new(ErrorType::ServerUnavailable, "the server cannot complete the request now; retry later")
     }
 
     /// 404.
@@ -217,5 +229,8 @@ mod tests {
         let busy = AcmeError::busy();
         assert_eq!(busy.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(busy.to_json()["type"], "urn:ietf:params:acme:error:serverInternal");
+        let down = AcmeError::unavailable();
+        assert_eq!(down.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(down.to_json()["type"], "urn:ietf:params:acme:error:serverInternal");
     }
 }

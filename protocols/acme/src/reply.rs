@@ -87,6 +87,9 @@ pub fn render(result: Result<Reply, AcmeError>, links: &Links, nonce: Option<Str
             match e.kind {
                 crate::error::ErrorType::RateLimited => r.retry_after = Some(3600),
                 crate::error::ErrorType::ServerBusy => r.retry_after = Some(crate::error::BUSY_RETRY_AFTER),
+                crate::error::ErrorType::ServerUnavailable => {
+                    r.retry_after = Some(crate::error::UNAVAILABLE_RETRY_AFTER)
+                }
                 _ => {}
             }
             let mut response = build(r, links, nonce);

@@ -33,7 +33,8 @@ pub enum EstError {
     /// Something failed inside privca (500); the detail is only logged.
     #[error("internal error")]
     Internal(String),
-    /// A dependency (database, HSM) is unavailable (503).
+    /// A dependency (database, HSM) is unavailable: 503 with `Retry-After:`
+    /// [`UNAVAILABLE_RETRY_AFTER`] seconds.
     #[error("service unavailable")]
     Unavailable,
     /// Too many failed authentications from this client or for this user lately (429 with
@@ -51,6 +52,9 @@ pub enum EstError {
 
 /// Seconds in the `Retry-After` of a [`EstError::Busy`] answer.
 pub const BUSY_RETRY_AFTER: u32 = 1;
+
+/// Seconds in the `Retry-After` of a [`EstError::Unavailable`] answer.
+pub const UNAVAILABLE_RETRY_AFTER: u32 = 5;
 
 impl EstError {
     /// HTTP status.
@@ -92,6 +96,9 @@ impl IntoResponse for EstError {
             Self::Busy => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(BUSY_RETRY_AFTER));
             }
+            Self::Unavailable => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(UNAVAILABLE_RETRY_AFTER));
+            }
             _ => {}
         }
         if let Self::Unauthorized { realm } = &self {
@@ -113,6 +120,13 @@ mod tests {
         let r = EstError::Busy.into_response();
         assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(r.headers()[header::RETRY_AFTER], "1");
+    }
+
+    #[test]
+    fn unavailable_is_a_503_with_retry_after() {
+        let r = EstError::Unavailable.into_response();
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(r.headers()[header::RETRY_AFTER], "5");
     }
 
     #[test]

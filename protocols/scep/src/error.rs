@@ -1,6 +1,6 @@
 //! `FailInfo` (RFC 8894 §3.2.1.4) and `ScepError`: what goes wrong, and how it is answered.
-//! Undecodable input is an HTTP 400; an overloaded server (`Busy`) an HTTP 503 with
-//! Retry-After; everything else is a signed CertRep FAILURE (HTTP 200) with the transactionID
+//! Undecodable input is an HTTP 400; an overloaded server (`Busy`) or a failed HSM
+//! (`Unavailable`) an HTTP 503 with Retry-After; everything else is a signed CertRep FAILURE (HTTP 200) with the transactionID
 //! and nonces echoed.
 
 /// CertRep `failInfo` values.
@@ -50,10 +50,19 @@ pub enum ScepError {
     /// retry (certmonger, sscep and the Windows client treat a 5xx as temporary).
     #[error("service busy, retry later")]
     Busy,
+    /// The HSM is down: no CertRep can be signed (the RA key is in it), so the answer is HTTP
+    /// 503 with `Retry-After:` [`UNAVAILABLE_RETRY_AFTER`] seconds, which clients retry, as for
+    /// [`ScepError::Busy`]. (With the HSM up and the database down, the request gets a signed
+    /// CertRep FAILURE.)
+    #[error("service unavailable, retry later")]
+    Unavailable,
 }
 
 /// Seconds in the `Retry-After` of a [`ScepError::Busy`] answer.
 pub const BUSY_RETRY_AFTER: u32 = 1;
+
+/// Seconds in the `Retry-After` of a [`ScepError::Unavailable`] answer.
+pub const UNAVAILABLE_RETRY_AFTER: u32 = 5;
 
 impl ScepError {
     /// A FAILURE with `info` and `text`.

@@ -210,6 +210,11 @@ fn error(e: ScepError) -> Response {
             r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(crate::error::BUSY_RETRY_AFTER));
             r
         }
+        ScepError::Unavailable => {
+            let mut r = text(StatusCode::SERVICE_UNAVAILABLE, "unavailable, retry later");
+            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(crate::error::UNAVAILABLE_RETRY_AFTER));
+            r
+        }
     }
 }
 
@@ -312,6 +317,8 @@ async fn open<B: ScepBackend>(
     let recovered = match s.backend.ra_decrypt(&sealed.encrypted_key).await {
         Ok(key) => Some(key),
         Err(ScepError::Busy) => return Err(ScepError::Busy),
+        // The HSM failed, whatever the ciphertext: not the client's envelope.
+        Err(ScepError::Unavailable) => return Err(ScepError::Unavailable),
         Err(_) => None,
     };
     let content = sealed.open(recovered.as_deref(), &s.settings.rejection).ok().filter(|c| kind.content_decodes(c));

@@ -119,14 +119,23 @@ pub fn router(state: AdminState) -> Router {
 pub struct Health {
     /// `ok` or `degraded`.
     pub status: &'static str,
-    /// Whether the ledger answers.
+    /// Whether the ledger answers (and, on SQLite, has room for a commit).
     pub ledger: bool,
+    /// Whether the HSM signs.
+    pub hsm: bool,
 }
 
 /// Health of the CA (no authentication).
 #[utoipa::path(get, path = "/health", tag = "health", responses((status = 200, body = Health), (status = 503, body = Health)))]
 pub async fn health(State(state): State<AdminState>) -> (StatusCode, Json<Health>) {
-    let ledger = state.ca.ledger().ping().await.is_ok();
-    let status = if ledger { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (status, Json(Health { status: if ledger { "ok" } else { "degraded" }, ledger }))
+    let health = state.ca.health().await;
+    let status = if health.is_up() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (
+        status,
+        Json(Health {
+            status: if health.is_up() { "ok" } else { "degraded" },
+            ledger: health.ledger.is_up(),
+            hsm: health.hsm.is_up(),
+        }),
+    )
 }

@@ -47,6 +47,41 @@ pub enum Pkcs11Error {
     Ambiguous(String),
 }
 
+impl Pkcs11Error {
+    /// Whether the module or token failed (see [`super::super::SignerError::is_device_failure`]):
+    /// every variant but a call's answer about its input, and for a call the return codes that
+    /// say the device, the token, a session or the login is gone.
+    pub fn is_device_failure(&self) -> bool {
+        use cryptoki::error::{Error as CkError, RvError};
+        match self {
+            Pkcs11Error::Call { source: CkError::Pkcs11(rv, _), .. } => matches!(
+                rv,
+                RvError::DeviceError
+                    | RvError::DeviceMemory
+                    | RvError::DeviceRemoved
+                    | RvError::TokenNotPresent
+                    | RvError::TokenNotRecognized
+                    | RvError::SessionHandleInvalid
+                    | RvError::SessionClosed
+                    | RvError::SessionCount
+                    | RvError::UserNotLoggedIn
+                    | RvError::CryptokiNotInitialized
+                    | RvError::KeyHandleInvalid
+                    | RvError::ObjectHandleInvalid
+                    | RvError::SlotIdInvalid
+            ),
+            Pkcs11Error::Call { .. } | Pkcs11Error::Malformed(_) => false,
+            Pkcs11Error::Module { .. }
+            | Pkcs11Error::TokenNotFound(_)
+            | Pkcs11Error::TokenUnreadable { .. }
+            | Pkcs11Error::Pin(_)
+            | Pkcs11Error::KeyExportable(_)
+            | Pkcs11Error::MechanismMissing(_)
+            | Pkcs11Error::Ambiguous(_) => true,
+        }
+    }
+}
+
 /// Adds a context string to a `cryptoki` result.
 pub(crate) trait CallContext<T> {
     fn ctx(self, context: &'static str) -> Result<T, Pkcs11Error>;

@@ -19,7 +19,8 @@ pub mod token;
 
 use std::{
     collections::HashMap,
-    sync::{Mutex, OnceLock, RwLock},
+    sync::{Mutex, OnceLock, PoisonError, RwLock},
+    time::{Duration, Instant},
 };
 
 use cryptoki::{
@@ -62,15 +63,30 @@ impl KeyPurpose {
     }
 }
 
+/// The module is initialised again at most this often while the token keeps failing.
+pub const REINIT_INTERVAL: Duration = Duration::from_secs(2);
+
 struct LoadedKey {
     handle: ObjectHandle,
     info: KeyInfo,
 }
 
 /// A logged-in PKCS#11 token with a session pool and cached key handles.
+///
+/// A token that fails (a device error, a vanished token: SoftHSM2 marks a token whose
+/// directory disappeared invalid for the rest of the process, even once the directory is
+/// back) is recovered without a restart: a key whose handle the token no longer knows is
+/// looked up again, and if the token still fails, the module is initialised again
+/// (`C_Finalize`, `C_Initialize`, log in, look every cached key up), at most once every
+/// [`REINIT_INTERVAL`]. Every call into the module holds [`Pkcs11Signer::gate`] shared; the
+/// re-initialisation holds it alone. (One signer per process: the module's other users in the
+/// same process, if any, lose their sessions too.)
 pub struct Pkcs11Signer {
     ctx: Pkcs11,
-    slot: Slot,
+    slot: Mutex<Slot>,
+    token_label: String,
+    gate: RwLock<()>,
+    last_reinit: Mutex<Option<Instant>>,
     pin: Secret,
     pool: Mutex<Vec<Session>>,
     /// Sessions the pool keeps (`hsm.sessions`). A caller that finds the pool empty (more
@@ -121,7 +137,10 @@ impl Pkcs11Signer {
         let capacity = hsm.sessions.max(1);
         let signer = Self {
             ctx,
-            slot,
+            slot: Mutex::new(slot),
+            token_label: hsm.token_label.clone(),
+            gate: RwLock::new(()),
+            last_reinit: Mutex::new(None),
             pin,
             pool: Mutex::new(Vec::new()),
             capacity,
@@ -138,8 +157,12 @@ impl Pkcs11Signer {
         Ok(signer)
     }
 
+    fn slot(&self) -> Slot {
+        *self.slot.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     fn open_session(&self) -> Result<Session, Pkcs11Error> {
-        let session = self.ctx.open_ro_session(self.slot).ctx("C_OpenSession")?;
+        let session = self.ctx.open_ro_session(self.slot()).ctx("C_OpenSession")?;
         self.login(&session)?;
         Ok(session)
     }
@@ -154,6 +177,7 @@ impl Pkcs11Signer {
     /// Runs `f` on a pooled session; on a session-level failure (closed, logged out, device
     /// reset) re-opens a session, logs in again and retries once.
     fn with_session<T>(&self, f: impl Fn(&Session) -> Result<T, CkError>) -> Result<T, Pkcs11Error> {
+        let _gate = self.gate.read().unwrap_or_else(PoisonError::into_inner);
         let pooled = self.pool.lock().ok().and_then(|mut p| p.pop());
         let session = match pooled {
             Some(s) => s,
@@ -179,6 +203,89 @@ impl Pkcs11Signer {
         }
     }
 
+    /// Runs `f` with the cached `handle` of private key `label`; when the token answers that
+    /// the handle is not valid (its objects were read again from storage: SoftHSM2 gives them
+    /// new handles when its token directory comes back after it was gone), looks the key up
+    /// again by label and retries once, so signing resumes without a restart.
+    fn with_key<T>(
+        &self,
+        label: &str,
+        handle: ObjectHandle,
+        f: impl Fn(&Session, ObjectHandle) -> Result<T, CkError>,
+    ) -> Result<T, Pkcs11Error> {
+        let first = match self.with_session(|s| f(s, handle)) {
+            Err(Pkcs11Error::Call {
+                source: CkError::Pkcs11(RvError::KeyHandleInvalid | RvError::ObjectHandleInvalid, _),
+                ..
+            }) => {
+                tracing::warn!(key = label, "the token no longer knows the key's handle; looking the key up again");
+                match self.load_key(label) {
+                    Ok(Some(_)) => {
+                        let handle = self.handle(label).map_err(|_| Pkcs11Error::Malformed("the key is not cached"))?.0;
+                        self.with_session(|s| f(s, handle))
+                    }
+                    Ok(None) => Err(Pkcs11Error::Malformed("the key is no longer in the token")),
+                    Err(e) => Err(e),
+                }
+            }
+            other => other,
+        };
+        match first {
+            Err(e)
+                if e.is_device_failure()
+                    || matches!(e, Pkcs11Error::Malformed("the key is no longer in the token")) =>
+            {
+                tracing::error!(key = label, error = %e, "the token failed");
+                self.reinit()?;
+                let handle = self.handle(label).map_err(|_| Pkcs11Error::Malformed("the key is not cached"))?.0;
+                self.with_session(|s| f(s, handle))
+            }
+            other => other,
+        }
+    }
+
+    /// Initialises the module again (see the type's documentation); fails at once if it was
+    /// tried less than [`REINIT_INTERVAL`] ago.
+    fn reinit(&self) -> Result<(), Pkcs11Error> {
+        {
+            let mut last = self.last_reinit.lock().unwrap_or_else(PoisonError::into_inner);
+            if last.is_some_and(|t| t.elapsed() < REINIT_INTERVAL) {
+                return Err(Pkcs11Error::Malformed("the token failed; it is tried again shortly"));
+            }
+            *last = Some(Instant::now());
+        }
+        let _gate = self.gate.write().unwrap_or_else(PoisonError::into_inner);
+        let stale: Vec<Session> = self.pool.lock().map(|mut p| p.drain(..).collect()).unwrap_or_default();
+        drop(stale);
+        if let Err(e) = self.ctx.clone().finalize() {
+            tracing::debug!(error = %e, "C_Finalize before re-initialising");
+        }
+        match self.ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
+            Ok(()) | Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
+            Err(source) => return Err(Pkcs11Error::Call { context: "C_Initialize (again)", source }),
+        }
+        let slot = token::find_token(&self.ctx, &self.token_label)?
+            .ok_or_else(|| Pkcs11Error::TokenNotFound(self.token_label.clone()))?;
+        *self.slot.lock().unwrap_or_else(PoisonError::into_inner) = slot;
+        let labels: Vec<String> = self.keys.read().map(|k| k.keys().cloned().collect()).unwrap_or_default();
+        for label in labels {
+            self.load_key_unlocked(&label)?;
+        }
+        let secrets: Vec<String> = self.secret_keys.read().map(|k| k.keys().cloned().collect()).unwrap_or_default();
+        for label in secrets {
+            self.load_secret_key_unlocked(&label)?;
+        }
+        let mut sessions = Vec::with_capacity(self.capacity);
+        for _ in 0..self.capacity {
+            sessions.push(self.open_session()?);
+        }
+        if let Ok(mut pool) = self.pool.lock() {
+            *pool = sessions;
+        }
+        tracing::warn!(token = %self.token_label, "re-initialised the PKCS#11 module: the token answers again");
+        Ok(())
+    }
+
     /// Sessions in the pool, not in use now (at most `hsm.sessions`).
     pub fn idle_sessions(&self) -> usize {
         self.pool.lock().map(|p| p.len()).unwrap_or(0)
@@ -200,6 +307,11 @@ impl Pkcs11Signer {
     /// Finds the private key labelled `label` and caches its handle and public key.
     /// Returns `None` when the token has no such key.
     pub fn load_key(&self, label: &str) -> Result<Option<KeyInfo>, Pkcs11Error> {
+        let _gate = self.gate.read().unwrap_or_else(PoisonError::into_inner);
+        self.load_key_unlocked(label)
+    }
+
+    fn load_key_unlocked(&self, label: &str) -> Result<Option<KeyInfo>, Pkcs11Error> {
         let session = self.open_session()?;
         let private = find_one(&session, ObjectClass::PRIVATE_KEY, label)?;
         let Some(handle) = private else { return Ok(None) };
@@ -224,7 +336,7 @@ impl Pkcs11Signer {
         algorithm: KeyAlgorithm,
         purpose: KeyPurpose,
     ) -> Result<KeyInfo, Pkcs11Error> {
-        let session = self.ctx.open_rw_session(self.slot).ctx("C_OpenSession(RW)")?;
+        let session = self.ctx.open_rw_session(self.slot()).ctx("C_OpenSession(RW)")?;
         self.login(&session)?;
         let id = key_id(label);
         if purpose.decrypts() && !algorithm.is_rsa() {
@@ -294,6 +406,11 @@ impl Pkcs11Signer {
     /// Finds the AES secret key labelled `label` and caches its handle; `false` when the token
     /// has none. A key that is not AES, or that is or was ever extractable, is refused.
     pub fn load_secret_key(&self, label: &str) -> Result<bool, Pkcs11Error> {
+        let _gate = self.gate.read().unwrap_or_else(PoisonError::into_inner);
+        self.load_secret_key_unlocked(label)
+    }
+
+    fn load_secret_key_unlocked(&self, label: &str) -> Result<bool, Pkcs11Error> {
         let session = self.open_session()?;
         let Some(handle) = find_one(&session, ObjectClass::SECRET_KEY, label)? else { return Ok(false) };
         let attrs = session.get_attributes(handle, &[AttributeType::KeyType]).ctx("C_GetAttributeValue(KEY_TYPE)")?;
@@ -314,13 +431,13 @@ impl Pkcs11Signer {
         if self.load_secret_key(label)? {
             return Ok(false);
         }
-        let offered = self.ctx.get_mechanism_list(self.slot).ctx("C_GetMechanismList")?;
+        let offered = self.ctx.get_mechanism_list(self.slot()).ctx("C_GetMechanismList")?;
         for needed in [MechanismType::AES_KEY_GEN, MechanismType::AES_GCM] {
             if !offered.contains(&needed) {
                 return Err(Pkcs11Error::MechanismMissing(format!("{needed} (needed to seal secrets)")));
             }
         }
-        let session = self.ctx.open_rw_session(self.slot).ctx("C_OpenSession(RW)")?;
+        let session = self.ctx.open_rw_session(self.slot()).ctx("C_OpenSession(RW)")?;
         self.login(&session)?;
         let template = [
             Attribute::Class(ObjectClass::SECRET_KEY),
@@ -366,7 +483,7 @@ impl Pkcs11Signer {
     /// Fails, naming the mechanism, unless the token offers everything `algorithms` need
     /// (key generation and signing), so a token lacking one fails at start-up, not at first use.
     pub fn require_mechanisms(&self, algorithms: &[SigningAlgorithm]) -> Result<(), Pkcs11Error> {
-        let offered = self.ctx.get_mechanism_list(self.slot).ctx("C_GetMechanismList")?;
+        let offered = self.ctx.get_mechanism_list(self.slot()).ctx("C_GetMechanismList")?;
         for algorithm in algorithms {
             let needed: &[MechanismType] = match algorithm {
                 SigningAlgorithm::EcdsaSha256 | SigningAlgorithm::EcdsaSha384 => {
@@ -410,7 +527,7 @@ impl Signer for Pkcs11Signer {
             return Err(SignerError::AlgorithmMismatch { key: key.to_owned(), algorithm });
         }
         let input = mechanism::sign_input(algorithm, message);
-        let raw = self.with_session(|s| s.sign(&input.mechanism, handle, &input.data))?;
+        let raw = self.with_key(key, handle, |s, h| s.sign(&input.mechanism, h, &input.data))?;
         Ok(mechanism::signature_output(algorithm, raw)?)
     }
 
@@ -427,7 +544,7 @@ impl Signer for Pkcs11Signer {
                 algorithm: SigningAlgorithm::RsaPkcs1Sha256,
             });
         }
-        Ok(self.with_session(|s| s.decrypt(&Mechanism::RsaPkcs, handle, ciphertext))?)
+        Ok(self.with_key(key, handle, |s, h| s.decrypt(&Mechanism::RsaPkcs, h, ciphertext))?)
     }
 
     fn encrypt_secret(&self, key: &str, iv: &[u8], aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, SignerError> {
