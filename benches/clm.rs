@@ -12,6 +12,8 @@
 //!
 //! Full run:  `cargo bench --bench clm`
 //! Smoke run: `PRIVCA_BENCH_CLM_COUNT=5000 cargo test --bench clm` (seconds)
+//! One database only: `PRIVCA_BENCH_ONLY=sqlite` or `PRIVCA_BENCH_ONLY=postgres`; with
+//! `PRIVCA_BENCH_KEEP_DB=1` the PostgreSQL database is kept (its name is printed) for `EXPLAIN`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -78,9 +80,7 @@ async fn run(name: &str, url: &str, count: i64) {
     }
     let (p50, p99, _) = latency(30, || async {
         let t = now();
-        let tiers = ledger.status_counts(t, &ft).await.unwrap();
-        let names: Vec<&str> = ft.tiers.iter().map(|(t, _)| t.as_str()).collect();
-        let counts = ledger.overview_counts(t, &names).await.unwrap();
+        let (tiers, counts) = ledger.overview(t, &ft).await.unwrap();
         tiers.len() + counts.expiring_per_day.len()
     })
     .await;
@@ -98,14 +98,22 @@ fn main() {
     rt.block_on(async {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}/bench.db?mode=rwc", dir.path().display());
-        run("sqlite", &url, count).await;
-        if let Some(admin) = std::env::var("PRIVCA_TEST_PG_URL").ok().filter(|u| !u.is_empty()) {
+        let only = std::env::var("PRIVCA_BENCH_ONLY").unwrap_or_default();
+        if only != "postgres" {
+            run("sqlite", &url, count).await;
+        }
+        let pg = std::env::var("PRIVCA_TEST_PG_URL").ok().filter(|u| !u.is_empty() && only != "sqlite");
+        if let Some(admin) = pg {
             let db = format!("privca_bench_clm_{}", std::process::id());
             let mut server = sqlx::PgConnection::connect(&admin).await.unwrap();
             sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}"))).execute(&mut server).await.unwrap();
             let url = format!("{}/{db}", admin.rsplit_once('/').unwrap().0);
             run("postgres", &url, count).await;
-            sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE {db}"))).execute(&mut server).await.unwrap();
+            if std::env::var_os("PRIVCA_BENCH_KEEP_DB").is_some() {
+                println!("postgres: kept database {db}");
+            } else {
+                sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE {db}"))).execute(&mut server).await.unwrap();
+            }
         }
     });
 }

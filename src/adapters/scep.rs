@@ -482,7 +482,7 @@ async fn ra_certificate(
             .ok()
             .and_then(|c| c.tbs_certificate.subject_public_key_info.to_der().ok())
             .is_some_and(|k| k == spki_der);
-        if same_key && (rec.not_after - now) * 3 > (rec.not_after - rec.not_before) {
+        if same_key && crate::ca::more_than_a_third_left(rec.not_before, rec.not_after, now) {
             return Ok(rec.der);
         }
     }

@@ -40,6 +40,13 @@ use crate::{
     signer::{SigningAlgorithm, SigningService},
 };
 
+/// Whether one of privca's own certificates (its TLS certificate, an OCSP responder's, a SCEP
+/// RA's) valid from `not_before` to `not_after` still has more than a third of its lifetime
+/// left at `now`: past that, privca reissues it.
+pub fn more_than_a_third_left(not_before: i64, not_after: i64, now: i64) -> bool {
+    (not_after - now) * 3 > (not_after - not_before)
+}
+
 /// Label of a CA key in the token.
 pub fn key_label(ca_id: &str) -> String {
     if ca_id == "root" {
@@ -574,4 +581,18 @@ pub fn normalize_serial(serial: &str) -> Result<String, CaError> {
         return Err(CaError::bad_request(format!("`{serial}` is not a hexadecimal serial number")));
     }
     Ok(if s.len() % 2 == 1 { format!("0{s}") } else { s })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::more_than_a_third_left;
+
+    #[test]
+    fn a_certificate_is_reissued_once_a_third_of_its_life_is_left() {
+        // Valid 0..300: reissued from 200 on.
+        assert!(more_than_a_third_left(0, 300, 0));
+        assert!(more_than_a_third_left(0, 300, 199));
+        assert!(!more_than_a_third_left(0, 300, 200));
+        assert!(!more_than_a_third_left(0, 300, 400), "expired");
+    }
 }

@@ -194,7 +194,7 @@ impl OcspService {
         for id in ids {
             let current = self.inner.responders.read().ok().and_then(|r| r.get(&id).cloned());
             if let Some(r) = current {
-                if (r.not_after - now) * 3 > (r.not_after - r.not_before) {
+                if super::more_than_a_third_left(r.not_before, r.not_after, now) {
                     continue;
                 }
             }
@@ -211,7 +211,7 @@ impl OcspService {
         let spki_der = self.ca().signing().key_info(&key_label)?.spki_der;
         if let Some(rec) = self.ca().ledger().latest_certificate(id, OCSP_RESPONDER_PROFILE).await? {
             let responder = responder_from(&key_label, &rec.der)?;
-            if responder.spki_der == spki_der && (rec.not_after - now) * 3 > (rec.not_after - rec.not_before) {
+            if responder.spki_der == spki_der && super::more_than_a_third_left(rec.not_before, rec.not_after, now) {
                 return Ok(responder);
             }
         }

@@ -24,7 +24,7 @@ use std::collections::HashMap;
 
 use crate::{
     config::clm::{ClmConfig, TierPolicy},
-    ledger::{CandidateSet, ExpiringWindows, Ledger, LedgerError, OutboxMessage},
+    ledger::{CandidateSet, Decision, ExpiringWindows, Ledger, LedgerError, OutboxMessage},
     policy::Tier,
 };
 
@@ -56,6 +56,22 @@ pub struct PolicyRun {
     pub write: std::time::Duration,
 }
 
+impl PolicyRun {
+    fn count(&mut self, decisions: &[Decision]) {
+        for d in decisions {
+            self.evaluated += 1;
+            self.superseded += u64::from(d.superseded_by.is_some() && d.messages.is_empty());
+            for m in &d.messages {
+                if m.state == "pending" {
+                    self.queued += 1;
+                } else {
+                    self.undeliverable += 1;
+                }
+            }
+        }
+    }
+}
+
 /// What one delivery round did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DeliveryRun {
@@ -77,7 +93,8 @@ pub fn first_threshold(config: &ClmConfig) -> ExpiringWindows {
 }
 
 /// Evaluates every certificate due for a look at `now` and records the decisions (outbox rows
-/// and next looks) one batch per unit of work. A crash between batches loses nothing: the
+/// and next looks) one batch per unit of work, reading the next batch while one is written.
+/// A crash between batches loses nothing: the
 /// certificates of an unrecorded batch are still due, and a decision recorded twice is one row.
 pub async fn run_policy(ledger: &Ledger, config: &ClmConfig, now: i64) -> Result<PolicyRun, LedgerError> {
     let owners: HashMap<_, _> = ledger.owners().await?.into_iter().map(|o| (o.name.clone(), o)).collect();
@@ -92,31 +109,44 @@ pub async fn run_policy(ledger: &Ledger, config: &ClmConfig, now: i64) -> Result
     let window_end = now + i64::from(window) * 86_400;
     let mut run = PolicyRun::default();
     for set in [CandidateSet::Privca, CandidateSet::Flagged, CandidateSet::External] {
-        let mut after = None;
+        let read = |after| async move {
+            let started = std::time::Instant::now();
+            let batch = ledger.policy_candidates(set, now, window_end, after, POLICY_BATCH).await;
+            (batch, started.elapsed())
+        };
+        let (mut batch, took) = read(None).await;
+        run.read += took;
         loop {
-            let started = std::time::Instant::now();
-            let batch = ledger.policy_candidates(set, now, window_end, after.take(), POLICY_BATCH).await?;
-            run.read += started.elapsed();
-            let decisions: Vec<_> = batch.iter().map(|c| policy::decide(c, config, &owners, now)).collect();
-            let started = std::time::Instant::now();
-            ledger.record_decisions(&decisions).await?;
-            run.write += started.elapsed();
-            for d in &decisions {
-                run.evaluated += 1;
-                run.superseded += u64::from(d.superseded_by.is_some() && d.messages.is_empty());
-                for m in &d.messages {
-                    if m.state == "pending" {
-                        run.queued += 1;
-                    } else {
-                        run.undeliverable += 1;
-                    }
+            let batch_now = batch?;
+            let decisions: Vec<_> = batch_now.iter().map(|c| policy::decide(c, config, &owners, now)).collect();
+            // The next page lies after this one in (notAfter, fingerprint) order and its
+            // selection does not depend on this one's decisions: read it while they are written.
+            let after = match batch_now.last() {
+                Some(last) if batch_now.len() as i64 == POLICY_BATCH => {
+                    Some((last.not_after, last.fingerprint.clone()))
                 }
-            }
-            match batch.last() {
-                Some(last) if batch.len() as i64 == POLICY_BATCH => {
-                    after = Some((last.not_after, last.fingerprint.clone()));
+                _ => None,
+            };
+            let write = async {
+                let started = std::time::Instant::now();
+                (ledger.record_decisions(&decisions).await, started.elapsed())
+            };
+            let next = async {
+                match after {
+                    Some(after) => Some(read(Some(after)).await),
+                    None => None,
                 }
-                _ => break,
+            };
+            let ((written, took), next) = tokio::join!(write, next);
+            written?;
+            run.write += took;
+            run.count(&decisions);
+            match next {
+                Some((next, took)) => {
+                    run.read += took;
+                    batch = next;
+                }
+                None => break,
             }
         }
     }

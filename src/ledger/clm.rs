@@ -263,6 +263,79 @@ pub(super) fn insert_message(m: &NewMessage, t: i64) -> Statement {
     )
 }
 
+/// The decisions as multi-row statements (SQLite: parameters are cheap there, and each
+/// statement is planned once per shape).
+fn decisions_as_rows(decisions: &[Decision], messages: &[&NewMessage], t: i64) -> Vec<Statement> {
+    let mut unit = Vec::new();
+    for chunk in messages.chunks(MESSAGES_PER_STATEMENT) {
+        let rows: Vec<String> = (0..chunk.len())
+            .map(|i| {
+                let p: Vec<String> = (1..=11).map(|k| format!("${}", i * 11 + k)).collect();
+                format!("({}, 0, {}, {})", p[..10].join(", "), p[10], p[10])
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO clm_outbox (dedup_key, event, fingerprint, owner, channel, recipient, subject, body, \
+             state, last_error, attempts, next_attempt_at, created_at) VALUES {} ON CONFLICT (dedup_key) DO NOTHING",
+            rows.join(", ")
+        );
+        unit.push(Statement::built(sql, chunk.iter().flat_map(|m| insert_message(m, t).values).collect()));
+    }
+    for chunk in decisions.chunks(LOOKS_PER_STATEMENT) {
+        let rows: Vec<String> = (0..chunk.len()).map(|i| format!("(${}, ${})", i * 2 + 1, i * 2 + 2)).collect();
+        let sql = format!(
+            "INSERT INTO clm_looks (fingerprint, next_at) VALUES {} \
+             ON CONFLICT (fingerprint) DO UPDATE SET next_at = excluded.next_at",
+            rows.join(", ")
+        );
+        let values = chunk.iter().flat_map(|d| [Value::from(&d.fingerprint), d.next_at.into()]).collect();
+        unit.push(Statement::built(sql, values));
+    }
+    unit
+}
+
+/// A batch that does not serialize (it cannot: strings and integers only).
+fn json_error(e: serde_json::Error) -> LedgerError {
+    LedgerError::Unavailable(sqlx::Error::Encode(Box::new(e)))
+}
+
+/// One looks row of [`decisions_as_json`].
+#[derive(Serialize)]
+struct Look<'a> {
+    fingerprint: &'a str,
+    next_at: i64,
+}
+
+/// The decisions as two statements whatever their number (PostgreSQL): the outbox rows and
+/// the next looks each go as one JSON parameter that `json_to_recordset` unpacks on the
+/// server, so a batch costs one parse, one plan and one round trip per table rather than
+/// thousands of bound parameters.
+fn decisions_as_json(decisions: &[Decision], messages: &[&NewMessage], t: i64) -> Result<Vec<Statement>, LedgerError> {
+    let mut unit = Vec::new();
+    if !messages.is_empty() {
+        unit.push(Statement::new(
+            "INSERT INTO clm_outbox (dedup_key, event, fingerprint, owner, channel, recipient, subject, body, \
+             state, last_error, attempts, next_attempt_at, created_at) \
+             SELECT m.dedup_key, m.event, m.fingerprint, m.owner, m.channel, m.recipient, m.subject, m.body, \
+             m.state, m.error, 0, $2, $2 FROM json_to_recordset(CAST($1 AS JSON)) AS m(dedup_key TEXT, event TEXT, \
+             fingerprint TEXT, owner TEXT, channel TEXT, recipient TEXT, subject TEXT, body TEXT, state TEXT, \
+             error TEXT) ON CONFLICT (dedup_key) DO NOTHING",
+            vec![serde_json::to_string(messages).map_err(json_error)?.into(), t.into()],
+        ));
+    }
+    if !decisions.is_empty() {
+        let looks: Vec<Look<'_>> =
+            decisions.iter().map(|d| Look { fingerprint: &d.fingerprint, next_at: d.next_at }).collect();
+        unit.push(Statement::new(
+            "INSERT INTO clm_looks (fingerprint, next_at) SELECT l.fingerprint, l.next_at \
+             FROM json_to_recordset(CAST($1 AS JSON)) AS l(fingerprint TEXT, next_at BIGINT) \
+             ON CONFLICT (fingerprint) DO UPDATE SET next_at = excluded.next_at",
+            vec![serde_json::to_string(&looks).map_err(json_error)?.into()],
+        ));
+    }
+    Ok(unit)
+}
+
 /// Which certificates [`Ledger::policy_candidates`] reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CandidateSet {
@@ -334,32 +407,11 @@ impl Ledger {
     /// go in multi-row statements (a statement per row would dominate on PostgreSQL).
     pub async fn record_decisions(&self, decisions: &[Decision]) -> Result<(), LedgerError> {
         let t = now();
-        let mut unit = Vec::new();
         let messages: Vec<&NewMessage> = decisions.iter().flat_map(|d| &d.messages).collect();
-        for chunk in messages.chunks(MESSAGES_PER_STATEMENT) {
-            let rows: Vec<String> = (0..chunk.len())
-                .map(|i| {
-                    let p: Vec<String> = (1..=11).map(|k| format!("${}", i * 11 + k)).collect();
-                    format!("({}, 0, {}, {})", p[..10].join(", "), p[10], p[10])
-                })
-                .collect();
-            let sql = format!(
-                "INSERT INTO clm_outbox (dedup_key, event, fingerprint, owner, channel, recipient, subject, body, \
-                 state, last_error, attempts, next_attempt_at, created_at) VALUES {} ON CONFLICT (dedup_key) DO NOTHING",
-                rows.join(", ")
-            );
-            unit.push(Statement::built(sql, chunk.iter().flat_map(|m| insert_message(m, t).values).collect()));
-        }
-        for chunk in decisions.chunks(LOOKS_PER_STATEMENT) {
-            let rows: Vec<String> = (0..chunk.len()).map(|i| format!("(${}, ${})", i * 2 + 1, i * 2 + 2)).collect();
-            let sql = format!(
-                "INSERT INTO clm_looks (fingerprint, next_at) VALUES {} \
-                 ON CONFLICT (fingerprint) DO UPDATE SET next_at = excluded.next_at",
-                rows.join(", ")
-            );
-            let values = chunk.iter().flat_map(|d| [Value::from(&d.fingerprint), d.next_at.into()]).collect();
-            unit.push(Statement::built(sql, values));
-        }
+        let mut unit = match self.dialect {
+            super::Dialect::Postgres => decisions_as_json(decisions, &messages, t)?,
+            super::Dialect::Sqlite => decisions_as_rows(decisions, &messages, t),
+        };
         for d in decisions.iter().filter(|d| d.successor_changed && !d.external) {
             unit.push(Statement::new(
                 "UPDATE certificates SET superseded_by = $1 WHERE fingerprint_sha256 = $2",

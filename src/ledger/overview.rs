@@ -95,6 +95,17 @@ pub struct SeenEndpoint {
 }
 
 impl Ledger {
+    /// The dashboard overview's figures at `now`: [`Ledger::status_counts`] for the tiers of
+    /// `windows` and [`Ledger::overview_counts`], read at the same time on two connections.
+    pub async fn overview(
+        &self,
+        now: i64,
+        windows: &ExpiringWindows,
+    ) -> Result<(Vec<(Tier, TierCounts)>, OverviewCounts), LedgerError> {
+        let names: Vec<&str> = windows.tiers.iter().map(|(t, _)| t.as_str()).collect();
+        tokio::try_join!(self.status_counts(now, windows), self.overview_counts(now, &names))
+    }
+
     /// The overview's aggregates at `now`. Each is bounded by an index: the expiries by
     /// `(tier, status, superseded_by, not_after)` over the horizon, the unowned by a skip scan
     /// of the owner indexes (one probe per distinct owner name, then the unclaimed names'
@@ -102,20 +113,21 @@ impl Ledger {
     /// `tiers` are the configured tier names: listing them lets the expiries use the index.
     pub async fn overview_counts(&self, now: i64, tiers: &[&str]) -> Result<OverviewCounts, LedgerError> {
         let mut conn = self.conn().await?;
-        let end = now + HORIZON_DAYS * 86_400;
         let listed = (0..tiers.len().max(1)).map(|i| format!("${}", i + 3)).collect::<Vec<_>>().join(", ");
+        // A range count per day rather than one GROUP BY over the quarter: the counts walk the
+        // index in order and nothing is sorted (PostgreSQL would sort a quarter's rows, spilling
+        // past work_mem, since it cannot tell the day takes only 91 values).
         let sql = format!(
-            "SELECT d, COUNT(*) AS n FROM (\
-               SELECT (not_after - $1 - 1) / 86400 AS d FROM certificates \
-                 WHERE tier IN ({listed}) AND status = 'valid' \
-                 AND superseded_by IS NULL AND not_after > $1 AND not_after <= $2 \
-               UNION ALL \
-               SELECT (not_after - $1 - 1) / 86400 AS d FROM external_certificates \
-                 WHERE not_after > $1 AND not_after <= $2\
-             ) e GROUP BY d ORDER BY d"
+            "WITH RECURSIVE g(d) AS (SELECT CAST(0 AS BIGINT) UNION ALL SELECT d + 1 FROM g WHERE d < $2 - 1) \
+             SELECT g.d AS d, \
+               (SELECT COUNT(*) FROM certificates WHERE tier IN ({listed}) AND status = 'valid' \
+                 AND superseded_by IS NULL AND not_after > $1 + g.d * 86400 AND not_after <= $1 + (g.d + 1) * 86400) \
+               + (SELECT COUNT(*) FROM external_certificates \
+                 WHERE not_after > $1 + g.d * 86400 AND not_after <= $1 + (g.d + 1) * 86400) AS n \
+             FROM g"
         );
         // Only placeholders are formatted in; the tier names are bound.
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).bind(end);
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).bind(HORIZON_DAYS);
         for t in tiers {
             query = query.bind(*t);
         }
@@ -200,14 +212,6 @@ impl Ledger {
         now: i64,
         windows: &ExpiringWindows,
     ) -> Result<Vec<(Tier, TierCounts)>, LedgerError> {
-        let mut conn = self.conn().await?;
-        let all = sqlx::query(
-            "SELECT (SELECT COUNT(*) FROM certificates) AS n, (SELECT COUNT(*) FROM external_certificates) AS x",
-        )
-        .fetch_one(&mut *conn)
-        .await?;
-        let mut rest = all.try_get::<i64, _>("n")? + all.try_get::<i64, _>("x")?;
-        let mut out = Vec::new();
         let mut tiers: Vec<Tier> = windows
             .tiers
             .iter()
@@ -215,46 +219,77 @@ impl Ledger {
             .filter(|t| t.as_str() != Tier::INTERNAL)
             .collect();
         tiers.push(Tier::internal());
-        for tier in tiers {
-            let soon = now.saturating_add(windows.of(tier.as_str()));
+        // Each count on its own connection, at the same time: they are independent range
+        // counts, and the database runs them on as many cores as it has.
+        let all = async {
             let r = sqlx::query(
-                "SELECT (SELECT COUNT(*) FROM certificates WHERE tier = $1 AND status = 'revoked') AS revoked, \
-                 (SELECT COUNT(*) FROM certificates WHERE tier = $1 AND status = 'valid' AND superseded_by IS NOT NULL) \
-                   AS superseded, \
-                 (SELECT COUNT(*) FROM certificates WHERE tier = $1 AND status = 'valid' AND superseded_by IS NULL \
-                   AND not_after <= $2) AS expired, \
-                 (SELECT COUNT(*) FROM certificates WHERE tier = $1 AND status = 'valid' AND superseded_by IS NULL \
-                   AND not_after > $2 AND not_after <= $3) AS expiring, \
-                 (SELECT COUNT(*) FROM external_certificates WHERE tier = $1 AND not_after <= $2) AS x_expired, \
-                 (SELECT COUNT(*) FROM external_certificates WHERE tier = $1 AND not_after > $2 AND not_after <= $3) \
-                   AS x_expiring",
+                "SELECT (SELECT COUNT(*) FROM certificates) AS n, (SELECT COUNT(*) FROM external_certificates) AS x",
             )
-            .bind(tier.as_str())
-            .bind(now)
-            .bind(soon)
-            .fetch_one(&mut *conn)
+            .fetch_one(&mut *self.conn().await?)
             .await?;
-            let n = |c: &str| -> Result<i64, LedgerError> { Ok(r.try_get::<i64, _>(c)?) };
-            let (revoked, superseded) = (n("revoked")?, n("superseded")?);
-            let (expired, expiring) = (n("expired")? + n("x_expired")?, n("expiring")? + n("x_expiring")?);
-            let total = if tier.as_str() == Tier::INTERNAL {
-                rest
-            } else {
-                let r = sqlx::query(
-                    "SELECT (SELECT COUNT(*) FROM certificates WHERE tier = $1) AS n, \
-                     (SELECT COUNT(*) FROM external_certificates WHERE tier = $1) AS x",
-                )
-                .bind(tier.as_str())
-                .fetch_one(&mut *conn)
-                .await?;
-                let t = r.try_get::<i64, _>("n")? + r.try_get::<i64, _>("x")?;
-                rest -= t;
-                t
-            };
-            let valid = total - revoked - superseded - expired - expiring;
-            out.push((tier, TierCounts { valid, expiring, expired, revoked, superseded }));
+            Ok::<_, LedgerError>(r.try_get::<i64, _>("n")? + r.try_get::<i64, _>("x")?)
+        };
+        let per_tier = futures_util::future::try_join_all(tiers.iter().map(|tier| {
+            let soon = now.saturating_add(windows.of(tier.as_str()));
+            self.tier_counts(tier.as_str(), now, soon, tier.as_str() != Tier::INTERNAL)
+        }));
+        let (all, per_tier) = tokio::try_join!(all, per_tier)?;
+        let mut rest = all;
+        let mut out = Vec::new();
+        for (tier, (mut counts, total)) in tiers.into_iter().zip(per_tier) {
+            // The certificates of `internal` (counted last) are what the other tiers leave.
+            let total = total.unwrap_or(rest);
+            rest -= total;
+            counts.valid = total - counts.revoked - counts.superseded - counts.expired - counts.expiring;
+            out.push((tier, counts));
         }
         Ok(out)
+    }
+
+    /// The counts of `tier` but valid (left 0) at `now`, expiring up to `soon`, and, when
+    /// `with_total`, all its certificates (a range of its index).
+    async fn tier_counts(
+        &self,
+        tier: &str,
+        now: i64,
+        soon: i64,
+        with_total: bool,
+    ) -> Result<(TierCounts, Option<i64>), LedgerError> {
+        let totals = if with_total {
+            "(SELECT COUNT(*) FROM certificates WHERE tier = $1) + \
+             (SELECT COUNT(*) FROM external_certificates WHERE tier = $1)"
+        } else {
+            "CAST(NULL AS BIGINT)"
+        };
+        let sql = format!(
+            "SELECT (SELECT COUNT(*) FROM certificates WHERE tier = $1 AND status = 'revoked') AS revoked, \
+             (SELECT COUNT(*) FROM certificates WHERE tier = $1 AND status = 'valid' AND superseded_by IS NOT NULL) \
+               AS superseded, \
+             (SELECT COUNT(*) FROM certificates WHERE tier = $1 AND status = 'valid' AND superseded_by IS NULL \
+               AND not_after <= $2) AS expired, \
+             (SELECT COUNT(*) FROM certificates WHERE tier = $1 AND status = 'valid' AND superseded_by IS NULL \
+               AND not_after > $2 AND not_after <= $3) AS expiring, \
+             (SELECT COUNT(*) FROM external_certificates WHERE tier = $1 AND not_after <= $2) AS x_expired, \
+             (SELECT COUNT(*) FROM external_certificates WHERE tier = $1 AND not_after > $2 AND not_after <= $3) \
+               AS x_expiring, \
+             {totals} AS total"
+        );
+        // Only one of two constant expressions is formatted in; every value is bound.
+        let r = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tier)
+            .bind(now)
+            .bind(soon)
+            .fetch_one(&mut *self.conn().await?)
+            .await?;
+        let n = |c: &str| -> Result<i64, LedgerError> { Ok(r.try_get::<i64, _>(c)?) };
+        let counts = TierCounts {
+            valid: 0,
+            expiring: n("expiring")? + n("x_expiring")?,
+            expired: n("expired")? + n("x_expired")?,
+            revoked: n("revoked")?,
+            superseded: n("superseded")?,
+        };
+        Ok((counts, r.try_get::<Option<i64>, _>("total")?))
     }
 
     /// Up to `limit` endpoints, those with findings first, then by host.

@@ -288,5 +288,5 @@ async fn still_good(ca: &CertificateAuthority, leaf: &[u8], spki: &[u8], now: i6
         ca.ledger().certificate(&serial).await,
         Ok(Some(r)) if r.status == crate::ledger::CertStatus::Valid
     );
-    leaf_spki == spki && valid_in_ledger && (na - now) * 3 > (na - nb)
+    leaf_spki == spki && valid_in_ledger && crate::ca::more_than_a_third_left(nb, na, now)
 }

@@ -73,9 +73,7 @@ async fn read(state: &Dashboard) -> Result<Arc<Figures>, Fail> {
     let ca = &state.admin.ca;
     let t = now();
     let windows = crate::clm::first_threshold(&ca.config().clm);
-    let tiers = ca.ledger().status_counts(t, &windows).await?;
-    let names: Vec<&str> = windows.tiers.iter().map(|(t, _)| t.as_str()).collect();
-    let counts = ca.ledger().overview_counts(t, &names).await?;
+    let (tiers, counts) = ca.ledger().overview(t, &windows).await?;
     let f = Arc::new(Figures { at: t, tiers, counts });
     if let Ok(mut guard) = state.overview.lock() {
         *guard = Some((Instant::now(), f.clone()));
