@@ -15,7 +15,7 @@ const REPO_PREFIXES: &[&str] =
     &["conf/", "interop/", "benches/", "src/", "protocols/", ".ci/", "migrations/", "tests/", "docs/"];
 
 /// The operator documents held to the README's rule.
-const DOCUMENTS: &[&str] = &["README.md", "docs/cluster.md"];
+const DOCUMENTS: &[&str] = &["README.md", "docs/architecture.md", "docs/clm.md", "docs/cluster.md"];
 
 /// Final segments that make `a.b` a file name, not a config key (`root.pem`, `privca.db`).
 const FILE_EXTENSIONS: &[&str] =
