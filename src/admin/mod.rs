@@ -10,8 +10,11 @@ pub mod api;
 pub mod auth;
 pub mod cli;
 pub mod dashboard;
+pub mod keystore;
+pub mod pkcs12;
 pub mod problem;
 pub mod reports;
+pub mod sort;
 
 use crate::ca::CertificateAuthority;
 

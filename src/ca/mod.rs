@@ -16,6 +16,7 @@ pub mod bootstrap;
 pub mod chain;
 pub mod changes;
 pub mod crl;
+pub mod keygen;
 pub mod ocsp;
 pub mod prepare;
 pub mod request;
