@@ -240,6 +240,16 @@ impl InventorySort {
             k => format!("{}{dir}, not_after{dir}, fingerprint{dir}", k.column()),
         }
     }
+
+    /// The ORDER BY list of privca's own certificates: the same order, but by serial alone
+    /// where the sort is by serial (unique in that table, so the ties never happen), which
+    /// its primary key serves without sorting.
+    fn privca_order_by(self) -> String {
+        match self.key {
+            InventorySortKey::Serial => format!("serial{}", if self.descending { " DESC" } else { "" }),
+            _ => self.order_by(),
+        }
+    }
 }
 
 /// A sort key's value in a cursor.
@@ -479,7 +489,7 @@ impl Ledger {
         // Each table filtered, ordered and cut on its own (its indexes serve the order), then
         // the two pages merged.
         let order = filter.sort.order_by();
-        let branch = |columns: &str, table: &str, alias: &str| {
+        let branch = |columns: &str, table: &str, alias: &str, order: &str| {
             format!(
                 "SELECT * FROM (SELECT * FROM (SELECT b.*, {status_sql} AS inv_status FROM (SELECT {columns} FROM {table}) b) c{} \
                  ORDER BY {order} LIMIT ${limit}) {alias}",
@@ -488,8 +498,8 @@ impl Ledger {
         };
         let sql = format!(
             "SELECT * FROM ({} UNION ALL {}) i ORDER BY {order} LIMIT ${limit}",
-            branch(privca_columns!(), "certificates", "p"),
-            branch(external_columns!(), "external_certificates", "x"),
+            branch(privca_columns!(), "certificates", "p", &filter.sort.privca_order_by()),
+            branch(external_columns!(), "external_certificates", "x", &order),
         );
         let q = bind_values(sqlx::query(sqlx::AssertSqlSafe(sql)), w.values);
         let rows = q.fetch_all(&mut *self.conn().await?).await?;

@@ -1,7 +1,8 @@
 //! Client-certificate login on the admin router (issue 26), with `[admin] client_ca` and
 //! `[admin.client_certs]` set: a verified certificate mapped to an enabled user is that user on
 //! the API (and needs `X-Requested-With` to change something); an unmapped, unverified or
-//! disabled one is 401 and audited, past the per-address limit 429; no certificate changes
+//! disabled one is 401 and audited, past the per-address limit 429 and no longer written down;
+//! no certificate changes
 //! nothing; on the dashboard the certificate opens a session. The TLS side (the listener asks
 //! for a certificate, curl presents it) is `interop/admin/mtls.sh`.
 
@@ -136,4 +137,11 @@ async fn a_mapped_client_certificate_logs_in_and_others_are_refused(db: Db) {
     }
     let a = send(&admin, Method::GET, "/api/v1/certificates", with(&alice)).await;
     assert_eq!(a.status, StatusCode::TOO_MANY_REQUESTS, "{}", a.text());
+    // From then on nothing more is written.
+    let failed = audit_count(&t, "admin-login-failed").await;
+    for _ in 0..5 {
+        let a = send(&admin, Method::GET, "/api/v1/certificates", with(&mallory)).await;
+        assert_eq!(a.status, StatusCode::TOO_MANY_REQUESTS);
+    }
+    assert_eq!(audit_count(&t, "admin-login-failed").await, failed);
 }

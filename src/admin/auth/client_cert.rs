@@ -6,7 +6,8 @@
 //! authenticates as that user and role. Anything else, an unverified chain, an unmapped
 //! certificate or a disabled user, is a failed login: audited (`admin-login-failed`, with the
 //! certificate's fingerprint and subject, never more) and counted per client address like
-//! password failures ([`crate::admin::dashboard::login`]), answered 401 (429 past the limit).
+//! password failures ([`crate::admin::dashboard::login`]), answered 401; past the limit, 429
+//! with nothing more written, so that a client cannot grow the audit log without bound.
 //!
 //! Browsers send client certificates on their own, so a call authenticated this way that
 //! changes something must carry `X-Requested-With` (any value), which no cross-site form can
@@ -70,13 +71,12 @@ pub async fn login(
     let ledger = state.ca.ledger();
     let t = crate::ledger::now();
     let subject = format!("addr:{address}");
-    let limited = ledger.login_failures(&subject, t - WINDOW).await? >= PER_ADDRESS;
-    let outcome = if limited {
-        Err("too many failed logins from this address")
-    } else {
-        user_for(auth, &chain.0, UnixTime::now())
-    };
-    let why = match outcome {
+    if ledger.login_failures(&subject, t - WINDOW).await? >= PER_ADDRESS {
+        // Past the limit nothing more is written: the audit log cannot be flooded.
+        tracing::debug!(%address, "client-certificate login refused: too many failures from this address");
+        return Err(Problem::rate_limited(WINDOW as u64));
+    }
+    let why = match user_for(auth, &chain.0, UnixTime::now()) {
         Ok(user) => match ledger.admin_user(&user).await?.filter(|u| u.disabled_at.is_none()) {
             Some(u) => match Role::parse(&u.role) {
                 Some(role) => return Ok(Principal { name: u.name, role, owner: u.owner, csrf: None }),
@@ -94,13 +94,8 @@ pub async fn login(
         "fingerprint": hex::encode(ring::digest::digest(&ring::digest::SHA256, leaf)),
         "subject": info.map(|i| i.subject),
         "address": address,
-        "rate_limited": limited,
     }));
-    let subjects = if limited { Vec::new() } else { vec![subject] };
-    ledger.record_login_failure(&subjects, &event).await?;
-    if limited {
-        return Err(Problem::rate_limited(WINDOW as u64));
-    }
+    ledger.record_login_failure(&[subject], &event).await?;
     Err(Problem::unauthorized())
 }
 
@@ -152,7 +147,7 @@ mod tests {
         let now = UnixTime::now();
         assert_eq!(user_for(&auth, &[alice], now).as_deref(), Ok("alice"));
         assert_eq!(user_for(&auth, &[bob], now).as_deref(), Ok("bob"));
-        assert_eq!(user_for(&auth, &[carol.clone()], now).as_deref(), Ok("carol"));
+        assert_eq!(user_for(&auth, std::slice::from_ref(&carol), now).as_deref(), Ok("carol"));
         assert!(user_for(&auth, &[mallory], now).unwrap_err().contains("no user is mapped"));
         for (what, chain) in [("self-signed", rogue.der().to_vec()), ("serverAuth only", server_only)] {
             assert!(user_for(&auth, &[chain], now).unwrap_err().contains("does not verify"), "{what}");

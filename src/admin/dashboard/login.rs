@@ -4,7 +4,10 @@
 //! wrong; failures are counted per user name and per client address over
 //! [`WINDOW`] seconds and audited (never the password); past [`PER_USER`] or
 //! [`PER_ADDRESS`] the answer is 429, right password or not. The login form itself carries a
-//! token matching a short-lived cookie (no session exists yet to hold one).
+//! token matching a short-lived cookie (no session exists yet to hold one). Where
+//! `[admin] client_ca` is set and the connection presented a certificate, the form also offers
+//! `/ui/login/certificate`: the certificate's mapped user ([`client_cert`]) logs in, with its
+//! TOTP code when it needs one, and the failures count and are audited the same way.
 
 use std::net::SocketAddr;
 
