@@ -5,7 +5,8 @@
 //! is a [`Principal`] with one [`Role`]. Handlers ask [`Principal::require`] for the
 //! [`Action`] they perform; a refusal of an authenticated caller is audited
 //! (`admin-refused`) and answered 403, an unauthenticated one 401 without touching the ledger
-//! beyond the lookup.
+//! beyond the lookup (except a refused client certificate: a failed login, audited and
+//! counted, [`client_cert`]).
 //!
 //! Sessions (dashboard logins with password and, for `admin` and `approver`, TOTP) are held in
 //! the ledger by the SHA-256 of the cookie value; a state-changing call made with a session
