@@ -5,9 +5,9 @@
 # gate; then browser.py drives headless Chromium through Selenium: a wrong and a reused TOTP
 # code refused, login, the overview, the certificates filtered to one, opened, revoked and seen
 # revoked, the request approved, discovery, owners, audit log, users and tokens, the
-# server-generated key form; a screenshot
-# of every page (checked non-blank) under $INTEROP_OUT/dashboard/; form posts without or with a
-# wrong CSRF field answered 403. The ledger is checked afterwards.
+# server-generated key form; a screenshot of every page (checked non-blank) under
+# $INTEROP_OUT/dashboard/; form posts without or with a wrong CSRF field answered 403. The
+# ledger is checked afterwards.
 set -uo pipefail
 source "$(dirname "$0")/../lib.sh"
 fresh_data_dir
