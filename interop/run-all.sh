@@ -27,7 +27,7 @@ run() { # run LABEL SCRIPT [VAR=value...]
 for s in "${scripts[@]}"; do run "$s" "$s"; done
 # The ledger-facing scripts again on PostgreSQL when a server is available.
 if [ -n "${PRIVCA_TEST_PG_URL:-}" ]; then
-  for s in issue/openssl-verify.sh revocation/openssl-crl.sh revocation/openssl-ocsp.sh audit/secrets.sh clm/discover.sh clm/deploy.sh crash/sigkill.sh outage/outage.sh dashboard/browser.sh acme/*.sh est/*.sh scep/*.sh; do
+  for s in issue/openssl-verify.sh revocation/openssl-crl.sh revocation/openssl-ocsp.sh audit/secrets.sh clm/discover.sh clm/deploy.sh crash/sigkill.sh outage/outage.sh dashboard/browser.sh admin/mtls.sh acme/*.sh est/*.sh scep/*.sh; do
     [ "$s" = acme/lib-acme.sh ] && continue
     run "$s (PostgreSQL)" "$s" INTEROP_PG_URL="$PRIVCA_TEST_PG_URL"
   done

@@ -184,7 +184,8 @@ def main():
             check("  approved: the queue shows it issued", title_is("Approvals") and "issued" in d.page_source)
             shot("approvals-decided")
         for label, title, name in [("Discovery", "Discovery", "discovery"), ("Owners", "Owners", "owners"),
-                                   ("Audit log", "Audit log", "audit"), ("Users and tokens", "Users and tokens", "access")]:
+                                   ("Audit log", "Audit log", "audit"), ("Users and tokens", "Users and tokens", "access"),
+                                   ("New key (PKCS#12)", "Server-generated key (PKCS#12)", "keystore")]:
             check(f"{name} page", nav(label, title))
             shot(name)
         d.get(ui + "/audit")

@@ -4,9 +4,10 @@
 # TOTP secret), two certificates from `privca issue` and one request waiting on the approval
 # gate; then browser.py drives headless Chromium through Selenium: a wrong and a reused TOTP
 # code refused, login, the overview, the certificates filtered to one, opened, revoked and seen
-# revoked, the request approved, discovery, owners, audit log, users and tokens; a screenshot
-# of every page (checked non-blank) under $INTEROP_OUT/dashboard/; form posts without or with a
-# wrong CSRF field answered 403. The ledger is checked afterwards.
+# revoked, the request approved, discovery, owners, audit log, users and tokens, the
+# server-generated key form; a screenshot of every page (checked non-blank) under
+# $INTEROP_OUT/dashboard/; form posts without or with a wrong CSRF field answered 403. The
+# ledger is checked afterwards.
 set -uo pipefail
 source "$(dirname "$0")/../lib.sh"
 fresh_data_dir
@@ -39,7 +40,7 @@ PASSED=$((PASSED + $(grep -c '^  ok ' "$DATA/browser.log")))
 FAILED=$((FAILED + $(grep -c '^  FAIL ' "$DATA/browser.log")))
 check "browser.py ran to the end (screenshots checked)" grep -q 'screenshot .* is not blank' "$DATA/browser.log"
 [ -s "$DATA/browser.err" ] && grep -v -E 'Failed to connect to the bus|unexpected operator' "$DATA/browser.err" | tail -n 5
-check "screenshots written" test "$(ls "$OUT"/*.png 2>/dev/null | wc -l)" -ge 14
+check "screenshots written" test "$(ls "$OUT"/*.png 2>/dev/null | wc -l)" -ge 15
 
 echo "# the ledger"
 check "web1 revoked (keyCompromise) by admin:alice" \

@@ -17,6 +17,7 @@ pub mod chain;
 pub mod changes;
 pub mod crl;
 pub mod health;
+pub mod keygen;
 pub mod ocsp;
 pub mod prepare;
 pub mod request;

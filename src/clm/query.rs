@@ -85,6 +85,8 @@ impl Terms {
             expiring_within: self.expiring_within.map(|d| i64::from(d) * 86_400),
             search: self.search,
             after: None,
+            after_key: None,
+            sort: Default::default(),
             limit,
         })
     }

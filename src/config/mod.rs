@@ -6,6 +6,7 @@
 //! Secrets never live in the file: see [`secrets`].
 
 pub mod acme;
+pub mod admin;
 pub mod clm;
 pub mod discovery;
 pub(crate) mod duration;
@@ -95,6 +96,8 @@ pub struct Config {
     pub clm: clm::ClmConfig,
     /// The scheduled compliance report.
     pub reports: reports::ReportsConfig,
+    /// The admin listener's client-certificate login.
+    pub admin: admin::AdminConfig,
     /// Logging.
     pub log: LogConfig,
 }
@@ -484,6 +487,7 @@ fn build(raw: raw::RawConfig, base: &Path, data_dir: PathBuf) -> Result<Config, 
     let est = est::build(raw.est, &profiles)?;
     let scep = scep::build(raw.scep, &profiles, &data_dir)?;
     let reports = reports::build(raw.reports, clm.smtp.is_some())?;
+    let admin = admin::build(raw.admin, &data_dir)?;
     // Every tier a profile names is one of `[clm.tiers]`.
     for p in profiles.values() {
         clm.known_tier(&format!("profile `{}`.tier", p.name), p.tier.as_str())?;
@@ -506,6 +510,7 @@ fn build(raw: raw::RawConfig, base: &Path, data_dir: PathBuf) -> Result<Config, 
         scep,
         clm,
         reports,
+        admin,
         log,
     })
 }

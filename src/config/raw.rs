@@ -40,6 +40,8 @@ pub(crate) struct RawConfig {
     #[serde(default)]
     pub(crate) reports: super::reports::RawReports,
     #[serde(default)]
+    pub(crate) admin: super::admin::RawAdmin,
+    #[serde(default)]
     pub(crate) log: RawLog,
 }
 

@@ -145,8 +145,134 @@ pub struct InventoryFilter {
     pub search: Option<String>,
     /// Continue after this (notAfter, fingerprint) (cursor of the previous page).
     pub after: Option<(i64, String)>,
+    /// With a sort other than notAfter: the sort key's value of the previous page's last row
+    /// (continue after (this, notAfter, fingerprint)).
+    pub after_key: Option<SortValue>,
+    /// Order of the rows (default: soonest expiry first).
+    pub sort: InventorySort,
     /// At most this many rows.
     pub limit: i64,
+}
+
+/// What the inventory is sorted by; ties are broken by notAfter, then fingerprint, in the same
+/// direction, so that (key, notAfter, fingerprint) is a stable cursor.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum InventorySortKey {
+    /// notBefore (`issued_at`).
+    IssuedAt,
+    /// notAfter (the default).
+    #[default]
+    NotAfter,
+    /// Owner name.
+    Owner,
+    /// Serial number (hex).
+    Serial,
+    /// Derived status.
+    Status,
+    /// Tier.
+    Tier,
+}
+
+impl InventorySortKey {
+    /// Every key.
+    pub const ALL: [Self; 6] = [Self::IssuedAt, Self::NotAfter, Self::Owner, Self::Serial, Self::Status, Self::Tier];
+
+    /// Name in `sort=` (prefixed with `-` for descending).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::IssuedAt => "issued_at",
+            Self::NotAfter => "not_after",
+            Self::Owner => "owner",
+            Self::Serial => "serial",
+            Self::Status => "status",
+            Self::Tier => "tier",
+        }
+    }
+
+    /// The inventory column it orders by.
+    fn column(self) -> &'static str {
+        match self {
+            Self::IssuedAt => "not_before",
+            Self::NotAfter => "not_after",
+            Self::Owner => "owner",
+            Self::Serial => "serial",
+            Self::Status => "inv_status",
+            Self::Tier => "tier",
+        }
+    }
+
+    /// Whether its values are integers (else text).
+    pub fn numeric(self) -> bool {
+        matches!(self, Self::IssuedAt | Self::NotAfter)
+    }
+}
+
+/// A sort key and direction.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct InventorySort {
+    /// The key.
+    pub key: InventorySortKey,
+    /// Largest first.
+    pub descending: bool,
+}
+
+impl InventorySort {
+    /// Parses `key` or `-key`.
+    pub fn parse(s: &str) -> Option<Self> {
+        let (descending, name) = match s.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, s),
+        };
+        let key = InventorySortKey::ALL.into_iter().find(|k| k.as_str() == name)?;
+        Some(Self { key, descending })
+    }
+
+    /// `key` or `-key`.
+    pub fn name(self) -> String {
+        format!("{}{}", if self.descending { "-" } else { "" }, self.key.as_str())
+    }
+
+    /// The ORDER BY list.
+    fn order_by(self) -> String {
+        let dir = if self.descending { " DESC" } else { "" };
+        match self.key {
+            InventorySortKey::NotAfter => format!("not_after{dir}, fingerprint{dir}"),
+            k => format!("{}{dir}, not_after{dir}, fingerprint{dir}", k.column()),
+        }
+    }
+
+    /// The ORDER BY list of privca's own certificates: the same order, but by serial alone
+    /// where the sort is by serial (unique in that table, so the ties never happen), which
+    /// its primary key serves without sorting.
+    fn privca_order_by(self) -> String {
+        match self.key {
+            InventorySortKey::Serial => format!("serial{}", if self.descending { " DESC" } else { "" }),
+            _ => self.order_by(),
+        }
+    }
+}
+
+/// A sort key's value in a cursor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SortValue {
+    /// notBefore or notAfter.
+    Int(i64),
+    /// Owner, serial, status or tier.
+    Text(String),
+}
+
+impl InventoryItem {
+    /// This row's value of `key`.
+    pub fn sort_value(&self, key: InventorySortKey) -> SortValue {
+        match key {
+            InventorySortKey::IssuedAt => SortValue::Int(self.not_before),
+            InventorySortKey::NotAfter => SortValue::Int(self.not_after),
+            InventorySortKey::Owner => SortValue::Text(self.owner.clone()),
+            InventorySortKey::Serial => SortValue::Text(self.serial.clone()),
+            InventorySortKey::Status => SortValue::Text(self.status.as_str().to_owned()),
+            InventorySortKey::Tier => SortValue::Text(self.tier.as_str().to_owned()),
+        }
+    }
 }
 
 /// What `privca inventory set` changes (`None`: unchanged; `Some(None)`: cleared).
@@ -295,7 +421,7 @@ impl Where {
 }
 
 impl Ledger {
-    /// Inventory certificates matching `filter`, soonest expiry first; `windows` says what
+    /// Inventory certificates matching `filter`, in its order; `windows` says what
     /// "expiring" means per tier.
     pub async fn inventory(
         &self,
@@ -341,24 +467,39 @@ impl Ledger {
                 vec![pattern.clone().into(), pattern.into()],
             );
         }
-        if let Some((not_after, fp)) = &filter.after {
-            w.push("(not_after, fingerprint) > (?, ?)", vec![(*not_after).into(), fp.into()]);
+        let cmp = if filter.sort.descending { "<" } else { ">" };
+        match (&filter.after, &filter.after_key, filter.sort.key) {
+            (Some((not_after, fp)), _, InventorySortKey::NotAfter) => {
+                w.push(&format!("(not_after, fingerprint) {cmp} (?, ?)"), vec![(*not_after).into(), fp.into()]);
+            }
+            (Some((not_after, fp)), Some(key), k) => {
+                let key = match key {
+                    SortValue::Int(v) => Value::from(*v),
+                    SortValue::Text(v) => Value::from(v),
+                };
+                w.push(
+                    &format!("({}, not_after, fingerprint) {cmp} (?, ?, ?)", k.column()),
+                    vec![key, (*not_after).into(), fp.into()],
+                );
+            }
+            _ => {}
         }
         w.values.push(filter.limit.max(0).into());
         let limit = w.values.len();
         // Each table filtered, ordered and cut on its own (its indexes serve the order), then
         // the two pages merged.
-        let branch = |columns: &str, table: &str, alias: &str| {
+        let order = filter.sort.order_by();
+        let branch = |columns: &str, table: &str, alias: &str, order: &str| {
             format!(
                 "SELECT * FROM (SELECT * FROM (SELECT b.*, {status_sql} AS inv_status FROM (SELECT {columns} FROM {table}) b) c{} \
-                 ORDER BY not_after, fingerprint LIMIT ${limit}) {alias}",
+                 ORDER BY {order} LIMIT ${limit}) {alias}",
                 w.sql()
             )
         };
         let sql = format!(
-            "SELECT * FROM ({} UNION ALL {}) i ORDER BY not_after, fingerprint LIMIT ${limit}",
-            branch(privca_columns!(), "certificates", "p"),
-            branch(external_columns!(), "external_certificates", "x"),
+            "SELECT * FROM ({} UNION ALL {}) i ORDER BY {order} LIMIT ${limit}",
+            branch(privca_columns!(), "certificates", "p", &filter.sort.privca_order_by()),
+            branch(external_columns!(), "external_certificates", "x", &order),
         );
         let q = bind_values(sqlx::query(sqlx::AssertSqlSafe(sql)), w.values);
         let rows = q.fetch_all(&mut *self.conn().await?).await?;

@@ -47,6 +47,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
     (17, "index renew early", include_str!("../../migrations/sqlite/0017_index_renew_early.sql")),
     (18, "create clm looks", include_str!("../../migrations/sqlite/0018_create_clm_looks.sql")),
     (19, "create job leases", include_str!("../../migrations/sqlite/0019_create_job_leases.sql")),
+    (
+        20,
+        "index certificates by not before",
+        include_str!("../../migrations/sqlite/0020_index_certificates_by_not_before.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (1, "create ledger", include_str!("../../migrations/postgres/0001_create_ledger.sql")),
@@ -80,6 +85,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
     (17, "index renew early", include_str!("../../migrations/postgres/0017_index_renew_early.sql")),
     (18, "create clm looks", include_str!("../../migrations/postgres/0018_create_clm_looks.sql")),
     (19, "create job leases", include_str!("../../migrations/postgres/0019_create_job_leases.sql")),
+    (
+        20,
+        "index certificates by not before",
+        include_str!("../../migrations/postgres/0020_index_certificates_by_not_before.sql"),
+    ),
 ];
 
 /// How the description of a migration that the previous release's binary cannot run on starts.

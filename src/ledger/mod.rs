@@ -73,7 +73,7 @@ pub use self::external::{
 };
 pub use self::inventory::{
     check_renewal_method, default_renewal_method, Endpoint, ExpiringWindows, InventoryChange, InventoryFilter,
-    InventoryItem, InventoryStats, InventoryStatus,
+    InventoryItem, InventorySort, InventorySortKey, InventoryStats, InventoryStatus, SortValue,
 };
 pub use self::leases::JobLease;
 pub use self::listings::{AcmeAccountListing, EabKeyListing, EndpointListing, EstUserListing, ScepChallengeListing};

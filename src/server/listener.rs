@@ -212,7 +212,9 @@ pub async fn run(
 }
 
 /// The TLS client certificate chain the connection's handshake verified (DER, leaf first), in
-/// every request's extensions. `server::routes` hands it to the protocols that read one.
+/// every request's extensions. `server::routes` hands it to the protocols that read one. On the
+/// admin listener the handshake checks only that the client holds the key
+/// ([`super::client_auth::Deferred`]); the admin authentication verifies the chain.
 #[derive(Debug, Clone)]
 pub struct ClientChain(pub Arc<Vec<Vec<u8>>>);
 

@@ -8,6 +8,7 @@
 //! requests get `server.shutdown_grace` to finish, the audit log is sealed one last time and
 //! the ledger is closed (by the caller).
 
+pub mod client_auth;
 pub mod listener;
 pub mod routes;
 pub mod tls;
@@ -73,8 +74,10 @@ pub async fn serve(app: App) -> Result<(), CaError> {
     let scep_enabled = scep.is_some();
     let scep_adapter = scep.as_ref().map(|(adapter, _)| adapter.clone());
     app.seal().await;
-    // Client certificates are asked for (optionally) on the enrollment listener only.
-    let admin_tls = TlsAcceptor::from(Arc::new(tls::server_config(&server_cert, None)?));
+    // Client certificates are asked for (optionally) on the enrollment listener, and on the
+    // admin listener when `[admin] client_ca` is set.
+    let admin_tls =
+        TlsAcceptor::from(Arc::new(tls::admin_server_config(&server_cert, app.config.admin.client_auth.as_ref())?));
     let tls = TlsAcceptor::from(Arc::new(tls::server_config(&server_cert, client_roots)?));
     let cfg = &app.config.server;
     let bind = |addr: SocketAddr| async move {

@@ -193,17 +193,42 @@ pub fn server_config(
     client_roots: Option<rustls::RootCertStore>,
 ) -> Result<rustls::ServerConfig, CaError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .map_err(|e| CaError::internal("TLS configuration").with_source(e))?;
-    let builder = match client_roots {
-        Some(roots) => {
-            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+    let verifier = match client_roots {
+        Some(roots) => Some(
+            rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
                 .allow_unauthenticated()
                 .build()
-                .map_err(|e| CaError::internal("TLS client verifier").with_source(e))?;
-            builder.with_client_cert_verifier(verifier)
-        }
+                .map_err(|e| CaError::internal("TLS client verifier").with_source(e))?,
+        ),
+        None => None,
+    };
+    server_config_with(cert, verifier)
+}
+
+/// The admin listener's configuration: with client-certificate login configured, it asks for
+/// (never requires) a certificate and leaves verifying it to the admin authentication
+/// ([`super::client_auth::Deferred`]).
+pub fn admin_server_config(
+    cert: &ServerCert,
+    auth: Option<&crate::config::admin::ClientAuth>,
+) -> Result<rustls::ServerConfig, CaError> {
+    let verifier = auth.map(|a| {
+        Arc::new(super::client_auth::Deferred(a.verifier.clone()))
+            as Arc<dyn rustls::server::danger::ClientCertVerifier>
+    });
+    server_config_with(cert, verifier)
+}
+
+fn server_config_with(
+    cert: &ServerCert,
+    verifier: Option<Arc<dyn rustls::server::danger::ClientCertVerifier>>,
+) -> Result<rustls::ServerConfig, CaError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| CaError::internal("TLS configuration").with_source(e))?;
+    let builder = match verifier {
+        Some(v) => builder.with_client_cert_verifier(v),
         None => builder.with_no_client_auth(),
     };
     let mut config = builder.with_cert_resolver(Arc::new(cert.clone()));

@@ -143,6 +143,15 @@ async fn every_route_refuses_every_role_the_table_refuses(db: Db) {
             Some(serde_json::json!({ "csr": csr_pem, "profile": "tls-server" })),
             Action::Operate,
         ),
+        call(
+            Method::POST,
+            "/certificates/keystore",
+            "/certificates/keystore".into(),
+            Some(
+                serde_json::json!({ "profile": "tls-server", "names": ["k.example.test"], "password": "a long pass phrase" }),
+            ),
+            Action::Operate,
+        ),
         call(Method::GET, "/certificates/{id}", format!("/certificates/{mine}"), None, Action::Read),
         call(Method::GET, "/certificates/{id}/chain", format!("/certificates/{mine}/chain"), None, Action::Read),
         call(
@@ -363,6 +372,7 @@ async fn every_route_refuses_every_role_the_table_refuses(db: Db) {
         (Method::GET, "/certificates?limit=x", None, StatusCode::BAD_REQUEST),
         (Method::GET, "/certificates?bogus=1", None, StatusCode::BAD_REQUEST),
         (Method::GET, "/certificates?cursor=zz", None, StatusCode::BAD_REQUEST),
+        (Method::GET, "/certificates?sort=expiry", None, StatusCode::BAD_REQUEST),
         (Method::GET, "/nowhere", None, StatusCode::NOT_FOUND),
     ] {
         let (status, ctype, text) = send(&router, method, path, Some(&admin), body).await;

@@ -5,8 +5,11 @@
 
 mod acme_cluster;
 mod admin_api;
+mod admin_client;
+mod admin_mtls;
 mod architecture;
 mod backup;
+mod certificate_sort;
 mod clm;
 mod clm_renewal;
 mod crl;
@@ -14,6 +17,7 @@ mod dashboard;
 mod est_keygen;
 mod harness;
 mod issuance_cycle;
+mod keystore;
 mod ledger_battery;
 mod ocsp_nonce;
 mod ocsp_presign;

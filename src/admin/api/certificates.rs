@@ -1,5 +1,5 @@
 //! `/certificates`: the inventory (privca-issued, imported and discovered certificates) listed
-//! with filters and cursor pagination, one certificate with its details and endpoints, its
+//! with filters, a sort and cursor pagination, one certificate with its details and endpoints, its
 //! chain as PEM or DER, issuance from a CSR under a profile (through the approval gate) and
 //! revocation. A caller of role `owner` sees and acts on its own certificates only.
 
@@ -17,7 +17,7 @@ use crate::{
     admin::{
         auth::{Action, Principal},
         problem::Problem,
-        AdminState,
+        sort, AdminState,
     },
     ca::{IssuanceRequest, IssueOutcome, RevocationReason},
     ledger::{InventoryFilter, InventoryItem, InventoryStatus, RevokeOutcome},
@@ -46,13 +46,16 @@ pub struct ListQuery {
     pub expiring_within: Option<u32>,
     /// Text searched in subject and SANs (case-insensitive).
     pub search: Option<String>,
+    /// Order: `not_after` (default), `issued_at`, `serial`, `owner`, `tier` or `status`; a
+    /// leading `-` for descending. Ties go by notAfter, then fingerprint, in the same direction.
+    pub sort: Option<String>,
     /// Rows per page (default 100, at most 500).
     pub limit: Option<u32>,
-    /// `next_cursor` of the previous page.
+    /// `next_cursor` of the previous page (made under the same `sort`).
     pub cursor: Option<String>,
 }
 
-/// One page of certificates, soonest expiry first.
+/// One page of certificates, in the order asked for (default: soonest expiry first).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CertificatePage {
     /// The certificates.
@@ -73,6 +76,14 @@ pub async fn list(
 ) -> Result<Json<CertificatePage>, Problem> {
     p.require(&state, Action::Read).await?;
     let limit = q.limit.unwrap_or(100).clamp(1, MAX_PAGE);
+    let sort = sort::parse(q.sort.as_deref())?;
+    let (after_key, after) = match q.cursor.as_deref() {
+        Some(c) => {
+            let (key, after) = sort::parse_cursor(sort, c)?;
+            (key, Some(after))
+        }
+        None => (None, None),
+    };
     let filter = InventoryFilter {
         status: q
             .status
@@ -85,28 +96,18 @@ pub async fn list(
         source: q.source,
         expiring_within: q.expiring_within.map(|d| i64::from(d) * 86_400),
         search: q.search,
-        after: q.cursor.as_deref().map(parse_cursor).transpose()?,
+        after,
+        after_key,
+        sort,
         limit: i64::from(limit),
     };
     let items = state.ca.ledger().inventory(&filter, &crate::clm::first_threshold(&state.ca.config().clm)).await?;
-    let next_cursor = (items.len() == limit as usize)
-        .then(|| items.last().map(|i| format!("{}.{}", i.not_after, i.fingerprint)))
-        .flatten();
+    let next_cursor = (items.len() == limit as usize).then(|| items.last().map(|i| sort::cursor(sort, i))).flatten();
     Ok(Json(CertificatePage { items, next_cursor }))
 }
 
 fn tier(s: &str) -> Result<Tier, Problem> {
     Tier::parse(s).ok_or_else(|| Problem::bad_request(format!("unknown tier `{s}`")))
-}
-
-fn parse_cursor(c: &str) -> Result<(i64, String), Problem> {
-    let bad = || Problem::bad_request("malformed cursor");
-    let (t, fp) = c.split_once('.').ok_or_else(bad)?;
-    let fp_ok = fp.len() == 64 && fp.bytes().all(|b| b.is_ascii_hexdigit());
-    if !fp_ok {
-        return Err(bad());
-    }
-    Ok((t.parse().map_err(|_| bad())?, fp.to_owned()))
 }
 
 /// A certificate with its parsed details and the endpoints it was seen on.

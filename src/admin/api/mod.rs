@@ -16,6 +16,7 @@ pub mod certificates;
 pub mod enroll;
 pub mod extract;
 pub mod inventory;
+pub mod keystore;
 pub mod reports;
 
 use axum::{extract::DefaultBodyLimit, extract::State, http::StatusCode, routing::get, Json, Router};
@@ -54,6 +55,7 @@ pub fn parts() -> (Router<AdminState>, utoipa::openapi::OpenApi) {
     let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health))
         .routes(routes!(certificates::list, certificates::issue))
+        .routes(routes!(keystore::keystore))
         .routes(routes!(certificates::show))
         .routes(routes!(certificates::chain))
         .routes(routes!(certificates::revoke))

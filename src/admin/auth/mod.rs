@@ -1,14 +1,18 @@
 //! Who is calling the admin listener, and whether they may. A call authenticates with an API
-//! token (`Authorization: Bearer pca_…`, [`token`]) or a dashboard session cookie; the result
+//! token (`Authorization: Bearer pca_…`, [`token`]), a dashboard session cookie or, where
+//! `[admin] client_ca` is set, a TLS client certificate mapped to a user ([`client_cert`]);
+//! the first of these the request carries decides. The result
 //! is a [`Principal`] with one [`Role`]. Handlers ask [`Principal::require`] for the
 //! [`Action`] they perform; a refusal of an authenticated caller is audited
 //! (`admin-refused`) and answered 403, an unauthenticated one 401 without touching the ledger
-//! beyond the lookup.
+//! beyond the lookup (except a refused client certificate: a failed login, audited and
+//! counted, [`client_cert`]).
 //!
 //! Sessions (dashboard logins with password and, for `admin` and `approver`, TOTP) are held in
 //! the ledger by the SHA-256 of the cookie value; a state-changing call made with a session
 //! must carry its CSRF token (`X-CSRF-Token`, or the dashboard form's field).
 
+pub mod client_cert;
 pub mod password;
 pub mod role;
 pub mod token;
@@ -104,7 +108,18 @@ impl FromRequestParts<AdminState> for Principal {
             return bearer(state, presented.trim()).await;
         }
         let Some(cookie) = session_cookie(parts) else {
-            return Err(Problem::unauthorized());
+            let Some((auth, chain)) = client_cert::presented(state, parts) else {
+                return Err(Problem::unauthorized());
+            };
+            let principal = client_cert::login(state, auth, &chain, &client_cert::address(parts)).await?;
+            if !matches!(parts.method, Method::GET | Method::HEAD)
+                && !parts.headers.contains_key(client_cert::REQUESTED_WITH)
+            {
+                return principal
+                    .refuse(state, "a client-certificate call that changes something needs X-Requested-With".into())
+                    .await;
+            }
+            return Ok(principal);
         };
         let principal = session(state, &cookie).await?;
         if !matches!(parts.method, Method::GET | Method::HEAD) {

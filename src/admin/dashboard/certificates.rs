@@ -1,5 +1,6 @@
 //! `/ui/certificates`: the inventory table (status, issuing CA, owner, tier, expiry; filters,
-//! search and a cursor "next page" link, the same query as the API's list) and one
+//! search, column headers that sort it on the server and a cursor "next page" link, the same
+//! query as the API's list) and one
 //! certificate's page: details, chain, ledger history, renewal links, endpoints, deployment
 //! checks and the revoke form. An `owner` sees and revokes its own certificates only.
 
@@ -16,9 +17,10 @@ use crate::{
     admin::{
         auth::{Action, Principal, Role},
         problem::Problem,
+        sort,
     },
     ca::RevocationReason,
-    ledger::{now, InventoryFilter, InventoryItem, InventoryStatus},
+    ledger::{now, InventoryFilter, InventoryItem, InventorySort, InventorySortKey, InventoryStatus},
     policy::Tier,
 };
 
@@ -43,7 +45,9 @@ pub struct TableQuery {
     pub expiring_within: Option<String>,
     /// Text in subject or SANs.
     pub search: Option<String>,
-    /// `notAfter.fingerprint` of the previous page's last row.
+    /// Order (`owner`, `-not_after`, …: [`crate::admin::sort`]).
+    pub sort: Option<String>,
+    /// The previous page's cursor ([`crate::admin::sort::cursor`]).
     pub cursor: Option<String>,
 }
 
@@ -53,17 +57,13 @@ fn given(v: &Option<String>) -> Option<&str> {
 
 fn filter(p: &Principal, q: &TableQuery) -> Result<InventoryFilter, Problem> {
     let bad = |what: &str, v: &str| Problem::bad_request(format!("unknown {what} `{v}`"));
-    let cursor = match given(&q.cursor) {
+    let sort = sort::parse(given(&q.sort))?;
+    let (after_key, cursor) = match given(&q.cursor) {
         Some(c) => {
-            let (t, fp) = c.split_once('.').ok_or_else(|| Problem::bad_request("malformed cursor"))?;
-            let ok = fp.len() == 64 && fp.bytes().all(|b| b.is_ascii_hexdigit());
-            let t: i64 = t.parse().map_err(|_| Problem::bad_request("malformed cursor"))?;
-            if !ok {
-                return Err(Problem::bad_request("malformed cursor"));
-            }
-            Some((t, fp.to_owned()))
+            let (key, after) = sort::parse_cursor(sort, c)?;
+            (key, Some(after))
         }
-        None => None,
+        None => (None, None),
     };
     Ok(InventoryFilter {
         status: given(&q.status).map(|s| InventoryStatus::parse(s).ok_or_else(|| bad("status", s))).transpose()?,
@@ -76,6 +76,8 @@ fn filter(p: &Principal, q: &TableQuery) -> Result<InventoryFilter, Problem> {
             .transpose()?,
         search: given(&q.search).map(str::to_owned),
         after: cursor,
+        after_key,
+        sort,
         limit: PAGE,
     })
 }
@@ -87,9 +89,7 @@ pub async fn table(State(state): State<Dashboard>, v: Viewer, uri: Uri) -> Resul
     let f = filter(&v.0, &q)?;
     let ca = &state.admin.ca;
     let items = ca.ledger().inventory(&f, &crate::clm::first_threshold(&ca.config().clm)).await?;
-    let next = (items.len() as i64 == PAGE)
-        .then(|| items.last().map(|i| format!("{}.{}", i.not_after, i.fingerprint)))
-        .flatten();
+    let next = (items.len() as i64 == PAGE).then(|| items.last().map(|i| sort::cursor(f.sort, i))).flatten();
     let t = now();
     let keep = |k: &str, v: &Option<String>| given(v).map(|v| format!("{k}={}&", urlencode(v))).unwrap_or_default();
     let base = [
@@ -101,6 +101,7 @@ pub async fn table(State(state): State<Dashboard>, v: Viewer, uri: Uri) -> Resul
         keep("search", &q.search),
     ]
     .concat();
+    let sorted = [base.clone(), keep("sort", &q.sort)].concat();
     let selected = |cur: &Option<String>, v: &str| given(cur) == Some(v);
     let body = html! {
         form.filters method="get" action={ (PREFIX) "/certificates" } {
@@ -122,25 +123,59 @@ pub async fn table(State(state): State<Dashboard>, v: Viewer, uri: Uri) -> Resul
             label { "Expiring within (days)" input type="number" name="expiring_within" min="0" max="3650" value=(given(&q.expiring_within).unwrap_or_default()); }
             label { "Search (subject, names)" input type="search" name="search" value=(given(&q.search).unwrap_or_default()); }
             @if let Some(s) = given(&q.source) { input type="hidden" name="source" value=(s); }
+            @if let Some(s) = given(&q.sort) { input type="hidden" name="sort" value=(s); }
             button type="submit" { "Filter" }
             a href={ (PREFIX) "/certificates" } { "Clear" }
         }
         @if items.is_empty() {
             p.muted { "No certificate matches." }
         } @else {
-            (rows(&items, t))
+            (rows(&items, t, f.sort, &base))
         }
         @if let Some(c) = next {
-            p.pager { a rel="next" href={ (PREFIX) "/certificates?" (base) "cursor=" (c) } { "Next page →" } }
+            p.pager { a rel="next" href={ (PREFIX) "/certificates?" (sorted) "cursor=" (c) } { "Next page →" } }
         }
     };
     Ok(layout::page(&v.0, "Certificates", body).into_response())
 }
 
-fn rows(items: &[InventoryItem], t: i64) -> Markup {
+/// A column header that sorts the table by `key` (ascending, or descending when it already
+/// sorts ascending by it), keeping the filters in `base` and starting from the first page.
+fn sort_header(label: &str, key: InventorySortKey, current: InventorySort, base: &str) -> Markup {
+    let active = current.key == key;
+    let next = InventorySort { key, descending: active && !current.descending };
+    let mark = match (active, current.descending) {
+        (false, _) => "",
+        (true, false) => " ▲",
+        (true, true) => " ▼",
+    };
+    let order = match (active, current.descending) {
+        (false, _) => "none",
+        (true, false) => "ascending",
+        (true, true) => "descending",
+    };
+    html! {
+        th aria-sort=(order) {
+            a.sort href={ (PREFIX) "/certificates?" (base) "sort=" (next.name()) } { (label) (mark) }
+        }
+    }
+}
+
+fn rows(items: &[InventoryItem], t: i64, sort: InventorySort, base: &str) -> Markup {
+    use InventorySortKey as K;
     html! {
         table {
-            thead { tr { th { "Subject" } th { "Status" } th { "Issuing CA" } th { "Owner" } th { "Tier" } th { "Expires" } th { "Source" } } }
+            thead { tr {
+                th { "Subject" }
+                (sort_header("Serial", K::Serial, sort, base))
+                (sort_header("Status", K::Status, sort, base))
+                th { "Issuing CA" }
+                (sort_header("Owner", K::Owner, sort, base))
+                (sort_header("Tier", K::Tier, sort, base))
+                (sort_header("Issued", K::IssuedAt, sort, base))
+                (sort_header("Expires", K::NotAfter, sort, base))
+                th { "Source" }
+            } }
             tbody {
                 @for i in items {
                     tr {
@@ -148,10 +183,12 @@ fn rows(items: &[InventoryItem], t: i64) -> Markup {
                             (layout::cert_link(&i.fingerprint, if i.subject.is_empty() { &i.serial } else { &i.subject }))
                             @if !i.sans.is_empty() { br; span.muted { (i.sans.join(", ")) } }
                         }
+                        td.serial { (i.serial) }
                         td { (layout::status(i.status.as_str())) }
                         td { (i.issuer) }
                         td { (i.owner) }
                         td { (i.tier.as_str()) }
+                        td { (layout::day(i.not_before)) }
                         td { (layout::day(i.not_after)) " " span.muted { "(" (layout::days_from(t, i.not_after)) " d)" } }
                         td { (i.source) }
                     }

@@ -11,9 +11,10 @@ use crate::admin::{
 
 /// A full page titled `title` for `p`, with `body`.
 pub fn page(p: &Principal, title: &str, body: Markup) -> Markup {
-    let links: [(&str, &str, Action); 7] = [
+    let links: [(&str, &str, Action); 8] = [
         ("/", "Overview", Action::Read),
         ("/certificates", "Certificates", Action::Read),
+        ("/keystore", "New key (PKCS#12)", Action::Operate),
         ("/approvals", "Approvals", Action::Read),
         ("/discovery", "Discovery", Action::Read),
         ("/owners", "Owners", Action::Read),

@@ -4,7 +4,10 @@
 //! wrong; failures are counted per user name and per client address over
 //! [`WINDOW`] seconds and audited (never the password); past [`PER_USER`] or
 //! [`PER_ADDRESS`] the answer is 429, right password or not. The login form itself carries a
-//! token matching a short-lived cookie (no session exists yet to hold one).
+//! token matching a short-lived cookie (no session exists yet to hold one). Where
+//! `[admin] client_ca` is set and the connection presented a certificate, the form also offers
+//! `/ui/login/certificate`: the certificate's mapped user ([`client_cert`]) logs in, with its
+//! TOTP code when it needs one, and the failures count and are audited the same way.
 
 use std::net::SocketAddr;
 
@@ -19,7 +22,7 @@ use serde::Deserialize;
 use super::{csrf_matches, layout, random_token, see_other, Dashboard, Fail, Posted, CSRF_FIELD, PREFIX};
 use crate::{
     admin::{
-        auth::{self, password, totp, Role, SESSION_COOKIE},
+        auth::{self, client_cert, password, totp, Role, SESSION_COOKIE},
         problem::Problem,
     },
     audit::{AuditEvent, AuditKind},
@@ -42,14 +45,24 @@ pub const PER_ADDRESS: i64 = 20;
 pub const WRONG: &str = "Wrong user name, password or code.";
 
 /// `GET /ui/login`.
-pub async fn form() -> Result<Response, Fail> {
+pub async fn form(State(state): State<Dashboard>, req: Request<axum::body::Body>) -> Result<Response, Fail> {
+    let (parts, _) = req.into_parts();
     let token = random_token()?;
-    Ok(login_page(StatusCode::OK, &token, None, ""))
+    let cert = client_cert::presented(&state.admin, &parts).is_some();
+    Ok(login_page(StatusCode::OK, &token, None, "", cert))
 }
 
-fn login_page(status: StatusCode, token: &str, error: Option<&str>, user: &str) -> Response {
+fn login_page(status: StatusCode, token: &str, error: Option<&str>, user: &str, cert: bool) -> Response {
     let body: Markup = html! {
         @if let Some(e) = error { p.error role="alert" { (e) } }
+        @if cert {
+            form.stack #certificate-login method="post" action={ (PREFIX) "/login/certificate" } {
+                input type="hidden" name=(CSRF_FIELD) value=(token);
+                label { "TOTP code (admin and approver)" input type="text" name="code" inputmode="numeric" autocomplete="one-time-code" pattern="[0-9]{6}" maxlength="6"; }
+                button type="submit" { "Log in with your client certificate" }
+            }
+            p.muted { "Or with your password:" }
+        }
         form.stack method="post" action={ (PREFIX) "/login" } {
             input type="hidden" name=(CSRF_FIELD) value=(token);
             label { "User" input type="text" name="user" value=(user) autocomplete="username" required autofocus; }
@@ -142,13 +155,22 @@ pub async fn submit(State(state): State<Dashboard>, req: Request<axum::body::Bod
         let event = AuditEvent::new(AuditKind::AdminLoginFailed, "admin:anonymous")
             .detail(serde_json::json!({ "user": user, "address": address }));
         ledger.record_login_failure(&subjects, &event).await?;
-        return Ok(login_page(StatusCode::OK, &random_token()?, Some(WRONG), &user));
+        let cert = client_cert::presented(&state.admin, &parts).is_some();
+        return Ok(login_page(StatusCode::OK, &random_token()?, Some(WRONG), &user, cert));
     }
+    start_session(&state, &user, &address, "password").await
+}
+
+/// Opens a session for `user` (audited `admin-login` with how it logged in) and sends the
+/// browser to the overview with its cookie.
+async fn start_session(state: &Dashboard, user: &str, address: &str, method: &str) -> Result<Response, Fail> {
+    let ledger = state.admin.ca.ledger();
+    let t = now();
     let id = random_token()?;
-    let session = AdminSession { user_name: user.clone(), csrf: random_token()?, expires_at: t + SESSION_SECONDS };
-    let by = Requester { protocol: "admin", identity: user.clone() };
+    let session = AdminSession { user_name: user.to_owned(), csrf: random_token()?, expires_at: t + SESSION_SECONDS };
+    let by = Requester { protocol: "admin", identity: user.to_owned() };
     let event = AuditEvent::new(AuditKind::AdminLogin, by.to_string())
-        .detail(serde_json::json!({ "user": user, "address": address }));
+        .detail(serde_json::json!({ "user": user, "address": address, "method": method }));
     ledger.create_admin_session(&auth::session_hash(&id), &session, &event).await?;
     let mut r = see_other("/");
     let cookies = [
@@ -161,6 +183,51 @@ pub async fn submit(State(state): State<Dashboard>, req: Request<axum::body::Bod
         }
     }
     Ok(r)
+}
+
+/// `POST /ui/login/certificate`: logs in the user the connection's client certificate is
+/// mapped to ([`client_cert`]), with its TOTP code when its role or enrolment needs one.
+pub async fn submit_certificate(
+    State(state): State<Dashboard>,
+    req: Request<axum::body::Body>,
+) -> Result<Response, Fail> {
+    let (parts, body) = req.into_parts();
+    let address = client_cert::address(&parts);
+    let bytes =
+        axum::body::to_bytes(body, super::FORM_LIMIT).await.map_err(|_| Problem::too_large(super::FORM_LIMIT))?;
+    let (mut token, mut code) = (None, String::new());
+    for (k, v) in url::form_urlencoded::parse(&bytes) {
+        match k.as_ref() {
+            CSRF_FIELD => token = Some(v.into_owned()),
+            "code" => code = v.trim().to_owned(),
+            _ => {}
+        }
+    }
+    let ledger = state.admin.ca.ledger();
+    if !csrf_matches(cookie(&parts.headers, LOGIN_COOKIE).as_deref(), token.as_deref()) {
+        return Err(Problem::forbidden("the login form expired or was not sent from this dashboard: reload it").into());
+    }
+    let Some((auth, chain)) = client_cert::presented(&state.admin, &parts) else {
+        let text = "This connection presented no client certificate.";
+        return Ok(login_page(StatusCode::UNAUTHORIZED, &random_token()?, Some(text), "", false));
+    };
+    let principal = match client_cert::login(&state.admin, auth, &chain, &address).await {
+        Ok(p) => p,
+        Err(p) if p.status() == StatusCode::UNAUTHORIZED => {
+            let text = "This client certificate logs nobody in.";
+            return Ok(login_page(StatusCode::UNAUTHORIZED, &random_token()?, Some(text), "", true));
+        }
+        Err(p) => return Err(p.into()),
+    };
+    let user = ledger.admin_user(&principal.name).await?.ok_or_else(Problem::unauthorized)?;
+    if !second_factor(&state, &user, &code, now()).await? {
+        let event = AuditEvent::new(AuditKind::AdminLoginFailed, "admin:anonymous").detail(serde_json::json!({
+            "user": user.name, "address": address, "method": "client-certificate", "why": "TOTP code",
+        }));
+        ledger.record_login_failure(&[format!("user:{}", user.name), format!("addr:{address}")], &event).await?;
+        return Ok(login_page(StatusCode::UNAUTHORIZED, &random_token()?, Some(WRONG), "", true));
+    }
+    start_session(&state, &user.name, &address, "client-certificate").await
 }
 
 /// Whether `u` passes its second factor with `code` at `t` (true when it needs none).

@@ -12,6 +12,7 @@ pub mod approvals;
 pub mod audit;
 pub mod certificates;
 pub mod discovery;
+pub mod keystore;
 pub mod layout;
 pub mod login;
 pub mod overview;
@@ -71,11 +72,13 @@ pub fn router(state: AdminState) -> Router {
         .route(PREFIX, get(|| async { see_other("/") }))
         .route(&at("/"), get(overview::page))
         .route(&at("/login"), get(login::form).post(login::submit))
+        .route(&at("/login/certificate"), post(login::submit_certificate))
         .route(&at("/logout"), post(login::logout))
         .route(&at("/static/app.css"), get(stylesheet))
         .route(&at("/certificates"), get(certificates::table))
         .route(&at("/certificates/{id}"), get(certificates::detail))
         .route(&at("/certificates/{id}/revoke"), post(certificates::revoke))
+        .route(&at("/keystore"), get(keystore::form).post(keystore::submit))
         .route(&at("/approvals"), get(approvals::queue))
         .route(&at("/approvals/{id}/approve"), post(approvals::approve))
         .route(&at("/approvals/{id}/deny"), post(approvals::deny))
