@@ -157,7 +157,8 @@ def main():
         "one repetition (median, min–max). Curated figures, goals and their analysis: "
         "[RESULTS.md](" + ("../" if not info["mode"].startswith("quick") else "../../") + "RESULTS.md).",
         "",
-        f"Mode: {info['mode']}. privca binary: `{info['privca_binary']}`.",
+        f"Mode: {info['mode']}. privca binary: `{info['privca_binary']}`."
+        + (f" Skipped: {info['skipped']}." if "skipped" in info else ""),
         "",
         "| machine | |",
         "|---|---|",

@@ -121,6 +121,10 @@ meta version HAProxy "$(first haproxy -v | cut -d' ' -f3)"
 
 FAILED=()
 for bench in $BENCHES; do
+  if [ "$bench" = cluster ] && [ -z "$PG_URL" ]; then # several instances share one PostgreSQL
+    meta info skipped "cluster (needs PostgreSQL)"
+    continue
+  fi
   cmd=$(bench_cmd "$bench")
   meta bench "$bench" "$cmd"
   for rep in $(seq 1 "$REPS"); do
