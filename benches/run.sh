@@ -34,7 +34,7 @@ BENCHES="${BENCH_ONLY:-signer acme issue ocsp crl est scep clm admin discover cl
 bench_cmd() {
   if [ -n "$QUICK" ]; then
     case "$1" in
-      signer) echo "PRIVCA_BENCH_SECONDS=0.5 cargo test -q --bench signer" ;;
+      signer) echo "PRIVCA_BENCH_SECONDS=0.25 cargo test -q --bench signer" ;;
       clm) echo "PRIVCA_BENCH_CLM_COUNT=5000 cargo test -q --bench clm" ;;
       admin) echo "PRIVCA_BENCH_ADMIN_COUNT=2000 PRIVCA_BENCH_SECONDS=1 cargo test -q --bench admin" ;;
       issue) echo "BENCH_SMOKE=1 BENCH_IDLE_SECONDS=1 bash benches/issue.sh" ;;
