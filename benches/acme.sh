@@ -127,6 +127,7 @@ for c in $CONCURRENCY; do
   for b in "${BACKENDS[@]}"; do run_privca "$b" "$c"; done
 done
 
+load_results acme orders/s "$WORK/results.jsonl"
 python3 - "$WORK/results.jsonl" "${BENCH_SMOKE:-}" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]

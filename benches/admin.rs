@@ -20,7 +20,7 @@ mod common;
 use std::{path::Path, process::Command};
 
 use axum::{body::Body, http::Request, Router};
-use common::{latency, seed};
+use common::{latency, result, seed, slug};
 use privca::{admin::AdminState, app::App, ca::Requester, config::Config};
 use tower::ServiceExt;
 
@@ -95,6 +95,9 @@ async fn run(name: &str, dir: &Path, url: &str, count: i64, seconds: u64) {
     ] {
         let (p50, p99, rows) = latency(30, || get(&api, path, &token)).await;
         println!("{name}: API list {what}: p50 {p50:.1} ms, p99 {p99:.1} ms ({rows} rows) [goal p99 < 100 ms]");
+        let series = format!("privca/{name}/list-{}", slug(what));
+        result("admin", &series, "p50_ms", p50, "ms");
+        result("admin", &series, "p99_ms", p99, "ms");
     }
     let router = privca::server::routes::admin(ca, None);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -110,6 +113,8 @@ async fn run(name: &str, dir: &Path, url: &str, count: i64, seconds: u64) {
         "{name}: c=32 HTTP: API list (100 rows) {list_rate:.0} req/s, /healthz {health_rate:.0} req/s, ratio {:.2}",
         list_rate / health_rate
     );
+    result("admin", &format!("privca-api-list/{name}/c32"), "per_s", list_rate, "req/s");
+    result("admin", &format!("healthz/{name}/c32"), "per_s", health_rate, "req/s");
     server.abort();
     app.ledger.close().await;
 }
@@ -130,10 +135,16 @@ fn main() {
             let url = format!("{}/{db}", admin.rsplit_once('/').unwrap().0);
             let pg_dir = tempfile::tempdir().unwrap();
             run("postgres", pg_dir.path(), &url, count, seconds).await;
-            sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE {db} WITH (FORCE)")))
-                .execute(&mut server)
-                .await
-                .unwrap();
+            // FORCE ends the benchmark's own connections, not an autovacuum worker that the
+            // seeding may have started on the database (another role's): wait for it instead.
+            let mut attempts = 0;
+            while let Err(e) =
+                sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE {db} WITH (FORCE)"))).execute(&mut server).await
+            {
+                attempts += 1;
+                assert!(attempts < 40, "DROP DATABASE {db}: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            }
         }
     });
     privca::signer::pkcs11::finalize();

@@ -30,7 +30,7 @@ use sqlx::Connection;
 #[path = "common/mod.rs"]
 mod common;
 
-use common::{latency, now, peak_rss_mib, seed, DAY};
+use common::{latency, now, peak_rss_mib, result, seed, slug, DAY};
 
 async fn run(name: &str, url: &str, count: i64) {
     let ledger = Ledger::connect(url, 4).await.unwrap();
@@ -48,6 +48,8 @@ async fn run(name: &str, url: &str, count: i64) {
         "{name}: policy sweep, first: {first_s:.2} s ({} evaluated, {} queued; reading {:.1} s, writing {:.1} s); next: {second_s:.2} s ({} evaluated) [goal < 10 s]",
         first.evaluated, first.queued, first.read.as_secs_f64(), first.write.as_secs_f64(), second.evaluated
     );
+    result("clm", &format!("privca/{name}/sweep-first"), "time_s", first_s, "s");
+    result("clm", &format!("privca/{name}/sweep-next"), "time_s", second_s, "s");
     let ft = clm::first_threshold(&config);
     let filters: Vec<(&str, InventoryFilter)> = vec![
         (
@@ -77,6 +79,9 @@ async fn run(name: &str, url: &str, count: i64) {
     for (what, filter) in &filters {
         let (p50, p99, rows) = latency(30, || async { ledger.inventory(filter, &ft).await.unwrap().len() }).await;
         println!("{name}: inventory list {what}: p50 {p50:.1} ms, p99 {p99:.1} ms ({rows} rows) [goal p99 < 100 ms]");
+        let series = format!("privca/{name}/list-{}", slug(what));
+        result("clm", &series, "p50_ms", p50, "ms");
+        result("clm", &series, "p99_ms", p99, "ms");
     }
     let (p50, p99, _) = latency(30, || async {
         let t = now();
@@ -85,10 +90,15 @@ async fn run(name: &str, url: &str, count: i64) {
     })
     .await;
     println!("{name}: dashboard overview figures: p50 {p50:.1} ms, p99 {p99:.1} ms [goal < 200 ms]");
+    result("clm", &format!("privca/{name}/overview"), "p50_ms", p50, "ms");
+    result("clm", &format!("privca/{name}/overview"), "p99_ms", p99, "ms");
     let started = Instant::now();
     clm::publish_metrics(&ledger, &config, t).await.unwrap();
-    println!("{name}: metrics scan {:.2} s", started.elapsed().as_secs_f64());
+    let scan = started.elapsed().as_secs_f64();
+    println!("{name}: metrics scan {scan:.2} s");
+    result("clm", &format!("privca/{name}/metrics-scan"), "time_s", scan, "s");
     println!("{name}: peak RSS {:.0} MiB", peak_rss_mib());
+    result("clm", &format!("privca/{name}"), "peak_rss_mib", peak_rss_mib(), "MiB");
     ledger.close().await;
 }
 

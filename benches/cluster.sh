@@ -77,6 +77,7 @@ run_count() { # run_count N: one load run against N instances
 echo "ACME full flows through HAProxy, c=$CONCURRENCY, ${SECONDS_PER_RUN}s per run, instances: $COUNTS"
 for n in $COUNTS; do run_count "$n"; done
 
+load_results cluster orders/s "$WORK/results.jsonl"
 python3 - "$WORK/results.jsonl" "${BENCH_SMOKE:-}" "$(getconf CLK_TCK)" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
@@ -87,6 +88,8 @@ for r in rows:
     r["cpu"] = r["cpu_ticks"] * 1000 / tck / r["ok"] if r["ok"] else None
     cpu = "-" if r["cpu"] is None else f"{r['cpu']:.2f}"
     print(f"{r['instances']:>9} {r['ok']:>6} {r['failed']:>6} {r['per_s']:>9.1f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} {cpu:>13}")
+    if r["cpu"] is not None:
+        print(f"RESULT cluster privca/x{r['instances']} cpu_ms_per_op {r['cpu']:.3f} ms")
 one = next((r for r in rows if r["instances"] == 1), None)
 if smoke:
     print("smoke run (debug build, tiny sizes): the figures only show that the benchmark works")

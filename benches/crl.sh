@@ -13,6 +13,7 @@
 #                                                     full_after_revocation 1s instead of the dev 5s)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+source "$ROOT/benches/result.sh"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/privca-target}"
 N="${BENCH_ENTRIES:-1000000}"
 if [ -z "${PRIVCA_BIN:-}" ]; then
@@ -222,4 +223,14 @@ printf 'complete CRL served at the CDP after a revocation (full_after_revocation
 printf '  one revocation (privca revoke):  %6d ms after the commit; %s entries, %s bytes\n' "$one_ms" "$one_entries" "$one_size"
 printf '  burst of 1,000 (%d ms of commits): %6d ms after the first commit (%d ms after the last); %s bytes; %s complete CRL(s)\n' \
   "$((burst_last - burst_first))" "$burst_ms" "$burst_after_last_ms" "$burst_size" "$burst_fulls"
+for t in privca cfssl openssl; do
+  s=${t}_s kib=${t}_kib
+  result crl "$t/full" time_s "${!s}" s
+  result crl "$t/full" peak_rss_mib "$(awk -v k="${!kib}" 'BEGIN { printf "%.1f", k / 1024 }')" MiB
+  result crl "$t/full" size_bytes "$(size "$DATA/$t.crl")" bytes
+done
+result crl privca/full build_sign_ms "$privca_ms" ms
+result crl privca/delta build_sign_ms "$delta_ms" ms
+result crl privca/cdp/one served_after_ms "$one_ms" ms
+result crl privca/cdp/burst served_after_ms "$burst_ms" ms
 [ "$burst_fulls" -le 2 ] || { echo "the burst made $burst_fulls complete CRLs (expected at most 2)" >&2; exit 1; }

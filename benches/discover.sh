@@ -14,6 +14,7 @@
 # BENCH_FIRST_PORT, PRIVCA_BIN, TLS_TARGETS_BIN.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+source "$ROOT/benches/result.sh"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/privca-target}"
 QUICK="${BENCH_SMOKE:-}"
 [ "${1:-}" = --quick ] && QUICK=1
@@ -68,7 +69,7 @@ now() { date +%s.%N; }
 rate() { python3 -c "import sys; n, t = float(sys.argv[1]), float(sys.argv[2]); print(f'{n / t:.1f}')" "$@"; }
 secs() { python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.2f}')" "$@"; }
 
-privca_scan() { # privca_scan LABEL OUT
+privca_scan() { # privca_scan LABEL OUT SERIES
   local t0 t1 read
   t0=$(now)
   cli discover --targets "$list" --concurrency "$CONCURRENCY" --json >"$2" 2>"$2.err"
@@ -78,12 +79,13 @@ privca_scan() { # privca_scan LABEL OUT
     "$(secs "$t0" "$t1")" "$(rate "$N" "$(secs "$t0" "$t1")")" "$read" "$(tail -n 1 "$2.err")"
   [ "$read" = "$N" ] || { echo "privca read $read of $N certificates" >&2; jq -r '.[] | select(.error) | .error' "$2" | sort | uniq -c >&2; exit 1; }
   PRIVCA_SECS+=("$(secs "$t0" "$t1")")
+  result discover "$3" per_s "$(rate "$N" "$(secs "$t0" "$t1")")" endpoints/s
 }
 PRIVCA_SECS=()
 
 echo "discovery benchmark: $N loopback TLS endpoints ($TLS_TARGETS_BIN), privca --concurrency $CONCURRENCY ($PRIVCA_BIN), $(nmap --version | head -n 1)"
-privca_scan "privca (first scan)" "$DATA/scan1.json"
-privca_scan "privca (rescan)" "$DATA/scan2.json"
+privca_scan "privca (first scan)" "$DATA/scan1.json" privca/first
+privca_scan "privca (rescan)" "$DATA/scan2.json" privca/rescan
 t0=$(now)
 nmap -Pn -n -p "$FIRST-$LAST" --script ssl-cert -oX "$DATA/nmap.xml" 127.0.0.1 >/dev/null
 t1=$(now)
@@ -91,6 +93,7 @@ NMAP_SECS=$(secs "$t0" "$t1")
 nmap_read=$(grep -c 'Subject: commonName=bench.discovery.test' "$DATA/nmap.xml" || true)
 printf '%-22s %5d endpoints in %6s s: %7s endpoints/s, certificate read at %d\n' "nmap --script ssl-cert" "$N" \
   "$NMAP_SECS" "$(rate "$N" "$NMAP_SECS")" "$nmap_read"
+result discover nmap per_s "$(rate "$N" "$NMAP_SECS")" endpoints/s
 ratio() { python3 -c "import sys; print(f'{float(sys.argv[1]) / float(sys.argv[2]):.1f}')" "$NMAP_SECS" "$1"; }
 findings=$(jq -r '[.[] | .observation.findings | join(",")] | unique | join(" / ")' "$DATA/scan2.json")
 echo "privca / nmap, endpoints per second: first scan $(ratio "${PRIVCA_SECS[0]}")x, rescan $(ratio "${PRIVCA_SECS[1]}")x (goal >= 5x); privca's findings: $findings"

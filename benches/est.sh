@@ -67,6 +67,8 @@ TOML
 run_backend sqlite
 [ -n "$PG_URL" ] && run_backend postgres
 
+result est raw-hsm per_s "$RAW" sign/s
+load_results est enroll/s "$WORK/results.jsonl" privca/
 python3 - "$WORK/results.jsonl" "$RAW" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]

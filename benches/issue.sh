@@ -102,6 +102,13 @@ done
 privca_loaded=$(rss_mib "$SERVER_PID")
 openbao_loaded=$(rss_mib "$BAO_PID")
 
+load_results issue certs/s "$WORK/results.jsonl"
+for s in privca openbao; do
+  cold=${s}_cold idle=${s}_idle loaded=${s}_loaded
+  result issue "$s" cold_start_s "${!cold}" s
+  result issue "$s" idle_rss_mib "${!idle}" MiB
+  result issue "$s" loaded_rss_mib "${!loaded}" MiB
+done
 [ -z "${BENCH_SMOKE:-}" ] || echo "smoke run (debug build, tiny sizes): the figures below only show that the benchmark works"
 python3 - "$WORK/results.jsonl" "$privca_cold $openbao_cold $privca_idle $openbao_idle $privca_loaded $openbao_loaded" <<'PY'
 import json, statistics, sys

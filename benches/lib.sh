@@ -1,7 +1,8 @@
-# Shared helpers of the protocol benchmarks (sourced by acme.sh, est.sh, scep.sh, issue.sh): release
-# binaries, a work directory cleaned up on exit, and a fresh privca per run on SQLite or on a
-# fresh PostgreSQL database.
+# Shared helpers of the protocol benchmarks (sourced by acme.sh, est.sh, scep.sh, issue.sh,
+# cluster.sh): release binaries, a work directory cleaned up on exit, a fresh privca per run on
+# SQLite or on a fresh PostgreSQL database, and the RESULT lines of benches/result.sh.
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+source "$ROOT/benches/result.sh"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/privca-target}"
 PG_URL="${BENCH_PG_URL:-${PRIVCA_TEST_PG_URL:-}}"
 if [ -n "${BENCH_SMOKE:-}" ]; then PG_URL=""; fi

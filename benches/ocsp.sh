@@ -40,6 +40,7 @@ sed -e "s#^dir = \"profiles\"#dir = \"$ROOT/conf/profiles\"#" -e "s#127.0.0.1:84
 cli() { "$PRIVCA_BIN" --config "$DATA/privca.toml" --data-dir "$DATA" "$@"; }
 WORK=$DATA
 source "$ROOT/benches/openbao.sh"
+source "$ROOT/benches/result.sh"
 OPENBAO="${BENCH_OPENBAO:-1}"
 
 "$PRIVCA_BIN" --config "$DATA/privca.toml" --data-dir "$DATA" serve >"$DATA/serve.log" 2>&1 &
@@ -168,6 +169,19 @@ printf 'valid POST p99 quiet %s, under a garbage flood (%s req/s of garbage) %s\
 awk -v q="$(to_ms "$quiet")" -v f="$(to_ms "$flood")" 'BEGIN { printf "p99 under flood / quiet: %.2f (goal <= 2)\n", f / q }'
 awk -v a="$privca_post" -v b="$cfssl_post" -v g="$privca_get" 'BEGIN {
   printf "privca POST / cfssl POST: %.2f (goal >= 6)\nprivca GET / privca POST: %.2f (goal >= 1)\n", a / b, g / a }'
+ocsp_result() { # ocsp_result SERIES REQ/S P99
+  result ocsp "$1" per_s "$2" req/s
+  result ocsp "$1" p99_ms "$(to_ms "$3")" ms
+}
+ocsp_result cfssl/POST "$cfssl_post" "$cfssl_p99"
+ocsp_result privca/POST "$privca_post" "$privca_post_p99"
+ocsp_result privca/GET "$privca_get" "$privca_get_p99"
+if [ "$OPENBAO" = 1 ]; then
+  ocsp_result openbao/POST "$bao_post" "$bao_post_p99"
+  ocsp_result openbao/GET "$bao_get" "$bao_get_p99"
+fi
+result ocsp privca/POST/quiet p99_ms "$(to_ms "$quiet")" ms
+result ocsp privca/POST/flood p99_ms "$(to_ms "$flood")" ms
 if [ "$OPENBAO" = 1 ]; then
   awk -v a="$privca_post" -v b="$bao_post" -v g="$privca_get" -v h="$bao_get" 'BEGIN {
     printf "privca POST / OpenBao POST: %.2f (goal >= 12)\nprivca GET / OpenBao GET: %.2f (goal >= 12)\n", a / b, g / h }'

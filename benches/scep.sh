@@ -67,6 +67,7 @@ export PRIVCA_SCEP_LAB_CHALLENGE=bench-lab-challenge
 run_backend sqlite
 [ -n "$PG_URL" ] && run_backend postgres
 
+load_results scep enroll/s "$WORK/results.jsonl" privca/
 "$PY" - "$WORK/results.jsonl" "$REQUESTS" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
@@ -86,6 +87,7 @@ for r in rows:
     raw = (before + after) / 2
     print(f"{r['label']:<14} {r['ok']:>6} {r['issued']:>6} {r['failed']:>6} {fmt(r['per_s']):>9} {f'{before:.0f}/{after:.0f}':>13} "
           f"{r['per_s'] / raw:>7.1%} {fmt(r['p50_ms']):>8} {fmt(r['p99_ms']):>8} {fmt(r['server_cpu_ms_per_op'], '{:.2f}'):>10}")
+    print(f"RESULT scep raw-hsm/{r['label'].replace(' ', '/').replace('=', '')} per_s {raw:.1f} enroll/s")
 for r in rows:
     if r["ok"] >= requests:
         print(f"note: {r['label']} used every pre-generated request; raise BENCH_REQUESTS for a full-length run")

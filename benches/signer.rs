@@ -44,6 +44,9 @@ use privca::{
     },
 };
 
+#[path = "common/result.rs"]
+mod results;
+
 const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
 const LABEL: &str = "privca-bench";
 /// Concurrent callers of the signing service (requests in flight on a busy server).
@@ -129,6 +132,14 @@ fn main() {
                 "{name:<12} {threads:>7} {raw:>10.0} {signer:>10.0} {ratio:>6.2} {service_rate:>10.0} {:>6.2} {one:>10.0}",
                 service_rate / raw
             );
+            for (series, rate) in [
+                ("raw-hsm", raw),
+                ("privca-signer", signer),
+                ("privca-service", service_rate),
+                ("privca-1-caller", one),
+            ] {
+                results::result("signer", &format!("{series}/{name}/t{threads}"), "per_s", rate, "sig/s");
+            }
         }
     }
     println!("worst signer/raw ratio: {worst:.2} (goal >= {min_ratio})");

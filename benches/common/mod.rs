@@ -1,7 +1,10 @@
 //! What the ledger benchmarks share: a ledger seeded with many certificates in a few
-//! statements, latency percentiles, the process's peak RSS.
+//! statements, latency percentiles, the process's peak RSS, the RESULT lines.
 
 #![allow(dead_code, unreachable_pub)]
+
+pub mod result;
+pub use result::{result, slug};
 
 use std::time::{Duration, Instant};
 
