@@ -179,6 +179,14 @@ fn parse(der: &[u8]) -> Result<Request, EstError> {
     Ok(Request { signed, content, data, body_part })
 }
 
+/// Decodes and checks a Full PKI Request without answering it: `Err` where [`handle`] answers
+/// a plain HTTP 400, else what the checks found, `(bodyPartID, PKCS#10 DER)` or the
+/// `CMCFailInfo` and text of the `failed` answer. The entry point of the `est_body` fuzz target.
+#[doc(hidden)]
+pub fn decode_request(der: &[u8]) -> Result<Result<(u32, Vec<u8>), (FailInfo, String)>, EstError> {
+    Ok(check(&parse(der)?))
+}
+
 /// `tcr [0] TaggedCertificationRequest` (IMPLICIT, so the [0] replaces the SEQUENCE tag).
 fn tcr(request: &Any) -> Option<TaggedCertificationRequest> {
     match request.tag() {
