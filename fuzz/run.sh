@@ -2,7 +2,7 @@
 # Runs privca's fuzz targets (cargo-fuzz, libFuzzer, stable toolchain, no sanitizer), one at a
 # time, and fails on the first crash, leak of time (-timeout) or memory (-rss_limit_mb).
 #
-#   bash fuzz/run.sh [TARGET...]          bounded run: FUZZ_SECONDS (25) per target, from the
+#   bash fuzz/run.sh [TARGET...]          bounded run: FUZZ_SECONDS (20) per target, from the
 #                                         seeds into a fresh corpus (what .ci/test runs)
 #   bash fuzz/run.sh --long [TARGET...]   long run: FUZZ_SECONDS (600) per target under
 #                                         nice -n 19, corpus kept in fuzz/corpus/TARGET
@@ -22,7 +22,7 @@ if [ "${1:-}" = "--long" ]; then
 fi
 TARGETS=("$@")
 [ "${#TARGETS[@]}" -gt 0 ] || TARGETS=(acme_jws csr est_body ocsp_get ocsp_request scep_message)
-SECONDS_PER=${FUZZ_SECONDS:-$([ "$long" = 1 ] && echo 600 || echo 25)}
+SECONDS_PER=${FUZZ_SECONDS:-$([ "$long" = 1 ] && echo 600 || echo 20)}
 export CARGO_TARGET_DIR="${FUZZ_TARGET_DIR:-$HOME/.cache/privca-fuzz-target}"
 export CARGO_INCREMENTAL=0
 NICE=()
