@@ -245,7 +245,7 @@ fn db(e: LedgerError) -> ScepError {
 }
 
 /// The challengePassword attribute of a CSR (a DirectoryString).
-fn challenge_password(csr: &CertReq) -> Option<String> {
+pub fn challenge_password(csr: &CertReq) -> Option<String> {
     let attr = csr.info.attributes.iter().find(|a| a.oid == privca_scep::oids::CHALLENGE_PASSWORD)?;
     let value = attr.values.iter().next()?;
     value

@@ -179,6 +179,17 @@ fn parse(der: &[u8]) -> Result<Request, EstError> {
     Ok(Request { signed, content, data, body_part })
 }
 
+/// What the checks after decoding find: `(bodyPartID, PKCS#10 DER)`, or the `CMCFailInfo` and
+/// text of a `failed` answer.
+pub type Checked = Result<(u32, Vec<u8>), (FailInfo, String)>;
+
+/// Decodes and checks a Full PKI Request without answering it: `Err` where [`handle`] answers
+/// a plain HTTP 400, else what the checks found. The entry point of the `est_body` fuzz target.
+#[doc(hidden)]
+pub fn decode_request(der: &[u8]) -> Result<Checked, EstError> {
+    Ok(check(&parse(der)?))
+}
+
 /// `tcr [0] TaggedCertificationRequest` (IMPLICIT, so the [0] replaces the SEQUENCE tag).
 fn tcr(request: &Any) -> Option<TaggedCertificationRequest> {
     match request.tag() {
@@ -190,7 +201,7 @@ fn tcr(request: &Any) -> Option<TaggedCertificationRequest> {
 }
 
 /// The checks after decoding: `(bodyPartID, PKCS#10 DER)` or why it is refused.
-fn check(r: &Request) -> Result<(u32, Vec<u8>), (FailInfo, String)> {
+fn check(r: &Request) -> Checked {
     if let Some(attr) = r.data.control_sequence.first() {
         return Err((FailInfo::BadRequest, format!("control attribute {} is not supported", attr.attr_type)));
     }
@@ -303,5 +314,6 @@ mod tests {
     #[test]
     fn garbage_is_a_plain_400() {
         assert!(matches!(parse(b"garbage"), Err(EstError::BadRequest(_))));
+        assert!(matches!(decode_request(b"garbage"), Err(EstError::BadRequest(_))));
     }
 }

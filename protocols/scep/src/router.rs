@@ -104,7 +104,7 @@ fn name_of(path: &str, prefix: &str) -> String {
 
 /// `key=value` from a raw query, percent-decoded without turning `+` into a space (an escape
 /// that is not one stays as it is).
-fn query_param(query: &str, key: &str) -> Option<Vec<u8>> {
+pub fn query_param(query: &str, key: &str) -> Option<Vec<u8>> {
     query.split('&').find_map(|pair| {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         (k == key).then(|| percent_encoding::percent_decode_str(v).collect())
@@ -112,7 +112,7 @@ fn query_param(query: &str, key: &str) -> Option<Vec<u8>> {
 }
 
 /// A GET `message`: base64 with any whitespace, standard alphabet or URL-safe.
-fn decode_message(raw: &[u8]) -> Result<Vec<u8>, ScepError> {
+pub fn decode_message(raw: &[u8]) -> Result<Vec<u8>, ScepError> {
     let text: String = String::from_utf8_lossy(raw).chars().filter(|c| !c.is_ascii_whitespace()).collect();
     Base64::decode_vec(&text)
         .or_else(|_| Base64Url::decode_vec(&text))

@@ -242,8 +242,9 @@ pub async fn read<B: AcmeBackend>(state: &AcmeState<B>, req: Signed, id: &str) -
     Ok(Reply::json(order_json(state, &order, status)).retry_after(retry))
 }
 
-/// The CSR's identifiers: CN and dNSName/iPAddress SANs.
-fn csr_identifiers(csr: &CertReq) -> Result<(BTreeSet<Identifier>, Vec<u8>), AcmeError> {
+/// The CSR's identifiers (CN and dNSName/iPAddress SANs) and its DER SubjectPublicKeyInfo, as
+/// finalize compares them with the order's identifiers and the account key.
+pub fn csr_identifiers(csr: &CertReq) -> Result<(BTreeSet<Identifier>, Vec<u8>), AcmeError> {
     let bad = |d: &str| AcmeError::new(ErrorType::BadCsr, d.to_owned());
     let mut ids = BTreeSet::new();
     for rdn in csr.info.subject.0.iter() {
