@@ -101,6 +101,7 @@ struct RawTier {
     revoke_superseded_after: Option<u32>,
     renew_flagged_within: Option<u32>,
     renewal_target: Option<String>,
+    approval: Option<bool>,
 }
 
 fn default_timeout() -> String {
@@ -166,6 +167,9 @@ pub struct TierPolicy {
     /// Share of a certificate's lifetime after which it should be renewed; the ACME ARI
     /// suggested window opens there ([`TierPolicy::ari_window`]).
     pub renewal_target: RenewalTarget,
+    /// Issuance of every profile of the tier waits for an approver, as if the profile said
+    /// `approval = true`.
+    pub approval: bool,
 }
 
 /// A share of a certificate's lifetime, strictly between 0 and 1: `2/3`, `0.55` or `55%` in
@@ -234,6 +238,7 @@ impl TierPolicy {
                 } else {
                     RenewalTarget { numerator: 55, denominator: 100 }
                 },
+                approval: false,
             },
             _ => Self {
                 thresholds: vec![60, 30, 15],
@@ -242,6 +247,7 @@ impl TierPolicy {
                 revoke_superseded_after: None,
                 renew_flagged_within: 7,
                 renewal_target: RenewalTarget { numerator: 2, denominator: 3 },
+                approval: false,
             },
         }
     }
@@ -416,6 +422,9 @@ pub(crate) fn build(raw: RawClm, data_dir: &Path) -> Result<ClmConfig, ConfigErr
             }
             policy.renew_flagged_within = days;
         }
+        if let Some(approval) = raw_tier.approval {
+            policy.approval = approval;
+        }
         if let Some(target) = raw_tier.renewal_target {
             policy.renewal_target = RenewalTarget::parse(&target).ok_or_else(|| {
                 ConfigError::invalid(
@@ -519,6 +528,8 @@ mod tests {
         assert_eq!(c.tier(&Tier::internal()).channels, [Channel::Sms]);
         assert_eq!(c.tier(&Tier::internal()).escalate_within, Some(5));
         assert_eq!(c.tier(&Tier::internal()).renew_flagged_within, 7);
+        assert!(!c.tier(&Tier::internal()).approval);
+        assert!(parse("[tiers.internal]\napproval = true\n").unwrap().tier(&Tier::internal()).approval);
         let c = parse("[tiers.internal]\nrenew_flagged_within = 3\n").unwrap();
         assert_eq!(c.tier(&Tier::internal()).renew_flagged_within, 3);
         let e = parse("[tiers.internal]\nrenew_flagged_within = 0\n").unwrap_err().to_string();

@@ -422,7 +422,7 @@ fn build(raw: raw::RawConfig, base: &Path, data_dir: PathBuf) -> Result<Config, 
     if issuers.is_empty() {
         return Err(ConfigError::invalid("issuer", "at least one [[issuer]] is required"));
     }
-    let profiles = load_profiles(&base.join(&raw.profiles.dir), &issuers)?;
+    let mut profiles = load_profiles(&base.join(&raw.profiles.dir), &issuers)?;
     if !profiles.contains_key(&server.tls_profile) {
         return Err(ConfigError::invalid("server.tls_profile", format!("no profile named `{}`", server.tls_profile)));
     }
@@ -483,6 +483,10 @@ fn build(raw: raw::RawConfig, base: &Path, data_dir: PathBuf) -> Result<Config, 
     };
     let log = LogConfig { json, filter: raw.log.filter.unwrap_or_else(|| "info".into()) };
     let clm = clm::build(raw.clm, &data_dir)?;
+    // A tier with `approval = true` gates every profile of that tier.
+    for p in profiles.values_mut() {
+        p.approval |= clm.tier(&p.tier).approval;
+    }
     let acme = acme::build(raw.acme, raw.dev, &profiles, &clm)?;
     let est = est::build(raw.est, &profiles)?;
     let scep = scep::build(raw.scep, &profiles, &data_dir)?;

@@ -421,6 +421,10 @@ fn tiers_are_free_form_and_profiles_must_name_a_configured_one() {
     assert_eq!(c.clm.tier(&payments).channels, c.clm.tier(&crate::policy::Tier::internal()).channels);
     let e = with("[clm.tiers.payments]\n[clm.tiers.\"Gold Tier\"]\n").unwrap_err();
     assert!(e.contains("clm.tiers.Gold Tier"), "{e}");
+    // A tier that needs approval gates its profiles.
+    assert!(!c.profiles["tls-server"].approval);
+    let c = with("[clm.tiers.payments]\napproval = true\n").unwrap();
+    assert!(c.profiles["tls-server"].approval);
 }
 
 #[test]
