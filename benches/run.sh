@@ -27,7 +27,7 @@ case "${1:-}" in
   *) echo "usage: bash benches/run.sh [--quick]" >&2; exit 2 ;;
 esac
 REPS="${BENCH_REPS:-$([ -n "$QUICK" ] && echo 1 || echo 3)}"
-OUT="${BENCH_OUT:-$ROOT/benches/results$([ -n "$QUICK" ] && echo /quick)}"
+OUT="${BENCH_OUT:-$ROOT/benches/results${QUICK:+/quick}}"
 BENCHES="${BENCH_ONLY:-signer acme issue ocsp crl est scep clm admin discover cluster}"
 
 # The command of one repetition of benchmark $1, run from the repository's root.
@@ -90,7 +90,7 @@ meta() { printf '%s\t%s\t%s\n' "$@" >>"$META"; }
 meta info date "$(date -u '+%Y-%m-%d %H:%M UTC')"
 meta info mode "$([ -n "$QUICK" ] && echo "quick (smoke sizes; the figures only show that the benchmarks work)" || echo full)"
 meta info repetitions "$REPS"
-meta info databases "SQLite$([ -n "$PG_URL" ] && echo ", PostgreSQL")"
+meta info databases "SQLite${PG_URL:+, PostgreSQL}"
 meta info privca_binary "$PRIVCA_BIN"
 meta machine CPU "$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
 meta machine cores "$(nproc)"
