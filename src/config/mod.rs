@@ -354,23 +354,22 @@ impl Config {
         self.issuers.iter().find(|i| i.id == id)
     }
 
-    /// The SQLite file or PostgreSQL URL with the password filled in.
+    /// The SQLite file or PostgreSQL URL with the password filled in. The ledger runs on sqlx's
+    /// `Any` driver, whose connect options are a URL (`AnyConnectOptions` is parsed into
+    /// `PgConnectOptions` when it connects), so the password goes into the URL's userinfo,
+    /// percent-encoded, as sqlx's own `PgConnectOptions` does when it writes one.
     pub fn database_url(&self) -> Result<Secret, std::io::Error> {
         let url = &self.database.url;
         let Some(password) = &self.database.password else {
             return Ok(Secret::new(url.clone()));
         };
         let password = password.read()?;
-        let Some(scheme_end) = url.find("://") else { return Ok(Secret::new(url.clone())) };
-        let rest = &url[scheme_end + 3..];
-        let Some(at) = rest.find('@') else { return Ok(Secret::new(url.clone())) };
-        Ok(Secret::new(format!(
-            "{}{}:{}{}",
-            &url[..scheme_end + 3],
-            &rest[..at],
-            percent_encode(password.expose()),
-            &rest[at..]
-        )))
+        let invalid = |e: &str| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("database.url: {e}"));
+        let mut parsed = url::Url::parse(url).map_err(|e| invalid(&e.to_string()))?;
+        parsed
+            .set_password(Some(&percent_encode(password.expose())))
+            .map_err(|()| invalid("a URL without a host takes no password"))?;
+        Ok(Secret::new(parsed.into()))
     }
 }
 
@@ -590,6 +589,11 @@ fn database(raw: &raw::RawDatabase, data_dir: &Path) -> Result<DatabaseConfig, C
     }
     let password = raw.password.as_ref().map(|p| p.resolve("database.password", data_dir)).transpose()?;
     let ca_file = database_tls(&url, raw.ca_file.as_deref(), data_dir)?;
+    if crate::ledger::pg_tls::is_postgres(&url) {
+        // Refused here, not at the first connection, if sqlx cannot read it.
+        <sqlx::postgres::PgConnectOptions as std::str::FromStr>::from_str(&url)
+            .map_err(|e| ConfigError::invalid("database.url", format!("not a PostgreSQL URL sqlx reads: {e}")))?;
+    }
     let job_lease = duration::parse("database.job_lease", &raw.job_lease)?;
     if !(Duration::from_secs(3)..=Duration::from_secs(3600)).contains(&job_lease) {
         return Err(ConfigError::invalid("database.job_lease", "between 3s and 1h"));

@@ -432,3 +432,27 @@ fn a_database_password_is_percent_encoded_for_the_url_userinfo() {
     assert_eq!(percent_encode("Az09-._~"), "Az09-._~");
     assert_eq!(percent_encode("p@ss:w/rd%é"), "p%40ss%3Aw%2Frd%25%C3%A9");
 }
+
+#[test]
+fn the_database_url_gets_the_password_and_keeps_its_parameters() {
+    let mut c = Config::load(&conf("privca.example.toml"), None).unwrap();
+    std::env::set_var("PRIVCA_TEST_DATABASE_URL_PASSWORD", "p@ss:w/rd%");
+    c.database.password = Some(SecretRef::Env("PRIVCA_TEST_DATABASE_URL_PASSWORD".into()));
+    c.database.url = "postgres://privca@db.example.com:5432/privca?sslmode=verify-full&application_name=a".into();
+    assert_eq!(
+        c.database_url().unwrap().expose(),
+        "postgres://privca:p%40ss%3Aw%2Frd%25@db.example.com:5432/privca?sslmode=verify-full&application_name=a"
+    );
+    // sqlx reads the password back as it was.
+    let options: sqlx::postgres::PgConnectOptions = c.database_url().unwrap().expose().parse().unwrap();
+    assert_eq!(options.get_username(), "privca");
+    let e = with_database_url("postgres://privca@db.example.com:notaport/privca").unwrap_err();
+    assert!(e.contains("database.url"), "{e}");
+}
+
+/// Loads the minimal config with `database.url = url`.
+fn with_database_url(url: &str) -> Result<Config, String> {
+    let dir = tempfile::tempdir().unwrap();
+    let body = MINIMAL.replace("url = \"sqlite://x.db\"", &format!("url = \"{url}\""));
+    Config::load(&write_config(dir.path(), &body), None).map_err(|e| e.to_string())
+}

@@ -311,18 +311,34 @@ impl ExpiringWindows {
         self.tiers.iter().map(|(_, s)| *s).chain([self.other]).max().unwrap_or(0)
     }
 
-    /// The status expression over [`inventory_relation`] (placeholders from `$1`, now), and
-    /// the values to bind to them; further placeholders follow.
-    fn status_sql(&self, now: i64) -> (String, Vec<Value>) {
-        let mut values = vec![Value::from(now)];
+    /// The tier's window in seconds as an SQL expression over the `tier` column, each `?` a
+    /// placeholder bound in order to the values returned.
+    fn window_sql(&self) -> (String, Vec<Value>) {
+        let mut values = Vec::with_capacity(self.tiers.len() * 2 + 1);
         let mut case = String::from("CASE tier");
         for (tier, secs) in &self.tiers {
             values.push(tier.into());
             values.push((*secs).into());
-            case.push_str(&format!(" WHEN ${} THEN ${}", values.len() - 1, values.len()));
+            case.push_str(" WHEN ? THEN ?");
         }
         values.push(self.other.into());
-        case.push_str(&format!(" ELSE ${} END", values.len()));
+        case.push_str(" ELSE ? END");
+        (case, values)
+    }
+
+    /// The status expression over [`inventory_relation`] (placeholders from `$1`, now), and
+    /// the values to bind to them; further placeholders follow.
+    fn status_sql(&self, now: i64) -> (String, Vec<Value>) {
+        let (window, window_values) = self.window_sql();
+        let mut case = String::with_capacity(window.len() + 16);
+        for (i, part) in window.split('?').enumerate() {
+            if i > 0 {
+                case.push_str(&format!("${}", i + 1));
+            }
+            case.push_str(part);
+        }
+        let mut values = vec![Value::from(now)];
+        values.extend(window_values);
         let sql = format!(
             "CASE WHEN status = 'revoked' THEN 'revoked' WHEN superseded_by IS NOT NULL THEN 'superseded' \
              WHEN not_after <= $1 THEN 'expired' WHEN not_after <= $1 + {case} THEN 'expiring' ELSE 'valid' END"
@@ -432,16 +448,26 @@ impl Ledger {
         let (status_sql, values) = windows.status_sql(t);
         let mut w = Where::new(values);
         if let Some(s) = filter.status {
-            w.push("inv_status = ?", vec![s.as_str().into()]);
-            // The range each status implies, so that the notAfter index bounds the scan.
+            // The status's own column predicates rather than `inv_status = ?`: the planner
+            // estimates those from the columns' statistics (the derived CASE only gets a default
+            // selectivity), and the notAfter range bounds the scan on its index.
+            let live = "status <> 'revoked' AND superseded_by IS NULL";
             match s {
-                InventoryStatus::Expired => w.push("not_after <= ?", vec![t.into()]),
-                InventoryStatus::Valid => w.push("not_after > ?", vec![t.into()]),
-                InventoryStatus::Expiring => w.push(
-                    "not_after > ? AND not_after <= ?",
-                    vec![t.into(), t.saturating_add(windows.longest()).into()],
-                ),
-                InventoryStatus::Revoked | InventoryStatus::Superseded => {}
+                InventoryStatus::Revoked => w.push("status = 'revoked'", vec![]),
+                InventoryStatus::Superseded => w.push("status <> 'revoked' AND superseded_by IS NOT NULL", vec![]),
+                InventoryStatus::Expired => w.push(&format!("{live} AND not_after <= ?"), vec![t.into()]),
+                InventoryStatus::Expiring => {
+                    let (window, mut values) = windows.window_sql();
+                    let mut bound = vec![t.into(), t.saturating_add(windows.longest()).into(), t.into()];
+                    bound.append(&mut values);
+                    w.push(&format!("{live} AND not_after > ? AND not_after <= ? AND not_after <= ? + {window}"), bound)
+                }
+                InventoryStatus::Valid => {
+                    let (window, mut values) = windows.window_sql();
+                    let mut bound = vec![t.into(), t.into()];
+                    bound.append(&mut values);
+                    w.push(&format!("{live} AND not_after > ? AND not_after > ? + {window}"), bound)
+                }
             }
         }
         if let Some(tier) = &filter.tier {
