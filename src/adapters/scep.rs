@@ -31,6 +31,7 @@ use crate::{
     audit::{AuditEvent, AuditKind},
     ca::{
         bootstrap::{SCEP_RA_ENCRYPTION_KEY, SCEP_RA_KEY},
+        own_cert,
         request::{IssuanceRequest, Requester},
         CertificateAuthority, IssueOutcome, Issuer,
     },
@@ -467,8 +468,7 @@ async fn ra_certificates(ca: &CertificateAuthority) -> Result<RaSet, CaError> {
     Ok(set)
 }
 
-/// The newest valid certificate of `role` for the token key `key` from `issuer_id`, or a new
-/// one when none has more than a third of its life left.
+/// The certificate of `role` for the token key `key` from `issuer_id` ([`own_cert`]).
 async fn ra_certificate(
     ca: &CertificateAuthority,
     issuer_id: &str,
@@ -476,25 +476,8 @@ async fn ra_certificate(
     role: RaRole,
 ) -> Result<Vec<u8>, CaError> {
     let spki_der = ca.signing().key_info(key)?.spki_der;
-    let now = crate::ledger::now();
-    if let Some(rec) = ca.ledger().latest_certificate(issuer_id, role.profile_name()).await? {
-        let same_key = x509_cert::Certificate::from_der(&rec.der)
-            .ok()
-            .and_then(|c| c.tbs_certificate.subject_public_key_info.to_der().ok())
-            .is_some_and(|k| k == spki_der);
-        if same_key && crate::ca::more_than_a_third_left(rec.not_before, rec.not_after, now) {
-            return Ok(rec.der);
-        }
-    }
-    let request = IssuanceRequest::own_key(role.profile_name(), spki_der);
     let profile = Profile::scep_ra(issuer_id, ca.config().scep.ra_validity, role);
-    match ca.issue_with_profile(request, &profile).await? {
-        IssueOutcome::Issued(cert) => {
-            tracing::info!(serial = %cert.record.serial, profile = role.profile_name(), "issued a SCEP RA certificate");
-            Ok(cert.record.der)
-        }
-        IssueOutcome::Pending(_) => Err(CaError::internal("SCEP RA certificate held for approval")),
-    }
+    Ok(own_cert::current_or_issue(ca, &profile, &spki_der).await?.der)
 }
 
 /// Creates a one-time challenge for `profile`; returns it (shown once).

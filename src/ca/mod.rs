@@ -19,6 +19,7 @@ pub mod crl;
 pub mod health;
 pub mod keygen;
 pub mod ocsp;
+pub mod own_cert;
 pub mod prepare;
 pub mod request;
 pub mod revoke;

@@ -31,11 +31,11 @@ use privca_ocsp::{
 use x509_cert::{serial_number::SerialNumber, Certificate};
 use x509_ocsp::CertId;
 
-use super::{bootstrap::ocsp_key_label, CertificateAuthority, IssuanceRequest, IssueOutcome, RevocationReason};
+use super::{bootstrap::ocsp_key_label, CertificateAuthority, RevocationReason};
 use crate::{
     error::{CaError, ErrorKind},
     ledger::{self, OcspRecord, OcspWork},
-    policy::{Profile, OCSP_RESPONDER_PROFILE},
+    policy::Profile,
     signer::{verify_spki, JobClass, SigningAlgorithm},
 };
 
@@ -198,7 +198,7 @@ impl OcspService {
                     continue;
                 }
             }
-            let responder = self.load_or_issue_responder(&id, now).await?;
+            let responder = self.load_or_issue_responder(&id).await?;
             if let Ok(mut map) = self.inner.responders.write() {
                 map.insert(id, Arc::new(responder));
             }
@@ -206,24 +206,12 @@ impl OcspService {
         Ok(())
     }
 
-    async fn load_or_issue_responder(&self, id: &str, now: i64) -> Result<Responder, CaError> {
+    async fn load_or_issue_responder(&self, id: &str) -> Result<Responder, CaError> {
         let key_label = ocsp_key_label(id);
         let spki_der = self.ca().signing().key_info(&key_label)?.spki_der;
-        if let Some(rec) = self.ca().ledger().latest_certificate(id, OCSP_RESPONDER_PROFILE).await? {
-            let responder = responder_from(&key_label, &rec.der)?;
-            if responder.spki_der == spki_der && super::more_than_a_third_left(rec.not_before, rec.not_after, now) {
-                return Ok(responder);
-            }
-        }
-        let request = IssuanceRequest::own_key(OCSP_RESPONDER_PROFILE, spki_der);
         let profile = Profile::ocsp_responder(id, self.ca().config().ocsp.responder_validity);
-        match self.ca().issue_with_profile(request, &profile).await? {
-            IssueOutcome::Issued(cert) => {
-                tracing::info!(ca = id, serial = %cert.record.serial, "issued delegated OCSP responder certificate");
-                responder_from(&key_label, &cert.record.der)
-            }
-            IssueOutcome::Pending(_) => Err(CaError::internal("OCSP responder certificate held for approval")),
-        }
+        let rec = super::own_cert::current_or_issue(self.ca(), &profile, &spki_der).await?;
+        responder_from(&key_label, &rec.der)
     }
 
     /// Answers a parsed request (see the module documentation for which path it takes).

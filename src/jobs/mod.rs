@@ -7,8 +7,10 @@
 //! ([`clm`]), with `clm.discovery.enabled` scheduled discovery scans ([`discovery`]), and with
 //! `reports.schedule` the monthly or quarterly compliance report
 //! ([`crate::admin::reports::schedule`]). With several instances on one ledger each of these
-//! runs on the one instance holding its lease ([`lease`]), except the per-instance renewals of
-//! the TLS and SCEP RA certificates and the OCSP signing of the instance's own commits.
+//! runs on the one instance holding its lease ([`lease`]), except the OCSP signing of the
+//! instance's own commits and the checks of privca's own certificates, which every instance
+//! makes: its TLS certificate is its own, while the SCEP RA and OCSP responder certificates are
+//! the ledger's newest, a due one reissued once across the cluster ([`crate::ca::own_cert`]).
 
 pub mod clm;
 pub mod crl_publish;

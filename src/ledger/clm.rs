@@ -156,12 +156,12 @@ macro_rules! privca_candidate_from {
 /// The candidate columns of privca's certificates (`$1` now, `$2` end of the notice window).
 /// The successor by names is looked up by the names (`s.owner || ''` keeps SQLite off the owner
 /// index, which holds thousands of certificates per owner).
-/// privca's own certificates (OCSP responders, its TLS and SCEP RA certificates: requester
-/// `system:privca`) are left out: privca renews them itself.
+/// privca's own certificates (OCSP responders, its TLS and SCEP RA certificates: requesters
+/// `system:…`) are left out: privca renews them itself.
 const PRIVCA_CANDIDATES: &str = concat!(
     privca_candidate_from!(),
     "WHERE c.status = 'valid' AND c.not_after > $1 AND c.not_after <= $2 \
-     AND c.requester <> 'system:privca' \
+     AND c.requester NOT LIKE 'system:%' \
      AND NOT EXISTS (SELECT 1 FROM clm_looks l WHERE l.fingerprint = c.fingerprint_sha256 AND l.next_at > $1) \
      AND (c.not_after, c.fingerprint_sha256) > ($4, $5) \
      ORDER BY c.not_after, c.fingerprint_sha256 LIMIT $3"
@@ -173,7 +173,7 @@ const PRIVCA_CANDIDATES: &str = concat!(
 const FLAGGED_CANDIDATES: &str = concat!(
     privca_candidate_from!(),
     "WHERE c.renew_early_at IS NOT NULL AND c.status = 'valid' AND +c.not_after > $2 \
-     AND c.requester <> 'system:privca' \
+     AND c.requester NOT LIKE 'system:%' \
      AND NOT EXISTS (SELECT 1 FROM clm_looks l WHERE l.fingerprint = c.fingerprint_sha256 AND l.next_at > $1) \
      AND (+c.not_after, c.fingerprint_sha256) > ($4, $5) \
      ORDER BY c.not_after, c.fingerprint_sha256 LIMIT $3"

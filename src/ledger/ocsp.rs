@@ -228,7 +228,22 @@ impl Ledger {
         rows.iter().map(ocsp_work_row).collect()
     }
 
-    /// The newest certificate of `profile` under `issuer_id` (for the OCSP responder certificate).
+    /// The serial of the newest certificate of `profile` under `issuer_id`, whatever its status
+    /// (what a successor of privca's own certificates follows, `ca::own_cert`).
+    pub async fn newest_serial(&self, issuer_id: &str, profile: &str) -> Result<Option<String>, LedgerError> {
+        let row = sqlx::query(
+            "SELECT serial FROM certificates WHERE issuer_id = $1 AND profile = $2 \
+             ORDER BY not_after DESC, created_at DESC, serial DESC LIMIT 1",
+        )
+        .bind(issuer_id)
+        .bind(profile)
+        .fetch_optional(&mut *self.conn().await?)
+        .await?;
+        Ok(row.map(|r| r.try_get("serial")).transpose()?)
+    }
+
+    /// The newest valid certificate of `profile` under `issuer_id` (privca's own certificates:
+    /// the OCSP responders', the SCEP RA's).
     pub async fn latest_certificate(
         &self,
         issuer_id: &str,

@@ -23,6 +23,7 @@ mod ocsp_nonce;
 mod ocsp_presign;
 mod openapi;
 mod outage;
+mod own_cert;
 mod pg_tls;
 mod readme;
 mod reports;
