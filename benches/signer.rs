@@ -17,7 +17,10 @@
 //! of the raw rate in a full run.
 //! Raw rates only: `PRIVCA_BENCH_RAW_ONLY=ecdsa-p256,rsa-2048,rsa-2048-decrypt` prints
 //! `raw KEY THREADS RATE` lines (the protocol benchmarks compare against them in the same run),
-//! for 1 and 2 threads or the counts in `PRIVCA_BENCH_RAW_THREADS` (e.g. `2`).
+//! for 1 and 2 threads or the counts in `PRIVCA_BENCH_RAW_THREADS` (e.g. `2`). `est-floor` is
+//! the cryptography one EST enrollment requires, done raw on one thread: the CSR's
+//! proof-of-possession check (a P-256 verification), the certificate's HSM signature, its check
+//! before commit, and the first OCSP response's HSM signature (`raw est-floor 1 ENROLLMENTS/S`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -87,6 +90,13 @@ fn main() {
             .map(|s| s.split(',').filter_map(|t| t.trim().parse().ok()).collect())
             .unwrap_or_else(|_| vec![1, 2]);
         for name in keys.split(',') {
+            if name == "est-floor" {
+                let label = "bench-est-floor";
+                token.generate_key(label, KeyAlgorithm::EcdsaP256, KeyPurpose::Sign).unwrap();
+                let spki_der = token.key_info(label).unwrap().spki_der;
+                println!("raw {name} 1 {:.0}", est_floor_rate(label, &spki_der, window));
+                continue;
+            }
             if name == "rsa-2048-decrypt" {
                 let label = "bench-rsa-decrypt";
                 token.generate_key(label, KeyAlgorithm::Rsa2048, KeyPurpose::SignAndDecrypt).unwrap();
@@ -195,6 +205,47 @@ fn raw_rate(label: &str, alg: SigningAlgorithm, threads: usize, window: Duration
         stop.store(true, Ordering::Relaxed);
     });
     count.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64()
+}
+
+/// One EST enrollment's required cryptography in a loop on one thread: verify the CSR's
+/// signature (ring, P-256), sign the certificate in the token (SHA-256 in software, `C_Sign`),
+/// verify that signature with the token key's public key, sign an OCSP response in the token.
+fn est_floor_rate(label: &str, spki_der: &[u8], window: Duration) -> f64 {
+    use der::Decode;
+    use ring::{
+        rand::SystemRandom,
+        signature::{self, EcdsaKeyPair, KeyPair, UnparsedPublicKey},
+    };
+    let rng = SystemRandom::new();
+    let client = EcdsaKeyPair::from_pkcs8(
+        &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+        EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap().as_ref(),
+        &rng,
+    )
+    .unwrap();
+    let csr_info = vec![3u8; 250];
+    let csr_signature = client.sign(&rng, &csr_info).unwrap();
+    let client_key = UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, client.public_key().as_ref().to_vec());
+    let ca_point = spki::SubjectPublicKeyInfoRef::from_der(spki_der).unwrap().subject_public_key.raw_bytes().to_vec();
+    let ca_key = UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, ca_point);
+    let (tbs_certificate, tbs_response) = (vec![5u8; 450], vec![9u8; 200]);
+    let (ctx, slot) = bench_token();
+    let session = ctx.open_ro_session(slot).unwrap();
+    let _ = session.login(UserType::User, Some(&AuthPin::from("1234".to_owned())));
+    let key = session
+        .find_objects(&[Attribute::Class(ObjectClass::PRIVATE_KEY), Attribute::Label(label.as_bytes().to_vec())])
+        .unwrap()[0];
+    let digest = |data: &[u8]| ring::digest::digest(&ring::digest::SHA256, data).as_ref().to_vec();
+    let start = Instant::now();
+    let mut count = 0u64;
+    while start.elapsed() < window {
+        client_key.verify(&csr_info, csr_signature.as_ref()).unwrap();
+        let certificate_signature = session.sign(&Mechanism::Ecdsa, key, &digest(&tbs_certificate)).unwrap();
+        ca_key.verify(&tbs_certificate, &certificate_signature).unwrap();
+        session.sign(&Mechanism::Ecdsa, key, &digest(&tbs_response)).unwrap();
+        count += 1;
+    }
+    count as f64 / start.elapsed().as_secs_f64()
 }
 
 /// `C_Decrypt` (RSA PKCS#1 v1.5, a 32-byte key as SCEP envelopes carry) in a loop on one
