@@ -16,8 +16,10 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.x509.oid import NameOID
+
+import jws as _jws
+from jws import Key, b64
 
 DIR = "https://127.0.0.1:8443/acme/directory"
 CTX = ssl.create_default_context(cafile=sys.argv[1])
@@ -34,33 +36,8 @@ def check(what, cond):
         print(f"  FAIL {what}")
 
 
-def b64(b):
-    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
-
-
 def http(method, url, body=None, ctype="application/jose+json", headers=None):
-    req = urllib.request.Request(url, data=body, method=method, headers={"User-Agent": "privca-interop", **(headers or {})})
-    if body is not None:
-        req.add_header("Content-Type", ctype)
-    try:
-        with urllib.request.urlopen(req, context=CTX) as r:
-            return r.status, r.headers, r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.headers, e.read()
-
-
-class Key:
-    def __init__(self):
-        self.k = ec.generate_private_key(ec.SECP256R1())
-        n = self.k.public_key().public_numbers()
-        self.jwk = {"crv": "P-256", "kty": "EC", "x": b64(n.x.to_bytes(32, "big")), "y": b64(n.y.to_bytes(32, "big"))}
-
-    def thumbprint(self):
-        return b64(hashlib.sha256(json.dumps(self.jwk, sort_keys=True, separators=(",", ":")).encode()).digest())
-
-    def sign(self, data):
-        r, s = decode_dss_signature(self.k.sign(data, ec.ECDSA(hashes.SHA256())))
-        return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+    return _jws.http(CTX, method, url, body, ctype=ctype, headers=headers, timeout=None)
 
 
 directory = json.loads(http("GET", DIR)[2])
@@ -75,17 +52,7 @@ def nonce():
 
 
 def jws(key, url, payload, kid=None, alg="ES256", n=None, tamper=False):
-    prot = {"alg": alg, "nonce": n or nonce(), "url": url}
-    if kid:
-        prot["kid"] = kid
-    else:
-        prot["jwk"] = key.jwk
-    p64 = "" if payload is None else b64(json.dumps(payload).encode())
-    h64 = b64(json.dumps(prot).encode())
-    sig = key.sign(f"{h64}.{p64}".encode())
-    if tamper:
-        sig = bytes([sig[0] ^ 1]) + sig[1:]
-    return json.dumps({"protected": h64, "payload": p64, "signature": b64(sig)}).encode()
+    return _jws.body(key, url, payload, n or nonce(), kid, alg=alg, tamper=tamper)
 
 
 def post(key, url, payload, kid=None, **kw):
