@@ -40,7 +40,7 @@ use crate::{
         Secret,
     },
     error::{CaError, ErrorKind},
-    ledger::{ApprovalStatus, CertRecord, CertStatus, CrlKind, LedgerError, TransactionRecord},
+    ledger::{ApprovalStatus, CertRecord, CertStatus, ChallengeUse, CrlKind, LedgerError, TransactionRecord},
     limit::{address_key, FailureBudget},
     policy::{Profile, RaRole},
     signer::{JobClass, SignerError, SigningAlgorithm},
@@ -188,15 +188,16 @@ impl ScepAdapter {
         constant_time_eq(secret.expose().as_bytes(), challenge.as_bytes())
     }
 
-    /// PKCSReq authorisation by a one-time challenge for the name's profile, used up here.
-    /// Returns the owner the challenge names, if any.
-    async fn use_challenge(&self, name: &ScepName, csr: &CertReq) -> Result<Option<String>, ScepError> {
-        let refused = || ScepError::fail(FailInfo::BadRequest, "wrong, expired or used challenge password");
-        let hash = challenge_hash(&challenge_password(csr).ok_or_else(refused)?);
-        match self.ca.ledger().use_scep_challenge(&hash, &name.profile).await.map_err(db)? {
-            Some(owner) => Ok(owner),
-            None => Err(refused()),
-        }
+    /// PKCSReq authorisation by a one-time challenge for the name's profile, used up here by
+    /// `transaction` unless another copy of it used it before ([`ChallengeUse::UsedBefore`]).
+    async fn use_challenge(
+        &self,
+        name: &ScepName,
+        csr: &CertReq,
+        transaction: &str,
+    ) -> Result<ChallengeUse, ScepError> {
+        let Some(password) = challenge_password(csr) else { return Ok(ChallengeUse::Refused) };
+        self.ca.ledger().use_scep_challenge(&challenge_hash(&password), &name.profile, transaction).await.map_err(db)
     }
 
     /// RenewalReq authorisation: signed by a valid privca certificate of the same profile that
@@ -340,7 +341,11 @@ impl ScepBackend for ScepAdapter {
     /// flight or an approval request, and only then is the transaction looked up (PENDING
     /// while the first copy is still being signed). The lookup comes first where something
     /// would be written before the reservation: a one-time challenge (a retransmission must
-    /// not use it up) or an approval request.
+    /// not use it up) or an approval request. Two copies that both pass the lookup at once
+    /// (two instances, the same millisecond) meet at the challenge: the ledger records which
+    /// transaction used it, so the copy that finds it used up by its twin is not refused but
+    /// goes on as with a static challenge (or, on an approval profile, gets the twin's outcome
+    /// or PENDING); a copy of another transaction is refused.
     async fn enroll(&self, request: PkiRequest) -> Result<Outcome, ScepError> {
         let name = self.name(&request.name)?.clone();
         let requester = Self::requester(&request.name, &request.transaction_id);
@@ -362,7 +367,19 @@ impl ScepBackend for ScepAdapter {
         } else if reservation_finds_it {
             None
         } else {
-            self.use_challenge(&name, &csr).await?
+            match self.use_challenge(&name, &csr, &transaction).await? {
+                // Another copy of this transaction used the challenge (on this or another
+                // instance): on an approval profile this copy gets what that one got, since a
+                // second approval request would not be refused; otherwise the reservation
+                // decides, as with a static challenge.
+                ChallengeUse::UsedBefore(_) if approval => {
+                    return Ok(self.earlier(&transaction).await?.unwrap_or(Outcome::Pending))
+                }
+                ChallengeUse::Used(owner) | ChallengeUse::UsedBefore(owner) => owner,
+                ChallengeUse::Refused => {
+                    return Err(ScepError::fail(FailInfo::BadRequest, "wrong, expired or used challenge password"))
+                }
+            }
         };
         issuance.owner = owner.or_else(|| name.owner.clone());
         match self.ca.issue(issuance).await {

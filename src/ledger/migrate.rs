@@ -52,6 +52,7 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "index certificates by not before",
         include_str!("../../migrations/sqlite/0020_index_certificates_by_not_before.sql"),
     ),
+    (21, "create scep challenge uses", include_str!("../../migrations/sqlite/0021_create_scep_challenge_uses.sql")),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (1, "create ledger", include_str!("../../migrations/postgres/0001_create_ledger.sql")),
@@ -90,6 +91,7 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         "index certificates by not before",
         include_str!("../../migrations/postgres/0020_index_certificates_by_not_before.sql"),
     ),
+    (21, "create scep challenge uses", include_str!("../../migrations/postgres/0021_create_scep_challenge_uses.sql")),
 ];
 
 /// How the description of a migration that the previous release's binary cannot run on starts.

@@ -84,7 +84,7 @@ pub use self::owners::{Owner, UnclaimedOwner};
 pub use self::reports::{
     AccessToken, AccessUser, IssuedCert, ReportApproval, ReportCert, ReportDeadMessage, ReportExternal,
 };
-pub use self::scep::TransactionRecord;
+pub use self::scep::{ChallengeUse, TransactionRecord};
 
 /// Which SQL dialect the pool speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -28,6 +28,7 @@ mod pg_tls;
 mod readme;
 mod reports;
 mod rollover;
+mod scep_challenge;
 mod scep_ra;
 mod server_tls;
 mod signer;
