@@ -5,7 +5,7 @@ set -uo pipefail
 cd "$(dirname "$0")"
 scripts=(issue/openssl-verify.sh issue/subordinate.sh lint/pkilint.sh hsm/keys.sh audit/tamper.sh serve/healthz.sh revocation/openssl-crl.sh revocation/openssl-ocsp.sh)
 for s in */*.sh; do
-  case $s in */lib-*.sh) continue ;; esac
+  case $s in */lib-*.sh | soak/soak.sh) continue ;; esac
   case " ${scripts[*]} " in *" $s "*) ;; *) scripts+=("$s") ;; esac
 done
 passed=0
@@ -25,6 +25,8 @@ run() { # run LABEL SCRIPT [VAR=value...]
   fi
 }
 for s in "${scripts[@]}"; do run "$s" "$s"; done
+# The soak test's short version: 5 minutes of steady mixed load (30 minutes: SOAK_SECONDS=1800).
+run "soak/soak.sh (${SOAK_SECONDS:-300} s)" soak/soak.sh SOAK_SECONDS="${SOAK_SECONDS:-300}"
 # The ledger-facing scripts again on PostgreSQL when a server is available.
 if [ -n "${PRIVCA_TEST_PG_URL:-}" ]; then
   for s in issue/openssl-verify.sh revocation/openssl-crl.sh revocation/openssl-ocsp.sh audit/secrets.sh clm/discover.sh clm/deploy.sh crash/sigkill.sh outage/outage.sh dashboard/browser.sh admin/mtls.sh acme/*.sh est/*.sh scep/*.sh; do
