@@ -259,6 +259,7 @@ pub async fn seal(ledger: &Ledger, signing: &SigningService) -> Result<usize, Se
             return Ok(total);
         }
         let full = rows.len() == SEAL_BATCH;
+        tracing::debug!(rows = rows.len(), "audit seal pass started");
         let (head_seq, head_hash) = ledger.audit_head().await?;
         let mut links = Vec::with_capacity(rows.len());
         let (mut seq, mut prev) = (head_seq, head_hash.clone());
@@ -275,8 +276,14 @@ pub async fn seal(ledger: &Ledger, signing: &SigningService) -> Result<usize, Se
             .await?;
         let checkpoint = Checkpoint { seq, head_hash: prev, signed_at, key_label: CHECKPOINT_KEY.into(), signature };
         match ledger.seal_audit(head_seq, &links, &checkpoint).await {
-            Ok(()) => total += links.len(),
-            Err(crate::ledger::LedgerError::Conflict(_)) => return Ok(total),
+            Ok(()) => {
+                total += links.len();
+                tracing::debug!(rows = links.len(), seq, "audit seal pass done");
+            }
+            Err(crate::ledger::LedgerError::Conflict(_)) => {
+                tracing::debug!("audit seal pass done: another sealer was first");
+                return Ok(total);
+            }
             Err(e) => return Err(e.into()),
         }
         if !full {

@@ -64,6 +64,7 @@ impl CertificateAuthority {
         let reservation = ledger
             .reserve_crl(id, kind, base.as_ref().map(|b| b.number), now, next, &event(AuditKind::CrlReserve))
             .await?;
+        tracing::debug!(ca = id, delta, number = reservation.number, "CRL generation started");
         match self.sign_crl(issuer, id, delta, base.as_ref(), reservation, now, next).await {
             Ok((der, entries)) => {
                 let ev = event(AuditKind::CrlPublished).detail(serde_json::json!({

@@ -134,14 +134,17 @@ async fn scep_ra_refresh(scep: ScepAdapter, mut stop: watch::Receiver<bool>) {
 /// How old a reservation still `reserved` must be to count as interrupted: twice
 /// `server.request_timeout`, at least ten seconds. Signing and committing take milliseconds and
 /// a request ends at its timeout; a reservation aborted while its issuance is somehow still
-/// running only fails that issuance, since a commit needs its reservation open.
+/// running only fails that issuance, since a commit needs its reservation open. The same holds
+/// for a CRL's reservation: a complete CRL of a million entries is built and signed in about
+/// a second, and one aborted while still being built fails that publication (the next tick
+/// makes another, under a new cRLNumber).
 pub fn interrupted_after(config: &crate::config::Config) -> Duration {
     (config.server.request_timeout * 2).max(Duration::from_secs(10))
 }
 
-/// Aborts interrupted reservations at start and every half of [`interrupted_after`] (a crashed
-/// process, on this instance or another, leaves them; until then a SCEP transaction cannot be
-/// retried).
+/// Aborts interrupted reservations, of certificates and of CRLs, at start and every half of
+/// [`interrupted_after`] (a crashed process, on this instance or another, leaves them; until
+/// then a SCEP transaction cannot be retried, and a CRL stays `reserved`).
 async fn interrupted_reservations(app: App, lease: lease::Lease, mut stop: watch::Receiver<bool>) {
     let after = interrupted_after(&app.config);
     let mut tick = tokio::time::interval(after / 2);
@@ -155,6 +158,11 @@ async fn interrupted_reservations(app: App, lease: lease::Lease, mut stop: watch
                     Ok(0) => {}
                     Ok(n) => tracing::warn!(aborted = n, "interrupted reservations aborted"),
                     Err(e) => tracing::warn!(error = %e, "aborting interrupted reservations failed"),
+                }
+                match app.ledger.abort_interrupted_crls(before, &event).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::warn!(aborted = n, "interrupted CRL reservations aborted"),
+                    Err(e) => tracing::warn!(error = %e, "aborting interrupted CRL reservations failed"),
                 }
             }
             _ = stop.changed() => return,

@@ -122,6 +122,9 @@ impl Sweeper {
         if work.len() as i64 == budget {
             tracing::info!(batch = budget, "OCSP pre-signing backlog: more work than this period's budget");
         }
+        if !work.is_empty() {
+            tracing::debug!(due = work.len(), full, "OCSP pre-signing started");
+        }
         let started = tokio::time::Instant::now();
         let mut all_signed = true;
         for w in &work {

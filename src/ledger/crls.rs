@@ -219,6 +219,41 @@ impl Ledger {
         Ok(())
     }
 
+    /// Aborts every CRL still `reserved` that was reserved before `before` (its process stopped
+    /// between the cRLNumber's reservation and the publication), with one audit row naming them;
+    /// returns how many. Their numbers stay used, so cRLNumbers still only go up. Run with the
+    /// cleanup of interrupted certificate reservations (at start and periodically).
+    pub async fn abort_interrupted_crls(&self, before: i64, event: &AuditEvent) -> Result<u64, LedgerError> {
+        let mut tx = self.begin().await?;
+        let rows = sqlx::query(
+            "SELECT issuer_id, crl_number FROM crls WHERE state = 'reserved' AND created_at < $1 \
+             ORDER BY issuer_id, crl_number",
+        )
+        .bind(before)
+        .fetch_all(&mut *tx)
+        .await?;
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let mut aborted = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let (issuer_id, number): (String, i64) = (r.try_get("issuer_id")?, r.try_get("crl_number")?);
+            sqlx::query(
+                "UPDATE crls SET state = 'aborted' WHERE issuer_id = $1 AND crl_number = $2 AND state = 'reserved'",
+            )
+            .bind(&issuer_id)
+            .bind(number)
+            .execute(&mut *tx)
+            .await?;
+            aborted.push(serde_json::json!({ "ca": issuer_id, "crl_number": number }));
+        }
+        let mut event = event.clone();
+        event.detail = serde_json::json!({ "stage": "interrupted", "aborted_crls": aborted });
+        audit::insert(&mut tx, &event).await?;
+        tx.commit().await?;
+        Ok(aborted.len() as u64)
+    }
+
     /// Marks a reserved CRL aborted (its number stays used), with its audit row.
     pub async fn abort_crl(&self, issuer_id: &str, number: i64, event: &AuditEvent) -> Result<(), LedgerError> {
         let mut tx = self.begin().await?;

@@ -6,8 +6,8 @@ use privca::{
     ca::{IssuanceRequest, IssueOutcome, Requester, RevocationReason},
     error::ErrorKind,
     ledger::{
-        ApprovalStatus, CertFilter, CertStatus, LedgerError, NewApproval, NonceUse, Reservation, RevokeOutcome,
-        NONCES_PER_STATEMENT,
+        ApprovalStatus, CertFilter, CertStatus, CrlKind, LedgerError, NewApproval, NonceUse, Reservation,
+        RevokeOutcome, NONCES_PER_STATEMENT,
     },
 };
 use privca_acme::backend::{Account, AccountStatus, Authz, AuthzStatus, Identifier, Order, OrderStatus, Redeemed};
@@ -23,6 +23,7 @@ battery!(
     aborted_reservation_keeps_serial,
     a_transaction_gets_one_certificate,
     a_transaction_racing_itself_gets_one_reservation,
+    an_interrupted_crl_is_aborted,
     revoke_is_idempotent,
     approval_lifecycle,
     acme_order_moves_with_the_issuance,
@@ -214,6 +215,42 @@ async fn a_transaction_racing_itself_gets_one_reservation(db: Db) {
     assert_eq!(t.app.ledger.abort_interrupted_reservations(before, &cleanup).await.unwrap(), 0);
     let again = Reservation { requester: "scep:lab/race0".into(), one_per_requester: true, ..reservation("0f9999") };
     t.app.ledger.reserve_issuance(&again, &ev).await.expect("a retry after the cleanup");
+}
+
+/// A CRL whose process stopped between the cRLNumber's reservation and the publication (a
+/// SIGKILL during CRL generation) is aborted by the cleanup once it counts as interrupted, with
+/// an audit row; a recent reservation is left alone, and the next CRL takes a higher number.
+async fn an_interrupted_crl_is_aborted(db: Db) {
+    let Some(t) = TestCa::new(db).await else { return };
+    let first = t.ca.publish_crl("ec", false).await.unwrap().number;
+    let ev = AuditEvent::new(AuditKind::CrlReserve, "system:privca").issuer("ec");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let old = t.app.ledger.reserve_crl("ec", CrlKind::Full, None, now, now + 3600, &ev).await.unwrap();
+    let recent = t.app.ledger.reserve_crl("ec", CrlKind::Delta, Some(first), now, now + 600, &ev).await.unwrap();
+    assert!(old.number > first && recent.number > old.number);
+    let mut conn = t.raw().await;
+    sqlx::query("UPDATE crls SET created_at = created_at - 660 WHERE issuer_id = 'ec' AND crl_number = $1")
+        .bind(old.number)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let cleanup = AuditEvent::new(AuditKind::Failed, "system:privca");
+    let before = now - 600;
+    assert_eq!(t.app.ledger.abort_interrupted_crls(before, &cleanup).await.unwrap(), 1);
+    assert_eq!(t.app.ledger.abort_interrupted_crls(before, &cleanup).await.unwrap(), 0);
+    let states: Vec<(i64, String)> = t.app.ledger.crl_numbers("ec").await.unwrap();
+    assert!(states.contains(&(old.number, "aborted".into())), "{states:?}");
+    assert!(states.contains(&(recent.number, "reserved".into())), "{states:?}");
+    let audited: i64 =
+        sqlx::query("SELECT COUNT(*) AS n FROM audit_events WHERE event = 'failed' AND detail LIKE '%aborted_crls%'")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap()
+            .get("n");
+    assert_eq!(audited, 1);
+    let next = t.ca.publish_crl("ec", false).await.unwrap().number;
+    assert!(next > recent.number, "cRLNumbers never reused: {next} after {}", recent.number);
+    assert_eq!(t.app.ledger.latest_crl("ec", CrlKind::Full, false).await.unwrap().unwrap().number, next);
 }
 
 async fn revoke_is_idempotent(db: Db) {
