@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Regenerates the seed corpora in fuzz/seeds/<target>/ (checked in; run by hand, not by CI).
+# Regenerates the generated part of the seed corpora in fuzz/seeds/<target>/ (checked in; run
+# by hand, not by CI). The other part, files named CLIENT-OPERATION (certbot-, lego-, uacme-,
+# curl-, openssl-, scepclient-, certmonger-), is traffic of the real clients captured by
+# fuzz/capture.sh, which says what each sent; this script leaves those files alone.
 #
-# Where each seed comes from:
+# Where each generated seed comes from:
 #   csr/           PKCS#10 requests from `openssl req` (P-256 with DNS and IP SANs, RSA-2048 with
 #                  a challengePassword as SCEP clients send, Ed25519 with an email SAN, no
 #                  subject and SANs only as certbot and lego send) and from scep_client.py.
@@ -28,8 +31,13 @@ PY="${PY:-$ROOT/.venv-tools/bin/python}"
 OUT="$FUZZ/seeds"
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
-rm -rf "$OUT"
 mkdir -p "$OUT"/{csr,ocsp_request,ocsp_get,est_body,scep_message,acme_jws}
+for f in "$OUT"/*/*; do
+  case "$(basename "$f")" in
+    certbot-* | lego-* | uacme-* | curl-* | openssl-* | scepclient-* | certmonger-*) ;; # fuzz/capture.sh's
+    *) rm -f "$f" ;;
+  esac
+done
 
 # --- CSRs (openssl req)
 csr() { # name keyopts... -- reqopts...
