@@ -19,6 +19,7 @@ pub mod crl;
 pub mod health;
 pub mod keygen;
 pub mod ocsp;
+mod ocsp_cache;
 pub mod own_cert;
 pub mod prepare;
 pub mod request;

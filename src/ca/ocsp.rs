@@ -8,7 +8,11 @@
 //! response for every live certificate, refreshes it before nextUpdate and re-signs at once
 //! after a revocation. Requests with a nonce (when `ocsp.sign_nonce`) or several CertIDs are
 //! signed on demand. Unknown serials are answered `unknown` and cached in memory, so a flood of
-//! them cannot keep the HSM busy.
+//! them cannot keep the HSM busy. A stored response that misses its certificate's latest
+//! revocation (the pre-signer has not caught up, or its instance is down) is never served: the
+//! answer is signed on demand instead; the memory cache drops a revoked certificate's answers
+//! within one `ocsp.check_interval` of the revocation, wherever it was made
+//! ([`super::ocsp_cache`]).
 //!
 //! Nonces are unauthenticated work, so they are the first to shed: at most
 //! `ocsp.nonce_signatures_per_second` responses echo a nonce (a token bucket), queued as
@@ -31,7 +35,7 @@ use privca_ocsp::{
 use x509_cert::{serial_number::SerialNumber, Certificate};
 use x509_ocsp::CertId;
 
-use super::{bootstrap::ocsp_key_label, CertificateAuthority, RevocationReason};
+use super::{bootstrap::ocsp_key_label, ocsp_cache::AnswerCache, CertificateAuthority, RevocationReason};
 use crate::{
     error::{CaError, ErrorKind},
     ledger::{self, OcspRecord, OcspWork},
@@ -39,10 +43,10 @@ use crate::{
     signer::{verify_spki, JobClass, SigningAlgorithm},
 };
 
-/// Cached answers kept at most; beyond it the cache starts over.
-const MAX_CACHE: usize = 200_000;
 /// A stored or cached response closer than this to nextUpdate is not served.
 const MIN_FRESH: i64 = 60;
+/// Revoked serials read per CA to catch the memory cache up; more, and it starts over.
+const FORGET_BATCH: i64 = 10_000;
 
 /// A CA's OCSP identity: its CertID hashes per algorithm.
 struct IssuerIdent {
@@ -71,7 +75,7 @@ struct Inner {
     ca: CertificateAuthority,
     idents: Vec<IssuerIdent>,
     responders: RwLock<HashMap<String, Arc<Responder>>>,
-    cache: RwLock<HashMap<(String, HashAlgorithm), OcspReply>>,
+    cache: AnswerCache,
     nonce_budget: TokenBucket,
 }
 
@@ -141,14 +145,9 @@ impl OcspService {
             });
         }
         let nonce_budget = TokenBucket::new(ca.config().ocsp.nonce_signatures_per_second);
+        let cache = AnswerCache::new(ca.ledger().revocation_counter().await?);
         let service = OcspService {
-            inner: Arc::new(Inner {
-                ca,
-                idents,
-                responders: RwLock::new(HashMap::new()),
-                cache: RwLock::new(HashMap::new()),
-                nonce_budget,
-            }),
+            inner: Arc::new(Inner { ca, idents, responders: RwLock::new(HashMap::new()), cache, nonce_budget }),
         };
         service.ensure_responders().await?;
         if let Ok(mut slot) = service.inner.ca.first_response.0.write() {
@@ -267,15 +266,15 @@ impl OcspService {
         let serial = hex::encode(&r.serial);
         let now = ledger::now();
         let fresh = |next: SystemTime| next > at(now + MIN_FRESH);
-        let cached = self.inner.cache.read().ok().and_then(|c| c.get(&(serial.clone(), r.hash)).cloned());
-        if let Some(reply) = cached.filter(|c| fresh(c.next_update)) {
+        let read_at = self.inner.cache.caught_up();
+        if let Some(reply) = self.inner.cache.get(&serial, r.hash).filter(|c| fresh(c.next_update)) {
             served("memory");
             return Ok(reply);
         }
-        if let Some(rec) = self.ca().ledger().ocsp_response(&serial, r.hash.as_str()).await? {
+        if let Some(rec) = self.ca().ledger().current_ocsp_response(&serial, r.hash.as_str()).await? {
             if rec.issuer_id == issuer && rec.next_update > now + MIN_FRESH {
                 let reply = reply_from(&rec);
-                self.remember(&serial, r.hash, &reply);
+                self.inner.cache.insert(&serial, r.hash, &reply, read_at);
                 served("ledger");
                 return Ok(reply);
             }
@@ -285,7 +284,7 @@ impl OcspService {
         if status != Status::Unknown {
             self.ca().ledger().store_ocsp_response(&record(issuer, &serial, r.hash, seq, &reply)).await?;
         }
-        self.remember(&serial, r.hash, &reply);
+        self.inner.cache.insert(&serial, r.hash, &reply, read_at);
         served("signed");
         Ok(reply)
     }
@@ -294,11 +293,12 @@ impl OcspService {
     pub async fn presign(&self, work: &OcspWork) -> Result<(), CaError> {
         let hash = hash_alg(&work.hash_alg).ok_or_else(|| CaError::internal(format!("hash {}", work.hash_alg)))?;
         let cert_id = self.cert_id(&work.issuer_id, &work.serial, hash)?;
+        let read_at = self.inner.cache.caught_up();
         let (status, seq) = self.status(&work.issuer_id, &work.serial).await?;
         let reply = self.sign(&work.issuer_id, vec![(cert_id, status)], None, JobClass::Issuance).await?;
         let record = record(&work.issuer_id, &work.serial, hash, seq, &reply);
         self.ca().ledger().store_ocsp_response(&record).await?;
-        self.remember(&work.serial, hash, &reply);
+        self.inner.cache.insert(&work.serial, hash, &reply, read_at);
         metrics::counter!("privca_ocsp_presigned_total").increment(1);
         Ok(())
     }
@@ -373,13 +373,25 @@ impl OcspService {
         Ok(OcspReply { der: Arc::new(der), this_update: now, next_update: next, cacheable: true, etag })
     }
 
-    fn remember(&self, serial: &str, hash: HashAlgorithm, reply: &OcspReply) {
-        if let Ok(mut cache) = self.inner.cache.write() {
-            if cache.len() >= MAX_CACHE {
-                cache.clear();
-            }
-            cache.insert((serial.to_owned(), hash), reply.clone());
+    /// Drops from the memory cache the answers of every certificate revoked since the last
+    /// call, wherever the revocation was made (this process, the CLI, another instance): the
+    /// pre-signer's loop calls it each tick on every instance ([`super::ocsp_cache`]).
+    pub async fn forget_revoked(&self) -> Result<(), CaError> {
+        let ledger = self.ca().ledger();
+        let counter = ledger.revocation_counter().await?;
+        let after = self.inner.cache.caught_up();
+        if counter <= after {
+            return Ok(());
         }
+        let mut serials = Vec::new();
+        let mut complete = true;
+        for ident in &self.inner.idents {
+            let revoked = ledger.revoked_serials_after(&ident.id, after, FORGET_BATCH).await?;
+            complete &= (revoked.len() as i64) < FORGET_BATCH;
+            serials.extend(revoked);
+        }
+        self.inner.cache.forget(counter, complete.then_some(serials.as_slice()));
+        Ok(())
     }
 }
 

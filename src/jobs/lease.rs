@@ -12,7 +12,10 @@
 //! certificate × threshold × channel, the audit head's compare-and-set) are what make a job's
 //! effects exactly-once even if two instances ever overlapped.
 //!
-//! On SQLite there is one instance per ledger file and the leases are always this process's.
+//! An instance restarted after a crash or SIGKILL does not wait for its predecessor's leases
+//! to run out: at start it takes over those held by a process of its own host that is no
+//! longer running ([`Keeper::take_over_from_gone_processes`]). On SQLite, one process per
+//! ledger file, that is every lease.
 
 use std::{
     sync::{Arc, Mutex},
@@ -126,6 +129,32 @@ impl Keeper {
         lease
     }
 
+    /// At start: takes over at once every lease this keeper wants that is still held by an
+    /// earlier process of this host which is gone (killed or crashed: the same host name, its
+    /// process id no longer running), instead of waiting up to `job_lease` for it to run out.
+    /// A holder on another host, or whose process id is running (perhaps reused), is left to run
+    /// out. Then [`Keeper::renew`] finds the leases its own.
+    pub async fn take_over_from_gone_processes(&self) {
+        let leases = match self.ledger.job_leases().await {
+            Ok(l) => l,
+            Err(e) => return tracing::warn!(error = %e, "reading the job leases failed"),
+        };
+        let t = now();
+        for lease in leases {
+            if lease.expires_at <= t || !self.leases.iter().any(|l| l.job == lease.job) || !gone(&lease.holder) {
+                continue;
+            }
+            let until = t + self.ttl.as_secs() as i64;
+            match self.ledger.take_over_lease(&lease.job, &lease.holder, &self.holder, until).await {
+                Ok(Some(fence)) => {
+                    tracing::info!(job = %lease.job, from = %lease.holder, fence, "job lease of a process that is gone taken over")
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(job = %lease.job, error = %e, "taking over a job lease failed"),
+            }
+        }
+    }
+
     /// Takes or renews every lease once.
     pub async fn renew(&self) {
         for lease in &self.leases {
@@ -181,16 +210,69 @@ impl Keeper {
 
 /// `host/pid/random`: unique per process, readable in `job_leases`.
 fn holder_name() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
     let mut random = [0u8; 4];
     // A name that happens to repeat only merges two holders' renewals; it is never a secret.
     let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut random);
-    format!("{}/{}/{}", host.trim(), std::process::id(), hex::encode(random))
+    format!("{}/{}/{}", this_host(), std::process::id(), hex::encode(random))
+}
+
+fn this_host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default().trim().to_owned()
+}
+
+/// Whether `holder` ([`holder_name`]) names a process of this host that is no longer running.
+/// False whenever that cannot be told (another host, no `/proc`, a name of another form).
+fn gone(holder: &str) -> bool {
+    let mut parts = holder.split('/');
+    let (Some(host), Some(pid), Some(_), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    let Ok(pid) = pid.parse::<u32>() else { return false };
+    let host_known = !host.is_empty() && host == this_host();
+    host_known
+        && pid != std::process::id()
+        && std::path::Path::new("/proc/self").exists()
+        && !std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_holder_is_gone_only_when_its_process_of_this_host_is_not_running() {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let host = this_host();
+        assert!(gone(&format!("{host}/{dead}/00000000")));
+        assert!(!gone(&format!("{host}/{}/00000000", std::process::id())), "this process");
+        assert!(!gone(&format!("{host}/1/00000000")), "a running process");
+        assert!(!gone(&format!("another-{host}/{dead}/00000000")), "another host");
+        assert!(!gone("garbage"));
+        assert!(!gone(&format!("{host}/x/00000000")));
+    }
+
+    /// A lease of a killed process of this host is taken over at start, not after it runs out.
+    #[tokio::test]
+    async fn a_restarted_instance_takes_over_the_leases_of_its_killed_predecessor() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = Ledger::connect(&format!("sqlite://{}/l.db?mode=rwc", dir.path().display()), 2).await.unwrap();
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = format!("{}/{}/00000000", this_host(), child.id());
+        child.wait().unwrap();
+        let t = now();
+        assert_eq!(ledger.take_lease(job::CRL_PUBLISH, &dead, t, t + 30).await.unwrap(), Some(1));
+        assert_eq!(ledger.take_lease(job::AUDIT_SEAL, "elsewhere/1/00000000", t, t + 30).await.unwrap(), Some(1));
+        let mut keeper = Keeper::new(ledger.clone(), Duration::from_secs(30));
+        let crl = keeper.lease(job::CRL_PUBLISH);
+        let seal = keeper.lease(job::AUDIT_SEAL);
+        keeper.take_over_from_gone_processes().await;
+        keeper.renew().await;
+        assert!(crl.held(), "the killed predecessor's lease");
+        assert_eq!(crl.fence(), Some(2));
+        assert!(!seal.held(), "another host's lease runs out first");
+    }
 
     #[tokio::test]
     async fn one_of_two_keepers_holds_each_job_and_the_other_takes_over_when_it_gives_up() {

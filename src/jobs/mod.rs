@@ -109,6 +109,7 @@ pub async fn spawn(
         keeper.lease(job::OCSP_SWEEP),
         stop.clone(),
     )));
+    keeper.take_over_from_gone_processes().await;
     keeper.renew().await;
     jobs.push(tokio::spawn(keeper.run(stop)));
     jobs

@@ -1,6 +1,7 @@
 //! Keeps a pre-signed OCSP response for every live certificate: signs the first one right after
 //! commit (from the CA's change feed), re-signs at once when a revocation lands (revocations
-//! first), refreshes each response before `ocsp.refresh_before` of its nextUpdate, and rotates
+//! first; on every instance, each tick, the memory cache drops the answers of certificates
+//! revoked since the last), refreshes each response before `ocsp.refresh_before` of its nextUpdate, and rotates
 //! the delegated responders. Each tick reads what changed through indexes (revocations after
 //! the last sequence handled, certificates committed in the last minutes without a response,
 //! responses about to expire), which also catches what other processes or instances commit; a
@@ -40,6 +41,7 @@ pub(crate) async fn run(
                 if let Err(e) = service.ensure_responders().await {
                     tracing::error!(error = %e, "OCSP responder rotation failed");
                 }
+                forget_revoked(&service).await;
                 if !lease.held() {
                     spent = 0;
                     continue;
@@ -52,7 +54,10 @@ pub(crate) async fn run(
                     presign(&service, &work).await;
                     spent += 1;
                 }
-                LedgerChange::Revoked => spent += sweeper.sweep(&service, &ledger, &cfg, budget - spent, &stop).await,
+                LedgerChange::Revoked => {
+                    forget_revoked(&service).await;
+                    spent += sweeper.sweep(&service, &ledger, &cfg, budget - spent, &stop).await;
+                }
             },
             _ = stop.changed() => return,
         }
@@ -146,6 +151,14 @@ impl Sweeper {
             }
         }
         work.len() as i64
+    }
+}
+
+/// Drops the memory cache's answers of certificates revoked since the last tick (logged if
+/// the ledger cannot say which).
+async fn forget_revoked(service: &OcspService) {
+    if let Err(e) = service.forget_revoked().await {
+        tracing::error!(error = %e, "OCSP cache cannot read the latest revocations");
     }
 }
 

@@ -43,6 +43,31 @@ impl Ledger {
         Ok(row.map(|r| r.try_get("fence")).transpose()?)
     }
 
+    /// Takes `job`'s lease over from `from` (a holder known to be gone) for `holder` until
+    /// `until`, whether or not it ran out; the fence grows. `None` if `from` no longer holds it
+    /// (compare-and-set on the holder).
+    pub async fn take_over_lease(
+        &self,
+        job: &str,
+        from: &str,
+        holder: &str,
+        until: i64,
+    ) -> Result<Option<i64>, LedgerError> {
+        let mut tx = self.begin_single().await?;
+        let row = sqlx::query(
+            "UPDATE job_leases SET holder = $1, fence = fence + 1, expires_at = $2 \
+             WHERE job = $3 AND holder = $4 RETURNING fence",
+        )
+        .bind(holder)
+        .bind(until)
+        .bind(job)
+        .bind(from)
+        .fetch_optional(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(row.map(|r| r.try_get("fence")).transpose()?)
+    }
+
     /// Ends `holder`'s lease of `job` now (graceful shutdown: another instance takes the job
     /// over at its next try instead of after the lease ran out). Nothing if it holds none.
     pub async fn give_up_lease(&self, job: &str, holder: &str) -> Result<(), LedgerError> {
@@ -91,6 +116,11 @@ mod tests {
         assert_eq!(ledger.take_lease("crl-publish", a, 141, 171).await.unwrap(), None);
         // Another job is separate.
         assert_eq!(ledger.take_lease("audit-seal", a, 141, 171).await.unwrap(), Some(1));
+        // Taken over from a holder known to be gone, whatever its expiry; only from that holder.
+        assert_eq!(ledger.take_over_lease("audit-seal", "c/3", b, 180).await.unwrap(), None);
+        assert_eq!(ledger.take_over_lease("audit-seal", a, b, 180).await.unwrap(), Some(2));
+        assert_eq!(ledger.take_lease("audit-seal", a, 142, 172).await.unwrap(), None);
+        assert_eq!(ledger.take_lease("audit-seal", b, 142, 180).await.unwrap(), Some(2));
         // Given up: free at once, and only by its holder.
         ledger.give_up_lease("crl-publish", a).await.unwrap();
         assert_eq!(ledger.take_lease("crl-publish", a, 142, 172).await.unwrap(), None);

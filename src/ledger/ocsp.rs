@@ -124,18 +124,43 @@ impl Ledger {
         .bind(hash_alg)
         .fetch_optional(&mut *self.conn().await?)
         .await?;
-        row.map(|r| {
-            Ok(OcspRecord {
-                serial: r.try_get("serial")?,
-                hash_alg: r.try_get("hash_alg")?,
-                issuer_id: r.try_get("issuer_id")?,
-                revocation_seq: r.try_get("revocation_seq")?,
-                this_update: r.try_get("this_update")?,
-                next_update: r.try_get("next_update")?,
-                der: r.try_get("der")?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(record_row).transpose()
+    }
+
+    /// The stored response for (serial, hash algorithm) if it reflects the certificate's latest
+    /// revocation: what the responder may serve. One that misses a revocation (not re-signed
+    /// yet) is `None`, as if there were none.
+    pub async fn current_ocsp_response(&self, serial: &str, hash_alg: &str) -> Result<Option<OcspRecord>, LedgerError> {
+        let row = sqlx::query(
+            "SELECT o.serial, o.hash_alg, o.issuer_id, o.revocation_seq, o.this_update, o.next_update, o.der \
+             FROM ocsp_responses o JOIN certificates c ON c.serial = o.serial \
+             WHERE o.serial = $1 AND o.hash_alg = $2 AND COALESCE(c.revocation_seq, 0) <= o.revocation_seq",
+        )
+        .bind(serial)
+        .bind(hash_alg)
+        .fetch_optional(&mut *self.reader().await?)
+        .await?;
+        row.as_ref().map(record_row).transpose()
+    }
+
+    /// Serials of CA `issuer_id` revoked with a sequence above `after`, at most `limit`, in
+    /// sequence order (index `certificates_revocation_seq`).
+    pub async fn revoked_serials_after(
+        &self,
+        issuer_id: &str,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<String>, LedgerError> {
+        let rows = sqlx::query(
+            "SELECT serial FROM certificates WHERE issuer_id = $1 AND revocation_seq > $2 \
+             ORDER BY revocation_seq LIMIT $3",
+        )
+        .bind(issuer_id)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&mut *self.reader().await?)
+        .await?;
+        rows.iter().map(|r| Ok(r.try_get("serial")?)).collect()
     }
 
     /// Status of a certificate (None: never issued).
@@ -270,5 +295,18 @@ fn ocsp_work_row(r: &sqlx::any::AnyRow) -> Result<OcspWork, LedgerError> {
         hash_alg: r.try_get("hash_alg")?,
         issuer_id: r.try_get("issuer_id")?,
         revocation_pending: r.try_get::<i64, _>("pending")? == 1,
+    })
+}
+
+/// An `ocsp_responses` row.
+fn record_row(r: &sqlx::any::AnyRow) -> Result<OcspRecord, LedgerError> {
+    Ok(OcspRecord {
+        serial: r.try_get("serial")?,
+        hash_alg: r.try_get("hash_alg")?,
+        issuer_id: r.try_get("issuer_id")?,
+        revocation_seq: r.try_get("revocation_seq")?,
+        this_update: r.try_get("this_update")?,
+        next_update: r.try_get("next_update")?,
+        der: r.try_get("der")?,
     })
 }

@@ -165,7 +165,67 @@ async fn tick_finds_certificates_without_a_response(db: Db) {
     jobs.stop().await;
 }
 
+/// A request without a nonce for `serial`'s certificate (its PEM chain), built by openssl.
+fn request_for(t: &TestCa, chain_pem: &str) -> privca_ocsp::ParsedRequest {
+    let pems: Vec<&str> = chain_pem.split_inclusive("-----END CERTIFICATE-----\n").collect();
+    let dir = t.dir.path();
+    std::fs::write(dir.join("leaf.pem"), pems[0]).unwrap();
+    std::fs::write(dir.join("issuer.pem"), pems[1]).unwrap();
+    let out = std::process::Command::new("openssl")
+        .args(["ocsp", "-issuer", "issuer.pem", "-cert", "leaf.pem", "-no_nonce", "-reqout", "req.der"])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "openssl ocsp: {}", String::from_utf8_lossy(&out.stderr));
+    privca_ocsp::request::parse(&std::fs::read(dir.join("req.der")).unwrap()).unwrap()
+}
+
+/// Whether a response says `revoked` (else `good`; anything else fails).
+fn says_revoked(der: &[u8]) -> bool {
+    use der::Decode;
+    let response = x509_ocsp::OcspResponse::from_der(der).unwrap();
+    let bytes = response.response_bytes.expect("a successful response");
+    let basic = x509_ocsp::BasicOcspResponse::from_der(bytes.response.as_bytes()).unwrap();
+    match &basic.tbs_response_data.responses[0].cert_status {
+        x509_ocsp::CertStatus::Good(_) => false,
+        x509_ocsp::CertStatus::Revoked(_) => true,
+        other => panic!("unexpected status {other:?}"),
+    }
+}
+
+/// Two responders on one ledger (two instances) with no pre-signer running (its lease holder
+/// down): after a revocation made elsewhere (the CLI), neither answers `good` from its memory
+/// cache once it caught up with the revocation counter, nor from the ledger's stored response,
+/// which misses the revocation: the answer is signed on demand, and stored.
+async fn no_instance_answers_good_for_a_revoked_certificate(db: Db) {
+    let Some(t) = TestCa::new(db).await else { return };
+    let (a, b) = (OcspService::start(t.ca.clone()).await.unwrap(), OcspService::start(t.ca.clone()).await.unwrap());
+    let csr = t.csr("ec:P-256", "/CN=stale.example.test", Some("DNS:stale.example.test"));
+    let req = IssuanceRequest::from_csr(&csr, "tls-server", Requester::cli()).unwrap();
+    let cert = match t.ca.issue(req).await.unwrap() {
+        IssueOutcome::Issued(c) => c,
+        IssueOutcome::Pending(_) => panic!("pending"),
+    };
+    let request = request_for(&t, &cert.chain_pem);
+    for ocsp in [&a, &b] {
+        assert!(!says_revoked(&ocsp.respond(request.clone()).await.unwrap().der), "good before");
+        assert!(!says_revoked(&ocsp.respond(request.clone()).await.unwrap().der), "good, from memory");
+    }
+
+    t.ca.revoke(&cert.record.serial, RevocationReason::KeyCompromise, None, &Requester::cli()).await.unwrap();
+    let seq = t.app.ledger.certificate_status(&cert.record.serial).await.unwrap().unwrap().revocation_seq;
+    assert!(t.app.ledger.current_ocsp_response(&cert.record.serial, "sha1").await.unwrap().is_none(), "stale");
+    for ocsp in [&a, &b] {
+        ocsp.forget_revoked().await.unwrap();
+        assert!(says_revoked(&ocsp.respond(request.clone()).await.unwrap().der), "revoked");
+        assert!(says_revoked(&ocsp.respond(request.clone()).await.unwrap().der), "revoked, again");
+    }
+    let stored = t.app.ledger.current_ocsp_response(&cert.record.serial, "sha1").await.unwrap().unwrap();
+    assert_eq!(stored.revocation_seq, seq, "the on-demand answer is stored");
+}
+
 both_databases!(
+    no_instance_answers_good_for_a_revoked_certificate,
     signed_at_commit,
     recent_work,
     tick_finds_other_revocations,
