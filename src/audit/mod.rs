@@ -394,21 +394,31 @@ impl<'c> ChainWalk<'c> {
 
 /// Walks the chain and checkpoints; `spki_der` is the checkpoint key's public key from the token.
 pub async fn verify(ledger: &Ledger, spki_der: &[u8]) -> Result<VerifyReport, crate::ledger::LedgerError> {
-    let checkpoints = ledger.checkpoints().await?;
+    // The head first: a sealer running meanwhile (the server, any CLI command) moves it together
+    // with the rows and checkpoint it adds, so the chain up to the head read here is complete,
+    // and what lies beyond it is left for the next verification.
+    let (head_seq, head_hash) = ledger.audit_head().await?;
+    let checkpoints: Vec<_> = ledger.checkpoints().await?.into_iter().filter(|c| c.seq <= head_seq).collect();
     let mut walk = ChainWalk::new(0, GENESIS_HASH.to_owned(), &checkpoints);
     let mut after = 0i64;
-    loop {
+    'read: loop {
         let rows = ledger.sealed_audit(after, 1000).await?;
         if rows.is_empty() {
             break;
         }
         for row in &rows {
             after = row.seq.unwrap_or(-1);
+            if after > head_seq {
+                break 'read;
+            }
             walk.row(row);
         }
     }
     let (mut report, expected_seq, prev) = walk.finish(&checkpoints, spki_der);
-    let (head_seq, head_hash) = ledger.audit_head().await?;
+    // Sealed rows beyond the head read first are a sealer's only if the head has moved since.
+    if after > head_seq && ledger.audit_head().await?.0 == head_seq {
+        report.findings.push(Finding(format!("sealed rows after the chain head (seq {head_seq}): rows were added")));
+    }
     if head_seq != expected_seq || (head_seq > 0 && head_hash != prev) {
         report.findings.push(Finding(format!(
             "chain head says seq {head_seq} but the chain ends at seq {expected_seq}: rows were deleted or added"

@@ -32,6 +32,7 @@ battery!(
     audit_deleting_newest_rows_is_detected,
     audit_recomputed_chain_is_detected,
     audit_seal_links_more_rows_than_one_statement,
+    audit_verifies_while_another_process_seals,
     connections_dropped_by_the_database_are_replaced,
     nonce_redemption_sees_account_changes,
     an_order_and_its_authorizations_are_one_unit,
@@ -407,6 +408,28 @@ async fn audit_seal_links_more_rows_than_one_statement(db: Db) {
     let report = audit::verify(&t.app.ledger, &spki).await.unwrap();
     assert!(report.findings.is_empty(), "{:?}", report.findings);
     assert!(report.rows >= 600 && report.checkpoints >= 2 && report.unsealed == 0, "{report:?}");
+}
+
+/// `audit verify` while another sealer links rows (the server, or any CLI command, seals as it
+/// ends): the chain up to the head it read first verifies, with no finding.
+async fn audit_verifies_while_another_process_seals(db: Db) {
+    let Some(t) = TestCa::new(db).await else { return };
+    let spki = t.app.signing.key_info(audit::CHECKPOINT_KEY).unwrap().spki_der;
+    for round in 0..20 {
+        for i in 0..40 {
+            let event = AuditEvent::new(AuditKind::Failed, "cli:test").serial(format!("{round:02x}{i:02x}"));
+            t.app.ledger.record_event(&event).await.unwrap();
+        }
+        let (sealed, report) =
+            tokio::join!(audit::seal(&t.app.ledger, &t.app.signing), audit::verify(&t.app.ledger, &spki));
+        assert!(sealed.unwrap() > 0);
+        assert!(report.unwrap().findings.is_empty(), "round {round}");
+    }
+    // Rows sealed beyond a head that did not move were added by hand.
+    let mut conn = t.raw().await;
+    sqlx::query("UPDATE audit_head SET seq = seq - 1 WHERE id = 1").execute(&mut conn).await.unwrap();
+    let report = audit::verify(&t.app.ledger, &spki).await.unwrap();
+    assert!(report.findings.iter().any(|f| f.0.contains("rows were added")), "{:?}", report.findings);
 }
 
 async fn audit_edit_is_detected(db: Db) {
