@@ -36,7 +36,6 @@ usage: load.py --pid PID --root ROOT_PEM --seconds S --out TSV --summary JSON --
 import argparse
 import base64
 import datetime
-import hashlib
 import http.client
 import json
 import os
@@ -53,12 +52,13 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtensionOID, NameOID
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scep"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "acme"))
+import jws  # noqa: E402
 import scep_client  # noqa: E402
 
 KINDS = ["acme", "est", "scep", "ocsp_get", "ocsp_post", "crl", "revoke"]
@@ -189,14 +189,13 @@ def p256_csr(name, key=None):
 # ---------------------------------------------------------------- ACME
 
 class Acme:
-    """A minimal RFC 8555 client (ES256 account key, one account for the run)."""
+    """A minimal RFC 8555 client (ES256 account key, one account for the run; JWS bodies from
+    interop/acme/jws.py)."""
 
     def __init__(self, ctx, tokens):
         self.ctx, self.tokens = ctx, tokens
-        self.key = ec.generate_private_key(ec.SECP256R1())
-        n = self.key.public_key().public_numbers()
-        self.jwk = {"crv": "P-256", "kty": "EC", "x": b64u(n.x.to_bytes(32, "big")), "y": b64u(n.y.to_bytes(32, "big"))}
-        self.thumb = b64u(hashlib.sha256(json.dumps(self.jwk, sort_keys=True, separators=(",", ":")).encode()).digest())
+        self.key = jws.Key()
+        self.thumb = self.key.thumbprint()
         s, _, body = fetch("GET", HTTPS + "/acme/directory", ctx=ctx)
         if s != 200:
             raise Bad(f"directory: HTTP {s}")
@@ -218,16 +217,8 @@ class Acme:
         return h["replay-nonce"]
 
     def post(self, url, payload, kid=True):
-        prot = {"alg": "ES256", "nonce": self.nonce(), "url": url}
-        if kid:
-            prot["kid"] = self.kid
-        else:
-            prot["jwk"] = self.jwk
-        p64 = "" if payload is None else b64u(json.dumps(payload).encode())
-        h64 = b64u(json.dumps(prot).encode())
-        r, s = decode_dss_signature(self.key.sign(f"{h64}.{p64}".encode(), ec.ECDSA(hashes.SHA256())))
-        body = json.dumps({"protected": h64, "payload": p64, "signature": b64u(r.to_bytes(32, "big") + s.to_bytes(32, "big"))})
-        status, headers, raw = fetch("POST", url, body.encode(), {"Content-Type": "application/jose+json"}, self.ctx)
+        body = jws.body(self.key, url, payload, self.nonce(), kid=self.kid if kid else None)
+        status, headers, raw = fetch("POST", url, body, {"Content-Type": "application/jose+json"}, self.ctx)
         self.nonces.n = headers.get("replay-nonce")
         ctype = headers.get("content-type", "")
         doc = json.loads(raw) if raw and "json" in ctype else raw
