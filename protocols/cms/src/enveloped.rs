@@ -1,28 +1,30 @@
 //! EnvelopedData (RFC 5652 §6) with one KeyTransRecipientInfo: a fresh content-encryption key
 //! encrypts the content (CBC, [`ContentCipher`]) and is itself encrypted to the recipient's RSA
 //! public key (rsaEncryption, PKCS #1 v1.5, RFC 3370 §4.2). Public-key operations only.
+//!
+//! The recipient's issuerAndSerialNumber keeps the serial number as its certificate has it,
+//! of any length: the `cms` crate's types refuse serials longer than RFC 5280's 20 octets, which
+//! SCEP clients' self-signed certificates carry (certmonger's: 32 octets), so the
+//! KeyTransRecipientInfo and the EnvelopedData are encoded here.
 
 use cms::{
-    cert::IssuerAndSerialNumber,
     content_info::{CmsVersion, ContentInfo},
-    enveloped_data::{
-        EncryptedContentInfo, EnvelopedData, KeyTransRecipientInfo, RecipientIdentifier, RecipientInfo, RecipientInfos,
-    },
+    enveloped_data::EncryptedContentInfo,
 };
 use const_oid::{
     db::{rfc5911::ID_ENVELOPED_DATA, rfc5912::RSA_ENCRYPTION},
     ObjectIdentifier,
 };
-use der::{
-    asn1::{OctetString, SetOfVec},
-    Any, Encode,
-};
+use der::{asn1::OctetString, Any, Encode, Tag, TagNumber};
 use rsa::{
     pkcs1::DecodeRsaPublicKey,
     rand_core::{OsRng, RngCore},
     Pkcs1v15Encrypt, RsaPublicKey,
 };
-use x509_cert::{ext::pkix::SubjectKeyIdentifier, spki::AlgorithmIdentifierOwned, Certificate};
+use x509_cert::{
+    certificate::{CertificateInner, Profile},
+    spki::AlgorithmIdentifierOwned,
+};
 use zeroize::Zeroizing;
 
 use crate::{cipher::ContentCipher, error::CmsError};
@@ -30,19 +32,23 @@ use crate::{cipher::ContentCipher, error::CmsError};
 /// The one recipient of an envelope: how it is identified, and its RSA public key.
 #[derive(Debug, Clone)]
 pub struct KeyTransRecipient {
-    rid: RecipientIdentifier,
+    /// The RecipientIdentifier, encoded.
+    rid: Any,
+    /// RFC 5652 §6.2.1: v0 for issuerAndSerialNumber, v2 for subjectKeyIdentifier.
+    version: CmsVersion,
     key: RsaPublicKey,
 }
 
 impl KeyTransRecipient {
-    /// The holder of `cert`, identified by issuerAndSerialNumber (KeyTransRecipientInfo v0).
-    pub fn certificate(cert: &Certificate) -> Result<Self, CmsError> {
+    /// The holder of `cert`, identified by issuerAndSerialNumber (KeyTransRecipientInfo v0),
+    /// its serial number as long as the certificate has it (any [`Profile`]).
+    pub fn certificate<P: Profile>(cert: &CertificateInner<P>) -> Result<Self, CmsError> {
         let tbs = &cert.tbs_certificate;
+        let mut ias = tbs.issuer.to_der()?;
+        ias.extend(tbs.serial_number.to_der()?);
         Ok(Self {
-            rid: RecipientIdentifier::IssuerAndSerialNumber(IssuerAndSerialNumber {
-                issuer: tbs.issuer.clone(),
-                serial_number: tbs.serial_number.clone(),
-            }),
+            rid: Any::new(Tag::Sequence, ias)?,
+            version: CmsVersion::V0,
             key: rsa_key(&tbs.subject_public_key_info)?,
         })
     }
@@ -51,18 +57,30 @@ impl KeyTransRecipient {
     /// (KeyTransRecipientInfo v2).
     pub fn key_id(key_id: &[u8], spki: &x509_cert::spki::SubjectPublicKeyInfoOwned) -> Result<Self, CmsError> {
         Ok(Self {
-            rid: RecipientIdentifier::SubjectKeyIdentifier(SubjectKeyIdentifier(OctetString::new(key_id)?)),
+            // subjectKeyIdentifier [0] IMPLICIT OCTET STRING
+            rid: Any::new(Tag::ContextSpecific { constructed: false, number: TagNumber::N0 }, key_id)?,
+            version: CmsVersion::V2,
             key: rsa_key(spki)?,
         })
     }
+}
 
-    /// RFC 5652 §6.2.1: v0 for issuerAndSerialNumber, v2 for subjectKeyIdentifier.
-    fn version(&self) -> CmsVersion {
-        match self.rid {
-            RecipientIdentifier::IssuerAndSerialNumber(_) => CmsVersion::V0,
-            RecipientIdentifier::SubjectKeyIdentifier(_) => CmsVersion::V2,
-        }
-    }
+/// `KeyTransRecipientInfo` (RFC 5652 §6.2.1) with the RecipientIdentifier as encoded.
+#[derive(der::Sequence)]
+struct KeyTransRecipientInfo {
+    version: CmsVersion,
+    rid: Any,
+    key_enc_alg: AlgorithmIdentifierOwned,
+    enc_key: OctetString,
+}
+
+/// `EnvelopedData` (RFC 5652 §6.1) without originatorInfo and unprotectedAttrs; `recip_infos`
+/// is the SET OF RecipientInfo around the one KeyTransRecipientInfo.
+#[derive(der::Sequence)]
+struct EnvelopedData {
+    version: CmsVersion,
+    recip_infos: Any,
+    encrypted_content: EncryptedContentInfo,
 }
 
 /// The RSAPublicKey of an rsaEncryption SubjectPublicKeyInfo.
@@ -92,19 +110,16 @@ pub fn envelope(
     let encrypted_key =
         recipient.key.encrypt(&mut OsRng, Pkcs1v15Encrypt, &key).map_err(|_| CmsError::Encryption("key transport"))?;
 
-    let version = recipient.version();
+    let version = recipient.version;
     let ktri = KeyTransRecipientInfo {
         version,
         rid: recipient.rid.clone(),
         key_enc_alg: AlgorithmIdentifierOwned { oid: RSA_ENCRYPTION, parameters: Some(Any::null()) },
         enc_key: OctetString::new(encrypted_key)?,
     };
-    let mut recipients = SetOfVec::new();
-    recipients.insert(RecipientInfo::Ktri(ktri))?;
     let env = EnvelopedData {
         version,
-        originator_info: None,
-        recip_infos: RecipientInfos(recipients),
+        recip_infos: Any::new(Tag::Set, ktri.to_der()?)?,
         encrypted_content: EncryptedContentInfo {
             content_type,
             content_enc_alg: AlgorithmIdentifierOwned {
@@ -113,16 +128,16 @@ pub fn envelope(
             },
             encrypted_content: Some(OctetString::new(ciphertext)?),
         },
-        unprotected_attrs: None,
     };
     Ok(ContentInfo { content_type: ID_ENVELOPED_DATA, content: Any::encode_from(&env)? }.to_der()?)
 }
 
 #[cfg(test)]
 mod tests {
-    use cms::enveloped_data::EnvelopedData;
+    use cms::enveloped_data::{EnvelopedData, RecipientIdentifier, RecipientInfo};
     use der::Decode;
     use rsa::{pkcs8::DecodePrivateKey, RsaPrivateKey};
+    use x509_cert::Certificate;
 
     use super::*;
 
@@ -196,6 +211,41 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         assert_eq!(out.stdout, b"hello");
+    }
+
+    /// A recipient certificate whose serial is longer than RFC 5280's 20 octets (certmonger's
+    /// self-signed SCEP requester certificates have 32): its issuerAndSerialNumber keeps the
+    /// serial as it is, and OpenSSL finds itself among the recipients.
+    #[test]
+    fn a_serial_of_32_octets_is_kept() {
+        use x509_cert::serial_number::SerialNumber;
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        struct Raw;
+        impl Profile for Raw {
+            fn check_serial_number(_: &SerialNumber<Self>) -> der::Result<()> {
+                Ok(())
+            }
+        }
+        let dir = std::env::temp_dir().join(format!("privca-cms-long-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut cert = CertificateInner::<Raw>::from_der(CERT).unwrap();
+        let serial = [&[0x02, 0x20, 0x4a][..], &[0xb2; 31]].concat();
+        cert.tbs_certificate.serial_number = SerialNumber::<Raw>::from_der(&serial).unwrap();
+        let recipient = KeyTransRecipient::certificate(&cert).unwrap();
+        let der = envelope(const_oid::db::rfc5911::ID_DATA, b"long", &recipient, ContentCipher::Aes128).unwrap();
+        assert!(der.windows(serial.len()).any(|w| w == serial), "the serial is in the issuerAndSerialNumber");
+        std::fs::write(dir.join("env.der"), der).unwrap();
+        std::fs::write(dir.join("cert.der"), cert.to_der().unwrap()).unwrap();
+        std::fs::write(dir.join("key.der"), KEY).unwrap();
+        let out = std::process::Command::new("openssl")
+            .args(["cms", "-decrypt", "-binary", "-inform", "DER", "-in", "env.der", "-recip", "cert.der"])
+            .args(["-inkey", "key.der", "-keyform", "DER"])
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(out.stdout, b"long");
     }
 
     #[test]

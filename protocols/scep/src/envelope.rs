@@ -17,7 +17,11 @@ use const_oid::{
 };
 use der::{asn1::OctetString, Any, Decode, Encode};
 use privca_cms::{CmsError, KeyTransRecipient};
-use x509_cert::{spki::AlgorithmIdentifierOwned, Certificate};
+use x509_cert::{
+    certificate::{CertificateInner, Profile},
+    spki::AlgorithmIdentifierOwned,
+    Certificate,
+};
 
 use crate::{
     error::{FailInfo, ScepError},
@@ -170,7 +174,11 @@ impl Sealed {
 
 /// `content` encrypted to `recipient`'s public key (RSA key transport) with
 /// [`reply_cipher`]`(cipher)`, as a ContentInfo of type envelopedData.
-pub fn seal(content: &[u8], recipient: &Certificate, cipher: ContentCipher) -> Result<Vec<u8>, ScepError> {
+pub fn seal<P: Profile>(
+    content: &[u8],
+    recipient: &CertificateInner<P>,
+    cipher: ContentCipher,
+) -> Result<Vec<u8>, ScepError> {
     let recipient = KeyTransRecipient::certificate(recipient).map_err(|e| match e {
         CmsError::RecipientKey => {
             ScepError::fail(FailInfo::BadAlg, "the requester's certificate has no RSA key to encrypt to")

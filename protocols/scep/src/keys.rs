@@ -7,17 +7,17 @@ use const_oid::{
     db::rfc5912::{ID_EC_PUBLIC_KEY, RSA_ENCRYPTION, SECP_256_R_1, SECP_384_R_1, SECP_521_R_1},
     ObjectIdentifier,
 };
-use x509_cert::Certificate;
+use x509_cert::certificate::{CertificateInner, Profile};
 
 /// The DER RSAPublicKey of `cert`, if its key is rsaEncryption.
-pub(crate) fn rsa_public_key(cert: &Certificate) -> Option<&[u8]> {
+pub(crate) fn rsa_public_key<P: Profile>(cert: &CertificateInner<P>) -> Option<&[u8]> {
     let spki = &cert.tbs_certificate.subject_public_key_info;
     (spki.algorithm.oid == RSA_ENCRYPTION).then(|| spki.subject_public_key.as_bytes()).flatten()
 }
 
 /// Whether `signature` (DER ECDSA-Sig-Value) over a message whose digest is `prehash` verifies
 /// with `cert`'s EC key; `None` if the key is not an EC key on a supported curve.
-pub(crate) fn ecdsa_verify(cert: &Certificate, prehash: &[u8], signature: &[u8]) -> Option<bool> {
+pub(crate) fn ecdsa_verify<P: Profile>(cert: &CertificateInner<P>, prehash: &[u8], signature: &[u8]) -> Option<bool> {
     use p256::ecdsa::signature::hazmat::PrehashVerifier;
     let spki = &cert.tbs_certificate.subject_public_key_info;
     if spki.algorithm.oid != ID_EC_PUBLIC_KEY {
@@ -55,6 +55,7 @@ fn field_wide(prehash: &[u8], field: usize) -> Vec<u8> {
 mod tests {
     use der::{asn1::BitString, Any, Decode};
     use p256::ecdsa::signature::hazmat::RandomizedPrehashSigner;
+    use x509_cert::Certificate;
 
     use super::*;
 

@@ -5,8 +5,8 @@
 //! there is a CertRep FAILURE badMessageCheck).
 
 use cms::{
-    content_info::ContentInfo,
-    signed_data::{SignedData, SignerInfo},
+    content_info::{CmsVersion, ContentInfo},
+    signed_data::{EncapsulatedContentInfo, SignedAttributes, UnsignedAttributes},
 };
 use const_oid::{
     db::rfc5911::{ID_MESSAGE_DIGEST, ID_SIGNED_DATA},
@@ -14,9 +14,14 @@ use const_oid::{
 };
 use der::{
     asn1::{OctetString, PrintableStringRef},
-    Decode, Encode,
+    Any, Decode, DecodeValue, Encode, FixedTag, Header, Reader, SliceReader, Tag, TagNumber,
 };
-use x509_cert::Certificate;
+use x509_cert::{
+    certificate::{CertificateInner, Profile},
+    name::Name,
+    serial_number::SerialNumber,
+    spki::AlgorithmIdentifierOwned,
+};
 
 use crate::{
     error::{FailInfo, ScepError},
@@ -68,8 +73,8 @@ impl MessageType {
 /// `IssuerAndSubject` (RFC 8894 §3.3.3), the content of a CertPoll.
 #[derive(der::Sequence)]
 struct IssuerAndSubject {
-    issuer: x509_cert::name::Name,
-    subject: x509_cert::name::Name,
+    issuer: Name,
+    subject: Name,
 }
 
 /// A decoded request pkiMessage.
@@ -87,7 +92,100 @@ pub struct Request {
     pub envelope: Option<Vec<u8>>,
     signer: SignerInfo,
     /// `signer_cert` decoded: the CertRep is enveloped to it.
-    signer_certificate: Certificate,
+    signer_certificate: SignerCertificate,
+}
+
+/// A requester's certificate, whatever the length of its serial number: certmonger signs its
+/// PKCSReq with a self-signed certificate whose serial has 32 octets, more than the 20 of RFC
+/// 5280 §4.1.2.2 that the `cms` crate's types (and [`x509_cert::Certificate`]) insist on.
+pub type SignerCertificate = CertificateInner<AnySerial>;
+
+/// The [`Profile`] of [`SignerCertificate`]: RFC 5280's, but serial numbers of any length
+/// (x509-cert's own `Raw` needs its `hazmat` feature).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnySerial;
+
+impl Profile for AnySerial {
+    fn check_serial_number(_: &SerialNumber<Self>) -> der::Result<()> {
+        Ok(())
+    }
+}
+
+/// SignedData (RFC 5652 §5.1) as far as a pkiMessage needs it, decoded like the `cms` crate's
+/// but with the certificates and the signer's issuerAndSerialNumber of [`SignerCertificate`]'s
+/// leniency; certificates of the other CertificateChoices and the CRLs are skipped.
+struct SignedData {
+    encap_content_info: EncapsulatedContentInfo,
+    certificates: Vec<SignerCertificate>,
+    signer_infos: Vec<SignerInfo>,
+}
+
+impl FixedTag for SignedData {
+    const TAG: Tag = Tag::Sequence;
+}
+
+impl<'a> DecodeValue<'a> for SignedData {
+    fn decode_value<R: Reader<'a>>(reader: &mut R, header: Header) -> der::Result<Self> {
+        reader.read_nested(header.length, |r| {
+            CmsVersion::decode(r)?;
+            Any::decode(r)?; // digestAlgorithms
+            let encap_content_info = EncapsulatedContentInfo::decode(r)?;
+            let mut certificates = Vec::new();
+            if r.peek_tag()? == (Tag::ContextSpecific { constructed: true, number: TagNumber::N0 }) {
+                let set = Any::decode(r)?;
+                let mut certs = SliceReader::new(set.value())?;
+                while !certs.is_finished() {
+                    if certs.peek_tag()? == Tag::Sequence {
+                        certificates.push(SignerCertificate::decode(&mut certs)?);
+                    } else {
+                        Any::decode(&mut certs)?;
+                    }
+                }
+            }
+            if r.peek_tag()? == (Tag::ContextSpecific { constructed: true, number: TagNumber::N1 }) {
+                Any::decode(r)?; // crls
+            }
+            let set = Any::decode(r)?;
+            if der::Tagged::tag(&set) != Tag::Set {
+                return Err(Tag::Set.value_error());
+            }
+            let mut infos = SliceReader::new(set.value())?;
+            let mut signer_infos = Vec::new();
+            while !infos.is_finished() {
+                signer_infos.push(SignerInfo::decode(&mut infos)?);
+            }
+            Ok(Self { encap_content_info, certificates, signer_infos })
+        })
+    }
+}
+
+/// SignerInfo (RFC 5652 §5.3), the `cms` crate's with a serial of any length in the sid.
+#[derive(Clone, Debug, der::Sequence)]
+#[allow(dead_code)] // every field is decoded; not all are read
+struct SignerInfo {
+    version: CmsVersion,
+    sid: SignerIdentifier,
+    digest_alg: AlgorithmIdentifierOwned,
+    #[asn1(context_specific = "0", tag_mode = "IMPLICIT", optional = "true")]
+    signed_attrs: Option<SignedAttributes>,
+    signature_algorithm: AlgorithmIdentifierOwned,
+    signature: OctetString,
+    #[asn1(context_specific = "1", tag_mode = "IMPLICIT", optional = "true")]
+    unsigned_attrs: Option<UnsignedAttributes>,
+}
+
+#[derive(Clone, Debug, der::Choice)]
+#[allow(dead_code)]
+enum SignerIdentifier {
+    IssuerAndSerialNumber(IssuerAndSerialNumber),
+    #[asn1(context_specific = "0", tag_mode = "IMPLICIT")]
+    SubjectKeyIdentifier(OctetString),
+}
+
+#[derive(Clone, Debug, der::Sequence)]
+struct IssuerAndSerialNumber {
+    issuer: Name,
+    serial_number: SerialNumber<AnySerial>,
 }
 
 /// Decodes `der` far enough to answer it.
@@ -98,7 +196,7 @@ pub fn parse(der: &[u8]) -> Result<Request, ScepError> {
         return Err(bad("the ContentInfo is not SignedData"));
     }
     let signed: SignedData = info.content.decode_as().map_err(|_| bad("malformed SignedData"))?;
-    let signer = signed.signer_infos.0.iter().next().cloned().ok_or_else(|| bad("no SignerInfo"))?;
+    let signer = signed.signer_infos.first().cloned().ok_or_else(|| bad("no SignerInfo"))?;
     let attrs = signer.signed_attrs.as_ref().ok_or_else(|| bad("no signed attributes"))?;
     let value = |oid: ObjectIdentifier| attrs.iter().find(|a| a.oid == oid).and_then(|a| a.values.iter().next());
     let printable = |oid: ObjectIdentifier| {
@@ -117,13 +215,9 @@ pub fn parse(der: &[u8]) -> Result<Request, ScepError> {
         .into_bytes();
     let signer_certificate = signed
         .certificates
-        .as_ref()
-        .and_then(|set| {
-            set.0.iter().find_map(|c| match c {
-                cms::cert::CertificateChoices::Certificate(cert) if signed_by(&signer, cert) => Some(cert.clone()),
-                _ => None,
-            })
-        })
+        .iter()
+        .find(|cert| signed_by(&signer, cert))
+        .cloned()
         .ok_or_else(|| bad("the signer's certificate is not in the message"))?;
     let signer_cert = signer_certificate.to_der().map_err(|_| bad("the signer's certificate does not re-encode"))?;
     let envelope = signed
@@ -143,12 +237,12 @@ pub fn parse(der: &[u8]) -> Result<Request, ScepError> {
     })
 }
 
-fn signed_by(signer: &SignerInfo, cert: &Certificate) -> bool {
+fn signed_by(signer: &SignerInfo, cert: &SignerCertificate) -> bool {
     match &signer.sid {
-        cms::signed_data::SignerIdentifier::IssuerAndSerialNumber(i) => {
+        SignerIdentifier::IssuerAndSerialNumber(i) => {
             i.issuer == cert.tbs_certificate.issuer && i.serial_number == cert.tbs_certificate.serial_number
         }
-        cms::signed_data::SignerIdentifier::SubjectKeyIdentifier(_) => true,
+        SignerIdentifier::SubjectKeyIdentifier(_) => true,
     }
 }
 
@@ -177,7 +271,7 @@ fn digest(oid: ObjectIdentifier) -> Option<Digest> {
 
 impl Request {
     /// The signer certificate, decoded.
-    pub fn signer_certificate(&self) -> &Certificate {
+    pub fn signer_certificate(&self) -> &SignerCertificate {
         &self.signer_certificate
     }
 
@@ -222,4 +316,29 @@ pub fn issuer_and_serial(der: &[u8]) -> Result<(Vec<u8>, Vec<u8>), ScepError> {
         .map_err(|_| ScepError::fail(FailInfo::BadRequest, "the content is not an IssuerAndSerialNumber"))?;
     let issuer = ias.issuer.to_der().map_err(|e| ScepError::Internal(e.to_string()))?;
     Ok((issuer, ias.serial_number.as_bytes().to_vec()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A PKCSReq by the certmonger daemon (0.79.17, Debian 12) to the RSA name of a dev
+    /// privca: signed by its self-signed certificate, whose serial number has 32 octets.
+    const CERTMONGER_PKCSREQ: &[u8] = include_bytes!("../tests/vectors/certmonger-pkcsreq.der");
+
+    #[test]
+    fn a_signer_certificate_with_a_32_octet_serial_parses_and_verifies() {
+        let request = parse(CERTMONGER_PKCSREQ).unwrap();
+        assert_eq!(request.message_type, Ok(MessageType::PkcsReq));
+        let serial = request.signer_certificate().tbs_certificate.serial_number.as_bytes();
+        assert_eq!(serial.len(), 32);
+        assert!(x509_cert::Certificate::from_der(&request.signer_cert).is_err(), "RFC 5280's limit is 20 octets");
+        assert!(request.envelope.is_some());
+        request.verify().unwrap();
+        // The CertRep's envelope names that certificate by its issuer and its whole serial.
+        let sealed =
+            crate::envelope::seal(b"certs-only", request.signer_certificate(), crate::envelope::ContentCipher::Aes256)
+                .unwrap();
+        assert!(sealed.windows(serial.len()).any(|w| w == serial));
+    }
 }
