@@ -47,6 +47,7 @@ pub mod jobs;
 pub mod ledger;
 pub mod limit;
 pub mod metrics;
+pub mod password;
 pub mod paths;
 pub mod policy;
 pub mod sealing;

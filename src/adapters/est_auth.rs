@@ -21,10 +21,6 @@ use std::{
     time::{Duration, Instant},
 };
 
-use argon2::{
-    password_hash::{phc::PasswordHash, PasswordVerifier},
-    Argon2,
-};
 use privca_est::EstError;
 use ring::{hmac, rand::SecureRandom};
 use tokio::sync::oneshot;
@@ -164,15 +160,17 @@ fn check_pool(threads: usize) -> Result<mpsc::SyncSender<Check>, CaError> {
         let rx = Arc::clone(&rx);
         std::thread::Builder::new()
             .name(format!("privca-argon2-{i}"))
-            .spawn(move || loop {
-                let next = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
-                let Ok((hash, candidate, answer)) = next else { return };
-                if answer.is_closed() {
-                    continue;
+            .spawn(move || {
+                // This thread's argon2 memory, allocated at its first check and kept.
+                let mut verifier = crate::password::Verifier::default();
+                loop {
+                    let next = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                    let Ok((hash, candidate, answer)) = next else { return };
+                    if answer.is_closed() {
+                        continue;
+                    }
+                    let _ = answer.send(verifier.verify(&hash, candidate.as_bytes()));
                 }
-                let ok = PasswordHash::new(&hash)
-                    .is_ok_and(|h| Argon2::default().verify_password(candidate.as_bytes(), &h).is_ok());
-                let _ = answer.send(ok);
             })
             .map_err(|e| CaError::internal("cannot start a password check thread").with_source(e))?;
     }

@@ -3,21 +3,19 @@
 //! gigabytes of argon2 memory. An unknown user's password is checked against a decoy hash, so
 //! timing does not tell which names exist.
 
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock, PoisonError};
 
-use argon2::{
-    password_hash::{phc::PasswordHash, PasswordVerifier},
-    Argon2,
-};
 use tokio::sync::Semaphore;
 
-use crate::error::CaError;
+use crate::{error::CaError, password::Verifier};
 
 /// The shortest password accepted.
 pub const MIN_LEN: usize = 12;
 
 /// Concurrent argon2 checks.
 static CHECKS: Semaphore = Semaphore::const_new(2);
+/// The checks' argon2 memory, kept between checks: at most one [`Verifier`] per permit.
+static VERIFIERS: Mutex<Vec<Verifier>> = Mutex::new(Vec::new());
 /// The hash an unknown user's password is checked against.
 static DECOY: OnceLock<String> = OnceLock::new();
 
@@ -39,9 +37,10 @@ pub async fn verify(phc: Option<&str>, password: &str) -> Result<bool, CaError> 
     let password = zeroize::Zeroizing::new(password.to_owned());
     let _permit = CHECKS.acquire().await.map_err(|_| CaError::internal("password checks closed"))?;
     let ok = tokio::task::spawn_blocking(move || {
-        PasswordHash::new(&phc)
-            .map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
-            .unwrap_or(false)
+        let mut verifier = VERIFIERS.lock().unwrap_or_else(PoisonError::into_inner).pop().unwrap_or_default();
+        let ok = verifier.verify(&phc, password.as_bytes());
+        VERIFIERS.lock().unwrap_or_else(PoisonError::into_inner).push(verifier);
+        ok
     })
     .await
     .map_err(|e| CaError::internal("password check task").with_source(e))?;
