@@ -69,21 +69,28 @@ async fn a_full_nonce_queue_falls_back_instead_of_failing() {
     let (serial, request) = certificate_and_request(&t, &t.ca).await;
     let nonce = request.nonce.clone().unwrap();
     let presigned = t.app.ledger.ocsp_response(&serial, "sha1").await.unwrap().unwrap();
-    let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..64 {
-        let (ocsp, request) = (ocsp.clone(), request.clone());
-        tasks.spawn(async move { ocsp.respond(request).await });
-    }
     let (mut echoed, mut fell_back) = (0, 0);
-    while let Some(reply) = tasks.join_next().await {
-        let reply = reply.unwrap().expect("no request fails: over capacity, the nonce is left out");
-        if echoes(&reply.der, &nonce) {
-            echoed += 1;
-        } else {
-            assert_eq!(*reply.der, presigned.der);
-            fell_back += 1;
+    // Bursts of 64 until one overflows the queue (on a loaded machine the signer can keep up
+    // with a burst that the runtime hands it slowly).
+    for _ in 0..10 {
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..64 {
+            let (ocsp, request) = (ocsp.clone(), request.clone());
+            tasks.spawn(async move { ocsp.respond(request).await });
+        }
+        while let Some(reply) = tasks.join_next().await {
+            let reply = reply.unwrap().expect("no request fails: over capacity, the nonce is left out");
+            if echoes(&reply.der, &nonce) {
+                echoed += 1;
+            } else {
+                assert_eq!(*reply.der, presigned.der);
+                fell_back += 1;
+            }
+        }
+        if fell_back > 0 {
+            break;
         }
     }
     assert!(echoed > 0, "some nonces fit");
-    assert!(fell_back > 0, "64 at once do not fit a Nonce queue of 1 beside 2 sessions");
+    assert!(fell_back > 0, "bursts of 64 do not fit a Nonce queue of 1 beside 2 sessions");
 }
