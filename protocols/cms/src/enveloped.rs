@@ -199,18 +199,7 @@ mod tests {
             ContentCipher::Des3,
         )
         .unwrap();
-        std::fs::write(dir.join("env.der"), der).unwrap();
-        std::fs::write(dir.join("cert.der"), CERT).unwrap();
-        std::fs::write(dir.join("key.der"), KEY).unwrap();
-        let out = std::process::Command::new("openssl")
-            .args(["cms", "-decrypt", "-binary", "-inform", "DER", "-in", "env.der", "-recip", "cert.der"])
-            .args(["-inkey", "key.der", "-keyform", "DER"])
-            .current_dir(&dir)
-            .output()
-            .unwrap();
-        std::fs::remove_dir_all(&dir).unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        assert_eq!(out.stdout, b"hello");
+        assert_eq!(openssl_decrypt(&dir, &der, CERT), b"hello");
     }
 
     /// A recipient certificate whose serial is longer than RFC 5280's 20 octets (certmonger's
@@ -234,18 +223,24 @@ mod tests {
         let recipient = KeyTransRecipient::certificate(&cert).unwrap();
         let der = envelope(const_oid::db::rfc5911::ID_DATA, b"long", &recipient, ContentCipher::Aes128).unwrap();
         assert!(der.windows(serial.len()).any(|w| w == serial), "the serial is in the issuerAndSerialNumber");
+        assert_eq!(openssl_decrypt(&dir, &der, &cert.to_der().unwrap()), b"long");
+    }
+
+    /// `openssl cms -decrypt` of `der` for recipient certificate `cert` with [`KEY`], in `dir`
+    /// (removed after): the plaintext.
+    fn openssl_decrypt(dir: &std::path::Path, der: &[u8], cert: &[u8]) -> Vec<u8> {
         std::fs::write(dir.join("env.der"), der).unwrap();
-        std::fs::write(dir.join("cert.der"), cert.to_der().unwrap()).unwrap();
+        std::fs::write(dir.join("cert.der"), cert).unwrap();
         std::fs::write(dir.join("key.der"), KEY).unwrap();
         let out = std::process::Command::new("openssl")
             .args(["cms", "-decrypt", "-binary", "-inform", "DER", "-in", "env.der", "-recip", "cert.der"])
             .args(["-inkey", "key.der", "-keyform", "DER"])
-            .current_dir(&dir)
+            .current_dir(dir)
             .output()
             .unwrap();
-        std::fs::remove_dir_all(&dir).unwrap();
+        std::fs::remove_dir_all(dir).unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        assert_eq!(out.stdout, b"long");
+        out.stdout
     }
 
     #[test]
