@@ -156,16 +156,7 @@ tag uacme
 TRUST=/usr/local/share/ca-certificates/privca-capture-$$.crt
 cp "$CA" "$TRUST" && update-ca-certificates >/dev/null 2>&1
 serve_webroot "$W/www" || exit 1
-cat >"$W/hook.sh" <<HOOK
-#!/bin/sh
-# uacme hook: METHOD TYPE IDENT TOKEN AUTH; http-01 only.
-[ "\$2" = http-01 ] || exit 1
-case "\$1" in
-  begin) printf '%s' "\$5" >"$W/www/.well-known/acme-challenge/\$4" ;;
-  *) rm -f "$W/www/.well-known/acme-challenge/\$4" ;;
-esac
-HOOK
-chmod +x "$W/hook.sh"
+uacme_http01_hook "$W/hook.sh" "$W/www"
 U=(uacme -a "$DIR" -c "$W/uacme" -y -h "$W/hook.sh")
 check "new (EC P-384 account key)" "${U[@]}" -t EC -b 384 new uacme@privca.test
 check "update" "${U[@]}" update uacme2@privca.test

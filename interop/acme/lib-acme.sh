@@ -105,6 +105,19 @@ serve_webroot() {
   done
   return 1
 }
+# uacme_http01_hook HOOK WEBROOT: writes HOOK, a uacme hook (METHOD TYPE IDENT TOKEN AUTH) that
+# answers http-01 only, by a file under WEBROOT (served by serve_webroot), and removes it after.
+uacme_http01_hook() {
+  cat >"$1" <<HOOK
+#!/bin/sh
+[ "\$2" = http-01 ] || exit 1
+case "\$1" in
+  begin) printf '%s' "\$5" >"$2/.well-known/acme-challenge/\$4" ;;
+  *) rm -f "$2/.well-known/acme-challenge/\$4" ;;
+esac
+HOOK
+  chmod +x "$1"
+}
 stop_webroot() {
   [ -n "$WEBROOT_PID" ] && kill "$WEBROOT_PID" 2>/dev/null || true
   WEBROOT_PID=""

@@ -61,16 +61,7 @@ ask() {
 
 echo "# uacme through the balancer; account changes seen by every instance on its next request"
 serve_webroot "$DATA/www" || exit 1
-cat >"$DATA/hook.sh" <<HOOK
-#!/bin/sh
-# uacme hook, http-01 only: METHOD TYPE IDENT TOKEN AUTH.
-[ "\$2" = http-01 ] || exit 1
-case "\$1" in
-  begin) printf '%s' "\$5" >"$DATA/www/.well-known/acme-challenge/\$4" ;;
-  *) rm -f "$DATA/www/.well-known/acme-challenge/\$4" ;;
-esac
-HOOK
-chmod +x "$DATA/hook.sh"
+uacme_http01_hook "$DATA/hook.sh" "$DATA/www"
 U=(uacme -a "$DIR_URL" -c "$DATA/uacme" -y -h "$DATA/hook.sh")
 leaf_and_chain() { # uacme writes leaf + chain in cert.pem
   awk -v leaf="$DATA/leaf.pem" -v rest="$DATA/rest.pem" '/BEGIN CERT/ {n++} {print > (n == 1 ? leaf : rest)}' "$1"
