@@ -376,12 +376,13 @@ impl OcspService {
     /// Drops from the memory cache the answers of every certificate revoked since the last
     /// call, wherever the revocation was made (this process, the CLI, another instance): the
     /// pre-signer's loop calls it each tick on every instance ([`super::ocsp_cache`]).
-    pub async fn forget_revoked(&self) -> Result<(), CaError> {
+    /// Returns the ledger's revocation counter it read first.
+    pub async fn forget_revoked(&self) -> Result<i64, CaError> {
         let ledger = self.ca().ledger();
         let counter = ledger.revocation_counter().await?;
         let after = self.inner.cache.caught_up();
         if counter <= after {
-            return Ok(());
+            return Ok(counter);
         }
         let mut serials = Vec::new();
         let mut complete = true;
@@ -391,7 +392,7 @@ impl OcspService {
             serials.extend(revoked);
         }
         self.inner.cache.forget(counter, complete.then_some(serials.as_slice()));
-        Ok(())
+        Ok(counter)
     }
 }
 

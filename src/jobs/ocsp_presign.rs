@@ -41,12 +41,12 @@ pub(crate) async fn run(
                 if let Err(e) = service.ensure_responders().await {
                     tracing::error!(error = %e, "OCSP responder rotation failed");
                 }
-                forget_revoked(&service).await;
+                let counter = forget_revoked(&service).await;
                 if !lease.held() {
                     spent = 0;
                     continue;
                 }
-                spent = sweeper.sweep(&service, &ledger, &cfg, budget, &stop).await;
+                spent = sweeper.sweep(&service, &ledger, &cfg, budget, counter, &stop).await;
             }
             Some(change) = changes.recv(), if spent < budget => match change {
                 LedgerChange::Committed { serial, issuer_id } => {
@@ -55,8 +55,8 @@ pub(crate) async fn run(
                     spent += 1;
                 }
                 LedgerChange::Revoked => {
-                    forget_revoked(&service).await;
-                    spent += sweeper.sweep(&service, &ledger, &cfg, budget - spent, &stop).await;
+                    let counter = forget_revoked(&service).await;
+                    spent += sweeper.sweep(&service, &ledger, &cfg, budget - spent, counter, &stop).await;
                 }
             },
             _ = stop.changed() => return,
@@ -94,20 +94,25 @@ struct Sweeper {
 
 impl Sweeper {
     /// Signs up to `budget` responses the ledger says are due (revocations first); returns how
-    /// many it tried.
+    /// many it tried. `counter` is the revocation counter when the caller has just read it
+    /// (read before the due work, so every revocation up to it is in that read).
     async fn sweep(
         &mut self,
         service: &OcspService,
         ledger: &ledger::Ledger,
         cfg: &crate::config::OcspConfig,
         budget: i64,
+        counter: Option<i64>,
         stop: &watch::Receiver<bool>,
     ) -> i64 {
         let now = ledger::now();
         let refresh = now + cfg.refresh_before.as_secs() as i64;
         let full = self.last_full.is_none_or(|t| t.elapsed() >= FULL_SWEEP_INTERVAL);
         let read = async {
-            let counter = ledger.revocation_counter().await?;
+            let counter = match counter {
+                Some(c) => c,
+                None => ledger.revocation_counter().await?,
+            };
             let work = if full {
                 ledger.ocsp_work(now, refresh, budget).await?
             } else {
@@ -155,11 +160,13 @@ impl Sweeper {
 }
 
 /// Drops the memory cache's answers of certificates revoked since the last tick (logged if
-/// the ledger cannot say which).
-async fn forget_revoked(service: &OcspService) {
-    if let Err(e) = service.forget_revoked().await {
-        tracing::error!(error = %e, "OCSP cache cannot read the latest revocations");
-    }
+/// the ledger cannot say which); the revocation counter it read, if it could.
+async fn forget_revoked(service: &OcspService) -> Option<i64> {
+    service
+        .forget_revoked()
+        .await
+        .inspect_err(|e| tracing::error!(error = %e, "OCSP cache cannot read the latest revocations"))
+        .ok()
 }
 
 /// Signs one response; false (logged) if that failed.
