@@ -6,7 +6,7 @@
 # BENCH_REPEAT times. Both store every certificate (privca's SQLite ledger, OpenBao's raft).
 # Also measures, for both: cold start (process start on existing storage to the first answered
 # CA request: privca GET /ca/ec.pem; OpenBao start + unseal + GET pki/ca/pem), idle RSS after it,
-# and RSS after the load runs.
+# and RSS after the load runs (VmRSS, and its anonymous part RssAnon).
 # Prints req/s, p50/p99, server CPU per certificate and the privca/OpenBao ratios
 # (goals: req/s >= 5x OpenBao; idle RSS <= 1/4 of OpenBao's; cold start < 1 s).
 #
@@ -73,6 +73,8 @@ openbao_cold=$BAO_COLD
 sleep "${BENCH_IDLE_SECONDS:-3}"
 privca_idle=$(rss_mib "$SERVER_PID")
 openbao_idle=$(rss_mib "$BAO_PID")
+privca_idle_anon=$(rss_mib "$SERVER_PID" RssAnon)
+openbao_idle_anon=$(rss_mib "$BAO_PID" RssAnon)
 
 # Sanity: both issue from the same CSR.
 curl -sf --cacert "$DATA/root.pem" -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
@@ -101,19 +103,25 @@ for r in $(seq 1 "$REPEAT"); do
 done
 privca_loaded=$(rss_mib "$SERVER_PID")
 openbao_loaded=$(rss_mib "$BAO_PID")
+privca_loaded_anon=$(rss_mib "$SERVER_PID" RssAnon)
+openbao_loaded_anon=$(rss_mib "$BAO_PID" RssAnon)
 
 load_results issue certs/s "$WORK/results.jsonl"
 for s in privca openbao; do
-  cold=${s}_cold idle=${s}_idle loaded=${s}_loaded
+  cold=${s}_cold idle=${s}_idle loaded=${s}_loaded idle_anon=${s}_idle_anon loaded_anon=${s}_loaded_anon
   result issue "$s" cold_start_s "${!cold}" s
   result issue "$s" idle_rss_mib "${!idle}" MiB
   result issue "$s" loaded_rss_mib "${!loaded}" MiB
+  result issue "$s" idle_rss_anon_mib "${!idle_anon}" MiB
+  result issue "$s" loaded_rss_anon_mib "${!loaded_anon}" MiB
 done
 [ -z "${BENCH_SMOKE:-}" ] || echo "smoke run (debug build, tiny sizes): the figures below only show that the benchmark works"
-python3 - "$WORK/results.jsonl" "$privca_cold $openbao_cold $privca_idle $openbao_idle $privca_loaded $openbao_loaded" <<'PY'
+python3 - "$WORK/results.jsonl" "$privca_cold $openbao_cold $privca_idle $openbao_idle $privca_loaded $openbao_loaded" \
+  "$privca_idle_anon $openbao_idle_anon $privca_loaded_anon $openbao_loaded_anon" <<'PY'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 pc, oc, pi, oi, pl, ol = map(float, sys.argv[2].split())
+pia, oia, pla, ola = map(float, sys.argv[3].split())
 by = {n: [r for r in rows if r["label"] == n] for n in ("privca", "openbao")}
 def med(rs, k):
     v = [r[k] for r in rs if r[k] is not None]
@@ -137,6 +145,8 @@ print(f"cold start (process start to first answered CA request): privca {pc:.3f}
       f"(start + unseal) (goal privca < 1 s)")
 print(f"idle RSS: privca {pi:.1f} MiB, OpenBao {oi:.1f} MiB, ratio {pi / oi:.2f} (goal <= 0.25)")
 print(f"RSS after the load runs: privca {pl:.1f} MiB, OpenBao {ol:.1f} MiB, ratio {pl / ol:.2f}")
+print(f"  of which anonymous (RssAnon; the rest maps files: binary, SQLite ledger, raft): idle privca {pia:.1f} MiB, "
+      f"OpenBao {oia:.1f} MiB; after the load runs privca {pla:.1f} MiB, OpenBao {ola:.1f} MiB")
 bad = [r["label"] for r in rows if r["ok"] == 0 or r["failed"]]
 if bad:
     print("runs with failed requests or none completed:", bad)
