@@ -25,8 +25,8 @@ mkdir -p "$CMS"/{cas,requests,local,tmp,config}
 CH1=$(privca_cli scep challenge new --profile device | tail -n 1)
 CH2=$(privca_cli scep challenge new --profile device | tail -n 1)
 
-# What the daemon runs: add the CA, request, list, resubmit, rekey, list again. Each step's exit status
-# and output go to files checked below.
+# What the daemon runs: add the CA, request, list, resubmit, rekey, list again. Each step's exit
+# status and output go to files checked below.
 cat >"$W/steps.sh" <<STEPS
 #!/bin/sh
 cd '$W'
