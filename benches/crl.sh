@@ -73,7 +73,7 @@ measure() {
   while kill -0 "$pid" 2>/dev/null; do
     child=${child:-$(pgrep -P "$pid" | head -n 1)}
     if [ -n "$child" ]; then
-      anon=$(awk '$1 == "RssAnon:" { print $2 }' "/proc/$child/status" 2>/dev/null || true)
+      anon=$(status_kib "$child" RssAnon)
       [ -n "$anon" ] && [ "$anon" -gt "$peak" ] && peak=$anon
     fi
     sleep 0.01

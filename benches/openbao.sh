@@ -143,7 +143,3 @@ openbao_restart() {
   t1=$(date +%s.%N)
   BAO_COLD=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
 }
-
-rss_mib() { # rss_mib PID [FIELD]: resident set size (VmRSS, or FIELD of /proc/PID/status) in MiB
-  awk -v f="${2:-VmRSS}:" '$1 == f { printf "%.1f\n", $2 / 1024 }' "/proc/$1/status"
-}

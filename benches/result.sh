@@ -17,3 +17,8 @@ load_results() {
        ["cpu_ms_per_op", .server_cpu_ms_per_op, "ms"])
     | select(.[1] != null) | "RESULT \($b) \($s) \(.[0]) \(.[1]) \(.[2])"' "$3"
 }
+
+# status_kib PID FIELD: a size field of /proc/PID/status (VmRSS, RssAnon, VmHWM...) in KiB, empty
+# once the process is gone. rss_mib PID [FIELD]: the same in MiB, VmRSS by default.
+status_kib() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status" 2>/dev/null || true; }
+rss_mib() { awk -v k="$(status_kib "$1" "${2:-VmRSS}")" 'BEGIN { printf "%.1f\n", k / 1024 }'; }
